@@ -1,0 +1,73 @@
+package webhook
+
+import (
+	"net/http"
+	"time"
+)
+
+// Outcome is how an attempt ended.
+type Outcome string
+
+const (
+	// Succeeded: the receiver answered with a 2xx status.
+	Succeeded Outcome = "succeeded"
+	// Retrying: the attempt failed and the delivery will be tried again at NextAttemptAt.
+	Retrying Outcome = "retrying"
+	// Failed: the attempt failed and the delivery will not be tried again.
+	Failed Outcome = "failed"
+	// Blocked: the private-address guard refused the destination; the delivery failed.
+	Blocked Outcome = "blocked"
+)
+
+// Attempt is one try to send a delivery, as kept in the attempt log (the "notifications log"
+// of engagement platforms). Credentials are redacted from its URL and headers (see
+// [Request.Redacted]).
+type Attempt struct {
+	// DeliveryID identifies the delivery, and is the webhook-id header the receiver saw.
+	DeliveryID string `json:"delivery_id"`
+	// MessageID and MessageVersion identify the message sent.
+	MessageID      string `json:"message_id"`
+	MessageVersion int    `json:"message_version,omitempty"`
+	// UserID is the user the delivery was for.
+	UserID string `json:"user_id"`
+	// Number counts the delivery's attempts from 1.
+	Number int `json:"number"`
+	// Time is when the attempt started, on the Sender's Clock.
+	Time time.Time `json:"time"`
+	// Duration is how long it took, on the Sender's Clock.
+	Duration time.Duration `json:"duration"`
+	// Method, URL, RequestHeader and RequestBody are the request, with credentials redacted.
+	// They are empty if the delivery could not be rendered.
+	Method        string      `json:"method,omitempty"`
+	URL           string      `json:"url,omitempty"`
+	RequestHeader http.Header `json:"request_header,omitempty"`
+	RequestBody   string      `json:"request_body,omitempty"`
+	// StatusCode is the response's status, or 0 if there was no response.
+	StatusCode int `json:"status_code,omitempty"`
+	// ResponseHeader and ResponseBody are the response's; the body is cut at
+	// Config.MaxResponseBody bytes.
+	ResponseHeader http.Header `json:"response_header,omitempty"`
+	ResponseBody   string      `json:"response_body,omitempty"`
+	// Err says why the attempt did not succeed; empty if it did.
+	Err string `json:"error,omitempty"`
+	// Outcome is how the attempt ended.
+	Outcome Outcome `json:"outcome"`
+	// NextAttemptAt is when the delivery will be tried again, if Outcome is Retrying.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+}
+
+// AttemptFilter selects attempts from the log. Empty fields match everything.
+type AttemptFilter struct {
+	MessageID  string
+	UserID     string
+	DeliveryID string
+	// Limit is the most attempts returned; 0 means no limit.
+	Limit int
+}
+
+// Match reports whether a is selected by f, ignoring Limit. Store adapters may use it.
+func (f AttemptFilter) Match(a *Attempt) bool {
+	return (f.MessageID == "" || a.MessageID == f.MessageID) &&
+		(f.UserID == "" || a.UserID == f.UserID) &&
+		(f.DeliveryID == "" || a.DeliveryID == f.DeliveryID)
+}

@@ -1,0 +1,111 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+var (
+	// ErrNotFound is returned when a message, user or delivery does not exist. Store adapters
+	// translate their drivers' "no rows" errors into it.
+	ErrNotFound = errors.New("webhook: not found")
+
+	// ErrInvalid is wrapped by every error about bad input, such as a [*ValidationError].
+	ErrInvalid = errors.New("webhook: invalid input")
+
+	// ErrLeaseLost is returned by [DeliveryStore.Finish] when a delivery's lease has passed to
+	// another claimer, so the stale holder's result is not saved.
+	ErrLeaseLost = errors.New("webhook: delivery lease lost")
+
+	// ErrMissingVariable is wrapped by a [*RenderError] when a template uses a variable that
+	// the delivery does not have and gives no fallback with | default(...).
+	ErrMissingVariable = errors.New("missing variable")
+
+	// ErrSenderStarted is returned by [Sender.Start] when the Sender was already started.
+	ErrSenderStarted = errors.New("webhook: sender already started")
+)
+
+// ValidationError lists every problem found in a value, each with the path of the field it
+// concerns. It wraps [ErrInvalid].
+type ValidationError struct {
+	// What names the value, such as `message "update-status"`.
+	What string
+	// Problems are the problems found, in field order.
+	Problems []Problem
+}
+
+// Problem is one problem found by validation.
+type Problem struct {
+	// Path locates the field, such as "data[1].value" or "url".
+	Path string
+	// Message says what is wrong, such as "line 1 col 20: unknown filter 'uper'".
+	Message string
+}
+
+func (p Problem) String() string { return p.Path + ": " + p.Message }
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("webhook: invalid ")
+	b.WriteString(e.What)
+	b.WriteString(": ")
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns [ErrInvalid].
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// problems collects validation problems.
+type problems []Problem
+
+func (ps *problems) add(path, format string, args ...any) {
+	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns a *ValidationError for what, or nil if there are no problems.
+func (ps problems) err(what string) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ValidationError{What: what, Problems: ps}
+}
+
+// RenderError is a template that could not be rendered for one delivery. Rendering failures
+// are not retried: the same data would fail the same way.
+type RenderError struct {
+	// Path locates the template, such as "url" or "data[0].value".
+	Path string
+	// Err says what went wrong; it wraps [ErrMissingVariable] for a missing variable.
+	Err error
+}
+
+func (e *RenderError) Error() string { return "render " + e.Path + ": " + e.Err.Error() }
+
+func (e *RenderError) Unwrap() error { return e.Err }
+
+// BlockedError is a connection the private-address guard refused to make.
+type BlockedError struct {
+	// Host is the name that was dialed; it equals Addr for an address literal.
+	Host string
+	// Addr is the address refused.
+	Addr netip.Addr
+	// Range is the blocked range Addr belongs to.
+	Range netip.Prefix
+}
+
+func (e *BlockedError) Error() string {
+	host := e.Host
+	if host != e.Addr.String() {
+		host = fmt.Sprintf("%s (%s)", e.Addr, e.Host)
+	}
+	return fmt.Sprintf("webhook: refused to connect to %s: %s is a private or reserved range; "+
+		"add it to Config.AllowNetworks to allow it", host, e.Range)
+}

@@ -1,0 +1,145 @@
+package webhook
+
+import (
+	"net/http"
+	"strings"
+)
+
+// ContentType is how a message's Data is encoded in the request body.
+type ContentType string
+
+const (
+	// JSON encodes Data as a JSON object whose keys keep the order of the fields. It is the
+	// default. A Data value that is exactly one expression, such as
+	// "{{ parameter['items'] }}", keeps its JSON type (number, boolean, list, object); any
+	// other value is a string.
+	JSON ContentType = "application/json"
+	// Form encodes Data as application/x-www-form-urlencoded, in field order.
+	Form ContentType = "application/x-www-form-urlencoded"
+)
+
+// Field is one key and its value in a message's Headers or Data. The Value is a Jinja
+// template; the Key is literal.
+type Field struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Message is a webhook: where to send it, what to send, to whom and when.
+//
+// URL, header values and Data values are Jinja templates (rendered with gonja). They see these
+// variables:
+//
+//   - user: the user's fields id, email, timezone, locale, country, region, city, test,
+//     created_at and last_active (fields the user does not have are missing);
+//   - userAttribute: the user's custom attributes;
+//   - parameter: the parameters of the triggering event, or those given to [Sender.Send];
+//   - event: the triggering event's id, name, time and params (missing for other deliveries);
+//   - message: the message's id, name and version;
+//   - now: the time of rendering, as an RFC 3339 string in UTC.
+//
+// A variable that is missing makes the delivery fail for good unless the template gives a
+// fallback, as in {{ userAttribute['first_name'] | default('there') }}; Config.MissingAsEmpty
+// renders missing values as empty instead. Templates cannot include, import or extend other
+// templates.
+type Message struct {
+	// ID identifies the message: letters, digits, '-', '_' and '.', at most 128. Required.
+	ID string `json:"id"`
+	// Name is a human-readable name for the message.
+	Name string `json:"name,omitempty"`
+	// Method is the HTTP method: POST, GET, PUT, PATCH or DELETE. With GET the Data go in the
+	// query string. Defaults to POST.
+	Method string `json:"method,omitempty"`
+	// URL is the endpoint, an http or https URL template. Values substituted into it are
+	// escaped for their position (a path segment or a query value), so a value can never add
+	// a path segment or a query parameter; literal text is sent as written. A URL of the form
+	// https://user:password@host sends the credentials as basic auth, not in the URL.
+	// URL templates hold expressions only, not statements ({% ... %}); use an inline if:
+	// {{ 'a' if cond else 'b' }}.
+	URL string `json:"url"`
+	// ContentType encodes the Data. Defaults to JSON.
+	ContentType ContentType `json:"content_type,omitempty"`
+	// Headers are extra request headers, in order. Their values are templates and may not
+	// contain line breaks. Host, Content-Length, Connection, Transfer-Encoding and the
+	// webhook-* headers the Sender sets cannot be given.
+	Headers []Field `json:"headers,omitempty"`
+	// Data are the key/value pairs sent in the body (or the query string for GET), in order.
+	Data []Field `json:"data,omitempty"`
+	// Audience selects the users the message goes to. The zero Audience means everyone.
+	Audience Audience `json:"audience,omitzero"`
+	// Delivery says when the message is sent. The zero Delivery is Manual.
+	Delivery Delivery `json:"delivery,omitzero"`
+	// Version is set by the Store each time the message is saved, starting at 1. Deliveries
+	// are rendered with the version that was current when they were enqueued.
+	Version int `json:"version,omitempty"`
+}
+
+// Limits on messages, so a message is bounded in what it can make a Sender do.
+const (
+	maxIDLen         = 128
+	maxURLLen        = 8 << 10
+	maxTemplateLen   = 64 << 10
+	maxFields        = 1000
+	defaultUserAgent = "hookline-webhook/1"
+)
+
+// methods are the HTTP methods a message may use.
+var methods = []string{http.MethodPost, http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// reservedHeaders cannot be set by a message: the transport or the Sender owns them.
+var reservedHeaders = []string{
+	"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Te",
+	"Trailer", "Proxy-Connection", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature",
+}
+
+// Validate checks m and returns a [*ValidationError] listing every problem with the path of
+// its field, including template syntax errors, unknown filters and tests, and statements that
+// would load other templates. It returns nil if m can be saved.
+func (m *Message) Validate() error {
+	_, err := newEngine(false).compile(m)
+	return err
+}
+
+// method returns m's HTTP method, upper-cased, with the default applied.
+func (m *Message) method() string {
+	if m.Method == "" {
+		return http.MethodPost
+	}
+	return strings.ToUpper(m.Method)
+}
+
+// contentType returns m's content type with the default applied.
+func (m *Message) contentType() ContentType {
+	if m.ContentType == "" {
+		return JSON
+	}
+	return m.ContentType
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasLineBreak reports whether s holds a character that could end a header line.
+func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }

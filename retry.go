@@ -1,0 +1,106 @@
+package webhook
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// AttemptResult is how one attempt to send a delivery ended, as a [RetryPolicy] sees it.
+type AttemptResult struct {
+	// Attempt is the attempt's number: 1 for the first.
+	Attempt int
+	// StatusCode is the response's HTTP status, or 0 if there was no response.
+	StatusCode int
+	// Header is the response's header, or nil if there was no response.
+	Header http.Header
+	// Err is the network error or timeout that ended the attempt, or nil if there was a
+	// response.
+	Err error
+}
+
+// RetryPolicy decides whether and when a delivery whose attempt did not succeed is tried
+// again. It is asked only about attempts that reached the network: deliveries that cannot be
+// rendered, or whose address is refused by the private-address guard, fail at once.
+//
+// Implementations must be safe for concurrent use.
+type RetryPolicy interface {
+	// NextRetry returns how long after the attempt ended the next one is due, and false if
+	// the delivery has failed for good.
+	NextRetry(r AttemptResult) (wait time.Duration, retry bool)
+}
+
+// DefaultRetryPolicy is the standard retry policy. It retries on HTTP 408, 409, 429 and
+// 500–599 and on network errors and timeouts, and never on any other status; with its zero
+// value it makes at most 5 retries (6 attempts), waiting 1, 2, 4, 8 and 16 minutes.
+//
+// The waits are an exponential backoff computed with github.com/cenkalti/backoff/v4. They
+// depend only on the attempt number, so a retry is a delivery row in the Store with a due time
+// (the attempt's time on the Sender's Clock plus the wait), never a sleeping goroutine.
+type DefaultRetryPolicy struct {
+	// MaxRetries is the most retries after the first attempt. Defaults to 5; negative means
+	// no retries.
+	MaxRetries int
+	// InitialInterval is the wait before the first retry. Defaults to 1 minute.
+	InitialInterval time.Duration
+	// Multiplier multiplies the wait after each retry. Defaults to 2.
+	Multiplier float64
+	// MaxInterval caps each wait. Defaults to 1 hour.
+	MaxInterval time.Duration
+	// Jitter spreads each wait at random by up to this fraction either way (0.1 for ±10%),
+	// so that many deliveries failing together do not retry together. Defaults to 0: no
+	// jitter.
+	Jitter float64
+}
+
+// NextRetry implements [RetryPolicy].
+func (p DefaultRetryPolicy) NextRetry(r AttemptResult) (time.Duration, bool) {
+	if !Retryable(r) {
+		return 0, false
+	}
+	maxRetries := p.MaxRetries
+	switch {
+	case maxRetries < 0:
+		return 0, false
+	case maxRetries == 0:
+		maxRetries = 5
+	}
+	b := backoff.WithMaxRetries(backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(orDefault(p.InitialInterval, time.Minute)),
+		backoff.WithMultiplier(orDefault(p.Multiplier, 2)),
+		backoff.WithMaxInterval(orDefault(p.MaxInterval, time.Hour)),
+		backoff.WithRandomizationFactor(p.Jitter),
+		backoff.WithMaxElapsedTime(0), // the default (15 minutes) would end the schedule early
+	), uint64(maxRetries))
+	wait := backoff.Stop
+	for range r.Attempt {
+		if wait = b.NextBackOff(); wait == backoff.Stop {
+			return 0, false
+		}
+	}
+	return wait, true
+}
+
+// Retryable reports whether the standard policy retries an attempt that ended as r: HTTP 408,
+// 409, 429 and 500–599, and network errors and timeouts.
+func Retryable(r AttemptResult) bool {
+	switch {
+	case r.StatusCode == 0:
+		return r.Err != nil
+	case r.StatusCode == http.StatusRequestTimeout, r.StatusCode == http.StatusConflict,
+		r.StatusCode == http.StatusTooManyRequests:
+		return true
+	default:
+		return r.StatusCode >= 500 && r.StatusCode <= 599
+	}
+}
+
+// orDefault returns v, or def if v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

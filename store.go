@@ -1,0 +1,131 @@
+package webhook
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the Sender's users, events, messages, delivery queue and attempt log. It is made
+// of small role interfaces, each with its contract in its doc; store/memstore is the in-memory
+// Store, store/sqlitestore and store/pgstore are durable ones, and store/storetest checks any
+// Store against the whole contract.
+//
+// Every method takes a context first; cancelling it abandons the call, which then returns the
+// context's error and changes nothing it had not committed. Where a method needs the current
+// time it takes it as an argument and uses no other. A Store must be safe for concurrent use,
+// and maps and slices reachable from the values passed to it or returned by it are treated as
+// immutable by both sides.
+type Store interface {
+	UserStore
+	EventStore
+	MessageStore
+	DeliveryStore
+	AttemptStore
+}
+
+// UserStore keeps users.
+type UserStore interface {
+	// PutUser saves u, replacing any user with the same ID.
+	PutUser(ctx context.Context, u User) error
+	// User returns the user with the given ID, or ErrNotFound.
+	User(ctx context.Context, id string) (User, error)
+}
+
+// EventStore keeps events.
+type EventStore interface {
+	// AddEvent saves e and enqueues jobs, as one change where the store can make it atomic:
+	// either both are saved or neither is. Jobs are enqueued as by [DeliveryStore.Enqueue].
+	AddEvent(ctx context.Context, e Event, jobs []*Job) error
+}
+
+// MessageStore keeps messages and every version of them.
+type MessageStore interface {
+	// PutMessage saves m as a new version of the message with its ID, sets m.Version to that
+	// version's number (1 for a new message) and makes it the current version.
+	PutMessage(ctx context.Context, m *Message) error
+	// Message returns the given version of a message, or its current version if version is
+	// 0, or ErrNotFound.
+	Message(ctx context.Context, id string, version int) (*Message, error)
+	// TriggeredMessages returns the current version of every message whose Delivery is
+	// Triggered by the named event, in ID order.
+	TriggeredMessages(ctx context.Context, event string) ([]*Message, error)
+}
+
+// JobState is where a [Job] is in its life.
+type JobState string
+
+const (
+	// JobScheduled jobs are waiting until their DueAt.
+	JobScheduled JobState = "scheduled"
+	// JobRunning jobs are leased to a claimer until their LeaseExpiresAt.
+	JobRunning JobState = "running"
+	// JobSucceeded jobs were delivered.
+	JobSucceeded JobState = "succeeded"
+	// JobFailed jobs failed for good.
+	JobFailed JobState = "failed"
+)
+
+// Job is one delivery of one message to one user: the item in the delivery queue. Its ID is
+// the delivery ID, sent as the webhook-id header on every attempt.
+type Job struct {
+	// ID identifies the delivery.
+	ID string `json:"id"`
+	// Key deduplicates deliveries: a Store enqueues at most one job per key, ever.
+	Key string `json:"key"`
+	// MessageID and MessageVersion identify the message to send.
+	MessageID      string `json:"message_id"`
+	MessageVersion int    `json:"message_version"`
+	// UserID is the user to send it to.
+	UserID string `json:"user_id"`
+	// Event is the event that triggered the delivery, without its Params, or nil.
+	Event *Event `json:"event,omitempty"`
+	// Params are the parameters templates see: the triggering event's, or those given to
+	// [Sender.Send].
+	Params Map `json:"params,omitempty"`
+	// State is where the job is in its life.
+	State JobState `json:"state"`
+	// Attempts counts the attempts made so far.
+	Attempts int `json:"attempts"`
+	// CreatedAt is when the job was enqueued.
+	CreatedAt time.Time `json:"created_at"`
+	// DueAt is when the next attempt is due, for a scheduled job.
+	DueAt time.Time `json:"due_at"`
+	// LeaseOwner and LeaseExpiresAt hold the lease of a running job.
+	LeaseOwner     string    `json:"lease_owner,omitempty"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
+	// Request is the rendered request, saved after the first attempt renders it so that
+	// every retry sends the same bytes. It holds credentials (the Authorization header).
+	Request *Request `json:"request,omitempty"`
+}
+
+// DeliveryStore is the delivery queue. Jobs move from scheduled to running (Claim) and then
+// to succeeded, failed, or back to scheduled for a retry (Finish).
+type DeliveryStore interface {
+	// Enqueue saves jobs, which are scheduled. A job whose Key the store already holds, in
+	// any state, is skipped without error, as is a second job with the same Key in one call.
+	Enqueue(ctx context.Context, jobs []*Job) error
+	// Claim leases up to limit due jobs to owner until now+lease and returns them with State
+	// JobRunning, LeaseOwner and LeaseExpiresAt set, earliest DueAt first (ties broken by
+	// ID). A job is due if it is scheduled with DueAt <= now, or running with a lease that
+	// expired at or before now (its holder is presumed dead). Claim never returns a job to
+	// two claimers whose leases overlap. It returns no jobs and no error if none is due.
+	Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Job, error)
+	// Finish records the outcome of an attempt. It appends a (if not nil) to the attempt log,
+	// and, if job is still leased to job.LeaseOwner, saves job's State, Attempts, DueAt and
+	// Request and releases the lease. If the lease has passed to another owner it leaves the
+	// job as it is and returns ErrLeaseLost; the attempt is recorded all the same, because it
+	// was made.
+	Finish(ctx context.Context, job *Job, a *Attempt) error
+	// NextDue returns the earliest time at which a job will be due (a scheduled job's DueAt
+	// or a running job's LeaseExpiresAt), and false if there are no such jobs.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	// Job returns the job with the given ID, or ErrNotFound.
+	Job(ctx context.Context, id string) (*Job, error)
+}
+
+// AttemptStore reads the attempt log that [DeliveryStore.Finish] writes.
+type AttemptStore interface {
+	// Attempts returns the attempts f selects, newest first: by Time, and among attempts
+	// with the same Time, the one recorded last first.
+	Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error)
+}

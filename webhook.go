@@ -1,0 +1,457 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Config configures a [Sender]. The zero Config, or nil, gives every default.
+type Config struct {
+	// Clock tells the time and wakes the Sender when deliveries come due. Tests use
+	// webhooktest.FakeClock. Defaults to the system clock.
+	Clock Clock
+	// HTTPClient sends the requests. Its CheckRedirect is replaced so that redirects are never
+	// followed, and it is used as given otherwise: the private-address guard is part of the
+	// default client's transport only (see [Dialer] to keep it with your own). Defaults to a
+	// client whose transport dials through a Dialer with AllowNetworks, uses no proxy, and
+	// does not ask for compressed responses.
+	HTTPClient *http.Client
+	// Logger receives structured logs: attempts at debug level, retries at info, deliveries
+	// that fail for good at warn, Store errors at error. Secrets are never logged. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+	// Workers is how many deliveries are sent at once. Defaults to 16.
+	Workers int
+	// RetryPolicy decides which failed attempts are retried and when. Defaults to
+	// DefaultRetryPolicy{}: 5 retries after 1, 2, 4, 8 and 16 minutes.
+	RetryPolicy RetryPolicy
+	// AllowNetworks are address ranges the private-address guard lets the default client
+	// reach, such as 127.0.0.0/8 for tests and local development. Defaults to none.
+	AllowNetworks []netip.Prefix
+	// RequestTimeout bounds each attempt, from dialing to the end of the response body, in
+	// real time. Defaults to 30 seconds.
+	RequestTimeout time.Duration
+	// MissingAsEmpty renders a missing template variable as empty instead of failing the
+	// delivery. Defaults to false.
+	MissingAsEmpty bool
+	// UserAgent is the User-Agent header of requests whose message sets none. Defaults to
+	// "hookline-webhook/1".
+	UserAgent string
+	// MaxResponseBody is how many bytes of each response body the attempt log keeps.
+	// Defaults to 16 KiB.
+	MaxResponseBody int
+	// Lease is how long a claimed delivery stays leased to this Sender; if the Sender dies,
+	// another one may send it after the lease expires. It must exceed RequestTimeout.
+	// Defaults to RequestTimeout plus 1 minute.
+	Lease time.Duration
+	// PollInterval is how often an idle Sender checks the Store for deliveries that other
+	// Senders enqueued. Deliveries enqueued by this Sender wake it at once. Defaults to 1
+	// second.
+	PollInterval time.Duration
+	// ID names this Sender in leases and logs. Defaults to a random ID.
+	ID string
+}
+
+// Sender renders, sends, retries and logs webhook deliveries. Create one with [NewSender],
+// save messages with [Sender.SaveMessage], then [Sender.Start] it to send deliveries as they
+// come due; [Sender.Trigger] and [Sender.Send] enqueue deliveries whether or not it is
+// started.
+//
+// A Sender is safe for concurrent use. Several Senders, in one process or many, may share a
+// Store that supports it, such as store/pgstore: each delivery is sent by one of them.
+type Sender struct {
+	store   Store
+	clock   Clock
+	client  *http.Client
+	log     *slog.Logger
+	engine  *engine
+	retry   RetryPolicy
+	workers int
+	timeout time.Duration
+	lease   time.Duration
+	poll    time.Duration
+	ua      string
+	maxBody int
+	id      string
+
+	tmu       sync.Mutex                  // guards templates
+	templates map[string]*compiledMessage // by message ID: the last version compiled
+
+	wakeCh chan struct{} // holds a pending wake-up for the dispatcher
+
+	mu        sync.Mutex // guards the fields below
+	started   bool
+	idleTimer Timer              // the dispatcher's timer while it is idle, or nil
+	stopCh    chan struct{}      // closed by Stop
+	done      chan struct{}      // closed when the dispatcher has returned
+	cancel    context.CancelFunc // cancels in-flight sends
+}
+
+// NewSender returns a Sender that keeps its data in store. A nil cfg means the zero Config.
+// It returns an error wrapping ErrInvalid if cfg is invalid.
+func NewSender(store Store, cfg *Config) (*Sender, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: webhook: NewSender: nil Store", ErrInvalid)
+	}
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	var ps problems
+	for name, v := range map[string]int64{
+		"Workers": int64(cfg.Workers), "RequestTimeout": int64(cfg.RequestTimeout),
+		"MaxResponseBody": int64(cfg.MaxResponseBody), "Lease": int64(cfg.Lease),
+		"PollInterval": int64(cfg.PollInterval),
+	} {
+		if v < 0 {
+			ps.add(name, "must not be negative")
+		}
+	}
+	s := &Sender{
+		store:     store,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		engine:    newEngine(cfg.MissingAsEmpty),
+		retry:     cfg.RetryPolicy,
+		workers:   orDefault(cfg.Workers, 16),
+		timeout:   orDefault(cfg.RequestTimeout, 30*time.Second),
+		poll:      orDefault(cfg.PollInterval, time.Second),
+		ua:        orDefault(cfg.UserAgent, defaultUserAgent),
+		maxBody:   orDefault(cfg.MaxResponseBody, 16<<10),
+		id:        cfg.ID,
+		templates: map[string]*compiledMessage{},
+		wakeCh:    make(chan struct{}, 1),
+	}
+	s.lease = orDefault(cfg.Lease, s.timeout+time.Minute)
+	if s.lease <= s.timeout {
+		ps.add("Lease", "%v does not exceed RequestTimeout (%v)", s.lease, s.timeout)
+	}
+	if hasLineBreak(s.ua) {
+		ps.add("UserAgent", "contains a line break")
+	}
+	if err := ps.err("Config"); err != nil {
+		return nil, err
+	}
+	if s.clock == nil {
+		s.clock = systemClock{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.retry == nil {
+		s.retry = DefaultRetryPolicy{}
+	}
+	if s.id == "" {
+		s.id = newID("sender", s.clock.Now())
+	}
+	s.client = newClient(cfg.HTTPClient, cfg.AllowNetworks, s.workers)
+	return s, nil
+}
+
+// newClient returns the client requests are sent with: c, or the default guarded client,
+// never following redirects.
+func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
+	var client http.Client
+	if c != nil {
+		client = *c
+	} else {
+		d := &Dialer{AllowNetworks: allow}
+		client.Transport = &http.Transport{
+			DialContext:           d.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   workers,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+		}
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &client
+}
+
+// SaveMessage validates m and saves it as a new version in the Store, setting m.Version. It
+// returns a [*ValidationError] listing every problem if m is invalid (see
+// [Message.Validate]). Deliveries already enqueued keep the version they were enqueued with.
+func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
+	cm, err := s.engine.compile(m)
+	if err != nil {
+		return err
+	}
+	if err := s.store.PutMessage(ctx, cm.msg); err != nil {
+		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
+	}
+	m.Version = cm.msg.Version
+	s.tmu.Lock()
+	s.templates[m.ID] = cm
+	s.tmu.Unlock()
+	return nil
+}
+
+// Identify saves u in the Store, replacing any user with the same ID; if u.CreatedAt is zero
+// it keeps the saved user's, or uses the Clock's time for a new user. It returns an error
+// wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes that are not JSON
+// values.
+func (s *Sender) Identify(ctx context.Context, u User) error {
+	var ps problems
+	if u.ID == "" {
+		ps.add("id", "required")
+	}
+	if u.TimeZone != "" {
+		if _, err := time.LoadLocation(u.TimeZone); err != nil {
+			ps.add("time_zone", "unknown time zone %q", u.TimeZone)
+		}
+	}
+	attrs, err := normalizeMap(u.Attributes, 0)
+	if err != nil {
+		ps.add("attributes", "%v", err)
+	}
+	if err := ps.err(fmt.Sprintf("user %q", u.ID)); err != nil {
+		return err
+	}
+	u.Attributes = attrs
+	if u.CreatedAt.IsZero() {
+		old, err := s.store.User(ctx, u.ID)
+		switch {
+		case err == nil:
+			u.CreatedAt = old.CreatedAt
+		case errors.Is(err, ErrNotFound):
+			u.CreatedAt = s.clock.Now()
+		default:
+			return fmt.Errorf("webhook: identify %q: %w", u.ID, err)
+		}
+	}
+	if err := s.store.PutUser(ctx, u); err != nil {
+		return fmt.Errorf("webhook: identify %q: %w", u.ID, err)
+	}
+	return nil
+}
+
+// Trigger reports that a user did something. It saves the event and, for every message
+// Triggered by an event of that name, enqueues a delivery to the user, in one Store change
+// where the Store can make it atomic. A started Sender is woken at once to send them.
+//
+// A user that was never identified is a user with only an ID. Trigger returns an error
+// wrapping ErrInvalid if e has no UserID or Name or its Params are not JSON values, and the
+// Store's error if the event could not be saved, in which case nothing was enqueued.
+func (s *Sender) Trigger(ctx context.Context, e Event) error {
+	var ps problems
+	if e.UserID == "" {
+		ps.add("user_id", "required")
+	}
+	if e.Name == "" {
+		ps.add("name", "required")
+	}
+	params, err := normalizeMap(e.Params, 0)
+	if err != nil {
+		ps.add("params", "%v", err)
+	}
+	if err := ps.err(fmt.Sprintf("event %q", e.Name)); err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	e.Params = params
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	if e.ID == "" {
+		e.ID = newID("evt", now)
+	}
+	msgs, err := s.store.TriggeredMessages(ctx, e.Name)
+	if err != nil {
+		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	}
+	jobs := make([]*Job, 0, len(msgs))
+	for _, m := range msgs {
+		j := s.newJob(m, e.UserID, "event:"+e.ID, now, params)
+		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
+		jobs = append(jobs, j)
+	}
+	if err := s.store.AddEvent(ctx, e, jobs); err != nil {
+		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	}
+	if len(jobs) > 0 {
+		s.wake()
+	}
+	return nil
+}
+
+// Send enqueues a delivery of the current version of a message to one user, due now, and
+// returns its delivery ID: the server-to-server call of a Manual message, which works for
+// messages of any kind. params are available to templates as parameter. A user that was
+// never identified is a user with only an ID.
+//
+// It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
+// ErrInvalid if userID is empty or params are not JSON values.
+func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any) (string, error) {
+	var ps problems
+	if userID == "" {
+		ps.add("user_id", "required")
+	}
+	p, err := normalizeMap(params, 0)
+	if err != nil {
+		ps.add("params", "%v", err)
+	}
+	if err := ps.err(fmt.Sprintf("send of %q", messageID)); err != nil {
+		return "", err
+	}
+	m, err := s.store.Message(ctx, messageID, 0)
+	if err != nil {
+		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
+	}
+	now := s.clock.Now()
+	j := s.newJob(m, userID, "", now, p)
+	if err := s.store.Enqueue(ctx, []*Job{j}); err != nil {
+		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
+	}
+	s.wake()
+	return j.ID, nil
+}
+
+// newJob returns a delivery of m to a user, due now. An empty occurrence makes the delivery
+// unique.
+func (s *Sender) newJob(m *Message, userID, occurrence string, now time.Time, params Map) *Job {
+	id := newID("dlv", now)
+	if occurrence == "" {
+		occurrence = "send:" + id
+	}
+	return &Job{
+		ID:             id,
+		Key:            jobKey(m.ID, userID, occurrence),
+		MessageID:      m.ID,
+		MessageVersion: m.Version,
+		UserID:         userID,
+		Params:         params,
+		State:          JobScheduled,
+		CreatedAt:      now,
+		DueAt:          now,
+	}
+}
+
+// Preview renders m for a user as it would be sent, without sending, saving or logging
+// anything: for tests, and for a UI that shows the request before launch. A Triggered
+// message is rendered as if its event had happened with params. The returned request holds
+// credentials; call [Request.Redacted] before showing it.
+//
+// It returns a [*ValidationError] if m is invalid and a [*RenderError] if m cannot be
+// rendered for the user.
+func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params map[string]any) (*Request, error) {
+	cm, err := s.engine.compile(m)
+	if err != nil {
+		return nil, err
+	}
+	p, err := normalizeMap(params, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: webhook: preview params: %v", ErrInvalid, err)
+	}
+	u, err := s.user(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	v := &vars{user: u, params: p, message: cm.msg, now: now}
+	if m.Delivery.kind() == Triggered {
+		v.event = &Event{Name: m.Delivery.Event, UserID: userID, Time: now}
+	}
+	return s.engine.request(cm, v, newID("dlv", now), s.ua)
+}
+
+// user returns the user with the given ID, or a user with only that ID if there is none.
+func (s *Sender) user(ctx context.Context, id string) (User, error) {
+	u, err := s.store.User(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return User{ID: id}, nil
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("webhook: load user %q: %w", id, err)
+	}
+	return u, nil
+}
+
+// Attempts returns the attempts f selects from the attempt log, newest first.
+func (s *Sender) Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error) {
+	return s.store.Attempts(ctx, f)
+}
+
+// Start starts sending deliveries as they come due, in background goroutines, and returns.
+// Cancelling ctx stops the Sender as [Sender.Stop] does with an expired context. It returns
+// ErrSenderStarted if the Sender was started before.
+func (s *Sender) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return ErrSenderStarted
+	}
+	s.started = true
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.stopCh = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.run(work, s.stopCh, s.done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+			s.closeStop()
+		case <-s.done:
+		}
+	}()
+	return nil
+}
+
+// closeStop asks the dispatcher to stop.
+func (s *Sender) closeStop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stopCh:
+	default:
+		close(s.stopCh)
+	}
+}
+
+// Stop stops claiming deliveries and waits until those in flight are sent and logged, or until
+// ctx ends; then it cancels the sends still in flight, which are put back in the queue
+// unlogged, to be sent again, and returns ctx's error. Stop on a Sender that is not started
+// returns nil.
+func (s *Sender) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	started, done, cancel := s.started, s.done, s.cancel
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	s.closeStop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		cancel()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// wake makes the dispatcher look for due deliveries at once. The wake-up is not lost if the
+// dispatcher is busy: it looks again when it is next idle.
+func (s *Sender) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.wakeCh <- struct{}{}:
+	default:
+	}
+	// Stopping the idle timer here, rather than letting the dispatcher do it, means that a
+	// fake clock sees no waiter from the moment a delivery is enqueued until the Sender is
+	// idle again.
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+		s.idleTimer = nil
+	}
+}

@@ -1,0 +1,301 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// run is the dispatcher: it claims due deliveries while workers are free, hands each to a
+// goroutine, and otherwise waits. While deliveries are in flight it waits for one of them to
+// finish (or a wake-up); when none is in flight it waits on the Clock until the next delivery
+// is due or PollInterval passes. So a Sender is idle exactly when its dispatcher waits on the
+// Clock, which is what lets a test with a fake clock wait for it.
+func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
+	defer close(done)
+	finished := make(chan struct{}, s.workers)
+	inflight := 0
+	defer func() {
+		for ; inflight > 0; inflight-- {
+			<-finished
+		}
+	}()
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if free := s.workers - inflight; free > 0 {
+			jobs, err := s.store.Claim(ctx, s.clock.Now(), s.id, s.lease, free)
+			if err != nil {
+				s.log.LogAttrs(ctx, slog.LevelError, "webhook: claim deliveries", slog.String("error", err.Error()))
+			}
+			for _, j := range jobs {
+				inflight++
+				go func() {
+					defer func() { finished <- struct{}{} }()
+					s.deliver(ctx, j)
+				}()
+			}
+			if len(jobs) > 0 {
+				continue
+			}
+		}
+		if inflight > 0 {
+			select {
+			case <-finished:
+				inflight--
+			case <-s.wakeCh:
+			case <-stop:
+				return
+			}
+			continue
+		}
+		if !s.idle(ctx, stop) {
+			return
+		}
+	}
+}
+
+// idle waits on the Clock until the next delivery is due, PollInterval passes, or a wake-up
+// comes. It returns false if the Sender is stopping.
+func (s *Sender) idle(ctx context.Context, stop chan struct{}) bool {
+	wait := s.poll
+	next, ok, err := s.store.NextDue(ctx)
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "webhook: find next due delivery", slog.String("error", err.Error()))
+	} else if ok {
+		wait = min(wait, next.Sub(s.clock.Now()))
+	}
+	s.mu.Lock()
+	if len(s.wakeCh) > 0 {
+		s.mu.Unlock()
+		<-s.wakeCh
+		return true
+	}
+	t := s.clock.NewTimer(wait)
+	s.idleTimer = t
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		t.Stop()
+		if s.idleTimer == t {
+			s.idleTimer = nil
+		}
+		s.mu.Unlock()
+	}()
+	select {
+	case <-t.C():
+	case <-s.wakeCh:
+	case <-stop:
+		return false
+	}
+	return true
+}
+
+// deliver makes one attempt to send a claimed delivery and records it.
+func (s *Sender) deliver(ctx context.Context, j *Job) {
+	start := s.clock.Now()
+	j.Attempts++
+	a := &Attempt{
+		DeliveryID:     j.ID,
+		MessageID:      j.MessageID,
+		MessageVersion: j.MessageVersion,
+		UserID:         j.UserID,
+		Number:         j.Attempts,
+		Time:           start,
+	}
+	res := AttemptResult{Attempt: a.Number}
+	if j.Request == nil {
+		req, err := s.render(ctx, j, start)
+		switch {
+		case ctx.Err() != nil:
+			s.release(j)
+			return
+		case err != nil:
+			a.Err = err.Error()
+			a.Duration = s.clock.Now().Sub(start)
+			var re *RenderError
+			s.conclude(ctx, j, a, AttemptResult{Attempt: a.Number, Err: err}, errors.As(err, &re) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid))
+			return
+		}
+		j.Request = req
+	}
+	shown := j.Request.Redacted()
+	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, shown.Header, string(shown.Body)
+
+	resp, body, err := s.send(ctx, j.Request)
+	if ctx.Err() != nil {
+		// The Sender is stopping hard: put the delivery back, unlogged, to be sent again.
+		s.release(j)
+		return
+	}
+	a.Duration = s.clock.Now().Sub(start)
+	if err != nil {
+		a.Err = err.Error()
+		res.Err = err
+	} else {
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, redactHeader(resp.Header), body
+		res.StatusCode, res.Header = resp.StatusCode, resp.Header
+		if resp.StatusCode/100 != 2 {
+			a.Err = "unexpected status " + resp.Status
+		}
+	}
+	var blocked *BlockedError
+	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
+}
+
+// render renders a delivery's request with the message version it was enqueued with.
+func (s *Sender) render(ctx context.Context, j *Job, now time.Time) (*Request, error) {
+	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.user(ctx, j.UserID)
+	if err != nil {
+		return nil, err
+	}
+	v := &vars{user: u, params: j.Params, event: j.Event, message: cm.msg, now: now}
+	return s.engine.request(cm, v, j.ID, s.ua)
+}
+
+// compiled returns the compiled templates of a message version, compiling it on first use.
+func (s *Sender) compiled(ctx context.Context, id string, version int) (*compiledMessage, error) {
+	s.tmu.Lock()
+	cm := s.templates[id]
+	s.tmu.Unlock()
+	if cm != nil && cm.msg.Version == version {
+		return cm, nil
+	}
+	m, err := s.store.Message(ctx, id, version)
+	if err != nil {
+		return nil, fmt.Errorf("load message %q version %d: %w", id, version, err)
+	}
+	if cm, err = s.engine.compile(m); err != nil {
+		return nil, err
+	}
+	cm.msg.Version = m.Version
+	s.tmu.Lock()
+	if old := s.templates[id]; old == nil || old.msg.Version <= version {
+		s.templates[id] = cm
+	}
+	s.tmu.Unlock()
+	return cm, nil
+}
+
+// send makes the HTTP request and reads up to MaxResponseBody bytes of the response body.
+func (s *Sender) send(ctx context.Context, r *Request) (*http.Response, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, "", redactURLError(err)
+	}
+	req.Header = r.Header.Clone()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, "", redactURLError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBody)))
+	if err != nil {
+		// The status arrived; a body cut short does not change the outcome.
+		return resp, string(body), nil
+	}
+	// Read a little more so a small body leaves the connection reusable; a large one is cut.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp, string(body), nil
+}
+
+// redactURLError removes secrets from the URL that net/http quotes in its errors.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
+	}
+	return err
+}
+
+// conclude decides what follows an attempt (success, retry, or failure; final makes any
+// failure final), records the attempt and saves the delivery.
+func (s *Sender) conclude(ctx context.Context, j *Job, a *Attempt, res AttemptResult, final bool) {
+	end := s.clock.Now()
+	var blocked *BlockedError
+	switch {
+	case res.Err == nil && res.StatusCode/100 == 2:
+		a.Outcome, j.State = Succeeded, JobSucceeded
+	case errors.As(res.Err, &blocked):
+		a.Outcome, j.State = Blocked, JobFailed
+	default:
+		a.Outcome, j.State = Failed, JobFailed
+		if final {
+			break
+		}
+		if wait, ok := s.retry.NextRetry(res); ok {
+			a.Outcome, j.State = Retrying, JobScheduled
+			a.NextAttemptAt = end.Add(wait)
+			j.DueAt = a.NextAttemptAt
+		}
+	}
+	s.finish(ctx, j, a)
+
+	level := slog.LevelDebug
+	switch a.Outcome {
+	case Retrying:
+		level = slog.LevelInfo
+	case Failed, Blocked:
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("delivery_id", a.DeliveryID), slog.String("message_id", a.MessageID),
+		slog.String("user_id", a.UserID), slog.Int("attempt", a.Number),
+		slog.String("outcome", string(a.Outcome)),
+	}
+	if a.URL != "" {
+		attrs = append(attrs, slog.String("method", a.Method), slog.String("url", a.URL))
+	}
+	if a.StatusCode != 0 {
+		attrs = append(attrs, slog.Int("status", a.StatusCode))
+	}
+	if a.Err != "" {
+		attrs = append(attrs, slog.String("error", a.Err))
+	}
+	if !a.NextAttemptAt.IsZero() {
+		attrs = append(attrs, slog.Time("next_attempt_at", a.NextAttemptAt))
+	}
+	s.log.LogAttrs(ctx, level, "webhook attempt", attrs...)
+}
+
+// release puts a delivery whose attempt was cut short by a hard stop back in the queue, due
+// now, with the attempt not counted.
+func (s *Sender) release(j *Job) {
+	j.Attempts--
+	j.State, j.DueAt = JobScheduled, s.clock.Now()
+	s.finish(context.Background(), j, nil)
+}
+
+// finish saves a delivery and its attempt. The Store is given its own time limit: a Sender
+// that is stopping still records what it did.
+func (s *Sender) finish(ctx context.Context, j *Job, a *Attempt) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := s.store.Finish(ctx, j, a)
+	switch {
+	case errors.Is(err, ErrLeaseLost):
+		s.log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery lease lost; another sender has it",
+			slog.String("delivery_id", j.ID))
+	case err != nil:
+		s.log.LogAttrs(ctx, slog.LevelError, "webhook: record attempt; the delivery will be retried when its lease expires",
+			slog.String("delivery_id", j.ID), slog.String("error", err.Error()))
+	}
+}
