@@ -275,9 +275,9 @@ func TestRenderErrors(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	m := webhook.Message{
-		ID:          "bad id",
-		Method:      "TRACE",
-		URL:         "ftp://user:hunter2@example.com/{% if x %}a{% endif %}",
+		ID:     "bad id",
+		Method: "TRACE",
+		URL:    "ftp://user:hunter2@example.com/{% if x %}a{% endif %}",
 		Headers: []webhook.Field{
 			{Key: "X-Ok", Value: "fine"},
 			{Key: "Bad Header", Value: "x"},

@@ -3,8 +3,14 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -180,4 +186,347 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// sendOnce triggers one delivery of a message to the receiver and returns its first attempt.
+func (h *harness) sendOnce(tb testing.TB, m *webhook.Message) webhook.Attempt {
+	tb.Helper()
+	if m.Delivery.Kind == "" {
+		m.Delivery = webhook.Delivery{Kind: webhook.Triggered, Event: "e"}
+	}
+	h.save(tb, m)
+	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: m.Delivery.Event}); err != nil {
+		tb.Fatal(err)
+	}
+	h.idle(tb)
+	as := h.attempts(tb, webhook.AttemptFilter{MessageID: m.ID})
+	if len(as) != 1 {
+		tb.Fatalf("got %d attempts, want 1: %+v", len(as), as)
+	}
+	return as[0]
+}
+
+func TestStatusOutcomes(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		want   webhook.Outcome
+	}{
+		{200, webhook.Succeeded}, {201, webhook.Succeeded}, {202, webhook.Succeeded}, {204, webhook.Succeeded},
+		{408, webhook.Retrying}, {409, webhook.Retrying}, {429, webhook.Retrying},
+		{500, webhook.Retrying}, {502, webhook.Retrying}, {503, webhook.Retrying}, {504, webhook.Retrying}, {599, webhook.Retrying},
+		{301, webhook.Failed}, {302, webhook.Failed}, {304, webhook.Failed}, {400, webhook.Failed}, {401, webhook.Failed},
+		{403, webhook.Failed}, {404, webhook.Failed}, {405, webhook.Failed}, {410, webhook.Failed}, {413, webhook.Failed},
+		{422, webhook.Failed}, {451, webhook.Failed},
+	} {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.recv.Reply(tt.status)
+			a := h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+			if a.Outcome != tt.want || a.StatusCode != tt.status {
+				t.Fatalf("attempt = %s with status %d, want %s with %d", a.Outcome, a.StatusCode, tt.want, tt.status)
+			}
+			j, err := h.store.Job(h.ctx, a.DeliveryID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantState := map[webhook.Outcome]webhook.JobState{webhook.Succeeded: webhook.JobSucceeded, webhook.Retrying: webhook.JobScheduled, webhook.Failed: webhook.JobFailed}[tt.want]
+			if j.State != wantState {
+				t.Errorf("delivery state = %s, want %s", j.State, wantState)
+			}
+			if tt.want == webhook.Retrying {
+				if want := epoch.Add(time.Minute); !a.NextAttemptAt.Equal(want) || !j.DueAt.Equal(want) {
+					t.Errorf("next attempt at %v, due %v; want %v", a.NextAttemptAt, j.DueAt, want)
+				}
+			} else if !a.NextAttemptAt.IsZero() {
+				t.Errorf("NextAttemptAt = %v for a final outcome", a.NextAttemptAt)
+			}
+			if (tt.want == webhook.Succeeded) != (a.Err == "") {
+				t.Errorf("Err = %q for outcome %s", a.Err, a.Outcome)
+			}
+		})
+	}
+}
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	h := newHarness(t, nil)
+	followed := webhooktest.NewReceiver(t)
+	redirector := httptest.NewServer(http.RedirectHandler(followed.URL+"/elsewhere", http.StatusTemporaryRedirect))
+	t.Cleanup(redirector.Close)
+	a := h.sendOnce(t, &webhook.Message{ID: "m", URL: redirector.URL + "/hook"})
+	if a.Outcome != webhook.Failed || a.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("attempt = %s with %d, want failed with 307", a.Outcome, a.StatusCode)
+	}
+	if n := len(followed.Requests()); n != 0 {
+		t.Errorf("the redirect target got %d requests, want 0", n)
+	}
+}
+
+func TestNetworkErrorsAreRetried(t *testing.T) {
+	t.Run("connection refused", func(t *testing.T) {
+		h := newHarness(t, nil)
+		closed := httptest.NewServer(http.NotFoundHandler())
+		closed.Close() // nothing listens on its port now
+		a := h.sendOnce(t, &webhook.Message{ID: "m", URL: closed.URL + "/hook"})
+		if a.Outcome != webhook.Retrying || a.StatusCode != 0 || !strings.Contains(a.Err, "refused") {
+			t.Errorf("attempt = %s, status %d, error %q; want retrying after connection refused", a.Outcome, a.StatusCode, a.Err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		h := newHarness(t, &webhook.Config{RequestTimeout: 50 * time.Millisecond})
+		hang := make(chan struct{})
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+		}))
+		t.Cleanup(func() { close(hang); slow.Close() })
+		a := h.sendOnce(t, &webhook.Message{ID: "m", URL: slow.URL + "/hook"})
+		if a.Outcome != webhook.Retrying || !strings.Contains(a.Err, "deadline exceeded") {
+			t.Errorf("attempt = %s, error %q; want retrying after a timeout", a.Outcome, a.Err)
+		}
+	})
+}
+
+func TestGuardBlocksLoopbackByDefault(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	clock := webhooktest.NewFakeClock(epoch)
+	ctx := context.Background()
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, _ := s.Attempts(ctx, webhook.AttemptFilter{})
+	if len(as) != 1 || as[0].Outcome != webhook.Blocked {
+		t.Fatalf("attempts = %+v, want one blocked", as)
+	}
+	for _, want := range []string{"127.0.0.1", "127.0.0.0/8", "AllowNetworks"} {
+		if !strings.Contains(as[0].Err, want) {
+			t.Errorf("error %q does not mention %q", as[0].Err, want)
+		}
+	}
+	if n := len(recv.Requests()); n != 0 {
+		t.Errorf("the receiver got %d requests, want 0", n)
+	}
+}
+
+func TestRenderFailureIsLoggedNotRetried(t *testing.T) {
+	h := newHarness(t, nil)
+	a := h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook", Data: []webhook.Field{{Key: "n", Value: "{{ userAttribute.name }}"}}})
+	if a.Outcome != webhook.Failed || !strings.Contains(a.Err, "missing variable userAttribute.name") || a.URL != "" {
+		t.Errorf("attempt = %s, error %q, URL %q; want failed for the missing variable, with no request", a.Outcome, a.Err, a.URL)
+	}
+	h.clock.Advance(time.Hour)
+	h.idle(t)
+	if n := len(h.recv.Requests()); n != 0 {
+		t.Errorf("receiver got %d requests, want 0", n)
+	}
+	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 1 {
+		t.Errorf("got %d attempts after an hour, want 1", len(as))
+	}
+}
+
+func TestRetriesResendTheSameBytes(t *testing.T) {
+	h := newHarness(t, nil)
+	h.recv.Reply(500, 500)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/{{ user.id }}", Data: []webhook.Field{{Key: "name", Value: "{{ userAttribute.name }}"}, {Key: "at", Value: "{{ now }}"}},
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	if err := h.sender.Identify(h.ctx, webhook.User{ID: "u1", Attributes: map[string]any{"name": "Ann"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	// Change what a new rendering would produce: the user, the message and the time.
+	if err := h.sender.Identify(h.ctx, webhook.User{ID: "u1", Attributes: map[string]any{"name": "Bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	h.clock.Advance(time.Minute)
+	h.idle(t)
+	h.clock.Advance(2 * time.Minute)
+	h.idle(t)
+	reqs := h.recv.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("got %d requests, want 3", len(reqs))
+	}
+	for i, r := range reqs[1:] {
+		if r.URI != reqs[0].URI || !bytes.Equal(r.Body, reqs[0].Body) || r.Header.Get("Webhook-Id") != reqs[0].Header.Get("Webhook-Id") {
+			t.Errorf("retry %d = %s %s (id %s), want the first attempt's %s %s (id %s)", i+1, r.URI, r.Body,
+				r.Header.Get("Webhook-Id"), reqs[0].URI, reqs[0].Body, reqs[0].Header.Get("Webhook-Id"))
+		}
+	}
+	if want := `{"name":"Ann","at":"2026-11-23T09:00:00Z"}`; string(reqs[0].Body) != want {
+		t.Errorf("body = %s, want %s", reqs[0].Body, want)
+	}
+}
+
+func TestEnqueuedDeliveriesKeepTheirMessageVersion(t *testing.T) {
+	h := newHarness(t, nil)
+	m := &webhook.Message{ID: "m", URL: h.recv.URL + "/v1", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}}
+	h.save(t, m)
+	if err := h.sender.Stop(h.ctx); err != nil { // enqueue while stopped
+		t.Fatal(err)
+	}
+	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	if m.Version != 1 {
+		t.Errorf("first save set Version %d, want 1", m.Version)
+	}
+	s2, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Start(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop(h.ctx)
+	h.idle(t)
+	reqs := h.recv.Requests()
+	if len(reqs) != 1 || reqs[0].URI != "/v1" {
+		t.Fatalf("requests = %+v, want one to /v1", reqs)
+	}
+}
+
+func TestTriggerIsIdempotentWithEventID(t *testing.T) {
+	h := newHarness(t, nil)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "purchase"}})
+	h.save(t, &webhook.Message{ID: "other", URL: h.recv.URL + "/other", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "signup"}})
+	for range 3 {
+		if err := h.sender.Trigger(h.ctx, webhook.Event{ID: "order-17", UserID: "u1", Name: "purchase"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "purchase"}); err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	reqs := h.recv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("got %d requests, want 2: one for order-17 and one for the event without an ID", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.URI != "/hook" {
+			t.Errorf("request to %s, want /hook only", r.URI)
+		}
+	}
+}
+
+func TestSecretsStaySecret(t *testing.T) {
+	h := newHarness(t, nil)
+	h.recv.SetStatus(http.StatusInternalServerError)
+	base := strings.Replace(h.recv.URL, "http://", "http://api:hunter2-url@", 1)
+	h.save(t, &webhook.Message{ID: "basic", URL: base + "/hook?api_key=hunter2-query&user={{ user.id }}", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	h.save(t, &webhook.Message{ID: "bearer", URL: h.recv.URL + "/hook", Headers: []webhook.Field{
+		{Key: "Authorization", Value: "Bearer hunter2-header"},
+		{Key: "X-Api-Key", Value: "hunter2-apikey"},
+	}, Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	for range 6 {
+		h.clock.Advance(time.Hour)
+		h.idle(t)
+	}
+	as := h.attempts(t, webhook.AttemptFilter{})
+	if len(as) != 12 {
+		t.Fatalf("got %d attempts, want 12", len(as))
+	}
+	logged, err := json.Marshal(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"attempt log": string(logged), "slog output": h.logs.String()} {
+		if strings.Contains(text, "hunter2") {
+			t.Errorf("the %s holds a secret:\n%s", name, text)
+		}
+		if !strings.Contains(text, "REDACTED") && name == "attempt log" {
+			t.Errorf("the %s does not show where secrets were redacted", name)
+		}
+	}
+	// The receiver did get the credentials.
+	r := h.recv.Requests()[0]
+	if !strings.Contains(r.URI+r.Header.Get("Authorization"), "hunter2") {
+		t.Errorf("the receiver got no credentials: %+v", r)
+	}
+}
+
+func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
+	h := newHarness(t, nil)
+	arrived := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading the body lets the server notice when the Sender hangs up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		close(arrived)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hang.Close)
+	h.save(t, &webhook.Message{ID: "m", URL: hang.URL + "/hook"})
+	id, err := h.sender.Send(h.ctx, "m", "u1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	ctx, cancel := context.WithCancel(h.ctx)
+	cancel()
+	if err := h.sender.Stop(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Stop(cancelled) = %v, want context.Canceled", err)
+	}
+	j, err := h.store.Job(h.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != webhook.JobScheduled || j.Attempts != 0 || j.LeaseOwner != "" {
+		t.Errorf("after a hard stop the delivery is %s with %d attempts, lease %q; want scheduled, 0, none", j.State, j.Attempts, j.LeaseOwner)
+	}
+	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 0 {
+		t.Errorf("a cancelled send was logged: %+v", as)
+	}
+}
+
+func TestSendAndInputErrors(t *testing.T) {
+	h := newHarness(t, nil)
+	if _, err := h.sender.Send(h.ctx, "nope", "u1", nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send(unknown message) = %v, want ErrNotFound", err)
+	}
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/{{ parameter.path }}"})
+	for name, err := range map[string]error{
+		"Send without user":          func() error { _, err := h.sender.Send(h.ctx, "m", "", nil); return err }(),
+		"Send with a func param":     func() error { _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"f": func() {}}); return err }(),
+		"Trigger without user":       h.sender.Trigger(h.ctx, webhook.Event{Name: "e"}),
+		"Trigger without name":       h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1"}),
+		"Trigger with NaN":           h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e", Params: map[string]any{"x": math.NaN()}}),
+		"Identify without ID":        h.sender.Identify(h.ctx, webhook.User{}),
+		"Identify with bad timezone": h.sender.Identify(h.ctx, webhook.User{ID: "u1", TimeZone: "Mars/Olympus"}),
+	} {
+		if !errors.Is(err, webhook.ErrInvalid) {
+			t.Errorf("%s = %v, want ErrInvalid", name, err)
+		}
+	}
+	id, err := h.sender.Send(h.ctx, "m", "u9", map[string]any{"path": "manual"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	reqs := h.recv.Requests()
+	if len(reqs) != 1 || reqs[0].URI != "/manual" || reqs[0].Header.Get("Webhook-Id") != id {
+		t.Errorf("requests = %+v, want one to /manual with webhook-id %s", reqs, id)
+	}
 }

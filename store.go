@@ -29,6 +29,10 @@ type UserStore interface {
 	PutUser(ctx context.Context, u User) error
 	// User returns the user with the given ID, or ErrNotFound.
 	User(ctx context.Context, id string) (User, error)
+	// Users returns up to limit users whose IDs sort after the given ID (byte-wise), in ID
+	// order: a page of the whole user base. Pass "" for the first page and the last ID of a
+	// page for the next; a page shorter than limit is the last.
+	Users(ctx context.Context, after string, limit int) ([]User, error)
 }
 
 // EventStore keeps events.

@@ -21,6 +21,8 @@ import (
 type Store struct {
 	mu       sync.Mutex                    // guards every field below
 	users    map[string]webhook.User       // by ID
+	userIDs  []string                      // the keys of users, sorted unless dirty
+	dirty    bool                          // userIDs is missing IDs or out of order
 	events   map[string][]webhook.Event    // by user ID, in the order added
 	messages map[string][]*webhook.Message // by ID; element i is version i+1
 	triggers map[string]map[string]bool    // event name → IDs of messages it triggers
@@ -57,6 +59,12 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.users[u.ID]; !ok {
+		if n := len(s.userIDs); n > 0 && s.userIDs[n-1] >= u.ID {
+			s.dirty = true
+		}
+		s.userIDs = append(s.userIDs, u.ID)
+	}
 	s.users[u.ID] = u
 	return nil
 }
@@ -73,6 +81,32 @@ func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 		return webhook.User{}, webhook.ErrNotFound
 	}
 	return u, nil
+}
+
+// Users implements [webhook.UserStore].
+func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dirty {
+		slices.Sort(s.userIDs)
+		s.dirty = false
+	}
+	i, found := slices.BinarySearch(s.userIDs, after)
+	if found {
+		i++
+	}
+	ids := s.userIDs[i:]
+	if len(ids) > limit {
+		ids = ids[:max(limit, 0)]
+	}
+	out := make([]webhook.User, len(ids))
+	for i, id := range ids {
+		out[i] = s.users[id]
+	}
+	return out, nil
 }
 
 // AddEvent implements [webhook.EventStore]: the event and its jobs are saved together.
