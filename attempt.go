@@ -17,6 +17,12 @@ const (
 	Failed Outcome = "failed"
 	// Blocked: the private-address guard refused the destination; the delivery failed.
 	Blocked Outcome = "blocked"
+	// Skipped: the delivery was not sent because a rule said so when it came due (the user
+	// left the audience, a cap was reached); no request was made.
+	Skipped Outcome = "skipped"
+	// Cancelled: the delivery was cancelled before it was sent (its campaign was cancelled,
+	// or an "unless" event arrived); no request was made.
+	Cancelled Outcome = "cancelled"
 )
 
 // Attempt is one try to send a delivery, as kept in the attempt log (the "notifications log"

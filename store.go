@@ -67,7 +67,26 @@ const (
 	JobSucceeded JobState = "succeeded"
 	// JobFailed jobs failed for good.
 	JobFailed JobState = "failed"
+	// JobSkipped jobs came due but were not sent because a rule said so.
+	JobSkipped JobState = "skipped"
+	// JobCancelled jobs were cancelled before they were sent.
+	JobCancelled JobState = "cancelled"
 )
+
+// JobFilter selects jobs for [DeliveryStore.Cancel]. Empty fields match everything.
+type JobFilter struct {
+	MessageID string
+	UserID    string
+	// CreatedBefore, if not zero, selects only jobs enqueued before it.
+	CreatedBefore time.Time
+}
+
+// Match reports whether j is selected by f. Store adapters may use it.
+func (f JobFilter) Match(j *Job) bool {
+	return (f.MessageID == "" || j.MessageID == f.MessageID) &&
+		(f.UserID == "" || j.UserID == f.UserID) &&
+		(f.CreatedBefore.IsZero() || j.CreatedAt.Before(f.CreatedBefore))
+}
 
 // Job is one delivery of one message to one user: the item in the delivery queue. Its ID is
 // the delivery ID, sent as the webhook-id header on every attempt.
@@ -125,6 +144,10 @@ type DeliveryStore interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// Job returns the job with the given ID, or ErrNotFound.
 	Job(ctx context.Context, id string) (*Job, error)
+	// Cancel moves every scheduled job that f selects to JobCancelled and returns them, with
+	// their new state. Running jobs are left to finish. A filter with neither MessageID nor
+	// UserID is refused with an error wrapping ErrInvalid.
+	Cancel(ctx context.Context, f JobFilter) ([]*Job, error)
 }
 
 // AttemptStore reads the attempt log that [DeliveryStore.Finish] writes.

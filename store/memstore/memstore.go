@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -309,6 +310,30 @@ func (s *Store) Job(ctx context.Context, id string) (*webhook.Job, error) {
 	}
 	c := r.job
 	return &c, nil
+}
+
+// Cancel implements [webhook.DeliveryStore].
+func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if f.MessageID == "" && f.UserID == "" {
+		return nil, fmt.Errorf("%w: memstore: cancel needs a message or user ID", webhook.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*webhook.Job
+	for _, r := range s.jobs {
+		if r.job.State != webhook.JobScheduled || !f.Match(&r.job) {
+			continue
+		}
+		r.job.State = webhook.JobCancelled
+		r.gen++ // no longer queued
+		c := r.job
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *webhook.Job) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // Attempts implements [webhook.AttemptStore].
