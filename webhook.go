@@ -56,6 +56,9 @@ type Config struct {
 	PollInterval time.Duration
 	// ID names this Sender in leases and logs. Defaults to a random ID.
 	ID string
+	// DefaultTimeZone is the time zone of users whose User.TimeZone is empty, for deliveries
+	// at a local time and for quiet hours. Defaults to UTC.
+	DefaultTimeZone *time.Location
 }
 
 // Sender renders, sends, retries and logs webhook deliveries. Create one with [NewSender],
@@ -79,6 +82,7 @@ type Sender struct {
 	ua      string
 	maxBody int
 	id      string
+	zone    *time.Location // for users without a time zone
 
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled
@@ -124,6 +128,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		ua:        orDefault(cfg.UserAgent, defaultUserAgent),
 		maxBody:   orDefault(cfg.MaxResponseBody, 16<<10),
 		id:        cfg.ID,
+		zone:      cfg.DefaultTimeZone,
 		templates: map[string]*compiledMessage{},
 		wakeCh:    make(chan struct{}, 1),
 	}
@@ -145,6 +150,9 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	}
 	if s.retry == nil {
 		s.retry = DefaultRetryPolicy{}
+	}
+	if s.zone == nil {
+		s.zone = time.UTC
 	}
 	if s.id == "" {
 		s.id = newID("sender", s.clock.Now())
@@ -360,6 +368,20 @@ func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params 
 		v.event = &Event{Name: m.Delivery.Event, UserID: userID, Time: now}
 	}
 	return s.engine.request(cm, v, newID("dlv", now), s.ua)
+}
+
+// location returns u's time zone, or the default time zone if u has none. Identify accepts
+// only time zones that load, so an unknown one (from a Store written by other code) is
+// treated as none.
+func (s *Sender) location(u User) *time.Location {
+	if u.TimeZone == "" {
+		return s.zone
+	}
+	loc, err := time.LoadLocation(u.TimeZone)
+	if err != nil {
+		return s.zone
+	}
+	return loc
 }
 
 // user returns the user with the given ID, or a user with only that ID if there is none.
