@@ -83,6 +83,7 @@ type Sender struct {
 	maxBody int
 	id      string
 	zone    *time.Location // for users without a time zone
+	zones   sync.Map       // time zone name → *time.Location, loaded once
 
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled
@@ -377,10 +378,14 @@ func (s *Sender) location(u User) *time.Location {
 	if u.TimeZone == "" {
 		return s.zone
 	}
+	if loc, ok := s.zones.Load(u.TimeZone); ok {
+		return loc.(*time.Location)
+	}
 	loc, err := time.LoadLocation(u.TimeZone)
 	if err != nil {
 		return s.zone
 	}
+	s.zones.Store(u.TimeZone, loc)
 	return loc
 }
 
