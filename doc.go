@@ -1,0 +1,40 @@
+// Package webhook gives a Go backend the webhook channel of a customer-engagement platform, as
+// a library: define a webhook [Message] (a templated URL, headers and key/value data, sent as
+// JSON or form-urlencoded), choose its [Audience] and its [Delivery], and a [Sender] renders,
+// encodes, sends, retries and logs every attempt, on a pluggable [Store] with time read from a
+// pluggable [Clock].
+//
+// # Messages and templates
+//
+// A Message's URL, header values and Data values are Jinja templates, rendered with gonja in a
+// private environment that cannot read files or load other templates. They see the user
+// (user, userAttribute), the triggering event's parameters (parameter, event), the message and
+// now; see [Message] for the list. Values substituted into the URL are escaped for their
+// place, so a value can never add a path segment or a query parameter. A variable that is
+// missing makes the delivery fail for good unless the template gives a fallback with
+// | default(...). Basic auth comes from the URL's user info (https://user:pass@host) and is
+// sent as an Authorization header, never in the URL.
+//
+// # Sending
+//
+// [Sender.Trigger] records an app event and enqueues a delivery for every message Triggered
+// by it; [Sender.Send] enqueues one delivery of any message to one user now (the
+// server-to-server call). A started Sender's workers claim due deliveries from the Store,
+// render each once, send it with a timeout through an HTTP client that refuses private and
+// reserved addresses (see [Dialer] and Config.AllowNetworks), and record an [Attempt].
+//
+// # Retries
+//
+// [DefaultRetryPolicy] retries HTTP 408, 409, 429 and 500–599 and network errors and timeouts,
+// at most 5 times, after 1, 2, 4, 8 and 16 minutes; other statuses fail for good and
+// redirects are not followed. A retry is a delivery row in the Store with a due time, never a
+// sleeping goroutine, and it resends the bytes of the first attempt with the same webhook-id
+// header, so receivers can drop duplicates.
+//
+// # Stores and clocks
+//
+// The Store keeps users, events, messages, the delivery queue and the attempt log.
+// store/memstore is the in-memory default. Everything the library reads or waits for comes
+// from the Config's Clock, so tests can use webhooktest.FakeClock and run hours of retries in
+// milliseconds.
+package webhook
