@@ -12,16 +12,28 @@ import (
 	"time"
 )
 
-// run is the dispatcher: it claims due deliveries while workers are free, hands each to a
-// goroutine, and otherwise waits. While deliveries are in flight it waits for one of them to
+// run is the dispatcher: it claims due deliveries while workers are free, hands each to one
+// of Workers long-lived worker goroutines, and otherwise waits. While deliveries are in flight it waits for one of them to
 // finish (or a wake-up); when none is in flight it waits on the Clock until the next delivery
 // is due or PollInterval passes. So a Sender is idle exactly when its dispatcher waits on the
 // Clock, which is what lets a test with a fake clock wait for it.
 func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
 	finished := make(chan struct{}, s.workers)
+	todo := make(chan *Job, s.workers) // never full: at most Workers jobs are in flight
+	for range s.workers {
+		// Long-lived workers keep the deep stacks that rendering grows, instead of growing a
+		// new goroutine's stack for every delivery.
+		go func() {
+			for j := range todo {
+				s.deliver(ctx, j)
+				finished <- struct{}{}
+			}
+		}()
+	}
 	inflight := 0
 	defer func() {
+		close(todo)
 		for ; inflight > 0; inflight-- {
 			<-finished
 		}
@@ -39,10 +51,7 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 			}
 			for _, j := range jobs {
 				inflight++
-				go func() {
-					defer func() { finished <- struct{}{} }()
-					s.deliver(ctx, j)
-				}()
+				todo <- j
 			}
 			if len(jobs) > 0 {
 				continue
