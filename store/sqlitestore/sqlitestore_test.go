@@ -1,11 +1,13 @@
 package sqlitestore_test
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
 
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/internal/crashtest"
 	"github.com/hookline/webhook/store/sqlitestore"
 	"github.com/hookline/webhook/store/storetest"
 	_ "modernc.org/sqlite"
@@ -48,4 +50,18 @@ func TestMigrateTwice(t *testing.T) {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	openAt(t, path) // a second process starting on the same database
+}
+
+func TestCrash(t *testing.T) {
+	crashtest.Run(t, crashtest.Config{
+		Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
+		Open: func(ctx context.Context, path string) (webhook.Store, error) {
+			db, err := sql.Open("sqlite", dsn(path))
+			if err != nil {
+				return nil, err
+			}
+			s := sqlitestore.New(db)
+			return s, s.Migrate(ctx)
+		},
+	})
 }
