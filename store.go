@@ -12,9 +12,10 @@ import (
 //
 // Every method takes a context first; cancelling it abandons the call, which then returns the
 // context's error and changes nothing it had not committed. Where a method needs the current
-// time it takes it as an argument and uses no other. A Store must be safe for concurrent use,
-// and maps and slices reachable from the values passed to it or returned by it are treated as
-// immutable by both sides.
+// time it takes it as an argument and uses no other; times are kept at least to the
+// microsecond and read back as the same instants, in any location. A Store must be safe for
+// concurrent use, and maps and slices reachable from the values passed to it or returned by
+// it are treated as immutable by both sides.
 type Store interface {
 	UserStore
 	EventStore

@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hookline/webhook"
+)
+
+var attemptRules = []rule{
+	{"FinishRecordsTheAttempt", testAttemptRoundTrip},
+	{"AttemptsAreNewestFirstThenRecordedLastFirst", testAttemptOrder},
+	{"AttemptsFilterAndLimit", testAttemptFilter},
+}
+
+// attempt returns attempt number n of delivery id (of message m1 to user u1) at t.
+func attempt(id string, n int, t time.Time) *webhook.Attempt {
+	return &webhook.Attempt{DeliveryID: id, MessageID: "m1", MessageVersion: 2, UserID: "u1", Number: n, Time: t, Outcome: webhook.Failed}
+}
+
+// record appends attempts to the log through Finish, in order, for deliveries that it
+// enqueues as needed. Each delivery's job stays claimed by the rule between its attempts.
+func record(t *testing.T, s webhook.Store, as ...*webhook.Attempt) {
+	t.Helper()
+	held := map[string]*webhook.Job{}
+	for _, a := range as {
+		must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{job(a.DeliveryID, "k-"+a.DeliveryID, at(0))}))
+		for _, j := range mustClaim(t, s) {
+			held[j.ID] = j
+		}
+		j := held[a.DeliveryID]
+		if j == nil {
+			t.Fatalf("job %s was not claimed", a.DeliveryID)
+		}
+		j.State, j.DueAt = webhook.JobScheduled, at(0)
+		must(t, "Finish", s.Finish(t.Context(), j, a))
+		held[j.ID] = mustClaim(t, s)[0]
+	}
+}
+
+// mustClaim claims every due job at epoch with a long lease.
+func mustClaim(t *testing.T, s webhook.Store) []*webhook.Job {
+	t.Helper()
+	jobs, err := s.Claim(t.Context(), at(0), "log", 1000*time.Hour, 1000)
+	must(t, "Claim", err)
+	return jobs
+}
+
+// attempts returns the attempts f selects.
+func attempts(t *testing.T, s webhook.Store, f webhook.AttemptFilter) []webhook.Attempt {
+	t.Helper()
+	as, err := s.Attempts(t.Context(), f)
+	must(t, "Attempts", err)
+	return as
+}
+
+func testAttemptRoundTrip(t *testing.T, s webhook.Store) {
+	a := &webhook.Attempt{
+		DeliveryID: "d1", MessageID: "m1", MessageVersion: 3, UserID: "u1", Number: 2,
+		Time: at(time.Second), Duration: 1234567 * time.Microsecond,
+		Method: "POST", URL: "https://example.com/hook?api_key=REDACTED",
+		RequestHeader:  http.Header{"Authorization": {"REDACTED"}, "Webhook-Id": {"d1"}, "X-Multi": {"a", "b"}},
+		RequestBody:    `{"name":"Ann"}`,
+		StatusCode:     503,
+		ResponseHeader: http.Header{"Retry-After": {"120"}},
+		ResponseBody:   "busy\n\u00e9",
+		Err:            "unexpected status 503 Service Unavailable",
+		Outcome:        webhook.Retrying,
+		NextAttemptAt:  at(2 * time.Minute),
+	}
+	record(t, s, a)
+	got := attempts(t, s, webhook.AttemptFilter{})
+	if diff := cmp.Diff([]webhook.Attempt{*a}, got, diffOpts...); diff != "" {
+		t.Errorf("Attempts must return the attempt Finish recorded (-recorded +returned):\n%s", diff)
+	}
+}
+
+func testAttemptOrder(t *testing.T, s webhook.Store) {
+	// Recorded out of time order; d2 and d3 share a time, d3 recorded last.
+	record(t, s, attempt("d1", 1, at(time.Minute)), attempt("d2", 1, at(2*time.Minute)),
+		attempt("d3", 1, at(2*time.Minute)), attempt("d4", 1, at(0)), attempt("d1", 2, at(3*time.Minute)))
+	var got []string
+	for _, a := range attempts(t, s, webhook.AttemptFilter{}) {
+		got = append(got, fmt.Sprintf("%s#%d", a.DeliveryID, a.Number))
+	}
+	want := []string{"d1#2", "d3#1", "d2#1", "d1#1", "d4#1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Attempts must be newest first, the one recorded last first among equal times (-want +got):\n%s", diff)
+	}
+}
+
+func testAttemptFilter(t *testing.T, s webhook.Store) {
+	mk := func(id, msg, user string, n int, d time.Duration) *webhook.Attempt {
+		a := attempt(id, n, at(d))
+		a.MessageID, a.UserID = msg, user
+		return a
+	}
+	record(t, s, mk("d1", "m1", "u1", 1, 0), mk("d2", "m1", "u2", 1, time.Second),
+		mk("d3", "m2", "u1", 1, 2*time.Second), mk("d1", "m1", "u1", 2, 3*time.Second))
+	for _, tt := range []struct {
+		f    webhook.AttemptFilter
+		want []string
+	}{
+		{webhook.AttemptFilter{}, []string{"d1", "d3", "d2", "d1"}},
+		{webhook.AttemptFilter{MessageID: "m1"}, []string{"d1", "d2", "d1"}},
+		{webhook.AttemptFilter{UserID: "u1"}, []string{"d1", "d3", "d1"}},
+		{webhook.AttemptFilter{DeliveryID: "d1"}, []string{"d1", "d1"}},
+		{webhook.AttemptFilter{MessageID: "m1", UserID: "u2"}, []string{"d2"}},
+		{webhook.AttemptFilter{MessageID: "m2", UserID: "u2"}, nil},
+		{webhook.AttemptFilter{Limit: 2}, []string{"d1", "d3"}},
+		{webhook.AttemptFilter{MessageID: "m1", Limit: 2}, []string{"d1", "d2"}},
+		{webhook.AttemptFilter{DeliveryID: "nope"}, nil},
+	} {
+		var got []string
+		for _, a := range attempts(t, s, tt.f) {
+			got = append(got, a.DeliveryID)
+		}
+		if diff := cmp.Diff(tt.want, got, diffOpts...); diff != "" {
+			t.Errorf("Attempts(%+v) must return what the filter selects, newest first, at most Limit (-want +got):\n%s", tt.f, diff)
+		}
+	}
+}

@@ -1,0 +1,397 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hookline/webhook"
+)
+
+var deliveryRules = []rule{
+	{"EnqueueSavesScheduledJobs", testEnqueueRoundTrip},
+	{"EnqueueSkipsKnownKeys", testEnqueueDedupes},
+	{"UnknownJobIsErrNotFound", testUnknownJob},
+	{"ClaimReturnsOnlyDueJobs", testClaimOnlyDue},
+	{"ClaimReturnsEarliestDueFirstThenByID", testClaimOrder},
+	{"ClaimLeasesToTheOwnerUntilNowPlusLease", testClaimLease},
+	{"ClaimUsesTheTimeItIsGiven", testClaimTime},
+	{"ClaimNeverGivesAJobToTwoClaimers", testClaimConcurrent},
+	{"ExpiredLeaseIsReclaimedAndStaleFinishRefused", testLeaseExpiry},
+	{"FinishSavesTheOutcomeAndReleases", testFinish},
+	{"SecondFinishOfAClaimIsRefused", testFinishTwice},
+	{"RetryIsDueExactlyAtItsDueTime", testRetryDue},
+	{"NextDueIsTheEarliestDueOrLeaseExpiry", testNextDue},
+	{"CancelCancelsScheduledJobsTheFilterSelects", testCancel},
+	{"CancelWithoutMessageOrUserIsErrInvalid", testCancelInvalid},
+}
+
+// job returns a scheduled job of message m1 to user u1, due at due.
+func job(id, key string, due time.Time) *webhook.Job {
+	return &webhook.Job{
+		ID: id, Key: key, MessageID: "m1", MessageVersion: 2, UserID: "u1",
+		Params: webhook.Map{"n": int64(1), "list": []any{"x", 1.5}},
+		State:  webhook.JobScheduled, CreatedAt: at(-time.Hour), DueAt: due,
+	}
+}
+
+// enqueue saves jobs due at epoch plus each of dues, with IDs j0, j1, ... and keys k0, ...
+func enqueue(t *testing.T, s webhook.Store, dues ...time.Duration) []*webhook.Job {
+	t.Helper()
+	jobs := make([]*webhook.Job, len(dues))
+	for i, d := range dues {
+		jobs[i] = job(fmt.Sprintf("j%d", i), fmt.Sprintf("k%d", i), at(d))
+	}
+	must(t, "Enqueue", s.Enqueue(t.Context(), jobs))
+	return jobs
+}
+
+// claim claims up to limit jobs at now for owner with a one-minute lease and returns them.
+func claim(t *testing.T, s webhook.Store, now time.Time, owner string, limit int) []*webhook.Job {
+	t.Helper()
+	jobs, err := s.Claim(t.Context(), now, owner, time.Minute, limit)
+	must(t, "Claim", err)
+	return jobs
+}
+
+// ids returns the IDs of jobs.
+func ids(jobs []*webhook.Job) []string {
+	out := make([]string, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
+}
+
+// checkJob fails the rule if the Store's job with want's ID is not want.
+func checkJob(t *testing.T, s webhook.Store, when string, want *webhook.Job) {
+	t.Helper()
+	got, err := s.Job(t.Context(), want.ID)
+	if err != nil {
+		t.Errorf("%s: Job(%q) = %v", when, want.ID, err)
+		return
+	}
+	if diff := cmp.Diff(want, got, diffOpts...); diff != "" {
+		t.Errorf("%s: Job(%q) (-want +got):\n%s", when, want.ID, diff)
+	}
+}
+
+func testEnqueueRoundTrip(t *testing.T, s webhook.Store) {
+	j := job("j1", "k1", at(0))
+	j.Event = &webhook.Event{ID: "e1", UserID: "u1", Name: "purchase", Time: at(-time.Minute)}
+	must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{j}))
+	checkJob(t, s, "after Enqueue", j)
+}
+
+func testEnqueueDedupes(t *testing.T, s webhook.Store) {
+	first := job("j1", "k1", at(0))
+	must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{first, job("j2", "k1", at(0)), job("j3", "k3", at(0))}))
+	must(t, "Enqueue again", s.Enqueue(t.Context(), []*webhook.Job{job("j4", "k1", at(0)), job("j5", "k3", at(0))}))
+	// A key stays taken after its job is finished.
+	claimed := claim(t, s, at(0), "w", 10)
+	for _, j := range claimed {
+		j.State, j.Attempts = webhook.JobSucceeded, 1
+		must(t, "Finish", s.Finish(t.Context(), j, nil))
+	}
+	must(t, "Enqueue after Finish", s.Enqueue(t.Context(), []*webhook.Job{job("j6", "k1", at(0))}))
+	for _, id := range []string{"j2", "j4", "j5", "j6"} {
+		if _, err := s.Job(t.Context(), id); !errors.Is(err, webhook.ErrNotFound) {
+			t.Errorf("job %s has a key enqueued before, so must be skipped: Job = %v, want ErrNotFound", id, err)
+		}
+	}
+	if diff := cmp.Diff([]string{"j1", "j3"}, ids(claimed)); diff != "" {
+		t.Errorf("jobs enqueued (-want +got):\n%s", diff)
+	}
+	if got, err := s.Job(t.Context(), "j1"); err != nil || got.State != webhook.JobSucceeded {
+		t.Errorf("Job(j1) = %+v, %v; a skipped duplicate must not change the first job", got, err)
+	}
+}
+
+func testUnknownJob(t *testing.T, s webhook.Store) {
+	if j, err := s.Job(t.Context(), "nope"); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Job(unknown) = %v, %v; want an error wrapping ErrNotFound", j, err)
+	}
+}
+
+func testClaimOnlyDue(t *testing.T, s webhook.Store) {
+	if jobs := claim(t, s, at(0), "w", 10); len(jobs) != 0 {
+		t.Errorf("Claim on an empty queue = %v, want no jobs", ids(jobs))
+	}
+	enqueue(t, s, time.Millisecond, 0, time.Minute, -time.Hour)
+	if got := ids(claim(t, s, at(0), "w", 10)); !slices.Equal(got, []string{"j3", "j1"}) {
+		t.Errorf("Claim at epoch = %v, want [j3 j1]: the jobs due at or before then", got)
+	}
+	if got := ids(claim(t, s, at(time.Millisecond-1), "w", 10)); len(got) != 0 {
+		t.Errorf("Claim 1ns before j0 is due = %v, want none", got)
+	}
+	if got := ids(claim(t, s, at(time.Millisecond), "w", 10)); !slices.Equal(got, []string{"j0"}) {
+		t.Errorf("Claim when j0 is due = %v, want [j0]", got)
+	}
+}
+
+func testClaimOrder(t *testing.T, s webhook.Store) {
+	// IDs j0..j5; due times put j4 first, then j1 and j5 together (by ID), then j0, j2, j3.
+	enqueue(t, s, 3*time.Second, time.Second, 4*time.Second, 4*time.Second, 0, time.Second)
+	var got []string
+	for range 4 {
+		got = append(got, ids(claim(t, s, at(time.Minute), "w", 2))...)
+	}
+	want := []string{"j4", "j1", "j5", "j0", "j2", "j3"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Claim in batches of 2 must return the earliest due first, ties by ID (-want +got):\n%s", diff)
+	}
+}
+
+func testClaimLease(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	jobs, err := s.Claim(t.Context(), at(time.Second), "owner-1", 90*time.Second, 1)
+	must(t, "Claim", err)
+	if len(jobs) != 1 {
+		t.Fatalf("Claim = %v, want [j0]", ids(jobs))
+	}
+	want := job("j0", "k0", at(0))
+	want.State, want.LeaseOwner, want.LeaseExpiresAt = webhook.JobRunning, "owner-1", at(91*time.Second)
+	if diff := cmp.Diff(want, jobs[0], diffOpts...); diff != "" {
+		t.Errorf("Claim must return the job running, leased to the owner until now+lease (-want +got):\n%s", diff)
+	}
+	checkJob(t, s, "after Claim", want)
+}
+
+func testClaimTime(t *testing.T, s webhook.Store) {
+	// Far from the wall clock on both sides: a Store that reads the time gets these wrong.
+	past := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+	future := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	jobs := []*webhook.Job{job("past", "kp", past), job("future", "kf", future)}
+	must(t, "Enqueue", s.Enqueue(t.Context(), jobs))
+	if got := ids(claim(t, s, past.Add(-time.Second), "w", 10)); len(got) != 0 {
+		t.Errorf("Claim at 1989 = %v, want none: nothing is due before 1990", got)
+	}
+	claimed := claim(t, s, past, "w", 10)
+	if got := ids(claimed); !slices.Equal(got, []string{"past"}) {
+		t.Fatalf("Claim at 1990 = %v, want [past]", got)
+	}
+	claimed[0].State = webhook.JobSucceeded
+	must(t, "Finish", s.Finish(t.Context(), claimed[0], nil))
+	if got := ids(claim(t, s, future, "w", 10)); !slices.Equal(got, []string{"future"}) {
+		t.Errorf("Claim at 2200 = %v, want [future]: it is due then", got)
+	}
+	if next, ok, err := s.NextDue(t.Context()); err != nil || !ok || !next.Equal(future.Add(time.Minute)) {
+		t.Errorf("NextDue = %v, %v, %v; want the 2200 lease's expiry %v", next, ok, err, future.Add(time.Minute))
+	}
+}
+
+func testClaimConcurrent(t *testing.T, s webhook.Store) {
+	const jobs, claimers, batch = 300, 8, 7
+	dues := make([]time.Duration, jobs)
+	for i := range dues {
+		dues[i] = time.Duration(i%13) * time.Millisecond
+	}
+	enqueue(t, s, dues...)
+	var (
+		mu  sync.Mutex
+		got = map[string][]string{} // job ID → owners
+		wg  sync.WaitGroup
+	)
+	for c := range claimers {
+		owner := fmt.Sprintf("w%d", c)
+		wg.Go(func() {
+			for {
+				js, err := s.Claim(t.Context(), at(time.Second), owner, time.Hour, batch)
+				if err != nil {
+					t.Errorf("Claim by %s: %v", owner, err)
+					return
+				}
+				if len(js) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range js {
+					got[j.ID] = append(got[j.ID], owner)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(got) != jobs {
+		t.Errorf("%d claimers claimed %d distinct jobs, want all %d", claimers, len(got), jobs)
+	}
+	for id, owners := range got {
+		if len(owners) > 1 {
+			t.Errorf("job %s was given to %d claimers at once: %v", id, len(owners), owners)
+		}
+	}
+}
+
+func testLeaseExpiry(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	stale := claim(t, s, at(0), "a", 1)
+	if len(stale) != 1 {
+		t.Fatalf("Claim by a = %v, want [j0]", ids(stale))
+	}
+	if got := ids(claim(t, s, at(time.Minute-time.Millisecond), "b", 1)); len(got) != 0 {
+		t.Errorf("Claim by b before a's lease expires = %v, want none", got)
+	}
+	fresh := claim(t, s, at(time.Minute), "b", 1)
+	if len(fresh) != 1 || fresh[0].LeaseOwner != "b" || !fresh[0].LeaseExpiresAt.Equal(at(2*time.Minute)) {
+		t.Fatalf("Claim by b when a's lease expires = %+v, want j0 leased to b until epoch+2m", fresh)
+	}
+	a := stale[0]
+	a.State, a.Attempts = webhook.JobSucceeded, 1
+	err := s.Finish(t.Context(), a, attempt("j0", 1, at(30*time.Second)))
+	if !errors.Is(err, webhook.ErrLeaseLost) {
+		t.Errorf("Finish by the stale holder a = %v, want ErrLeaseLost", err)
+	}
+	checkJob(t, s, "after a stale Finish", fresh[0])
+	if as, err := s.Attempts(t.Context(), webhook.AttemptFilter{DeliveryID: "j0"}); err != nil || len(as) != 1 {
+		t.Errorf("Attempts after a stale Finish = %d attempts, %v; want the stale holder's attempt recorded", len(as), err)
+	}
+	b := fresh[0]
+	b.State, b.Attempts = webhook.JobSucceeded, 1
+	must(t, "Finish by the holder b", s.Finish(t.Context(), b, attempt("j0", 1, at(time.Minute))))
+}
+
+func testFinish(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	j := claim(t, s, at(0), "w", 1)[0]
+	j.State, j.Attempts = webhook.JobFailed, 3
+	j.Request = &webhook.Request{
+		Method: "POST", URL: "https://example.com/hook?a=1",
+		Header: http.Header{"Authorization": {"Basic eDp5"}, "X-Multi": {"1", "2"}, "Webhook-Id": {"j0"}},
+		Body:   []byte("{\"a\":\x00\xff}"),
+	}
+	must(t, "Finish", s.Finish(t.Context(), j, nil))
+	want := *j
+	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
+	checkJob(t, s, "after Finish", &want)
+	if got := ids(claim(t, s, at(time.Hour), "w", 1)); len(got) != 0 {
+		t.Errorf("Claim after Finish with a final state = %v, want none", got)
+	}
+	if as, err := s.Attempts(t.Context(), webhook.AttemptFilter{}); err != nil || len(as) != 0 {
+		t.Errorf("Finish with a nil attempt recorded %d attempts (%v), want 0", len(as), err)
+	}
+}
+
+func testFinishTwice(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	j := claim(t, s, at(0), "w", 1)[0]
+	j.State, j.Attempts = webhook.JobSucceeded, 1
+	must(t, "Finish", s.Finish(t.Context(), j, nil))
+	j.State = webhook.JobFailed
+	if err := s.Finish(t.Context(), j, nil); !errors.Is(err, webhook.ErrLeaseLost) {
+		t.Errorf("second Finish of one claim = %v, want ErrLeaseLost: the lease was released", err)
+	}
+	if got, err := s.Job(t.Context(), "j0"); err != nil || got.State != webhook.JobSucceeded {
+		t.Errorf("after a refused Finish, Job = %+v, %v; want it still succeeded", got, err)
+	}
+}
+
+func testRetryDue(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	j := claim(t, s, at(0), "w", 1)[0]
+	j.State, j.Attempts, j.DueAt = webhook.JobScheduled, 1, at(time.Minute+time.Millisecond)
+	j.Request = &webhook.Request{Method: "POST", URL: "https://example.com/", Header: http.Header{"Webhook-Id": {"j0"}}, Body: []byte("{}")}
+	must(t, "Finish", s.Finish(t.Context(), j, attempt("j0", 1, at(0))))
+	if got := ids(claim(t, s, at(time.Minute), "w", 1)); len(got) != 0 {
+		t.Errorf("Claim 1ms before the retry is due = %v, want none", got)
+	}
+	if next, ok, err := s.NextDue(t.Context()); err != nil || !ok || !next.Equal(j.DueAt) {
+		t.Errorf("NextDue = %v, %v, %v; want the retry's due time %v", next, ok, err, j.DueAt)
+	}
+	got := claim(t, s, at(time.Minute+time.Millisecond), "w2", 1)
+	if len(got) != 1 {
+		t.Fatalf("Claim when the retry is due = %v, want [j0]", ids(got))
+	}
+	want := *j
+	want.State, want.LeaseOwner, want.LeaseExpiresAt = webhook.JobRunning, "w2", at(2*time.Minute+time.Millisecond)
+	if diff := cmp.Diff(&want, got[0], diffOpts...); diff != "" {
+		t.Errorf("a retried job must keep its attempts and request (-want +got):\n%s", diff)
+	}
+}
+
+func testNextDue(t *testing.T, s webhook.Store) {
+	if _, ok, err := s.NextDue(t.Context()); err != nil || ok {
+		t.Errorf("NextDue on an empty queue = %v, %v; want false", ok, err)
+	}
+	enqueue(t, s, 0, time.Hour, 30*time.Minute, 2*time.Hour)
+	check := func(when string, want time.Time) {
+		t.Helper()
+		next, ok, err := s.NextDue(t.Context())
+		if err != nil || !ok || !next.Equal(want) {
+			t.Errorf("%s: NextDue = %v, %v, %v; want %v", when, next, ok, err, want)
+		}
+	}
+	check("with four scheduled jobs", at(0))
+	j := claim(t, s, at(0), "w", 1)[0]
+	check("with j0 leased until epoch+1m", at(time.Minute))
+	j.State = webhook.JobSucceeded
+	must(t, "Finish", s.Finish(t.Context(), j, nil))
+	check("after j0 succeeded", at(30*time.Minute))
+	_, err := s.Cancel(t.Context(), webhook.JobFilter{UserID: "u1", CreatedBefore: at(0)})
+	must(t, "Cancel", err)
+	if _, ok, err := s.NextDue(t.Context()); err != nil || ok {
+		t.Errorf("NextDue after every job is finished or cancelled = %v, %v; want false", ok, err)
+	}
+}
+
+func testCancel(t *testing.T, s webhook.Store) {
+	mk := func(id, msg, user string, created time.Duration) *webhook.Job {
+		j := job(id, "k-"+id, at(0))
+		j.MessageID, j.UserID, j.CreatedAt = msg, user, at(created)
+		return j
+	}
+	jobs := []*webhook.Job{
+		mk("a", "m1", "u1", 0), mk("b", "m1", "u2", time.Second), mk("c", "m2", "u1", 0),
+		mk("d", "m1", "u1", 2*time.Second), mk("e", "m1", "u1", 0),
+	}
+	must(t, "Enqueue", s.Enqueue(t.Context(), jobs))
+	// e is running, so is left to finish; a is claimed first, being earliest by ID.
+	running := claim(t, s, at(0), "w", 1)[0]
+	if running.ID != "a" {
+		t.Fatalf("Claim = %s, want a", running.ID)
+	}
+	for _, tt := range []struct {
+		f    webhook.JobFilter
+		want []string
+	}{
+		{webhook.JobFilter{MessageID: "m1", CreatedBefore: at(2 * time.Second)}, []string{"b", "e"}},
+		{webhook.JobFilter{UserID: "u1", MessageID: "m2"}, []string{"c"}},
+		{webhook.JobFilter{UserID: "u1"}, []string{"d"}},
+		{webhook.JobFilter{UserID: "u1"}, nil},
+	} {
+		got, err := s.Cancel(t.Context(), tt.f)
+		must(t, "Cancel", err)
+		slices.SortFunc(got, func(a, b *webhook.Job) int { return strings.Compare(a.ID, b.ID) })
+		if diff := cmp.Diff(tt.want, ids(got), diffOpts...); diff != "" {
+			t.Errorf("Cancel(%+v) must cancel the scheduled jobs it selects (-want +got):\n%s", tt.f, diff)
+		}
+		for _, j := range got {
+			if j.State != webhook.JobCancelled {
+				t.Errorf("Cancel returned job %s in state %s, want cancelled", j.ID, j.State)
+			}
+			checkJob(t, s, "after Cancel", j)
+		}
+	}
+	if got, err := s.Job(t.Context(), "a"); err != nil || got.State != webhook.JobRunning {
+		t.Errorf("Cancel must leave running jobs alone: Job(a) = %+v, %v", got, err)
+	}
+	if got := ids(claim(t, s, at(time.Hour), "w", 10)); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Claim after Cancel = %v, want only a (its lease expired); cancelled jobs are never due", got)
+	}
+}
+
+func testCancelInvalid(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	if _, err := s.Cancel(t.Context(), webhook.JobFilter{CreatedBefore: at(time.Hour)}); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("Cancel without MessageID or UserID = %v, want an error wrapping ErrInvalid", err)
+	}
+	if got, err := s.Job(t.Context(), "j0"); err != nil || got.State != webhook.JobScheduled {
+		t.Errorf("a refused Cancel changed job j0: %+v, %v", got, err)
+	}
+}
