@@ -1,0 +1,242 @@
+package sqlitestore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// jobColumns are the columns scanJob reads, in order.
+const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
+	created_at, due_at, lease_owner, lease_expires_at, request`
+
+// execer is a *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Enqueue implements [webhook.DeliveryStore].
+func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return enqueue(ctx, tx, jobs) }); err != nil {
+		return fmt.Errorf("sqlitestore: enqueue: %w", err)
+	}
+	return nil
+}
+
+// enqueue inserts jobs, scheduled, skipping those whose key or ID is taken.
+func enqueue(ctx context.Context, db execer, jobs []*webhook.Job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		event, err := marshalNull(j.Event, j.Event == nil)
+		if err != nil {
+			return fmt.Errorf("job %q: %w", j.ID, err)
+		}
+		params, err := marshalMap(j.Params)
+		if err != nil {
+			return fmt.Errorf("job %q: %w", j.ID, err)
+		}
+		request, err := marshalNull(j.Request, j.Request == nil)
+		if err != nil {
+			return fmt.Errorf("job %q: %w", j.ID, err)
+		}
+		due := nanos(j.DueAt)
+		_, err = db.ExecContext(ctx, `INSERT INTO jobs (id, key, message_id, message_version, user_id, event,
+				params, state, attempts, created_at, due_at, request, ready_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			j.ID, j.Key, j.MessageID, j.MessageVersion, j.UserID, event, params, webhook.JobScheduled,
+			j.Attempts, nanos(j.CreatedAt), due, request, readyAt(due))
+		if err != nil {
+			return fmt.Errorf("job %q: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
+// readyAt is the ready_at of a job scheduled at due: a zero DueAt is due at once.
+func readyAt(due sql.NullInt64) int64 {
+	if !due.Valid {
+		return math.MinInt64
+	}
+	return due.Int64
+}
+
+// Claim implements [webhook.DeliveryStore]. It leases a whole batch in one statement.
+func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
+	expires := now.Add(lease).UnixNano()
+	rows, err := s.db.QueryContext(ctx, `UPDATE jobs SET state = ?1, lease_owner = ?2, lease_expires_at = ?3, ready_at = ?3
+		WHERE id IN (SELECT id FROM jobs WHERE ready_at <= ?4 ORDER BY ready_at, id LIMIT ?5)
+		RETURNING `+jobColumns, webhook.JobRunning, owner, expires, now.UnixNano(), max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	jobs, err := collect(rows, scanJob)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	// RETURNING has no order.
+	slices.SortFunc(jobs, func(a, b *webhook.Job) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt), strings.Compare(a.ID, b.ID))
+	})
+	return jobs, nil
+}
+
+// Finish implements [webhook.DeliveryStore]. The attempt and the job are saved in one
+// transaction.
+func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
+	request, err := marshalNull(j.Request, j.Request == nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: finish %q: %w", j.ID, err)
+	}
+	var attempt []byte
+	if a != nil {
+		if attempt, err = json.Marshal(a); err != nil {
+			return fmt.Errorf("sqlitestore: finish %q: %w", j.ID, err)
+		}
+	}
+	due := nanos(j.DueAt)
+	var ready sql.NullInt64
+	if j.State == webhook.JobScheduled {
+		ready = sql.NullInt64{Int64: readyAt(due), Valid: true}
+	}
+	var lost error
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if a != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, message_id, user_id, time, data) VALUES (?, ?, ?, ?, ?)`,
+				a.DeliveryID, a.MessageID, a.UserID, a.Time.UnixNano(), attempt); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, due_at = ?, request = ?,
+				lease_owner = NULL, lease_expires_at = NULL, ready_at = ?
+			WHERE id = ? AND state = ? AND lease_owner = ?`,
+			j.State, j.Attempts, due, request, ready, j.ID, webhook.JobRunning, j.LeaseOwner)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE id = ?`, j.ID).Scan(&n); err != nil {
+			return err
+		}
+		lost = webhook.ErrLeaseLost
+		if n == 0 {
+			lost = webhook.ErrNotFound
+		}
+		return nil // commit the attempt all the same
+	})
+	if err == nil {
+		err = lost
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: finish %q: %w", j.ID, err)
+	}
+	return nil
+}
+
+// NextDue implements [webhook.DeliveryStore].
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(ready_at) FROM jobs WHERE ready_at IS NOT NULL`).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlitestore: next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, next.Int64).UTC(), true, nil
+}
+
+// Job implements [webhook.DeliveryStore].
+func (s *Store) Job(ctx context.Context, id string) (*webhook.Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: job %q: %w", id, notFound(err))
+	}
+	return j, nil
+}
+
+// Cancel implements [webhook.DeliveryStore].
+func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job, error) {
+	if f.MessageID == "" && f.UserID == "" {
+		return nil, fmt.Errorf("%w: sqlitestore: cancel needs a message or user ID", webhook.ErrInvalid)
+	}
+	before := sql.NullInt64{}
+	if !f.CreatedBefore.IsZero() {
+		before = sql.NullInt64{Int64: f.CreatedBefore.UnixNano(), Valid: true}
+	}
+	rows, err := s.db.QueryContext(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL
+		WHERE state = ?2 AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
+			AND (?5 IS NULL OR created_at < ?5)
+		RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: cancel: %w", err)
+	}
+	jobs, err := collect(rows, scanJob)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: cancel: %w", err)
+	}
+	slices.SortFunc(jobs, func(a, b *webhook.Job) int { return strings.Compare(a.ID, b.ID) })
+	return jobs, nil
+}
+
+// scanJob reads the jobColumns of one row.
+func scanJob(sc scanner) (*webhook.Job, error) {
+	var (
+		j                             webhook.Job
+		event, params, owner, request sql.NullString
+		created, due, expires         sql.NullInt64
+	)
+	err := sc.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params, &j.State,
+		&j.Attempts, &created, &due, &owner, &expires, &request)
+	if err != nil {
+		return nil, err
+	}
+	j.CreatedAt, j.DueAt, j.LeaseExpiresAt = fromNanos(created), fromNanos(due), fromNanos(expires)
+	j.LeaseOwner = owner.String
+	for _, u := range []struct {
+		s sql.NullString
+		v any
+	}{{event, &j.Event}, {params, &j.Params}, {request, &j.Request}} {
+		if err := unmarshalNull(u.s, u.v); err != nil {
+			return nil, err
+		}
+	}
+	return &j, nil
+}
+
+// Attempts implements [webhook.AttemptStore].
+func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhook.Attempt, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // no limit
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM attempts
+		WHERE (?1 = '' OR message_id = ?1) AND (?2 = '' OR user_id = ?2) AND (?3 = '' OR delivery_id = ?3)
+		ORDER BY time DESC, seq DESC LIMIT ?4`, f.MessageID, f.UserID, f.DeliveryID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: attempts: %w", err)
+	}
+	as, err := collect(rows, func(sc scanner) (webhook.Attempt, error) {
+		var a webhook.Attempt
+		var data []byte
+		if err := sc.Scan(&data); err != nil {
+			return a, err
+		}
+		return a, json.Unmarshal(data, &a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: attempts: %w", err)
+	}
+	return as, nil
+}

@@ -1,0 +1,300 @@
+// Package sqlitestore is a durable [webhook.Store] in one SQLite database: deliveries,
+// retries and the attempt log survive a crash or a restart of the process. It suits one
+// app instance; for many instances sharing one queue use store/pgstore.
+//
+// The package imports no driver: open the database with one and pass the *sql.DB to [New].
+// The store needs WAL journaling (readers do not block the writer), a busy timeout (writers
+// wait for each other instead of failing) and transactions that take the write lock when
+// they begin (so that two writers never deadlock). With modernc.org/sqlite, the pure-Go
+// driver this package is tested with, that is the DSN
+//
+//	file:/path/to/hooks.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate
+//
+// synchronous(NORMAL) makes commits cheap; a power loss may undo the last commits, a crash
+// of the process cannot. Then:
+//
+//	db, err := sql.Open("sqlite", dsn) // import _ "modernc.org/sqlite"
+//	...
+//	store := sqlitestore.New(db)
+//	if err := store.Migrate(ctx); err != nil { ... }
+//	sender, err := webhook.NewSender(store, nil)
+//
+// modernc.org/sqlite is SQLite translated to Go: no cgo, and no start-up cost, which matters
+// to a process that restarts (ncruces/go-sqlite3 compiles SQLite from WebAssembly when a
+// process first opens a database). Any driver that supports UPDATE ... RETURNING (SQLite
+// 3.35 or newer) works.
+//
+// Maps are kept as JSON and read back with [webhook.Map.UnmarshalJSON], so values come back
+// in the JSON data model the Sender uses; times are kept to the nanosecond.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a [webhook.Store] in a SQLite database. Create one with [New] and call
+// [Store.Migrate] before using it. A Store is safe for concurrent use; several Stores (in one
+// process or several) may share a database, each write waiting for the others.
+type Store struct {
+	db *sql.DB
+}
+
+var _ webhook.Store = (*Store)(nil)
+
+// New returns a Store over db, which the caller opened with the settings in the package doc
+// and closes when done. New changes nothing in the database; call [Store.Migrate].
+func New(db *sql.DB) *Store { return &Store{db: db} }
+
+// Migrate creates or upgrades the Store's tables, applying the migrations the database has
+// not had yet, each in its own transaction. It is safe to call every time the app starts,
+// and from several processes at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	for i, name := range names { // fs.Glob sorts: 0001_..., 0002_...
+		version := i + 1
+		src, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: migrate: %w", err)
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(src)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlitestore: migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// tx runs f in a transaction and commits it if f returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// PutUser implements [webhook.UserStore].
+func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: put user %q: %w", u.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO users (id, data) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET data = excluded.data`, u.ID, data)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: put user %q: %w", u.ID, err)
+	}
+	return nil
+}
+
+// User implements [webhook.UserStore].
+func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
+	var u webhook.User
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM users WHERE id = ?`, id).Scan(&data)
+	if err == nil {
+		err = json.Unmarshal(data, &u)
+	}
+	if err != nil {
+		return webhook.User{}, fmt.Errorf("sqlitestore: user %q: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
+// Users implements [webhook.UserStore].
+func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: users: %w", err)
+	}
+	users, err := collect(rows, func(sc scanner) (webhook.User, error) {
+		var u webhook.User
+		var data []byte
+		if err := sc.Scan(&data); err != nil {
+			return u, err
+		}
+		return u, json.Unmarshal(data, &u)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: users: %w", err)
+	}
+	return users, nil
+}
+
+// AddEvent implements [webhook.EventStore]: the event and its jobs are saved in one
+// transaction.
+func (s *Store) AddEvent(ctx context.Context, e webhook.Event, jobs []*webhook.Job) error {
+	params, err := marshalMap(e.Params)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: add event %q: %w", e.ID, err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, user_id, name, time, params) VALUES (?, ?, ?, ?, ?)`,
+			e.ID, e.UserID, e.Name, nanos(e.Time), params); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, jobs)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: add event %q: %w", e.ID, err)
+	}
+	return nil
+}
+
+// PutMessage implements [webhook.MessageStore].
+func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
+	c := *m
+	var trigger sql.NullString
+	if c.Delivery.Kind == webhook.Triggered {
+		trigger = sql.NullString{String: c.Delivery.Event, Valid: true}
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) + 1 FROM messages WHERE id = ?`, c.ID).Scan(&c.Version); err != nil {
+			return err
+		}
+		data, err := json.Marshal(&c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, version, trigger_event, data) VALUES (?, ?, ?, ?)`,
+			c.ID, c.Version, trigger, data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: put message %q: %w", m.ID, err)
+	}
+	m.Version = c.Version
+	return nil
+}
+
+// Message implements [webhook.MessageStore].
+func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM messages WHERE id = ?1
+		AND version = CASE WHEN ?2 = 0 THEN (SELECT max(version) FROM messages WHERE id = ?1) ELSE ?2 END`,
+		id, version).Scan(&data)
+	var m *webhook.Message
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: message %q version %d: %w", id, version, notFound(err))
+	}
+	return m, nil
+}
+
+// TriggeredMessages implements [webhook.MessageStore].
+func (s *Store) TriggeredMessages(ctx context.Context, event string) ([]*webhook.Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM messages m WHERE trigger_event = ?
+		AND version = (SELECT max(version) FROM messages WHERE id = m.id) ORDER BY id`, event)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: triggered messages %q: %w", event, err)
+	}
+	ms, err := collect(rows, func(sc scanner) (*webhook.Message, error) {
+		var data []byte
+		var m *webhook.Message
+		if err := sc.Scan(&data); err != nil {
+			return nil, err
+		}
+		return m, json.Unmarshal(data, &m)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: triggered messages %q: %w", event, err)
+	}
+	return ms, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect reads every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// notFound translates sql.ErrNoRows into webhook.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return webhook.ErrNotFound
+	}
+	return err
+}
+
+// nanos returns t as nanoseconds since the Unix epoch, or NULL for the zero time.
+func nanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+// fromNanos is the inverse of nanos, in UTC.
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// marshalMap returns m as JSON, or NULL for a nil map.
+func marshalMap(m webhook.Map) (sql.NullString, error) {
+	return marshalNull(m, m == nil)
+}
+
+// marshalNull returns v as JSON, or NULL if null is true.
+func marshalNull(v any, null bool) (sql.NullString, error) {
+	if null {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(v)
+	return sql.NullString{String: string(b), Valid: true}, err
+}
+
+// unmarshalNull decodes JSON into v unless s is NULL.
+func unmarshalNull(s sql.NullString, v any) error {
+	if !s.Valid {
+		return nil
+	}
+	return json.Unmarshal([]byte(s.String), v)
+}

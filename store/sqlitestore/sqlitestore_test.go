@@ -1,0 +1,67 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/internal/crashtest"
+	"github.com/hookline/webhook/store/sqlitestore"
+	"github.com/hookline/webhook/store/storetest"
+	_ "modernc.org/sqlite"
+)
+
+// dsn is the DSN the package doc gives, for a database file at path.
+func dsn(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// open opens and migrates a new database in a temporary directory, closed when tb ends.
+func open(tb testing.TB) *sqlitestore.Store {
+	tb.Helper()
+	return openAt(tb, filepath.Join(tb.TempDir(), "hooks.db"))
+}
+
+// openAt opens and migrates the database at path, closed when tb ends.
+func openAt(tb testing.TB, path string) *sqlitestore.Store {
+	tb.Helper()
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	s := sqlitestore.New(db)
+	if err := s.Migrate(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) webhook.Store { return open(t) })
+}
+
+func TestMigrateTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hooks.db")
+	s := openAt(t, path)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	openAt(t, path) // a second process starting on the same database
+}
+
+func TestCrash(t *testing.T) {
+	crashtest.Run(t, crashtest.Config{
+		Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
+		Open: func(ctx context.Context, path string) (webhook.Store, error) {
+			db, err := sql.Open("sqlite", dsn(path))
+			if err != nil {
+				return nil, err
+			}
+			s := sqlitestore.New(db)
+			return s, s.Migrate(ctx)
+		},
+	})
+}
