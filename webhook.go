@@ -51,8 +51,8 @@ type Config struct {
 	// Defaults to RequestTimeout plus 1 minute.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for deliveries that other
-	// Senders enqueued. Deliveries enqueued by this Sender wake it at once. Defaults to 1
-	// second.
+	// Senders enqueued. Deliveries enqueued by this Sender wake it at once, and so do those
+	// of other Senders if the Store is a [Notifier]. Defaults to 1 second.
 	PollInterval time.Duration
 	// ID names this Sender in leases and logs. Defaults to a random ID.
 	ID string
@@ -250,6 +250,11 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 // wrapping ErrInvalid if e has no UserID or Name or its Params are not JSON values, and the
 // Store's error if the event could not be saved, in which case nothing was enqueued.
 func (s *Sender) Trigger(ctx context.Context, e Event) error {
+	return s.trigger(ctx, s.store, e)
+}
+
+// trigger is Trigger writing to store, the Sender's Store or a view of it (see TriggerTx).
+func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 	var ps problems
 	if e.UserID == "" {
 		ps.add("user_id", "required")
@@ -272,7 +277,7 @@ func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	if e.ID == "" {
 		e.ID = newID("evt", now)
 	}
-	msgs, err := s.store.TriggeredMessages(ctx, e.Name)
+	msgs, err := store.TriggeredMessages(ctx, e.Name)
 	if err != nil {
 		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
 	}
@@ -282,7 +287,7 @@ func (s *Sender) Trigger(ctx context.Context, e Event) error {
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
 		jobs = append(jobs, j)
 	}
-	if err := s.store.AddEvent(ctx, e, jobs); err != nil {
+	if err := store.AddEvent(ctx, e, jobs); err != nil {
 		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
 	}
 	if len(jobs) > 0 {

@@ -19,6 +19,7 @@ import (
 // Clock, which is what lets a test with a fake clock wait for it.
 func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
+	defer s.listen(ctx)()
 	finished := make(chan struct{}, s.workers)
 	todo := make(chan *Job, s.workers) // never full: at most Workers jobs are in flight
 	for range s.workers {

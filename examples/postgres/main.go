@@ -1,0 +1,132 @@
+// Command postgres runs several instances of a small app that share one Postgres-backed
+// delivery queue: each instance has its own Sender and connection pool, as separate processes
+// would, and each delivery is sent by exactly one of them. Events are recorded by the first
+// instance, half of them inside the app's own transaction with TriggerTx.
+//
+//	go run ./examples/postgres -dsn 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
+//
+// To run the instances as processes instead, start the program several times with
+// -instances 1 against the same database; every one of them sends a share of every run's
+// deliveries. The webhooks go to a receiver the program runs on 127.0.0.1.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func main() {
+	dsn := flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL connection URL")
+	schema := flag.String("schema", "webhook_example", "schema for the queue's tables")
+	instances := flag.Int("instances", 3, "app instances to run")
+	events := flag.Int("events", 20, "events to record")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// The receiver counts the requests it gets, by delivery ID.
+	var mu sync.Mutex
+	got := map[string]int{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("Webhook-Id")]++
+		mu.Unlock()
+	}))
+
+	// Each instance opens its own pool with the queue's schema on its search_path.
+	cfg, err := pgxpool.ParseConfig(*dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = *schema
+	cfg.MaxConns = 4
+	var apps []*webhook.Sender
+	var stores []*pgstore.Store
+	var pools []*pgxpool.Pool
+	for i := range *instances {
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer pool.Close()
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{*schema}.Sanitize()); err != nil {
+			log.Fatal(err)
+		}
+		store := pgstore.New(pool)
+		if err := store.Migrate(ctx); err != nil {
+			log.Fatal(err)
+		}
+		sender, err := webhook.NewSender(store, &webhook.Config{ID: fmt.Sprintf("instance-%d", i), AllowNetworks: loopback})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := sender.Start(ctx); err != nil {
+			log.Fatal(err)
+		}
+		defer sender.Stop(context.Background())
+		apps, stores, pools = append(apps, sender), append(stores, store), append(pools, pool)
+	}
+	if *events == 0 || len(apps) == 0 {
+		<-ctx.Done() // only send what other processes record
+		return
+	}
+
+	err = apps[0].SaveMessage(ctx, &webhook.Message{
+		ID:       "order-paid",
+		URL:      "http://" + ln.Addr().String() + "/orders/{{ parameter['order'] }}",
+		Data:     []webhook.Field{{Key: "user", Value: "{{ user.id }}"}},
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "paid"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range *events {
+		e := webhook.Event{UserID: fmt.Sprintf("user-%d", i), Name: "paid", Params: map[string]any{"order": i}}
+		if i%2 == 0 {
+			err = apps[0].Trigger(ctx, e)
+		} else {
+			// The app's own write and the webhook commit together, or neither does.
+			err = pgx.BeginFunc(ctx, pools[0], func(tx pgx.Tx) error {
+				// ... the app's own writes through tx ...
+				return apps[0].TriggerTx(ctx, stores[0].WithTx(tx), e)
+			})
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	for ctx.Err() == nil {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= *events {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sent := 0
+	for _, c := range got {
+		sent += c
+	}
+	fmt.Printf("%d instances delivered %d events in %d requests\n", len(apps), len(got), sent)
+}
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

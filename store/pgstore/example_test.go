@@ -1,0 +1,43 @@
+package pgstore_test
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The transactional trigger: the order and the webhook about it are saved in one
+// transaction, so the webhook is sent if and only if the order is saved.
+func ExampleStore_WithTx() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store := pgstore.New(pool)
+	if err := store.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+	sender, err := webhook.NewSender(store, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, user_id) VALUES ($1, $2)`, 42, "u1"); err != nil {
+			return err // rolled back: no webhook
+		}
+		return sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{
+			UserID: "u1", Name: "order_placed", Params: map[string]any{"order": 42},
+		})
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,74 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+)
+
+// channel is the NOTIFY channel of enqueues; the payload is the schema of the queue.
+const channel = "webhook_jobs"
+
+// relisten is how long the listener waits before it reconnects after losing its connection.
+const relisten = time.Second
+
+// Notifications implements [webhook.Notifier] with LISTEN on a dedicated connection, taken
+// from the pool for as long as ctx lasts. Enqueues to the same schema by any process send a
+// value when they commit; so does reconnecting after the connection is lost, which the
+// listener retries every second.
+func (s *Store) Notifications(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	go func() {
+		defer close(ch)
+		for {
+			s.listen(ctx, ch)
+			t := time.NewTimer(relisten)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ch
+}
+
+// listen sends a value on ch for each notification until ctx ends or the connection fails.
+func (s *Store) listen(ctx context.Context, ch chan<- struct{}) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	conn := pc.Hijack() // out of the pool: a listening connection is not for queries
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relisten)
+		defer cancel()
+		conn.Close(ctx)
+	}()
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+channel); err != nil {
+		return
+	}
+	// Deliveries may have been enqueued while no connection listened.
+	notify(ch)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return
+		}
+		if n.Payload == schema {
+			notify(ch)
+		}
+	}
+}
+
+// notify puts a value in ch unless one is there already.
+func notify(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,154 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
+	"github.com/hookline/webhook/webhooktest"
+	"github.com/jackc/pgx/v5"
+)
+
+// newSender returns a Sender on s and clock sending to loopback receivers, which polls only
+// hourly, so that it finds other Senders' work only through notifications.
+func newSender(tb testing.TB, s webhook.Store, clock webhook.Clock, id string) *webhook.Sender {
+	tb.Helper()
+	sender, err := webhook.NewSender(s, &webhook.Config{
+		ID: id, Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), PollInterval: time.Hour, Workers: 4,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sender
+}
+
+// start starts sender until the test ends.
+func start(tb testing.TB, sender *webhook.Sender) {
+	tb.Helper()
+	if err := sender.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := sender.Stop(context.Background()); err != nil {
+			tb.Errorf("Stop: %v", err)
+		}
+	})
+}
+
+func hookMessage(url string) *webhook.Message {
+	return &webhook.Message{
+		ID: "hook", URL: url + "/{{ user.id }}",
+		Data:     []webhook.Field{{Key: "order", Value: "{{ parameter['order'] }}"}},
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "order"},
+	}
+}
+
+// TestSendersShareQueue checks that three Senders on separate pools share the deliveries that
+// a fourth one enqueues, each sent once, woken by notifications rather than a poll.
+func TestSendersShareQueue(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	schema := newSchema(t)
+	recv := webhooktest.NewReceiver(t)
+	clock := webhooktest.NewFakeClock(epoch)
+	var senders []*webhook.Sender
+	for i := range 3 {
+		s := newSender(t, pgstore.New(newPool(t, schema)), clock, fmt.Sprintf("sender%d", i))
+		start(t, s)
+		senders = append(senders, s)
+	}
+	// All three wait for the next poll, an hour away, before any delivery is enqueued.
+	if err := clock.BlockUntil(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
+	if err := app.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	for i := range n {
+		if err := app.Trigger(ctx, webhook.Event{UserID: fmt.Sprintf("u%d", i), Name: "order", Params: map[string]any{"order": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs, err := recv.Wait(ctx, n)
+	if err != nil {
+		t.Fatalf("got %d of %d requests: %v", len(recv.Requests()), n, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		id := r.Header.Get("Webhook-Id")
+		if seen[id] {
+			t.Errorf("delivery %s sent twice", id)
+		}
+		seen[id] = true
+	}
+	for _, s := range senders {
+		if err := s.Stop(ctx); err != nil { // waits until their attempts are logged
+			t.Fatal(err)
+		}
+	}
+	as, err := app.Attempts(ctx, webhook.AttemptFilter{MessageID: "hook"})
+	if err != nil || len(as) != n {
+		t.Fatalf("attempt log has %d attempts, %v; want %d", len(as), err, n)
+	}
+}
+
+// TestTriggerTx checks that deliveries triggered in a transaction are sent if it commits and
+// never exist if it rolls back.
+func TestTriggerTx(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := newPool(t, newSchema(t))
+	store := pgstore.New(pool)
+	recv := webhooktest.NewReceiver(t)
+	sender := newSender(t, store, webhooktest.NewFakeClock(epoch), "sender")
+	if err := sender.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	start(t, sender)
+
+	// The app's own write and the trigger, in one transaction that fails.
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
+			return err
+		}
+		if err := sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: "rolled-back", Name: "order"}); err != nil {
+			return err
+		}
+		return fmt.Errorf("payment declined")
+	})
+	if err == nil || err.Error() != "payment declined" {
+		t.Fatalf("rolled-back transaction: %v", err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
+			return err
+		}
+		return sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: "committed", Name: "order", Params: map[string]any{"order": 7}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := recv.Wait(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 1 || reqs[0].URI != "/committed" || string(reqs[0].Body) != `{"order":7}` {
+		t.Errorf("requests = %+v, want one to /committed with order 7", reqs)
+	}
+	var jobs, events int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_jobs WHERE user_id = 'rolled-back'),
+		(SELECT count(*) FROM webhook_events WHERE user_id = 'rolled-back')`).Scan(&jobs, &events); err != nil {
+		t.Fatal(err)
+	}
+	if jobs != 0 || events != 0 {
+		t.Errorf("after rollback: %d jobs and %d events saved, want none", jobs, events)
+	}
+	if err := sender.TriggerTx(ctx, nil, webhook.Event{UserID: "u", Name: "order"}); err == nil {
+		t.Error("TriggerTx with a nil Store: no error")
+	}
+}
