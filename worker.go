@@ -227,6 +227,7 @@ func redactURLError(err error) error {
 // failure final), records the attempt and saves the delivery.
 func (s *Sender) conclude(ctx context.Context, j *Job, a *Attempt, res AttemptResult, final bool) {
 	end := s.clock.Now()
+	res.End = end
 	var blocked *BlockedError
 	switch {
 	case res.Err == nil && res.StatusCode/100 == 2:
