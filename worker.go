@@ -128,10 +128,16 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		}
 		j.Request = req
 	}
-	shown := j.Request.Redacted()
+	req, err := s.signed(ctx, j, start)
+	if err != nil {
+		a.Err = err.Error()
+		s.conclude(ctx, j, a, AttemptResult{Attempt: a.Number, Err: err}, true)
+		return
+	}
+	shown := req.Redacted()
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, shown.Header, string(shown.Body)
 
-	resp, body, err := s.send(ctx, j.Request)
+	resp, body, err := s.send(ctx, req)
 	if ctx.Err() != nil {
 		// The Sender is stopping hard: put the delivery back, unlogged, to be sent again.
 		s.release(j)
