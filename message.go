@@ -72,6 +72,11 @@ type Message struct {
 	// one. At most 10. Secrets never appear in logs or the attempt log. Defaults to none:
 	// requests are not signed.
 	Secrets []string `json:"secrets,omitempty"`
+	// MaxPerMinute throttles the message: at most this many of its requests are sent per
+	// minute, across all users, spread evenly (a burst of one second's share). Deliveries
+	// held back wait in the Store, due when they may go, and are not counted as attempts.
+	// Defaults to 0: no limit other than Config.HostRate.
+	MaxPerMinute int `json:"max_per_minute,omitempty"`
 	// Audience selects the users the message goes to. The zero Audience means everyone.
 	Audience Audience `json:"audience,omitzero"`
 	// Delivery says when the message is sent. The zero Delivery is Manual.

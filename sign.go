@@ -59,8 +59,13 @@ func decodeSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
-// validateSecrets adds a problem for each secret that is not a valid "whsec_" secret.
-func validateSecrets(secrets []string, ps *problems) {
+// validateSending adds a problem for each secret of m that is not a valid "whsec_" secret
+// and for a negative MaxPerMinute.
+func validateSending(m *Message, ps *problems) {
+	if m.MaxPerMinute < 0 {
+		ps.add("max_per_minute", "must not be negative")
+	}
+	secrets := m.Secrets
 	if len(secrets) > maxSecrets {
 		ps.add("secrets", "more than %d secrets", maxSecrets)
 	}

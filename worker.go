@@ -128,6 +128,9 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		}
 		j.Request = req
 	}
+	if s.throttle(ctx, j, start) {
+		return
+	}
 	req, err := s.signed(ctx, j, start)
 	if err != nil {
 		a.Err = err.Error()
@@ -135,7 +138,7 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		return
 	}
 	shown := req.Redacted()
-	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, shown.Header, string(shown.Body)
+	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, s.hideHeaders(shown.Header), string(shown.Body)
 
 	resp, body, err := s.send(ctx, req)
 	if ctx.Err() != nil {
@@ -148,13 +151,16 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		a.Err = err.Error()
 		res.Err = err
 	} else {
-		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, redactHeader(resp.Header), body
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, s.hideHeaders(redactHeader(resp.Header)), body
 		res.StatusCode, res.Header = resp.StatusCode, resp.Header
 		if resp.StatusCode/100 != 2 {
 			a.Err = "unexpected status " + resp.Status
 		}
 	}
 	var blocked *BlockedError
+	if !errors.As(err, &blocked) {
+		s.observe(ctx, req, res)
+	}
 	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
 }
 
