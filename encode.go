@@ -147,6 +147,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 		cm.data = append(cm.data, compiledField{d.Key, e.compileTemplate(path+".value", d.Value, &ps)})
 	}
 	m.Delivery.validate(&ps)
+	validateSending(m, &ps)
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}
@@ -155,6 +156,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	msg.ContentType = ct
 	msg.Headers = slices.Clone(m.Headers)
 	msg.Data = slices.Clone(m.Data)
+	msg.Secrets = slices.Clone(m.Secrets)
 	cm.msg = &msg
 	return cm, nil
 }

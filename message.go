@@ -65,6 +65,18 @@ type Message struct {
 	Headers []Field `json:"headers,omitempty"`
 	// Data are the key/value pairs sent in the body (or the query string for GET), in order.
 	Data []Field `json:"data,omitempty"`
+	// Secrets sign every request the Standard Webhooks way (see [Verify]): each is
+	// "whsec_" followed by the standard base64 of 24 to 64 random bytes ([NewSecret] makes
+	// one), and each adds a signature to the webhook-signature header, so a secret can be
+	// rotated by adding the new one, waiting for receivers to switch, then removing the old
+	// one. At most 10. Secrets never appear in logs or the attempt log. Defaults to none:
+	// requests are not signed.
+	Secrets []string `json:"secrets,omitempty"`
+	// MaxPerMinute throttles the message: at most this many of its requests are sent per
+	// minute, across all users, spread evenly (a burst of one second's share). Deliveries
+	// held back wait in the Store, due when they may go, and are not counted as attempts.
+	// Defaults to 0: no limit other than Config.HostRate.
+	MaxPerMinute int `json:"max_per_minute,omitempty"`
 	// Audience selects the users the message goes to. The zero Audience means everyone.
 	Audience Audience `json:"audience,omitzero"`
 	// Delivery says when the message is sent. The zero Delivery is Manual.

@@ -80,7 +80,7 @@ func newEngine(missingAsEmpty bool) *engine {
 
 	cs := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures)
 	for _, name := range []string{"include", "import", "from", "extends"} {
-		_ = cs.Replace(name, forbiddenStatement(name))
+		_ = cs.Replace(name, forbiddenStatement(name, "templates cannot load other templates"))
 	}
 
 	return &engine{
@@ -90,7 +90,7 @@ func newEngine(missingAsEmpty bool) *engine {
 			Filters:           filters,
 			Tests:             exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests),
 			ControlStructures: cs,
-			Methods:           builtins.Methods,
+			Methods:           limitEnvironment(filters, cs, defaultMaxRenderSize),
 		},
 		maxSize: defaultMaxRenderSize,
 	}
@@ -98,9 +98,9 @@ func newEngine(missingAsEmpty bool) *engine {
 
 // forbiddenStatement parses a statement that would load another template into an error:
 // templates come from messages only, never from disk or other templates.
-func forbiddenStatement(name string) parser.ControlStructureParser {
+func forbiddenStatement(name, why string) parser.ControlStructureParser {
 	return func(_ *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
-		return nil, args.Error(fmt.Sprintf("'%s' is not allowed: templates cannot load other templates", name), args.Current())
+		return nil, args.Error(fmt.Sprintf("'%s' is not allowed: %s", name, why), args.Current())
 	}
 }
 
@@ -180,6 +180,7 @@ func (e *engine) compileTemplate(path, src string, ps *problems) (tmpl *template
 	}
 	before := len(*ps)
 	e.checkNames(path, t.Root(), ps)
+	limitTemplate(path, t.Root(), ps)
 	if len(*ps) > before {
 		return nil
 	}
@@ -214,43 +215,21 @@ var (
 // checkNames reports every filter and test the template uses that the environment does not
 // have. gonja itself finds them only when it renders the branch that uses them.
 func (e *engine) checkNames(path string, root *nodes.Template, ps *problems) {
-	seen := map[uintptr]bool{}
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		switch v.Kind() {
-		case reflect.Pointer:
-			if v.IsNil() || seen[v.Pointer()] {
-				return
+	walkTree(reflect.ValueOf(root), func(v reflect.Value) {
+		if v.Kind() != reflect.Pointer {
+			return
+		}
+		switch v.Type() {
+		case filterCallType:
+			if name := v.Elem().FieldByName("Name").String(); !e.env.Filters.Exists(name) {
+				ps.add(path, "%s: unknown filter '%s'", tokenPosition(v.Elem().FieldByName("Token")), name)
 			}
-			seen[v.Pointer()] = true
-			switch v.Type() {
-			case filterCallType:
-				if name := v.Elem().FieldByName("Name").String(); !e.env.Filters.Exists(name) {
-					ps.add(path, "%s: unknown filter '%s'", tokenPosition(v.Elem().FieldByName("Token")), name)
-				}
-			case testCallType:
-				if name := v.Elem().FieldByName("Name").String(); !e.env.Tests.Exists(name) {
-					ps.add(path, "%s: unknown test '%s'", tokenPosition(v.Elem().FieldByName("Token")), name)
-				}
-			}
-			walk(v.Elem())
-		case reflect.Interface:
-			walk(v.Elem())
-		case reflect.Struct:
-			for i := range v.NumField() {
-				walk(v.Field(i))
-			}
-		case reflect.Slice, reflect.Array:
-			for i := range v.Len() {
-				walk(v.Index(i))
-			}
-		case reflect.Map:
-			for it := v.MapRange(); it.Next(); {
-				walk(it.Value())
+		case testCallType:
+			if name := v.Elem().FieldByName("Name").String(); !e.env.Tests.Exists(name) {
+				ps.add(path, "%s: unknown test '%s'", tokenPosition(v.Elem().FieldByName("Token")), name)
 			}
 		}
-	}
-	walk(reflect.ValueOf(root))
+	})
 }
 
 // tokenPosition formats the position of a *tokens.Token held in v.
@@ -435,6 +414,7 @@ func (v *vars) context() *exec.Context {
 		"parameter":     params,
 		"message":       map[string]any{"id": v.message.ID, "name": v.message.Name, "version": v.message.Version},
 		"now":           v.now.UTC().Format(time.RFC3339),
+		budgetKey:       &renderBudget{},
 	}
 	if e := v.event; e != nil {
 		data["event"] = map[string]any{
@@ -641,6 +621,7 @@ func expressionError(expr nodes.Expression, val *exec.Value) error {
 }
 
 func describeError(line int, msg string) error {
+	msg = rePrivateFilter.ReplaceAllString(msg, "")
 	prefix := ""
 	if line > 0 {
 		prefix = fmt.Sprintf("line %d: ", line)

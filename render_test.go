@@ -248,7 +248,7 @@ func TestRenderErrors(t *testing.T) {
 		{"host_injection", webhook.Message{URL: "https://{{ userAttribute.first_name ~ '@evil.example' }}/"}, false},
 		{"range_too_long", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{% for i in range(100000000) %}x{% endfor %}"}}}, false},
 		{"output_too_large", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{% for i in range(10000) %}{{ 'x' * 200 }}{% endfor %}"}}}, false},
-		{"panic_recovered", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{{ 'a' * -1 }}"}}}, false},
+		{"repeat_too_large", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{{ 'abc' * 50000000 }}"}}}, false},
 	}
 	s := newPreviewSender(t, nil, user)
 	var all strings.Builder
@@ -348,7 +348,6 @@ func TestValidateAccepts(t *testing.T) {
 		{ID: "a", URL: "http://example.com"},
 		{ID: "A-b_c.9", URL: "https://example.com/{{ user.id }}", Method: "delete"},
 		{ID: "dynamic", URL: "{{ userAttribute.callback }}"},
-		{ID: "macro", URL: "https://example.com/", Data: []webhook.Field{{Key: "k", Value: "{% macro hi(n) %}Hi {{ n }}{% endmacro %}{{ hi(user.id) }}"}}},
 		{ID: "form-dup", URL: "https://example.com/", ContentType: webhook.Form, Data: []webhook.Field{{Key: "k", Value: "1"}, {Key: "k", Value: "2"}}},
 	} {
 		if err := m.Validate(); err != nil {

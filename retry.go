@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -18,6 +20,9 @@ type AttemptResult struct {
 	// Err is the network error or timeout that ended the attempt, or nil if there was a
 	// response.
 	Err error
+	// End is when the attempt ended, on the Sender's Clock: the time a Retry-After date is
+	// counted from (see [RetryAfter]). The next attempt is due at End plus the wait.
+	End time.Time
 }
 
 // RetryPolicy decides whether and when a delivery whose attempt did not succeed is tried
@@ -35,8 +40,11 @@ type RetryPolicy interface {
 // 500–599 and on network errors and timeouts, and never on any other status; with its zero
 // value it makes at most 5 retries (6 attempts), waiting 1, 2, 4, 8 and 16 minutes.
 //
+// A 429 or 503 response's Retry-After header can only lengthen a wait, never shorten it, and
+// is believed up to MaxRetryAfter (see [RetryAfter]).
+//
 // The waits are an exponential backoff computed with github.com/cenkalti/backoff/v4. They
-// depend only on the attempt number, so a retry is a delivery row in the Store with a due time
+// depend only on the attempt number and Retry-After, so a retry is a delivery row in the Store with a due time
 // (the attempt's time on the Sender's Clock plus the wait), never a sleeping goroutine.
 type DefaultRetryPolicy struct {
 	// MaxRetries is the most retries after the first attempt. Defaults to 5; negative means
@@ -52,6 +60,10 @@ type DefaultRetryPolicy struct {
 	// so that many deliveries failing together do not retry together. Defaults to 0: no
 	// jitter.
 	Jitter float64
+	// MaxRetryAfter caps how long a Retry-After header can make a wait: a receiver asking
+	// for more is retried after MaxRetryAfter (or the standard wait, if longer). Defaults to
+	// 1 hour; negative means Retry-After is ignored.
+	MaxRetryAfter time.Duration
 }
 
 // NextRetry implements [RetryPolicy].
@@ -78,6 +90,56 @@ func (p DefaultRetryPolicy) NextRetry(r AttemptResult) (time.Duration, bool) {
 		if wait = b.NextBackOff(); wait == backoff.Stop {
 			return 0, false
 		}
+	}
+	if p.MaxRetryAfter >= 0 {
+		if after, ok := RetryAfter(r); ok {
+			wait = max(wait, min(after, orDefault(p.MaxRetryAfter, time.Hour)))
+		}
+	}
+	return wait, true
+}
+
+// maxRetryAfterSeconds bounds the seconds RetryAfter accepts, so that converting them to a
+// Duration cannot overflow; it is far beyond any cap a policy would apply.
+const maxRetryAfterSeconds = 10 * 365 * 24 * 60 * 60
+
+// RetryAfter returns the wait that a 429 (Too Many Requests) or 503 (Service Unavailable)
+// response asks for in its Retry-After header, counted from r.End: a number of seconds, or
+// an HTTP date. It returns false for other statuses, for a missing or malformed header, and
+// for a wait that is not positive (a date in the past). It never returns more than ten years.
+func RetryAfter(r AttemptResult) (time.Duration, bool) {
+	if r.StatusCode != http.StatusTooManyRequests && r.StatusCode != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	return parseRetryAfter(r.Header.Get("Retry-After"), r.End)
+}
+
+// parseRetryAfter parses a Retry-After value, seconds or an HTTP date, as a wait from now.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	var wait time.Duration
+	if '0' <= v[0] && v[0] <= '9' {
+		// delay-seconds is 1*DIGIT; ParseUint would also take "+1" and "0x10".
+		if strings.TrimLeft(v, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > maxRetryAfterSeconds {
+			n = maxRetryAfterSeconds // too many digits to parse is a very long wait
+		}
+		wait = time.Duration(n) * time.Second
+	} else {
+		t, err := http.ParseTime(v)
+		if err != nil || now.IsZero() {
+			return 0, false
+		}
+		wait = min(t.Sub(now), maxRetryAfterSeconds*time.Second)
+	}
+	if wait <= 0 {
+		return 0, false
 	}
 	return wait, true
 }

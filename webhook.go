@@ -59,6 +59,26 @@ type Config struct {
 	// DefaultTimeZone is the time zone of users whose User.TimeZone is empty, for deliveries
 	// at a local time and for quiet hours. Defaults to UTC.
 	DefaultTimeZone *time.Location
+	// HostRate is how many requests per second, on average, the Sender sends to one
+	// destination host (and port); deliveries held back wait in the Store, due when they may
+	// go, and are not counted as attempts. Defaults to 50; negative means no limit.
+	HostRate float64
+	// HostBurst is how many requests to one host may go at once before HostRate applies.
+	// Defaults to 10.
+	HostBurst int
+	// BreakerThreshold is how many attempts in a row to one host may fail (network errors,
+	// timeouts, 408, 409, 429, 5xx) before the host is paused for BreakerCooldown:
+	// deliveries to a paused host wait in the Store, not counted as attempts, instead of
+	// using up their retries. After the cool-down, one more failure pauses it again; a
+	// success closes the breaker. Defaults to 20; negative means no breaker.
+	BreakerThreshold int
+	// BreakerCooldown is how long a host is paused. Defaults to 1 minute.
+	BreakerCooldown time.Duration
+	// SensitiveHeaders are more header names whose values are redacted from the attempt log
+	// and logs, beyond Authorization, Cookie and names containing "auth", "token",
+	// "secret", "key", "password", "session", "signature" or "credential". Case does not
+	// matter. Defaults to none.
+	SensitiveHeaders []string
 }
 
 // Sender renders, sends, retries and logs webhook deliveries. Create one with [NewSender],
@@ -84,6 +104,9 @@ type Sender struct {
 	id      string
 	zone    *time.Location // for users without a time zone
 	zones   sync.Map       // time zone name → *time.Location, loaded once
+	limits  *limits        // rate limits and circuit breakers
+	// sensitive are Config.SensitiveHeaders, canonicalized.
+	sensitive []string
 
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled
@@ -111,7 +134,8 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	for name, v := range map[string]int64{
 		"Workers": int64(cfg.Workers), "RequestTimeout": int64(cfg.RequestTimeout),
 		"MaxResponseBody": int64(cfg.MaxResponseBody), "Lease": int64(cfg.Lease),
-		"PollInterval": int64(cfg.PollInterval),
+		"PollInterval": int64(cfg.PollInterval), "HostBurst": int64(cfg.HostBurst),
+		"BreakerCooldown": int64(cfg.BreakerCooldown),
 	} {
 		if v < 0 {
 			ps.add(name, "must not be negative")
@@ -132,6 +156,10 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		zone:      cfg.DefaultTimeZone,
 		templates: map[string]*compiledMessage{},
 		wakeCh:    make(chan struct{}, 1),
+		limits:    newLimits(cfg),
+	}
+	for _, name := range cfg.SensitiveHeaders {
+		s.sensitive = append(s.sensitive, http.CanonicalHeaderKey(name))
 	}
 	s.lease = orDefault(cfg.Lease, s.timeout+time.Minute)
 	if s.lease <= s.timeout {

@@ -138,10 +138,19 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		}
 		j.Request = req
 	}
-	shown := j.Request.Redacted()
-	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, shown.Header, string(shown.Body)
+	if s.throttle(ctx, j, start) {
+		return
+	}
+	req, err := s.signed(ctx, j, start)
+	if err != nil {
+		a.Err = err.Error()
+		s.conclude(ctx, j, a, AttemptResult{Attempt: a.Number, Err: err}, true)
+		return
+	}
+	shown := req.Redacted()
+	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, s.hideHeaders(shown.Header), string(shown.Body)
 
-	resp, body, err := s.send(ctx, j.Request)
+	resp, body, err := s.send(ctx, req)
 	if ctx.Err() != nil {
 		// The Sender is stopping hard: put the delivery back, unlogged, to be sent again.
 		s.release(j)
@@ -152,13 +161,16 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		a.Err = err.Error()
 		res.Err = err
 	} else {
-		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, redactHeader(resp.Header), body
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, s.hideHeaders(redactHeader(resp.Header)), body
 		res.StatusCode, res.Header = resp.StatusCode, resp.Header
 		if resp.StatusCode/100 != 2 {
 			a.Err = "unexpected status " + resp.Status
 		}
 	}
 	var blocked *BlockedError
+	if !errors.As(err, &blocked) {
+		s.observe(ctx, req, res)
+	}
 	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
 }
 
@@ -237,6 +249,7 @@ func redactURLError(err error) error {
 // failure final), records the attempt and saves the delivery.
 func (s *Sender) conclude(ctx context.Context, j *Job, a *Attempt, res AttemptResult, final bool) {
 	end := s.clock.Now()
+	res.End = end
 	var blocked *BlockedError
 	switch {
 	case res.Err == nil && res.StatusCode/100 == 2:

@@ -1,0 +1,161 @@
+package webhook_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hookline/webhook"
+)
+
+// sendN enqueues n deliveries of message id, returning their IDs.
+func (h *harness) sendN(tb testing.TB, id string, n int) []string {
+	tb.Helper()
+	var ids []string
+	for range n {
+		dlv, err := h.sender.Send(h.ctx, id, "u1", nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ids = append(ids, dlv)
+	}
+	return ids
+}
+
+// attemptTimes returns the times of the attempts in the log, oldest first, from epoch.
+func (h *harness) attemptTimes(tb testing.TB) []time.Duration {
+	tb.Helper()
+	as := h.attempts(tb, webhook.AttemptFilter{})
+	var got []time.Duration
+	for i := len(as) - 1; i >= 0; i-- {
+		got = append(got, as[i].Time.Sub(epoch))
+	}
+	return got
+}
+
+func TestHostRateLimit(t *testing.T) {
+	h := newHarness(t, &webhook.Config{HostRate: 2, HostBurst: 2})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	ids := h.sendN(t, "m", 6)
+	// idle returning at all shows the dispatcher does not spin on held-back deliveries: it
+	// waits on the clock until the next one is due.
+	h.idle(t)
+	if n := len(h.recv.Requests()); n != 2 {
+		t.Fatalf("after the burst the receiver got %d requests, want 2", n)
+	}
+	held := 0
+	for _, id := range ids {
+		j, err := h.store.Job(h.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == webhook.JobScheduled {
+			held++
+			if j.Attempts != 0 || j.Request == nil || !j.DueAt.After(epoch) {
+				t.Errorf("held-back delivery: %d attempts, request %v, due %v; want 0, rendered, later", j.Attempts, j.Request != nil, j.DueAt)
+			}
+		}
+	}
+	if held != 4 {
+		t.Errorf("%d deliveries held back, want 4", held)
+	}
+	for range 8 {
+		h.clock.Advance(250 * time.Millisecond)
+		h.idle(t)
+	}
+	ms := time.Millisecond
+	want := []time.Duration{0, 0, 500 * ms, 1000 * ms, 1500 * ms, 2000 * ms}
+	if diff := cmp.Diff(want, h.attemptTimes(t)); diff != "" {
+		t.Errorf("attempt times (-want +got):\n%s", diff)
+	}
+}
+
+func TestMessageMaxPerMinute(t *testing.T) {
+	h := newHarness(t, &webhook.Config{HostRate: -1})
+	h.save(t, &webhook.Message{ID: "campaign", URL: h.recv.URL + "/hook", MaxPerMinute: 2})
+	h.save(t, &webhook.Message{ID: "other", URL: h.recv.URL + "/other"})
+	h.sendN(t, "campaign", 3)
+	h.sendN(t, "other", 3) // another message to the same host is not throttled
+	h.idle(t)
+	for range 4 {
+		h.clock.Advance(15 * time.Second)
+		h.idle(t)
+	}
+	var got []time.Duration
+	for _, a := range h.attempts(t, webhook.AttemptFilter{MessageID: "campaign"}) {
+		got = append([]time.Duration{a.Time.Sub(epoch)}, got...)
+	}
+	if diff := cmp.Diff([]time.Duration{0, 30 * time.Second, time.Minute}, got); diff != "" {
+		t.Errorf("campaign attempt times (-want +got):\n%s", diff)
+	}
+	if n := len(h.attempts(t, webhook.AttemptFilter{MessageID: "other"})); n != 3 {
+		t.Errorf("other message: %d attempts, want 3", n)
+	}
+	m := &webhook.Message{ID: "bad", URL: h.recv.URL, MaxPerMinute: -1}
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "max_per_minute: must not be negative") {
+		t.Errorf("Validate(MaxPerMinute -1) = %v", err)
+	}
+}
+
+func TestCircuitBreaker(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Workers: 1, BreakerThreshold: 3, BreakerCooldown: 10 * time.Minute})
+	h.recv.SetStatus(http.StatusServiceUnavailable)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	ids := h.sendN(t, "m", 5)
+	h.idle(t)
+	// The first three fail and open the breaker; their retries, due after a minute, and the
+	// two others wait for the cool-down without using up an attempt.
+	for range 9 {
+		h.clock.Advance(time.Minute)
+		h.idle(t)
+	}
+	if n := len(h.recv.Requests()); n != 3 {
+		t.Fatalf("while the host is paused the receiver got %d requests in all, want 3", n)
+	}
+	attempted := 0
+	for i, id := range ids {
+		j, err := h.store.Job(h.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempted += j.Attempts
+		if j.State != webhook.JobScheduled || j.Attempts > 1 || !j.DueAt.Equal(epoch.Add(10*time.Minute)) {
+			t.Errorf("delivery %d: %s, %d attempts, due %v; want scheduled, at most 1, at the end of the cool-down", i, j.State, j.Attempts, j.DueAt.Sub(epoch))
+		}
+	}
+	if attempted != 3 {
+		t.Errorf("the deliveries count %d attempts in all, want 3", attempted)
+	}
+	if !strings.Contains(h.logs.String(), "host paused after consecutive failures") {
+		t.Errorf("no warning about the paused host in the logs:\n%s", h.logs)
+	}
+	h.recv.SetStatus(http.StatusOK)
+	h.clock.Advance(time.Minute)
+	h.idle(t)
+	for i, id := range ids {
+		if j, err := h.store.Job(h.ctx, id); err != nil || j.State != webhook.JobSucceeded {
+			t.Errorf("delivery %d after the cool-down: %+v, %v; want succeeded", i, j, err)
+		}
+	}
+}
+
+func TestGoneEndsTheDeliveryAndIsNoHostFailure(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Workers: 1, BreakerThreshold: 2})
+	h.recv.SetStatus(http.StatusGone)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	h.sendN(t, "m", 4)
+	h.idle(t)
+	h.clock.Advance(time.Hour)
+	h.idle(t)
+	as := h.attempts(t, webhook.AttemptFilter{})
+	if len(as) != 4 {
+		t.Fatalf("got %d attempts, want 4: one per delivery, none held back", len(as))
+	}
+	for _, a := range as {
+		if a.Outcome != webhook.Failed || a.StatusCode != http.StatusGone {
+			t.Errorf("attempt = %s with %d, want failed with 410", a.Outcome, a.StatusCode)
+		}
+	}
+}
