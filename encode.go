@@ -147,6 +147,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 		cm.data = append(cm.data, compiledField{d.Key, e.compileTemplate(path+".value", d.Value, &ps)})
 	}
 	m.Delivery.validate(&ps)
+	validateTargeting(m, &ps)
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}

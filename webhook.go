@@ -85,6 +85,8 @@ type Sender struct {
 	zone    *time.Location // for users without a time zone
 	zones   sync.Map       // time zone name → *time.Location, loaded once
 
+	audiences sync.Map // audienceKey → *audienceNode: compiled audiences of saved messages
+
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled
 
@@ -278,6 +280,11 @@ func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	}
 	jobs := make([]*Job, 0, len(msgs))
 	for _, m := range msgs {
+		if ok, err := s.admits(ctx, m, &e, now); err != nil {
+			return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+		} else if !ok {
+			continue
+		}
 		j := s.newJob(m, e.UserID, "event:"+e.ID, now, params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
 		jobs = append(jobs, j)
