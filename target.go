@@ -204,7 +204,14 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 	dec.DisallowUnknownFields()
 	var raw audienceJSON
 	if err := dec.Decode(&raw); err != nil {
-		return err
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			if te.Field == "" {
+				return errors.New("webhook: audience: not a JSON object")
+			}
+			return fmt.Errorf("webhook: audience: %s: unexpected JSON %s", te.Field, te.Value)
+		}
+		return fmt.Errorf("webhook: audience: %w", err)
 	}
 	if dec.More() {
 		return errors.New("webhook: audience: data after the JSON value")
@@ -483,7 +490,9 @@ func compileCriterion(c *Criterion, path string, ps *problems) *compiledCriterio
 		want := l.valueKinds()
 		switch {
 		case want == 0:
-		case t.kind&want == 0, slices.Contains([]Op{OpContains, OpNotContains, OpStartsWith, OpEmpty}, c.Op):
+		case slices.Contains([]Op{OpContains, OpNotContains, OpStartsWith, OpEmpty}, c.Op):
+			ps.add(path+".op", "%s does not apply to %s", c.Op, l.describe())
+		case t.kind&want == 0:
 			ps.add(path+".op", "%s cannot be compared %s", l.describe(), t.describe())
 		}
 	}
