@@ -245,12 +245,15 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 }
 
 // Trigger reports that a user did something. It saves the event and, for every message
-// Triggered by an event of that name, enqueues a delivery to the user, in one Store change
-// where the Store can make it atomic. A started Sender is woken at once to send them.
+// Triggered by an event of that name whose Delivery.Where the event's parameters meet and
+// whose Audience includes the user (event criteria count this event), enqueues a delivery
+// to the user, in one Store change where the Store can make it atomic. A started Sender is
+// woken at once to send them.
 //
 // A user that was never identified is a user with only an ID. Trigger returns an error
 // wrapping ErrInvalid if e has no UserID or Name or its Params are not JSON values, and the
-// Store's error if the event could not be saved, in which case nothing was enqueued.
+// Store's error if the event could not be saved or an audience could not be checked, in
+// which case nothing was saved or enqueued.
 func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	var ps problems
 	if e.UserID == "" {
