@@ -78,6 +78,7 @@ var mary = webhook.User{
 		"plan": "gold", "age": int64(30), "score": 9.5, "vip": true, "tags": []any{"a", "b"},
 		"name": "Mary", "s10": "10", "n9": int64(9), "blank": "", "null": nil, "none": []any{},
 		"signup": "2026-11-20T09:00:00Z", "obj": map[string]any{"k": "v"},
+		"seen_ktm": "2026-11-20T14:45:00+05:45", "seen_lhi": "2026-11-23T20:00:00+11:00",
 	},
 }
 
@@ -185,6 +186,10 @@ func TestAudienceCriteria(t *testing.T) {
 		{"within_last a Go duration", Attr("signup", webhook.OpWithinLast, 72*time.Hour), true},
 		{"older_than at the edge", Attr("signup", webhook.OpOlderThan, "3d"), false},
 		{"older_than", Attr("signup", webhook.OpOlderThan, webhook.Duration(71*time.Hour)), true},
+		{"within_last at the edge in Kathmandu", Attr("seen_ktm", webhook.OpWithinLast, "3d"), true},
+		{"within_last past the edge in Kathmandu", Attr("seen_ktm", webhook.OpWithinLast, "71h59m"), false},
+		{"within_last a local time that is now", Attr("seen_lhi", webhook.OpWithinLast, "1s"), true},
+		{"after now in Lord Howe", Attr("seen_lhi", webhook.OpAfter, "2026-11-23T09:00:00Z"), false},
 		{"within_last not a time", Attr("name", webhook.OpWithinLast, "3d"), false},
 		{"within_last missing", Attr("nope", webhook.OpWithinLast, "3d"), false},
 
