@@ -148,6 +148,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	}
 	m.Delivery.validate(&ps)
 	validateSending(m, &ps)
+	validateTargeting(m, &ps)
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}

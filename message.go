@@ -79,6 +79,10 @@ type Message struct {
 	MaxPerMinute int `json:"max_per_minute,omitempty"`
 	// Audience selects the users the message goes to. The zero Audience means everyone.
 	Audience Audience `json:"audience,omitzero"`
+	// CheckAudienceOnce checks the Audience only when a delivery is enqueued. By default it
+	// is checked again just before a delivery's first attempt, and a user who left the
+	// audience in between is skipped: the attempt is logged with Outcome Skipped.
+	CheckAudienceOnce bool `json:"check_audience_once,omitempty"`
 	// Delivery says when the message is sent. The zero Delivery is Manual.
 	Delivery Delivery `json:"delivery,omitzero"`
 	// Version is set by the Store each time the message is saved, starting at 1. Deliveries

@@ -19,6 +19,9 @@ type Delivery struct {
 	// Event is the name of the event that triggers a Triggered message. Required for
 	// Triggered.
 	Event string `json:"event,omitempty"`
+	// Where filters the events that trigger a Triggered message: an event enqueues a
+	// delivery only if its parameters meet every condition. Empty means every event.
+	Where []Condition `json:"where,omitempty"`
 }
 
 // kind returns d's kind with the default applied.

@@ -19,6 +19,7 @@ import (
 type Store interface {
 	UserStore
 	EventStore
+	EventHistoryStore
 	MessageStore
 	DeliveryStore
 	AttemptStore
@@ -156,4 +157,45 @@ type AttemptStore interface {
 	// Attempts returns the attempts f selects, newest first: by Time, and among attempts
 	// with the same Time, the one recorded last first.
 	Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error)
+}
+
+// EventHistoryStore answers questions about a user's event history without reading all of
+// it: the event criteria of an [Audience] ask it once per criterion and user.
+type EventHistoryStore interface {
+	// EventStats returns the statistics of the events that q selects: those added by
+	// [EventStore.AddEvent] with q.UserID and q.Name, whose Time is from q.Since to q.Until
+	// (both included; a zero bound is no bound), and, if q.Where is not nil, whose Params
+	// meet it as [Condition.Match] decides. An unknown user or event name yields zero
+	// EventStats and no error. Every event added before the call is seen.
+	//
+	// The cost must not grow with the user's events outside the window: a Store keeps an
+	// index on (user ID, name, time), as memstore does, and may evaluate q.Where in SQL
+	// (its operators compare one JSON value with a constant) or by calling Match on the
+	// events of the window.
+	EventStats(ctx context.Context, q EventQuery) (EventStats, error)
+}
+
+// EventQuery selects one user's events of one name for [EventHistoryStore.EventStats].
+type EventQuery struct {
+	UserID string
+	Name   string
+	// Since and Until bound the events' Time, both included. A zero time is no bound.
+	Since, Until time.Time
+	// Where, if not nil, selects only events whose Params meet it.
+	Where *Condition
+	// Param, if not empty, names the parameter that Numbers, Sum, Min and Max are over.
+	Param string
+}
+
+// EventStats describes the events an [EventQuery] selects.
+type EventStats struct {
+	// Count is how many events were selected.
+	Count int
+	// First and Last are the earliest and latest Time among them; zero if Count is 0.
+	First, Last time.Time
+	// Numbers counts the selected events whose Param is a number (an int64 or float64 in
+	// the [Map] model); Sum, Min and Max are over those values, and all four are zero if
+	// Param is empty or no value is a number.
+	Numbers       int
+	Sum, Min, Max float64
 }

@@ -108,6 +108,8 @@ type Sender struct {
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
 
+	audiences sync.Map // audienceKey → *audienceNode: compiled audiences of saved messages
+
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled
 
@@ -271,12 +273,15 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 }
 
 // Trigger reports that a user did something. It saves the event and, for every message
-// Triggered by an event of that name, enqueues a delivery to the user, in one Store change
-// where the Store can make it atomic. A started Sender is woken at once to send them.
+// Triggered by an event of that name whose Delivery.Where the event's parameters meet and
+// whose Audience includes the user (event criteria count this event), enqueues a delivery
+// to the user, in one Store change where the Store can make it atomic. A started Sender is
+// woken at once to send them.
 //
 // A user that was never identified is a user with only an ID. Trigger returns an error
 // wrapping ErrInvalid if e has no UserID or Name or its Params are not JSON values, and the
-// Store's error if the event could not be saved, in which case nothing was enqueued.
+// Store's error if the event could not be saved or an audience could not be checked, in
+// which case nothing was saved or enqueued.
 func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	return s.trigger(ctx, s.store, e)
 }
@@ -311,6 +316,11 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 	}
 	jobs := make([]*Job, 0, len(msgs))
 	for _, m := range msgs {
+		if ok, err := s.admits(ctx, m, &e, now); err != nil {
+			return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+		} else if !ok {
+			continue
+		}
 		j := s.newJob(m, e.UserID, "event:"+e.ID, now, params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
 		jobs = append(jobs, j)

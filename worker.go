@@ -124,6 +124,9 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 	}
 	res := AttemptResult{Attempt: a.Number}
 	if j.Request == nil {
+		if s.leftAudience(ctx, j, a) {
+			return
+		}
 		req, err := s.render(ctx, j, start)
 		switch {
 		case ctx.Err() != nil:

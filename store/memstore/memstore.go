@@ -31,6 +31,8 @@ type Store struct {
 	keys     map[string]string             // dedupe key → job ID
 	queue    queue                         // scheduled and running jobs by due time
 	attempts []webhook.Attempt             // in the order recorded
+
+	history map[historyKey]*history // events by user and name, in time order; guarded by mu
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -118,6 +120,7 @@ func (s *Store) AddEvent(ctx context.Context, e webhook.Event, jobs []*webhook.J
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events[e.UserID] = append(s.events[e.UserID], e)
+	s.addHistory(e)
 	s.enqueue(jobs)
 	return nil
 }

@@ -1,0 +1,197 @@
+package webhook_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/webhooktest"
+)
+
+// identify saves users through the Sender.
+func (h *harness) identify(tb testing.TB, users ...webhook.User) {
+	tb.Helper()
+	for _, u := range users {
+		if err := h.sender.Identify(h.ctx, u); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func (h *harness) trigger(tb testing.TB, e webhook.Event) {
+	tb.Helper()
+	if err := h.sender.Trigger(h.ctx, e); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// sentTo returns the user IDs of the requests the receiver got, from the path /u/{id}.
+func (h *harness) sentTo() []string {
+	var out []string
+	for _, r := range h.recv.Requests() {
+		out = append(out, strings.TrimPrefix(r.URI, "/u/"))
+	}
+	return out
+}
+
+func TestTriggerChecksAudienceAndEventFilters(t *testing.T) {
+	h := newHarness(t, nil)
+	h.identify(t,
+		webhook.User{ID: "gold", Attributes: webhook.Map{"plan": "gold"}},
+		webhook.User{ID: "free", Attributes: webhook.Map{"plan": "free"}},
+	)
+	h.save(t, &webhook.Message{
+		ID: "gold-buyers", URL: h.recv.URL + "/u/{{ user.id }}",
+		Audience: webhook.Attr("plan", webhook.OpEq, "gold"),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy", Where: []webhook.Condition{
+			{Key: "amount", Op: webhook.OpGte, Value: 10},
+			{Key: "currency", Op: webhook.OpIn, Value: []any{"EUR", "USD"}},
+		}},
+	})
+	for _, e := range []webhook.Event{
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},                // sent
+		{UserID: "free", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},                // not in the audience
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 5, "currency": "EUR"}},                 // too small
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": "20", "currency": "EUR"}},              // a string
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 10, "currency": "GBP"}},                // other currency
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 10.5, "currency": "USD"}, ID: "again"}, // sent
+		{UserID: "nobody", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},              // no attributes
+	} {
+		h.trigger(t, e)
+	}
+	h.idle(t)
+	if got, want := h.sentTo(), []string{"gold", "gold"}; !slicesEqual(got, want) {
+		t.Errorf("sent to %v, want %v", got, want)
+	}
+	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 2 {
+		t.Errorf("got %d attempts, want 2 (filtered events enqueue nothing)", len(as))
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+func TestTriggerCountsTheEventItself(t *testing.T) {
+	h := newHarness(t, nil)
+	// "From the third purchase in a week": the triggering purchase counts.
+	h.save(t, &webhook.Message{
+		ID: "third", URL: h.recv.URL + "/u/{{ user.id }}",
+		Audience: webhook.Did("buy", 7*day, webhook.OpGte, 3),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"},
+	})
+	for i := range 4 {
+		h.trigger(t, webhook.Event{UserID: "u1", Name: "buy"})
+		h.idle(t)
+		if got, want := len(h.recv.Requests()), max(0, i-1); got != want {
+			t.Fatalf("after purchase %d: %d requests, want %d", i+1, got, want)
+		}
+	}
+	// A week later the old purchases have left the window.
+	h.clock.Advance(7*day + time.Second)
+	h.idle(t)
+	h.trigger(t, webhook.Event{UserID: "u1", Name: "buy"})
+	h.idle(t)
+	if got := len(h.recv.Requests()); got != 2 {
+		t.Errorf("a week later: %d requests, want still 2", got)
+	}
+}
+
+// enqueueUnseen triggers e through a second, unstarted Sender on the harness's Store, so the
+// harness's Sender sees the delivery only when it next polls (after PollInterval on the fake
+// clock): the user can change in between.
+func (h *harness) enqueueUnseen(tb testing.TB, e webhook.Event) {
+	tb.Helper()
+	h.idle(tb)
+	other, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := other.Trigger(h.ctx, e); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestAudienceIsCheckedAgainBeforeSending(t *testing.T) {
+	for _, once := range []bool{false, true} {
+		h := newHarness(t, nil)
+		gold := webhook.User{ID: "u1", Attributes: webhook.Map{"plan": "gold"}}
+		h.identify(t, gold)
+		h.save(t, &webhook.Message{
+			ID: "m", URL: h.recv.URL + "/u/{{ user.id }}", CheckAudienceOnce: once,
+			Audience: webhook.Attr("plan", webhook.OpEq, "gold"),
+			Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"},
+		})
+		h.enqueueUnseen(t, webhook.Event{UserID: "u1", Name: "e"})
+		gold.Attributes = webhook.Map{"plan": "free"} // the user leaves the audience
+		h.identify(t, gold)
+		h.clock.Advance(time.Second) // the Sender polls
+		h.idle(t)
+
+		as := h.attempts(t, webhook.AttemptFilter{})
+		if len(as) != 1 {
+			t.Fatalf("CheckAudienceOnce %v: got %d attempts, want 1", once, len(as))
+		}
+		job, err := h.store.Job(h.ctx, as[0].DeliveryID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if once {
+			if as[0].Outcome != webhook.Succeeded || len(h.recv.Requests()) != 1 {
+				t.Errorf("CheckAudienceOnce: outcome %s, %d requests; want sent", as[0].Outcome, len(h.recv.Requests()))
+			}
+			continue
+		}
+		if as[0].Outcome != webhook.Skipped || job.State != webhook.JobSkipped || len(h.recv.Requests()) != 0 {
+			t.Errorf("user left: outcome %s, job %s, %d requests; want skipped, skipped, 0", as[0].Outcome, job.State, len(h.recv.Requests()))
+		}
+		if as[0].URL != "" || !strings.Contains(as[0].Err, "no longer in the message's audience") {
+			t.Errorf("skipped attempt: URL %q, error %q; want no request and the reason", as[0].URL, as[0].Err)
+		}
+		logs := h.logs.String()
+		if !strings.Contains(logs, "level=INFO") || !strings.Contains(logs, "skipped") || strings.Contains(logs, "level=ERROR") {
+			t.Errorf("logs do not show the skip at info level without errors:\n%s", logs)
+		}
+	}
+}
+
+// failingHistory is a Store whose event history fails.
+type failingHistory struct{ *memstore.Store }
+
+var errHistory = errors.New("history unavailable")
+
+func (failingHistory) EventStats(context.Context, webhook.EventQuery) (webhook.EventStats, error) {
+	return webhook.EventStats{}, errHistory
+}
+
+func TestEventHistoryErrors(t *testing.T) {
+	ctx := context.Background()
+	st := failingHistory{memstore.New()}
+	s, err := webhook.NewSender(st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &webhook.Message{ID: "m", URL: "https://x.example.com/", Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
+	if err := s.SaveMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Identify(ctx, webhook.User{ID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trigger(ctx, webhook.Event{UserID: "u1", Name: "buy"}); !errors.Is(err, errHistory) {
+		t.Errorf("Trigger = %v, want the Store's error", err)
+	}
+	if _, ok, _ := st.NextDue(ctx); ok {
+		t.Errorf("a trigger that failed enqueued a delivery")
+	}
+	if n, err := s.AudienceSize(ctx, m.Audience); !errors.Is(err, errHistory) {
+		t.Errorf("AudienceSize = %d, %v; want the Store's error", n, err)
+	}
+	// Criteria that need no history are not affected.
+	if _, err := s.AudienceSize(ctx, webhook.Attr("plan", webhook.OpExists, nil)); err != nil {
+		t.Errorf("AudienceSize without event criteria = %v", err)
+	}
+}
