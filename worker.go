@@ -113,6 +113,9 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		Time:           start,
 	}
 	res := AttemptResult{Attempt: a.Number}
+	if !s.admit(ctx, j, a) {
+		return
+	}
 	if j.Request == nil {
 		req, err := s.render(ctx, j, start)
 		switch {
