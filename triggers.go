@@ -43,8 +43,7 @@ func (q QuietHours) until(t time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	y, mo, d := t.Date()
-	tod := time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
-		time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
+	tod := timeOfDay(t)
 	switch {
 	case q.Start < q.End && q.Start <= tod && tod < q.End, q.Start > q.End && tod < q.End:
 		// Quiet hours end today.
@@ -53,9 +52,21 @@ func (q QuietHours) until(t time.Time) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	end := time.Date(y, mo, d, int(q.End/time.Hour), int(q.End%time.Hour/time.Minute),
-		int(q.End%time.Minute/time.Second), int(q.End%time.Second), t.Location())
-	return end, end.After(t)
+	end := time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Add(q.End) // the wall-clock end, as UTC
+	local := time.Date(y, mo, d, end.Hour(), end.Minute(), end.Second(), end.Nanosecond(), t.Location())
+	if timeOfDay(local) != q.End {
+		// The end is in a daylight-saving gap, and time.Date took the offset after it. The
+		// offset before it puts the end as far past the gap as the wall time is into it.
+		_, before := local.Add(-12 * time.Hour).Zone()
+		local = end.Add(-time.Duration(before) * time.Second)
+	}
+	return local, local.After(t)
+}
+
+// timeOfDay returns t's wall-clock time since midnight.
+func timeOfDay(t time.Time) time.Duration {
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
+		time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
 }
 
 // validateCaps adds the problems of Config.Caps and Config.QuietHours to ps.
