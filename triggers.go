@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
 // Cap limits how many deliveries a user is sent across all messages in a rolling window: at
 // most Max in any Per, counting the deliveries that succeeded (see [AttemptStore.CountSent]).
 //
-// A cap is checked before the first attempt of each delivery, so it can be exceeded by
-// deliveries to the same user that were checked at about the same time: by at most the number
-// of deliveries to that user in flight or waiting for a retry at once (with one Sender, fewer
-// than Config.Workers plus those retrying).
+// A cap is checked before the first attempt of each delivery. A Sender checks and sends one
+// such delivery to a user at a time (others to the same user wait for it), so each check
+// counts every send before it and one Sender keeps a cap exactly, except that a delivery that
+// passed the check and is waiting for a retry is counted only once it succeeds. Senders that
+// share a Store do not wait for each other: a cap can be exceeded by one delivery per other
+// Sender sending to the same user at the same moment.
 type Cap struct {
 	// Max is the most deliveries in the window. It must be at least 1.
 	Max int
@@ -157,10 +160,15 @@ func (s *Sender) cancelUnless(ctx context.Context, e Event, now time.Time) error
 // it until quiet hours end (not an attempt: nothing is logged and its attempt count is given
 // back), skipped it over a cap (logged as Skipped), or, if the Store failed, logged the attempt
 // as failed and scheduled a retry.
-func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) bool {
+//
+// The caller must call done once the attempt is recorded, whatever ok is: a delivery checked
+// against caps holds its user's lock until then, so that this Sender checks and sends one
+// delivery to a user at a time and each check counts the sends before it.
+func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) (done func(), ok bool) {
+	done = func() {}
 	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
 	if err != nil {
-		return true // rendering reports it; a rendered retry does not need the message
+		return done, true // rendering reports it; a rendered retry does not need the message
 	}
 	d := &cm.msg.Delivery
 	a.IgnoreCaps = d.IgnoreCaps
@@ -168,7 +176,7 @@ func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) bool {
 		u, err := s.user(ctx, j.UserID)
 		if err != nil {
 			s.refuse(ctx, j, a, err)
-			return false
+			return done, false
 		}
 		if end, ok := s.quiet.until(a.Time.In(s.location(u))); ok {
 			j.Attempts--
@@ -176,27 +184,67 @@ func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) bool {
 			s.finish(ctx, j, nil)
 			s.log.LogAttrs(ctx, slog.LevelDebug, "webhook: delivery held for quiet hours",
 				slog.String("delivery_id", j.ID), slog.String("user_id", j.UserID), slog.Time("until", end))
-			return false
+			return done, false
 		}
 	}
-	if d.IgnoreCaps || a.Number > 1 {
-		return true
+	if len(s.caps) == 0 || d.IgnoreCaps || a.Number > 1 {
+		return done, true
+	}
+	done, err = s.capped.lock(ctx, j.UserID)
+	if err != nil {
+		s.release(j) // the Sender is stopping
+		return func() {}, false
 	}
 	for _, c := range s.caps {
 		n, err := s.store.CountSent(ctx, j.UserID, a.Time.Add(-c.Per))
 		if err != nil {
 			s.refuse(ctx, j, a, fmt.Errorf("count deliveries for caps: %w", err))
-			return false
+			return done, false
 		}
 		if n >= c.Max {
 			a.Outcome, a.Err = Skipped, fmt.Sprintf("delivery cap reached: %d sent in %v, at most %d", n, c.Per, c.Max)
 			j.State = JobSkipped
 			s.finish(ctx, j, a)
 			s.logRule(ctx, a, "webhook: delivery skipped")
-			return false
+			return done, false
 		}
 	}
-	return true
+	return done, true
+}
+
+// userLocks is a lock per user ID. The zero userLocks is ready to use.
+type userLocks struct {
+	mu   sync.Mutex               // guards held
+	held map[string]chan struct{} // user ID → closed when its holder unlocks
+}
+
+// lock waits until no one holds id's lock, takes it, and returns the function that releases
+// it. It returns ctx's error if ctx ends first.
+func (l *userLocks) lock(ctx context.Context, id string) (unlock func(), err error) {
+	for {
+		l.mu.Lock()
+		wait, busy := l.held[id]
+		if !busy {
+			if l.held == nil {
+				l.held = map[string]chan struct{}{}
+			}
+			mine := make(chan struct{})
+			l.held[id] = mine
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				delete(l.held, id)
+				l.mu.Unlock()
+				close(mine)
+			}, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // refuse ends an attempt that admit could not decide because the Store failed: it is logged

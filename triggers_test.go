@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -348,5 +349,24 @@ func TestTriggerAndCapValidation(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "Caps[0]") {
 		t.Errorf("NewSender = %v, which faults a valid cap", err)
+	}
+}
+
+func TestCapHoldsForDeliveriesDueTogether(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Workers: 8, Caps: []webhook.Cap{{Max: 2, Per: 24 * time.Hour}}})
+	const messages = 6
+	for i := range messages {
+		h.save(t, &webhook.Message{ID: fmt.Sprintf("m%d", i), URL: h.recv.URL + "/hook", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	}
+	h.trigger(t, "u1", "e") // six deliveries due at once, sent by eight workers
+	h.trigger(t, "u2", "e")
+	for _, user := range []string{"u1", "u2"} {
+		outcomes := map[webhook.Outcome]int{}
+		for _, a := range h.attempts(t, webhook.AttemptFilter{UserID: user}) {
+			outcomes[a.Outcome]++
+		}
+		if want := map[webhook.Outcome]int{webhook.Succeeded: 2, webhook.Skipped: messages - 2}; !cmp.Equal(outcomes, want) {
+			t.Errorf("%s: outcomes %v, want %v", user, outcomes, want)
+		}
 	}
 }

@@ -97,6 +97,7 @@ type Sender struct {
 	zones   sync.Map       // time zone name → *time.Location, loaded once
 	caps    []Cap          // per-user delivery caps across messages
 	quiet   QuietHours     // when deliveries are held, or the zero QuietHours
+	capped  userLocks      // users with a delivery being checked against caps and sent
 
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled

@@ -113,7 +113,9 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		Time:           start,
 	}
 	res := AttemptResult{Attempt: a.Number}
-	if !s.admit(ctx, j, a) {
+	done, ok := s.admit(ctx, j, a)
+	defer done()
+	if !ok {
 		return
 	}
 	if j.Request == nil {
