@@ -163,11 +163,13 @@ type AttemptStore interface {
 	// with the same Time, the one recorded last first.
 	Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error)
 	// CountSent returns how many attempts to the user with the given ID have Outcome
-	// Succeeded and a Time at or after since, leaving out those with IgnoreCaps set: the
-	// deliveries the user was sent in a window, for Config.Caps. An attempt counts from the
-	// moment [DeliveryStore.Finish] has recorded it. The Sender calls it before the first
-	// attempt of every delivery when caps are set, so it must be an index lookup (by user
+	// Succeeded and a Time at or after since: the deliveries the user was sent in a window.
+	// With an empty messageID it counts those of every message but leaves out attempts with
+	// IgnoreCaps set (for Config.Caps); otherwise it counts those of that message only,
+	// IgnoreCaps or not (for Delivery.Limit). An attempt counts from the moment
+	// [DeliveryStore.Finish] has recorded it. The Sender calls it before the first attempt
+	// of every delivery that caps or a limit apply to, so it must be an index lookup (by user
 	// and time), not a scan of the log. A user with no attempts has a count of 0, not
 	// ErrNotFound.
-	CountSent(ctx context.Context, userID string, since time.Time) (int, error)
+	CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error)
 }

@@ -20,10 +20,10 @@ import (
 // Sender sending to the same user at the same moment.
 type Cap struct {
 	// Max is the most deliveries in the window. It must be at least 1.
-	Max int
+	Max int `json:"max"`
 	// Per is the window's length, such as 24*time.Hour for "per day" or 7*24*time.Hour for
 	// "per week". It must be positive.
-	Per time.Duration
+	Per time.Duration `json:"per"`
 }
 
 // QuietHours is a daily period, in each user's time zone (Config.DefaultTimeZone for users
@@ -75,12 +75,7 @@ func timeOfDay(t time.Time) time.Duration {
 // validateCaps adds the problems of Config.Caps and Config.QuietHours to ps.
 func validateCaps(caps []Cap, q QuietHours, ps *problems) {
 	for i, c := range caps {
-		if c.Max < 1 {
-			ps.add(fmt.Sprintf("Caps[%d].Max", i), "must be at least 1, got %d", c.Max)
-		}
-		if c.Per <= 0 {
-			ps.add(fmt.Sprintf("Caps[%d].Per", i), "must be positive, got %v", c.Per)
-		}
+		c.validate(fmt.Sprintf("Caps[%d].Max", i), fmt.Sprintf("Caps[%d].Per", i), ps)
 	}
 	for _, f := range []struct {
 		path string
@@ -95,7 +90,17 @@ func validateCaps(caps []Cap, q QuietHours, ps *problems) {
 	}
 }
 
-// validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once) to ps.
+// validate adds c's problems to ps, with the paths of its fields.
+func (c Cap) validate(maxPath, perPath string, ps *problems) {
+	if c.Max < 1 {
+		ps.add(maxPath, "must be at least 1, got %d", c.Max)
+	}
+	if c.Per <= 0 {
+		ps.add(perPath, "must be positive, got %v", c.Per)
+	}
+}
+
+// validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once, Limit) to ps.
 func (d *Delivery) validateTrigger(ps *problems) {
 	if d.kind() != Triggered {
 		if d.Delay != 0 {
@@ -107,7 +112,13 @@ func (d *Delivery) validateTrigger(ps *problems) {
 		if d.Once {
 			ps.add("delivery.once", "only a triggered message is limited to once per user")
 		}
+		if d.Limit != (Cap{}) {
+			ps.add("delivery.limit", "only a triggered message has a limit")
+		}
 		return
+	}
+	if d.Limit != (Cap{}) {
+		d.Limit.validate("delivery.limit.max", "delivery.limit.per", ps)
 	}
 	if d.Delay < 0 {
 		ps.add("delivery.delay", "must not be negative, got %v", d.Delay)
@@ -155,14 +166,14 @@ func (s *Sender) cancelUnless(ctx context.Context, e Event, now time.Time) error
 	return nil
 }
 
-// admit applies quiet hours and delivery caps to a delivery whose attempt a is about to be
+// admit applies quiet hours, delivery caps and the message's Delivery.Limit to a delivery whose attempt a is about to be
 // made, and reports whether it may go ahead. If not, admit has dealt with the delivery: held
 // it until quiet hours end (not an attempt: nothing is logged and its attempt count is given
-// back), skipped it over a cap (logged as Skipped), or, if the Store failed, logged the attempt
+// back), skipped it over a cap or limit (logged as Skipped), or, if the Store failed, logged the attempt
 // as failed and scheduled a retry.
 //
 // The caller must call done once the attempt is recorded, whatever ok is: a delivery checked
-// against caps holds its user's lock until then, so that this Sender checks and sends one
+// against caps or a limit holds its user's lock until then, so that this Sender checks and sends one
 // delivery to a user at a time and each check counts the sends before it.
 func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) (done func(), ok bool) {
 	done = func() {}
@@ -187,22 +198,45 @@ func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) (done func(), ok
 			return done, false
 		}
 	}
-	if len(s.caps) == 0 || d.IgnoreCaps || a.Number > 1 {
-		return done, true
+	return s.limit(ctx, j, a, d)
+}
+
+// limit applies Config.Caps and d.Limit to the first attempt a of a delivery of a message
+// with Delivery d, as admit does.
+func (s *Sender) limit(ctx context.Context, j *Job, a *Attempt, d *Delivery) (done func(), ok bool) {
+	type window struct {
+		Cap
+		messageID string // the message counted, or "" for all but the exempt
 	}
-	done, err = s.capped.lock(ctx, j.UserID)
+	var windows []window
+	if !d.IgnoreCaps {
+		for _, c := range s.caps {
+			windows = append(windows, window{c, ""})
+		}
+	}
+	if d.Limit != (Cap{}) {
+		windows = append(windows, window{d.Limit, j.MessageID})
+	}
+	if len(windows) == 0 || a.Number > 1 {
+		return func() {}, true
+	}
+	done, err := s.capped.lock(ctx, j.UserID)
 	if err != nil {
 		s.release(j) // the Sender is stopping
 		return func() {}, false
 	}
-	for _, c := range s.caps {
-		n, err := s.store.CountSent(ctx, j.UserID, a.Time.Add(-c.Per))
+	for _, w := range windows {
+		n, err := s.store.CountSent(ctx, j.UserID, w.messageID, a.Time.Add(-w.Per))
 		if err != nil {
 			s.refuse(ctx, j, a, fmt.Errorf("count deliveries for caps: %w", err))
 			return done, false
 		}
-		if n >= c.Max {
-			a.Outcome, a.Err = Skipped, fmt.Sprintf("delivery cap reached: %d sent in %v, at most %d", n, c.Per, c.Max)
+		if n >= w.Max {
+			what := "delivery cap"
+			if w.messageID != "" {
+				what = "message limit"
+			}
+			a.Outcome, a.Err = Skipped, fmt.Sprintf("%s reached: %d sent in %v, at most %d", what, n, w.Per, w.Max)
 			j.State = JobSkipped
 			s.finish(ctx, j, a)
 			s.logRule(ctx, a, "webhook: delivery skipped")

@@ -318,7 +318,9 @@ func TestTriggerAndCapValidation(t *testing.T) {
 		d    webhook.Delivery
 		want []string // field paths
 	}{
-		{"delay on a manual message", webhook.Delivery{Delay: time.Hour, Unless: "x", Once: true}, []string{"delivery.delay", "delivery.unless", "delivery.once"}},
+		{"trigger rules on a manual message", webhook.Delivery{Delay: time.Hour, Unless: "x", Once: true, Limit: webhook.Cap{Max: 1, Per: time.Hour}},
+			[]string{"delivery.delay", "delivery.unless", "delivery.once", "delivery.limit"}},
+		{"bad limit", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Limit: webhook.Cap{Per: -time.Hour}}, []string{"delivery.limit.max", "delivery.limit.per"}},
 		{"negative delay", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Delay: -time.Second}, []string{"delivery.delay"}},
 		{"unless without delay", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Unless: "x"}, []string{"delivery.unless"}},
 		{"unless is the event", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Unless: "e", Delay: time.Hour}, []string{"delivery.unless"}},
@@ -368,5 +370,32 @@ func TestCapHoldsForDeliveriesDueTogether(t *testing.T) {
 		if want := map[webhook.Outcome]int{webhook.Succeeded: 2, webhook.Skipped: messages - 2}; !cmp.Equal(outcomes, want) {
 			t.Errorf("%s: outcomes %v, want %v", user, outcomes, want)
 		}
+	}
+}
+
+func TestTriggerLimitPerUserPerPeriod(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Caps: []webhook.Cap{{Max: 1, Per: 24 * time.Hour}}})
+	h.save(t, &webhook.Message{ID: "digest", URL: h.recv.URL + "/digest", Delivery: webhook.Delivery{
+		Kind: webhook.Triggered, Event: "view", IgnoreCaps: true, Limit: webhook.Cap{Max: 2, Per: 24 * time.Hour},
+	}})
+	h.save(t, &webhook.Message{ID: "promo", URL: h.recv.URL + "/promo", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "promo"}})
+	for range 3 { // a burst: three deliveries due at once
+		if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "view"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.idle(t)
+	h.advance(t, time.Hour)
+	h.trigger(t, "u1", "view")
+	h.trigger(t, "u1", "promo") // the exempt digests did not count toward the cap
+	h.clock.Set(epoch.Add(24*time.Hour + time.Minute))
+	h.trigger(t, "u1", "view")
+	h.wantHistory(t,
+		"u1 digest succeeded +0s", "u1 digest succeeded +0s", "u1 digest skipped +0s",
+		"u1 digest skipped +1h0m0s", "u1 promo succeeded +1h0m0s",
+		"u1 digest succeeded +24h1m0s",
+	)
+	if a := h.attempts(t, webhook.AttemptFilter{MessageID: "digest"})[1]; !strings.Contains(a.Err, "message limit") {
+		t.Errorf("skipped attempt error %q, want it to name the message limit", a.Err)
 	}
 }

@@ -32,7 +32,7 @@ type Store struct {
 	queue    queue                         // scheduled and running jobs by due time
 	attempts []webhook.Attempt             // in the order recorded
 	unless   map[string][]string           // user ID → IDs of jobs with an Unless event
-	sent     map[string][]time.Time        // user ID → times of the attempts CountSent counts, sorted
+	sent     map[string][]sent             // user ID → its succeeded attempts, by time
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -53,7 +53,7 @@ func New() *Store {
 		jobs:     map[string]*record{},
 		keys:     map[string]string{},
 		unless:   map[string][]string{},
-		sent:     map[string][]time.Time{},
+		sent:     map[string][]sent{},
 	}
 }
 

@@ -10,30 +10,44 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// CountSent implements [webhook.AttemptStore] with a binary search in a per-user index.
-func (s *Store) CountSent(ctx context.Context, userID string, since time.Time) (int, error) {
+// sent is a succeeded attempt in the per-user index CountSent reads.
+type sent struct {
+	at         time.Time
+	messageID  string
+	ignoreCaps bool
+}
+
+// CountSent implements [webhook.AttemptStore]: a binary search in the user's index finds the
+// window, whose entries are then counted.
+func (s *Store) CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	times := s.sent[userID]
-	i, _ := slices.BinarySearchFunc(times, since, time.Time.Compare)
-	return len(times) - i, nil
+	index := s.sent[userID]
+	i, _ := slices.BinarySearchFunc(index, since, func(e sent, t time.Time) int { return e.at.Compare(t) })
+	n := 0
+	for _, e := range index[i:] {
+		if messageID == "" && !e.ignoreCaps || messageID != "" && e.messageID == messageID {
+			n++
+		}
+	}
+	return n, nil
 }
 
-// indexSent adds a to the index CountSent reads if it counts toward caps. Attempts arrive in
-// about the order of their times, so the insertion point is found from the end.
+// indexSent adds a to the index CountSent reads if it succeeded. Attempts arrive in about the
+// order of their times, so the insertion point is found from the end.
 func (s *Store) indexSent(a *webhook.Attempt) {
-	if a.Outcome != webhook.Succeeded || a.IgnoreCaps {
+	if a.Outcome != webhook.Succeeded {
 		return
 	}
-	times := s.sent[a.UserID]
-	i := len(times)
-	for i > 0 && times[i-1].After(a.Time) {
+	index := s.sent[a.UserID]
+	i := len(index)
+	for i > 0 && index[i-1].at.After(a.Time) {
 		i--
 	}
-	s.sent[a.UserID] = slices.Insert(times, i, a.Time)
+	s.sent[a.UserID] = slices.Insert(index, i, sent{a.Time, a.MessageID, a.IgnoreCaps})
 }
 
 // indexUnless adds j to its user's index of jobs that an event can cancel, if it has one.

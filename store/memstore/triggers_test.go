@@ -46,8 +46,8 @@ func claimAll(tb testing.TB, s webhook.Store, now time.Time, jobs ...*webhook.Jo
 	return out
 }
 
-// testCountSent checks CountSent: succeeded attempts of a user at or after a time, leaving out
-// IgnoreCaps ones, whatever order they were recorded in.
+// testCountSent checks CountSent: succeeded attempts of a user at or after a time, of one
+// message or of all but IgnoreCaps ones, whatever order they were recorded in.
 func testCountSent(t *testing.T, newStore func() webhook.Store) {
 	ctx := context.Background()
 	s := newStore()
@@ -55,6 +55,7 @@ func testCountSent(t *testing.T, newStore func() webhook.Store) {
 	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
 		jobs = append(jobs, job(id, "u1", ""))
 	}
+	jobs[3].MessageID = "exempt"
 	jobs[7].UserID = "u2"
 	claimed := claimAll(t, s, t0, jobs...)
 	finish := func(id string, at time.Duration, outcome webhook.Outcome, ignoreCaps bool) {
@@ -80,27 +81,31 @@ func testCountSent(t *testing.T, newStore func() webhook.Store) {
 	finish("g", 2*time.Hour, webhook.Skipped, false)
 	finish("h", 2*time.Hour, webhook.Succeeded, false) // another user
 	for _, tt := range []struct {
-		user  string
-		since time.Duration
-		want  int
+		user, message string
+		since         time.Duration
+		want          int
 	}{
-		{"u1", 0, 3},
-		{"u1", time.Hour, 3}, // at since counts
-		{"u1", time.Hour + 1, 2},
-		{"u1", 2 * time.Hour, 2},
-		{"u1", 3*time.Hour + 1, 0},
-		{"u2", 0, 1},
-		{"nobody", 0, 0},
+		{"u1", "", 0, 3},
+		{"u1", "", time.Hour, 3}, // at since counts
+		{"u1", "", time.Hour + 1, 2},
+		{"u1", "", 2 * time.Hour, 2},
+		{"u1", "", 3*time.Hour + 1, 0},
+		{"u2", "", 0, 1},
+		{"nobody", "", 0, 0},
+		{"u1", "m", 0, 3},
+		{"u1", "m", 2 * time.Hour, 2},
+		{"u1", "exempt", 0, 1}, // IgnoreCaps counts when the message is named
+		{"u1", "other", 0, 0},
 	} {
-		got, err := s.CountSent(ctx, tt.user, t0.Add(tt.since))
+		got, err := s.CountSent(ctx, tt.user, tt.message, t0.Add(tt.since))
 		if err != nil || got != tt.want {
-			t.Errorf("CountSent(%s, t0+%v) = %d, %v; want %d (succeeded attempts at or after since, not IgnoreCaps, of that user only)",
-				tt.user, tt.since, got, err, tt.want)
+			t.Errorf("CountSent(%q, %q, t0+%v) = %d, %v; want %d (succeeded attempts of that user at or after since: of that message, or of all but IgnoreCaps ones)",
+				tt.user, tt.message, tt.since, got, err, tt.want)
 		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.CountSent(cctx, "u1", t0); !errors.Is(err, context.Canceled) {
+	if _, err := s.CountSent(cctx, "u1", "", t0); !errors.Is(err, context.Canceled) {
 		t.Errorf("CountSent(cancelled context) = %v, want context.Canceled", err)
 	}
 }
