@@ -38,6 +38,9 @@ func TestQuietHoursUntil(t *testing.T) {
 		// 2026-10-04 on Lord Howe Island: 02:00 +10:30 becomes 02:30 +11.
 		{"end in a 30-minute gap", QuietHours{Start: 22 * time.Hour, End: 2*time.Hour + 15*time.Minute},
 			time.Date(2026, 10, 3, 23, 0, 0, 0, lordHowe), time.Date(2026, 10, 3, 15, 45, 0, 0, time.UTC)},
+		// 2026-11-01 in New York: 01:00 to 02:00 happens twice, first EDT then EST.
+		{"end in the repeated hour is the first", QuietHours{Start: 22 * time.Hour, End: time.Hour + 30*time.Minute},
+			at(2026, 10, 31, 23, 0), time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC)},
 		{"end after the fall-back overlap", night, at(2026, 11, 1, 1, 30), time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,6 +36,8 @@ type QuietHours struct {
 	Start time.Duration
 	// End is the wall-clock time of day they end, in [0, 24h). An End before Start spans
 	// midnight: Start 22h, End 8h is 22:00 to 08:00 the next day. It must differ from Start.
+	// On a daylight-saving day, an End in the skipped hour is moved forward by the skip, and
+	// an End in the repeated hour is its first occurrence.
 	End time.Duration
 }
 
