@@ -28,8 +28,9 @@ type Delivery struct {
 	// Unless names an event that cancels a Triggered message's pending deliveries to the
 	// user who does it, such as "purchase" for "unless they purchased in the meantime": when
 	// it is triggered, every delivery of the message to that user that was enqueued before
-	// and is not yet sent (or is waiting for a retry) is cancelled and logged as Cancelled. A delivery being sent at that moment is not stopped. Needs a Delay and
-	// must differ from Event. Defaults to none.
+	// and is not yet sent (or is waiting for a retry) is cancelled and logged as Cancelled.
+	// A delivery being sent at that moment is not stopped. Needs a Delay and must differ
+	// from Event. Defaults to none.
 	Unless string `json:"unless,omitempty"`
 	// Once sends a Triggered message at most once to each user, ever: after the first
 	// delivery is enqueued, later events enqueue nothing, even if that delivery was then
@@ -38,7 +39,8 @@ type Delivery struct {
 	// Limit, if set, sends a Triggered message at most Limit.Max times to each user in any
 	// Limit.Per, such as {Max: 1, Per: 24 * time.Hour} for "at most once a day": a delivery
 	// that comes due when the user was sent Max of them in the last Per is skipped and logged
-	// as Skipped. It is kept as exactly as Config.Caps are (see [Cap]), and applies whether or
+	// as Skipped. It counts and limits every delivery of the message, those of [Sender.Send]
+	// included; it is kept as exactly as Config.Caps are (see [Cap]), and applies whether or
 	// not IgnoreCaps is set. Defaults to none.
 	Limit Cap `json:"limit,omitzero"`
 	// IgnoreCaps exempts the message from Config.Caps: its deliveries are never skipped for a

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// Cap limits how many deliveries a user is sent across all messages in a rolling window: at
-// most Max in any Per, counting the deliveries that succeeded (see [AttemptStore.CountSent]).
+// Cap limits how many deliveries a user is sent in a rolling window: at most Max in any Per,
+// counting the deliveries that succeeded (see [AttemptStore.CountSent]). Config.Caps count
+// the deliveries of all messages; a Delivery.Limit those of one message.
 //
 // A cap is checked before the first attempt of each delivery. A Sender checks and sends one
 // such delivery to a user at a time (others to the same user wait for it), so each check
