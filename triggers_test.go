@@ -1,8 +1,10 @@
 package webhook_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/webhooktest"
 )
 
 // trigger reports an event by a user and waits until the Sender is idle.
@@ -397,5 +401,65 @@ func TestTriggerLimitPerUserPerPeriod(t *testing.T) {
 	)
 	if a := h.attempts(t, webhook.AttemptFilter{MessageID: "digest"})[1]; !strings.Contains(a.Err, "message limit") {
 		t.Errorf("skipped attempt error %q, want it to name the message limit", a.Err)
+	}
+}
+
+func TestCapsApplyToManualSends(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Caps: []webhook.Cap{{Max: 1, Per: time.Hour}}})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/m"})
+	for range 2 {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", nil); err != nil {
+			t.Fatal(err)
+		}
+		h.idle(t)
+	}
+	h.advance(t, time.Hour) // the window includes its start: the first send still counts
+	for range 2 {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", nil); err != nil {
+			t.Fatal(err)
+		}
+		h.idle(t)
+		h.advance(t, time.Second)
+	}
+	h.wantHistory(t, "u1 m succeeded +0s", "u1 m skipped +0s", "u1 m skipped +1h0m0s", "u1 m succeeded +1h0m1s")
+}
+
+// brokenCounts is a Store whose CountSent fails.
+type brokenCounts struct{ *memstore.Store }
+
+func (brokenCounts) CountSent(context.Context, string, string, time.Time) (int, error) {
+	return 0, errors.New("disk on fire")
+}
+
+func TestCapCountFailureIsRetried(t *testing.T) {
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	ctx := context.Background()
+	s, err := webhook.NewSender(brokenCounts{memstore.New()}, &webhook.Config{
+		Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler),
+		Caps: []webhook.Cap{{Max: 1, Per: time.Hour}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil || len(as) != 1 || as[0].Outcome != webhook.Retrying || !strings.Contains(as[0].Err, "disk on fire") {
+		t.Fatalf("attempts = %+v, %v; want one retrying after the count failed", as, err)
+	}
+	if n := len(recv.Requests()); n != 0 {
+		t.Errorf("got %d requests, want 0", n)
 	}
 }
