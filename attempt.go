@@ -60,6 +60,9 @@ type Attempt struct {
 	Outcome Outcome `json:"outcome"`
 	// NextAttemptAt is when the delivery will be tried again, if Outcome is Retrying.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	// IgnoreCaps is set on attempts of a message whose Delivery.IgnoreCaps is set; they do
+	// not count toward Config.Caps (see [AttemptStore.CountSent]).
+	IgnoreCaps bool `json:"ignore_caps,omitempty"`
 }
 
 // AttemptFilter selects attempts from the log. Empty fields match everything.

@@ -81,13 +81,16 @@ type JobFilter struct {
 	UserID    string
 	// CreatedBefore, if not zero, selects only jobs enqueued before it.
 	CreatedBefore time.Time
+	// Unless, if not empty, selects only jobs whose Unless is this event name.
+	Unless string
 }
 
 // Match reports whether j is selected by f. Store adapters may use it.
 func (f JobFilter) Match(j *Job) bool {
 	return (f.MessageID == "" || j.MessageID == f.MessageID) &&
 		(f.UserID == "" || j.UserID == f.UserID) &&
-		(f.CreatedBefore.IsZero() || j.CreatedAt.Before(f.CreatedBefore))
+		(f.CreatedBefore.IsZero() || j.CreatedAt.Before(f.CreatedBefore)) &&
+		(f.Unless == "" || j.Unless == f.Unless)
 }
 
 // Job is one delivery of one message to one user: the item in the delivery queue. Its ID is
@@ -121,6 +124,9 @@ type Job struct {
 	// Request is the rendered request, saved after the first attempt renders it so that
 	// every retry sends the same bytes. It holds credentials (the Authorization header).
 	Request *Request `json:"request,omitempty"`
+	// Unless is the name of the event that cancels this job while it is scheduled (see
+	// Delivery.Unless), or empty.
+	Unless string `json:"unless,omitempty"`
 }
 
 // DeliveryStore is the delivery queue. Jobs move from scheduled to running (Claim) and then
@@ -137,9 +143,10 @@ type DeliveryStore interface {
 	Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Job, error)
 	// Finish records the outcome of an attempt. It appends a (if not nil) to the attempt log,
 	// and, if job is still leased to job.LeaseOwner, saves job's State, Attempts, DueAt and
-	// Request and releases the lease. If the lease has passed to another owner it leaves the
-	// job as it is and returns ErrLeaseLost; the attempt is recorded all the same, because it
-	// was made.
+	// Request and releases the lease. If the job is not leased to job.LeaseOwner (the lease
+	// has passed to another owner, or the job was cancelled) it leaves the job as it is and
+	// returns ErrLeaseLost; the attempt is recorded all the same, because it was made (or, for
+	// a Cancelled attempt, because the cancellation happened).
 	Finish(ctx context.Context, job *Job, a *Attempt) error
 	// NextDue returns the earliest time at which a job will be due (a scheduled job's DueAt
 	// or a running job's LeaseExpiresAt), and false if there are no such jobs.
@@ -157,6 +164,16 @@ type AttemptStore interface {
 	// Attempts returns the attempts f selects, newest first: by Time, and among attempts
 	// with the same Time, the one recorded last first.
 	Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error)
+	// CountSent returns how many attempts to the user with the given ID have Outcome
+	// Succeeded and a Time at or after since: the deliveries the user was sent in a window.
+	// With an empty messageID it counts those of every message but leaves out attempts with
+	// IgnoreCaps set (for Config.Caps); otherwise it counts those of that message only,
+	// IgnoreCaps or not (for Delivery.Limit). An attempt counts from the moment
+	// [DeliveryStore.Finish] has recorded it. The Sender calls it before the first attempt
+	// of every delivery that caps or a limit apply to, so it must be an index lookup (by user
+	// and time), not a scan of the log. A user with no attempts has a count of 0, not
+	// ErrNotFound.
+	CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error)
 }
 
 // EventHistoryStore answers questions about a user's event history without reading all of

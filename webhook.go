@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -79,6 +80,16 @@ type Config struct {
 	// "secret", "key", "password", "session", "signature" or "credential". Case does not
 	// matter. Defaults to none.
 	SensitiveHeaders []string
+	// Caps limit how many deliveries each user is sent across all messages, such as at most
+	// 3 in any 24 hours and 10 in any 7 days: []Cap{{3, 24 * time.Hour}, {10, 7 * 24 *
+	// time.Hour}}. A delivery of any kind that would exceed a cap when it comes due is not
+	// sent: it is logged as Skipped. Messages with Delivery.IgnoreCaps are exempt. Defaults to
+	// none: no cap.
+	Caps []Cap
+	// QuietHours is a daily period, in each user's time zone, during which deliveries are
+	// held and sent when it ends. Messages with Delivery.IgnoreQuietHours are exempt.
+	// Defaults to none.
+	QuietHours QuietHours
 }
 
 // Sender renders, sends, retries and logs webhook deliveries. Create one with [NewSender],
@@ -108,7 +119,10 @@ type Sender struct {
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
 
-	audiences sync.Map // audienceKey → *audienceNode: compiled audiences of saved messages
+	audiences sync.Map   // audienceKey → *audienceNode: compiled audiences of saved messages
+	caps      []Cap      // per-user delivery caps across messages
+	quiet     QuietHours // when deliveries are held, or the zero QuietHours
+	capped    userLocks  // users with a delivery being checked against caps and sent
 
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled
@@ -156,6 +170,8 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		maxBody:   orDefault(cfg.MaxResponseBody, 16<<10),
 		id:        cfg.ID,
 		zone:      cfg.DefaultTimeZone,
+		caps:      slices.Clone(cfg.Caps),
+		quiet:     cfg.QuietHours,
 		templates: map[string]*compiledMessage{},
 		wakeCh:    make(chan struct{}, 1),
 		limits:    newLimits(cfg),
@@ -167,6 +183,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	if s.lease <= s.timeout {
 		ps.add("Lease", "%v does not exceed RequestTimeout (%v)", s.lease, s.timeout)
 	}
+	validateCaps(s.caps, s.quiet, &ps)
 	if hasLineBreak(s.ua) {
 		ps.add("UserAgent", "contains a line break")
 	}
@@ -275,13 +292,16 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 // Trigger reports that a user did something. It saves the event and, for every message
 // Triggered by an event of that name whose Delivery.Where the event's parameters meet and
 // whose Audience includes the user (event criteria count this event), enqueues a delivery
-// to the user, in one Store change where the Store can make it atomic. A started Sender is
-// woken at once to send them.
+// to the user (due after the message's Delivery.Delay; none if Delivery.Once and the user
+// had one), in one Store change where the Store can make it atomic. A started Sender is woken
+// at once to send them. Then it cancels the user's pending deliveries of messages whose
+// Delivery.Unless names the event.
 //
 // A user that was never identified is a user with only an ID. Trigger returns an error
 // wrapping ErrInvalid if e has no UserID or Name or its Params are not JSON values, and the
 // Store's error if the event could not be saved or an audience could not be checked, in
-// which case nothing was saved or enqueued.
+// which case nothing was saved or enqueued, or if deliveries could not be cancelled, in
+// which case calling it again with the same event ID is safe.
 func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	return s.trigger(ctx, s.store, e)
 }
@@ -323,9 +343,13 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 		}
 		j := s.newJob(m, e.UserID, "event:"+e.ID, now, params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
+		m.Delivery.onTrigger(j, e, now)
 		jobs = append(jobs, j)
 	}
 	if err := store.AddEvent(ctx, e, jobs); err != nil {
+		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	}
+	if err := s.cancelUnless(ctx, store, e, now); err != nil {
 		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
 	}
 	if len(jobs) > 0 {

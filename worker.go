@@ -123,6 +123,11 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		Time:           start,
 	}
 	res := AttemptResult{Attempt: a.Number}
+	done, ok := s.admit(ctx, j, a)
+	defer done()
+	if !ok {
+		return
+	}
 	if j.Request == nil {
 		if s.leftAudience(ctx, j, a) {
 			return

@@ -31,6 +31,8 @@ type Store struct {
 	keys     map[string]string             // dedupe key → job ID
 	queue    queue                         // scheduled and running jobs by due time
 	attempts []webhook.Attempt             // in the order recorded
+	unless   map[string][]string           // user ID → IDs of jobs with an Unless event
+	sent     map[string][]sent             // user ID → its succeeded attempts, by time
 
 	history map[historyKey]*history // events by user and name, in time order; guarded by mu
 }
@@ -52,6 +54,8 @@ func New() *Store {
 		triggers: map[string]map[string]bool{},
 		jobs:     map[string]*record{},
 		keys:     map[string]string{},
+		unless:   map[string][]string{},
+		sent:     map[string][]sent{},
 	}
 }
 
@@ -210,6 +214,7 @@ func (s *Store) enqueue(jobs []*webhook.Job) {
 		r := &record{job: *j}
 		r.job.State = webhook.JobScheduled
 		s.jobs[j.ID] = r
+		s.indexUnless(&r.job)
 		s.schedule(r, j.DueAt)
 	}
 }
@@ -266,6 +271,7 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 	defer s.mu.Unlock()
 	if a != nil {
 		s.attempts = append(s.attempts, *a)
+		s.indexSent(a)
 	}
 	r := s.jobs[j.ID]
 	if r == nil {
@@ -326,7 +332,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*webhook.Job
-	for _, r := range s.jobs {
+	for r := range s.cancelCandidates(f) {
 		if r.job.State != webhook.JobScheduled || !f.Match(&r.job) {
 			continue
 		}
