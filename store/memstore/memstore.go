@@ -31,6 +31,7 @@ type Store struct {
 	keys     map[string]string             // dedupe key → job ID
 	queue    queue                         // scheduled and running jobs by due time
 	attempts []webhook.Attempt             // in the order recorded
+	campaign map[string]*webhook.Campaign  // campaigns by message ID
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -50,6 +51,7 @@ func New() *Store {
 		triggers: map[string]map[string]bool{},
 		jobs:     map[string]*record{},
 		keys:     map[string]string{},
+		campaign: map[string]*webhook.Campaign{},
 	}
 }
 
@@ -324,7 +326,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	defer s.mu.Unlock()
 	var out []*webhook.Job
 	for _, r := range s.jobs {
-		if r.job.State != webhook.JobScheduled || !f.Match(&r.job) {
+		if r.job.State != webhook.JobScheduled && r.job.State != webhook.JobHeld || !f.Match(&r.job) {
 			continue
 		}
 		r.job.State = webhook.JobCancelled
