@@ -89,6 +89,8 @@ func (s *Sender) fanOutPage(ctx context.Context, c *Campaign) error {
 	} else {
 		c.After, c.NextAt = "", time.Time{}
 		if m.Delivery.kind() == Recurring {
+			// Skip the occurrences that passed everywhere while the fan-out could not run.
+			p.start = later(p.start, now)
 			c.Occurrence, c.NextAt = p.from(p.day.AddDate(0, 0, 1))
 		}
 	}
@@ -120,7 +122,7 @@ type plan struct {
 func newPlan(d *Delivery, c *Campaign) (*plan, error) {
 	p := &plan{d: d, launch: c.StartedAt}
 	var err error
-	if !d.UserTimeZone {
+	if !d.UserTimeZone && d.kind() != OptimalTime {
 		if p.zone, err = parseZone(d.TimeZone); err != nil {
 			return nil, err
 		}
