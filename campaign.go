@@ -67,10 +67,11 @@ type CampaignStore interface {
 	// if it was). It returns ErrNotFound if there is no such campaign.
 	SetCampaignState(ctx context.Context, messageID string, state CampaignState) (*Campaign, error)
 	// LeaseCampaign leases to owner until now+lease one campaign whose fan-out is due — in
-	// state CampaignRunning, with a non-zero NextAt <= now, and not leased to another owner
-	// until after now — and returns it with LeaseOwner and LeaseExpiresAt set: the one with
-	// the earliest NextAt, ties broken by MessageID. It returns nil and no error if none is
-	// due. It never leases a campaign to two owners whose leases overlap.
+	// state CampaignRunning, with a non-zero NextAt <= now, and with no lease, or a lease
+	// that expired at or before now (whoever held it: a fan-out that failed is retried when
+	// its lease expires) — and returns it with LeaseOwner and LeaseExpiresAt set: the one
+	// with the earliest NextAt, ties broken by MessageID. It returns nil and no error if none
+	// is due. It never leases a campaign to two owners whose leases overlap.
 	LeaseCampaign(ctx context.Context, now time.Time, owner string, lease time.Duration) (*Campaign, error)
 	// Checkpoint saves the fan-out progress of c (MessageVersion, Occurrence, After and
 	// NextAt) and releases its lease, if the campaign is still leased to c.LeaseOwner (even

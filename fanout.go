@@ -26,7 +26,7 @@ func (s *Sender) fanOut(ctx context.Context) bool {
 		err = s.fanOutPage(ctx, c)
 	}
 	if err != nil && ctx.Err() == nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "webhook: campaign fan-out; it resumes from its last checkpoint",
+		s.log.LogAttrs(ctx, slog.LevelError, "webhook: campaign fan-out; it resumes from its last checkpoint when its lease expires",
 			slog.String("error", err.Error()))
 	}
 	return err == nil && c != nil

@@ -62,7 +62,7 @@ func (s *Store) LeaseCampaign(ctx context.Context, now time.Time, owner string, 
 	var best *webhook.Campaign
 	for _, c := range s.campaign {
 		if c.State != webhook.CampaignRunning || c.NextAt.IsZero() || c.NextAt.After(now) ||
-			c.LeaseOwner != "" && c.LeaseOwner != owner && c.LeaseExpiresAt.After(now) {
+			c.LeaseOwner != "" && c.LeaseExpiresAt.After(now) {
 			continue
 		}
 		if best == nil || c.NextAt.Before(best.NextAt) || c.NextAt.Equal(best.NextAt) && c.MessageID < best.MessageID {
