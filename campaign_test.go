@@ -242,11 +242,33 @@ func TestScheduledPassedPolicy(t *testing.T) {
 func TestRecurring(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
+		launch   string // defaults to epoch
 		delivery webhook.Delivery
 		users    []string
 		until    string
 		want     []string
 	}{
+		{
+			name:     "daily in each user's zone across clock changes",
+			launch:   "2026-10-01 00:00",
+			delivery: webhook.Delivery{Kind: webhook.Recurring, TimeOfDay: "02:15", UserTimeZone: true, End: at("2026-10-05 00:00")},
+			users:    []string{"lhi@Australia/Lord_Howe"},
+			until:    "2026-10-06 00:00",
+			want: []string{
+				// The 1st's 02:15 (15:45 UTC on the 30th) passed before the start.
+				"lhi 2026-10-01 15:45", "lhi 2026-10-02 15:45",
+				"lhi 2026-10-03 15:45", // 02:15 is skipped by the clocks on the 4th: sent at 02:45
+				"lhi 2026-10-04 15:15",
+			},
+		},
+		{
+			name:     "daily in New York across its autumn change",
+			launch:   "2026-10-31 00:00",
+			delivery: webhook.Delivery{Kind: webhook.Recurring, TimeOfDay: "01:30", TimeZone: "America/New_York"},
+			users:    []string{"a"},
+			until:    "2026-11-03 00:00",
+			want:     []string{"a 2026-10-31 05:30", "a 2026-11-01 05:30", "a 2026-11-02 06:30"},
+		},
 		{
 			name:     "weekdays for a week",
 			delivery: webhook.Delivery{Kind: webhook.Recurring, Weekdays: []time.Weekday{time.Monday, time.Wednesday, time.Friday}, TimeOfDay: "09:00", TimeZone: "Europe/London"},
@@ -284,6 +306,9 @@ func TestRecurring(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
+			if tt.launch != "" {
+				h.clock.Set(at(tt.launch))
+			}
 			h.identify(t, tt.users...)
 			h.campaign(t, &webhook.Message{ID: "m", Delivery: tt.delivery})
 			h.runUntil(t, at(tt.until))
