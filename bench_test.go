@@ -105,6 +105,7 @@ func BenchmarkDelivery(b *testing.B) {
 		s, err := webhook.NewSender(memstore.New(), &webhook.Config{
 			Workers:       benchWorkers,
 			AllowNetworks: webhooktest.LoopbackNetworks(),
+			HostRate:      -1, // the raw loop has no rate limit either
 			Logger:        slog.New(slog.DiscardHandler),
 		})
 		if err != nil {

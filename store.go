@@ -23,6 +23,7 @@ type Store interface {
 	MessageStore
 	DeliveryStore
 	AttemptStore
+	CampaignStore
 }
 
 // UserStore keeps users.
@@ -73,6 +74,9 @@ const (
 	JobSkipped JobState = "skipped"
 	// JobCancelled jobs were cancelled before they were sent.
 	JobCancelled JobState = "cancelled"
+	// JobHeld jobs belong to a paused campaign: they keep their DueAt but are not claimed
+	// until the campaign is resumed (see [CampaignStore.HoldJobs]).
+	JobHeld JobState = "held"
 )
 
 // JobFilter selects jobs for [DeliveryStore.Cancel]. Empty fields match everything.
@@ -153,7 +157,7 @@ type DeliveryStore interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// Job returns the job with the given ID, or ErrNotFound.
 	Job(ctx context.Context, id string) (*Job, error)
-	// Cancel moves every scheduled job that f selects to JobCancelled and returns them, with
+	// Cancel moves every scheduled or held job that f selects to JobCancelled and returns them, with
 	// their new state. Running jobs are left to finish. A filter with neither MessageID nor
 	// UserID is refused with an error wrapping ErrInvalid.
 	Cancel(ctx context.Context, f JobFilter) ([]*Job, error)

@@ -58,6 +58,9 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 				continue
 			}
 		}
+		if s.fanOut(ctx) {
+			continue
+		}
 		if inflight > 0 {
 			select {
 			case <-finished:
@@ -84,6 +87,7 @@ func (s *Sender) idle(ctx context.Context, stop chan struct{}) bool {
 	} else if ok {
 		wait = min(wait, next.Sub(s.clock.Now()))
 	}
+	wait = s.fanOutWait(ctx, wait)
 	s.mu.Lock()
 	if len(s.wakeCh) > 0 {
 		s.mu.Unlock()

@@ -34,7 +34,8 @@ type Store struct {
 	unless   map[string][]string           // user ID → IDs of jobs with an Unless event
 	sent     map[string][]sent             // user ID → its succeeded attempts, by time
 
-	history map[historyKey]*history // events by user and name, in time order; guarded by mu
+	history  map[historyKey]*history      // events by user and name, in time order; guarded by mu
+	campaign map[string]*webhook.Campaign // campaigns by message ID
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -56,6 +57,7 @@ func New() *Store {
 		keys:     map[string]string{},
 		unless:   map[string][]string{},
 		sent:     map[string][]sent{},
+		campaign: map[string]*webhook.Campaign{},
 	}
 }
 
@@ -333,7 +335,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	defer s.mu.Unlock()
 	var out []*webhook.Job
 	for r := range s.cancelCandidates(f) {
-		if r.job.State != webhook.JobScheduled || !f.Match(&r.job) {
+		if r.job.State != webhook.JobScheduled && r.job.State != webhook.JobHeld || !f.Match(&r.job) {
 			continue
 		}
 		r.job.State = webhook.JobCancelled

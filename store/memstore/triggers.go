@@ -66,7 +66,7 @@ func (s *Store) cancelCandidates(f webhook.JobFilter) iter.Seq[*record] {
 	var live []*record
 	ids := s.unless[f.UserID][:0]
 	for _, id := range s.unless[f.UserID] {
-		if r := s.jobs[id]; r.job.State == webhook.JobScheduled || r.job.State == webhook.JobRunning {
+		if r := s.jobs[id]; r.job.State == webhook.JobScheduled || r.job.State == webhook.JobRunning || r.job.State == webhook.JobHeld {
 			live = append(live, r)
 			ids = append(ids, id)
 		}

@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds of the time zones in use: no clock is more than 14 hours ahead of UTC or 12 behind.
+const (
+	maxZoneAhead  = 14 * time.Hour
+	maxZoneBehind = 12 * time.Hour
+)
+
+// parseZone returns the time zone a Delivery names: "" (UTC), an offset such as "GMT-7",
+// "UTC+05:45" or "GMT", or an IANA name.
+func parseZone(name string) (*time.Location, error) {
+	for _, prefix := range []string{"GMT", "UTC"} {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			return time.UTC, nil
+		}
+		sign := 1
+		switch rest[0] {
+		case '-':
+			sign = -1
+		case '+':
+		default:
+			return nil, fmt.Errorf("unknown time zone %q", name)
+		}
+		hh, mm, hasMin := strings.Cut(rest[1:], ":")
+		h, err := strconv.Atoi(hh)
+		m := 0
+		if err == nil && hasMin {
+			m, err = strconv.Atoi(mm)
+		}
+		if err != nil || len(hh) > 2 || h > 14 || m < 0 || m > 59 || hasMin && len(mm) != 2 {
+			return nil, fmt.Errorf("%q is not an offset like GMT-7 or UTC+05:45", name)
+		}
+		return time.FixedZone(name, sign*(h*3600+m*60)), nil
+	}
+	if name == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "Local" {
+		return nil, fmt.Errorf("unknown time zone %q", name)
+	}
+	return loc, nil
+}
+
+// parseTimeOfDay returns the time since midnight of a "15:04" time of day.
+func parseTimeOfDay(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a time of day like 15:04", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// wallClock returns the instant at which clocks in loc show the time of day tod on day (a
+// date at midnight UTC). A time the clocks skip is taken as if they had not jumped (02:30
+// when 02:00 becomes 03:00 is 03:30); a time they show twice is the first of the two.
+func wallClock(day time.Time, tod time.Duration, loc *time.Location) time.Time {
+	naive := day.Add(tod)
+	_, before := naive.Add(-24 * time.Hour).In(loc).Zone()
+	_, after := naive.Add(24 * time.Hour).In(loc).Zone()
+	t1 := naive.Add(-time.Duration(before) * time.Second)
+	t2 := naive.Add(-time.Duration(after) * time.Second)
+	ok1 := offset(t1, loc) == before
+	ok2 := offset(t2, loc) == after
+	switch {
+	case ok1 && ok2 && t2.Before(t1):
+		return t2
+	case ok1 || !ok2:
+		return t1 // the only valid one, the first of two, or in a gap: the offset before it
+	default:
+		return t2
+	}
+}
+
+func offset(t time.Time, loc *time.Location) int {
+	_, off := t.In(loc).Zone()
+	return off
+}
+
+// dateOf returns the day (at midnight UTC) that clocks in loc show at t.
+func dateOf(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// nextWallClock returns the first time of day tod in loc, on day or a later day, that is not
+// before notBefore.
+func nextWallClock(day time.Time, tod time.Duration, loc *time.Location, notBefore time.Time) time.Time {
+	if d := dateOf(notBefore, loc).AddDate(0, 0, -1); d.After(day) {
+		day = d
+	}
+	for ; ; day = day.AddDate(0, 0, 1) {
+		if t := wallClock(day, tod, loc); !t.Before(notBefore) {
+			return t
+		}
+	}
+}
+
+// occursOn reports whether a Recurring delivery has an occurrence on day.
+func (d *Delivery) occursOn(day time.Time) bool {
+	switch {
+	case len(d.Weekdays) > 0:
+		return slices.Contains(d.Weekdays, day.Weekday())
+	case d.DayOfMonth > 0:
+		last := time.Date(day.Year(), day.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
+		return day.Day() == min(d.DayOfMonth, last)
+	default:
+		return true
+	}
+}
+
+// nextOccurrence returns the first occurrence day of a Recurring delivery after day.
+func (d *Delivery) nextOccurrence(day time.Time) time.Time {
+	for day = day.AddDate(0, 0, 1); !d.occursOn(day); day = day.AddDate(0, 0, 1) {
+	}
+	return day
+}
+
+// nextLocalHour returns the first time after t at which clocks in loc show a whole hour (or
+// the time that stands for it, when the clocks jump over it).
+func nextLocalHour(t time.Time, loc *time.Location) time.Time {
+	l := t.In(loc)
+	into := time.Duration(l.Minute())*time.Minute + time.Duration(l.Second())*time.Second + time.Duration(l.Nanosecond())
+	return t.Add(time.Hour - into)
+}
