@@ -108,6 +108,7 @@ func (l *limits) admit(deliveryID, host, messageID string, perMinute int, now ti
 		return rate.NewLimiter(l.hostRate, l.hostBurst)
 	})
 	if h.paused.After(now) {
+		delete(l.slots, deliveryID) // it asks for a new slot when the pause ends
 		return h.paused.Sub(now)
 	}
 	if slot, ok := l.slots[deliveryID]; ok {
