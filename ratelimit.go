@@ -122,9 +122,12 @@ func (l *limits) admit(deliveryID, host, messageID string, perMinute int, now ti
 		rs = append(rs, h.rate.ReserveN(now, 1))
 	}
 	if perMinute > 0 {
-		m := get(l.messages, messageID, now, func() *rate.Limiter {
-			return rate.NewLimiter(rate.Limit(float64(perMinute)/60), int(math.Ceil(float64(perMinute)/60)))
-		})
+		limit, burst := rate.Limit(float64(perMinute)/60), int(math.Ceil(float64(perMinute)/60))
+		m := get(l.messages, messageID, now, func() *rate.Limiter { return rate.NewLimiter(limit, burst) })
+		if m.rate.Limit() != limit { // a new version of the message changed its limit
+			m.rate.SetLimitAt(now, limit)
+			m.rate.SetBurstAt(now, burst)
+		}
 		rs = append(rs, m.rate.ReserveN(now, 1))
 	}
 	var wait time.Duration
