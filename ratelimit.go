@@ -83,10 +83,10 @@ func get(m map[string]*limiter, key string, now time.Time, newRate func() *rate.
 			}
 		}
 		for k := range m {
-			if len(m) < maxTracked {
+			if len(m) < maxTracked*9/10 {
 				break
 			}
-			delete(m, k) // all busy: forget one at random rather than grow
+			delete(m, k) // all busy: forget some at random rather than grow
 		}
 	}
 	l := &limiter{rate: newRate()}
