@@ -30,11 +30,11 @@ const (
 	maxAmplification = 16 << 20
 )
 
-// Private filters that the template rewriter puts in place of operators and around loops.
+// Private filters that the template rewriter puts around operands and loop iterables.
 const (
-	filterMultiply = "_repeat_count"
-	filterOperand  = "_operand"
-	filterLoop     = "_loop"
+	filterRepeatCount = "_repeat_count"
+	filterOperand     = "_operand"
+	filterLoop        = "_loop"
 	// budgetKey names the rendering's *renderBudget in the gonja context.
 	budgetKey = "_hookline_budget"
 )
@@ -113,9 +113,9 @@ func limitEnvironment(filters *exec.FilterSet, cs *exec.ControlStructureSet, max
 			_ = filters.Replace(name, guardFilter(f, maxSize))
 		}
 	}
-	_ = filters.Register(filterMultiply, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	_ = filters.Register(filterRepeatCount, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 		if len(params.Args) != 1 {
-			return exec.AsValue(errors.New(filterMultiply + " takes one argument"))
+			return exec.AsValue(errors.New(filterRepeatCount + " takes one argument"))
 		}
 		return repeatCount(in, params.Args[0], maxSize)
 	})
@@ -345,7 +345,7 @@ func limitTemplate(path string, root *nodes.Template, ps *problems) {
 			// node), with its count checked against its string first.
 			b.Right = &nodes.FilteredExpression{
 				Expression: b.Right,
-				Filters:    []*nodes.FilterCall{{Token: privateToken(at), Name: filterMultiply, Args: []nodes.Expression{b.Left}}},
+				Filters:    []*nodes.FilterCall{{Token: privateToken(at), Name: filterRepeatCount, Args: []nodes.Expression{b.Left}}},
 			}
 		case tokens.Addition, tokens.Tilde:
 			b.Left = filtered(b.Left, filterOperand, at)

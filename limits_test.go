@@ -16,6 +16,8 @@ func TestTemplatesThatCannotBeMadeSafeAreRejected(t *testing.T) {
 		{"call block", "{% call f() %}x{% endcall %}", "'call' is not allowed: macros are not allowed"},
 		{"self-rendering block", "{% block a %}{{ self.a() }}{% endblock %}", "'block' is not allowed"},
 		{"recursive loop", "{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}", "recursive loops are not allowed"},
+		// Found by FuzzTemplate: gonja's lexer loops for ever, allocating, on this input.
+		{"invalid UTF-8", "{{\x8c0.行", "template is not valid UTF-8"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &webhook.Message{ID: "m", URL: "https://example.com/", Data: []webhook.Field{{Key: "k", Value: tt.tmpl}}}

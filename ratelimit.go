@@ -83,10 +83,10 @@ func get(m map[string]*limiter, key string, now time.Time, newRate func() *rate.
 			}
 		}
 		for k := range m {
-			if len(m) < maxTracked {
+			if len(m) < maxTracked*9/10 {
 				break
 			}
-			delete(m, k) // all busy: forget one at random rather than grow
+			delete(m, k) // all busy: forget some at random rather than grow
 		}
 	}
 	l := &limiter{rate: newRate()}
@@ -108,6 +108,7 @@ func (l *limits) admit(deliveryID, host, messageID string, perMinute int, now ti
 		return rate.NewLimiter(l.hostRate, l.hostBurst)
 	})
 	if h.paused.After(now) {
+		delete(l.slots, deliveryID) // it asks for a new slot when the pause ends
 		return h.paused.Sub(now)
 	}
 	if slot, ok := l.slots[deliveryID]; ok {
@@ -121,9 +122,12 @@ func (l *limits) admit(deliveryID, host, messageID string, perMinute int, now ti
 		rs = append(rs, h.rate.ReserveN(now, 1))
 	}
 	if perMinute > 0 {
-		m := get(l.messages, messageID, now, func() *rate.Limiter {
-			return rate.NewLimiter(rate.Limit(float64(perMinute)/60), int(math.Ceil(float64(perMinute)/60)))
-		})
+		limit, burst := rate.Limit(float64(perMinute)/60), int(math.Ceil(float64(perMinute)/60))
+		m := get(l.messages, messageID, now, func() *rate.Limiter { return rate.NewLimiter(limit, burst) })
+		if m.rate.Limit() != limit { // a new version of the message changed its limit
+			m.rate.SetLimitAt(now, limit)
+			m.rate.SetBurstAt(now, burst)
+		}
 		rs = append(rs, m.rate.ReserveN(now, 1))
 	}
 	var wait time.Duration

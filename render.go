@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
@@ -159,6 +160,11 @@ type template struct {
 func (e *engine) compileTemplate(path, src string, ps *problems) (tmpl *template) {
 	if len(src) > maxTemplateLen {
 		ps.add(path, "template is longer than %d bytes", maxTemplateLen)
+		return nil
+	}
+	if !utf8.ValidString(src) {
+		// gonja's lexer can loop for ever, allocating, on some invalid UTF-8.
+		ps.add(path, "template is not valid UTF-8")
 		return nil
 	}
 	defer func() {
