@@ -368,10 +368,10 @@ const (
 
 // audienceNode is a compiled Audience.
 type audienceNode struct {
-	all, any          []*audienceNode // those that need no Store query first
-	not               *audienceNode
-	compiledCriterion *compiledCriterion
-	store             bool // evaluating the node may query the Store
+	all, any []*audienceNode // in evaluation order: those that need no Store query first
+	not      *audienceNode
+	leaf     *compiledCriterion
+	store    bool // evaluating the node may query the Store
 }
 
 // compiledCriterion is a compiled Criterion.
@@ -440,8 +440,8 @@ func compileNode(a *Audience, path string, depth int, nodes *int, ps *problems) 
 			n.store = n.store || n.not.store
 		}
 	}
-	if n.compiledCriterion = compileCriterion(&a.Criterion, path, ps); n.compiledCriterion != nil {
-		n.store = n.store || n.compiledCriterion.subject == subjectEvent
+	if n.leaf = compileCriterion(&a.Criterion, path, ps); n.leaf != nil {
+		n.store = n.store || n.leaf.subject == subjectEvent
 	}
 	return n
 }
@@ -459,17 +459,8 @@ func compileCriterion(c *Criterion, path string, ps *problems) *compiledCriterio
 			subjects = append(subjects, s.json)
 		}
 	}
-	switch {
-	case len(subjects) > 1:
+	if len(subjects) > 1 {
 		ps.add(path, "has %s; a criterion compares one of attr, field, event and bucket", strings.Join(subjects, " and "))
-		return nil
-	case len(subjects) == 0:
-		if c.Op != "" || c.Value != nil {
-			ps.add(path+".op", "compares nothing: give attr, field, event or bucket")
-		}
-		for _, f := range eventOptions(c) {
-			ps.add(path+"."+f, "only an event criterion has %s", f)
-		}
 		return nil
 	}
 	before := len(*ps)
@@ -480,12 +471,18 @@ func compileCriterion(c *Criterion, path string, ps *problems) *compiledCriterio
 			ps.add(path+"."+f, "only an event criterion has %s", f)
 		}
 	}
+	if len(subjects) == 0 {
+		if c.Op != "" || c.Value != nil {
+			ps.add(path+".op", "compares nothing: give attr, field, event or bucket")
+		}
+		return nil
+	}
 	if l.subject == subjectField && !slices.Contains(userFields, c.Field) {
 		ps.add(path+".field", "unknown user field %q; one of %s", c.Field, strings.Join(userFields, ", "))
 	}
 	if c.Op == "" {
 		ps.add(path+".op", "required")
-	} else if t, ok := compileTest(c.Op, c.Value, path, ps); ok {
+	} else if t, ok := compileComparison(c.Op, c.Value, path, ps); ok {
 		l.check = t
 		want := l.valueKinds()
 		switch {
@@ -587,7 +584,7 @@ func compileCondition(c *Condition, path string, ps *problems) *compiledConditio
 	case OpWithinLast, OpOlderThan:
 		ps.add(path+".op", "%s is not available in a condition", c.Op)
 	default:
-		t, _ = compileTest(c.Op, c.Value, path, ps)
+		t, _ = compileComparison(c.Op, c.Value, path, ps)
 	}
 	if len(*ps) > before {
 		return nil
@@ -691,8 +688,8 @@ func parseInstant(s string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// compileTest validates op and value for a criterion or condition at path.
-func compileTest(op Op, value any, path string, ps *problems) (comparison, bool) {
+// compileComparison validates op and value for a criterion or condition at path.
+func compileComparison(op Op, value any, path string, ps *problems) (comparison, bool) {
 	t := comparison{op: op}
 	switch v := value.(type) {
 	case Duration:
@@ -1009,8 +1006,8 @@ func (n *audienceNode) eval(env *audienceEnv) (bool, error) {
 			return false, err
 		}
 	}
-	if n.compiledCriterion != nil {
-		return n.compiledCriterion.eval(env)
+	if n.leaf != nil {
+		return n.leaf.eval(env)
 	}
 	return true, nil
 }
