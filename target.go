@@ -90,8 +90,10 @@ type Criterion struct {
 	Op Op `json:"op,omitempty"`
 	// Value is what the subject is compared with: a number, string, boolean or RFC 3339
 	// time; a list of values for OpIn; a list of two for OpBetween; a duration ("7d",
-	// "12h", a [Duration] or a time.Duration) for OpWithinLast and OpOlderThan; nothing
-	// for OpExists, OpNotExists and OpEmpty.
+	// "12h" or a [Duration], which JSON writes as such a string; not a time.Duration,
+	// which it writes as a number) for OpWithinLast and OpOlderThan; nothing for
+	// OpExists, OpNotExists and OpEmpty. The helpers [Attr], [UserField] and [EventStat]
+	// turn a time.Duration into a Duration.
 	Value any `json:"value,omitempty"`
 }
 
@@ -298,12 +300,12 @@ func Not(a Audience) Audience { return Audience{Not: &a} }
 
 // Attr returns an Audience comparing the user attribute name with value.
 func Attr(name string, op Op, value any) Audience {
-	return Audience{Criterion: Criterion{Attr: name, Op: op, Value: value}}
+	return Audience{Criterion: Criterion{Attr: name, Op: op, Value: durationValue(value)}}
 }
 
 // UserField returns an Audience comparing a user field (see [Criterion].Field) with value.
 func UserField(field string, op Op, value any) Audience {
-	return Audience{Criterion: Criterion{Field: field, Op: op, Value: value}}
+	return Audience{Criterion: Criterion{Field: field, Op: op, Value: durationValue(value)}}
 }
 
 // Did returns an Audience comparing the number of events the user did with the given name
@@ -320,7 +322,16 @@ func NeverDid(event string) Audience { return Did(event, 0, OpEq, 0) }
 // name in the last within (0 for their whole history) with value; param is the parameter
 // that AggSum, AggAvg, AggMin and AggMax aggregate.
 func EventStat(event string, agg Aggregate, param string, within time.Duration, op Op, value any) Audience {
-	return Audience{Criterion: Criterion{Event: event, Agg: agg, Param: param, Within: Duration(within), Op: op, Value: value}}
+	return Audience{Criterion: Criterion{Event: event, Agg: agg, Param: param, Within: Duration(within), Op: op, Value: durationValue(value)}}
+}
+
+// durationValue returns v as a Duration if it is a time.Duration, so that it keeps its
+// meaning through JSON, and v otherwise.
+func durationValue(v any) any {
+	if d, ok := v.(time.Duration); ok {
+		return Duration(d)
+	}
+	return v
 }
 
 // InBucket returns an Audience matching users whose bucket under salt (see [BucketOf]) is
@@ -695,7 +706,8 @@ func compileComparison(op Op, value any, path string, ps *problems) (comparison,
 	case Duration:
 		value = v.String()
 	case time.Duration:
-		value = Duration(v).String()
+		ps.add(path+".value", "a time.Duration is written to JSON as a number; use webhook.Duration(%v)", v)
+		return t, false
 	}
 	value, err := normalizeValue(value, 0)
 	if err != nil {

@@ -195,3 +195,37 @@ func TestEventHistoryErrors(t *testing.T) {
 		t.Errorf("AudienceSize without event criteria = %v", err)
 	}
 }
+
+func TestDeliveryWhereValidation(t *testing.T) {
+	for _, tt := range []struct {
+		d    webhook.Delivery
+		want []string
+	}{
+		{webhook.Delivery{Where: []webhook.Condition{{Key: "a", Op: webhook.OpExists}}},
+			[]string{"delivery.where: only a triggered message filters its event's parameters"}},
+		{webhook.Delivery{Kind: webhook.Triggered, Event: "e", Where: []webhook.Condition{
+			{Op: webhook.OpEq, Value: 1},
+			{Key: "a", Op: webhook.OpWithinLast, Value: "1d"},
+			{Key: "b", Op: webhook.OpEq},
+			{Key: "c", Op: webhook.OpIn, Value: []any{"x", 2}},
+		}}, []string{
+			"delivery.where[0].key: required",
+			"delivery.where[1].op: within_last is not available in a condition",
+			"delivery.where[2].value: eq takes a number, string, boolean or time, not null",
+		}},
+	} {
+		m := webhook.Message{ID: "m", URL: "https://x.example.com/", Delivery: tt.d}
+		var ve *webhook.ValidationError
+		if err := m.Validate(); !errors.As(err, &ve) {
+			t.Errorf("Validate(%+v) = %v, want a *ValidationError", tt.d, err)
+			continue
+		}
+		var got []string
+		for _, p := range ve.Problems {
+			got = append(got, p.String())
+		}
+		if !slicesEqual(got, tt.want) {
+			t.Errorf("Validate(%+v) problems:\n%s\nwant:\n%s", tt.d, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
+	}
+}

@@ -184,6 +184,8 @@ func TestAudienceCriteria(t *testing.T) {
 		{"within_last at the edge", Attr("signup", webhook.OpWithinLast, "3d"), true},
 		{"within_last short of the edge", Attr("signup", webhook.OpWithinLast, "71h59m59s"), false},
 		{"within_last a Go duration", Attr("signup", webhook.OpWithinLast, 72*time.Hour), true},
+		{"older_than a Go duration", Field("created_at", webhook.OpOlderThan, 47*time.Hour), true},
+		{"first older than a Go duration", webhook.EventStat("purchase", webhook.AggFirst, "", 0, webhook.OpOlderThan, 29*day), true},
 		{"older_than at the edge", Attr("signup", webhook.OpOlderThan, "3d"), false},
 		{"older_than", Attr("signup", webhook.OpOlderThan, webhook.Duration(71*time.Hour)), true},
 		{"within_last at the edge in Kathmandu", Attr("seen_ktm", webhook.OpWithinLast, "3d"), true},
@@ -422,6 +424,14 @@ func TestAudienceJSONRoundTrip(t *testing.T) {
 	mb, _ := json.Marshal(m)
 	if want := `"audience":{"event":"purchase","within":"30d","op":"gte","value":2}`; !strings.Contains(string(mb), want) {
 		t.Errorf("message JSON %s does not contain %s", mb, want)
+	}
+	// Durations keep their meaning; a bare time.Duration, which JSON would write as a number, is refused.
+	if got, want := mustJSON(t, webhook.Attr("seen", webhook.OpWithinLast, 36*time.Hour)), `{"attr":"seen","op":"within_last","value":"36h0m0s"}`; got != want {
+		t.Errorf("JSON of a Go duration = %s, want %s", got, want)
+	}
+	raw := webhook.Audience{Criterion: webhook.Criterion{Attr: "seen", Op: webhook.OpWithinLast, Value: time.Hour}}
+	if err := raw.Validate(); err == nil || !strings.Contains(err.Error(), "use webhook.Duration(1h0m0s)") {
+		t.Errorf("Validate of a time.Duration value = %v, want advice to use webhook.Duration", err)
 	}
 	mb, _ = json.Marshal(webhook.Message{ID: "m"})
 	if strings.Contains(string(mb), "audience") {
