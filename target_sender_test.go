@@ -3,7 +3,10 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,18 +160,76 @@ func TestAudienceIsCheckedAgainBeforeSending(t *testing.T) {
 	}
 }
 
-// failingHistory is a Store whose event history fails.
-type failingHistory struct{ *memstore.Store }
+// failingHistory is a Store whose event history fails while failing is set.
+type failingHistory struct {
+	*memstore.Store
+	failing *atomic.Bool
+}
+
+func newFailingHistory() failingHistory {
+	st := failingHistory{memstore.New(), &atomic.Bool{}}
+	st.failing.Store(true)
+	return st
+}
 
 var errHistory = errors.New("history unavailable")
 
-func (failingHistory) EventStats(context.Context, webhook.EventQuery) (webhook.EventStats, error) {
-	return webhook.EventStats{}, errHistory
+func (st failingHistory) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
+	if st.failing.Load() {
+		return webhook.EventStats{}, errHistory
+	}
+	return st.Store.EventStats(ctx, q)
+}
+
+func TestRecheckErrorIsRetried(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newFailingHistory()
+	st.failing.Store(false)
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &webhook.Message{ID: "m", URL: recv.URL, Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
+	if err := s.SaveMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trigger(ctx, webhook.Event{UserID: "u1", Name: "buy"}); err != nil {
+		t.Fatal(err)
+	}
+	st.failing.Store(true) // the history fails when the worker checks again
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].Outcome != webhook.Retrying || !strings.Contains(as[0].Err, errHistory.Error()) || len(recv.Requests()) != 0 {
+		t.Fatalf("attempts %+v, %d requests; want one Retrying with the Store's error and no request", as, len(recv.Requests()))
+	}
+	st.failing.Store(false)
+	clock.Advance(time.Minute)
+	if _, err := recv.Wait(ctx, 1); err != nil {
+		t.Fatalf("the retry was not sent: %v", err)
+	}
 }
 
 func TestEventHistoryErrors(t *testing.T) {
 	ctx := context.Background()
-	st := failingHistory{memstore.New()}
+	st := newFailingHistory()
 	s, err := webhook.NewSender(st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
 	if err != nil {
 		t.Fatal(err)
