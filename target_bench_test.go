@@ -1,10 +1,7 @@
-//go:build unix
-
 package webhook_test
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,13 +57,4 @@ func BenchmarkAudienceSize(b *testing.B) {
 			b.ReportMetric(float64(n), "matched")
 		})
 	}
-}
-
-// cpuTime returns the CPU time the process has used.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
