@@ -82,7 +82,7 @@ func TestTriggerCountsTheEventItself(t *testing.T) {
 	// "From the third purchase in a week": the triggering purchase counts.
 	h.save(t, &webhook.Message{
 		ID: "third", URL: h.recv.URL + "/u/{{ user.id }}",
-		Audience: webhook.Did("buy", 7*day, webhook.OpGte, 3),
+		Audience: webhook.Did("buy", 7*days, webhook.OpGte, 3),
 		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"},
 	})
 	for i := range 4 {
@@ -93,7 +93,7 @@ func TestTriggerCountsTheEventItself(t *testing.T) {
 		}
 	}
 	// A week later the old purchases have left the window.
-	h.clock.Advance(7*day + time.Second)
+	h.clock.Advance(7*days + time.Second)
 	h.idle(t)
 	h.trigger(t, webhook.Event{UserID: "u1", Name: "buy"})
 	h.idle(t)
