@@ -85,7 +85,7 @@ var mary = webhook.User{
 
 func TestAudienceCriteria(t *testing.T) {
 	p := newPopulation(t, mary)
-	// Mary's purchases: one at the 30-days window's edge, one at the clock's now, one in
+	// Mary's purchases: one at the 30-day window's edge, one at the clock's now, one in
 	// the future (not yet happened), and two between.
 	p.did(t, "u-1", "purchase", -30*days, webhook.Map{"amount": int64(100), "currency": "USD"})
 	p.did(t, "u-1", "purchase", -10*days, webhook.Map{"amount": int64(20), "currency": "EUR"})
