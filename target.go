@@ -90,8 +90,10 @@ type Criterion struct {
 	Op Op `json:"op,omitempty"`
 	// Value is what the subject is compared with: a number, string, boolean or RFC 3339
 	// time; a list of values for OpIn; a list of two for OpBetween; a duration ("7d",
-	// "12h", a [Duration] or a time.Duration) for OpWithinLast and OpOlderThan; nothing
-	// for OpExists, OpNotExists and OpEmpty.
+	// "12h" or a [Duration], which JSON writes as such a string; not a time.Duration,
+	// which it writes as a number) for OpWithinLast and OpOlderThan; nothing for
+	// OpExists, OpNotExists and OpEmpty. The helpers [Attr], [UserField] and [EventStat]
+	// turn a time.Duration into a Duration.
 	Value any `json:"value,omitempty"`
 }
 
@@ -298,12 +300,12 @@ func Not(a Audience) Audience { return Audience{Not: &a} }
 
 // Attr returns an Audience comparing the user attribute name with value.
 func Attr(name string, op Op, value any) Audience {
-	return Audience{Criterion: Criterion{Attr: name, Op: op, Value: value}}
+	return Audience{Criterion: Criterion{Attr: name, Op: op, Value: durationValue(value)}}
 }
 
 // UserField returns an Audience comparing a user field (see [Criterion].Field) with value.
 func UserField(field string, op Op, value any) Audience {
-	return Audience{Criterion: Criterion{Field: field, Op: op, Value: value}}
+	return Audience{Criterion: Criterion{Field: field, Op: op, Value: durationValue(value)}}
 }
 
 // Did returns an Audience comparing the number of events the user did with the given name
@@ -320,7 +322,16 @@ func NeverDid(event string) Audience { return Did(event, 0, OpEq, 0) }
 // name in the last within (0 for their whole history) with value; param is the parameter
 // that AggSum, AggAvg, AggMin and AggMax aggregate.
 func EventStat(event string, agg Aggregate, param string, within time.Duration, op Op, value any) Audience {
-	return Audience{Criterion: Criterion{Event: event, Agg: agg, Param: param, Within: Duration(within), Op: op, Value: value}}
+	return Audience{Criterion: Criterion{Event: event, Agg: agg, Param: param, Within: Duration(within), Op: op, Value: durationValue(value)}}
+}
+
+// durationValue returns v as a Duration if it is a time.Duration, so that it keeps its
+// meaning through JSON, and v otherwise.
+func durationValue(v any) any {
+	if d, ok := v.(time.Duration); ok {
+		return Duration(d)
+	}
+	return v
 }
 
 // InBucket returns an Audience matching users whose bucket under salt (see [BucketOf]) is
@@ -368,10 +379,10 @@ const (
 
 // audienceNode is a compiled Audience.
 type audienceNode struct {
-	all, any          []*audienceNode // those that need no Store query first
-	not               *audienceNode
-	compiledCriterion *compiledCriterion
-	store             bool // evaluating the node may query the Store
+	all, any []*audienceNode // in evaluation order: those that need no Store query first
+	not      *audienceNode
+	leaf     *compiledCriterion
+	store    bool // evaluating the node may query the Store
 }
 
 // compiledCriterion is a compiled Criterion.
@@ -440,8 +451,8 @@ func compileNode(a *Audience, path string, depth int, nodes *int, ps *problems) 
 			n.store = n.store || n.not.store
 		}
 	}
-	if n.compiledCriterion = compileCriterion(&a.Criterion, path, ps); n.compiledCriterion != nil {
-		n.store = n.store || n.compiledCriterion.subject == subjectEvent
+	if n.leaf = compileCriterion(&a.Criterion, path, ps); n.leaf != nil {
+		n.store = n.store || n.leaf.subject == subjectEvent
 	}
 	return n
 }
@@ -459,17 +470,8 @@ func compileCriterion(c *Criterion, path string, ps *problems) *compiledCriterio
 			subjects = append(subjects, s.json)
 		}
 	}
-	switch {
-	case len(subjects) > 1:
+	if len(subjects) > 1 {
 		ps.add(path, "has %s; a criterion compares one of attr, field, event and bucket", strings.Join(subjects, " and "))
-		return nil
-	case len(subjects) == 0:
-		if c.Op != "" || c.Value != nil {
-			ps.add(path+".op", "compares nothing: give attr, field, event or bucket")
-		}
-		for _, f := range eventOptions(c) {
-			ps.add(path+"."+f, "only an event criterion has %s", f)
-		}
 		return nil
 	}
 	before := len(*ps)
@@ -480,12 +482,18 @@ func compileCriterion(c *Criterion, path string, ps *problems) *compiledCriterio
 			ps.add(path+"."+f, "only an event criterion has %s", f)
 		}
 	}
+	if len(subjects) == 0 {
+		if c.Op != "" || c.Value != nil {
+			ps.add(path+".op", "compares nothing: give attr, field, event or bucket")
+		}
+		return nil
+	}
 	if l.subject == subjectField && !slices.Contains(userFields, c.Field) {
 		ps.add(path+".field", "unknown user field %q; one of %s", c.Field, strings.Join(userFields, ", "))
 	}
 	if c.Op == "" {
 		ps.add(path+".op", "required")
-	} else if t, ok := compileTest(c.Op, c.Value, path, ps); ok {
+	} else if t, ok := compileComparison(c.Op, c.Value, path, ps); ok {
 		l.check = t
 		want := l.valueKinds()
 		switch {
@@ -587,7 +595,7 @@ func compileCondition(c *Condition, path string, ps *problems) *compiledConditio
 	case OpWithinLast, OpOlderThan:
 		ps.add(path+".op", "%s is not available in a condition", c.Op)
 	default:
-		t, _ = compileTest(c.Op, c.Value, path, ps)
+		t, _ = compileComparison(c.Op, c.Value, path, ps)
 	}
 	if len(*ps) > before {
 		return nil
@@ -691,14 +699,15 @@ func parseInstant(s string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// compileTest validates op and value for a criterion or condition at path.
-func compileTest(op Op, value any, path string, ps *problems) (comparison, bool) {
+// compileComparison validates op and value for a criterion or condition at path.
+func compileComparison(op Op, value any, path string, ps *problems) (comparison, bool) {
 	t := comparison{op: op}
 	switch v := value.(type) {
 	case Duration:
 		value = v.String()
 	case time.Duration:
-		value = Duration(v).String()
+		ps.add(path+".value", "a time.Duration is written to JSON as a number; use webhook.Duration(%v)", v)
+		return t, false
 	}
 	value, err := normalizeValue(value, 0)
 	if err != nil {
@@ -1009,8 +1018,8 @@ func (n *audienceNode) eval(env *audienceEnv) (bool, error) {
 			return false, err
 		}
 	}
-	if n.compiledCriterion != nil {
-		return n.compiledCriterion.eval(env)
+	if n.leaf != nil {
+		return n.leaf.eval(env)
 	}
 	return true, nil
 }

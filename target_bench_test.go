@@ -1,5 +1,3 @@
-//go:build unix
-
 package webhook_test
 
 import (
@@ -25,7 +23,7 @@ func BenchmarkAudienceSize(b *testing.B) {
 			b.Fatal(err)
 		}
 		for k := range i % 4 {
-			e := webhook.Event{ID: fmt.Sprint(k), UserID: id, Name: "purchase", Time: epoch.Add(-time.Duration(k) * 20 * day)}
+			e := webhook.Event{ID: fmt.Sprint(k), UserID: id, Name: "purchase", Time: epoch.Add(-time.Duration(k) * 20 * days)}
 			if err := p.store.AddEvent(p.ctx, e, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -39,11 +37,11 @@ func BenchmarkAudienceSize(b *testing.B) {
 		{"three-criteria", webhook.All(
 			webhook.Attr("plan", webhook.OpEq, "gold"),
 			webhook.Attr("age", webhook.OpBetween, []any{25, 50}),
-			webhook.Did("purchase", 30*day, webhook.OpGte, 1),
+			webhook.Did("purchase", 30*days, webhook.OpGte, 1),
 		)},
 		{"three-criteria-event-first", webhook.All(
-			webhook.Did("purchase", 30*day, webhook.OpGte, 1),
-			webhook.Any(webhook.Attr("plan", webhook.OpEq, "gold"), webhook.Did("purchase", 30*day, webhook.OpGte, 2)),
+			webhook.Did("purchase", 30*days, webhook.OpGte, 1),
+			webhook.Any(webhook.Attr("plan", webhook.OpEq, "gold"), webhook.Did("purchase", 30*days, webhook.OpGte, 2)),
 			webhook.Attr("age", webhook.OpBetween, []any{25, 50}),
 		)},
 	} {

@@ -15,7 +15,7 @@ import (
 func FuzzAudienceJSON(f *testing.F) {
 	f.Add([]byte(mustJSON(f, largeAudience(3))))
 	p := newPopulation(f, mary, webhook.User{ID: "bare"}, webhook.User{ID: "u-3", Attributes: webhook.Map{"plan": "free", "age": int64(17)}})
-	p.did(f, "u-1", "purchase", -2*day, webhook.Map{"amount": int64(10), "currency": "EUR"})
+	p.did(f, "u-1", "purchase", -2*days, webhook.Map{"amount": int64(10), "currency": "EUR"})
 	p.did(f, "u-1", "purchase", -time.Hour, webhook.Map{"amount": 2.5})
 	p.did(f, "u-3", "open", 0, nil)
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -3,7 +3,10 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,7 +82,7 @@ func TestTriggerCountsTheEventItself(t *testing.T) {
 	// "From the third purchase in a week": the triggering purchase counts.
 	h.save(t, &webhook.Message{
 		ID: "third", URL: h.recv.URL + "/u/{{ user.id }}",
-		Audience: webhook.Did("buy", 7*day, webhook.OpGte, 3),
+		Audience: webhook.Did("buy", 7*days, webhook.OpGte, 3),
 		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"},
 	})
 	for i := range 4 {
@@ -90,7 +93,7 @@ func TestTriggerCountsTheEventItself(t *testing.T) {
 		}
 	}
 	// A week later the old purchases have left the window.
-	h.clock.Advance(7*day + time.Second)
+	h.clock.Advance(7*days + time.Second)
 	h.idle(t)
 	h.trigger(t, webhook.Event{UserID: "u1", Name: "buy"})
 	h.idle(t)
@@ -157,18 +160,76 @@ func TestAudienceIsCheckedAgainBeforeSending(t *testing.T) {
 	}
 }
 
-// failingHistory is a Store whose event history fails.
-type failingHistory struct{ *memstore.Store }
+// failingHistory is a Store whose event history fails while failing is set.
+type failingHistory struct {
+	*memstore.Store
+	failing *atomic.Bool
+}
+
+func newFailingHistory() failingHistory {
+	st := failingHistory{memstore.New(), &atomic.Bool{}}
+	st.failing.Store(true)
+	return st
+}
 
 var errHistory = errors.New("history unavailable")
 
-func (failingHistory) EventStats(context.Context, webhook.EventQuery) (webhook.EventStats, error) {
-	return webhook.EventStats{}, errHistory
+func (st failingHistory) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
+	if st.failing.Load() {
+		return webhook.EventStats{}, errHistory
+	}
+	return st.Store.EventStats(ctx, q)
+}
+
+func TestRecheckErrorIsRetried(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newFailingHistory()
+	st.failing.Store(false)
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &webhook.Message{ID: "m", URL: recv.URL, Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
+	if err := s.SaveMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trigger(ctx, webhook.Event{UserID: "u1", Name: "buy"}); err != nil {
+		t.Fatal(err)
+	}
+	st.failing.Store(true) // the history fails when the worker checks again
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].Outcome != webhook.Retrying || !strings.Contains(as[0].Err, errHistory.Error()) || len(recv.Requests()) != 0 {
+		t.Fatalf("attempts %+v, %d requests; want one Retrying with the Store's error and no request", as, len(recv.Requests()))
+	}
+	st.failing.Store(false)
+	clock.Advance(time.Minute)
+	if _, err := recv.Wait(ctx, 1); err != nil {
+		t.Fatalf("the retry was not sent: %v", err)
+	}
 }
 
 func TestEventHistoryErrors(t *testing.T) {
 	ctx := context.Background()
-	st := failingHistory{memstore.New()}
+	st := newFailingHistory()
 	s, err := webhook.NewSender(st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
 	if err != nil {
 		t.Fatal(err)
@@ -193,5 +254,39 @@ func TestEventHistoryErrors(t *testing.T) {
 	// Criteria that need no history are not affected.
 	if _, err := s.AudienceSize(ctx, webhook.Attr("plan", webhook.OpExists, nil)); err != nil {
 		t.Errorf("AudienceSize without event criteria = %v", err)
+	}
+}
+
+func TestDeliveryWhereValidation(t *testing.T) {
+	for _, tt := range []struct {
+		d    webhook.Delivery
+		want []string
+	}{
+		{webhook.Delivery{Where: []webhook.Condition{{Key: "a", Op: webhook.OpExists}}},
+			[]string{"delivery.where: only a triggered message filters its event's parameters"}},
+		{webhook.Delivery{Kind: webhook.Triggered, Event: "e", Where: []webhook.Condition{
+			{Op: webhook.OpEq, Value: 1},
+			{Key: "a", Op: webhook.OpWithinLast, Value: "1d"},
+			{Key: "b", Op: webhook.OpEq},
+			{Key: "c", Op: webhook.OpIn, Value: []any{"x", 2}},
+		}}, []string{
+			"delivery.where[0].key: required",
+			"delivery.where[1].op: within_last is not available in a condition",
+			"delivery.where[2].value: eq takes a number, string, boolean or time, not null",
+		}},
+	} {
+		m := webhook.Message{ID: "m", URL: "https://x.example.com/", Delivery: tt.d}
+		var ve *webhook.ValidationError
+		if err := m.Validate(); !errors.As(err, &ve) {
+			t.Errorf("Validate(%+v) = %v, want a *ValidationError", tt.d, err)
+			continue
+		}
+		var got []string
+		for _, p := range ve.Problems {
+			got = append(got, p.String())
+		}
+		if !slicesEqual(got, tt.want) {
+			t.Errorf("Validate(%+v) problems:\n%s\nwant:\n%s", tt.d, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
 	}
 }

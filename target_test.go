@@ -17,7 +17,8 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
-const day = 24 * time.Hour
+// days is a length of time: 30 * days.
+const days = 24 * time.Hour
 
 // population is a Sender on a memstore, not started, at epoch on a fake clock.
 type population struct {
@@ -73,7 +74,7 @@ func mustJSON(tb testing.TB, v any) string {
 var mary = webhook.User{
 	ID: "u-1", Email: "mary@example.com", Country: "DE", Region: "BE", City: "Berlin",
 	Locale: "de-DE", TimeZone: "Europe/Berlin", Test: true,
-	CreatedAt: epoch.Add(-2 * day), LastActive: epoch.Add(-time.Hour),
+	CreatedAt: epoch.Add(-2 * days), LastActive: epoch.Add(-time.Hour),
 	Attributes: webhook.Map{
 		"plan": "gold", "age": int64(30), "score": 9.5, "vip": true, "tags": []any{"a", "b"},
 		"name": "Mary", "s10": "10", "n9": int64(9), "blank": "", "null": nil, "none": []any{},
@@ -86,13 +87,13 @@ func TestAudienceCriteria(t *testing.T) {
 	p := newPopulation(t, mary)
 	// Mary's purchases: one at the 30-day window's edge, one at the clock's now, one in
 	// the future (not yet happened), and two between.
-	p.did(t, "u-1", "purchase", -30*day, webhook.Map{"amount": int64(100), "currency": "USD"})
-	p.did(t, "u-1", "purchase", -10*day, webhook.Map{"amount": int64(20), "currency": "EUR"})
-	p.did(t, "u-1", "purchase", -day, webhook.Map{"amount": 5.5, "currency": "USD"})
+	p.did(t, "u-1", "purchase", -30*days, webhook.Map{"amount": int64(100), "currency": "USD"})
+	p.did(t, "u-1", "purchase", -10*days, webhook.Map{"amount": int64(20), "currency": "EUR"})
+	p.did(t, "u-1", "purchase", -days, webhook.Map{"amount": 5.5, "currency": "USD"})
 	p.did(t, "u-1", "purchase", 0, webhook.Map{"amount": "lots"})
 	p.did(t, "u-1", "purchase", time.Hour, webhook.Map{"amount": int64(1000)})
 	p.did(t, "u-2", "purchase", 0, nil) // someone else's
-	const month = 30 * day
+	const month = 30 * days
 	Attr, Field := webhook.Attr, webhook.UserField
 	for _, tt := range []struct {
 		name string
@@ -184,6 +185,8 @@ func TestAudienceCriteria(t *testing.T) {
 		{"within_last at the edge", Attr("signup", webhook.OpWithinLast, "3d"), true},
 		{"within_last short of the edge", Attr("signup", webhook.OpWithinLast, "71h59m59s"), false},
 		{"within_last a Go duration", Attr("signup", webhook.OpWithinLast, 72*time.Hour), true},
+		{"older_than a Go duration", Field("created_at", webhook.OpOlderThan, 47*time.Hour), true},
+		{"first older than a Go duration", webhook.EventStat("purchase", webhook.AggFirst, "", 0, webhook.OpOlderThan, 29*days), true},
 		{"older_than at the edge", Attr("signup", webhook.OpOlderThan, "3d"), false},
 		{"older_than", Attr("signup", webhook.OpOlderThan, webhook.Duration(71*time.Hour)), true},
 		{"within_last at the edge in Kathmandu", Attr("seen_ktm", webhook.OpWithinLast, "3d"), true},
@@ -224,7 +227,7 @@ func TestAudienceCriteria(t *testing.T) {
 		{"did where in", webhook.Did("purchase", 0, webhook.OpEq, 3).WhereParam("currency", webhook.OpIn, []any{"USD", "EUR"}), true},
 		{"did where missing", webhook.Did("purchase", 0, webhook.OpEq, 1).WhereParam("amount", webhook.OpEq, "lots"), true},
 		{"sum", webhook.EventStat("purchase", webhook.AggSum, "amount", month, webhook.OpEq, 125.5), true},
-		{"sum 10d", webhook.EventStat("purchase", webhook.AggSum, "amount", 10*day, webhook.OpEq, 25.5), true},
+		{"sum 10d", webhook.EventStat("purchase", webhook.AggSum, "amount", 10*days, webhook.OpEq, 25.5), true},
 		{"sum of nothing", webhook.EventStat("signup", webhook.AggSum, "amount", month, webhook.OpEq, 0), true},
 		{"avg", webhook.EventStat("purchase", webhook.AggAvg, "amount", month, webhook.OpBetween, []any{41.83, 41.84}), true},
 		{"avg of nothing", webhook.EventStat("signup", webhook.AggAvg, "amount", month, webhook.OpExists, nil), false},
@@ -238,7 +241,7 @@ func TestAudienceCriteria(t *testing.T) {
 		{"first older than", webhook.EventStat("purchase", webhook.AggFirst, "", 0, webhook.OpOlderThan, "29d"), true},
 		{"last within", webhook.EventStat("purchase", webhook.AggLast, "", 0, webhook.OpWithinLast, "1m"), true},
 		{"last after", webhook.EventStat("purchase", webhook.AggLast, "", 0, webhook.OpAfter, "2026-11-23T09:00:00Z"), false},
-		{"last in window", webhook.EventStat("purchase", webhook.AggLast, "", 5*day, webhook.OpEq, "2026-11-23T09:00:00Z"), true},
+		{"last in window", webhook.EventStat("purchase", webhook.AggLast, "", 5*days, webhook.OpEq, "2026-11-23T09:00:00Z"), true},
 		{"first of nothing", webhook.EventStat("signup", webhook.AggFirst, "", 0, webhook.OpExists, nil), false},
 		{"ever did", webhook.EventStat("purchase", webhook.AggFirst, "", 0, webhook.OpExists, nil), true},
 
@@ -381,7 +384,7 @@ func largeAudience(n int) webhook.Audience {
 			webhook.Attr("score", webhook.OpBetween, []any{int64(-i), int64(i)}),
 			webhook.Not(webhook.UserField("country", webhook.OpEq, "DE")),
 			webhook.Audience{Criterion: webhook.Criterion{Event: "purchase", Agg: webhook.AggSum, Param: "amount",
-				Within: webhook.Duration(time.Duration(i+1) * day), Op: webhook.OpGte, Value: int64(i),
+				Within: webhook.Duration(time.Duration(i+1) * days), Op: webhook.OpGte, Value: int64(i),
 				Where: &webhook.Condition{Key: "currency", Op: webhook.OpNe, Value: "USD"}}},
 			webhook.Audience{Criterion: webhook.Criterion{Event: "open", Agg: webhook.AggLast, Within: webhook.Duration(90 * time.Minute),
 				Op: webhook.OpWithinLast, Value: "36h"}},
@@ -418,10 +421,18 @@ func TestAudienceJSONRoundTrip(t *testing.T) {
 	}
 
 	// A message keeps its audience through JSON, and the zero audience is left out.
-	m := webhook.Message{ID: "m", URL: "https://x.example.com/", Audience: webhook.Did("purchase", 30*day, webhook.OpGte, 2)}
+	m := webhook.Message{ID: "m", URL: "https://x.example.com/", Audience: webhook.Did("purchase", 30*days, webhook.OpGte, 2)}
 	mb, _ := json.Marshal(m)
 	if want := `"audience":{"event":"purchase","within":"30d","op":"gte","value":2}`; !strings.Contains(string(mb), want) {
 		t.Errorf("message JSON %s does not contain %s", mb, want)
+	}
+	// Durations keep their meaning; a bare time.Duration, which JSON would write as a number, is refused.
+	if got, want := mustJSON(t, webhook.Attr("seen", webhook.OpWithinLast, 36*time.Hour)), `{"attr":"seen","op":"within_last","value":"36h0m0s"}`; got != want {
+		t.Errorf("JSON of a Go duration = %s, want %s", got, want)
+	}
+	raw := webhook.Audience{Criterion: webhook.Criterion{Attr: "seen", Op: webhook.OpWithinLast, Value: time.Hour}}
+	if err := raw.Validate(); err == nil || !strings.Contains(err.Error(), "use webhook.Duration(1h0m0s)") {
+		t.Errorf("Validate of a time.Duration value = %v, want advice to use webhook.Duration", err)
 	}
 	mb, _ = json.Marshal(webhook.Message{ID: "m"})
 	if strings.Contains(string(mb), "audience") {
@@ -505,7 +516,7 @@ func TestDurationJSON(t *testing.T) {
 	for _, tt := range []struct {
 		d    time.Duration
 		json string
-	}{{30 * day, `"30d"`}, {36 * time.Hour, `"36h0m0s"`}, {90 * time.Minute, `"1h30m0s"`}, {0, `"0s"`}} {
+	}{{30 * days, `"30d"`}, {36 * time.Hour, `"36h0m0s"`}, {90 * time.Minute, `"1h30m0s"`}, {0, `"0s"`}} {
 		b, err := json.Marshal(webhook.Duration(tt.d))
 		if err != nil || string(b) != tt.json {
 			t.Errorf("Marshal(%v) = %s, %v; want %s", tt.d, b, err, tt.json)
