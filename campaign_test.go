@@ -137,6 +137,21 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
 		t.Errorf("StartCampaign(running) = %v, want ErrInvalid", err)
 	}
+	if err := h.sender.PauseCampaign(h.ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("StartCampaign(paused) = %v, want ErrInvalid", err)
+	}
+	if err := h.sender.CancelCampaign(h.ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
+		t.Errorf("StartCampaign(cancelled) = %v, want a new run", err)
+	}
+	if c, err := h.sender.Campaign(h.ctx, "later"); err != nil || c.Run != 2 || c.State != webhook.CampaignRunning {
+		t.Errorf("Campaign after a restart = %+v, %v; want run 2, running", c, err)
+	}
 	for name, err := range map[string]error{
 		"pause":  h.sender.PauseCampaign(h.ctx, "nope"),
 		"resume": h.sender.ResumeCampaign(h.ctx, "nope"),
