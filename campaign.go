@@ -105,7 +105,7 @@ type CampaignStore interface {
 // was cancelled, starts a new run, which sends to everyone again.
 //
 // It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
-// ErrInvalid if the message is Triggered, if its campaign is running or paused with a
+// ErrInvalid if the message is Triggered, if its campaign is paused or running with a
 // fan-out still to do, or if a Recurring message has no occurrence left.
 func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 	m, err := s.store.Message(ctx, messageID, 0)
@@ -121,7 +121,7 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 		old = &Campaign{}
 	case err != nil:
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
-	case old.State != CampaignCancelled && !old.NextAt.IsZero():
+	case old.State == CampaignPaused || old.State == CampaignRunning && !old.NextAt.IsZero():
 		return fmt.Errorf("%w: webhook: start campaign %q: it is %s", ErrInvalid, messageID, old.State)
 	}
 	c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: old.Run + 1, State: CampaignRunning, StartedAt: s.clock.Now()}

@@ -137,6 +137,21 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
 		t.Errorf("StartCampaign(running) = %v, want ErrInvalid", err)
 	}
+	if err := h.sender.PauseCampaign(h.ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("StartCampaign(paused) = %v, want ErrInvalid", err)
+	}
+	if err := h.sender.CancelCampaign(h.ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
+		t.Errorf("StartCampaign(cancelled) = %v, want a new run", err)
+	}
+	if c, err := h.sender.Campaign(h.ctx, "later"); err != nil || c.Run != 2 || c.State != webhook.CampaignRunning {
+		t.Errorf("Campaign after a restart = %+v, %v; want run 2, running", c, err)
+	}
 	for name, err := range map[string]error{
 		"pause":  h.sender.PauseCampaign(h.ctx, "nope"),
 		"resume": h.sender.ResumeCampaign(h.ctx, "nope"),
@@ -566,5 +581,72 @@ func TestDeliveryValidation(t *testing.T) {
 		if !cmp.Equal(got, tt.want) {
 			t.Errorf("Validate(%+v) problems at %v, want %v (%v)", tt.d, got, tt.want, err)
 		}
+	}
+}
+
+// interruptingStore sets a campaign's state, as a pause or cancel from elsewhere would, right
+// after the first batch of deliveries is written and before the fan-out records its progress.
+type interruptingStore struct {
+	*memstore.Store
+	state webhook.CampaignState
+	once  sync.Once
+}
+
+func (s *interruptingStore) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
+	if err := s.Store.Enqueue(ctx, jobs); err != nil {
+		return err
+	}
+	var err error
+	s.once.Do(func() { _, err = s.Store.SetCampaignState(ctx, jobs[0].MessageID, s.state) })
+	return err
+}
+
+func TestPauseOrCancelDuringAPage(t *testing.T) {
+	const users = 1500 // two pages
+	for _, state := range []webhook.CampaignState{webhook.CampaignPaused, webhook.CampaignCancelled} {
+		t.Run(string(state), func(t *testing.T) {
+			h := newHarness(t, nil)
+			if err := h.sender.Stop(h.ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i := range users {
+				if err := h.store.PutUser(h.ctx, webhook.User{ID: fmt.Sprintf("u%04d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/{{ user.id }}", Delivery: webhook.Delivery{Kind: webhook.Immediate}})
+			s := h.startSender(t, &interruptingStore{Store: h.store, state: state}, "s")
+			if err := s.StartCampaign(h.ctx, "m"); err != nil {
+				t.Fatal(err)
+			}
+			h.idle(t)
+			if n := len(h.recv.Requests()); n != 0 {
+				t.Fatalf("%d requests sent from a page enqueued as the campaign was %s, want 0", n, state)
+			}
+			c, err := s.Campaign(h.ctx, "m")
+			if err != nil || c.After != "u0999" {
+				t.Fatalf("campaign = %+v, %v; want the first page recorded and no more", c, err)
+			}
+			if state == webhook.CampaignCancelled {
+				as := h.attempts(t, webhook.AttemptFilter{MessageID: "m"})
+				if len(as) != 1000 || as[0].Outcome != webhook.Cancelled {
+					t.Errorf("%d attempts logged (first %+v), want the first page's 1000 cancelled", len(as), as[0])
+				}
+				return
+			}
+			if err := s.ResumeCampaign(h.ctx, "m"); err != nil {
+				t.Fatal(err)
+			}
+			h.idle(t)
+			seen := map[string]int{}
+			for _, r := range h.recv.Requests() {
+				seen[r.URI]++
+			}
+			for i := range users {
+				if n := seen[fmt.Sprintf("/u%04d", i)]; n != 1 {
+					t.Errorf("user u%04d got %d requests after resuming, want 1", i, n)
+				}
+			}
+		})
 	}
 }

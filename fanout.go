@@ -112,15 +112,16 @@ func (s *Sender) fanOutPage(ctx context.Context, c *Campaign) error {
 // plan computes the due times of one occurrence of a campaign.
 type plan struct {
 	d      *Delivery
-	launch time.Time      // the campaign's start
-	zone   *time.Location // nil for each user's own
-	day    time.Time      // the occurrence's day, at midnight UTC, for wall-clock times
-	tod    time.Duration  // the time of day
-	start  time.Time      // when a Recurring message's occurrences begin
+	launch time.Time              // the campaign's start
+	zone   *time.Location         // nil for each user's own
+	day    time.Time              // the occurrence's day, at midnight UTC, for wall-clock times
+	tod    time.Duration          // the time of day
+	start  time.Time              // when a Recurring message's occurrences begin
+	dues   map[*time.Location]due // by time zone, worked out once per page
 }
 
 func newPlan(d *Delivery, c *Campaign) (*plan, error) {
-	p := &plan{d: d, launch: c.StartedAt}
+	p := &plan{d: d, launch: c.StartedAt, dues: map[*time.Location]due{}}
 	var err error
 	if !d.UserTimeZone && d.kind() != OptimalTime {
 		if p.zone, err = parseZone(d.TimeZone); err != nil {
@@ -201,29 +202,47 @@ func (p *plan) fanOutAt(day time.Time) time.Time {
 // dueAt returns when a user's delivery of the occurrence is due, and false if the user gets
 // none.
 func (s *Sender) dueAt(ctx context.Context, p *plan, u User) (time.Time, bool, error) {
-	loc := p.zone
-	if loc == nil {
-		loc = s.location(u)
-	}
 	switch p.d.kind() {
-	case Scheduled:
-		t := wallClock(p.day, p.tod, loc)
-		switch {
-		case !t.Before(p.launch):
-			return t, true, nil
-		case p.d.IfPassed == PassedSkip:
-			return time.Time{}, false, nil
-		case p.d.IfPassed == PassedNextDay:
-			return nextWallClock(p.day.AddDate(0, 0, 1), p.tod, loc, p.launch), true, nil
+	case Scheduled, Recurring:
+		loc := p.zone
+		if loc == nil {
+			loc = s.location(u)
 		}
-	case Recurring:
-		t := wallClock(p.day, p.tod, loc)
-		return t, !t.Before(p.start) && (p.d.End.IsZero() || t.Before(p.d.End)), nil
+		d, ok := p.dues[loc]
+		if !ok {
+			d = p.dueIn(loc)
+			p.dues[loc] = d
+		}
+		return d.at, d.ok, nil
 	case OptimalTime:
-		t, err := s.optimalTime(ctx, p, u.ID, loc)
+		t, err := s.optimalTime(ctx, p, u.ID, s.location(u))
 		return t, err == nil, err
 	}
 	return p.launch, true, nil
+}
+
+// due is when a delivery is due, and whether there is one.
+type due struct {
+	at time.Time
+	ok bool
+}
+
+// dueIn returns when a Scheduled or Recurring occurrence is due on the clocks of loc: the
+// same for every user there.
+func (p *plan) dueIn(loc *time.Location) due {
+	t := wallClock(p.day, p.tod, loc)
+	if p.d.kind() == Recurring {
+		return due{t, !t.Before(p.start) && (p.d.End.IsZero() || t.Before(p.d.End))}
+	}
+	switch {
+	case !t.Before(p.launch):
+		return due{t, true}
+	case p.d.IfPassed == PassedSkip:
+		return due{}
+	case p.d.IfPassed == PassedNextDay:
+		return due{nextWallClock(p.day.AddDate(0, 0, 1), p.tod, loc, p.launch), true}
+	}
+	return due{p.launch, true}
 }
 
 // optimalTime returns the time within the window at which the user was most often active,
