@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,15 +39,6 @@ func newCountingServer(tb testing.TB) *countingServer {
 	}))
 	tb.Cleanup(s.Close)
 	return s
-}
-
-// cpuTime returns the CPU time the process has used so far, user and system.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // report reports deliveries per second and, steadier on a busy machine, the process's CPU

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,16 +29,6 @@ func benchStore(b *testing.B) *memstore.Store {
 		}
 	}
 	return st
-}
-
-// processCPU returns the CPU time the process has used so far, user and system: on a busy
-// machine a steadier figure than the wall-clock time.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // heapAfterGC returns the bytes of live heap objects.
@@ -85,14 +74,14 @@ func BenchmarkUserTimeZoneFanOut(b *testing.B) {
 				b.Fatal(err)
 			}
 			before := heapAfterGC()
-			start, cpu := time.Now(), processCPU(b)
+			start, cpu := time.Now(), cpuTime(b)
 			if err := s.StartCampaign(ctx, "evening"); err != nil {
 				b.Fatal(err)
 			}
 			if err := clock.BlockUntil(ctx, 1); err != nil {
 				b.Fatal(err)
 			}
-			elapsed, cpu := time.Since(start), processCPU(b)-cpu
+			elapsed, cpu := time.Since(start), cpuTime(b)-cpu
 			after := heapAfterGC()
 			if c, err := s.Campaign(ctx, "evening"); err != nil || !c.NextAt.IsZero() {
 				b.Fatalf("campaign = %+v, %v; want its fan-out done", c, err)
@@ -109,7 +98,7 @@ func BenchmarkUserTimeZoneFanOut(b *testing.B) {
 		for range b.N {
 			st := benchStore(b)
 			before := heapAfterGC()
-			start, cpu := time.Now(), processCPU(b)
+			start, cpu := time.Now(), cpuTime(b)
 			for p := 0; p < benchUsers; p += 1000 {
 				jobs := make([]*webhook.Job, 0, 1000)
 				for i := p; i < p+1000; i++ {
@@ -124,7 +113,7 @@ func BenchmarkUserTimeZoneFanOut(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			elapsed, cpu := time.Since(start), processCPU(b)-cpu
+			elapsed, cpu := time.Since(start), cpuTime(b)-cpu
 			report(b, elapsed, cpu, before, heapAfterGC())
 			runtime.KeepAlive(st)
 		}
