@@ -416,7 +416,7 @@ func walkTree(v reflect.Value, visit func(reflect.Value)) {
 
 // reLexerTrap matches what sends gonja's lexer into an endless loop that allocates until
 // the process dies: inside a tag, a number, a '.', then a character of more than one byte
-// (the lexer steps back by that character's width instead of the '.”s).
+// (the lexer steps back by that character's width where it should step back one byte).
 var reLexerTrap = regexp.MustCompile(`[0-9]\.[^\x00-\x7f]`)
 
 // lexerTrap reports whether a tag ({{ ... }} or {% ... %}) in src holds what reLexerTrap
