@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strings"
 	"unsafe"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -411,4 +412,36 @@ func walkTree(v reflect.Value, visit func(reflect.Value)) {
 		}
 	}
 	walk(v)
+}
+
+// reLexerTrap matches what sends gonja's lexer into an endless loop that allocates until
+// the process dies: inside a tag, a number, a '.', then a character of more than one byte
+// (the lexer steps back by that character's width where it should step back one byte).
+var reLexerTrap = regexp.MustCompile(`[0-9]\.[^\x00-\x7f]`)
+
+// lexerTrap reports whether a tag ({{ ... }} or {% ... %}) in src holds what reLexerTrap
+// matches. A tag's end is taken to be the first "}}" or "%}" after its start, so text in a
+// string literal can be refused with it; text outside tags never is.
+func lexerTrap(src string) bool {
+	for {
+		i := strings.Index(src, "{")
+		if i < 0 || i+1 >= len(src) {
+			return false
+		}
+		if src[i+1] != '{' && src[i+1] != '%' {
+			src = src[i+1:]
+			continue
+		}
+		src = src[i+2:]
+		end := len(src)
+		for _, close := range []string{"}}", "%}"} {
+			if j := strings.Index(src, close); j >= 0 && j < end {
+				end = j
+			}
+		}
+		if reLexerTrap.MatchString(src[:end]) {
+			return true
+		}
+		src = src[end:]
+	}
 }

@@ -18,6 +18,8 @@ func TestTemplatesThatCannotBeMadeSafeAreRejected(t *testing.T) {
 		{"recursive loop", "{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}", "recursive loops are not allowed"},
 		// Found by FuzzTemplate: gonja's lexer loops for ever, allocating, on this input.
 		{"invalid UTF-8", "{{\x8c0.行", "template is not valid UTF-8"},
+		{"lexer trap", "{{\x000.行", "cannot be parsed safely"},
+		{"lexer trap in a statement", "{% if 10.é %}x{% endif %}", "cannot be parsed safely"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &webhook.Message{ID: "m", URL: "https://example.com/", Data: []webhook.Field{{Key: "k", Value: tt.tmpl}}}
@@ -73,12 +75,13 @@ func TestTemplateLimitsKeepOrdinaryTemplatesWorking(t *testing.T) {
 		{Key: "filters", Value: "{{ userAttribute.tags | join(', ') | upper }} {{ 'x' | center(5) }}|{{ 'a b'.split(' ') | length }}"},
 		{Key: "dict", Value: "{{ {'k': 1}.get('k') }} {{ {'k': 1}.keys() | list | length }}"},
 		{Key: "missing", Value: "{{ userAttribute.nope | default('none') }}"},
+		{Key: "text", Value: "v2.é {{ 'ok' }} 3.€"},
 	}}
 	req, err := s.Preview(context.Background(), m, "u1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"repeat":"---","product":42,"float":3,"concat":"Ann! ab 2 3","loop":"1a2b","filters":"A, B   x  |2","dict":"1 1","missing":"none"}`
+	want := `{"repeat":"---","product":42,"float":3,"concat":"Ann! ab 2 3","loop":"1a2b","filters":"A, B   x  |2","dict":"1 1","missing":"none","text":"v2.é ok 3.€"}`
 	if got := string(req.Body); got != want {
 		t.Errorf("body = %s\nwant   %s", got, want)
 	}

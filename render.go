@@ -167,6 +167,10 @@ func (e *engine) compileTemplate(path, src string, ps *problems) (tmpl *template
 		ps.add(path, "template is not valid UTF-8")
 		return nil
 	}
+	if lexerTrap(src) {
+		ps.add(path, "a number, '.' and a non-ASCII character in a tag cannot be parsed safely; put a space after the '.'")
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			ps.add(path, "template cannot be parsed: %v", r)
