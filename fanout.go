@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// fanOutPage is how many users a fan-out reads, and enqueues deliveries for, at a time: all
-// it holds in memory.
-const fanOutPage = 1000
+// fanOutPageSize is how many users a fan-out reads, and enqueues deliveries for, at a time:
+// all it holds in memory.
+const fanOutPageSize = 1000
 
 // What OptimalTime messages learn from: a user's events in the 28 days before the start, if
 // there are at least 3 of them.
@@ -19,7 +19,7 @@ const (
 )
 
 // fanOut runs one page of a due campaign fan-out, if one is due, and reports whether it did.
-// The dispatcher calls it between claims, so a fan-out never stops deliveries for long.
+// The dispatcher calls it between claims, so deliveries and fan-outs take turns.
 func (s *Sender) fanOut(ctx context.Context) bool {
 	c, err := s.store.LeaseCampaign(ctx, s.clock.Now(), s.id, s.lease)
 	if err == nil && c != nil {
@@ -56,7 +56,7 @@ func (s *Sender) fanOutPage(ctx context.Context, c *Campaign) error {
 	if err != nil {
 		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
 	}
-	users, err := s.store.Users(ctx, c.After, fanOutPage)
+	users, err := s.store.Users(ctx, c.After, fanOutPageSize)
 	if err != nil {
 		return fmt.Errorf("campaign %q: list users: %w", c.MessageID, err)
 	}
@@ -84,7 +84,7 @@ func (s *Sender) fanOutPage(ctx context.Context, c *Campaign) error {
 	if err := s.store.Enqueue(ctx, jobs); err != nil {
 		return fmt.Errorf("campaign %q: enqueue: %w", c.MessageID, err)
 	}
-	if len(users) == fanOutPage {
+	if len(users) == fanOutPageSize {
 		c.After = users[len(users)-1].ID
 	} else {
 		c.After, c.NextAt = "", time.Time{}

@@ -58,7 +58,7 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 				continue
 			}
 		}
-		if s.fanOut(ctx) {
+		if len(finished) == 0 && s.fanOut(ctx) { // a finished delivery frees a worker first
 			continue
 		}
 		if inflight > 0 {
