@@ -20,7 +20,8 @@ import (
 // Bench measures the Store that newStore returns, in sub-benchmarks:
 //
 //   - Enqueue/batch=N: jobs enqueued per second, N per call;
-//   - ClaimFinish/batch=N: jobs claimed N at a time and finished with an attempt, per second;
+//   - ClaimFinish/batch=N: jobs claimed N at a time and each finished with an attempt in a
+//     goroutine of its own, as a Sender's workers do, per second;
 //   - Deliver: the whole delivery path, from [webhook.Sender.Send] called by 16 goroutines
 //     to a loopback receiver through a started Sender of 16 workers, next to a raw net/http
 //     loop of 16 goroutines posting to the same receiver in the same run; it reports
@@ -54,29 +55,44 @@ func enqueueN(b *testing.B, s webhook.Store, n, batch int) {
 }
 
 func benchEnqueue(b *testing.B, s webhook.Store, batch int) {
+	cpu0 := cpuTime()
 	enqueueN(b, s, b.N, batch)
+	reportJobs(b, cpu0)
+}
+
+// reportJobs reports the rate of b.N jobs and, if it can be read, the process's CPU time
+// per job since cpu0.
+func reportJobs(b *testing.B, cpu0 time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	if cpu := cpuTime() - cpu0; cpu0 > 0 && cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
+	}
 }
 
 func benchClaimFinish(b *testing.B, s webhook.Store, batch int) {
 	enqueueN(b, s, b.N, 100)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for done := 0; done < b.N; {
 		jobs, err := s.Claim(b.Context(), at(time.Second), "bench", time.Minute, batch)
 		if err != nil || len(jobs) == 0 {
 			b.Fatalf("Claim = %d jobs, %v after %d of %d", len(jobs), err, done, b.N)
 		}
-		for _, j := range jobs {
-			j.State, j.Attempts = webhook.JobSucceeded, 1
-			a := attempt(j.ID, 1, at(time.Second))
-			a.Outcome, a.StatusCode = webhook.Succeeded, 200
-			if err := s.Finish(b.Context(), j, a); err != nil {
-				b.Fatal(err)
-			}
+		var wg sync.WaitGroup
+		for _, j := range jobs { // each in its own goroutine, as a Sender's workers do
+			wg.Go(func() {
+				j.State, j.Attempts = webhook.JobSucceeded, 1
+				a := attempt(j.ID, 1, at(time.Second))
+				a.Outcome, a.StatusCode = webhook.Succeeded, 200
+				if err := s.Finish(b.Context(), j, a); err != nil {
+					b.Error(err)
+				}
+			})
 		}
+		wg.Wait()
 		done += len(jobs)
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	reportJobs(b, cpu0)
 }
 
 // counter is a loopback receiver that counts requests.
