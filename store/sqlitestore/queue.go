@@ -231,20 +231,9 @@ func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhoo
 	if limit <= 0 {
 		limit = -1 // no limit
 	}
-	rows, err := s.query(ctx, `SELECT data FROM attempts
+	as, err := documents[webhook.Attempt](ctx, s, `SELECT data FROM attempts
 		WHERE (?1 = '' OR message_id = ?1) AND (?2 = '' OR user_id = ?2) AND (?3 = '' OR delivery_id = ?3)
 		ORDER BY time DESC, seq DESC LIMIT ?4`, f.MessageID, f.UserID, f.DeliveryID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: attempts: %w", err)
-	}
-	as, err := collect(rows, func(sc scanner) (webhook.Attempt, error) {
-		var a webhook.Attempt
-		var data []byte
-		if err := sc.Scan(&data); err != nil {
-			return a, err
-		}
-		return a, json.Unmarshal(data, &a)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: attempts: %w", err)
 	}

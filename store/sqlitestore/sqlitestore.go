@@ -290,18 +290,7 @@ func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 
 // Users implements [webhook.UserStore].
 func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.User, error) {
-	rows, err := s.query(ctx, `SELECT data FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, max(limit, 0))
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: users: %w", err)
-	}
-	users, err := collect(rows, func(sc scanner) (webhook.User, error) {
-		var u webhook.User
-		var data []byte
-		if err := sc.Scan(&data); err != nil {
-			return u, err
-		}
-		return u, json.Unmarshal(data, &u)
-	})
+	users, err := documents[webhook.User](ctx, s, `SELECT data FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: users: %w", err)
 	}
@@ -372,19 +361,8 @@ func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.M
 
 // TriggeredMessages implements [webhook.MessageStore].
 func (s *Store) TriggeredMessages(ctx context.Context, event string) ([]*webhook.Message, error) {
-	rows, err := s.query(ctx, `SELECT data FROM messages m WHERE trigger_event = ?
+	ms, err := documents[*webhook.Message](ctx, s, `SELECT data FROM messages m WHERE trigger_event = ?
 		AND version = (SELECT max(version) FROM messages WHERE id = m.id) ORDER BY id`, event)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: triggered messages %q: %w", event, err)
-	}
-	ms, err := collect(rows, func(sc scanner) (*webhook.Message, error) {
-		var data []byte
-		var m *webhook.Message
-		if err := sc.Scan(&data); err != nil {
-			return nil, err
-		}
-		return m, json.Unmarshal(data, &m)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: triggered messages %q: %w", event, err)
 	}
@@ -406,6 +384,22 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// documents runs query, whose rows hold one JSON document each, and decodes them.
+func documents[T any](ctx context.Context, s *Store, query string, args ...any) ([]T, error) {
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(sc scanner) (T, error) {
+		var v T
+		var data []byte
+		if err := sc.Scan(&data); err != nil {
+			return v, err
+		}
+		return v, json.Unmarshal(data, &v)
+	})
 }
 
 // notFound translates sql.ErrNoRows into webhook.ErrNotFound.
