@@ -57,17 +57,22 @@ func TestMigrateTwice(t *testing.T) {
 }
 
 func TestCrash(t *testing.T) {
-	crashtest.Run(t, crashtest.Config{
-		Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
-		Open: func(ctx context.Context, path string) (webhook.Store, error) {
-			db, err := sql.Open("sqlite", dsn(path))
-			if err != nil {
-				return nil, err
-			}
-			s := sqlitestore.New(db)
-			return s, s.Migrate(ctx)
-		},
-	})
+	for name, kills := range map[string]int{"killed": 8, "never killed": -1} {
+		t.Run(name, func(t *testing.T) {
+			crashtest.Run(t, crashtest.Config{
+				Kills: kills,
+				Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
+				Open: func(ctx context.Context, path string) (webhook.Store, error) {
+					db, err := sql.Open("sqlite", dsn(path))
+					if err != nil {
+						return nil, err
+					}
+					s := sqlitestore.New(db)
+					return s, s.Migrate(ctx)
+				},
+			})
+		})
+	}
 }
 
 func BenchmarkStore(b *testing.B) {
