@@ -101,7 +101,8 @@ func Run(t *testing.T, cfg Config) Result {
 	if testing.Short() {
 		t.Skip("crash test skipped with -short")
 	}
-	p := &parent{t: t, cfg: cfg, ids: map[string][]string{}, progress: make(chan struct{}, 1)}
+	p := &parent{t: t, cfg: cfg, ids: map[string][]string{}, progress: make(chan struct{}, 1),
+		exits: make(chan *child, cfg.Processes+cfg.Kills)} // room for every child started
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
 	p.env = append(os.Environ(), envChild+"=1", envShared+"="+cfg.Setup(t), envURL+"="+srv.URL,
@@ -167,6 +168,7 @@ type parent struct {
 	cfg      Config
 	env      []string
 	progress chan struct{} // holds a signal when a request arrives
+	exits    chan *child   // receives each child when it has exited
 
 	mu       sync.Mutex          // guards ids and requests
 	ids      map[string][]string // user ID → webhook-id of each request
@@ -232,6 +234,7 @@ func (p *parent) start() *child {
 		}
 		_ = c.cmd.Wait()
 		close(c.exited)
+		p.exits <- c
 	}()
 	return c
 }
@@ -292,22 +295,21 @@ func (p *parent) run() Result {
 			victim, target, base = rand.IntN(len(children)), rand.IntN(gap), requests
 			continue
 		}
+		var started <-chan struct{} // nil unless the next kill waits for the victim to start
+		if res.Kills < p.cfg.Kills && target == 0 {
+			started = children[victim].started
+		}
 		select {
 		case <-p.progress:
-		case <-children[victim].started:
+		case <-started:
+		case c := <-p.exits:
+			if !c.killed {
+				t.Fatalf("a child exited on its own: %v\n%s", c.cmd.ProcessState, p.stderr(children))
+			}
 		case <-timeout.C:
 			_, distinct := p.counts()
 			t.Fatalf("after %v, %d of %d deliveries arrived (%d kills); children's stderr:\n%s",
 				deadline, distinct, p.cfg.Deliveries, res.Kills, p.stderr(children))
-		}
-		for _, c := range children {
-			select {
-			case <-c.exited:
-				if !c.killed {
-					t.Fatalf("a child exited on its own: %v\n%s", c.cmd.ProcessState, p.stderr(children))
-				}
-			default:
-			}
 		}
 	}
 	p.mu.Lock()
