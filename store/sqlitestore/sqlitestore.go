@@ -11,7 +11,8 @@
 //	file:/path/to/hooks.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate
 //
 // synchronous(NORMAL) makes commits cheap; a power loss may undo the last commits, a crash
-// of the process cannot. Then:
+// of the process cannot. Use a file: each connection to ":memory:" is a database of its
+// own. Then:
 //
 //	db, err := sql.Open("sqlite", dsn) // import _ "modernc.org/sqlite"
 //	...
@@ -19,10 +20,11 @@
 //	if err := store.Migrate(ctx); err != nil { ... }
 //	sender, err := webhook.NewSender(store, nil)
 //
-// modernc.org/sqlite is SQLite translated to Go: no cgo, and no start-up cost, which matters
-// to a process that restarts (ncruces/go-sqlite3 compiles SQLite from WebAssembly when a
-// process first opens a database). Any driver that supports UPDATE ... RETURNING (SQLite
-// 3.35 or newer) works.
+// modernc.org/sqlite is SQLite's C source translated to Go: it builds without cgo, uses
+// SQLite's own file locking and WAL shared memory (so several processes can share the file,
+// as the crash test's restarted processes do), and takes the settings above in its DSN
+// (_pragma, _txlock). Its cost is a long first build (about 40 seconds; cache it in CI).
+// Any driver that supports UPDATE ... RETURNING (SQLite 3.35 or newer) works.
 //
 // Maps are kept as JSON and read back with [webhook.Map.UnmarshalJSON], so values come back
 // in the JSON data model the Sender uses; times are kept to the nanosecond.
