@@ -10,6 +10,7 @@ package crashtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,11 +47,15 @@ type Config struct {
 	// Processes is how many children send at once. Defaults to 1.
 	Processes int
 	// Kills is the most children killed in the run; the run ends without killing more once
-	// every delivery has arrived. Defaults to 8.
+	// every delivery has arrived. Defaults to 8; a negative Kills means none.
 	Kills int
 	// Workers is each child's Config.Workers, which bounds the deliveries in flight when a
 	// child is killed, so each kill may duplicate at most Workers of them. Defaults to 4.
 	Workers int
+	// Lease is each child's Config.Lease: how soon a killed child's deliveries are sent by
+	// another. A delivery that takes longer than its lease is sent twice, so a run without
+	// kills that must see no duplicates needs a long one. Defaults to 1 second.
+	Lease time.Duration
 }
 
 // Result is what the receiver saw.
@@ -86,7 +91,7 @@ const (
 func Run(t *testing.T, cfg Config) Result {
 	cfg.Deliveries = cmpOr(cfg.Deliveries, 300)
 	cfg.Processes = cmpOr(cfg.Processes, 1)
-	cfg.Kills = cmpOr(cfg.Kills, 8)
+	cfg.Kills = max(cmp.Or(cfg.Kills, 8), 0)
 	cfg.Workers = cmpOr(cfg.Workers, 4)
 	if os.Getenv(envChild) != "" {
 		runChild(cfg)
@@ -129,7 +134,7 @@ func runChild(cfg Config) {
 	n, _ := strconv.Atoi(os.Getenv(envN))
 	workers, _ := strconv.Atoi(os.Getenv(envWorkers))
 	s, err := webhook.NewSender(store, &webhook.Config{
-		Workers: workers, RequestTimeout: requestTimeout, Lease: lease, PollInterval: pollInterval,
+		Workers: workers, RequestTimeout: requestTimeout, Lease: cmp.Or(cfg.Lease, lease), PollInterval: pollInterval,
 		AllowNetworks: webhooktest.LoopbackNetworks(),
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})

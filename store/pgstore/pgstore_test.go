@@ -66,18 +66,23 @@ func newSchema(tb testing.TB) string {
 // newPool opens a small pool whose search_path is schema, closed when the test ends.
 func newPool(tb testing.TB, schema string) *pgxpool.Pool {
 	tb.Helper()
-	cfg, err := pgxpool.ParseConfig(dsn(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 6
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := openPool(context.Background(), dsn(tb), schema)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pool.Close)
 	return pool
+}
+
+// openPool opens a pool of up to 6 connections whose search_path is schema.
+func openPool(ctx context.Context, dsn, schema string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.MaxConns = 6
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // newStore returns a Store on a new schema of its own.
