@@ -11,3 +11,7 @@ import (
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) webhook.Store { return memstore.New() })
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(*testing.B) webhook.Store { return memstore.New() })
+}

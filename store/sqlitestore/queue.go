@@ -73,13 +73,16 @@ func readyAt(due sql.NullInt64) int64 {
 // Claim implements [webhook.DeliveryStore]. It leases a whole batch in one statement.
 func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
 	expires := now.Add(lease).UnixNano()
-	rows, err := s.db.QueryContext(ctx, `UPDATE jobs SET state = ?1, lease_owner = ?2, lease_expires_at = ?3, ready_at = ?3
-		WHERE id IN (SELECT id FROM jobs WHERE ready_at <= ?4 ORDER BY ready_at, id LIMIT ?5)
-		RETURNING `+jobColumns, webhook.JobRunning, owner, expires, now.UnixNano(), max(limit, 0))
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
-	}
-	jobs, err := collect(rows, scanJob)
+	var jobs []*webhook.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = ?1, lease_owner = ?2, lease_expires_at = ?3, ready_at = ?3
+			WHERE id IN (SELECT id FROM jobs WHERE ready_at <= ?4 ORDER BY ready_at, id LIMIT ?5)
+			RETURNING `+jobColumns, webhook.JobRunning, owner, expires, now.UnixNano(), max(limit, 0))
+		if err == nil {
+			jobs, err = collect(rows, scanJob)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
@@ -175,14 +178,17 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	if !f.CreatedBefore.IsZero() {
 		before = sql.NullInt64{Int64: f.CreatedBefore.UnixNano(), Valid: true}
 	}
-	rows, err := s.db.QueryContext(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL
-		WHERE state = ?2 AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
-			AND (?5 IS NULL OR created_at < ?5)
-		RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: cancel: %w", err)
-	}
-	jobs, err := collect(rows, scanJob)
+	var jobs []*webhook.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL
+			WHERE state = ?2 AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
+				AND (?5 IS NULL OR created_at < ?5)
+			RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before)
+		if err == nil {
+			jobs, err = collect(rows, scanJob)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: cancel: %w", err)
 	}

@@ -65,3 +65,7 @@ func TestCrash(t *testing.T) {
 		},
 	})
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) webhook.Store { return open(b) })
+}

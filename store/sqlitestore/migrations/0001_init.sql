@@ -45,8 +45,8 @@ CREATE TABLE jobs (
 	ready_at         INTEGER
 );
 CREATE INDEX jobs_ready ON jobs (ready_at, id) WHERE ready_at IS NOT NULL;
-CREATE INDEX jobs_message ON jobs (message_id, state);
-CREATE INDEX jobs_user ON jobs (user_id, state);
+CREATE INDEX jobs_message ON jobs (message_id);
+CREATE INDEX jobs_user ON jobs (user_id);
 
 CREATE TABLE attempts (
 	seq         INTEGER PRIMARY KEY, -- the order recorded
