@@ -15,7 +15,7 @@ func crashConfig(kills int, lease time.Duration) crashtest.Config {
 	return crashtest.Config{
 		Setup: func(t *testing.T) string { return newSchema(t) },
 		Open: func(ctx context.Context, schema string) (webhook.Store, error) {
-			pool, err := openPool(ctx, os.Getenv("WEBHOOK_TEST_POSTGRES"), schema)
+			pool, err := openPool(ctx, os.Getenv("WEBHOOK_TEST_POSTGRES"), 6, map[string]string{"search_path": schema})
 			if err != nil {
 				return nil, err
 			}
