@@ -77,8 +77,10 @@ type querier interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// New returns a Store on the database pool connects to. The caller owns pool and closes it
-// after the Store's last use. Call [Store.Migrate] before first use.
+// New returns a Store on the database pool connects to; pool must not be nil. The caller owns
+// pool and closes it after the Store's last use. Call [Store.Migrate] before first use. Each
+// started Sender on the Store holds one connection of the pool for LISTEN (see
+// [Store.Notifications]) and uses up to Config.Workers more.
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{db: pool, pool: pool, async: asyncCommit}
 }
@@ -450,7 +452,8 @@ const (
 	)`
 )
 
-// Finish implements [webhook.DeliveryStore], in one statement.
+// Finish implements [webhook.DeliveryStore], in one statement that commits asynchronously
+// (see [Store.Claim]).
 func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
 	req, err := marshal(j.Request)
 	if err != nil {
