@@ -47,14 +47,15 @@ type Config struct {
 	// Processes is how many children send at once. Defaults to 1.
 	Processes int
 	// Kills is the most children killed in the run; the run ends without killing more once
-	// every delivery has arrived. Defaults to 8; a negative Kills means none.
+	// every delivery has arrived. Defaults to 8; a negative Kills kills none, and then any
+	// duplicate fails the test.
 	Kills int
 	// Workers is each child's Config.Workers, which bounds the deliveries in flight when a
 	// child is killed, so each kill may duplicate at most Workers of them. Defaults to 4.
 	Workers int
 	// Lease is each child's Config.Lease: how soon a killed child's deliveries are sent by
 	// another. A delivery that takes longer than its lease is sent twice, so a run without
-	// kills that must see no duplicates needs a long one. Defaults to 1 second.
+	// kills, which must see no duplicates, may want a longer one. Defaults to 2 seconds.
 	Lease time.Duration
 }
 
@@ -76,10 +77,12 @@ const (
 	envWorkers = "WEBHOOK_CRASHTEST_WORKERS"
 )
 
-// Child timings: short, so that a killed child's leases expire soon, in real time.
+// Child timings: short, so that a killed child's leases expire soon, in real time, yet with
+// a lease well beyond the request timeout, so that a live child slowed down by a busy
+// machine does not see its own lease expire and send a delivery twice.
 const (
 	requestTimeout = 500 * time.Millisecond
-	lease          = time.Second
+	lease          = 2 * time.Second
 	pollInterval   = 100 * time.Millisecond
 	deadline       = 90 * time.Second // the whole run, and a child's life
 )
@@ -89,29 +92,26 @@ const (
 // duplicates than the kills can explain. It is skipped with -short. In a child process it
 // runs the child and does not return.
 func Run(t *testing.T, cfg Config) Result {
-	cfg.Deliveries = cmpOr(cfg.Deliveries, 300)
-	cfg.Processes = cmpOr(cfg.Processes, 1)
-	cfg.Kills = max(cmp.Or(cfg.Kills, 8), 0)
-	cfg.Workers = cmpOr(cfg.Workers, 4)
+	cfg.Deliveries = cmp.Or(cfg.Deliveries, 300)
+	cfg.Processes = cmp.Or(cfg.Processes, 1)
+	cfg.Kills = cmp.Or(cfg.Kills, 8)
+	if cfg.Kills < 0 {
+		cfg.Kills = 0
+	}
+	cfg.Workers = cmp.Or(cfg.Workers, 4)
 	if os.Getenv(envChild) != "" {
 		runChild(cfg)
 	}
 	if testing.Short() {
 		t.Skip("crash test skipped with -short")
 	}
-	p := &parent{t: t, cfg: cfg, ids: map[string][]string{}, progress: make(chan struct{}, 1)}
+	p := &parent{t: t, cfg: cfg, ids: map[string][]string{}, progress: make(chan struct{}, 1),
+		exits: make(chan *child, cfg.Processes+cfg.Kills)} // room for every child started
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
 	p.env = append(os.Environ(), envChild+"=1", envShared+"="+cfg.Setup(t), envURL+"="+srv.URL,
 		envN+"="+strconv.Itoa(cfg.Deliveries), envWorkers+"="+strconv.Itoa(cfg.Workers))
 	return p.run()
-}
-
-func cmpOr(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // runChild runs a Sender on the store until the parent closes its stdin, and exits.
@@ -172,6 +172,7 @@ type parent struct {
 	cfg      Config
 	env      []string
 	progress chan struct{} // holds a signal when a request arrives
+	exits    chan *child   // receives each child when it has exited
 
 	mu       sync.Mutex          // guards ids and requests
 	ids      map[string][]string // user ID → webhook-id of each request
@@ -237,6 +238,7 @@ func (p *parent) start() *child {
 		}
 		_ = c.cmd.Wait()
 		close(c.exited)
+		p.exits <- c
 	}()
 	return c
 }
@@ -297,22 +299,21 @@ func (p *parent) run() Result {
 			victim, target, base = rand.IntN(len(children)), rand.IntN(gap), requests
 			continue
 		}
+		var started <-chan struct{} // nil unless the next kill waits for the victim to start
+		if res.Kills < p.cfg.Kills && target == 0 {
+			started = children[victim].started
+		}
 		select {
 		case <-p.progress:
-		case <-children[victim].started:
+		case <-started:
+		case c := <-p.exits:
+			if !c.killed {
+				t.Fatalf("a child exited on its own: %v\n%s", c.cmd.ProcessState, p.stderr(children))
+			}
 		case <-timeout.C:
 			_, distinct := p.counts()
 			t.Fatalf("after %v, %d of %d deliveries arrived (%d kills); children's stderr:\n%s",
 				deadline, distinct, p.cfg.Deliveries, res.Kills, p.stderr(children))
-		}
-		for _, c := range children {
-			select {
-			case <-c.exited:
-				if !c.killed {
-					t.Fatalf("a child exited on its own: %v\n%s", c.cmd.ProcessState, p.stderr(children))
-				}
-			default:
-			}
 		}
 	}
 	p.mu.Lock()

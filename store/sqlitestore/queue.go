@@ -18,21 +18,16 @@ import (
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
 	created_at, due_at, lease_owner, lease_expires_at, request`
 
-// execer is a *sql.DB or *sql.Tx.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 // Enqueue implements [webhook.DeliveryStore].
 func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
-	if err := s.tx(ctx, func(tx *sql.Tx) error { return enqueue(ctx, tx, jobs) }); err != nil {
+	if err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.enqueue(ctx, tx, jobs) }); err != nil {
 		return fmt.Errorf("sqlitestore: enqueue: %w", err)
 	}
 	return nil
 }
 
 // enqueue inserts jobs, scheduled, skipping those whose key or ID is taken.
-func enqueue(ctx context.Context, db execer, jobs []*webhook.Job) error {
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, jobs []*webhook.Job) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -50,7 +45,7 @@ func enqueue(ctx context.Context, db execer, jobs []*webhook.Job) error {
 			return fmt.Errorf("job %q: %w", j.ID, err)
 		}
 		due := nanos(j.DueAt)
-		_, err = db.ExecContext(ctx, `INSERT INTO jobs (id, key, message_id, message_version, user_id, event,
+		_, err = s.execTx(ctx, tx, `INSERT INTO jobs (id, key, message_id, message_version, user_id, event,
 				params, state, attempts, created_at, due_at, request, ready_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			j.ID, j.Key, j.MessageID, j.MessageVersion, j.UserID, event, params, webhook.JobScheduled,
@@ -72,10 +67,19 @@ func readyAt(due sql.NullInt64) int64 {
 
 // Claim implements [webhook.DeliveryStore]. It leases a whole batch in one statement.
 func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
+	// Most claims of an idle or busy Sender find nothing due: learn that from a read, which
+	// costs far less than a write transaction.
+	var due int
+	if err := s.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE ready_at <= ? LIMIT 1)`, now.UnixNano()).Scan(&due); err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if due == 0 || limit <= 0 {
+		return nil, nil
+	}
 	expires := now.Add(lease).UnixNano()
 	var jobs []*webhook.Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = ?1, lease_owner = ?2, lease_expires_at = ?3, ready_at = ?3
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, lease_owner = ?2, lease_expires_at = ?3, ready_at = ?3
 			WHERE id IN (SELECT id FROM jobs WHERE ready_at <= ?4 ORDER BY ready_at, id LIMIT ?5)
 			RETURNING `+jobColumns, webhook.JobRunning, owner, expires, now.UnixNano(), max(limit, 0))
 		if err == nil {
@@ -112,14 +116,14 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 		ready = sql.NullInt64{Int64: readyAt(due), Valid: true}
 	}
 	var lost error
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if a != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, message_id, user_id, time, data) VALUES (?, ?, ?, ?, ?)`,
+			if _, err := s.execTx(ctx, tx, `INSERT INTO attempts (delivery_id, message_id, user_id, time, data) VALUES (?, ?, ?, ?, ?)`,
 				a.DeliveryID, a.MessageID, a.UserID, a.Time.UnixNano(), attempt); err != nil {
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, due_at = ?, request = ?,
+		res, err := s.execTx(ctx, tx, `UPDATE jobs SET state = ?, attempts = ?, due_at = ?, request = ?,
 				lease_owner = NULL, lease_expires_at = NULL, ready_at = ?
 			WHERE id = ? AND state = ? AND lease_owner = ?`,
 			j.State, j.Attempts, due, request, ready, j.ID, webhook.JobRunning, j.LeaseOwner)
@@ -130,7 +134,7 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 			return err
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE id = ?`, j.ID).Scan(&n); err != nil {
+		if err := s.queryRowTx(ctx, tx, `SELECT count(*) FROM jobs WHERE id = ?`, j.ID).Scan(&n); err != nil {
 			return err
 		}
 		lost = webhook.ErrLeaseLost
@@ -151,7 +155,7 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 // NextDue implements [webhook.DeliveryStore].
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT min(ready_at) FROM jobs WHERE ready_at IS NOT NULL`).Scan(&next); err != nil {
+	if err := s.queryRow(ctx, `SELECT min(ready_at) FROM jobs WHERE ready_at IS NOT NULL`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlitestore: next due: %w", err)
 	}
 	if !next.Valid {
@@ -162,7 +166,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // Job implements [webhook.DeliveryStore].
 func (s *Store) Job(ctx context.Context, id string) (*webhook.Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: job %q: %w", id, notFound(err))
 	}
@@ -179,8 +183,8 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 		before = sql.NullInt64{Int64: f.CreatedBefore.UnixNano(), Valid: true}
 	}
 	var jobs []*webhook.Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, ready_at = NULL
 			WHERE state = ?2 AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
 				AND (?5 IS NULL OR created_at < ?5)
 			RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before)
@@ -227,20 +231,9 @@ func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhoo
 	if limit <= 0 {
 		limit = -1 // no limit
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT data FROM attempts
+	as, err := documents[webhook.Attempt](ctx, s, `SELECT data FROM attempts
 		WHERE (?1 = '' OR message_id = ?1) AND (?2 = '' OR user_id = ?2) AND (?3 = '' OR delivery_id = ?3)
 		ORDER BY time DESC, seq DESC LIMIT ?4`, f.MessageID, f.UserID, f.DeliveryID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: attempts: %w", err)
-	}
-	as, err := collect(rows, func(sc scanner) (webhook.Attempt, error) {
-		var a webhook.Attempt
-		var data []byte
-		if err := sc.Scan(&data); err != nil {
-			return a, err
-		}
-		return a, json.Unmarshal(data, &a)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: attempts: %w", err)
 	}

@@ -36,6 +36,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/hookline/webhook"
@@ -49,16 +51,25 @@ var migrations embed.FS
 // process or several) may share a database, each write waiting for the others.
 type Store struct {
 	db *sql.DB
-	// writing holds a token while the Store writes. Its writers queue here, in order, rather
-	// than in SQLite's busy handler, which polls with sleeps of up to 100ms.
+	// writing holds a token while a transaction of the Store's writes runs, so that they
+	// queue here rather than in SQLite's busy handler, which polls with sleeps of up to
+	// 100ms.
 	writing chan struct{}
+
+	mu      sync.Mutex      // guards pending
+	pending []*pendingWrite // writes waiting for a transaction
+
+	smu   sync.Mutex           // guards stmts
+	stmts map[string]*sql.Stmt // prepared statements by query
 }
 
 var _ webhook.Store = (*Store)(nil)
 
 // New returns a Store over db, which the caller opened with the settings in the package doc
 // and closes when done. New changes nothing in the database; call [Store.Migrate].
-func New(db *sql.DB) *Store { return &Store{db: db, writing: make(chan struct{}, 1)} }
+func New(db *sql.DB) *Store {
+	return &Store{db: db, writing: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+}
 
 // Migrate creates or upgrades the Store's tables, applying the migrations the database has
 // not had yet, each in its own transaction. It is safe to call every time the app starts,
@@ -68,7 +79,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: migrate: %w", err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`)
 		return err
 	})
@@ -81,7 +92,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sqlitestore: migrate: %w", err)
 		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
+		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
 				return err
@@ -99,23 +110,151 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// tx runs f in a write transaction and commits it if f returns nil.
-func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+// write runs f in a write transaction and returns f's error or the commit's. Writes that
+// wait at the same time share one transaction (a group commit), each in a savepoint of its
+// own so that one failing undoes only itself: the Sender's workers finish deliveries at the
+// same time, and SQLite's cost is per commit. f gets a context that is not cancelled, since
+// interrupting a statement would roll back the whole transaction; a write whose ctx ends
+// before its transaction begins returns ctx's error and changes nothing.
+func (s *Store) write(ctx context.Context, f func(context.Context, *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := &pendingWrite{ctx: context.WithoutCancel(ctx), f: f, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.pending = append(s.pending, w)
+	s.mu.Unlock()
 	select {
+	case err := <-w.done: // another write's transaction ran w
+		return err
 	case s.writing <- struct{}{}:
+		// This write leads: it runs every write waiting, w among them unless a leader
+		// before it ran w already.
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		s.commit(batch)
+		<-s.writing
+		return <-w.done
 	case <-ctx.Done():
-		return ctx.Err()
+		s.mu.Lock()
+		i := slices.Index(s.pending, w)
+		if i >= 0 {
+			s.pending = slices.Delete(s.pending, i, i+1)
+		}
+		s.mu.Unlock()
+		if i >= 0 {
+			return ctx.Err()
+		}
+		return <-w.done // a leader has it
 	}
-	defer func() { <-s.writing }()
-	tx, err := s.db.BeginTx(ctx, nil)
+}
+
+// pendingWrite is a write waiting for its transaction.
+type pendingWrite struct {
+	ctx  context.Context
+	f    func(context.Context, *sql.Tx) error
+	done chan error // receives the write's result
+}
+
+// commit runs batch in one transaction and sends each write its result.
+func (s *Store) commit(batch []*pendingWrite) {
+	errs := make([]error, len(batch))
+	err := func() error {
+		tx, err := s.db.BeginTx(context.Background(), nil)
+		if err != nil {
+			return err
+		}
+		for i, w := range batch {
+			if len(batch) == 1 {
+				errs[i] = w.f(w.ctx, tx)
+				continue
+			}
+			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			if errs[i] = w.f(w.ctx, tx); errs[i] != nil {
+				if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
+					_ = tx.Rollback()
+					return err
+				}
+			}
+			if _, err := tx.Exec(`RELEASE w`); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+		if len(batch) == 1 && errs[0] != nil {
+			_ = tx.Rollback()
+			return nil
+		}
+		return tx.Commit()
+	}()
+	for i, w := range batch {
+		if err != nil {
+			errs[i] = err
+		}
+		w.done <- errs[i]
+	}
+}
+
+// stmt returns query prepared on the database, preparing it on first use, or nil if it
+// cannot be prepared, in which case the caller runs it unprepared to get the error.
+// Preparing is a good part of the cost of SQLite's small statements.
+func (s *Store) stmt(ctx context.Context, query string) *sql.Stmt {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if st := s.stmts[query]; st != nil {
+		return st
+	}
+	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
-		return err
+		return nil
 	}
-	if err := f(tx); err != nil {
-		_ = tx.Rollback()
-		return err
+	s.stmts[query] = st
+	return st
+}
+
+// execTx runs query in tx, prepared.
+func (s *Store) execTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
-	return tx.Commit()
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// queryTx runs query in tx, prepared.
+func (s *Store) queryTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// queryRowTx runs query in tx, prepared.
+func (s *Store) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// query runs query outside a transaction, prepared.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, query, args...)
+}
+
+// queryRow runs query outside a transaction, prepared.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
 }
 
 // PutUser implements [webhook.UserStore].
@@ -124,8 +263,8 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: put user %q: %w", u.ID, err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, data) VALUES (?, ?)
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.execTx(ctx, tx, `INSERT INTO users (id, data) VALUES (?, ?)
 			ON CONFLICT (id) DO UPDATE SET data = excluded.data`, u.ID, data)
 		return err
 	})
@@ -139,7 +278,7 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 	var u webhook.User
 	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM users WHERE id = ?`, id).Scan(&data)
+	err := s.queryRow(ctx, `SELECT data FROM users WHERE id = ?`, id).Scan(&data)
 	if err == nil {
 		err = json.Unmarshal(data, &u)
 	}
@@ -151,18 +290,7 @@ func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 
 // Users implements [webhook.UserStore].
 func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT data FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, max(limit, 0))
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: users: %w", err)
-	}
-	users, err := collect(rows, func(sc scanner) (webhook.User, error) {
-		var u webhook.User
-		var data []byte
-		if err := sc.Scan(&data); err != nil {
-			return u, err
-		}
-		return u, json.Unmarshal(data, &u)
-	})
+	users, err := documents[webhook.User](ctx, s, `SELECT data FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: users: %w", err)
 	}
@@ -176,12 +304,12 @@ func (s *Store) AddEvent(ctx context.Context, e webhook.Event, jobs []*webhook.J
 	if err != nil {
 		return fmt.Errorf("sqlitestore: add event %q: %w", e.ID, err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, user_id, name, time, params) VALUES (?, ?, ?, ?, ?)`,
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.execTx(ctx, tx, `INSERT INTO events (id, user_id, name, time, params) VALUES (?, ?, ?, ?, ?)`,
 			e.ID, e.UserID, e.Name, nanos(e.Time), params); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, jobs)
+		return s.enqueue(ctx, tx, jobs)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: add event %q: %w", e.ID, err)
@@ -196,15 +324,15 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 	if c.Delivery.Kind == webhook.Triggered {
 		trigger = sql.NullString{String: c.Delivery.Event, Valid: true}
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) + 1 FROM messages WHERE id = ?`, c.ID).Scan(&c.Version); err != nil {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.queryRowTx(ctx, tx, `SELECT coalesce(max(version), 0) + 1 FROM messages WHERE id = ?`, c.ID).Scan(&c.Version); err != nil {
 			return err
 		}
 		data, err := json.Marshal(&c)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, version, trigger_event, data) VALUES (?, ?, ?, ?)`,
+		_, err = s.execTx(ctx, tx, `INSERT INTO messages (id, version, trigger_event, data) VALUES (?, ?, ?, ?)`,
 			c.ID, c.Version, trigger, data)
 		return err
 	})
@@ -218,7 +346,7 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 // Message implements [webhook.MessageStore].
 func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
 	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM messages WHERE id = ?1
+	err := s.queryRow(ctx, `SELECT data FROM messages WHERE id = ?1
 		AND version = CASE WHEN ?2 = 0 THEN (SELECT max(version) FROM messages WHERE id = ?1) ELSE ?2 END`,
 		id, version).Scan(&data)
 	var m *webhook.Message
@@ -233,19 +361,8 @@ func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.M
 
 // TriggeredMessages implements [webhook.MessageStore].
 func (s *Store) TriggeredMessages(ctx context.Context, event string) ([]*webhook.Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT data FROM messages m WHERE trigger_event = ?
+	ms, err := documents[*webhook.Message](ctx, s, `SELECT data FROM messages m WHERE trigger_event = ?
 		AND version = (SELECT max(version) FROM messages WHERE id = m.id) ORDER BY id`, event)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: triggered messages %q: %w", event, err)
-	}
-	ms, err := collect(rows, func(sc scanner) (*webhook.Message, error) {
-		var data []byte
-		var m *webhook.Message
-		if err := sc.Scan(&data); err != nil {
-			return nil, err
-		}
-		return m, json.Unmarshal(data, &m)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: triggered messages %q: %w", event, err)
 	}
@@ -267,6 +384,22 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// documents runs query, whose rows hold one JSON document each, and decodes them.
+func documents[T any](ctx context.Context, s *Store, query string, args ...any) ([]T, error) {
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(sc scanner) (T, error) {
+		var v T
+		var data []byte
+		if err := sc.Scan(&data); err != nil {
+			return v, err
+		}
+		return v, json.Unmarshal(data, &v)
+	})
 }
 
 // notFound translates sql.ErrNoRows into webhook.ErrNotFound.

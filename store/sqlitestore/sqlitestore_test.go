@@ -3,7 +3,11 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
+	"math"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/hookline/webhook"
@@ -53,19 +57,55 @@ func TestMigrateTwice(t *testing.T) {
 }
 
 func TestCrash(t *testing.T) {
-	crashtest.Run(t, crashtest.Config{
-		Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
-		Open: func(ctx context.Context, path string) (webhook.Store, error) {
-			db, err := sql.Open("sqlite", dsn(path))
-			if err != nil {
-				return nil, err
-			}
-			s := sqlitestore.New(db)
-			return s, s.Migrate(ctx)
-		},
-	})
+	for name, kills := range map[string]int{"killed": 8, "never killed": -1} {
+		t.Run(name, func(t *testing.T) {
+			crashtest.Run(t, crashtest.Config{
+				Kills: kills,
+				Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
+				Open: func(ctx context.Context, path string) (webhook.Store, error) {
+					db, err := sql.Open("sqlite", dsn(path))
+					if err != nil {
+						return nil, err
+					}
+					s := sqlitestore.New(db)
+					return s, s.Migrate(ctx)
+				},
+			})
+		})
+	}
 }
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store { return open(b) })
+}
+
+// A write that fails changes nothing and fails no other write, whether or not it shared a
+// transaction with them.
+func TestFailedWriteIsIsolated(t *testing.T) {
+	s := open(t)
+	mk := func(id string, params webhook.Map) *webhook.Job {
+		return &webhook.Job{ID: id, Key: id, MessageID: "m", UserID: "u", Params: params, State: webhook.JobScheduled}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Go(func() {
+			jobs := []*webhook.Job{mk(fmt.Sprintf("ok%d", i), nil)}
+			if i%2 == 1 { // a second job whose params cannot be encoded
+				jobs = append(jobs, mk(fmt.Sprintf("bad%d", i), webhook.Map{"x": math.NaN()}))
+			}
+			errs[i] = s.Enqueue(t.Context(), jobs)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		_, jobErr := s.Job(t.Context(), fmt.Sprintf("ok%d", i))
+		if i%2 == 1 {
+			if err == nil || !errors.Is(jobErr, webhook.ErrNotFound) {
+				t.Errorf("Enqueue %d with a bad job = %v, and its good job: %v; want an error and nothing saved", i, err, jobErr)
+			}
+		} else if err != nil || jobErr != nil {
+			t.Errorf("Enqueue %d = %v, and its job: %v; want it saved", i, err, jobErr)
+		}
+	}
 }
