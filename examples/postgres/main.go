@@ -7,7 +7,8 @@
 //
 // To run the instances as processes instead, start the program several times with
 // -instances 1 against the same database; every one of them sends a share of every run's
-// deliveries. The webhooks go to a receiver the program runs on 127.0.0.1.
+// deliveries. The webhooks go to a receiver the program runs on 127.0.0.1, which counts them
+// by the instance that sent them.
 package main
 
 import (
@@ -36,9 +37,10 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	// The receiver counts the requests it gets, by delivery ID.
+	// The receiver counts the requests it gets, by delivery ID and by the instance that sent
+	// them (each instance has its own User-Agent).
 	var mu sync.Mutex
-	got := map[string]int{}
+	got, by := map[string]int{}, map[string]int{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -46,6 +48,7 @@ func main() {
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got[r.Header.Get("Webhook-Id")]++
+		by[r.UserAgent()]++
 		mu.Unlock()
 	}))
 
@@ -72,7 +75,9 @@ func main() {
 		if err := store.Migrate(ctx); err != nil {
 			log.Fatal(err)
 		}
-		sender, err := webhook.NewSender(store, &webhook.Config{ID: fmt.Sprintf("instance-%d", i), AllowNetworks: loopback})
+		sender, err := webhook.NewSender(store, &webhook.Config{
+			ID: fmt.Sprintf("instance-%d", i), UserAgent: fmt.Sprintf("instance-%d", i), AllowNetworks: loopback,
+		})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -126,7 +131,7 @@ func main() {
 	for _, c := range got {
 		sent += c
 	}
-	fmt.Printf("%d instances delivered %d events in %d requests\n", len(apps), len(got), sent)
+	fmt.Printf("%d instances delivered %d events in %d requests: %v\n", len(apps), len(got), sent, by)
 }
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

@@ -53,6 +53,10 @@ type Config struct {
 	// Workers is each child's Config.Workers, which bounds the deliveries in flight when a
 	// child is killed, so each kill may duplicate at most Workers of them. Defaults to 4.
 	Workers int
+	// Lease is each child's Config.Lease: how soon a killed child's deliveries are sent by
+	// another. A delivery that takes longer than its lease is sent twice, so a run without
+	// kills, which must see no duplicates, may want a longer one. Defaults to 2 seconds.
+	Lease time.Duration
 }
 
 // Result is what the receiver saw.
@@ -130,7 +134,7 @@ func runChild(cfg Config) {
 	n, _ := strconv.Atoi(os.Getenv(envN))
 	workers, _ := strconv.Atoi(os.Getenv(envWorkers))
 	s, err := webhook.NewSender(store, &webhook.Config{
-		Workers: workers, RequestTimeout: requestTimeout, Lease: lease, PollInterval: pollInterval,
+		Workers: workers, RequestTimeout: requestTimeout, Lease: cmp.Or(cfg.Lease, lease), PollInterval: pollInterval,
 		AllowNetworks: webhooktest.LoopbackNetworks(),
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})

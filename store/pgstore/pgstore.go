@@ -56,9 +56,13 @@ import (
 // is safe for concurrent use, and any number of Stores, in one process or many, may share a
 // database.
 type Store struct {
-	db   querier // the pool, or the transaction of a WithTx view
-	pool *pgxpool.Pool
+	db    querier // the pool, or the transaction of a WithTx view
+	pool  *pgxpool.Pool
+	async string // an SQL expression that makes the commit asynchronous, or NULL in a view
 }
+
+// asyncCommit makes the current transaction's commit asynchronous, as SET LOCAL does.
+const asyncCommit = `set_config('synchronous_commit', 'off', true)`
 
 var (
 	_ webhook.Store    = (*Store)(nil)
@@ -73,10 +77,12 @@ type querier interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// New returns a Store on the database pool connects to. The caller owns pool and closes it
-// after the Store's last use. Call [Store.Migrate] before first use.
+// New returns a Store on the database pool connects to; pool must not be nil. The caller owns
+// pool and closes it after the Store's last use. Call [Store.Migrate] before first use. Each
+// started Sender on the Store holds one connection of the pool for LISTEN (see
+// [Store.Notifications]) and uses up to Config.Workers more.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{db: pool, pool: pool}
+	return &Store{db: pool, pool: pool, async: asyncCommit}
 }
 
 // WithTx returns a Store that reads and writes through tx, so that its changes commit or roll
@@ -84,7 +90,7 @@ func New(pool *pgxpool.Pool) *Store {
 // it enqueues become visible to Senders, and wake them, when tx commits. The view is good
 // until tx ends, and like tx it must not be used by two goroutines at once.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
-	return &Store{db: tx, pool: s.pool}
+	return &Store{db: tx, pool: s.pool, async: "NULL"}
 }
 
 //go:embed migrations/*.sql
@@ -372,6 +378,13 @@ type claimed struct {
 
 // Claim implements [webhook.DeliveryStore]. It locks the due jobs it takes with FOR UPDATE
 // SKIP LOCKED, so concurrent claimers take different jobs without waiting for each other.
+//
+// Claim and [Store.Finish] commit asynchronously (synchronous_commit off, for their own
+// transactions only): they do not wait for the disk. If the database server crashes, it
+// may forget the last claims and finishes, which are then made again: a delivery may be sent
+// twice, with the same webhook-id, but none is lost. Enqueues and everything else wait for
+// the disk as the server's settings say. Through a [Store.WithTx] view, they leave the
+// transaction's commit as it is.
 func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -385,7 +398,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	)
 	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
 	FROM due WHERE j.id = due.id
-	RETURNING due.ready_at, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
+	RETURNING due.ready_at, `+s.async+`, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
 		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request`,
 		now, owner, now.Add(lease), limit)
 	if err != nil {
@@ -394,7 +407,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
 		var err error
-		c.job, err = scanJob(scanFirst{row, &c.due})
+		c.job, err = scanJob(scanPrefix{row, []any{&c.due, nil}})
 		return c, err
 	})
 	if err != nil {
@@ -410,15 +423,15 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	return jobs, nil
 }
 
-// scanFirst is a row whose first column goes to first and the rest to the Scan call's
+// scanPrefix is a row whose first columns go to prefix and the rest to the Scan call's
 // arguments.
-type scanFirst struct {
+type scanPrefix struct {
 	pgx.Row
-	first any
+	prefix []any
 }
 
-func (r scanFirst) Scan(dest ...any) error {
-	return r.Row.Scan(append([]any{r.first}, dest...)...)
+func (r scanPrefix) Scan(dest ...any) error {
+	return r.Row.Scan(append(r.prefix, dest...)...)
 }
 
 // finishUpdate saves a job still leased to its owner ($1 to $6); finishResult says whether it
@@ -430,7 +443,7 @@ const (
 		WHERE id = $1 AND state = 'running' AND lease_owner = $2
 		RETURNING 1
 	)`
-	finishResult = ` SELECT EXISTS (SELECT FROM updated), EXISTS (SELECT FROM webhook_jobs WHERE id = $1)`
+	finishResult = ` SELECT EXISTS (SELECT FROM updated), EXISTS (SELECT FROM webhook_jobs WHERE id = $1), `
 	finishInsert = `, attempt AS (
 		INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number,
 			time, duration, method, url, request_header, request_body, status_code, response_header,
@@ -439,13 +452,14 @@ const (
 	)`
 )
 
-// Finish implements [webhook.DeliveryStore], in one statement.
+// Finish implements [webhook.DeliveryStore], in one statement that commits asynchronously
+// (see [Store.Claim]).
 func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
 	req, err := marshal(j.Request)
 	if err != nil {
 		return wrap("finish", err)
 	}
-	sql := finishUpdate + finishResult
+	sql := finishUpdate + finishResult + s.async
 	args := []any{j.ID, j.LeaseOwner, string(j.State), j.Attempts, j.DueAt, req}
 	if a != nil {
 		reqHeader, err := marshal(a.RequestHeader)
@@ -460,13 +474,13 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 		if !a.NextAttemptAt.IsZero() {
 			next = &a.NextAttemptAt
 		}
-		sql = finishUpdate + finishInsert + finishResult
+		sql = finishUpdate + finishInsert + finishResult + s.async
 		args = append(args, a.DeliveryID, a.MessageID, a.MessageVersion, a.UserID, a.Number,
 			a.Time, int64(a.Duration), a.Method, a.URL, reqHeader, []byte(a.RequestBody), a.StatusCode,
 			respHeader, []byte(a.ResponseBody), a.Err, string(a.Outcome), next)
 	}
 	var saved, exists bool
-	if err := s.db.QueryRow(ctx, sql, args...).Scan(&saved, &exists); err != nil {
+	if err := s.db.QueryRow(ctx, sql, args...).Scan(&saved, &exists, nil); err != nil {
 		return wrap("finish", err)
 	}
 	switch {

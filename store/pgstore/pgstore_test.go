@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -63,21 +64,28 @@ func newSchema(tb testing.TB) string {
 	return schema
 }
 
-// newPool opens a small pool whose search_path is schema, closed when the test ends.
+// newPool opens a pool of up to 6 connections whose search_path is schema, closed when the
+// test ends.
 func newPool(tb testing.TB, schema string) *pgxpool.Pool {
 	tb.Helper()
-	cfg, err := pgxpool.ParseConfig(dsn(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 6
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := openPool(context.Background(), dsn(tb), 6, map[string]string{"search_path": schema})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pool.Close)
 	return pool
+}
+
+// openPool opens a pool of up to size connections with the given run-time parameters, such
+// as search_path.
+func openPool(ctx context.Context, dsn string, size int32, params map[string]string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(cfg.ConnConfig.RuntimeParams, params)
+	cfg.MaxConns = size
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // newStore returns a Store on a new schema of its own.
@@ -315,5 +323,38 @@ func TestNotifications(t *testing.T) {
 	}
 	stop()
 	for range ch {
+	}
+}
+
+// TestViewKeepsCommitMode checks that Claim and Finish through a WithTx view leave the app's
+// transaction committing as the app set it, while they commit asynchronously on their own.
+func TestViewKeepsCommitMode(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	s := pgstore.New(pool)
+	if err := s.Enqueue(ctx, []*webhook.Job{newJob(1, epoch)}); err != nil {
+		t.Fatal(err)
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		view := s.WithTx(tx)
+		js, err := view.Claim(ctx, epoch, "me", time.Minute, 1)
+		if err != nil || len(js) != 1 {
+			return fmt.Errorf("Claim = %v, %v", js, err)
+		}
+		js[0].State = webhook.JobSucceeded
+		if err := view.Finish(ctx, js[0], &webhook.Attempt{DeliveryID: js[0].ID, Time: epoch}); err != nil {
+			return err
+		}
+		var mode string
+		if err := tx.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&mode); err != nil {
+			return err
+		}
+		if mode != "on" {
+			t.Errorf("synchronous_commit in the app's transaction = %q after Claim and Finish, want on", mode)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

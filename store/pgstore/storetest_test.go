@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 
 	"github.com/hookline/webhook"
@@ -19,4 +20,32 @@ func TestStore(t *testing.T) {
 		}
 		return pgstore.New(pool)
 	})
+}
+
+// BenchmarkStore runs the shared store benchmarks, each on a schema of its own, with a pool
+// of one connection per Sender worker and a few more, as the README advises.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) webhook.Store { return benchStore(b, nil) })
+}
+
+// BenchmarkStoreAsyncCommit is BenchmarkStore on connections with synchronous_commit off, a
+// setting that trades the durability of the last enqueues on a server crash for speed.
+func BenchmarkStoreAsyncCommit(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) webhook.Store {
+		return benchStore(b, map[string]string{"synchronous_commit": "off"})
+	})
+}
+
+func benchStore(b *testing.B, params map[string]string) webhook.Store {
+	params = maps.Clone(params)
+	if params == nil {
+		params = map[string]string{}
+	}
+	params["search_path"] = newSchema(b)
+	pool, err := openPool(b.Context(), dsn(b), 20, params)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pgstore.New(pool)
 }
