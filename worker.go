@@ -54,8 +54,8 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 				inflight++
 				todo <- j
 			}
-			if len(jobs) > 0 {
-				continue
+			if len(jobs) == free {
+				continue // there may be more due
 			}
 		}
 		if len(finished) == 0 && s.fanOut(ctx) { // a finished delivery frees a worker first
