@@ -63,7 +63,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 }
 
 // countSentSQL counts the succeeded attempts to user ?1 at or after ?2, of message ?3 or, if
-// ?3 is ”, of every message but those with IgnoreCaps.
+// ?3 is empty, of every message but those with IgnoreCaps.
 const countSentSQL = `SELECT count(*) FROM attempts
 	WHERE outcome = 'succeeded' AND user_id = ?1 AND time >= ?2
 		AND (?3 = '' AND ignore_caps = 0 OR message_id = ?3)`
