@@ -24,7 +24,8 @@
 // SQLite's own file locking and WAL shared memory (so several processes can share the file,
 // as the crash test's restarted processes do), and takes the settings above in its DSN
 // (_pragma, _txlock). Its cost is a long first build (about 40 seconds; cache it in CI).
-// Any driver that supports UPDATE ... RETURNING (SQLite 3.35 or newer) works.
+// Any driver of SQLite 3.38 or newer works: the store uses UPDATE ... RETURNING and the JSON
+// functions, both built in from that version.
 //
 // Maps are kept as JSON and read back with [webhook.Map.UnmarshalJSON], so values come back
 // in the JSON data model the Sender uses; times are kept to the nanosecond.
