@@ -13,11 +13,13 @@ import (
 )
 
 // newSender returns a Sender on s and clock sending to loopback receivers, which polls only
-// hourly, so that it finds other Senders' work only through notifications.
+// hourly, so that it finds other Senders' work only through notifications. It has no host
+// rate limit, which would wait for clock to move.
 func newSender(tb testing.TB, s webhook.Store, clock webhook.Clock, id string) *webhook.Sender {
 	tb.Helper()
 	sender, err := webhook.NewSender(s, &webhook.Config{
 		ID: id, Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), PollInterval: time.Hour, Workers: 4,
+		HostRate: -1,
 	})
 	if err != nil {
 		tb.Fatal(err)
