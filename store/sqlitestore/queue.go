@@ -16,7 +16,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless_event`
 
 // execer is a *sql.DB or *sql.Tx.
 type execer interface {
@@ -51,10 +51,10 @@ func enqueue(ctx context.Context, db execer, jobs []*webhook.Job) error {
 		}
 		due := nanos(j.DueAt)
 		_, err = db.ExecContext(ctx, `INSERT INTO jobs (id, key, message_id, message_version, user_id, event,
-				params, state, attempts, created_at, due_at, request, ready_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				params, state, attempts, created_at, due_at, request, ready_at, unless_event)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			j.ID, j.Key, j.MessageID, j.MessageVersion, j.UserID, event, params, webhook.JobScheduled,
-			j.Attempts, nanos(j.CreatedAt), due, request, readyAt(due))
+			j.Attempts, nanos(j.CreatedAt), due, request, readyAt(due), j.Unless)
 		if err != nil {
 			return fmt.Errorf("job %q: %w", j.ID, err)
 		}
@@ -176,9 +176,10 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 		before = sql.NullInt64{Int64: f.CreatedBefore.UnixNano(), Valid: true}
 	}
 	rows, err := s.db.QueryContext(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL
-		WHERE state = ?2 AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
-			AND (?5 IS NULL OR created_at < ?5)
-		RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before)
+		WHERE state IN (?2, ?6) AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
+			AND (?5 IS NULL OR created_at < ?5) AND (?7 = '' OR unless_event = ?7)
+		RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before,
+		webhook.JobHeld, f.Unless)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: cancel: %w", err)
 	}
@@ -198,7 +199,7 @@ func scanJob(sc scanner) (*webhook.Job, error) {
 		created, due, expires         sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params, &j.State,
-		&j.Attempts, &created, &due, &owner, &expires, &request)
+		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless)
 	if err != nil {
 		return nil, err
 	}

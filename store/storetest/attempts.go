@@ -14,6 +14,7 @@ var attemptRules = []rule{
 	{"FinishRecordsTheAttempt", testAttemptRoundTrip},
 	{"AttemptsAreNewestFirstThenRecordedLastFirst", testAttemptOrder},
 	{"AttemptsFilterAndLimit", testAttemptFilter},
+	{"CountSentCountsTheUsersSucceededAttemptsSince", testCountSent},
 }
 
 // attempt returns attempt number n of delivery id (of message m1 to user u1) at t.
@@ -120,6 +121,47 @@ func testAttemptFilter(t *testing.T, s webhook.Store) {
 		}
 		if diff := cmp.Diff(tt.want, got, diffOpts...); diff != "" {
 			t.Errorf("Attempts(%+v) must return what the filter selects, newest first, at most Limit (-want +got):\n%s", tt.f, diff)
+		}
+	}
+}
+
+func testCountSent(t *testing.T, s webhook.Store) {
+	mk := func(id, msg, user string, d time.Duration, outcome webhook.Outcome, ignoreCaps bool) *webhook.Attempt {
+		a := attempt(id, 1, at(d))
+		a.MessageID, a.UserID, a.Outcome, a.IgnoreCaps = msg, user, outcome, ignoreCaps
+		return a
+	}
+	// Recorded out of time order on purpose.
+	record(t, s,
+		mk("c", "m1", "u1", 3*time.Hour, webhook.Succeeded, false),
+		mk("a", "m1", "u1", time.Hour, webhook.Succeeded, false),
+		mk("b", "m1", "u1", 2*time.Hour, webhook.Succeeded, false),
+		mk("d", "exempt", "u1", 2*time.Hour, webhook.Succeeded, true),
+		mk("e", "m1", "u1", 2*time.Hour, webhook.Retrying, false),
+		mk("f", "m1", "u1", 2*time.Hour, webhook.Failed, false),
+		mk("g", "m1", "u1", 2*time.Hour, webhook.Skipped, false),
+		mk("h", "m1", "u2", 2*time.Hour, webhook.Succeeded, false))
+	for _, tt := range []struct {
+		user, message string
+		since         time.Duration
+		want          int
+	}{
+		{"u1", "", 0, 3},
+		{"u1", "", time.Hour, 3}, // at since counts
+		{"u1", "", time.Hour + 1, 2},
+		{"u1", "", 2 * time.Hour, 2},
+		{"u1", "", 3*time.Hour + 1, 0},
+		{"u2", "", 0, 1},
+		{"nobody", "", 0, 0},
+		{"u1", "m1", 0, 3},
+		{"u1", "m1", 2 * time.Hour, 2},
+		{"u1", "exempt", 0, 1}, // IgnoreCaps counts when the message is named
+		{"u1", "other", 0, 0},
+	} {
+		got, err := s.CountSent(t.Context(), tt.user, tt.message, at(tt.since))
+		if err != nil || got != tt.want {
+			t.Errorf("CountSent(%q, %q, epoch+%v) = %d, %v; want %d: the succeeded attempts of that user at or after since, of that message, or of all but IgnoreCaps ones",
+				tt.user, tt.message, tt.since, got, err, tt.want)
 		}
 	}
 }

@@ -33,6 +33,20 @@ func testCancelledContext(t *testing.T, s webhook.Store) {
 		"NextDue":           func() error { _, _, err := s.NextDue(ctx); return err }(),
 		"Job":               func() error { _, err := s.Job(ctx, "j0"); return err }(),
 		"Attempts":          func() error { _, err := s.Attempts(ctx, webhook.AttemptFilter{}); return err }(),
+		"CountSent":         func() error { _, err := s.CountSent(ctx, "u1", "", at(0)); return err }(),
+		"EventStats":        func() error { _, err := s.EventStats(ctx, webhook.EventQuery{UserID: "u1", Name: "e"}); return err }(),
+		"PutCampaign":       s.PutCampaign(ctx, campaign("m1", at(0))),
+		"Campaign":          func() error { _, err := s.Campaign(ctx, "m1"); return err }(),
+		"SetCampaignState":  func() error { _, err := s.SetCampaignState(ctx, "m1", webhook.CampaignPaused); return err }(),
+		"LeaseCampaign":     func() error { _, err := s.LeaseCampaign(ctx, at(0), "w", time.Minute); return err }(),
+		"Checkpoint":        func() error { _, err := s.Checkpoint(ctx, campaign("m1", at(0))); return err }(),
+		"NextCampaignDue":   func() error { _, _, err := s.NextCampaignDue(ctx); return err }(),
+		"HoldJobs":          func() error { _, err := s.HoldJobs(ctx, "m1"); return err }(),
+		"ReleaseJobs":       func() error { _, err := s.ReleaseJobs(ctx, "m1"); return err }(),
+		"EventsByQuarterHour": func() error {
+			_, err := s.EventsByQuarterHour(ctx, "u1", at(0), at(time.Hour))
+			return err
+		}(),
 	}
 	for name, err := range calls {
 		if !errors.Is(err, context.Canceled) {
@@ -51,5 +65,8 @@ func testCancelledContext(t *testing.T, s webhook.Store) {
 	if m, err := s.Message(t.Context(), "m1", 0); err != nil || m.Version != 1 {
 		t.Errorf("PutMessage with a cancelled context saved a version: Message = %+v, %v", m, err)
 	}
-	checkJob(t, s, "after a cancelled Claim and Cancel", job("j0", "k0", at(0)))
+	if _, err := s.Campaign(t.Context(), "m1"); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("PutCampaign with a cancelled context saved the campaign: Campaign = %v", err)
+	}
+	checkJob(t, s, "after a cancelled Claim, Cancel and HoldJobs", job("j0", "k0", at(0)))
 }

@@ -30,6 +30,8 @@ var deliveryRules = []rule{
 	{"NextDueIsTheEarliestDueOrLeaseExpiry", testNextDue},
 	{"CancelCancelsScheduledJobsTheFilterSelects", testCancel},
 	{"CancelWithoutMessageOrUserIsErrInvalid", testCancelInvalid},
+	{"CancelByUnlessSelectsTheUsersJobsWithThatEvent", testCancelUnless},
+	{"FinishOfACancelledJobRecordsTheAttemptAndIsErrLeaseLost", testFinishCancelled},
 }
 
 // job returns a scheduled job of message m1 to user u1, due at due.
@@ -85,6 +87,7 @@ func checkJob(t *testing.T, s webhook.Store, when string, want *webhook.Job) {
 func testEnqueueRoundTrip(t *testing.T, s webhook.Store) {
 	j := job("j1", "k1", at(0))
 	j.Event = &webhook.Event{ID: "e1", UserID: "u1", Name: "purchase", Time: at(-time.Minute)}
+	j.Unless = "refund"
 	must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{j}))
 	checkJob(t, s, "after Enqueue", j)
 }
@@ -394,4 +397,68 @@ func testCancelInvalid(t *testing.T, s webhook.Store) {
 	if got, err := s.Job(t.Context(), "j0"); err != nil || got.State != webhook.JobScheduled {
 		t.Errorf("a refused Cancel changed job j0: %+v, %v", got, err)
 	}
+}
+
+func testCancelUnless(t *testing.T, s webhook.Store) {
+	mk := func(id, user, unless string, created time.Duration) *webhook.Job {
+		j := job(id, "k-"+id, at(0))
+		j.UserID, j.Unless, j.CreatedAt = user, unless, at(created)
+		return j
+	}
+	must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{
+		mk("hit", "u1", "purchase", 0), mk("other-event", "u1", "visit", 0), mk("no-unless", "u1", "", 0),
+		mk("other-user", "u2", "purchase", 0), mk("late", "u1", "purchase", time.Minute),
+	}))
+	running := mk("running", "u1", "purchase", 0)
+	running.DueAt = at(-time.Second)
+	must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{running}))
+	claimed := claim(t, s, at(-time.Second), "w", 10)
+	if len(claimed) != 1 || claimed[0].ID != "running" {
+		t.Fatalf("Claim = %v, want [running]", ids(claimed))
+	}
+	f := webhook.JobFilter{UserID: "u1", Unless: "purchase", CreatedBefore: at(time.Second)}
+	got, err := s.Cancel(t.Context(), f)
+	must(t, "Cancel", err)
+	if len(got) != 1 || got[0].ID != "hit" || got[0].State != webhook.JobCancelled {
+		t.Fatalf("Cancel(%+v) = %v; want only job hit, cancelled: the user's scheduled jobs with that Unless, created before", f, ids(got))
+	}
+	for id, want := range map[string]webhook.JobState{
+		"hit": webhook.JobCancelled, "other-event": webhook.JobScheduled, "no-unless": webhook.JobScheduled,
+		"other-user": webhook.JobScheduled, "late": webhook.JobScheduled, "running": webhook.JobRunning,
+	} {
+		if j, err := s.Job(t.Context(), id); err != nil || j.State != want {
+			t.Errorf("after Cancel(%+v), job %s: %+v, %v; want state %s", f, id, j, err, want)
+		}
+	}
+	if got, err := s.Cancel(t.Context(), f); err != nil || len(got) != 0 {
+		t.Errorf("a second Cancel(%+v) = %v, %v; want nothing: the job is cancelled already", f, ids(got), err)
+	}
+	// The running job fails and is scheduled for a retry: now it is cancelled.
+	r := claimed[0]
+	r.State, r.Attempts, r.DueAt = webhook.JobScheduled, 1, at(time.Minute)
+	must(t, "Finish", s.Finish(t.Context(), r, nil))
+	if got, err := s.Cancel(t.Context(), f); err != nil || len(got) != 1 || got[0].ID != "running" {
+		t.Errorf("Cancel(%+v) after the running job was scheduled for a retry = %v, %v; want [running]", f, ids(got), err)
+	}
+	if _, err := s.Cancel(t.Context(), webhook.JobFilter{Unless: "purchase"}); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("Cancel with only Unless = %v, want an error wrapping ErrInvalid", err)
+	}
+}
+
+func testFinishCancelled(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	got, err := s.Cancel(t.Context(), webhook.JobFilter{UserID: "u1"})
+	must(t, "Cancel", err)
+	if len(got) != 1 {
+		t.Fatalf("Cancel = %v, want [j0]", ids(got))
+	}
+	a := attempt("j0", 1, at(0))
+	a.Outcome = webhook.Cancelled
+	if err := s.Finish(t.Context(), got[0], a); !errors.Is(err, webhook.ErrLeaseLost) {
+		t.Errorf("Finish of a cancelled job = %v, want ErrLeaseLost: it is not leased", err)
+	}
+	if as, err := s.Attempts(t.Context(), webhook.AttemptFilter{DeliveryID: "j0"}); err != nil || len(as) != 1 || as[0].Outcome != webhook.Cancelled {
+		t.Errorf("Attempts after Finish of a cancelled job = %+v, %v; want its Cancelled attempt recorded", as, err)
+	}
+	checkJob(t, s, "after Finish of a cancelled job, it stays cancelled", got[0])
 }

@@ -41,6 +41,8 @@ var groups = []struct {
 	{"Messages", messageRules},
 	{"Deliveries", deliveryRules},
 	{"Attempts", attemptRules},
+	{"EventHistory", historyRules},
+	{"Campaigns", campaignRules},
 	{"Context", contextRules},
 }
 

@@ -1,0 +1,164 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// campaignColumns are the columns scanCampaign reads, in order.
+const campaignColumns = `message_id, message_version, run, state, started_at, occurrence, after_user,
+	next_at, lease_owner, lease_expires_at`
+
+// scanCampaign reads the campaignColumns of one row.
+func scanCampaign(sc scanner) (*webhook.Campaign, error) {
+	var c webhook.Campaign
+	var started, next, expires sql.NullInt64
+	err := sc.Scan(&c.MessageID, &c.MessageVersion, &c.Run, &c.State, &started, &c.Occurrence, &c.After,
+		&next, &c.LeaseOwner, &expires)
+	if err != nil {
+		return nil, err
+	}
+	c.StartedAt, c.NextAt, c.LeaseExpiresAt = fromNanos(started), fromNanos(next), fromNanos(expires)
+	return &c, nil
+}
+
+// PutCampaign implements [webhook.CampaignStore].
+func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO campaigns (`+campaignColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.MessageID, c.MessageVersion, c.Run, c.State, nanos(c.StartedAt), c.Occurrence, c.After,
+		nanos(c.NextAt), c.LeaseOwner, nanos(c.LeaseExpiresAt))
+	if err != nil {
+		return fmt.Errorf("sqlitestore: put campaign %q: %w", c.MessageID, err)
+	}
+	return nil
+}
+
+// Campaign implements [webhook.CampaignStore].
+func (s *Store) Campaign(ctx context.Context, messageID string) (*webhook.Campaign, error) {
+	c, err := scanCampaign(s.db.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE message_id = ?`, messageID))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: campaign %q: %w", messageID, notFound(err))
+	}
+	return c, nil
+}
+
+// SetCampaignState implements [webhook.CampaignStore]: one statement sets the state unless
+// the campaign is cancelled and returns the campaign.
+func (s *Store) SetCampaignState(ctx context.Context, messageID string, state webhook.CampaignState) (*webhook.Campaign, error) {
+	c, err := scanCampaign(s.db.QueryRowContext(ctx, `UPDATE campaigns SET state = CASE WHEN state = ?1 THEN state ELSE ?2 END
+		WHERE message_id = ?3 RETURNING `+campaignColumns, webhook.CampaignCancelled, state, messageID))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: set campaign %q %s: %w", messageID, state, notFound(err))
+	}
+	return c, nil
+}
+
+// LeaseCampaign implements [webhook.CampaignStore]. One statement picks the campaign and
+// leases it, so two owners never lease it at once.
+func (s *Store) LeaseCampaign(ctx context.Context, now time.Time, owner string, lease time.Duration) (*webhook.Campaign, error) {
+	c, err := scanCampaign(s.db.QueryRowContext(ctx, `UPDATE campaigns SET lease_owner = ?1, lease_expires_at = ?2
+		WHERE message_id = (SELECT message_id FROM campaigns
+			WHERE state = ?3 AND next_at IS NOT NULL AND next_at <= ?4
+				AND (lease_owner = '' OR lease_expires_at IS NULL OR lease_expires_at <= ?4)
+			ORDER BY next_at, message_id LIMIT 1)
+		RETURNING `+campaignColumns, owner, now.Add(lease).UnixNano(), webhook.CampaignRunning, now.UnixNano()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: lease campaign: %w", err)
+	}
+	return c, nil
+}
+
+// Checkpoint implements [webhook.CampaignStore].
+func (s *Store) Checkpoint(ctx context.Context, c *webhook.Campaign) (*webhook.Campaign, error) {
+	saved, err := scanCampaign(s.db.QueryRowContext(ctx, `UPDATE campaigns
+		SET message_version = ?, occurrence = ?, after_user = ?, next_at = ?, lease_owner = '', lease_expires_at = NULL
+		WHERE message_id = ? AND lease_owner <> '' AND lease_owner = ?
+		RETURNING `+campaignColumns, c.MessageVersion, c.Occurrence, c.After, nanos(c.NextAt), c.MessageID, c.LeaseOwner))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Campaigns are never deleted: if it exists now, it existed when the update missed.
+		err = webhook.ErrLeaseLost
+		if _, err2 := s.Campaign(ctx, c.MessageID); err2 != nil {
+			return nil, err2
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: checkpoint campaign %q: %w", c.MessageID, err)
+	}
+	return saved, nil
+}
+
+// NextCampaignDue implements [webhook.CampaignStore].
+func (s *Store) NextCampaignDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT min(max(next_at, CASE WHEN lease_owner <> '' THEN coalesce(lease_expires_at, next_at) ELSE next_at END))
+		FROM campaigns WHERE state = ? AND next_at IS NOT NULL`, webhook.CampaignRunning).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlitestore: next campaign due: %w", err)
+	}
+	return fromNanos(next), next.Valid, nil
+}
+
+// HoldJobs implements [webhook.CampaignStore]: held jobs keep their due_at but have no
+// ready_at, so Claim and NextDue do not see them.
+func (s *Store) HoldJobs(ctx context.Context, messageID string) (int, error) {
+	n, err := s.moveJobs(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL WHERE message_id = ?3 AND state = ?2`,
+		webhook.JobHeld, webhook.JobScheduled, messageID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: hold jobs of %q: %w", messageID, err)
+	}
+	return n, nil
+}
+
+// ReleaseJobs implements [webhook.CampaignStore].
+func (s *Store) ReleaseJobs(ctx context.Context, messageID string) (int, error) {
+	n, err := s.moveJobs(ctx, `UPDATE jobs SET state = ?1, ready_at = coalesce(due_at, ?4) WHERE message_id = ?3 AND state = ?2`,
+		webhook.JobScheduled, webhook.JobHeld, messageID, readyAt(sql.NullInt64{}))
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: release jobs of %q: %w", messageID, err)
+	}
+	return n, nil
+}
+
+// moveJobs runs the update query, which moves jobs to state ?1 from state ?2, and returns how
+// many it moved.
+func (s *Store) moveJobs(ctx context.Context, query string, args ...any) (int, error) {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// EventsByQuarterHour implements [webhook.CampaignStore]. SQLite groups the user's events by
+// quarter hour of the UTC day, reading the index on (user_id, name, time) only.
+func (s *Store) EventsByQuarterHour(ctx context.Context, userID string, since, until time.Time) ([96]int, error) {
+	var out [96]int
+	const day, quarter = int64(24 * time.Hour), int64(15 * time.Minute)
+	rows, err := s.db.QueryContext(ctx, `SELECT ((time % ?1) + ?1) % ?1 / ?2 AS q, count(*) FROM events
+		WHERE user_id = ?3 AND time >= ?4 AND time < ?5 GROUP BY q`, day, quarter, userID, since.UnixNano(), until.UnixNano())
+	if err != nil {
+		return out, fmt.Errorf("sqlitestore: events by quarter hour of %q: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var q, n int
+		if err := rows.Scan(&q, &n); err != nil {
+			return out, fmt.Errorf("sqlitestore: events by quarter hour of %q: %w", userID, err)
+		}
+		out[q] = n
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("sqlitestore: events by quarter hour of %q: %w", userID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,78 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// EventStats implements [webhook.EventHistoryStore]. It reads the window from the index on
+// (user_id, name, time): with neither Where nor Param SQLite counts it there, and otherwise
+// the window's events are read and q.Where matched in Go, with [webhook.Condition.Match].
+func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
+	var st webhook.EventStats
+	since, until := int64(math.MinInt64), int64(math.MaxInt64)
+	if !q.Since.IsZero() {
+		since = q.Since.UnixNano()
+	}
+	if !q.Until.IsZero() {
+		until = q.Until.UnixNano()
+	}
+	const window = ` FROM events WHERE user_id = ? AND name = ? AND time BETWEEN ? AND ?`
+	if q.Where == nil && q.Param == "" {
+		var first, last sql.NullInt64
+		err := s.db.QueryRowContext(ctx, `SELECT count(*), min(time), max(time)`+window, q.UserID, q.Name, since, until).
+			Scan(&st.Count, &first, &last)
+		if err != nil {
+			return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
+		}
+		st.First, st.Last = fromNanos(first), fromNanos(last)
+		return st, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT time, params`+window, q.UserID, q.Name, since, until)
+	if err != nil {
+		return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t int64
+		var raw sql.NullString
+		var params webhook.Map
+		if err := rows.Scan(&t, &raw); err != nil {
+			return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
+		}
+		if err := unmarshalNull(raw, &params); err != nil {
+			return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
+		}
+		if q.Where != nil && !q.Where.Match(params) {
+			continue
+		}
+		var v any
+		if q.Param != "" {
+			v = params[q.Param]
+		}
+		st.Add(time.Unix(0, t).UTC(), v)
+	}
+	if err := rows.Err(); err != nil {
+		return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
+	}
+	return st, nil
+}
+
+// CountSent implements [webhook.AttemptStore]. It counts in the partial index of succeeded
+// attempts on (user_id, time, message_id, ignore_caps), without reading the attempts. The
+// literal 'succeeded' is [webhook.Succeeded], as in the index, so that SQLite uses the index.
+func (s *Store) CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM attempts
+		WHERE outcome = 'succeeded' AND user_id = ?1 AND time >= ?2
+			AND (?3 = '' AND ignore_caps = 0 OR message_id = ?3)`, userID, since.UnixNano(), messageID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: count sent to %q: %w", userID, err)
+	}
+	return n, nil
+}
