@@ -31,14 +31,19 @@ func scanCampaign(row pgx.Row) (*webhook.Campaign, error) {
 	return c, nil
 }
 
-// PutCampaign implements [webhook.CampaignStore].
+// PutCampaign implements [webhook.CampaignStore]. It notifies listeners (see
+// [Store.Notifications]) if c has a fan-out to do, so that any Sender may start it at once.
 func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO webhook_campaigns (`+campaignColumns+`)
+	_, err := s.db.Exec(ctx, `WITH saved AS (
+		INSERT INTO webhook_campaigns (`+campaignColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (message_id) DO UPDATE SET message_version = excluded.message_version,
 			run = excluded.run, state = excluded.state, started_at = excluded.started_at,
 			occurrence = excluded.occurrence, after_user = excluded.after_user, next_at = excluded.next_at,
-			lease_owner = excluded.lease_owner, lease_expires_at = excluded.lease_expires_at`,
+			lease_owner = excluded.lease_owner, lease_expires_at = excluded.lease_expires_at
+		RETURNING state, next_at
+	)
+	SELECT pg_notify('`+channel+`', current_schema()) FROM saved WHERE state = 'running' AND next_at IS NOT NULL`,
 		c.MessageID, c.MessageVersion, c.Run, string(c.State), c.StartedAt, c.Occurrence, c.After,
 		nullTime(c.NextAt), c.LeaseOwner, nullTime(c.LeaseExpiresAt))
 	return wrap("put campaign", err)
@@ -50,12 +55,16 @@ func (s *Store) Campaign(ctx context.Context, messageID string) (*webhook.Campai
 	return c, wrap("campaign", err)
 }
 
-// SetCampaignState implements [webhook.CampaignStore].
+// SetCampaignState implements [webhook.CampaignStore]. It notifies listeners (see
+// [Store.Notifications]) if it leaves the campaign running with a fan-out to do.
 func (s *Store) SetCampaignState(ctx context.Context, messageID string, state webhook.CampaignState) (*webhook.Campaign, error) {
 	c, err := scanCampaign(s.db.QueryRow(ctx, `UPDATE webhook_campaigns
 		SET state = CASE state WHEN 'cancelled' THEN state ELSE $2 END
 		WHERE message_id = $1
 		RETURNING `+campaignColumns, messageID, string(state)))
+	if err == nil && c.State == webhook.CampaignRunning && !c.NextAt.IsZero() {
+		err = s.wakeSenders(ctx)
+	}
 	return c, wrap("set campaign state", err)
 }
 
@@ -124,28 +133,32 @@ func (s *Store) HoldJobs(ctx context.Context, messageID string) (int, error) {
 // [Store.Notifications]) if it released any job, on commit, since they may be due.
 func (s *Store) ReleaseJobs(ctx context.Context, messageID string) (int, error) {
 	n, err := s.moveJobs(ctx, messageID, webhook.JobHeld, webhook.JobScheduled)
+	if err == nil && n > 0 {
+		err = s.wakeSenders(ctx)
+	}
 	return n, wrap("release jobs", err)
 }
 
 // moveJobs moves the jobs of a message from one state to another and returns how many it
-// moved, notifying listeners if it moved any to JobScheduled. The states are written into
-// the statement, not passed as parameters, so that the planner can use the partial index on
-// pending jobs by message.
+// moved. The states are written into the statement, not passed as parameters, so that the
+// planner can use the partial index on pending jobs by message.
 func (s *Store) moveJobs(ctx context.Context, messageID string, from, to webhook.JobState) (int, error) {
-	var n int
-	err := s.db.QueryRow(ctx, `WITH moved AS (
-		UPDATE webhook_jobs SET state = '`+string(to)+`' WHERE message_id = $1 AND state = '`+string(from)+`'
-		RETURNING 1
-	)
-	SELECT (SELECT count(*) FROM moved),
-		(SELECT pg_notify('`+channel+`', current_schema()) WHERE $2 AND EXISTS (SELECT FROM moved))`,
-		messageID, to == webhook.JobScheduled).Scan(&n, nil)
-	return n, err
+	tag, err := s.db.Exec(ctx, `UPDATE webhook_jobs SET state = '`+string(to)+`'
+		WHERE message_id = $1 AND state = '`+string(from)+`'`, messageID)
+	return int(tag.RowsAffected()), err
+}
+
+// wakeSenders notifies listeners (see [Store.Notifications]) that work may be due, when the
+// change just made commits: at once on the pool, with the transaction through a view.
+func (s *Store) wakeSenders(ctx context.Context) error {
+	_, err := s.db.Exec(ctx, `SELECT pg_notify('`+channel+`', current_schema())`)
+	return err
 }
 
 // EventsByQuarterHour implements [webhook.CampaignStore]. It reads the user's events through
 // the index on (user_id, name, time), so its cost grows with all of the user's events, not
-// only those of the window.
+// only those of the window. Both bounds are rounded up to the microsecond, as stored times
+// are whole microseconds (see ceilMicro).
 func (s *Store) EventsByQuarterHour(ctx context.Context, userID string, since, until time.Time) ([96]int, error) {
 	var out [96]int
 	rows, err := s.db.Query(ctx, `SELECT quarter, count(*) FROM (
@@ -153,7 +166,7 @@ func (s *Store) EventsByQuarterHour(ctx context.Context, userID string, since, u
 				+ floor(extract(minute FROM time AT TIME ZONE 'UTC') / 15))::int AS quarter
 			FROM webhook_events WHERE user_id = $1 AND time >= $2 AND time < $3
 		) q
-		GROUP BY quarter`, userID, since, until)
+		GROUP BY quarter`, userID, ceilMicro(since), ceilMicro(until))
 	if err != nil {
 		return out, wrap("events by quarter hour", err)
 	}

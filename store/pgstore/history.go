@@ -19,7 +19,7 @@ const eventWindow = ` FROM webhook_events
 // 'number' is what Numbers counts); with it, the window's parameters are read and
 // [webhook.Condition.Match] decides, so that every operator means what it means elsewhere.
 func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
-	args := []any{q.UserID, q.Name, nullTime(q.Since), nullTime(q.Until)}
+	args := []any{q.UserID, q.Name, nullTime(ceilMicro(q.Since)), nullTime(q.Until)}
 	if q.Where != nil {
 		st, err := s.matchEvents(ctx, q, args)
 		return st, wrap("event stats", err)
@@ -83,8 +83,19 @@ func (s *Store) CountSent(ctx context.Context, userID, messageID string, since t
 	err := s.db.QueryRow(ctx, `SELECT count(*) FROM webhook_attempts
 		WHERE user_id = $1 AND outcome = 'succeeded' AND time >= $3
 			AND CASE WHEN $2 = '' THEN NOT ignore_caps ELSE message_id = $2 END`,
-		userID, messageID, since).Scan(&n)
+		userID, messageID, ceilMicro(since)).Scan(&n)
 	return n, wrap("count sent", err)
+}
+
+// ceilMicro returns t rounded up to the microsecond. PostgreSQL keeps times to the
+// microsecond and pgx drops the nanoseconds of those it sends, which is right for an upper
+// bound (time <= t) but not for a lower one: time >= t holds for the times PostgreSQL keeps
+// exactly if time >= ceilMicro(t) does.
+func ceilMicro(t time.Time) time.Time {
+	if d := t.Truncate(time.Microsecond); !d.Equal(t) {
+		return d.Add(time.Microsecond)
+	}
+	return t
 }
 
 // nullTime returns t, or nil (SQL NULL) if t is zero.

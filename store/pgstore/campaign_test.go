@@ -1,0 +1,112 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
+	"github.com/hookline/webhook/webhooktest"
+)
+
+// TestLeaseCampaignConcurrent checks that Senders leasing campaigns at once through separate
+// pools never lease one fan-out twice.
+func TestLeaseCampaignConcurrent(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	const n, leasers = 60, 4
+	s := pgstore.New(newPool(t, schema))
+	for i := range n {
+		c := &webhook.Campaign{MessageID: fmt.Sprintf("m%02d", i), MessageVersion: 1, Run: 1,
+			State: webhook.CampaignRunning, StartedAt: epoch, NextAt: epoch.Add(time.Duration(i%3) * time.Second)}
+		if err := s.PutCampaign(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	got := map[string]string{}
+	var wg sync.WaitGroup
+	for l := range leasers {
+		s := pgstore.New(newPool(t, schema))
+		owner := fmt.Sprintf("sender%d", l)
+		wg.Go(func() {
+			for {
+				c, err := s.LeaseCampaign(ctx, epoch.Add(time.Minute), owner, time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if c == nil {
+					return
+				}
+				mu.Lock()
+				if prev, dup := got[c.MessageID]; dup {
+					t.Errorf("campaign %s leased to %s and %s", c.MessageID, prev, owner)
+				}
+				got[c.MessageID] = owner
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(got) != n {
+		t.Errorf("leased %d campaigns, want %d", len(got), n)
+	}
+}
+
+// TestSendersShareCampaign checks that a campaign started by an app that sends nothing itself
+// is fanned out and sent by three Senders on separate pools, each user once, woken by
+// notifications rather than a poll, across two pages of users.
+func TestSendersShareCampaign(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	schema := newSchema(t)
+	recv := webhooktest.NewReceiver(t)
+	clock := webhooktest.NewFakeClock(epoch)
+	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
+	const users = 1200 // the fan-out reads 1000 users a page
+	for i := range users {
+		if err := app.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%04d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &webhook.Message{ID: "news", URL: recv.URL + "/{{ user.id }}", Delivery: webhook.Delivery{Kind: webhook.Immediate}}
+	if err := app.SaveMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var senders []*webhook.Sender
+	for i := range 3 {
+		s := newSender(t, pgstore.New(newPool(t, schema)), clock, fmt.Sprintf("sender%d", i))
+		start(t, s)
+		senders = append(senders, s)
+	}
+	if err := clock.BlockUntil(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.StartCampaign(ctx, "news"); err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := recv.Wait(ctx, users)
+	if err != nil {
+		t.Fatalf("got %d of %d requests: %v", len(recv.Requests()), users, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if seen[r.URI] {
+			t.Errorf("%s sent twice", r.URI)
+		}
+		seen[r.URI] = true
+	}
+	for _, s := range senders {
+		if err := s.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := app.Campaign(ctx, "news")
+	if err != nil || !c.NextAt.IsZero() || c.LeaseOwner != "" {
+		t.Errorf("campaign after its fan-out = %+v, %v; want it done, with no fan-out to come and no lease", c, err)
+	}
+}
