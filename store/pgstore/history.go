@@ -27,7 +27,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 	var st webhook.EventStats
 	var first, last *time.Time
 	err := s.db.QueryRow(ctx, `WITH selected AS (
-		SELECT time, CASE WHEN jsonb_typeof(params -> $5) = 'number' THEN (params ->> $5)::float8 END AS n`+
+		SELECT time, CASE WHEN jsonb_typeof(params -> $5::text) = 'number' THEN (params ->> $5::text)::float8 END AS n`+
 		eventWindow+`
 	)
 	SELECT count(*), min(time), max(time), count(n), coalesce(sum(n), 0), coalesce(min(n), 0), coalesce(max(n), 0)
