@@ -17,7 +17,7 @@ import (
 func TestLeaseCampaignConcurrent(t *testing.T) {
 	ctx := context.Background()
 	schema := newSchema(t)
-	const n, leasers = 60, 4
+	const n = 60
 	s := pgstore.New(newPool(t, schema))
 	for i := range n {
 		c := &webhook.Campaign{MessageID: fmt.Sprintf("m%02d", i), MessageVersion: 1, Run: 1,
@@ -26,35 +26,52 @@ func TestLeaseCampaignConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	got := leaseAll(t, schema, 4, func(s *pgstore.Store, owner string) ([]string, error) {
+		c, err := s.LeaseCampaign(ctx, epoch.Add(time.Minute), owner, time.Hour)
+		if c == nil {
+			return nil, err
+		}
+		return []string{c.MessageID}, err
+	})
+	if len(got) != n {
+		t.Errorf("leased %d campaigns, want %d", len(got), n)
+	}
+}
+
+// leaseAll runs lease on leasers Stores on separate pools on schema at once, each with an
+// owner of its own, until it returns nothing, fails the test if it returns one ID to two
+// owners, and returns the owner of each ID.
+func leaseAll(t *testing.T, schema string, leasers int, lease func(s *pgstore.Store, owner string) ([]string, error)) map[string]string {
+	t.Helper()
 	var mu sync.Mutex
 	got := map[string]string{}
 	var wg sync.WaitGroup
 	for l := range leasers {
 		s := pgstore.New(newPool(t, schema))
-		owner := fmt.Sprintf("sender%d", l)
+		owner := fmt.Sprintf("owner%d", l)
 		wg.Go(func() {
 			for {
-				c, err := s.LeaseCampaign(ctx, epoch.Add(time.Minute), owner, time.Hour)
+				ids, err := lease(s, owner)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if c == nil {
+				if len(ids) == 0 {
 					return
 				}
 				mu.Lock()
-				if prev, dup := got[c.MessageID]; dup {
-					t.Errorf("campaign %s leased to %s and %s", c.MessageID, prev, owner)
+				for _, id := range ids {
+					if prev, dup := got[id]; dup {
+						t.Errorf("%s leased to %s and %s", id, prev, owner)
+					}
+					got[id] = owner
 				}
-				got[c.MessageID] = owner
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if len(got) != n {
-		t.Errorf("leased %d campaigns, want %d", len(got), n)
-	}
+	return got
 }
 
 // TestSendersShareCampaign checks that a campaign started by an app that sends nothing itself
@@ -77,29 +94,11 @@ func TestSendersShareCampaign(t *testing.T) {
 	if err := app.SaveMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	var senders []*webhook.Sender
-	for i := range 3 {
-		s := newSender(t, pgstore.New(newPool(t, schema)), clock, fmt.Sprintf("sender%d", i))
-		start(t, s)
-		senders = append(senders, s)
-	}
-	if err := clock.BlockUntil(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	senders := startSenders(ctx, t, schema, clock, 3)
 	if err := app.StartCampaign(ctx, "news"); err != nil {
 		t.Fatal(err)
 	}
-	reqs, err := recv.Wait(ctx, users)
-	if err != nil {
-		t.Fatalf("got %d of %d requests: %v", len(recv.Requests()), users, err)
-	}
-	seen := map[string]bool{}
-	for _, r := range reqs {
-		if seen[r.URI] {
-			t.Errorf("%s sent twice", r.URI)
-		}
-		seen[r.URI] = true
-	}
+	waitSentOnce(ctx, t, recv, users)
 	for _, s := range senders {
 		if err := s.Stop(ctx); err != nil {
 			t.Fatal(err)

@@ -40,6 +40,40 @@ func start(tb testing.TB, sender *webhook.Sender) {
 	})
 }
 
+// startSenders starts n Senders on separate pools on schema, each with newSender, and waits
+// until all of them wait for their next poll.
+func startSenders(ctx context.Context, tb testing.TB, schema string, clock *webhooktest.FakeClock, n int) []*webhook.Sender {
+	tb.Helper()
+	senders := make([]*webhook.Sender, n)
+	for i := range senders {
+		senders[i] = newSender(tb, pgstore.New(newPool(tb, schema)), clock, fmt.Sprintf("sender%d", i))
+		start(tb, senders[i])
+	}
+	if err := clock.BlockUntil(ctx, n); err != nil {
+		tb.Fatal(err)
+	}
+	return senders
+}
+
+// waitSentOnce waits until recv has n requests and fails the test if two of them are of one
+// delivery or to one user (one URI).
+func waitSentOnce(ctx context.Context, tb testing.TB, recv *webhooktest.Receiver, n int) {
+	tb.Helper()
+	reqs, err := recv.Wait(ctx, n)
+	if err != nil {
+		tb.Fatalf("got %d of %d requests: %v", len(recv.Requests()), n, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		for _, k := range []string{"delivery " + r.Header.Get("Webhook-Id"), "URI " + r.URI} {
+			if seen[k] {
+				tb.Errorf("%s sent twice", k)
+			}
+			seen[k] = true
+		}
+	}
+}
+
 func hookMessage(url string) *webhook.Message {
 	return &webhook.Message{
 		ID: "hook", URL: url + "/{{ user.id }}",
@@ -56,16 +90,8 @@ func TestSendersShareQueue(t *testing.T) {
 	schema := newSchema(t)
 	recv := webhooktest.NewReceiver(t)
 	clock := webhooktest.NewFakeClock(epoch)
-	var senders []*webhook.Sender
-	for i := range 3 {
-		s := newSender(t, pgstore.New(newPool(t, schema)), clock, fmt.Sprintf("sender%d", i))
-		start(t, s)
-		senders = append(senders, s)
-	}
 	// All three wait for the next poll, an hour away, before any delivery is enqueued.
-	if err := clock.BlockUntil(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	senders := startSenders(ctx, t, schema, clock, 3)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
 	if err := app.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
 		t.Fatal(err)
@@ -76,18 +102,7 @@ func TestSendersShareQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reqs, err := recv.Wait(ctx, n)
-	if err != nil {
-		t.Fatalf("got %d of %d requests: %v", len(recv.Requests()), n, err)
-	}
-	seen := map[string]bool{}
-	for _, r := range reqs {
-		id := r.Header.Get("Webhook-Id")
-		if seen[id] {
-			t.Errorf("delivery %s sent twice", id)
-		}
-		seen[id] = true
-	}
+	waitSentOnce(ctx, t, recv, n)
 	for _, s := range senders {
 		if err := s.Stop(ctx); err != nil { // waits until their attempts are logged
 			t.Fatal(err)
