@@ -139,13 +139,16 @@ func (s *Store) moveJobs(ctx context.Context, query string, args ...any) (int, e
 	return int(n), err
 }
 
+// quarterHoursSQL counts the events of user ?1 with a time at or after ?2 and before ?3 by
+// quarter hour of the UTC day (times before 1970 are negative: the modulo is made positive).
+const quarterHoursSQL = `SELECT ((time % 86400000000000) + 86400000000000) % 86400000000000 / 900000000000 AS q,
+	count(*) FROM events WHERE user_id = ?1 AND time >= ?2 AND time < ?3 GROUP BY q`
+
 // EventsByQuarterHour implements [webhook.CampaignStore]. SQLite groups the user's events by
 // quarter hour of the UTC day, reading the index on (user_id, name, time) only.
 func (s *Store) EventsByQuarterHour(ctx context.Context, userID string, since, until time.Time) ([96]int, error) {
 	var out [96]int
-	const day, quarter = int64(24 * time.Hour), int64(15 * time.Minute)
-	rows, err := s.db.QueryContext(ctx, `SELECT ((time % ?1) + ?1) % ?1 / ?2 AS q, count(*) FROM events
-		WHERE user_id = ?3 AND time >= ?4 AND time < ?5 GROUP BY q`, day, quarter, userID, since.UnixNano(), until.UnixNano())
+	rows, err := s.db.QueryContext(ctx, quarterHoursSQL, userID, since.UnixNano(), until.UnixNano())
 	if err != nil {
 		return out, fmt.Errorf("sqlitestore: events by quarter hour of %q: %w", userID, err)
 	}

@@ -22,10 +22,9 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 	if !q.Until.IsZero() {
 		until = q.Until.UnixNano()
 	}
-	const window = ` FROM events WHERE user_id = ? AND name = ? AND time BETWEEN ? AND ?`
 	if q.Where == nil && q.Param == "" {
 		var first, last sql.NullInt64
-		err := s.db.QueryRowContext(ctx, `SELECT count(*), min(time), max(time)`+window, q.UserID, q.Name, since, until).
+		err := s.db.QueryRowContext(ctx, `SELECT count(*), min(time), max(time)`+eventWindow, q.UserID, q.Name, since, until).
 			Scan(&st.Count, &first, &last)
 		if err != nil {
 			return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
@@ -33,7 +32,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 		st.First, st.Last = fromNanos(first), fromNanos(last)
 		return st, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT time, params`+window, q.UserID, q.Name, since, until)
+	rows, err := s.db.QueryContext(ctx, `SELECT time, params`+eventWindow, q.UserID, q.Name, since, until)
 	if err != nil {
 		return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
 	}
@@ -63,14 +62,21 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 	return st, nil
 }
 
-// CountSent implements [webhook.AttemptStore]. It counts in the partial index of succeeded
-// attempts on (user_id, time, message_id, ignore_caps), without reading the attempts. The
-// literal 'succeeded' is [webhook.Succeeded], as in the index, so that SQLite uses the index.
+// countSentSQL counts the succeeded attempts to user ?1 at or after ?2, of message ?3 or, if
+// ?3 is empty, of every message but those with IgnoreCaps.
+const countSentSQL = `SELECT count(*) FROM attempts
+	WHERE outcome = 'succeeded' AND user_id = ?1 AND time >= ?2
+		AND (?3 = '' AND ignore_caps = 0 OR message_id = ?3)`
+
+// eventWindow selects the events of user ?1 named ?2 with a time from ?3 to ?4.
+const eventWindow = ` FROM events WHERE user_id = ?1 AND name = ?2 AND time BETWEEN ?3 AND ?4`
+
+// CountSent implements [webhook.AttemptStore]. It searches the partial index of succeeded
+// attempts on (user_id, time, message_id, ignore_caps) for the window. The literal
+// 'succeeded' in the query is [webhook.Succeeded], as in the index, so that SQLite uses it.
 func (s *Store) CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM attempts
-		WHERE outcome = 'succeeded' AND user_id = ?1 AND time >= ?2
-			AND (?3 = '' AND ignore_caps = 0 OR message_id = ?3)`, userID, since.UnixNano(), messageID).Scan(&n)
+	err := s.db.QueryRowContext(ctx, countSentSQL, userID, since.UnixNano(), messageID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: count sent to %q: %w", userID, err)
 	}

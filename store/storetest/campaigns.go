@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ var campaignRules = []rule{
 	{"CampaignReturnsWhatPutCampaignSavedOrErrNotFound", testCampaignRoundTrip},
 	{"SetCampaignStateChangesAnyStateButCancelled", testSetCampaignState},
 	{"LeaseCampaignLeasesTheEarliestDueRunningCampaignToOneOwner", testLeaseCampaign},
+	{"LeaseCampaignNeverGivesACampaignToTwoOwners", testLeaseCampaignConcurrent},
 	{"CheckpointSavesProgressForTheLeaseHolderOnlyAndReleases", testCheckpoint},
 	{"NextCampaignDueIsTheEarliestNextAtOrLeaseExpiry", testNextCampaignDue},
 	{"HeldJobsAreNotClaimedOrDueUntilReleasedAndCancelCancelsThem", testHoldJobs},
@@ -100,6 +103,45 @@ func testLeaseCampaign(t *testing.T, s webhook.Store) {
 	c, err := s.LeaseCampaign(t.Context(), at(time.Minute), "w2", time.Minute)
 	if err != nil || c == nil || c.MessageID != "early" || c.LeaseOwner != "w2" {
 		t.Errorf("LeaseCampaign when the leases expire = %+v, %v; want early leased to w2", c, err)
+	}
+}
+
+func testLeaseCampaignConcurrent(t *testing.T, s webhook.Store) {
+	const campaigns, owners = 40, 6
+	for i := range campaigns {
+		putCampaigns(t, s, campaign(fmt.Sprintf("m%02d", i), at(time.Duration(i%7)*time.Millisecond)))
+	}
+	var (
+		mu  sync.Mutex
+		got = map[string][]string{} // message ID → owners
+		wg  sync.WaitGroup
+	)
+	for o := range owners {
+		owner := fmt.Sprintf("w%d", o)
+		wg.Go(func() {
+			for range campaigns + 1 { // bounded, in case a Store leases a campaign again
+				c, err := s.LeaseCampaign(t.Context(), at(time.Second), owner, time.Hour)
+				if err != nil {
+					t.Errorf("LeaseCampaign by %s: %v", owner, err)
+					return
+				}
+				if c == nil {
+					return
+				}
+				mu.Lock()
+				got[c.MessageID] = append(got[c.MessageID], owner)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(got) != campaigns {
+		t.Errorf("%d owners leased %d distinct campaigns, want all %d", owners, len(got), campaigns)
+	}
+	for id, os := range got {
+		if len(os) > 1 {
+			t.Errorf("campaign %s was leased to %d owners at once: %v", id, len(os), os)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -17,10 +18,10 @@ var historyRules = []rule{
 	{"EventsAddedOutOfTimeOrder", testStatsOutOfOrder},
 }
 
-// addEvent adds user's event of the given name at epoch plus d, without jobs.
-func addEvent(t *testing.T, s webhook.Store, user, name string, d time.Duration, params webhook.Map) {
+// addEvent adds event id, user's event of the given name at epoch plus d, without jobs.
+func addEvent(t *testing.T, s webhook.Store, id, user, name string, d time.Duration, params webhook.Map) {
 	t.Helper()
-	e := webhook.Event{ID: user + name + d.String(), UserID: user, Name: name, Time: at(d), Params: params}
+	e := webhook.Event{ID: id, UserID: user, Name: name, Time: at(d), Params: params}
 	must(t, "AddEvent", s.AddEvent(t.Context(), e, nil))
 }
 
@@ -28,13 +29,13 @@ func addEvent(t *testing.T, s webhook.Store, user, name string, d time.Duration,
 // "open" event.
 func history(t *testing.T, s webhook.Store) {
 	t.Helper()
-	addEvent(t, s, "u1", "buy", 0, webhook.Map{"amount": int64(5), "currency": "EUR"})
-	addEvent(t, s, "u1", "buy", -2*time.Hour, webhook.Map{"amount": 2.5, "currency": "USD"})
-	addEvent(t, s, "u1", "buy", -3*time.Hour, webhook.Map{"amount": "ten", "currency": "EUR"})
-	addEvent(t, s, "u1", "buy", -time.Hour, webhook.Map{"currency": "EUR"})
-	addEvent(t, s, "u1", "buy", -2*time.Hour+0, webhook.Map{"amount": int64(-1), "currency": "GBP", "x": "y"})
-	addEvent(t, s, "u2", "buy", 0, webhook.Map{"amount": int64(100)})
-	addEvent(t, s, "u1", "open", 0, nil)
+	addEvent(t, s, "e1", "u1", "buy", 0, webhook.Map{"amount": int64(5), "currency": "EUR"})
+	addEvent(t, s, "e2", "u1", "buy", -2*time.Hour, webhook.Map{"amount": 2.5, "currency": "USD"})
+	addEvent(t, s, "e3", "u1", "buy", -3*time.Hour, webhook.Map{"amount": "ten", "currency": "EUR"})
+	addEvent(t, s, "e4", "u1", "buy", -time.Hour, webhook.Map{"currency": "EUR"})
+	addEvent(t, s, "e5", "u1", "buy", -2*time.Hour, webhook.Map{"amount": int64(-1), "currency": "GBP", "x": "y"})
+	addEvent(t, s, "e6", "u2", "buy", 0, webhook.Map{"amount": int64(100)})
+	addEvent(t, s, "e7", "u1", "open", 0, nil)
 }
 
 // checkStats fails the rule, named by rule, if the EventStats of q are not want.
@@ -107,8 +108,8 @@ func testStatsWhere(t *testing.T, s webhook.Store) {
 }
 
 func testStatsOutOfOrder(t *testing.T, s webhook.Store) {
-	for _, d := range []time.Duration{5, 1, 3, 1, 9, 0} {
-		addEvent(t, s, "u", "e", d*time.Minute, webhook.Map{"n": int64(d)})
+	for i, d := range []time.Duration{5, 1, 3, 1, 9, 0} {
+		addEvent(t, s, fmt.Sprint("e", i), "u", "e", d*time.Minute, webhook.Map{"n": int64(d)})
 	}
 	checkStats(t, s, "events added out of time order are selected by their Time",
 		webhook.EventQuery{UserID: "u", Name: "e", Since: at(time.Minute), Until: at(5 * time.Minute), Param: "n"},

@@ -1,0 +1,50 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// TestQueryPlans checks that the queries the Sender makes for every delivery or audience
+// criterion read an index, not a table: their cost must not grow with the log or history.
+func TestQueryPlans(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "plan.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := New(db).Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, query, index string
+		args               []any
+	}{
+		{"CountSent", countSentSQL, "INDEX attempts_sent (user_id=? AND time>?)", []any{"u", 0, ""}},
+		{"EventStats count", `SELECT count(*), min(time), max(time)` + eventWindow, "USING COVERING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
+		{"EventStats rows", `SELECT time, params` + eventWindow, "USING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
+		{"EventsByQuarterHour", quarterHoursSQL, "USING COVERING INDEX events_user_name_time", []any{"u", 0, 1}},
+	} {
+		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query, tt.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if got := strings.Join(plan, "; "); !strings.Contains(got, tt.index) {
+			t.Errorf("%s: query plan %q, want it %s", tt.name, got, tt.index)
+		}
+	}
+}
