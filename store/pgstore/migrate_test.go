@@ -25,8 +25,11 @@ func TestMigrateFrom001(t *testing.T) {
 		sql  string
 		args []any
 	}{
-		{sql: `DROP TABLE webhook_users, webhook_events, webhook_message_heads, webhook_messages, webhook_jobs,
-			webhook_attempts, webhook_campaigns`},
+		{sql: `DO $$ DECLARE t text; BEGIN
+			FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'webhook_migrations' LOOP
+				EXECUTE 'DROP TABLE ' || quote_ident(t) || ' CASCADE';
+			END LOOP;
+		END $$`},
 		{sql: `DELETE FROM webhook_migrations WHERE version > 1`},
 		{sql: string(init)},
 		{`INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, created_at, due_at)
