@@ -190,17 +190,17 @@ func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.U
 	return users, wrap("users", err)
 }
 
-// enqueueCTE inserts the jobs given as arrays in $1 to $11, the first of each key winning,
+// enqueueCTE inserts the jobs given as arrays in $1 to $12, the first of each key winning,
 // and notifies listeners if any was new. Statements that use it go on with a SELECT.
 const enqueueCTE = `WITH new_jobs AS (
 	INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-		state, attempts, created_at, due_at, request)
+		state, attempts, created_at, due_at, request, unless)
 	SELECT id, key, message_id, message_version, user_id, event, params, 'scheduled', attempts,
-		created_at, due_at, request
+		created_at, due_at, request, unless
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[],
-		$7::jsonb[], $8::int[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
+		$7::jsonb[], $8::int[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[])
 		WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params,
-			attempts, created_at, due_at, request, n)
+			attempts, created_at, due_at, request, unless, n)
 	ORDER BY n
 	ON CONFLICT DO NOTHING
 	RETURNING 1
@@ -214,6 +214,7 @@ func enqueueArgs(jobs []*webhook.Job) ([]any, error) {
 	n := len(jobs)
 	var (
 		ids, keys, msgs, users = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		unless                 = make([]string, n)
 		versions, attempts     = make([]int32, n), make([]int32, n)
 		events, params, reqs   = make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		created, due           = make([]time.Time, n), make([]time.Time, n)
@@ -221,7 +222,7 @@ func enqueueArgs(jobs []*webhook.Job) ([]any, error) {
 	for i, j := range jobs {
 		ids[i], keys[i], msgs[i], users[i] = j.ID, j.Key, j.MessageID, j.UserID
 		versions[i], attempts[i] = int32(j.MessageVersion), int32(j.Attempts)
-		created[i], due[i] = j.CreatedAt, j.DueAt
+		created[i], due[i], unless[i] = j.CreatedAt, j.DueAt, j.Unless
 		var err error
 		if events[i], err = marshal(j.Event); err != nil {
 			return nil, err
@@ -233,7 +234,7 @@ func enqueueArgs(jobs []*webhook.Job) ([]any, error) {
 			return nil, err
 		}
 	}
-	return []any{ids, keys, msgs, versions, users, events, params, attempts, created, due, reqs}, nil
+	return []any{ids, keys, msgs, versions, users, events, params, attempts, created, due, reqs, unless}, nil
 }
 
 // marshal returns the JSON encoding of v, or nil (SQL NULL) if v is a nil pointer or map.
@@ -276,7 +277,7 @@ func (s *Store) AddEvent(ctx context.Context, e webhook.Event, jobs []*webhook.J
 	}
 	args = append(args, e.ID, e.UserID, e.Name, params, e.Time)
 	_, err = s.db.Exec(ctx, enqueueCTE+`, new_event AS (
-		INSERT INTO webhook_events (id, user_id, name, params, time) VALUES ($12, $13, $14, $15, $16)
+		INSERT INTO webhook_events (id, user_id, name, params, time) VALUES ($13, $14, $15, $16, $17)
 	)`+notifySelect, args...)
 	return wrap("add event", err)
 }
@@ -344,7 +345,7 @@ func scanMessage(row pgx.Row) (*webhook.Message, error) {
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless`
 
 // scanJob reads a job from jobColumns.
 func scanJob(row pgx.Row) (*webhook.Job, error) {
@@ -352,7 +353,7 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	var event, params, req []byte
 	var expires *time.Time
 	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
-		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req); err != nil {
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless); err != nil {
 		return nil, err
 	}
 	if expires != nil {
@@ -399,7 +400,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
 	FROM due WHERE j.id = due.id
 	RETURNING due.ready_at, `+s.async+`, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
-		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request`,
+		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request, j.unless`,
 		now, owner, now.Add(lease), limit)
 	if err != nil {
 		return nil, wrap("claim", err)
@@ -447,8 +448,8 @@ const (
 	finishInsert = `, attempt AS (
 		INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number,
 			time, duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at)
-		VALUES ($7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+			response_body, error, outcome, next_attempt_at, ignore_caps)
+		VALUES ($7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 	)`
 )
 
@@ -477,7 +478,7 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 		sql = finishUpdate + finishInsert + finishResult + s.async
 		args = append(args, a.DeliveryID, a.MessageID, a.MessageVersion, a.UserID, a.Number,
 			a.Time, int64(a.Duration), a.Method, a.URL, reqHeader, []byte(a.RequestBody), a.StatusCode,
-			respHeader, []byte(a.ResponseBody), a.Err, string(a.Outcome), next)
+			respHeader, []byte(a.ResponseBody), a.Err, string(a.Outcome), next, a.IgnoreCaps)
 	}
 	var saved, exists bool
 	if err := s.db.QueryRow(ctx, sql, args...).Scan(&saved, &exists, nil); err != nil {
@@ -517,9 +518,9 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 		before = &f.CreatedBefore
 	}
 	rows, err := s.db.Query(ctx, `UPDATE webhook_jobs SET state = 'cancelled'
-		WHERE state = 'scheduled' AND ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2)
-			AND ($3::timestamptz IS NULL OR created_at < $3)
-		RETURNING `+jobColumns, f.MessageID, f.UserID, before)
+		WHERE state IN ('scheduled', 'held') AND ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2)
+			AND ($3::timestamptz IS NULL OR created_at < $3) AND ($4 = '' OR unless = $4)
+		RETURNING `+jobColumns, f.MessageID, f.UserID, before, f.Unless)
 	if err != nil {
 		return nil, wrap("cancel", err)
 	}
@@ -535,7 +536,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhook.Attempt, error) {
 	rows, err := s.db.Query(ctx, `SELECT delivery_id, message_id, message_version, user_id, number,
 			time, duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at
+			response_body, error, outcome, next_attempt_at, ignore_caps
 		FROM webhook_attempts
 		WHERE ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2) AND ($3 = '' OR delivery_id = $3)
 		ORDER BY time DESC, seq DESC
@@ -550,7 +551,7 @@ func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhoo
 		var next *time.Time
 		if err := row.Scan(&a.DeliveryID, &a.MessageID, &a.MessageVersion, &a.UserID, &a.Number,
 			&a.Time, &duration, &a.Method, &a.URL, &reqHeader, &reqBody, &a.StatusCode, &respHeader,
-			&respBody, &a.Err, &a.Outcome, &next); err != nil {
+			&respBody, &a.Err, &a.Outcome, &next, &a.IgnoreCaps); err != nil {
 			return a, err
 		}
 		a.Duration, a.RequestBody, a.ResponseBody = time.Duration(duration), string(reqBody), string(respBody)

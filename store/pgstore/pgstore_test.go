@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -197,34 +196,14 @@ func TestClaimConcurrent(t *testing.T) {
 	if err := pgstore.New(newPool(t, schema)).Enqueue(ctx, jobs); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	got := map[string]string{}
-	var wg sync.WaitGroup
-	for c := range claimers {
-		s := pgstore.New(newPool(t, schema))
-		owner := fmt.Sprintf("claimer%d", c)
-		wg.Go(func() {
-			for {
-				js, err := s.Claim(ctx, epoch.Add(time.Minute), owner, time.Hour, 7)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(js) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, j := range js {
-					if prev, dup := got[j.ID]; dup {
-						t.Errorf("job %s claimed by %s and %s", j.ID, prev, owner)
-					}
-					got[j.ID] = owner
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	got := leaseAll(t, schema, claimers, func(s *pgstore.Store, owner string) ([]string, error) {
+		js, err := s.Claim(ctx, epoch.Add(time.Minute), owner, time.Hour, 7)
+		ids := make([]string, len(js))
+		for i, j := range js {
+			ids[i] = j.ID
+		}
+		return ids, err
+	})
 	if len(got) != n {
 		t.Errorf("claimed %d jobs, want %d", len(got), n)
 	}

@@ -13,11 +13,13 @@ import (
 )
 
 // newSender returns a Sender on s and clock sending to loopback receivers, which polls only
-// hourly, so that it finds other Senders' work only through notifications.
+// hourly, so that it finds other Senders' work only through notifications. It has no host
+// rate limit, which would wait for clock to move.
 func newSender(tb testing.TB, s webhook.Store, clock webhook.Clock, id string) *webhook.Sender {
 	tb.Helper()
 	sender, err := webhook.NewSender(s, &webhook.Config{
 		ID: id, Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), PollInterval: time.Hour, Workers: 4,
+		HostRate: -1,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -38,6 +40,40 @@ func start(tb testing.TB, sender *webhook.Sender) {
 	})
 }
 
+// startSenders starts n Senders on separate pools on schema, each with newSender, and waits
+// until all of them wait for their next poll.
+func startSenders(ctx context.Context, tb testing.TB, schema string, clock *webhooktest.FakeClock, n int) []*webhook.Sender {
+	tb.Helper()
+	senders := make([]*webhook.Sender, n)
+	for i := range senders {
+		senders[i] = newSender(tb, pgstore.New(newPool(tb, schema)), clock, fmt.Sprintf("sender%d", i))
+		start(tb, senders[i])
+	}
+	if err := clock.BlockUntil(ctx, n); err != nil {
+		tb.Fatal(err)
+	}
+	return senders
+}
+
+// waitSentOnce waits until recv has n requests and fails the test if two of them are of one
+// delivery or to one user (one URI).
+func waitSentOnce(ctx context.Context, tb testing.TB, recv *webhooktest.Receiver, n int) {
+	tb.Helper()
+	reqs, err := recv.Wait(ctx, n)
+	if err != nil {
+		tb.Fatalf("got %d of %d requests: %v", len(recv.Requests()), n, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		for _, k := range []string{"delivery " + r.Header.Get("Webhook-Id"), "URI " + r.URI} {
+			if seen[k] {
+				tb.Errorf("%s sent twice", k)
+			}
+			seen[k] = true
+		}
+	}
+}
+
 func hookMessage(url string) *webhook.Message {
 	return &webhook.Message{
 		ID: "hook", URL: url + "/{{ user.id }}",
@@ -54,16 +90,8 @@ func TestSendersShareQueue(t *testing.T) {
 	schema := newSchema(t)
 	recv := webhooktest.NewReceiver(t)
 	clock := webhooktest.NewFakeClock(epoch)
-	var senders []*webhook.Sender
-	for i := range 3 {
-		s := newSender(t, pgstore.New(newPool(t, schema)), clock, fmt.Sprintf("sender%d", i))
-		start(t, s)
-		senders = append(senders, s)
-	}
 	// All three wait for the next poll, an hour away, before any delivery is enqueued.
-	if err := clock.BlockUntil(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	senders := startSenders(ctx, t, schema, clock, 3)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
 	if err := app.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
 		t.Fatal(err)
@@ -74,18 +102,7 @@ func TestSendersShareQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reqs, err := recv.Wait(ctx, n)
-	if err != nil {
-		t.Fatalf("got %d of %d requests: %v", len(recv.Requests()), n, err)
-	}
-	seen := map[string]bool{}
-	for _, r := range reqs {
-		id := r.Header.Get("Webhook-Id")
-		if seen[id] {
-			t.Errorf("delivery %s sent twice", id)
-		}
-		seen[id] = true
-	}
+	waitSentOnce(ctx, t, recv, n)
 	for _, s := range senders {
 		if err := s.Stop(ctx); err != nil { // waits until their attempts are logged
 			t.Fatal(err)
