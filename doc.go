@@ -15,6 +15,26 @@
 // | default(...). Basic auth comes from the URL's user info (https://user:pass@host) and is
 // sent as an Authorization header, never in the URL.
 //
+// # Audience
+//
+// A Message's [Audience] is a tree of [Criterion] leaves over the user's attributes, fields,
+// event history and a stable random bucket ([BucketOf]), combined with [All], [Any] and [Not];
+// the zero Audience means everyone. Build one with [Attr], [UserField], [Did], [NeverDid],
+// [EventStat] and [InBucket], or read it from JSON. It is checked when a delivery is enqueued
+// and again before its first attempt (see Message.CheckAudienceOnce); [Sender.AudienceSize]
+// counts the users it matches.
+//
+// # Campaigns
+//
+// A message's [Delivery] says when it is sent. A Triggered message is sent when
+// [Sender.Trigger] reports its event, after an optional Delay, unless an Unless event comes
+// first, at most Once or within a Limit. Every other [DeliveryKind] (Manual, Immediate,
+// Scheduled, Recurring, OptimalTime) is a [Campaign] to the whole audience, started with
+// [Sender.StartCampaign] and controlled with [Sender.PauseCampaign], [Sender.ResumeCampaign]
+// and [Sender.CancelCampaign]; its fan-out is paged and checkpointed in the Store, so it
+// survives a crash. Config.Caps ([Cap]) and Config.QuietHours ([QuietHours]) apply to every
+// kind.
+//
 // # Sending
 //
 // [Sender.Trigger] records an app event and enqueues a delivery for every message Triggered
@@ -22,6 +42,17 @@
 // server-to-server call). A started Sender's workers claim due deliveries from the Store,
 // render each once, send it with a timeout through an HTTP client that refuses private and
 // reserved addresses (see [Dialer] and Config.AllowNetworks), and record an [Attempt].
+//
+// # Security
+//
+// The default HTTP client dials through a [Dialer] that refuses private, loopback, link-local
+// and other reserved addresses, after DNS resolution and on the connected socket, and never
+// follows redirects; a refused delivery is logged as [Blocked] (see [BlockedError]). Message
+// Secrets sign every request the Standard Webhooks way; receivers check it with [Verify]
+// ([Sign] computes the header, [NewSecret] makes a secret). Requests are rate-limited per
+// host and guarded by a circuit breaker (Config.HostRate, Config.BreakerThreshold), templates
+// are limited in size, time and memory, and URL passwords, Authorization and other sensitive
+// headers and query parameters are redacted from logs and the attempt log ([Request.Redacted]).
 //
 // # Retries
 //
@@ -33,8 +64,11 @@
 //
 // # Stores and clocks
 //
-// The Store keeps users, events, messages, the delivery queue and the attempt log.
-// store/memstore is the in-memory default. Everything the library reads or waits for comes
+// The Store keeps users, events, messages, campaigns, the delivery queue and the attempt log.
+// store/memstore is the in-memory default; store/sqlitestore keeps them in SQLite for one app
+// instance, and store/pgstore in PostgreSQL for many instances sharing one queue, with
+// [Sender.TriggerTx] to enqueue in the app's own transaction. store/storetest checks any
+// Store against the Store contract. Everything the library reads or waits for comes
 // from the Config's Clock, so tests can use webhooktest.FakeClock and run hours of retries in
 // milliseconds.
 package webhook
