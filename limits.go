@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -190,9 +191,13 @@ func guardMethods[I any](set *exec.MethodSet[I], names []string, maxSize int) *e
 		if !ok {
 			continue
 		}
+		formats := name == "format" || name == "format_map"
 		out[name] = func(self I, selfValue *exec.Value, args *exec.VarArgs) (any, error) {
 			if _, err := checkCall(selfValue, args, maxSize); err != nil {
 				return nil, err
+			}
+			if formats && wideFormat(selfValue.String(), maxSize) {
+				return nil, fmt.Errorf("format width or precision larger than %d", maxSize)
 			}
 			v, err := f(self, selfValue, args)
 			if err == nil && measure(v, maxSize) > maxSize {
@@ -202,6 +207,26 @@ func guardMethods[I any](set *exec.MethodSet[I], names []string, maxSize int) *e
 		}
 	}
 	return exec.NewMethodSet(out)
+}
+
+// reFormatField matches a replacement field of a str.format string, and reDigits the
+// numbers in it.
+var (
+	reFormatField = regexp.MustCompile(`\{[^{}]*\}`)
+	reDigits      = regexp.MustCompile(`\d+`)
+)
+
+// wideFormat reports whether a str.format string asks for a width or precision above max:
+// gonja pads with strings.Repeat, so "{:>999999999999}" would allocate a terabyte.
+func wideFormat(f string, max int) bool {
+	for _, field := range reFormatField.FindAllString(f, -1) {
+		for _, n := range reDigits.FindAllString(field, -1) {
+			if v, err := strconv.Atoi(n); err != nil || v > max {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkCall returns the size of a call's input, or an error if the input is larger than

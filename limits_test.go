@@ -46,6 +46,8 @@ func TestTemplateLimits(t *testing.T) {
 		{"center method", "{{ 'x'.center(100000000) }}", "input and arguments could produce more than"},
 		{"join with a long separator", "{{ range(10000) | join('y' * 100000) }}", "input and arguments could produce more than"},
 		{"indent", "{{ ('a\\n' * 100000) | indent(1000) }}", "input and arguments could produce more than"},
+		{"format width", "{{ '{:>999999999999}'.format(1) }}", "format width or precision larger than 1048576"},
+		{"format precision", "{{ '{:.99999999}'.format(1.5) }}", "format width or precision larger than"},
 		{"replace", "{% set a = 'a' * 100000 %}{{ a.replace('a', 'b' * 1000) }}", "input and arguments could produce more than"},
 		{"work", "{% set s = 'x' * 1000000 %}{% for i in range(100) %}{{ s | length }}{% endfor %}", "template did more than 67108864 bytes of work"},
 		{"in-place append", "{% set l = [] %}{{ l.append(l) }}", "unknown method 'append'"},
@@ -76,12 +78,13 @@ func TestTemplateLimitsKeepOrdinaryTemplatesWorking(t *testing.T) {
 		{Key: "dict", Value: "{{ {'k': 1}.get('k') }} {{ {'k': 1}.keys() | list | length }}"},
 		{Key: "missing", Value: "{{ userAttribute.nope | default('none') }}"},
 		{Key: "text", Value: "v2.é {{ 'ok' }} 3.€"},
+		{Key: "format", Value: "{{ '{:>5}|{:.2f}'.format('ab', 3.14159) }}"},
 	}}
 	req, err := s.Preview(context.Background(), m, "u1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"repeat":"---","product":42,"float":3,"concat":"Ann! ab 2 3","loop":"1a2b","filters":"A, B   x  |2","dict":"1 1","missing":"none","text":"v2.é ok 3.€"}`
+	want := `{"repeat":"---","product":42,"float":3,"concat":"Ann! ab 2 3","loop":"1a2b","filters":"A, B   x  |2","dict":"1 1","missing":"none","text":"v2.é ok 3.€","format":"   ab|3.14"}`
 	if got := string(req.Body); got != want {
 		t.Errorf("body = %s\nwant   %s", got, want)
 	}
