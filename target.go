@@ -1203,9 +1203,9 @@ func (s *Sender) matchAudience(ctx context.Context, m *Message, u *User, now tim
 	return n.eval(&audienceEnv{ctx: ctx, store: s.store, user: u, now: now, pending: pending})
 }
 
-// admits reports whether the event e, being triggered, should enqueue a delivery of m: its
+// eventTriggers reports whether the event e, being triggered, should enqueue a delivery of m: its
 // parameters meet m.Delivery.Where and its user is in m's audience, counting e itself.
-func (s *Sender) admits(ctx context.Context, m *Message, e *Event, now time.Time) (bool, error) {
+func (s *Sender) eventTriggers(ctx context.Context, m *Message, e *Event, now time.Time) (bool, error) {
 	var ps problems
 	for _, c := range validateConditions(m.Delivery.Where, "delivery.where", &ps) {
 		if c != nil && !c.matches(e.Params) {

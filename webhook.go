@@ -336,7 +336,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 	}
 	jobs := make([]*Job, 0, len(msgs))
 	for _, m := range msgs {
-		if ok, err := s.admits(ctx, m, &e, now); err != nil {
+		if ok, err := s.eventTriggers(ctx, m, &e, now); err != nil {
 			return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
 		} else if !ok {
 			continue
