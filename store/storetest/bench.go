@@ -122,6 +122,7 @@ func benchDeliver(b *testing.B, s webhook.Store) {
 	defer srv.Close()
 	sender, err := webhook.NewSender(s, &webhook.Config{
 		Workers: benchWorkers, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler),
+		HostRate: -1, // the raw loop it is compared with has no rate limit either
 	})
 	if err != nil {
 		b.Fatal(err)
