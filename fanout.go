@@ -21,7 +21,16 @@ const (
 // fanOut runs one page of a due campaign fan-out, if one is due, and reports whether it did.
 // The dispatcher calls it between claims, so deliveries and fan-outs take turns.
 func (s *Sender) fanOut(ctx context.Context) bool {
-	c, err := s.store.LeaseCampaign(ctx, s.clock.Now(), s.id, s.lease)
+	// Leasing is a write; most of the time no fan-out is due, which a read can tell.
+	now := s.clock.Now()
+	next, due, err := s.store.NextCampaignDue(ctx)
+	if err == nil && (!due || next.After(now)) {
+		return false
+	}
+	var c *Campaign
+	if err == nil {
+		c, err = s.store.LeaseCampaign(ctx, now, s.id, s.lease)
+	}
 	if err == nil && c != nil {
 		err = s.fanOutPage(ctx, c)
 	}
