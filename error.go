@@ -44,8 +44,10 @@ type Problem struct {
 	Message string
 }
 
+// String returns the problem as "path: message".
 func (p Problem) String() string { return p.Path + ": " + p.Message }
 
+// Error lists every problem, separated by semicolons.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
 	b.WriteString("webhook: invalid ")
@@ -87,8 +89,10 @@ type RenderError struct {
 	Err error
 }
 
+// Error names the template and says what went wrong.
 func (e *RenderError) Error() string { return "render " + e.Path + ": " + e.Err.Error() }
 
+// Unwrap returns Err.
 func (e *RenderError) Unwrap() error { return e.Err }
 
 // BlockedError is a connection the private-address guard refused to make.
@@ -101,6 +105,7 @@ type BlockedError struct {
 	Range netip.Prefix
 }
 
+// Error names the refused address and says how to allow it.
 func (e *BlockedError) Error() string {
 	host := e.Host
 	if host != e.Addr.String() {
