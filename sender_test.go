@@ -288,28 +288,40 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	})
 }
 
-func TestGuardBlocksLoopbackByDefault(t *testing.T) {
-	recv := webhooktest.NewReceiver(t)
+// sendOnceOn starts a Sender with cfg (its Clock and Logger set here) on store, sends one
+// message to recv, waits until the Sender is idle, and returns the attempt log.
+func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *webhooktest.Receiver) []webhook.Attempt {
+	tb.Helper()
 	clock := webhooktest.NewFakeClock(epoch)
 	ctx := context.Background()
-	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	cfg.Clock, cfg.Logger = clock, slog.New(slog.DiscardHandler)
+	s, err := webhook.NewSender(store, &cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer s.Stop(ctx)
 	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := clock.BlockUntil(ctx, 1); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return as
+}
+
+func TestGuardBlocksLoopbackByDefault(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	as := sendOnceOn(t, memstore.New(), webhook.Config{}, recv)
 	if len(as) != 1 || as[0].Outcome != webhook.Blocked {
 		t.Fatalf("attempts = %+v, want one blocked", as)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -422,32 +421,12 @@ func (brokenCounts) CountSent(context.Context, string, string, time.Time) (int, 
 }
 
 func TestCapCountFailureIsRetried(t *testing.T) {
-	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	ctx := context.Background()
-	s, err := webhook.NewSender(brokenCounts{memstore.New()}, &webhook.Config{
-		Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler),
-		Caps: []webhook.Cap{{Max: 1, Per: time.Hour}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/m"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(ctx)
-	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := clock.BlockUntil(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
-	if err != nil || len(as) != 1 || as[0].Outcome != webhook.Retrying || !strings.Contains(as[0].Err, "disk on fire") {
-		t.Fatalf("attempts = %+v, %v; want one retrying after the count failed", as, err)
+	as := sendOnceOn(t, brokenCounts{memstore.New()}, webhook.Config{
+		AllowNetworks: webhooktest.LoopbackNetworks(), Caps: []webhook.Cap{{Max: 1, Per: time.Hour}},
+	}, recv)
+	if len(as) != 1 || as[0].Outcome != webhook.Retrying || !strings.Contains(as[0].Err, "disk on fire") {
+		t.Fatalf("attempts = %+v; want one retrying after the count failed", as)
 	}
 	if n := len(recv.Requests()); n != 0 {
 		t.Errorf("got %d requests, want 0", n)
