@@ -135,14 +135,7 @@ func testLeaseCampaignConcurrent(t *testing.T, s webhook.Store) {
 		})
 	}
 	wg.Wait()
-	if len(got) != campaigns {
-		t.Errorf("%d owners leased %d distinct campaigns, want all %d", owners, len(got), campaigns)
-	}
-	for id, os := range got {
-		if len(os) > 1 {
-			t.Errorf("campaign %s was leased to %d owners at once: %v", id, len(os), os)
-		}
-	}
+	checkExclusive(t, got, campaigns, "campaign")
 }
 
 func testCheckpoint(t *testing.T, s webhook.Store) {

@@ -222,12 +222,19 @@ func testClaimConcurrent(t *testing.T, s webhook.Store) {
 		})
 	}
 	wg.Wait()
-	if len(got) != jobs {
-		t.Errorf("%d claimers claimed %d distinct jobs, want all %d", claimers, len(got), jobs)
+	checkExclusive(t, got, jobs, "job")
+}
+
+// checkExclusive checks what concurrent owners leased: all want items, none to two owners.
+// got maps each item's ID to the owners it was leased to.
+func checkExclusive(t *testing.T, got map[string][]string, want int, item string) {
+	t.Helper()
+	if len(got) != want {
+		t.Errorf("the owners leased %d distinct %ss, want all %d", len(got), item, want)
 	}
 	for id, owners := range got {
 		if len(owners) > 1 {
-			t.Errorf("job %s was given to %d claimers at once: %v", id, len(owners), owners)
+			t.Errorf("%s %s was leased to %d owners at once: %v", item, id, len(owners), owners)
 		}
 	}
 }
