@@ -50,6 +50,12 @@ type Config struct {
 	// Lease is how long a claimed delivery stays leased to this Sender; if the Sender dies,
 	// another one may send it after the lease expires. It must exceed RequestTimeout.
 	// Defaults to RequestTimeout plus 1 minute.
+	//
+	// A lease of at least twice RequestTimeout (the default's, for timeouts up to a minute)
+	// lets the Sender claim ahead: it holds up to twice Workers deliveries and asks the Store
+	// for about Workers at a time, rather than for one each time a worker frees up, which
+	// saves a durable Store most of its claim writes. A delivery held so long that its lease
+	// could end during its send is put back unsent; Stop puts back those no worker started.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for deliveries that other
 	// Senders enqueued. Deliveries enqueued by this Sender wake it at once, and so do those

@@ -12,30 +12,55 @@ import (
 	"time"
 )
 
-// run is the dispatcher: it claims due deliveries while workers are free, hands each to one
-// of Workers long-lived worker goroutines, and otherwise waits. While deliveries are in flight it waits for one of them to
-// finish (or a wake-up); when none is in flight it waits on the Clock until the next delivery
-// is due or PollInterval passes. So a Sender is idle exactly when its dispatcher waits on the
-// Clock, which is what lets a test with a fake clock wait for it.
+// run is the dispatcher: it claims due deliveries in batches, hands each to one of Workers
+// long-lived worker goroutines, and otherwise waits. While deliveries are held (claimed and
+// not yet finished) it waits for one of them to finish (or a wake-up); when none is held it
+// waits on the Clock until the next delivery is due or PollInterval passes. So a Sender is
+// idle exactly when its dispatcher waits on the Clock, which is what lets a test with a fake
+// clock wait for it.
+//
+// When the lease is at least twice RequestTimeout, the dispatcher claims ahead: it holds up to
+// twice Workers deliveries, so that a Store is asked for about Workers at a time rather than
+// one each time a worker frees up (each claim is a write, and a durable Store's cost is per
+// write). A delivery that waited so long that its lease could end during its send is put back
+// instead of sent.
 func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
 	defer s.listen(ctx)()
-	finished := make(chan struct{}, s.workers)
-	todo := make(chan *Job, s.workers) // never full: at most Workers jobs are in flight
+	capacity := s.workers
+	if s.lease >= 2*s.timeout {
+		capacity = 2 * s.workers
+	}
+	finished := make(chan struct{}, capacity)
+	todo := make(chan claimed, capacity) // never full: at most capacity jobs are held
 	for range s.workers {
 		// Long-lived workers keep the deep stacks that rendering grows, instead of growing a
 		// new goroutine's stack for every delivery.
 		go func() {
-			for j := range todo {
-				s.deliver(ctx, j)
+			for c := range todo {
+				if capacity > s.workers && c.expires.Sub(s.clock.Now()) <= s.timeout {
+					s.unclaim(c.job)
+				} else {
+					s.deliver(ctx, c.job)
+				}
 				finished <- struct{}{}
 			}
 		}()
 	}
-	inflight := 0
+	held := 0
 	defer func() {
+		// Deliveries no worker has started go back to the queue as they were.
+		for unstarted := true; unstarted; {
+			select {
+			case c := <-todo:
+				s.unclaim(c.job)
+				held--
+			default:
+				unstarted = false
+			}
+		}
 		close(todo)
-		for ; inflight > 0; inflight-- {
+		for ; held > 0; held-- {
 			<-finished
 		}
 	}()
@@ -45,26 +70,27 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 			return
 		default:
 		}
-		if free := s.workers - inflight; free > 0 {
-			jobs, err := s.store.Claim(ctx, s.clock.Now(), s.id, s.lease, free)
+		if room := capacity - held; room > 0 && (held < s.workers || room >= s.workers) {
+			now := s.clock.Now()
+			jobs, err := s.store.Claim(ctx, now, s.id, s.lease, room)
 			if err != nil {
 				s.log.LogAttrs(ctx, slog.LevelError, "webhook: claim deliveries", slog.String("error", err.Error()))
 			}
 			for _, j := range jobs {
-				inflight++
-				todo <- j
+				held++
+				todo <- claimed{j, now.Add(s.lease)}
 			}
-			if len(jobs) == free {
+			if len(jobs) == room {
 				continue // there may be more due
 			}
 		}
 		if len(finished) == 0 && s.fanOut(ctx) { // a finished delivery frees a worker first
 			continue
 		}
-		if inflight > 0 {
+		if held > 0 {
 			select {
 			case <-finished:
-				inflight--
+				held--
 			case <-s.wakeCh:
 			case <-stop:
 				return
@@ -75,6 +101,12 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 			return
 		}
 	}
+}
+
+// claimed is a delivery the dispatcher claimed, with the time its lease ends.
+type claimed struct {
+	job     *Job
+	expires time.Time
 }
 
 // idle waits on the Clock until the next delivery is due, PollInterval passes, or a wake-up
@@ -315,7 +347,13 @@ func (s *Sender) conclude(ctx context.Context, j *Job, a *Attempt, res AttemptRe
 // now, with the attempt not counted.
 func (s *Sender) release(j *Job) {
 	j.Attempts--
-	j.State, j.DueAt = JobScheduled, s.clock.Now()
+	j.DueAt = s.clock.Now()
+	s.unclaim(j)
+}
+
+// unclaim puts a claimed delivery back in the queue, unlogged, to be claimed again.
+func (s *Sender) unclaim(j *Job) {
+	j.State = JobScheduled
 	s.finish(context.Background(), j, nil)
 }
 

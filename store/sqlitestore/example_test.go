@@ -29,6 +29,8 @@ func ExampleNew() {
 		if err != nil {
 			log.Fatal(err)
 		}
+		db.SetMaxOpenConns(8) // and keep them open: see the package doc
+		db.SetMaxIdleConns(8)
 		store := sqlitestore.New(db)
 		if err := store.Migrate(ctx); err != nil {
 			log.Fatal(err)

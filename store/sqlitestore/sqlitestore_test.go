@@ -36,6 +36,8 @@ func openAt(tb testing.TB, path string) *sqlitestore.Store {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
 	s := sqlitestore.New(db)
 	if err := s.Migrate(tb.Context()); err != nil {
 		tb.Fatal(err)
@@ -67,6 +69,8 @@ func TestCrash(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
+					db.SetMaxOpenConns(8)
+					db.SetMaxIdleConns(8)
 					s := sqlitestore.New(db)
 					return s, s.Migrate(ctx)
 				},

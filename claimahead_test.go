@@ -1,0 +1,218 @@
+package webhook_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/webhooktest"
+)
+
+// watchedStore is memstore that records the limit of every Claim, how often each delivery
+// was claimed, and reports each Finish without an attempt (a delivery put back unsent).
+type watchedStore struct {
+	*memstore.Store
+	mu       sync.Mutex
+	limits   []int
+	claims   map[string]int
+	putBacks chan string
+}
+
+func newWatchedStore() *watchedStore {
+	return &watchedStore{Store: memstore.New(), claims: map[string]int{}, putBacks: make(chan string, 100)}
+}
+
+func (s *watchedStore) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
+	jobs, err := s.Store.Claim(ctx, now, owner, lease, limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = append(s.limits, limit)
+	for _, j := range jobs {
+		s.claims[j.ID]++
+	}
+	return jobs, err
+}
+
+func (s *watchedStore) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
+	err := s.Store.Finish(ctx, j, a)
+	if a == nil {
+		s.putBacks <- j.ID
+	}
+	return err
+}
+
+// gatedServer answers every request once gate is closed; arrived receives each request's path
+// as it comes in.
+func gatedServer(tb testing.TB) (url string, arrived chan string, gate chan struct{}) {
+	arrived, gate = make(chan string, 100), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- r.URL.Path
+		<-gate
+	}))
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	})
+	return srv.URL, arrived, gate
+}
+
+// startWatched starts a Sender of cfg on store and a fake clock, with message "m" to url, and
+// enqueues n deliveries before it starts, so that its first claim finds them all due.
+func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url string, n int) (*webhook.Sender, *webhooktest.FakeClock, []string) {
+	tb.Helper()
+	ctx := tb.Context()
+	clock := webhooktest.NewFakeClock(epoch)
+	cfg.Clock, cfg.Logger, cfg.AllowNetworks = clock, slog.New(slog.DiscardHandler), webhooktest.LoopbackNetworks()
+	s, err := webhook.NewSender(store, &cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: url + "/{{ user.id }}"}); err != nil {
+		tb.Fatal(err)
+	}
+	var ids []string
+	for i := range n {
+		id, err := s.Send(ctx, "m", string(rune('a'+i)), nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Stop(context.Background()) })
+	return s, clock, ids
+}
+
+// waitLimit returns a context that ends when t does or after 10 seconds, to bound a wait for
+// something that should happen at once.
+func waitLimit(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestClaimAheadAsksForTwiceWorkers(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lease      time.Duration
+		first, min int
+	}{
+		"lease of twice the request timeout": {lease: 20 * time.Second, first: 8, min: 4},
+		"shorter lease":                      {lease: 19 * time.Second, first: 4, min: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := newWatchedStore()
+			recv := webhooktest.NewReceiver(t)
+			cfg := webhook.Config{Workers: 4, RequestTimeout: 10 * time.Second, Lease: tc.lease, HostRate: -1}
+			_, clock, _ := startWatched(t, store, cfg, recv.URL, 20)
+			if _, err := recv.Wait(t.Context(), 20); err != nil {
+				t.Fatal(err)
+			}
+			if err := clock.BlockUntil(t.Context(), 1); err != nil {
+				t.Fatal(err)
+			}
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			if store.limits[0] != tc.first {
+				t.Errorf("first claim asked for %d deliveries, want %d", store.limits[0], tc.first)
+			}
+			for i, n := range store.limits {
+				if n < tc.min {
+					t.Errorf("claim %d asked for %d deliveries, want at least %d (limits %v)", i, n, tc.min, store.limits)
+				}
+			}
+			if len(store.claims) != 20 {
+				t.Errorf("%d deliveries were claimed, want 20", len(store.claims))
+			}
+		})
+	}
+}
+
+// A delivery claimed ahead that waited until its lease could end during its send goes back
+// to the queue unsent, and is claimed again with a fresh lease.
+func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
+	store := newWatchedStore()
+	url, arrived, gate := gatedServer(t)
+	cfg := webhook.Config{Workers: 1, RequestTimeout: 10 * time.Second, Lease: 30 * time.Second, HostRate: -1}
+	_, clock, ids := startWatched(t, store, cfg, url, 2)
+	ctx := waitLimit(t)
+	<-arrived // one worker sends the first; the second waits, claimed
+	clock.Advance(21 * time.Second)
+	close(gate)
+	select {
+	case id := <-store.putBacks:
+		if id == "" || (id != ids[0] && id != ids[1]) {
+			t.Fatalf("put back %q, want one of %v", id, ids)
+		}
+	case <-ctx.Done():
+		t.Fatal("no delivery was put back")
+	}
+	<-arrived // the one put back, claimed again and sent
+	if err := clock.BlockUntil(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := store.Attempts(t.Context(), webhook.AttemptFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 || as[0].Number != 1 || as[1].Number != 1 || as[0].Outcome != webhook.Succeeded || as[1].Outcome != webhook.Succeeded {
+		t.Errorf("attempts = %+v, want one first attempt of each delivery, succeeded", as)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if n0, n1 := store.claims[ids[0]], store.claims[ids[1]]; n0+n1 != 3 {
+		t.Errorf("claims per delivery = %d, %d; want 1 and 2", n0, n1)
+	}
+}
+
+// Stop puts the deliveries claimed ahead that no worker started back in the queue, unsent and
+// unlogged, and waits for those in flight.
+func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
+	store := newWatchedStore()
+	url, arrived, gate := gatedServer(t)
+	cfg := webhook.Config{Workers: 1, RequestTimeout: 10 * time.Second, Lease: 30 * time.Second, HostRate: -1}
+	s, _, ids := startWatched(t, store, cfg, url, 2)
+	ctx := waitLimit(t)
+	<-arrived
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(t.Context()) }()
+	var waiting string
+	select {
+	case waiting = <-store.putBacks:
+	case <-ctx.Done():
+		t.Fatal("the delivery not started was not put back")
+	}
+	close(gate)
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	for _, id := range ids {
+		j, err := store.Job(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, attempts := webhook.JobSucceeded, 1
+		if id == waiting {
+			want, attempts = webhook.JobScheduled, 0
+		}
+		if j.State != want || j.Attempts != attempts || j.LeaseOwner != "" {
+			t.Errorf("delivery %s is %s with %d attempts, lease %q; want %s with %d, no lease", id, j.State, j.Attempts, j.LeaseOwner, want, attempts)
+		}
+	}
+	if as, _ := store.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 1 {
+		t.Errorf("logged %d attempts, want 1: %+v", len(as), as)
+	}
+}
