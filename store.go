@@ -83,7 +83,8 @@ const (
 type JobFilter struct {
 	MessageID string
 	UserID    string
-	// CreatedBefore, if not zero, selects only jobs enqueued before it.
+	// CreatedBefore, if not zero, selects only jobs whose CreatedAt is before it; a zero
+	// CreatedAt is before every time.
 	CreatedBefore time.Time
 	// Unless, if not empty, selects only jobs whose Unless is this event name.
 	Unless string
@@ -140,17 +141,20 @@ type DeliveryStore interface {
 	// any state, is skipped without error, as is a second job with the same Key in one call.
 	Enqueue(ctx context.Context, jobs []*Job) error
 	// Claim leases up to limit due jobs to owner until now+lease and returns them with State
-	// JobRunning, LeaseOwner and LeaseExpiresAt set, earliest DueAt first (ties broken by
-	// ID). A job is due if it is scheduled with DueAt <= now, or running with a lease that
-	// expired at or before now (its holder is presumed dead). Claim never returns a job to
-	// two claimers whose leases overlap. It returns no jobs and no error if none is due.
+	// JobRunning, LeaseOwner and LeaseExpiresAt set. A job is due from its DueAt if it is
+	// scheduled, or from its LeaseExpiresAt if it is running (its holder is presumed dead
+	// once the lease expires), and Claim takes the jobs due at or before now earliest first
+	// by that time, ties broken by ID, and returns them in that order. Claim never returns a
+	// job to two claimers whose leases overlap. It returns no jobs and no error if none is
+	// due.
 	Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Job, error)
 	// Finish records the outcome of an attempt. It appends a (if not nil) to the attempt log,
 	// and, if job is still leased to job.LeaseOwner, saves job's State, Attempts, DueAt and
 	// Request and releases the lease. If the job is not leased to job.LeaseOwner (the lease
 	// has passed to another owner, or the job was cancelled) it leaves the job as it is and
 	// returns ErrLeaseLost; the attempt is recorded all the same, because it was made (or, for
-	// a Cancelled attempt, because the cancellation happened).
+	// a Cancelled attempt, because the cancellation happened). Likewise, if the Store holds
+	// no job with job's ID, Finish records a and returns ErrNotFound.
 	Finish(ctx context.Context, job *Job, a *Attempt) error
 	// NextDue returns the earliest time at which a job will be due (a scheduled job's DueAt
 	// or a running job's LeaseExpiresAt), and false if there are no such jobs.

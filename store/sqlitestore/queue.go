@@ -78,10 +78,28 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	}
 	expires := now.Add(lease).UnixNano()
 	var jobs []*webhook.Job
+	dueAt := map[string]int64{} // when each job claimed was due: RETURNING gives the new ready_at
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, lease_owner = ?2, lease_expires_at = ?3, ready_at = ?3
-			WHERE id IN (SELECT id FROM jobs WHERE ready_at <= ?4 ORDER BY ready_at, id LIMIT ?5)
-			RETURNING `+jobColumns, webhook.JobRunning, owner, expires, now.UnixNano(), max(limit, 0))
+		const due = ` FROM jobs WHERE ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2`
+		rows, err := s.queryTx(ctx, tx, `SELECT id, ready_at`+due, now.UnixNano(), max(limit, 0))
+		if err != nil {
+			return err
+		}
+		clear(dueAt)
+		for rows.Next() {
+			var id string
+			var at int64
+			if err := rows.Scan(&id, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			dueAt[id] = at
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		rows, err = s.queryTx(ctx, tx, `UPDATE jobs SET state = ?3, lease_owner = ?4, lease_expires_at = ?5, ready_at = ?5
+			WHERE id IN (SELECT id`+due+`) RETURNING `+jobColumns, now.UnixNano(), max(limit, 0), webhook.JobRunning, owner, expires)
 		if err == nil {
 			jobs, err = collect(rows, scanJob)
 		}
@@ -92,7 +110,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	}
 	// RETURNING has no order.
 	slices.SortFunc(jobs, func(a, b *webhook.Job) int {
-		return cmp.Or(a.DueAt.Compare(b.DueAt), strings.Compare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(dueAt[a.ID], dueAt[b.ID]), strings.Compare(a.ID, b.ID))
 	})
 	return jobs, nil
 }
@@ -186,7 +204,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, ready_at = NULL
 			WHERE state IN (?2, ?6) AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
-				AND (?5 IS NULL OR created_at < ?5) AND (?7 = '' OR unless_event = ?7)
+				AND (?5 IS NULL OR created_at IS NULL OR created_at < ?5) AND (?7 = '' OR unless_event = ?7)
 			RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before,
 			webhook.JobHeld, f.Unless)
 		if err == nil {

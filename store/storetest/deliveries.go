@@ -24,6 +24,7 @@ var deliveryRules = []rule{
 	{"ClaimUsesTheTimeItIsGiven", testClaimTime},
 	{"ClaimNeverGivesAJobToTwoClaimers", testClaimConcurrent},
 	{"ExpiredLeaseIsReclaimedAndStaleFinishRefused", testLeaseExpiry},
+	{"ExpiredLeaseIsDueFromItsExpiry", testExpiredLeaseOrder},
 	{"FinishSavesTheOutcomeAndReleases", testFinish},
 	{"SecondFinishOfAClaimIsRefused", testFinishTwice},
 	{"RetryIsDueExactlyAtItsDueTime", testRetryDue},
@@ -32,6 +33,8 @@ var deliveryRules = []rule{
 	{"CancelWithoutMessageOrUserIsErrInvalid", testCancelInvalid},
 	{"CancelByUnlessSelectsTheUsersJobsWithThatEvent", testCancelUnless},
 	{"FinishOfACancelledJobRecordsTheAttemptAndIsErrLeaseLost", testFinishCancelled},
+	{"FinishOfAnUnknownJobRecordsTheAttemptAndIsErrNotFound", testFinishUnknown},
+	{"CancelCountsAZeroCreatedAtAsBeforeEveryTime", testCancelZeroCreatedAt},
 }
 
 // job returns a scheduled job of message m1 to user u1, due at due.
@@ -148,6 +151,23 @@ func testClaimOrder(t *testing.T, s webhook.Store) {
 	want := []string{"j4", "j1", "j5", "j0", "j2", "j3"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Claim in batches of 2 must return the earliest due first, ties by ID (-want +got):\n%s", diff)
+	}
+}
+
+func testExpiredLeaseOrder(t *testing.T, s webhook.Store) {
+	// j0 is due first but leased until 20s, so it is due again after j1 (10s) and j2 (15s),
+	// and before j3 (30s).
+	enqueue(t, s, 0, 10*time.Second, 15*time.Second, 30*time.Second)
+	leased, err := s.Claim(t.Context(), at(0), "dead", 20*time.Second, 1)
+	must(t, "Claim", err)
+	if got := ids(leased); !slices.Equal(got, []string{"j0"}) {
+		t.Fatalf("Claim at epoch = %v, want [j0]", got)
+	}
+	for _, want := range [][]string{{"j1"}, {"j2", "j0"}, {"j3"}} {
+		if got := ids(claim(t, s, at(time.Minute), "w", len(want))); !slices.Equal(got, want) {
+			t.Errorf("Claim of %d = %v, want %v: a job whose lease expired is due from its LeaseExpiresAt (20s), the others from their DueAt (10s, 15s, 30s)",
+				len(want), got, want)
+		}
 	}
 }
 
@@ -468,4 +488,31 @@ func testFinishCancelled(t *testing.T, s webhook.Store) {
 		t.Errorf("Attempts after Finish of a cancelled job = %+v, %v; want its Cancelled attempt recorded", as, err)
 	}
 	checkJob(t, s, "after Finish of a cancelled job, it stays cancelled", got[0])
+}
+
+func testFinishUnknown(t *testing.T, s webhook.Store) {
+	j := job("gone", "k-gone", at(0))
+	j.State, j.Attempts, j.LeaseOwner = webhook.JobSucceeded, 1, "w"
+	a := attempt("gone", 1, at(0))
+	a.Outcome = webhook.Succeeded
+	if err := s.Finish(t.Context(), j, a); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Finish of a job the Store does not hold = %v, want ErrNotFound", err)
+	}
+	if as, err := s.Attempts(t.Context(), webhook.AttemptFilter{DeliveryID: "gone"}); err != nil || len(as) != 1 {
+		t.Errorf("Attempts after Finish of an unknown job = %+v, %v; want its attempt recorded", as, err)
+	}
+	if got, err := s.Job(t.Context(), "gone"); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Finish of an unknown job created it: Job = %+v, %v", got, err)
+	}
+}
+
+func testCancelZeroCreatedAt(t *testing.T, s webhook.Store) {
+	j := job("j0", "k0", at(0))
+	j.CreatedAt = time.Time{}
+	must(t, "Enqueue", s.Enqueue(t.Context(), []*webhook.Job{j}))
+	got, err := s.Cancel(t.Context(), webhook.JobFilter{UserID: "u1", CreatedBefore: at(0)})
+	must(t, "Cancel", err)
+	if !slices.Equal(ids(got), []string{"j0"}) {
+		t.Errorf("Cancel(CreatedBefore) = %v, want [j0]: a zero CreatedAt is before every time", ids(got))
+	}
 }
