@@ -97,14 +97,6 @@ func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url st
 	return s, clock, ids
 }
 
-// waitLimit returns a context that ends when t does or after 10 seconds, to bound a wait for
-// something that should happen at once.
-func waitLimit(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestClaimAheadAsksForTwiceWorkers(t *testing.T) {
 	for name, tc := range map[string]struct {
 		lease      time.Duration
@@ -141,39 +133,64 @@ func TestClaimAheadAsksForTwiceWorkers(t *testing.T) {
 	}
 }
 
+// held is a started Sender of one worker that claims ahead, with two deliveries: the worker
+// sends the first, held at the receiver until gate closes, while the second waits, claimed.
+type held struct {
+	store   *watchedStore
+	sender  *webhook.Sender
+	clock   *webhooktest.FakeClock
+	ids     []string
+	arrived chan string
+	gate    chan struct{}
+}
+
+func oneSendingOneHeld(t *testing.T) *held {
+	h := &held{store: newWatchedStore()}
+	var url string
+	url, h.arrived, h.gate = gatedServer(t)
+	cfg := webhook.Config{Workers: 1, RequestTimeout: 10 * time.Second, Lease: 30 * time.Second, HostRate: -1}
+	h.sender, h.clock, h.ids = startWatched(t, h.store, cfg, url, 2)
+	<-h.arrived
+	return h
+}
+
+// putBack waits until a delivery is put back unsent and returns its ID.
+func (h *held) putBack(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	select {
+	case id := <-h.store.putBacks:
+		return id
+	case <-ctx.Done():
+		t.Fatal("no delivery was put back")
+		return ""
+	}
+}
+
 // A delivery claimed ahead that waited until its lease could end during its send goes back
 // to the queue unsent, and is claimed again with a fresh lease.
 func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
-	store := newWatchedStore()
-	url, arrived, gate := gatedServer(t)
-	cfg := webhook.Config{Workers: 1, RequestTimeout: 10 * time.Second, Lease: 30 * time.Second, HostRate: -1}
-	_, clock, ids := startWatched(t, store, cfg, url, 2)
-	ctx := waitLimit(t)
-	<-arrived // one worker sends the first; the second waits, claimed
-	clock.Advance(21 * time.Second)
-	close(gate)
-	select {
-	case id := <-store.putBacks:
-		if id == "" || (id != ids[0] && id != ids[1]) {
-			t.Fatalf("put back %q, want one of %v", id, ids)
-		}
-	case <-ctx.Done():
-		t.Fatal("no delivery was put back")
+	h := oneSendingOneHeld(t)
+	h.clock.Advance(21 * time.Second) // the waiting delivery's lease has 9s left, under 10s
+	close(h.gate)
+	if id := h.putBack(t); id != h.ids[0] && id != h.ids[1] {
+		t.Fatalf("put back %q, want one of %v", id, h.ids)
 	}
-	<-arrived // the one put back, claimed again and sent
-	if err := clock.BlockUntil(t.Context(), 1); err != nil {
+	<-h.arrived // the one put back, claimed again and sent
+	if err := h.clock.BlockUntil(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
-	as, err := store.Attempts(t.Context(), webhook.AttemptFilter{})
+	as, err := h.store.Attempts(t.Context(), webhook.AttemptFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(as) != 2 || as[0].Number != 1 || as[1].Number != 1 || as[0].Outcome != webhook.Succeeded || as[1].Outcome != webhook.Succeeded {
 		t.Errorf("attempts = %+v, want one first attempt of each delivery, succeeded", as)
 	}
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	if n0, n1 := store.claims[ids[0]], store.claims[ids[1]]; n0+n1 != 3 {
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	if n0, n1 := h.store.claims[h.ids[0]], h.store.claims[h.ids[1]]; n0+n1 != 3 {
 		t.Errorf("claims per delivery = %d, %d; want 1 and 2", n0, n1)
 	}
 }
@@ -181,26 +198,16 @@ func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
 // Stop puts the deliveries claimed ahead that no worker started back in the queue, unsent and
 // unlogged, and waits for those in flight.
 func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
-	store := newWatchedStore()
-	url, arrived, gate := gatedServer(t)
-	cfg := webhook.Config{Workers: 1, RequestTimeout: 10 * time.Second, Lease: 30 * time.Second, HostRate: -1}
-	s, _, ids := startWatched(t, store, cfg, url, 2)
-	ctx := waitLimit(t)
-	<-arrived
+	h := oneSendingOneHeld(t)
 	stopped := make(chan error, 1)
-	go func() { stopped <- s.Stop(t.Context()) }()
-	var waiting string
-	select {
-	case waiting = <-store.putBacks:
-	case <-ctx.Done():
-		t.Fatal("the delivery not started was not put back")
-	}
-	close(gate)
+	go func() { stopped <- h.sender.Stop(t.Context()) }()
+	waiting := h.putBack(t)
+	close(h.gate)
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop = %v", err)
 	}
-	for _, id := range ids {
-		j, err := store.Job(t.Context(), id)
+	for _, id := range h.ids {
+		j, err := h.store.Job(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +219,7 @@ func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
 			t.Errorf("delivery %s is %s with %d attempts, lease %q; want %s with %d, no lease", id, j.State, j.Attempts, j.LeaseOwner, want, attempts)
 		}
 	}
-	if as, _ := store.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 1 {
+	if as, _ := h.store.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 1 {
 		t.Errorf("logged %d attempts, want 1: %+v", len(as), as)
 	}
 }
