@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-
-	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // Request is an HTTP request as the Sender sends it: rendered once per delivery and sent with
@@ -164,8 +162,8 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 
 // request renders cm for one delivery, whose ID goes in the webhook-id header.
 func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*Request, error) {
-	ctx := v.context()
-	raw, err := e.render(cm.url, ctx)
+	r := &rendering{vars: v}
+	raw, err := e.render(cm.url, r)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +173,7 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 	}
 	h := make(http.Header, len(cm.headers)+4)
 	for _, f := range cm.headers {
-		val, err := e.render(f.value, ctx)
+		val, err := e.render(f.value, r)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +193,7 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 	req := &Request{Method: cm.msg.Method, Header: h}
 	switch {
 	case req.Method == http.MethodGet:
-		q, err := e.formBody(cm.data, ctx)
+		q, err := e.formBody(cm.data, r)
 		if err != nil {
 			return nil, err
 		}
@@ -206,13 +204,13 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 			u.RawQuery = q
 		}
 	case cm.msg.ContentType == Form:
-		q, err := e.formBody(cm.data, ctx)
+		q, err := e.formBody(cm.data, r)
 		if err != nil {
 			return nil, err
 		}
 		req.Body = []byte(q)
 	default:
-		if req.Body, err = e.jsonBody(cm.data, ctx); err != nil {
+		if req.Body, err = e.jsonBody(cm.data, r); err != nil {
 			return nil, err
 		}
 	}
@@ -252,10 +250,10 @@ func parseRenderedURL(raw string) (u *url.URL, auth string, err error) {
 }
 
 // formBody renders fields as application/x-www-form-urlencoded, in order.
-func (e *engine) formBody(fields []compiledField, ctx *exec.Context) (string, error) {
+func (e *engine) formBody(fields []compiledField, r *rendering) (string, error) {
 	var b strings.Builder
 	for i, f := range fields {
-		val, err := e.render(f.value, ctx)
+		val, err := e.render(f.value, r)
 		if err != nil {
 			return "", err
 		}
@@ -270,10 +268,10 @@ func (e *engine) formBody(fields []compiledField, ctx *exec.Context) (string, er
 }
 
 // jsonBody renders fields as a JSON object whose keys keep the fields' order.
-func (e *engine) jsonBody(fields []compiledField, ctx *exec.Context) ([]byte, error) {
+func (e *engine) jsonBody(fields []compiledField, r *rendering) ([]byte, error) {
 	obj := make(orderedObject, len(fields))
 	for i, f := range fields {
-		val, err := e.value(f.value, ctx)
+		val, err := e.value(f.value, r)
 		if err != nil {
 			return nil, err
 		}
