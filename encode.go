@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Request is an HTTP request as the Sender sends it: rendered once per delivery and sent with
@@ -37,7 +38,19 @@ func (r *Request) Redacted() *Request {
 
 // sensitiveName reports whether a header or query parameter called name likely holds a secret.
 func sensitiveName(name string) bool {
-	name = strings.ToLower(name)
+	var buf [32]byte // most names fit: lowercase them without allocating
+	if len(name) <= len(buf) && isASCII(name) {
+		for i := range len(name) {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		name = string(buf[:len(name)])
+	} else {
+		name = strings.ToLower(name)
+	}
 	for _, s := range []string{"auth", "token", "secret", "key", "password", "passwd", "session", "signature", "credential", "cookie"} {
 		if strings.Contains(name, s) {
 			return true
@@ -46,16 +59,40 @@ func sensitiveName(name string) bool {
 	return false
 }
 
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// redactHeader returns a copy of h with the values of sensitive headers replaced. Like
+// http.Header.Clone, it puts all the values in one array.
 func redactHeader(h http.Header) http.Header {
 	if h == nil {
 		return nil
 	}
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	values := make([]string, 0, n)
 	out := make(http.Header, len(h))
 	for k, vs := range h {
-		if sensitiveName(k) {
-			vs = []string{redacted}
+		switch {
+		case sensitiveName(k):
+			values = append(values, redacted)
+			vs = values[len(values)-1:]
+		case vs == nil:
+			out[k] = nil
+			continue
+		default:
+			values = append(values, vs...)
 		}
-		out[k] = slices.Clone(vs)
+		out[k] = values[len(values)-len(vs) : len(values) : len(values)]
 	}
 	return out
 }

@@ -411,7 +411,7 @@ type vars struct {
 // records are the variables whose fields are read from the delivery (see vars.field), with
 // their fields.
 var records = map[string][]string{
-	"user": {"id", "test", "email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"},
+	"user":    {"id", "test", "email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"},
 	"message": {"id", "name", "version"},
 	"event":   {"id", "name", "time", "params"},
 }

@@ -150,7 +150,8 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		}
 		j.Request = req
 	}
-	if s.throttle(ctx, j, start) {
+	host := requestHost(j.Request)
+	if s.throttle(ctx, j, host, start) {
 		return
 	}
 	req, err := s.signed(ctx, j, start)
@@ -181,7 +182,7 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 	}
 	var blocked *BlockedError
 	if !errors.As(err, &blocked) {
-		s.observe(ctx, req, res)
+		s.observe(ctx, host, res)
 	}
 	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
 }
@@ -232,12 +233,15 @@ func (s *Sender) send(ctx context.Context, r *Request) (*http.Response, string, 
 	if err != nil {
 		return nil, "", redactURLError(err)
 	}
-	req.Header = r.Header.Clone()
+	req.Header = r.Header // r is this attempt's own copy (see signed)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, "", redactURLError(err)
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength == 0 {
+		return resp, "", nil
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBody)))
 	if err != nil {
 		// The status arrived; a body cut short does not change the outcome.
