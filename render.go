@@ -572,7 +572,7 @@ func (e *engine) value(t *template, r *rendering) (v any, err error) {
 	}
 	if t.simple {
 		if x, ok := r.vars.lookup(t.parts[0].path); ok {
-			return plainValue(exec.ToValue(x).Interface()), nil
+			return plainValue(x), nil // gonja's value of x holds x itself
 		}
 	}
 	return e.evaluate(t, r.context())

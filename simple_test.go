@@ -166,3 +166,30 @@ func FuzzSimpleTemplate(f *testing.F) {
 		checkSimple(t, e, tmpl, simpleVars(v, n))
 	})
 }
+
+// BenchmarkRequest renders the request of the message storetest.Bench delivers, whose
+// templates are simple, and the same with gonja rendering every template, as it did before
+// simple templates were rendered without it.
+func BenchmarkRequest(b *testing.B) {
+	e := newEngine(false)
+	m := &Message{ID: "bench", URL: "http://127.0.0.1:8080/users/{{ user.id }}",
+		Data: []Field{{Key: "user", Value: "{{ user.id }}"}, {Key: "n", Value: "{{ parameter.n }}"}}}
+	vs := fuzzVars(Map{"n": 12345})
+	for _, simple := range []bool{true, false} {
+		cm, err := e.compile(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range append([]*template{cm.url}, cm.data[0].value, cm.data[1].value) {
+			t.simple = t.simple && simple
+		}
+		b.Run(map[bool]string{true: "simple", false: "gonja"}[simple], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.request(cm, vs, "dlv_1", defaultUserAgent); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
