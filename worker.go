@@ -174,7 +174,7 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		a.Err = err.Error()
 		res.Err = err
 	} else {
-		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, s.hideHeaders(redactHeader(resp.Header)), body
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, s.responseHeader(resp), body
 		res.StatusCode, res.Header = resp.StatusCode, resp.Header
 		if resp.StatusCode/100 != 2 {
 			a.Err = "unexpected status " + resp.Status
@@ -250,6 +250,30 @@ func (s *Sender) send(ctx context.Context, r *Request) (*http.Response, string, 
 	// Read a little more so a small body leaves the connection reusable; a large one is cut.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp, string(body), nil
+}
+
+// responseHeader returns a response's header as the attempt log keeps it: a redacted copy, or
+// the header itself when it has nothing to redact and no RetryPolicy sees it (2xx).
+func (s *Sender) responseHeader(resp *http.Response) http.Header {
+	if resp.StatusCode/100 == 2 && !s.hasSecret(resp.Header) {
+		return resp.Header
+	}
+	return s.hideHeaders(redactHeader(resp.Header))
+}
+
+// hasSecret reports whether h has a header whose value the attempt log hides.
+func (s *Sender) hasSecret(h http.Header) bool {
+	for k := range h {
+		if sensitiveName(k) {
+			return true
+		}
+	}
+	for _, name := range s.sensitive {
+		if _, ok := h[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // redactURLError removes secrets from the URL that net/http quotes in its errors.
