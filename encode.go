@@ -36,8 +36,29 @@ func (r *Request) Redacted() *Request {
 	return &Request{Method: r.Method, URL: redactURL(r.URL), Header: redactHeader(r.Header), Body: r.Body}
 }
 
+// commonNames are header names the Sender sets or most responses have, with whether they are
+// sensitive, decided up front (a test checks them against hasSensitiveWord).
+var commonNames = [...]struct {
+	name      string
+	sensitive bool
+}{
+	{"Content-Type", false}, {"User-Agent", false}, {"Webhook-Id", false}, {"Webhook-Timestamp", false},
+	{"Webhook-Signature", true}, {"Authorization", true}, {"Date", false}, {"Content-Length", false},
+}
+
 // sensitiveName reports whether a header or query parameter called name likely holds a secret.
 func sensitiveName(name string) bool {
+	for _, c := range commonNames {
+		if name == c.name {
+			return c.sensitive
+		}
+	}
+	return hasSensitiveWord(name)
+}
+
+// hasSensitiveWord reports whether name, in any case, contains a word that says it holds a
+// credential.
+func hasSensitiveWord(name string) bool {
 	var buf [32]byte // most names fit: lowercase them without allocating
 	if len(name) <= len(buf) && isASCII(name) {
 		for i := range len(name) {

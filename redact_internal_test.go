@@ -33,3 +33,24 @@ func TestRedactHeader(t *testing.T) {
 		t.Error("redactHeader(nil) != nil")
 	}
 }
+
+// BenchmarkRedacted redacts a typical signed request, as every attempt's log entry does.
+func BenchmarkRedacted(b *testing.B) {
+	r := &Request{Method: http.MethodPost, URL: "https://api.example.com/users/u1/status", Header: http.Header{
+		"User-Agent": {defaultUserAgent}, "Webhook-Id": {"dlv_1"}, "Content-Type": {"application/json"},
+		"Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abc"}, "X-Tenant": {"t1"},
+	}}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Redacted()
+	}
+}
+
+// TestCommonNames checks the names sensitiveName decides up front against the general rule.
+func TestCommonNames(t *testing.T) {
+	for _, c := range commonNames {
+		if got := hasSensitiveWord(c.name); got != c.sensitive {
+			t.Errorf("hasSensitiveWord(%q) = %v, but commonNames says %v", c.name, got, c.sensitive)
+		}
+	}
+}
