@@ -140,9 +140,15 @@ func (v *vars) lookup(path []string) (any, bool) {
 	return x, ok
 }
 
-// renderSimple renders a simple template with v. It reports false if a variable is missing
-// or the output would be longer than max: gonja renders the template then.
-func (t *template) renderSimple(v *vars, max int) (string, bool) {
+// renderSimple renders a simple template with v. It reports false if a variable is missing,
+// the output would be longer than max or formatting a value panics: gonja renders the
+// template then, and fails as it does.
+func (t *template) renderSimple(v *vars, max int) (out string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			out, ok = "", false
+		}
+	}()
 	if len(t.parts) == 1 { // most templates: no need to join
 		s, ok := t.parts[0].render(v)
 		return s, ok && len(s) <= max

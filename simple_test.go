@@ -16,7 +16,7 @@ func simpleVars(v string, n float64) *vars {
 		"l":  []any{v, n, true, nil, []any{1, "x"}, map[string]any{"k": v}},
 		"m":  map[string]any{"v": v, "n": n, "deep": map[string]any{"x": []any{"a"}}, "": "empty key"},
 		"nm": Map{"v": v}, "ss": []string{"a", v}, "time": fuzzNow, "num": json.Number("12.50"),
-		"bytes": []byte("raw"), "err": errTestValue{}, "str": stringer{},
+		"bytes": []byte("raw"), "err": errTestValue{}, "str": stringer{}, "panic": panicker{},
 	}
 	vs := fuzzVars(params)
 	vs.user.Country = "FR"
@@ -33,6 +33,10 @@ type stringer struct{}
 
 func (stringer) String() string { return "from String" }
 
+type panicker struct{}
+
+func (panicker) String() string { panic("cannot format") }
+
 // simpleTemplates are simple templates (see simpleParts): text and variable lookups.
 var simpleTemplates = []string{
 	"", "plain text", "{{ user.id }}", "a {{ user.id }} b", "{# comment #}{{ user.test }}",
@@ -45,7 +49,7 @@ var simpleTemplates = []string{
 	"{{ parameter.l }}", "{{ parameter.m }}", "{{ parameter.m.v }}", "{{ parameter['m']['deep'].x }}",
 	"{{ parameter.m[''] }}", "{{ parameter.nm }}", "{{ parameter.nm.v }}", "{{ parameter.ss }}",
 	"{{ parameter.time }}", "{{ parameter.num }}", "{{ parameter.bytes }}", "{{ parameter.err }}",
-	"{{ parameter.str }}", "{{ parameter.missing }}", "{{ parameter.s.x }}", "{{ parameter.z.x }}",
+	"{{ parameter.str }}", "{{ parameter.panic }}", "a{{ parameter.panic }}", "{{ parameter.missing }}", "{{ parameter.s.x }}", "{{ parameter.z.x }}",
 	"{{ parameter }}", "{{ userAttribute.name }}", "{{ userAttribute.tags }}", "{{ userAttribute.n }}",
 	"{{ userAttribute }}", "{{ now.x }}", "  {{- parameter.s -}}  \n", "line\n{{ parameter.s }}\n",
 	"{{ parameter.s }}{{ parameter.n }}{{ parameter.t }}",
