@@ -147,6 +147,9 @@ type compiledMessage struct {
 	url     *template
 	headers []compiledField
 	data    []compiledField
+	// readsUser is set when a template may read more of the user than its ID, which the
+	// delivery has: the user is then loaded from the Store to render it.
+	readsUser bool
 }
 
 type compiledField struct {
@@ -207,6 +210,10 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	validateTargeting(m, &ps)
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
+	}
+	cm.readsUser = cm.url.readsUser()
+	for _, f := range slices.Concat(cm.headers, cm.data) {
+		cm.readsUser = cm.readsUser || f.value.readsUser()
 	}
 	msg := *m
 	msg.Method = method

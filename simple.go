@@ -78,6 +78,21 @@ func simpleOutput(expr nodes.Expression) (part, bool) {
 	return p, false
 }
 
+// readsUser reports whether t may read more of the user than user.id.
+func (t *template) readsUser() bool {
+	if !t.simple {
+		return true
+	}
+	for _, p := range t.parts {
+		switch {
+		case p.path == nil:
+		case p.path[0] == "userAttribute", p.path[0] == "user" && (len(p.path) < 2 || p.path[1] != "id"):
+			return true
+		}
+	}
+	return false
+}
+
 // lookupPath returns the names of a variable lookup such as a.b['c'], or nil if expr is
 // anything else.
 func lookupPath(expr nodes.Node) []string {

@@ -197,3 +197,29 @@ func BenchmarkRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestReadsUser checks which messages need the user loaded to render: those whose templates
+// may read more of it than user.id.
+func TestReadsUser(t *testing.T) {
+	e := newEngine(false)
+	for _, tt := range []struct {
+		url, header, data string
+		want              bool
+	}{
+		{"https://example.com/{{ user.id }}", "{{ message.id }}", "{{ parameter.n }} {{ now }} {{ event.name }}", false},
+		{"https://example.com/{{ user['id'] }}", "plain", "", false},
+		{"https://example.com/", "", "{{ user.email }}", true},
+		{"https://example.com/", "{{ userAttribute.plan }}", "", true},
+		{"https://example.com/{{ user }}", "", "", true},
+		{"https://example.com/", "", "{{ user.id | upper }}", true},
+		{"https://example.com/", "", "{{ parameter.n if parameter.n else 0 }}", true},
+	} {
+		cm, err := e.compile(&Message{ID: "m", URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cm.readsUser != tt.want {
+			t.Errorf("compile(%q, %q, %q).readsUser = %v, want %v", tt.url, tt.header, tt.data, cm.readsUser, tt.want)
+		}
+	}
+}

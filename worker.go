@@ -193,9 +193,11 @@ func (s *Sender) render(ctx context.Context, j *Job, now time.Time) (*Request, e
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.user(ctx, j.UserID)
-	if err != nil {
-		return nil, err
+	u := User{ID: j.UserID} // all the templates read of the user, unless readsUser
+	if cm.readsUser {
+		if u, err = s.user(ctx, j.UserID); err != nil {
+			return nil, err
+		}
 	}
 	v := &vars{user: u, params: j.Params, event: j.Event, message: cm.msg, now: now}
 	return s.engine.request(cm, v, j.ID, s.ua)
