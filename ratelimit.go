@@ -179,9 +179,9 @@ func (l *limits) record(host string, res AttemptResult) bool {
 	return false
 }
 
-// throttle reschedules a rendered delivery to host that a rate limit or a paused host holds back,
-// without counting an attempt, and reports whether it did. The delivery keeps its rendered
-// request and comes due when it may be sent.
+// throttle reschedules a rendered delivery to host that a rate limit or a paused host holds
+// back, without counting an attempt, and reports whether it did. The delivery keeps its
+// rendered request and comes due when it may be sent.
 func (s *Sender) throttle(ctx context.Context, j *Job, host string, now time.Time) bool {
 	perMinute := 0
 	if cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion); err == nil {

@@ -477,7 +477,7 @@ func optionalTime(t time.Time) (any, bool) {
 }
 
 // context builds the gonja context for v. Maps are copied, so a template that changes them
-// cannot change the stored user or event.
+// (dict.update, list.append) cannot change the stored user or event.
 func (v *vars) context() *exec.Context {
 	params := cloneMap(v.params)
 	data := map[string]any{
