@@ -8,8 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-
-	"github.com/nikolalohinski/gonja/v2/exec"
+	"unicode/utf8"
 )
 
 // Request is an HTTP request as the Sender sends it: rendered once per delivery and sent with
@@ -37,9 +36,42 @@ func (r *Request) Redacted() *Request {
 	return &Request{Method: r.Method, URL: redactURL(r.URL), Header: redactHeader(r.Header), Body: r.Body}
 }
 
+// commonNames are header names the Sender sets or most responses have, with whether they are
+// sensitive, decided up front (a test checks them against hasSensitiveWord).
+var commonNames = [...]struct {
+	name      string
+	sensitive bool
+}{
+	{"Content-Type", false}, {"User-Agent", false}, {"Webhook-Id", false}, {"Webhook-Timestamp", false},
+	{"Webhook-Signature", true}, {"Authorization", true}, {"Date", false}, {"Content-Length", false},
+}
+
 // sensitiveName reports whether a header or query parameter called name likely holds a secret.
 func sensitiveName(name string) bool {
-	name = strings.ToLower(name)
+	for _, c := range commonNames {
+		if name == c.name {
+			return c.sensitive
+		}
+	}
+	return hasSensitiveWord(name)
+}
+
+// hasSensitiveWord reports whether name, in any case, contains a word that says it holds a
+// credential.
+func hasSensitiveWord(name string) bool {
+	var buf [32]byte // most names fit: lowercase them without allocating
+	if len(name) <= len(buf) && isASCII(name) {
+		for i := range len(name) {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		name = string(buf[:len(name)])
+	} else {
+		name = strings.ToLower(name)
+	}
 	for _, s := range []string{"auth", "token", "secret", "key", "password", "passwd", "session", "signature", "credential", "cookie"} {
 		if strings.Contains(name, s) {
 			return true
@@ -48,16 +80,40 @@ func sensitiveName(name string) bool {
 	return false
 }
 
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// redactHeader returns a copy of h with the values of sensitive headers replaced. Like
+// http.Header.Clone, it puts all the values in one array.
 func redactHeader(h http.Header) http.Header {
 	if h == nil {
 		return nil
 	}
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	values := make([]string, 0, n)
 	out := make(http.Header, len(h))
 	for k, vs := range h {
-		if sensitiveName(k) {
-			vs = []string{redacted}
+		switch {
+		case sensitiveName(k):
+			values = append(values, redacted)
+			vs = values[len(values)-1:]
+		case vs == nil:
+			out[k] = nil
+			continue
+		default:
+			values = append(values, vs...)
 		}
-		out[k] = slices.Clone(vs)
+		out[k] = values[len(values)-len(vs) : len(values) : len(values)]
 	}
 	return out
 }
@@ -91,6 +147,9 @@ type compiledMessage struct {
 	url     *template
 	headers []compiledField
 	data    []compiledField
+	// readsUser is set when a template may read more of the user than its ID, which the
+	// delivery has: the user is then loaded from the Store to render it.
+	readsUser bool
 }
 
 type compiledField struct {
@@ -152,6 +211,10 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}
+	cm.readsUser = cm.url.readsUser()
+	for _, f := range slices.Concat(cm.headers, cm.data) {
+		cm.readsUser = cm.readsUser || f.value.readsUser()
+	}
 	msg := *m
 	msg.Method = method
 	msg.ContentType = ct
@@ -164,8 +227,8 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 
 // request renders cm for one delivery, whose ID goes in the webhook-id header.
 func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*Request, error) {
-	ctx := v.context()
-	raw, err := e.render(cm.url, ctx)
+	r := &rendering{vars: v}
+	raw, err := e.render(cm.url, r)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +238,7 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 	}
 	h := make(http.Header, len(cm.headers)+4)
 	for _, f := range cm.headers {
-		val, err := e.render(f.value, ctx)
+		val, err := e.render(f.value, r)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +258,7 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 	req := &Request{Method: cm.msg.Method, Header: h}
 	switch {
 	case req.Method == http.MethodGet:
-		q, err := e.formBody(cm.data, ctx)
+		q, err := e.formBody(cm.data, r)
 		if err != nil {
 			return nil, err
 		}
@@ -206,13 +269,13 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 			u.RawQuery = q
 		}
 	case cm.msg.ContentType == Form:
-		q, err := e.formBody(cm.data, ctx)
+		q, err := e.formBody(cm.data, r)
 		if err != nil {
 			return nil, err
 		}
 		req.Body = []byte(q)
 	default:
-		if req.Body, err = e.jsonBody(cm.data, ctx); err != nil {
+		if req.Body, err = e.jsonBody(cm.data, r); err != nil {
 			return nil, err
 		}
 	}
@@ -252,10 +315,10 @@ func parseRenderedURL(raw string) (u *url.URL, auth string, err error) {
 }
 
 // formBody renders fields as application/x-www-form-urlencoded, in order.
-func (e *engine) formBody(fields []compiledField, ctx *exec.Context) (string, error) {
+func (e *engine) formBody(fields []compiledField, r *rendering) (string, error) {
 	var b strings.Builder
 	for i, f := range fields {
-		val, err := e.render(f.value, ctx)
+		val, err := e.render(f.value, r)
 		if err != nil {
 			return "", err
 		}
@@ -270,10 +333,10 @@ func (e *engine) formBody(fields []compiledField, ctx *exec.Context) (string, er
 }
 
 // jsonBody renders fields as a JSON object whose keys keep the fields' order.
-func (e *engine) jsonBody(fields []compiledField, ctx *exec.Context) ([]byte, error) {
+func (e *engine) jsonBody(fields []compiledField, r *rendering) ([]byte, error) {
 	obj := make(orderedObject, len(fields))
 	for i, f := range fields {
-		val, err := e.value(f.value, ctx)
+		val, err := e.value(f.value, r)
 		if err != nil {
 			return nil, err
 		}

@@ -179,15 +179,15 @@ func (l *limits) record(host string, res AttemptResult) bool {
 	return false
 }
 
-// throttle reschedules a rendered delivery that a rate limit or a paused host holds back,
-// without counting an attempt, and reports whether it did. The delivery keeps its rendered
-// request and comes due when it may be sent.
-func (s *Sender) throttle(ctx context.Context, j *Job, now time.Time) bool {
+// throttle reschedules a rendered delivery to host that a rate limit or a paused host holds
+// back, without counting an attempt, and reports whether it did. The delivery keeps its
+// rendered request and comes due when it may be sent.
+func (s *Sender) throttle(ctx context.Context, j *Job, host string, now time.Time) bool {
 	perMinute := 0
 	if cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion); err == nil {
 		perMinute = cm.msg.MaxPerMinute
 	}
-	wait := s.limits.admit(j.ID, requestHost(j.Request), j.MessageID, perMinute, now)
+	wait := s.limits.admit(j.ID, host, j.MessageID, perMinute, now)
 	if wait <= 0 {
 		return false
 	}
@@ -200,9 +200,9 @@ func (s *Sender) throttle(ctx context.Context, j *Job, now time.Time) bool {
 }
 
 // observe feeds an attempt's result to its host's circuit breaker.
-func (s *Sender) observe(ctx context.Context, r *Request, res AttemptResult) {
+func (s *Sender) observe(ctx context.Context, host string, res AttemptResult) {
 	res.End = s.clock.Now()
-	if host := requestHost(r); s.limits.record(host, res) {
+	if s.limits.record(host, res) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
 			slog.String("host", host), slog.Int("failures", s.limits.threshold),
 			slog.Time("until", res.End.Add(s.limits.cooldown)))

@@ -50,6 +50,14 @@ const (
 	filterURLFragment  = "_url_fragment"
 )
 
+// urlEscapes are the escape functions of the private URL filters.
+var urlEscapes = map[string]func(string) (string, error){
+	filterURLAuthority: escapeAuthority,
+	filterURLPath:      escapePathSegment,
+	filterURLQuery:     func(s string) (string, error) { return url.QueryEscape(s), nil },
+	filterURLFragment:  func(s string) (string, error) { return url.PathEscape(s), nil },
+}
+
 // newEngine returns an engine. With missingAsEmpty, missing variables render as empty instead
 // of failing.
 func newEngine(missingAsEmpty bool) *engine {
@@ -60,12 +68,7 @@ func newEngine(missingAsEmpty bool) *engine {
 	ctx.Set("range", boundedRange)
 
 	filters := exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters)
-	for name, escape := range map[string]func(string) (string, error){
-		filterURLAuthority: escapeAuthority,
-		filterURLPath:      escapePathSegment,
-		filterURLQuery:     func(s string) (string, error) { return url.QueryEscape(s), nil },
-		filterURLFragment:  func(s string) (string, error) { return url.PathEscape(s), nil },
-	} {
+	for name, escape := range urlEscapes {
 		// Register cannot fail: the names are new to the set.
 		_ = filters.Register(name, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
 			if in.IsError() {
@@ -153,6 +156,10 @@ type template struct {
 	// single is the template's only node when it is exactly one {{ expression }}; a JSON
 	// body keeps the type of such a value.
 	single *nodes.Output
+	// simple is set when the template is only literal text and variable lookups, parts: it
+	// is then rendered without gonja unless a variable is missing (see render and value).
+	simple bool
+	parts  []part
 }
 
 // compileTemplate compiles src, adding any problem to ps under path. It returns nil if there
@@ -198,6 +205,7 @@ func (e *engine) compileTemplate(path, src string, ps *problems) (tmpl *template
 	if root := t.Root(); len(root.Nodes) == 1 {
 		tmpl.single, _ = root.Nodes[0].(*nodes.Output)
 	}
+	tmpl.parts, tmpl.simple = simpleParts(t.Root())
 	return tmpl
 }
 
@@ -332,6 +340,7 @@ func (e *engine) compileURL(src string, ps *problems) *template {
 	if !ok {
 		return nil
 	}
+	t.parts, t.simple = simpleParts(t.t.Root()) // again, with the escaping filters
 	return t
 }
 
@@ -399,37 +408,97 @@ type vars struct {
 	now     time.Time
 }
 
+// records are the variables whose fields are read from the delivery (see vars.field), with
+// their fields.
+var records = map[string][]string{
+	"user":    {"id", "test", "email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"},
+	"message": {"id", "name", "version"},
+	"event":   {"id", "name", "time", "params"},
+}
+
+// field returns the field key of the record variable root, and whether the template context
+// has it: the user's optional fields are left out when empty, and event when there is none.
+func (v *vars) field(root, key string) (any, bool) {
+	u := &v.user
+	switch root + "." + key {
+	case "user.id":
+		return u.ID, true
+	case "user.test":
+		return u.Test, true
+	case "user.email":
+		return u.Email, u.Email != ""
+	case "user.timezone":
+		return u.TimeZone, u.TimeZone != ""
+	case "user.locale":
+		return u.Locale, u.Locale != ""
+	case "user.country":
+		return u.Country, u.Country != ""
+	case "user.region":
+		return u.Region, u.Region != ""
+	case "user.city":
+		return u.City, u.City != ""
+	case "user.created_at":
+		return optionalTime(u.CreatedAt)
+	case "user.last_active":
+		return optionalTime(u.LastActive)
+	case "message.id":
+		return v.message.ID, true
+	case "message.name":
+		return v.message.Name, true
+	case "message.version":
+		return v.message.Version, true
+	}
+	if e := v.event; root == "event" && e != nil {
+		switch key {
+		case "id":
+			return e.ID, true
+		case "name":
+			return e.Name, true
+		case "time":
+			return formatTime(e.Time), true
+		case "params":
+			return map[string]any(v.params), true
+		}
+	}
+	return nil, false
+}
+
+// formatTime formats t as templates see times.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+// optionalTime formats t, which is left out of the context when it is zero.
+func optionalTime(t time.Time) (any, bool) {
+	if t.IsZero() {
+		return nil, false
+	}
+	return formatTime(t), true
+}
+
 // context builds the gonja context for v. Maps are copied, so a template that changes them
 // (dict.update, list.append) cannot change the stored user or event.
 func (v *vars) context() *exec.Context {
-	u := map[string]any{"id": v.user.ID, "test": v.user.Test}
-	for k, s := range map[string]string{
-		"email": v.user.Email, "timezone": v.user.TimeZone, "locale": v.user.Locale,
-		"country": v.user.Country, "region": v.user.Region, "city": v.user.City,
-	} {
-		if s != "" {
-			u[k] = s
-		}
-	}
-	if !v.user.CreatedAt.IsZero() {
-		u["created_at"] = v.user.CreatedAt.UTC().Format(time.RFC3339)
-	}
-	if !v.user.LastActive.IsZero() {
-		u["last_active"] = v.user.LastActive.UTC().Format(time.RFC3339)
-	}
 	params := cloneMap(v.params)
 	data := map[string]any{
-		"user":          u,
 		"userAttribute": cloneMap(v.user.Attributes),
 		"parameter":     params,
-		"message":       map[string]any{"id": v.message.ID, "name": v.message.Name, "version": v.message.Version},
-		"now":           v.now.UTC().Format(time.RFC3339),
+		"now":           formatTime(v.now),
 		budgetKey:       &renderBudget{},
 	}
-	if e := v.event; e != nil {
-		data["event"] = map[string]any{
-			"id": e.ID, "name": e.Name, "time": e.Time.UTC().Format(time.RFC3339), "params": params,
+	for root, keys := range records {
+		m := make(map[string]any, len(keys))
+		for _, k := range keys {
+			if x, ok := v.field(root, k); ok {
+				m[k] = x
+			}
 		}
+		if len(m) > 0 {
+			data[root] = m
+		}
+	}
+	if e, ok := data["event"].(map[string]any); ok {
+		e["params"] = params
 	}
 	return exec.NewContext(data)
 }
@@ -456,8 +525,33 @@ func cloneValue(v any) any {
 	return v
 }
 
+// rendering is the rendering of one delivery's templates: their variables and the gonja
+// context they share, built when the first template that needs gonja renders.
+type rendering struct {
+	vars *vars
+	ctx  *exec.Context
+}
+
+// context returns the rendering's gonja context.
+func (r *rendering) context() *exec.Context {
+	if r.ctx == nil {
+		r.ctx = r.vars.context()
+	}
+	return r.ctx
+}
+
 // render renders t to a string.
-func (e *engine) render(t *template, ctx *exec.Context) (out string, err error) {
+func (e *engine) render(t *template, r *rendering) (string, error) {
+	if t.simple {
+		if s, ok := t.renderSimple(r.vars, e.maxSize); ok {
+			return s, nil
+		}
+	}
+	return e.execute(t, r.context())
+}
+
+// execute renders t to a string with gonja.
+func (e *engine) execute(t *template, ctx *exec.Context) (out string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &RenderError{Path: t.path, Err: fmt.Errorf("template failed: %v", r)}
@@ -472,10 +566,20 @@ func (e *engine) render(t *template, ctx *exec.Context) (out string, err error) 
 
 // value renders t for a JSON body: a template that is one expression keeps its value's type,
 // any other renders to a string.
-func (e *engine) value(t *template, ctx *exec.Context) (v any, err error) {
+func (e *engine) value(t *template, r *rendering) (v any, err error) {
 	if t.single == nil {
-		return e.render(t, ctx)
+		return e.render(t, r)
 	}
+	if t.simple {
+		if x, ok := r.vars.lookup(t.parts[0].path); ok {
+			return plainValue(x), nil // gonja's value of x holds x itself
+		}
+	}
+	return e.evaluate(t, r.context())
+}
+
+// evaluate evaluates t, which is one expression, with gonja.
+func (e *engine) evaluate(t *template, ctx *exec.Context) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &RenderError{Path: t.path, Err: fmt.Errorf("template failed: %v", r)}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,34 @@ func TestSecretsStayOutOfEveryOutput(t *testing.T) {
 	for _, want := range []string{"hunter2-query", "hunter2-bearer", "hunter2-custom"} {
 		if !strings.Contains(got.String(), want) {
 			t.Errorf("the receiver never got %s", want)
+		}
+	}
+}
+
+// TestResponseHeadersRedacted checks that the attempt log hides the response headers that
+// hold secrets, on a success as on a failure, and keeps the others.
+func TestResponseHeadersRedacted(t *testing.T) {
+	for _, status := range []int{http.StatusOK, http.StatusServiceUnavailable} {
+		for _, secret := range []string{"Set-Cookie", "X-Customer-Ref", ""} {
+			h := newHarness(t, &webhook.Config{SensitiveHeaders: []string{"x-customer-ref"}})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if secret != "" {
+					w.Header().Set(secret, "hunter2")
+				}
+				w.Header().Set("X-Request-Id", "r1")
+				w.WriteHeader(status)
+			}))
+			a := h.sendOnce(t, &webhook.Message{ID: "m", URL: srv.URL + "/hook"})
+			srv.Close()
+			want := http.Header{"X-Request-Id": {"r1"}}
+			if secret != "" {
+				want[secret] = []string{"REDACTED"}
+			}
+			for k, vs := range want {
+				if got := a.ResponseHeader[k]; !slices.Equal(got, vs) {
+					t.Errorf("status %d, secret in %q: logged response header %s = %q, want %q", status, secret, k, got, vs)
+				}
+			}
 		}
 	}
 }

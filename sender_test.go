@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -540,5 +541,30 @@ func TestSendAndInputErrors(t *testing.T) {
 	reqs := h.recv.Requests()
 	if len(reqs) != 1 || reqs[0].URI != "/manual" || reqs[0].Header.Get("Webhook-Id") != id {
 		t.Errorf("requests = %+v, want one to /manual with webhook-id %s", reqs, id)
+	}
+}
+
+// userCounter is a Store that counts the users it is asked for.
+type userCounter struct {
+	webhook.Store
+	n atomic.Int64
+}
+
+func (s *userCounter) User(ctx context.Context, id string) (webhook.User, error) {
+	s.n.Add(1)
+	return s.Store.User(ctx, id)
+}
+
+// TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a delivery whose templates read
+// nothing of the user but its ID is sent without asking the Store for the user.
+func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	store := &userCounter{Store: memstore.New()}
+	as := sendOnceOn(t, store, webhook.Config{AllowNetworks: webhooktest.LoopbackNetworks()}, recv)
+	if len(as) != 1 || as[0].Outcome != webhook.Succeeded {
+		t.Fatalf("attempts = %+v, want one success", as)
+	}
+	if n := store.n.Load(); n != 0 {
+		t.Errorf("the Store was asked for a user %d times, want 0", n)
 	}
 }

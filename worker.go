@@ -182,7 +182,8 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		}
 		j.Request = req
 	}
-	if s.throttle(ctx, j, start) {
+	host := requestHost(j.Request)
+	if s.throttle(ctx, j, host, start) {
 		return
 	}
 	req, err := s.signed(ctx, j, start)
@@ -205,7 +206,7 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		a.Err = err.Error()
 		res.Err = err
 	} else {
-		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, s.hideHeaders(redactHeader(resp.Header)), body
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, s.responseHeader(resp), body
 		res.StatusCode, res.Header = resp.StatusCode, resp.Header
 		if resp.StatusCode/100 != 2 {
 			a.Err = "unexpected status " + resp.Status
@@ -213,7 +214,7 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 	}
 	var blocked *BlockedError
 	if !errors.As(err, &blocked) {
-		s.observe(ctx, req, res)
+		s.observe(ctx, host, res)
 	}
 	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
 }
@@ -224,9 +225,11 @@ func (s *Sender) render(ctx context.Context, j *Job, now time.Time) (*Request, e
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.user(ctx, j.UserID)
-	if err != nil {
-		return nil, err
+	u := User{ID: j.UserID} // all the templates read of the user, unless readsUser
+	if cm.readsUser {
+		if u, err = s.user(ctx, j.UserID); err != nil {
+			return nil, err
+		}
 	}
 	v := &vars{user: u, params: j.Params, event: j.Event, message: cm.msg, now: now}
 	return s.engine.request(cm, v, j.ID, s.ua)
@@ -264,12 +267,15 @@ func (s *Sender) send(ctx context.Context, r *Request) (*http.Response, string, 
 	if err != nil {
 		return nil, "", redactURLError(err)
 	}
-	req.Header = r.Header.Clone()
+	req.Header = r.Header // r is this attempt's own copy (see signed)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, "", redactURLError(err)
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength == 0 {
+		return resp, "", nil
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBody)))
 	if err != nil {
 		// The status arrived; a body cut short does not change the outcome.
@@ -278,6 +284,30 @@ func (s *Sender) send(ctx context.Context, r *Request) (*http.Response, string, 
 	// Read a little more so a small body leaves the connection reusable; a large one is cut.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp, string(body), nil
+}
+
+// responseHeader returns a response's header as the attempt log keeps it: a redacted copy, or
+// the header itself when it has nothing to redact and no RetryPolicy sees it (2xx).
+func (s *Sender) responseHeader(resp *http.Response) http.Header {
+	if resp.StatusCode/100 == 2 && !s.hasSecret(resp.Header) {
+		return resp.Header
+	}
+	return s.hideHeaders(redactHeader(resp.Header))
+}
+
+// hasSecret reports whether h has a header whose value the attempt log hides.
+func (s *Sender) hasSecret(h http.Header) bool {
+	for k := range h {
+		if sensitiveName(k) {
+			return true
+		}
+	}
+	for _, name := range s.sensitive {
+		if _, ok := h[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // redactURLError removes secrets from the URL that net/http quotes in its errors.

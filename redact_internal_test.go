@@ -1,0 +1,56 @@
+package webhook
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+)
+
+// TestRedactHeader checks that redactHeader copies every header, nil and empty values as
+// they are, replaces the values of sensitive ones whatever their case or length, and
+// returns values that can be appended to without changing each other.
+func TestRedactHeader(t *testing.T) {
+	long := "X-A-Very-Long-Header-Name-Of-More-Than-32-Bytes-Token"
+	h := http.Header{
+		"Content-Type": {"application/json"}, "Vary": {"a", "b"}, "Empty": {}, "Nil": nil,
+		"X-Api-Key": {"k1", "k2"}, "SET-COOKIE": nil, "x-session-id": {}, long: {"s"},
+		"X-Ünicode-Token": {"t"}, "X-Plain": {"p"},
+	}
+	want := http.Header{
+		"Content-Type": {"application/json"}, "Vary": {"a", "b"}, "Empty": {}, "Nil": nil,
+		"X-Api-Key": {redacted}, "SET-COOKIE": {redacted}, "x-session-id": {redacted}, long: {redacted},
+		"X-Ünicode-Token": {redacted}, "X-Plain": {"p"},
+	}
+	got := redactHeader(h)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("redactHeader(%v) = %v, want %v", h, got, want)
+	}
+	got["Vary"] = append(got["Vary"], "c")
+	if got["X-Api-Key"][0] != redacted || got["X-Plain"][0] != "p" || len(h["Vary"]) != 2 {
+		t.Errorf("appending to one copied header changed another: %v, original %v", got, h)
+	}
+	if redactHeader(nil) != nil {
+		t.Error("redactHeader(nil) != nil")
+	}
+}
+
+// BenchmarkRedacted redacts a typical signed request, as every attempt's log entry does.
+func BenchmarkRedacted(b *testing.B) {
+	r := &Request{Method: http.MethodPost, URL: "https://api.example.com/users/u1/status", Header: http.Header{
+		"User-Agent": {defaultUserAgent}, "Webhook-Id": {"dlv_1"}, "Content-Type": {"application/json"},
+		"Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abc"}, "X-Tenant": {"t1"},
+	}}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Redacted()
+	}
+}
+
+// TestCommonNames checks the names sensitiveName decides up front against the general rule.
+func TestCommonNames(t *testing.T) {
+	for _, c := range commonNames {
+		if got := hasSensitiveWord(c.name); got != c.sensitive {
+			t.Errorf("hasSensitiveWord(%q) = %v, but commonNames says %v", c.name, got, c.sensitive)
+		}
+	}
+}

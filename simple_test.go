@@ -1,0 +1,225 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+)
+
+// simpleVars are variables of every type a simple template may look up.
+func simpleVars(v string, n float64) *vars {
+	params := Map{
+		"s": v, "n": n, "i": int(n), "i64": int64(-7), "u8": uint8(200), "f": 1.0, "big": 1e21,
+		"tiny": 1e-7, "nan": math.NaN(), "inf": math.Inf(-1), "t": true, "b": false, "z": nil,
+		"l":  []any{v, n, true, nil, []any{1, "x"}, map[string]any{"k": v}},
+		"m":  map[string]any{"v": v, "n": n, "deep": map[string]any{"x": []any{"a"}}, "": "empty key"},
+		"nm": Map{"v": v}, "ss": []string{"a", v}, "time": fuzzNow, "num": json.Number("12.50"),
+		"bytes": []byte("raw"), "err": errTestValue{}, "str": stringer{}, "panic": panicker{},
+	}
+	vs := fuzzVars(params)
+	vs.user.Country = "FR"
+	vs.user.CreatedAt = fuzzNow.Add(-time.Hour)
+	vs.event = &Event{ID: "evt_1", Name: "signup", Time: fuzzNow}
+	return vs
+}
+
+type errTestValue struct{}
+
+func (errTestValue) Error() string { return "an error value" }
+
+type stringer struct{}
+
+func (stringer) String() string { return "from String" }
+
+type panicker struct{}
+
+func (panicker) String() string { panic("cannot format") }
+
+// simpleTemplates are simple templates (see simpleParts): text and variable lookups.
+var simpleTemplates = []string{
+	"", "plain text", "{{ user.id }}", "a {{ user.id }} b", "{# comment #}{{ user.test }}",
+	"{{ user.email }}|{{ user.country }}|{{ user.created_at }}", "{{ user.city }}", "{{ user.last_active }}",
+	"{{ user.nope }}", "{{ user }}", "{{ message.id }}/{{ message.version }}/{{ message.name }}",
+	"{{ now }}", "{{ event.id }} {{ event.name }} {{ event.time }} {{ event.params.s }}", "{{ event }}",
+	"{{ parameter.s }}", "{{ parameter['s'] }}", "{{ parameter.n }}", "{{ parameter.i }}", "{{ parameter.i64 }}",
+	"{{ parameter.u8 }}", "{{ parameter.f }}", "{{ parameter.big }}", "{{ parameter.tiny }}",
+	"{{ parameter.nan }}", "{{ parameter.inf }}", "{{ parameter.t }}", "{{ parameter.b }}", "{{ parameter.z }}",
+	"{{ parameter.l }}", "{{ parameter.m }}", "{{ parameter.m.v }}", "{{ parameter['m']['deep'].x }}",
+	"{{ parameter.m[''] }}", "{{ parameter.nm }}", "{{ parameter.nm.v }}", "{{ parameter.ss }}",
+	"{{ parameter.time }}", "{{ parameter.num }}", "{{ parameter.bytes }}", "{{ parameter.err }}",
+	"{{ parameter.str }}", "{{ parameter.panic }}", "a{{ parameter.panic }}", "{{ parameter.missing }}", "{{ parameter.s.x }}", "{{ parameter.z.x }}",
+	"{{ parameter }}", "{{ userAttribute.name }}", "{{ userAttribute.tags }}", "{{ userAttribute.n }}",
+	"{{ userAttribute }}", "{{ now.x }}", "  {{- parameter.s -}}  \n", "line\n{{ parameter.s }}\n",
+	"{{ parameter.s }}{{ parameter.n }}{{ parameter.t }}",
+}
+
+// simpleURLs are URL templates whose values are escaped for their positions.
+var simpleURLs = []string{
+	"https://example.com/{{ parameter.s }}", "https://{{ parameter.s }}.example.com/x",
+	"https://example.com/a?q={{ parameter.s }}&n={{ parameter.n }}#{{ parameter.s }}",
+	"{{ parameter.s }}", "https://example.com/{{ parameter.l }}/{{ parameter.m }}",
+	"https://example.com/{{ user.nope }}", "https://example.com/{{ parameter.missing }}",
+}
+
+// TestSimpleMatchesGonja checks that simple templates render, without gonja, to exactly what
+// gonja renders, for values of every type, with both settings of missing variables, and
+// that values gonja treats differently (missing ones, errors) are left to gonja.
+func TestSimpleMatchesGonja(t *testing.T) {
+	values := []struct {
+		v string
+		n float64
+	}{{"Ann", 3}, {"a/b?c#d e&f=g%..", -1.5}, {"..", 1e300}, {"", 0}, {"é\x00'\"<>", 2.5e-5}}
+	for _, missingAsEmpty := range []bool{false, true} {
+		e := newEngine(missingAsEmpty)
+		for _, val := range values {
+			vs := simpleVars(val.v, val.n)
+			for _, src := range simpleTemplates {
+				var ps problems
+				tmpl := e.compileTemplate("t", src, &ps)
+				if tmpl == nil {
+					t.Fatalf("compileTemplate(%q): %v", src, ps)
+				}
+				if !tmpl.simple {
+					t.Errorf("compileTemplate(%q) is not simple", src)
+				}
+				checkSimple(t, e, tmpl, vs)
+			}
+			for _, src := range simpleURLs {
+				var ps problems
+				tmpl := e.compileURL(src, &ps)
+				if tmpl == nil {
+					t.Fatalf("compileURL(%q): %v", src, ps)
+				}
+				if !tmpl.simple {
+					t.Errorf("compileURL(%q) is not simple", src)
+				}
+				checkSimple(t, e, tmpl, vs)
+			}
+		}
+	}
+}
+
+// TestSimpleParts checks which templates are simple.
+func TestSimpleParts(t *testing.T) {
+	for _, tt := range []struct {
+		src    string
+		simple bool
+	}{
+		{"{{ user.id }}", true},
+		{"{{ parameter['a'].b }}", true},
+		{"{{ user.id | upper }}", false},
+		{"{{ parameter.l[0] }}", false},
+		{"{{ parameter.l.0 }}", false},
+		{"{{ parameter[user.id] }}", false},
+		{"{{ user.id if user.test }}", false},
+		{"{{ user.id ~ 'x' }}", false},
+		{"{{ range }}", false},
+		{"{{ loop }}", false},
+		{"{% if user.test %}x{% endif %}", false},
+		{"{{ 'text' }}", false},
+	} {
+		var ps problems
+		tmpl := newEngine(true).compileTemplate("t", tt.src, &ps)
+		if tmpl == nil {
+			t.Fatalf("compileTemplate(%q): %v", tt.src, ps)
+		}
+		if tmpl.simple != tt.simple {
+			t.Errorf("compileTemplate(%q).simple = %v, want %v", tt.src, tmpl.simple, tt.simple)
+		}
+	}
+}
+
+// checkSimple renders tmpl with vs without gonja and with it, and fails if they differ.
+func checkSimple(t *testing.T, e *engine, tmpl *template, vs *vars) {
+	t.Helper()
+	src := tmpl.t.Root().String()
+	want, wantErr := e.execute(tmpl, vs.context())
+	if got, ok := tmpl.renderSimple(vs, e.maxSize); ok && (wantErr != nil || got != want) {
+		t.Errorf("renderSimple(%s) = %q; gonja renders %q, %v", src, got, want, wantErr)
+	}
+	if got, err := e.render(tmpl, &rendering{vars: vs}); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Errorf("render(%s) = %q, %v; gonja renders %q, %v", src, got, err, want, wantErr)
+	}
+	if tmpl.single == nil {
+		return
+	}
+	wantV, wantErr := e.evaluate(tmpl, vs.context())
+	if got, err := e.value(tmpl, &rendering{vars: vs}); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", wantV) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Errorf("value(%s) = %#v, %v; gonja evaluates %#v, %v", src, got, err, wantV, wantErr)
+	}
+}
+
+// FuzzSimpleTemplate checks that any template that is simple renders without gonja to what
+// gonja renders, as a field and as a URL, with values of every type.
+func FuzzSimpleTemplate(f *testing.F) {
+	engines := []*engine{newEngine(false), newEngine(true)}
+	f.Fuzz(func(t *testing.T, src, v string, n float64, asURL bool) {
+		e := engines[len(v)%2]
+		var ps problems
+		var tmpl *template
+		if asURL {
+			tmpl = e.compileURL(src, &ps)
+		} else {
+			tmpl = e.compileTemplate("t", src, &ps)
+		}
+		if tmpl == nil || !tmpl.simple {
+			return
+		}
+		checkSimple(t, e, tmpl, simpleVars(v, n))
+	})
+}
+
+// BenchmarkRequest renders the request of the message storetest.Bench delivers, whose
+// templates are simple, and the same with gonja rendering every template, as it did before
+// simple templates were rendered without it.
+func BenchmarkRequest(b *testing.B) {
+	e := newEngine(false)
+	m := &Message{ID: "bench", URL: "http://127.0.0.1:8080/users/{{ user.id }}",
+		Data: []Field{{Key: "user", Value: "{{ user.id }}"}, {Key: "n", Value: "{{ parameter.n }}"}}}
+	vs := fuzzVars(Map{"n": 12345})
+	for _, simple := range []bool{true, false} {
+		cm, err := e.compile(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range append([]*template{cm.url}, cm.data[0].value, cm.data[1].value) {
+			t.simple = t.simple && simple
+		}
+		b.Run(map[bool]string{true: "simple", false: "gonja"}[simple], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.request(cm, vs, "dlv_1", defaultUserAgent); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestReadsUser checks which messages need the user loaded to render: those whose templates
+// may read more of it than user.id.
+func TestReadsUser(t *testing.T) {
+	e := newEngine(false)
+	for _, tt := range []struct {
+		url, header, data string
+		want              bool
+	}{
+		{"https://example.com/{{ user.id }}", "{{ message.id }}", "{{ parameter.n }} {{ now }} {{ event.name }}", false},
+		{"https://example.com/{{ user['id'] }}", "plain", "", false},
+		{"https://example.com/", "", "{{ user.email }}", true},
+		{"https://example.com/", "{{ userAttribute.plan }}", "", true},
+		{"https://example.com/{{ user }}", "", "", true},
+		{"https://example.com/", "", "{{ user.id | upper }}", true},
+		{"https://example.com/", "", "{{ parameter.n if parameter.n else 0 }}", true},
+	} {
+		cm, err := e.compile(&Message{ID: "m", URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cm.readsUser != tt.want {
+			t.Errorf("compile(%q, %q, %q).readsUser = %v, want %v", tt.url, tt.header, tt.data, cm.readsUser, tt.want)
+		}
+	}
+}
