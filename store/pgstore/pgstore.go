@@ -390,18 +390,23 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	if limit <= 0 {
 		return nil, nil
 	}
+	// The limit is written into the statement, not passed as a parameter: PostgreSQL then
+	// plans it once per limit and connection and reuses the plan (with a parameter it
+	// guesses a tenth of the table, so it plans every claim anew or falls back to a plan that
+	// reads the whole table). The second condition on j.id makes the update find the jobs by
+	// their primary key whatever the planner guesses of the CTE's size.
 	rows, err := s.db.Query(ctx, `WITH due AS (
 		SELECT id, ready_at FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
-		LIMIT $4
+		LIMIT `+strconv.Itoa(limit)+`
 		FOR UPDATE SKIP LOCKED
 	)
 	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
-	FROM due WHERE j.id = due.id
+	FROM due WHERE j.id = due.id AND j.id = ANY (ARRAY (SELECT id FROM due))
 	RETURNING due.ready_at, `+s.async+`, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
 		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request, j.unless`,
-		now, owner, now.Add(lease), limit)
+		now, owner, now.Add(lease))
 	if err != nil {
 		return nil, wrap("claim", err)
 	}
