@@ -60,24 +60,27 @@ type Store struct {
 	pool *pgxpool.Pool
 	view bool // whether db is a WithTx view's transaction
 
-	// enqueues and finishes merge concurrent Enqueue and Finish calls; nil in a view, which
-	// writes through its transaction.
+	// enqueues, finishes, users and messages merge concurrent Enqueue, Finish, User and
+	// Message calls; nil in a view, which runs each call by itself in its transaction.
 	enqueues *group[[]*webhook.Job]
 	finishes *group[finishing]
+	users    *group[*userRead]
+	messages *group[*messageRead]
 }
 
-// queueSettings are set, for its transaction only, before each claim or finish statement
-// that has a transaction of its own (outside a view), in the same round trip:
+// hotSettings are set, for its transaction only, before each of the statements the
+// delivery path runs most (claims, finishes, and the lookups of users and messages) that
+// has a transaction of its own (outside a view), in the same round trip:
 //
-//   - The commit is asynchronous (see [Store.Claim]).
-//   - The statement runs with the plan made when it was first prepared on the connection,
-//     as PostgreSQL otherwise plans a finish anew each time (its reusable plan assumes
-//     longer arrays than most batches, so looks dearer than a plan for the batch at hand),
-//     and planning costs more than running it.
-//   - That plan reads the queue by its indexes even if the tables were empty when it was
-//     made, as they are on a new or drained queue, where a sequential scan looks cheaper;
-//     it would then be kept as the queue grows, and read the whole queue on every claim.
-const queueSettings = `SELECT set_config('synchronous_commit', 'off', true),
+//   - The commit is asynchronous (see [Store.Claim]); lookups write nothing to commit.
+//   - The statement runs with the plan made when it was first prepared on the connection.
+//     PostgreSQL otherwise plans statements on arrays anew each time (its reusable plan
+//     assumes longer arrays than most batches, so looks dearer than a plan for the batch at
+//     hand), and planning costs more than running them.
+//   - That plan reads by indexes even if the tables were empty when it was made, as they
+//     are on a new or drained queue, where a sequential scan looks cheaper; it would then be
+//     kept as the queue grows, and read the whole queue on every claim.
+const hotSettings = `SELECT set_config('synchronous_commit', 'off', true),
 	set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`
 
 var (
@@ -102,6 +105,8 @@ func New(pool *pgxpool.Pool) *Store {
 	s := &Store{db: pool, pool: pool}
 	s.enqueues = newGroup(s.enqueueBatch)
 	s.finishes = newGroup(s.finishBatch)
+	s.users = newGroup(s.readUsers)
+	s.messages = newGroup(s.readMessages)
 	return s
 }
 
@@ -182,15 +187,73 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 	return wrap("put user", err)
 }
 
-// User implements [webhook.UserStore].
+// User implements [webhook.UserStore]. Calls made at the same time share a statement: while
+// one runs, the calls that arrive wait, and then run together.
 func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
-	var u webhook.User
-	var data []byte
-	err := s.db.QueryRow(ctx, `SELECT data FROM webhook_users WHERE id = $1`, id).Scan(&data)
-	if err == nil {
-		err = json.Unmarshal(data, &u)
+	r := &userRead{id: id}
+	var err error
+	if s.users == nil {
+		err = s.readUsers(ctx, []*userRead{r})[0]
+	} else {
+		err = s.users.do(ctx, r)
 	}
-	return u, wrap("user", err)
+	return r.user, wrap("user", err)
+}
+
+// userRead is a User call: the ID asked for, and the user read.
+type userRead struct {
+	id   string
+	user webhook.User
+}
+
+// readUsers reads the users of rs in one statement and returns an error for each that it
+// could not read. In it and readMessages, a LATERAL subquery with OFFSET 0, which PostgreSQL
+// does not merge into a join, looks each ID up by the primary key as a lookup of one would,
+// even in a plan kept from when the table was small and a hash join over a sequential scan
+// looked cheaper.
+func (s *Store) readUsers(ctx context.Context, rs []*userRead) []error {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	return s.lookup(ctx, `SELECT q.n, u.data FROM unnest($1::text[]) WITH ORDINALITY AS q(id, n)
+		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids}, len(rs), func(row pgx.Rows) (int, error) {
+		var n int
+		var data []byte
+		if err := row.Scan(&n, &data); err != nil {
+			return 0, err
+		}
+		return n, json.Unmarshal(data, &rs[n-1].user)
+	})
+}
+
+// lookup runs a statement that looks up n things at once, with hotQuery, and reads each
+// row with read, which scans it and returns the number (from 1) of the thing it is, or 0 if
+// it cannot tell. It returns an error for each thing: read's, pgx.ErrNoRows for one without
+// a row, or the statement's for all if it failed.
+func (s *Store) lookup(ctx context.Context, sql string, args []any, n int, read func(pgx.Rows) (int, error)) []error {
+	errs := make([]error, n)
+	found := make([]bool, n)
+	err := s.hotQuery(ctx, sql, args, func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			i, err := read(rows)
+			if i < 1 || i > n {
+				return cmp.Or(err, fmt.Errorf("row for lookup %d of %d", i, n))
+			}
+			found[i-1], errs[i-1] = true, err
+		}
+		return rows.Err()
+	})
+	for i := range errs {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case !found[i]:
+			errs[i] = pgx.ErrNoRows
+		}
+	}
+	return errs
 }
 
 // Users implements [webhook.UserStore].
@@ -350,13 +413,50 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 	return nil
 }
 
-// Message implements [webhook.MessageStore].
+// Message implements [webhook.MessageStore]. Calls made at the same time share a statement,
+// as User's do.
 func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
-	row := s.db.QueryRow(ctx, `SELECT data, version FROM webhook_messages
-		WHERE id = $1 AND version = coalesce(nullif($2, 0), (SELECT version FROM webhook_message_heads WHERE id = $1))`,
-		id, version)
-	m, err := scanMessage(row)
-	return m, wrap("message", err)
+	r := &messageRead{id: id, version: version}
+	var err error
+	if s.messages == nil {
+		err = s.readMessages(ctx, []*messageRead{r})[0]
+	} else {
+		err = s.messages.do(ctx, r)
+	}
+	if err != nil {
+		return nil, wrap("message", err)
+	}
+	return r.msg, nil
+}
+
+// messageRead is a Message call: the ID and version asked for, and the message read.
+type messageRead struct {
+	id      string
+	version int
+	msg     *webhook.Message
+}
+
+// readMessages reads the messages of rs in one statement and returns an error for each that
+// it could not read.
+func (s *Store) readMessages(ctx context.Context, rs []*messageRead) []error {
+	ids, versions := make([]string, len(rs)), make([]int32, len(rs))
+	for i, r := range rs {
+		ids[i], versions[i] = r.id, int32(r.version)
+	}
+	return s.lookup(ctx, `SELECT q.n, m.data, m.version
+		FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS q(id, version, n)
+		CROSS JOIN LATERAL (SELECT data, version FROM webhook_messages WHERE id = q.id AND version =
+			coalesce(nullif(q.version, 0), (SELECT version FROM webhook_message_heads WHERE id = q.id))
+			OFFSET 0) m`,
+		[]any{ids, versions}, len(rs), func(row pgx.Rows) (int, error) {
+			var n int
+			m, err := scanMessage(scanPrefix{row, []any{&n}})
+			if n < 1 || n > len(rs) {
+				return n, err
+			}
+			rs[n-1].msg = m
+			return n, err
+		})
 }
 
 // TriggeredMessages implements [webhook.MessageStore].
@@ -433,11 +533,11 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 		return nil, nil
 	}
 	// The limit is written into the statement, not passed as a parameter, so that the plan
-	// kept for it (see queueSettings) is made for that limit. The second condition on j.id
+	// kept for it (see hotSettings) is made for that limit. The second condition on j.id
 	// makes the update find the jobs by their primary key whatever the planner guesses of
 	// the CTE's size.
 	var got []claimed
-	err := s.queueQuery(ctx, `WITH due AS (
+	err := s.hotQuery(ctx, `WITH due AS (
 		SELECT id, ready_at FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
@@ -471,9 +571,9 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	return jobs, nil
 }
 
-// queueQuery runs a claim or finish statement and passes its rows to f, which must close
-// them. Outside a view the statement runs after queueSettings, in the same round trip.
-func (s *Store) queueQuery(ctx context.Context, sql string, args []any, f func(pgx.Rows) error) error {
+// hotQuery runs a statement of the delivery path and passes its rows to f, which must close
+// them. Outside a view the statement runs after hotSettings, in the same round trip.
+func (s *Store) hotQuery(ctx context.Context, sql string, args []any, f func(pgx.Rows) error) error {
 	if s.view {
 		rows, err := s.db.Query(ctx, sql, args...)
 		if err != nil {
@@ -482,7 +582,7 @@ func (s *Store) queueQuery(ctx context.Context, sql string, args []any, f func(p
 		return f(rows)
 	}
 	b := new(pgx.Batch)
-	b.Queue(queueSettings)
+	b.Queue(hotSettings)
 	b.Queue(sql, args...)
 	results := s.db.SendBatch(ctx, b)
 	_, err := results.Exec()
@@ -650,7 +750,7 @@ func (s *Store) finishAll(ctx context.Context, fs []finishing) []error {
 		return fail(err)
 	}
 	i := 0
-	err = s.queueQuery(ctx, finishSQL, args, func(rows pgx.Rows) error {
+	err = s.hotQuery(ctx, finishSQL, args, func(rows pgx.Rows) error {
 		var saved, exists bool
 		_, err := pgx.ForEachRow(rows, []any{&saved, &exists}, func() error {
 			if i == len(fs) {
