@@ -226,8 +226,8 @@ func (s *Store) readUsers(ctx context.Context, rs []*userRead) []error {
 		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids}, len(rs), func(row pgx.Rows) (int, error) {
 		var n int
 		var data []byte
-		if err := row.Scan(&n, &data); err != nil {
-			return 0, err
+		if err := row.Scan(&n, &data); err != nil || n < 1 || n > len(rs) {
+			return n, err
 		}
 		return n, json.Unmarshal(data, &rs[n-1].user)
 	})
