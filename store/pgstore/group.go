@@ -21,6 +21,7 @@ type group[T any] struct {
 
 // groupCall is a call waiting for its batch.
 type groupCall[T any] struct {
+	ctx  context.Context
 	item T
 	done chan error // receives the call's result
 }
@@ -31,13 +32,13 @@ func newGroup[T any](run func(ctx context.Context, items []T) []error) *group[T]
 
 // do runs item in a batch and returns its error. If ctx ends before the item's batch
 // starts, do returns ctx's error and the item is not run; once the batch has started, do
-// waits for it. The batch runs without the cancellation of the ctx of the call that runs
-// it, since it runs the others' items too.
+// waits for it. A batch is cancelled once the contexts of all its calls have ended, not
+// before, since each call's item depends on it.
 func (g *group[T]) do(ctx context.Context, item T) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &groupCall[T]{item: item, done: make(chan error, 1)}
+	c := &groupCall[T]{ctx: ctx, item: item, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	g.mu.Unlock()
@@ -53,10 +54,13 @@ func (g *group[T]) do(ctx context.Context, item T) error {
 		g.mu.Unlock()
 		if len(batch) > 0 {
 			items := make([]T, len(batch))
+			ctxs := make([]context.Context, len(batch))
 			for i, c := range batch {
-				items[i] = c.item
+				items[i], ctxs[i] = c.item, c.ctx
 			}
-			errs := g.run(context.WithoutCancel(ctx), items)
+			bctx, cancel := allDone(ctxs)
+			errs := g.run(bctx, items)
+			cancel()
 			for i, c := range batch {
 				c.done <- errs[i]
 			}
@@ -75,6 +79,29 @@ func (g *group[T]) do(ctx context.Context, item T) error {
 		}
 		return <-c.done // a batch took c before ctx ended
 	}
+}
+
+// allDone returns a context with the values of ctxs[0] that is cancelled once every one of
+// ctxs has ended, and a function to call when it is no longer needed, which also ends the
+// goroutine that watches ctxs.
+func allDone(ctxs []context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
+	for _, c := range ctxs {
+		if c.Done() == nil {
+			return ctx, cancel // c never ends, so neither does the batch
+		}
+	}
+	go func() {
+		for _, c := range ctxs {
+			select {
+			case <-c.Done():
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 // eachAlone runs each item by itself with run and returns their errors: what a batch falls

@@ -349,7 +349,8 @@ func unmarshal(b []byte, v any) error {
 // Calls made at the same time share a statement and a commit: while one commit waits for
 // the disk, the calls that arrive wait too, and then commit together. Each returns once its
 // jobs are committed as durably as the server's synchronous_commit says. A call whose jobs
-// have begun to commit waits for the commit even if ctx ends.
+// have begun to commit waits for the commit even if ctx ends; the shared statement is
+// cancelled only once the contexts of all the calls that share it have ended.
 func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
 	if s.enqueues == nil {
 		return wrap("enqueue", s.enqueue(ctx, jobs))
