@@ -85,6 +85,9 @@ func (g *group[T]) do(ctx context.Context, item T) error {
 // ctxs has ended, and a function to call when it is no longer needed, which also ends the
 // goroutine that watches ctxs.
 func allDone(ctxs []context.Context) (context.Context, context.CancelFunc) {
+	if len(ctxs) == 1 {
+		return ctxs[0], func() {}
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
 	for _, c := range ctxs {
 		if c.Done() == nil {
