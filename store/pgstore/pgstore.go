@@ -56,13 +56,32 @@ import (
 // is safe for concurrent use, and any number of Stores, in one process or many, may share a
 // database.
 type Store struct {
-	db    querier // the pool, or the transaction of a WithTx view
-	pool  *pgxpool.Pool
-	async string // an SQL expression that makes the commit asynchronous, or NULL in a view
+	db   querier // the pool, or the transaction of a WithTx view
+	pool *pgxpool.Pool
+	view bool // whether db is a WithTx view's transaction
+
+	// enqueues, finishes, users and messages merge concurrent Enqueue, Finish, User and
+	// Message calls; nil in a view, which runs each call by itself in its transaction.
+	enqueues *group[[]*webhook.Job]
+	finishes *group[finishing]
+	users    *group[*userRead]
+	messages *group[*messageRead]
 }
 
-// asyncCommit makes the current transaction's commit asynchronous, as SET LOCAL does.
-const asyncCommit = `set_config('synchronous_commit', 'off', true)`
+// hotSettings are set, for its transaction only, before each of the statements the
+// delivery path runs most (claims, finishes, and the lookups of users and messages) that
+// has a transaction of its own (outside a view), in the same round trip:
+//
+//   - The commit is asynchronous (see [Store.Claim]); lookups write nothing to commit.
+//   - The statement runs with the plan made when it was first prepared on the connection.
+//     PostgreSQL otherwise plans statements on arrays anew each time (its reusable plan
+//     assumes longer arrays than most batches, so looks dearer than a plan for the batch at
+//     hand), and planning costs more than running them.
+//   - That plan reads by indexes even if the tables were empty when it was made, as they
+//     are on a new or drained queue, where a sequential scan looks cheaper; it would then be
+//     kept as the queue grows, and read the whole queue on every claim.
+const hotSettings = `SELECT set_config('synchronous_commit', 'off', true),
+	set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`
 
 var (
 	_ webhook.Store    = (*Store)(nil)
@@ -75,14 +94,26 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Begin(ctx context.Context) (pgx.Tx, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // New returns a Store on the database pool connects to; pool must not be nil. The caller owns
-// pool and closes it after the Store's last use. Call [Store.Migrate] before first use. Each
-// started Sender on the Store holds one connection of the pool for LISTEN (see
-// [Store.Notifications]) and uses up to Config.Workers more.
+// pool and closes it after the Store's last use. Call [Store.Migrate] before first use.
+//
+// Each started Sender on the Store holds one connection of the pool for LISTEN (see
+// [Store.Notifications]) and uses up to Config.Workers more. Most of its calls need far
+// fewer: concurrent Enqueue, Finish, User and Message calls on one Store are merged into
+// one statement each (see [Store.Enqueue]), so each of these uses one connection at a time
+// however many goroutines call it, and the delivery path ran as fast on a pool of 4
+// connections as on one of 20 with 16 workers. pgxpool's default size (4, or the number of
+// CPUs if more) is enough for the Store; add what the app itself needs.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{db: pool, pool: pool, async: asyncCommit}
+	s := &Store{db: pool, pool: pool}
+	s.enqueues = newGroup(s.enqueueBatch)
+	s.finishes = newGroup(s.finishBatch)
+	s.users = newGroup(s.readUsers)
+	s.messages = newGroup(s.readMessages)
+	return s
 }
 
 // WithTx returns a Store that reads and writes through tx, so that its changes commit or roll
@@ -90,7 +121,7 @@ func New(pool *pgxpool.Pool) *Store {
 // it enqueues become visible to Senders, and wake them, when tx commits. The view is good
 // until tx ends, and like tx it must not be used by two goroutines at once.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
-	return &Store{db: tx, pool: s.pool, async: "NULL"}
+	return &Store{db: tx, pool: s.pool, view: true}
 }
 
 //go:embed migrations/*.sql
@@ -162,15 +193,73 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 	return wrap("put user", err)
 }
 
-// User implements [webhook.UserStore].
+// User implements [webhook.UserStore]. Calls made at the same time share a statement: while
+// one runs, the calls that arrive wait, and then run together.
 func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
-	var u webhook.User
-	var data []byte
-	err := s.db.QueryRow(ctx, `SELECT data FROM webhook_users WHERE id = $1`, id).Scan(&data)
-	if err == nil {
-		err = json.Unmarshal(data, &u)
+	r := &userRead{id: id}
+	var err error
+	if s.users == nil {
+		err = s.readUsers(ctx, []*userRead{r})[0]
+	} else {
+		err = s.users.do(ctx, r)
 	}
-	return u, wrap("user", err)
+	return r.user, wrap("user", err)
+}
+
+// userRead is a User call: the ID asked for, and the user read.
+type userRead struct {
+	id   string
+	user webhook.User
+}
+
+// readUsers reads the users of rs in one statement and returns an error for each that it
+// could not read. In it and readMessages, a LATERAL subquery with OFFSET 0, which PostgreSQL
+// does not merge into a join, looks each ID up by the primary key as a lookup of one would,
+// even in a plan kept from when the table was small and a hash join over a sequential scan
+// looked cheaper.
+func (s *Store) readUsers(ctx context.Context, rs []*userRead) []error {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	return s.lookup(ctx, `SELECT q.n, u.data FROM unnest($1::text[]) WITH ORDINALITY AS q(id, n)
+		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids}, len(rs), func(row pgx.Rows) (int, error) {
+		var n int
+		var data []byte
+		if err := row.Scan(&n, &data); err != nil || n < 1 || n > len(rs) {
+			return n, err
+		}
+		return n, json.Unmarshal(data, &rs[n-1].user)
+	})
+}
+
+// lookup runs a statement that looks up n things at once, with hotQuery, and reads each
+// row with read, which scans it and returns the number (from 1) of the thing it is, or 0 if
+// it cannot tell. It returns an error for each thing: read's, pgx.ErrNoRows for one without
+// a row, or the statement's for all if it failed.
+func (s *Store) lookup(ctx context.Context, sql string, args []any, n int, read func(pgx.Rows) (int, error)) []error {
+	errs := make([]error, n)
+	found := make([]bool, n)
+	err := s.hotQuery(ctx, sql, args, func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			i, err := read(rows)
+			if i < 1 || i > n {
+				return cmp.Or(err, fmt.Errorf("row for lookup %d of %d", i, n))
+			}
+			found[i-1], errs[i-1] = true, err
+		}
+		return rows.Err()
+	})
+	for i := range errs {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case !found[i]:
+			errs[i] = pgx.ErrNoRows
+		}
+	}
+	return errs
 }
 
 // Users implements [webhook.UserStore].
@@ -256,12 +345,35 @@ func unmarshal(b []byte, v any) error {
 
 // Enqueue implements [webhook.DeliveryStore]. It notifies listeners (see
 // [Store.Notifications]) when a job is new, on commit.
+//
+// Calls made at the same time share a statement and a commit: while one commit waits for
+// the disk, the calls that arrive wait too, and then commit together. Each returns once its
+// jobs are committed as durably as the server's synchronous_commit says. A call whose jobs
+// have begun to commit waits for the commit even if ctx ends; the shared statement is
+// cancelled only once the contexts of all the calls that share it have ended.
 func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
+	if s.enqueues == nil {
+		return wrap("enqueue", s.enqueue(ctx, jobs))
+	}
+	return wrap("enqueue", s.enqueues.do(ctx, jobs))
+}
+
+// enqueue enqueues jobs in one statement.
+func (s *Store) enqueue(ctx context.Context, jobs []*webhook.Job) error {
 	args, err := enqueueArgs(jobs)
 	if err == nil {
 		_, err = s.db.Exec(ctx, enqueueCTE+notifySelect, args...)
 	}
-	return wrap("enqueue", err)
+	return err
+}
+
+// enqueueBatch enqueues the jobs of several Enqueue calls in one statement, in order, or,
+// if that fails, each call's in a statement of its own.
+func (s *Store) enqueueBatch(ctx context.Context, calls [][]*webhook.Job) []error {
+	if len(calls) > 1 && s.enqueue(ctx, slices.Concat(calls...)) == nil {
+		return make([]error, len(calls))
+	}
+	return eachAlone(ctx, calls, s.enqueue)
 }
 
 // AddEvent implements [webhook.EventStore]: the event and its jobs are saved by one
@@ -308,13 +420,50 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 	return nil
 }
 
-// Message implements [webhook.MessageStore].
+// Message implements [webhook.MessageStore]. Calls made at the same time share a statement,
+// as User's do.
 func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
-	row := s.db.QueryRow(ctx, `SELECT data, version FROM webhook_messages
-		WHERE id = $1 AND version = coalesce(nullif($2, 0), (SELECT version FROM webhook_message_heads WHERE id = $1))`,
-		id, version)
-	m, err := scanMessage(row)
-	return m, wrap("message", err)
+	r := &messageRead{id: id, version: version}
+	var err error
+	if s.messages == nil {
+		err = s.readMessages(ctx, []*messageRead{r})[0]
+	} else {
+		err = s.messages.do(ctx, r)
+	}
+	if err != nil {
+		return nil, wrap("message", err)
+	}
+	return r.msg, nil
+}
+
+// messageRead is a Message call: the ID and version asked for, and the message read.
+type messageRead struct {
+	id      string
+	version int
+	msg     *webhook.Message
+}
+
+// readMessages reads the messages of rs in one statement and returns an error for each that
+// it could not read.
+func (s *Store) readMessages(ctx context.Context, rs []*messageRead) []error {
+	ids, versions := make([]string, len(rs)), make([]int32, len(rs))
+	for i, r := range rs {
+		ids[i], versions[i] = r.id, int32(r.version)
+	}
+	return s.lookup(ctx, `SELECT q.n, m.data, m.version
+		FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS q(id, version, n)
+		CROSS JOIN LATERAL (SELECT data, version FROM webhook_messages WHERE id = q.id AND version =
+			coalesce(nullif(q.version, 0), (SELECT version FROM webhook_message_heads WHERE id = q.id))
+			OFFSET 0) m`,
+		[]any{ids, versions}, len(rs), func(row pgx.Rows) (int, error) {
+			var n int
+			m, err := scanMessage(scanPrefix{row, []any{&n}})
+			if n < 1 || n > len(rs) {
+				return n, err
+			}
+			rs[n-1].msg = m
+			return n, err
+		})
 }
 
 // TriggeredMessages implements [webhook.MessageStore].
@@ -390,27 +539,32 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.Query(ctx, `WITH due AS (
+	// The limit is written into the statement, not passed as a parameter, so that the plan
+	// kept for it (see hotSettings) is made for that limit. The second condition on j.id
+	// makes the update find the jobs by their primary key whatever the planner guesses of
+	// the CTE's size.
+	var got []claimed
+	err := s.hotQuery(ctx, `WITH due AS (
 		SELECT id, ready_at FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
-		LIMIT $4
+		LIMIT `+strconv.Itoa(limit)+`
 		FOR UPDATE SKIP LOCKED
 	)
 	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
-	FROM due WHERE j.id = due.id
-	RETURNING due.ready_at, `+s.async+`, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
+	FROM due WHERE j.id = due.id AND j.id = ANY (ARRAY (SELECT id FROM due))
+	RETURNING due.ready_at, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
 		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request, j.unless`,
-		now, owner, now.Add(lease), limit)
-	if err != nil {
-		return nil, wrap("claim", err)
-	}
-	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-		var c claimed
-		var err error
-		c.job, err = scanJob(scanPrefix{row, []any{&c.due, nil}})
-		return c, err
-	})
+		[]any{now, owner, now.Add(lease)}, func(rows pgx.Rows) error {
+			var err error
+			got, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
+				var c claimed
+				var err error
+				c.job, err = scanJob(scanPrefix{row, []any{&c.due}})
+				return c, err
+			})
+			return err
+		})
 	if err != nil {
 		return nil, wrap("claim", err)
 	}
@@ -424,6 +578,33 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	return jobs, nil
 }
 
+// hotQuery runs a statement of the delivery path and passes its rows to f, which must close
+// them. Outside a view the statement runs after hotSettings, in the same round trip.
+func (s *Store) hotQuery(ctx context.Context, sql string, args []any, f func(pgx.Rows) error) error {
+	if s.view {
+		rows, err := s.db.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		return f(rows)
+	}
+	b := new(pgx.Batch)
+	b.Queue(hotSettings)
+	b.Queue(sql, args...)
+	results := s.db.SendBatch(ctx, b)
+	_, err := results.Exec()
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = results.Query(); err == nil {
+			err = f(rows)
+		}
+	}
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // scanPrefix is a row whose first columns go to prefix and the rest to the Scan call's
 // arguments.
 type scanPrefix struct {
@@ -435,62 +616,172 @@ func (r scanPrefix) Scan(dest ...any) error {
 	return r.Row.Scan(append(r.prefix, dest...)...)
 }
 
-// finishUpdate saves a job still leased to its owner ($1 to $6); finishResult says whether it
-// did and whether the job exists. Statements that use it insert the attempt in between.
-const (
-	finishUpdate = `WITH updated AS (
-		UPDATE webhook_jobs SET state = $3, attempts = $4, due_at = $5, request = $6,
-			lease_owner = '', lease_expires_at = NULL
-		WHERE id = $1 AND state = 'running' AND lease_owner = $2
-		RETURNING 1
-	)`
-	finishResult = ` SELECT EXISTS (SELECT FROM updated), EXISTS (SELECT FROM webhook_jobs WHERE id = $1), `
-	finishInsert = `, attempt AS (
-		INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number,
-			time, duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at, ignore_caps)
-		VALUES ($7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
-	)`
+// finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
+// job) and appends attempts (the arrays $7 to $24, one element per attempt), in order. It
+// returns a row per job, in order: whether it was saved and whether it exists. Both look
+// the jobs up by id = ANY($1), which the primary key answers whatever the planner guesses
+// of the arrays' lengths.
+const finishSQL = `WITH f AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
+		WITH ORDINALITY AS f(id, owner, state, attempts, due_at, request, n)
+), updated AS (
+	UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
+		request = f.request, lease_owner = '', lease_expires_at = NULL
+	FROM f WHERE j.id = ANY ($1) AND j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
+	RETURNING j.id
+), attempt AS (
+	INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number,
+		time, duration, method, url, request_header, request_body, status_code, response_header,
+		response_body, error, outcome, next_attempt_at, ignore_caps)
+	SELECT delivery_id, message_id, message_version, user_id, number, time, duration, method,
+		url, request_header, request_body, status_code, response_header, response_body, error,
+		outcome, next_attempt_at, ignore_caps
+	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
+		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
+		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[])
+		WITH ORDINALITY AS a(delivery_id, message_id, message_version, user_id, number, time,
+			duration, method, url, request_header, request_body, status_code, response_header,
+			response_body, error, outcome, next_attempt_at, ignore_caps, n)
+	ORDER BY n
+), existing AS (
+	SELECT id FROM webhook_jobs WHERE id = ANY ($1)
 )
+SELECT f.id IN (SELECT id FROM updated), f.id IN (SELECT id FROM existing) FROM f ORDER BY f.n`
 
-// Finish implements [webhook.DeliveryStore], in one statement that commits asynchronously
-// (see [Store.Claim]).
-func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
-	req, err := marshal(j.Request)
-	if err != nil {
-		return wrap("finish", err)
-	}
-	sql := finishUpdate + finishResult + s.async
-	args := []any{j.ID, j.LeaseOwner, string(j.State), j.Attempts, j.DueAt, req}
-	if a != nil {
+// finishing is the job and attempt of a Finish call.
+type finishing struct {
+	job     *webhook.Job
+	attempt *webhook.Attempt
+}
+
+// finishArgs returns the arguments of finishSQL for fs.
+func finishArgs(fs []finishing) ([]any, error) {
+	var (
+		ids, owners, states = make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
+		attempts            = make([]int32, len(fs))
+		due                 = make([]time.Time, len(fs))
+		reqs                = make([][]byte, len(fs))
+
+		aDelivery, aMessage, aUser, aMethod, aURL, aErr, aOutcome []string
+		aVersion, aNumber, aStatus                                []int32
+		aTime                                                     []time.Time
+		aDuration                                                 []int64
+		aReqHeader, aReqBody, aRespHeader, aRespBody              [][]byte
+		aNext                                                     []*time.Time
+		aIgnoreCaps                                               []bool
+	)
+	for i, f := range fs {
+		j := f.job
+		ids[i], owners[i], states[i], attempts[i], due[i] = j.ID, j.LeaseOwner, string(j.State), int32(j.Attempts), j.DueAt
+		var err error
+		if reqs[i], err = marshal(j.Request); err != nil {
+			return nil, err
+		}
+		a := f.attempt
+		if a == nil {
+			continue
+		}
 		reqHeader, err := marshal(a.RequestHeader)
 		if err != nil {
-			return wrap("finish", err)
+			return nil, err
 		}
 		respHeader, err := marshal(a.ResponseHeader)
 		if err != nil {
-			return wrap("finish", err)
+			return nil, err
 		}
 		var next *time.Time
 		if !a.NextAttemptAt.IsZero() {
 			next = &a.NextAttemptAt
 		}
-		sql = finishUpdate + finishInsert + finishResult + s.async
-		args = append(args, a.DeliveryID, a.MessageID, a.MessageVersion, a.UserID, a.Number,
-			a.Time, int64(a.Duration), a.Method, a.URL, reqHeader, []byte(a.RequestBody), a.StatusCode,
-			respHeader, []byte(a.ResponseBody), a.Err, string(a.Outcome), next, a.IgnoreCaps)
+		aDelivery, aMessage, aVersion = append(aDelivery, a.DeliveryID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
+		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
+		aDuration, aMethod, aURL = append(aDuration, int64(a.Duration)), append(aMethod, a.Method), append(aURL, a.URL)
+		aReqHeader, aReqBody, aStatus = append(aReqHeader, reqHeader), append(aReqBody, []byte(a.RequestBody)), append(aStatus, int32(a.StatusCode))
+		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
+		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, next), append(aIgnoreCaps, a.IgnoreCaps)
 	}
-	var saved, exists bool
-	if err := s.db.QueryRow(ctx, sql, args...).Scan(&saved, &exists, nil); err != nil {
-		return wrap("finish", err)
+	return []any{ids, owners, states, attempts, due, reqs,
+		aDelivery, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
+		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps}, nil
+}
+
+// Finish implements [webhook.DeliveryStore], in one statement that commits asynchronously
+// (see [Store.Claim]). Calls made at the same time share the statement, as Enqueue's do.
+func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
+	f := finishing{j, a}
+	if s.finishes == nil {
+		return s.finish(ctx, f)
 	}
-	switch {
-	case saved:
-		return nil
-	case !exists:
-		return fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrNotFound)
+	return s.finishes.do(ctx, f)
+}
+
+// finish runs Finish for f alone.
+func (s *Store) finish(ctx context.Context, f finishing) error {
+	return s.finishAll(ctx, []finishing{f})[0]
+}
+
+// finishBatch runs Finish for each of fs in one statement, or, if two finish the same job or
+// the statement fails, each in a statement of its own.
+func (s *Store) finishBatch(ctx context.Context, fs []finishing) []error {
+	if len(fs) == 1 {
+		return s.finishAll(ctx, fs)
 	}
-	return fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrLeaseLost)
+	seen := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		if seen[f.job.ID] {
+			return eachAlone(ctx, fs, s.finish)
+		}
+		seen[f.job.ID] = true
+	}
+	errs := s.finishAll(ctx, fs)
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, webhook.ErrLeaseLost) && !errors.Is(err, webhook.ErrNotFound) {
+			return eachAlone(ctx, fs, s.finish)
+		}
+	}
+	return errs
+}
+
+// finishAll runs Finish for each of fs, whose jobs differ, in one statement, and returns
+// their errors.
+func (s *Store) finishAll(ctx context.Context, fs []finishing) []error {
+	errs := make([]error, len(fs))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = wrap("finish", err)
+		}
+		return errs
+	}
+	args, err := finishArgs(fs)
+	if err != nil {
+		return fail(err)
+	}
+	i := 0
+	err = s.hotQuery(ctx, finishSQL, args, func(rows pgx.Rows) error {
+		var saved, exists bool
+		_, err := pgx.ForEachRow(rows, []any{&saved, &exists}, func() error {
+			if i == len(fs) {
+				return fmt.Errorf("more results than the %d jobs", len(fs))
+			}
+			switch j := fs[i].job; {
+			case saved:
+			case !exists:
+				errs[i] = fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrNotFound)
+			default:
+				errs[i] = fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrLeaseLost)
+			}
+			i++
+			return nil
+		})
+		return err
+	})
+	if err == nil && i != len(fs) {
+		err = fmt.Errorf("%d results for %d jobs", i, len(fs))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return errs
 }
 
 // NextDue implements [webhook.DeliveryStore].

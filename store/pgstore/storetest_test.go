@@ -42,6 +42,7 @@ func benchStore(b *testing.B, params map[string]string) webhook.Store {
 		params = map[string]string{}
 	}
 	params["search_path"] = newSchema(b)
+	params["application_name"] = "pgstore-bench" // for finding its server processes
 	pool, err := openPool(b.Context(), dsn(b), 20, params)
 	if err != nil {
 		b.Fatal(err)

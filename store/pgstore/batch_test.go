@@ -1,0 +1,121 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hookline/webhook"
+	"github.com/jackc/pgx/v5"
+)
+
+// The tests below run the batches that merge concurrent calls with chosen contents: each
+// call in a batch must get its own result, as if it had run alone.
+
+func TestFinishBatchGivesEachJobItsOwnResult(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch), newJob(1, epoch)}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.Claim(ctx, epoch, "a", time.Minute, 2)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("Claim = %v, %v; want both jobs", claimed, err)
+	}
+	done, stolen := claimed[0], *claimed[1]
+	done.State, done.Attempts = webhook.JobSucceeded, 1
+	stolen.LeaseOwner, stolen.State = "b", webhook.JobSucceeded
+	missing := newJob(2, epoch)
+	missing.LeaseOwner = "a"
+	jobs := []*webhook.Job{done, &stolen, missing}
+	attempts := make([]*webhook.Attempt, len(jobs))
+	for i, j := range jobs {
+		attempts[i] = &webhook.Attempt{DeliveryID: j.ID, MessageID: "m", UserID: "u", Number: 1,
+			Time: epoch.Add(time.Duration(i) * time.Second), Outcome: webhook.Succeeded}
+	}
+	errs := s.FinishBatch(ctx, jobs, attempts)
+	for i, want := range []error{nil, webhook.ErrLeaseLost, webhook.ErrNotFound} {
+		if !errors.Is(errs[i], want) || (want == nil) != (errs[i] == nil) {
+			t.Errorf("finish of %s in a batch = %v, want %v", jobs[i].ID, errs[i], want)
+		}
+	}
+	if j, err := s.Job(ctx, done.ID); err != nil || j.State != webhook.JobSucceeded || j.LeaseOwner != "" {
+		t.Errorf("Job(%s) after its finish = %+v, %v; want it succeeded and released", done.ID, j, err)
+	}
+	if j, err := s.Job(ctx, stolen.ID); err != nil || j.State != webhook.JobRunning || j.LeaseOwner != "a" {
+		t.Errorf("Job(%s) after a finish by another owner = %+v, %v; want it still running for a", stolen.ID, j, err)
+	}
+	got, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range got {
+		ids = append(ids, a.DeliveryID)
+	}
+	if diff := cmp.Diff([]string{missing.ID, stolen.ID, done.ID}, ids); diff != "" {
+		t.Errorf("every attempt of a batch must be recorded, saved or not (-want +got):\n%s", diff)
+	}
+}
+
+func TestFinishBatchOfOneJobTwiceSavesItOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch)}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.Claim(ctx, epoch, "a", time.Minute, 1)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("Claim = %v, %v; want the job", claimed, err)
+	}
+	j := claimed[0]
+	j.State = webhook.JobSucceeded
+	a := &webhook.Attempt{DeliveryID: j.ID, Time: epoch, Outcome: webhook.Succeeded}
+	errs := s.FinishBatch(ctx, []*webhook.Job{j, j}, []*webhook.Attempt{a, a})
+	if errs[0] != nil || !errors.Is(errs[1], webhook.ErrLeaseLost) {
+		t.Errorf("two finishes of one job in a batch = %v; want nil, then ErrLeaseLost", errs)
+	}
+}
+
+func TestEnqueueBatchFailsOnlyTheBadCall(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	bad := newJob(1, epoch)
+	bad.UserID = "nul\x00" // PostgreSQL text cannot hold it
+	errs := s.EnqueueBatch(ctx, [][]*webhook.Job{{newJob(0, epoch)}, {bad}, {newJob(2, epoch)}})
+	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Errorf("EnqueueBatch with a bad middle call = %v; want nil, an error, nil", errs)
+	}
+	for i, want := range []bool{true, false, true} {
+		id := newJob(i, epoch).ID
+		if _, err := s.Job(ctx, id); (err == nil) != want {
+			t.Errorf("Job(%s) after the batch = %v; want it enqueued: %v", id, err, want)
+		}
+	}
+}
+
+func TestLookupBatchesFindEachThingAsked(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.PutUser(ctx, webhook.User{ID: "u1", TimeZone: "UTC"}); err != nil {
+		t.Fatal(err)
+	}
+	users, errs := s.UserBatch(ctx, []string{"u1", "nobody", "u1"})
+	if errs[0] != nil || !errors.Is(errs[1], pgx.ErrNoRows) || errs[2] != nil || users[0].ID != "u1" || users[2].ID != "u1" {
+		t.Errorf("UserBatch(u1, nobody, u1) = %v, %v; want u1, no rows, u1", users, errs)
+	}
+	for _, url := range []string{"https://example.com/v1", "https://example.com/v2"} {
+		if err := s.PutMessage(ctx, &webhook.Message{ID: "m", URL: url}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, errs := s.MessageBatch(ctx, []string{"m", "m", "m", "other"}, []int{0, 1, 3, 0})
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], pgx.ErrNoRows) || !errors.Is(errs[3], pgx.ErrNoRows) {
+		t.Fatalf("MessageBatch(m@0, m@1, m@3, other@0) errors = %v; want nil, nil, no rows, no rows", errs)
+	}
+	if msgs[0].Version != 2 || msgs[0].URL != "https://example.com/v2" || msgs[1].Version != 1 || msgs[1].URL != "https://example.com/v1" {
+		t.Errorf("MessageBatch(m@0, m@1) = %+v, %+v; want version 2 (the current one), then version 1", msgs[0], msgs[1])
+	}
+}

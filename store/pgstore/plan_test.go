@@ -1,0 +1,84 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables checks that the statements a
+// delivery runs keep reading by index when PostgreSQL planned them on empty tables, as on a
+// new queue, and kept those plans as the tables grew: a sequential scan then reads the whole
+// queue on every call.
+func TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables(t *testing.T) {
+	ctx := context.Background()
+	pool, err := openPool(ctx, dsn(t), 1, map[string]string{"search_path": newSchema(t)}) // one connection keeps every plan
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := pgstore.New(pool)
+	deliver := func(n int) {
+		t.Helper()
+		for range n {
+			jobs, err := s.Claim(ctx, epoch, "w", time.Minute, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range jobs {
+				j.State = webhook.JobSucceeded
+				if err := s.Finish(ctx, j, &webhook.Attempt{DeliveryID: j.ID, Time: epoch, Outcome: webhook.Succeeded}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, _ = s.User(ctx, "u1")
+			_, _ = s.Message(ctx, "m", 0)
+			lost := newJob(-1, epoch)
+			_ = s.Finish(ctx, lost, nil) // ErrNotFound
+		}
+	}
+	deliver(8) // past the five runs after which PostgreSQL may settle on a plan
+
+	jobs := make([]*webhook.Job, 5000)
+	for i := range jobs {
+		jobs[i] = newJob(i, epoch)
+	}
+	if err := s.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutUser(ctx, webhook.User{ID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/"}); err != nil {
+		t.Fatal(err)
+	}
+	before := seqScans(t, pool)
+	deliver(8)
+	if after := seqScans(t, pool); after != before {
+		t.Errorf("sequential scans of the webhook tables in 8 deliveries on a queue of 5,000 = %d, want 0: a plan made on an empty table was kept", after-before)
+	}
+}
+
+// seqScans returns how many sequential scans of the webhook_* tables of the pool's schema
+// the server has counted.
+func seqScans(t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	ctx := context.Background()
+	// The server counts a connection's scans in shared memory at most once a second, unless
+	// told to at the end of the next statement.
+	if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	err := pool.QueryRow(ctx, `SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname LIKE 'webhook\_%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(fmt.Errorf("read scan counts: %w", err))
+	}
+	return n
+}
