@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -134,6 +135,10 @@ type Sender struct {
 	templates map[string]*compiledMessage // by message ID: the last version compiled
 
 	wakeCh chan struct{} // holds a pending wake-up for the dispatcher
+	// recheck is set by wake: campaigns may have changed since the dispatcher last read when
+	// the next fan-out is due.
+	recheck atomic.Bool
+	next    nextFanOut // the dispatcher's own
 
 	mu        sync.Mutex // guards the fields below
 	started   bool
@@ -359,7 +364,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
 	}
 	if len(jobs) > 0 {
-		s.wake()
+		s.wakeForDeliveries()
 	}
 	return nil
 }
@@ -392,7 +397,7 @@ func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[
 	if err := s.store.Enqueue(ctx, []*Job{j}); err != nil {
 		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
 	}
-	s.wake()
+	s.wakeForDeliveries()
 	return j.ID, nil
 }
 
@@ -538,9 +543,17 @@ func (s *Sender) Stop(ctx context.Context) error {
 	}
 }
 
-// wake makes the dispatcher look for due deliveries at once. The wake-up is not lost if the
-// dispatcher is busy: it looks again when it is next idle.
+// wake makes the dispatcher look for due deliveries and campaign fan-outs at once. The
+// wake-up is not lost if the dispatcher is busy: it looks again when it is next idle.
 func (s *Sender) wake() {
+	s.recheck.Store(true)
+	s.wakeForDeliveries()
+}
+
+// wakeForDeliveries is wake after a change to deliveries only, which leaves when the next
+// fan-out is due as it was: the dispatcher looks for due deliveries at once, and keeps what
+// it last read of campaigns.
+func (s *Sender) wakeForDeliveries() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
