@@ -59,8 +59,10 @@ type Config struct {
 	// could end during its send is put back unsent; Stop puts back those no worker started.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for deliveries that other
-	// Senders enqueued. Deliveries enqueued by this Sender wake it at once, and so do those
-	// of other Senders if the Store is a [Notifier]. Defaults to 1 second.
+	// Senders enqueued, and how often any Sender checks it for campaigns that other Senders
+	// started or resumed. Deliveries enqueued and campaigns started by this Sender wake it
+	// at once, and so do those of other Senders if the Store is a [Notifier] that notifies
+	// them. Defaults to 1 second.
 	PollInterval time.Duration
 	// ID names this Sender in leases and logs. Defaults to a random ID.
 	ID string
