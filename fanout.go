@@ -21,12 +21,14 @@ const (
 // fanOut runs one page of a due campaign fan-out, if one is due, and reports whether it did.
 // The dispatcher calls it between claims, so deliveries and fan-outs take turns.
 func (s *Sender) fanOut(ctx context.Context) bool {
-	// Leasing is a write; most of the time no fan-out is due, which a read can tell.
+	// Leasing is a write; most of the time no fan-out is due, which a read, or what the last
+	// one said, can tell.
 	now := s.clock.Now()
-	next, due, err := s.store.NextCampaignDue(ctx)
+	next, due, err := s.nextFanOutDue(ctx, now)
 	if err == nil && (!due || next.After(now)) {
 		return false
 	}
+	s.next.fresh = false // a fan-out, or a failed one, changes when the next is due
 	var c *Campaign
 	if err == nil {
 		c, err = s.store.LeaseCampaign(ctx, now, s.id, s.lease)
@@ -41,17 +43,46 @@ func (s *Sender) fanOut(ctx context.Context) bool {
 	return err == nil && c != nil
 }
 
-// fanOutWait shortens the dispatcher's idle wait to the time the next fan-out is due.
+// fanOutWait shortens the dispatcher's idle wait to the time the next fan-out is due, and to
+// the time it must next read it (see nextFanOutDue).
 func (s *Sender) fanOutWait(ctx context.Context, wait time.Duration) time.Duration {
-	next, ok, err := s.store.NextCampaignDue(ctx)
+	now := s.clock.Now()
+	next, ok, err := s.nextFanOutDue(ctx, now)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "webhook: find next due campaign", slog.String("error", err.Error()))
 		return wait
 	}
 	if ok {
-		wait = min(wait, next.Sub(s.clock.Now()))
+		wait = min(wait, next.Sub(now))
 	}
-	return wait
+	return min(wait, s.next.read.Add(s.poll).Sub(now))
+}
+
+// nextFanOut is what the dispatcher last read of Store.NextCampaignDue.
+type nextFanOut struct {
+	fresh bool      // whether at and ok may be used
+	at    time.Time // when the next fan-out is due, if ok
+	ok    bool      // whether one is to come
+	read  time.Time // when they were read
+}
+
+// nextFanOutDue returns when the next campaign fan-out is due, and false if none is to come,
+// as Store.NextCampaignDue said when the dispatcher last read it, which it reads again: after
+// a wake-up (see Sender.wake), which this Sender's campaign changes and a Notifier's
+// notifications send; once the time it said has come; after a fan-out; and once
+// PollInterval has passed, for the campaigns that other Senders start or resume without
+// waking this one. The dispatcher alone calls it.
+func (s *Sender) nextFanOutDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	n := &s.next
+	if s.recheck.Swap(false) || !n.fresh || n.ok && !n.at.After(now) || now.Sub(n.read) >= s.poll {
+		at, ok, err := s.store.NextCampaignDue(ctx)
+		if err != nil {
+			n.fresh = false
+			return time.Time{}, false, err
+		}
+		*n = nextFanOut{fresh: true, at: at, ok: ok, read: now}
+	}
+	return n.at, n.ok, nil
 }
 
 // fanOutPage enqueues the deliveries of a leased campaign to the next page of users, then

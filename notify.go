@@ -19,6 +19,11 @@ type Notifier interface {
 	// The Store stops sending and closes the channel soon after ctx is cancelled, and not
 	// before. While the Store cannot listen (its database is unreachable) it sends nothing,
 	// and the Sender still finds work by polling.
+	//
+	// On each value the Sender also reads again when the next campaign fan-out is due
+	// ([CampaignStore.NextCampaignDue]), which it otherwise does once per PollInterval: a
+	// Store may send one after a change that makes a fan-out due sooner, such as a campaign
+	// started or resumed, so that every Sender starts it at once.
 	Notifications(ctx context.Context) <-chan struct{}
 }
 

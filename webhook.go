@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,8 +59,10 @@ type Config struct {
 	// could end during its send is put back unsent; Stop puts back those no worker started.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for deliveries that other
-	// Senders enqueued. Deliveries enqueued by this Sender wake it at once, and so do those
-	// of other Senders if the Store is a [Notifier]. Defaults to 1 second.
+	// Senders enqueued, and how often any Sender checks it for campaigns that other Senders
+	// started or resumed. Deliveries enqueued and campaigns started by this Sender wake it
+	// at once, and so do those of other Senders if the Store is a [Notifier] that notifies
+	// them. Defaults to 1 second.
 	PollInterval time.Duration
 	// ID names this Sender in leases and logs. Defaults to a random ID.
 	ID string
@@ -134,6 +137,10 @@ type Sender struct {
 	templates map[string]*compiledMessage // by message ID: the last version compiled
 
 	wakeCh chan struct{} // holds a pending wake-up for the dispatcher
+	// recheck is set by wake: campaigns may have changed since the dispatcher last read when
+	// the next fan-out is due.
+	recheck atomic.Bool
+	next    nextFanOut // the dispatcher's own
 
 	mu        sync.Mutex // guards the fields below
 	started   bool
@@ -359,7 +366,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
 	}
 	if len(jobs) > 0 {
-		s.wake()
+		s.wakeForDeliveries()
 	}
 	return nil
 }
@@ -392,7 +399,7 @@ func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[
 	if err := s.store.Enqueue(ctx, []*Job{j}); err != nil {
 		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
 	}
-	s.wake()
+	s.wakeForDeliveries()
 	return j.ID, nil
 }
 
@@ -538,9 +545,17 @@ func (s *Sender) Stop(ctx context.Context) error {
 	}
 }
 
-// wake makes the dispatcher look for due deliveries at once. The wake-up is not lost if the
-// dispatcher is busy: it looks again when it is next idle.
+// wake makes the dispatcher look for due deliveries and campaign fan-outs at once. The
+// wake-up is not lost if the dispatcher is busy: it looks again when it is next idle.
 func (s *Sender) wake() {
+	s.recheck.Store(true)
+	s.wakeForDeliveries()
+}
+
+// wakeForDeliveries is wake after a change to deliveries only, which leaves when the next
+// fan-out is due as it was: the dispatcher looks for due deliveries at once, and keeps what
+// it last read of campaigns.
+func (s *Sender) wakeForDeliveries() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
