@@ -44,7 +44,7 @@ func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
 
 // Campaign implements [webhook.CampaignStore].
 func (s *Store) Campaign(ctx context.Context, messageID string) (*webhook.Campaign, error) {
-	c, err := scanCampaign(s.db.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE message_id = ?`, messageID))
+	c, err := scanCampaign(s.queryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE message_id = ?`, messageID))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: campaign %q: %w", messageID, notFound(err))
 	}
@@ -102,7 +102,7 @@ func (s *Store) Checkpoint(ctx context.Context, c *webhook.Campaign) (*webhook.C
 // NextCampaignDue implements [webhook.CampaignStore].
 func (s *Store) NextCampaignDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT min(max(next_at, CASE WHEN lease_owner <> '' THEN coalesce(lease_expires_at, next_at) ELSE next_at END))
+	err := s.queryRow(ctx, `SELECT min(max(next_at, CASE WHEN lease_owner <> '' THEN coalesce(lease_expires_at, next_at) ELSE next_at END))
 		FROM campaigns WHERE state = ? AND next_at IS NOT NULL`, webhook.CampaignRunning).Scan(&next)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlitestore: next campaign due: %w", err)
@@ -166,7 +166,7 @@ const quarterHoursSQL = `SELECT ((time % 86400000000000) + 86400000000000) % 864
 // quarter hour of the UTC day, reading the index on (user_id, name, time) only.
 func (s *Store) EventsByQuarterHour(ctx context.Context, userID string, since, until time.Time) ([96]int, error) {
 	var out [96]int
-	rows, err := s.db.QueryContext(ctx, quarterHoursSQL, userID, since.UnixNano(), until.UnixNano())
+	rows, err := s.query(ctx, quarterHoursSQL, userID, since.UnixNano(), until.UnixNano())
 	if err != nil {
 		return out, fmt.Errorf("sqlitestore: events by quarter hour of %q: %w", userID, err)
 	}
