@@ -122,11 +122,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // write runs f in a write transaction and returns f's error or the commit's. Writes that
-// wait at the same time share one transaction (a group commit), each in a savepoint of its
-// own so that one failing undoes only itself: the Sender's workers finish deliveries at the
-// same time, and SQLite's cost is per commit. f gets a context that is not cancelled, since
-// interrupting a statement would roll back the whole transaction; a write whose ctx ends
-// before its transaction begins returns ctx's error and changes nothing.
+// wait at the same time share one transaction (a group commit): the Sender's workers finish
+// deliveries at the same time, and SQLite's cost is per commit. A write that fails changes
+// nothing and fails no other write (see commit), so f may run more than once: it must set
+// its results afresh each time. f gets a context that is not cancelled, since interrupting a
+// statement would roll back the whole transaction; a write whose ctx ends before its
+// transaction begins returns ctx's error and changes nothing.
 func (s *Store) write(ctx context.Context, f func(context.Context, *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -169,42 +170,36 @@ type pendingWrite struct {
 	done chan error // receives the write's result
 }
 
-// commit runs batch in one transaction and sends each write its result.
+// commit runs batch in one transaction and sends each write its result. When a write
+// fails, commit rolls the transaction back and runs the writes again without it, in a new
+// one: the failed write saw the writes before it, as it would have in its own savepoint, and
+// the others run once more. Writes rarely fail, so this costs less than a savepoint around
+// each write, which made SQLite copy every page the write changed into a journal.
 func (s *Store) commit(batch []*pendingWrite) {
 	errs := make([]error, len(batch))
+	failed := make([]bool, len(batch))
 	err := func() error {
-		tx, err := s.db.BeginTx(context.Background(), nil)
-		if err != nil {
-			return err
-		}
-		for i, w := range batch {
-			if len(batch) == 1 {
-				errs[i] = w.f(w.ctx, tx)
-				continue
-			}
-			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
-				_ = tx.Rollback()
+	run:
+		for {
+			tx, err := s.db.BeginTx(context.Background(), nil)
+			if err != nil {
 				return err
 			}
-			if errs[i] = w.f(w.ctx, tx); errs[i] != nil {
-				if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
+			for i, w := range batch {
+				if failed[i] {
+					continue
+				}
+				if errs[i] = w.f(w.ctx, tx); errs[i] != nil {
+					failed[i] = true
 					_ = tx.Rollback()
-					return err
+					continue run
 				}
 			}
-			if _, err := tx.Exec(`RELEASE w`); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
+			return tx.Commit()
 		}
-		if len(batch) == 1 && errs[0] != nil {
-			_ = tx.Rollback()
-			return nil
-		}
-		return tx.Commit()
 	}()
 	for i, w := range batch {
-		if err != nil {
+		if err != nil && !failed[i] {
 			errs[i] = err
 		}
 		w.done <- errs[i]
