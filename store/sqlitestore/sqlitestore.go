@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -141,7 +142,11 @@ func (s *Store) write(ctx context.Context, f func(context.Context, *sql.Tx) erro
 		return err
 	case s.writing <- struct{}{}:
 		// This write leads: it runs every write waiting, w among them unless a leader
-		// before it ran w already.
+		// before it ran w already. It first lets the goroutines that are ready to run
+		// reach their writes: the Sender's workers finish together, and a larger batch
+		// means fewer commits (in the delivery benchmark, a fifth fewer, and a fifth
+		// less CPU per delivery).
+		runtime.Gosched()
 		s.mu.Lock()
 		batch := s.pending
 		s.pending = nil
