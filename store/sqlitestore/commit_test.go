@@ -33,7 +33,8 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 		}}
 	}
 	batch := []*pendingWrite{put("a", false), put("b", true), put("c", false), put("d", true)}
-	s.commit(batch)
+	s.pending = batch
+	s.commit()
 	for i, want := range []error{nil, errBad, nil, errBad} {
 		if err := <-batch[i].done; !errors.Is(err, want) {
 			t.Errorf("write %d = %v, want %v", i, err, want)

@@ -146,14 +146,10 @@ func (s *Store) write(ctx context.Context, f func(context.Context, *sql.Tx) erro
 		// This write leads: it runs every write waiting, w among them unless a leader
 		// before it ran w already. It first lets the goroutines that are ready to run
 		// reach their writes: the Sender's workers finish together, and a larger batch
-		// means fewer commits (in the delivery benchmark, a fifth fewer, and a fifth
-		// less CPU per delivery).
+		// means fewer commits (in the delivery benchmark, this yield saves 13-20% of the
+		// CPU per delivery).
 		runtime.Gosched()
-		s.mu.Lock()
-		batch := s.pending
-		s.pending = nil
-		s.mu.Unlock()
-		s.commit(batch)
+		s.commit()
 		<-s.writing
 		return <-w.done
 	case <-ctx.Done():
@@ -177,14 +173,35 @@ type pendingWrite struct {
 	done chan error // receives the write's result
 }
 
-// commit runs batch in one transaction and sends each write its result. When a write
-// fails, commit rolls the transaction back and runs the writes again without it, in a new
-// one: the failed write saw the writes before it, as it would have in its own savepoint, and
-// the others run once more. Writes rarely fail, so this costs less than a savepoint around
-// each write, which made SQLite copy every page the write changed into a journal.
-func (s *Store) commit(batch []*pendingWrite) {
-	errs := make([]error, len(batch))
-	failed := make([]bool, len(batch))
+// maxBatch is the number of writes after which a transaction takes no more writes that
+// arrive while it runs.
+const maxBatch = 64
+
+// commit runs the writes waiting in one transaction and sends each its result. Writes that
+// arrive while it runs join it, up to maxBatch writes, since a commit costs more than most
+// writes. When a write fails, commit rolls the transaction back and runs the writes again
+// without it, in a new one: the failed write saw the writes before it, as it would have in
+// its own savepoint, and the others run once more. Writes rarely fail, so this costs less
+// than a savepoint around each write, which made SQLite copy every page the write changed
+// into a journal.
+func (s *Store) commit() {
+	var (
+		batch  []*pendingWrite
+		errs   []error
+		failed []bool
+	)
+	// take adds the writes waiting to batch and reports whether there were any.
+	take := func() bool {
+		s.mu.Lock()
+		more := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		batch = append(batch, more...)
+		errs = append(errs, make([]error, len(more))...)
+		failed = append(failed, make([]bool, len(more))...)
+		return len(more) > 0
+	}
+	take()
 	err := func() error {
 	run:
 		for {
@@ -192,11 +209,11 @@ func (s *Store) commit(batch []*pendingWrite) {
 			if err != nil {
 				return err
 			}
-			for i, w := range batch {
+			for i := 0; i < len(batch) || len(batch) < maxBatch && take(); i++ {
 				if failed[i] {
 					continue
 				}
-				if errs[i] = w.f(w.ctx, tx); errs[i] != nil {
+				if errs[i] = batch[i].f(batch[i].ctx, tx); errs[i] != nil {
 					failed[i] = true
 					_ = tx.Rollback()
 					continue run
