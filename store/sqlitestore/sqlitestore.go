@@ -216,6 +216,9 @@ func (s *Store) commit() {
 				if errs[i] = batch[i].f(batch[i].ctx, tx); errs[i] != nil {
 					failed[i] = true
 					_ = tx.Rollback()
+					if !slices.Contains(failed, false) {
+						return nil
+					}
 					continue run
 				}
 			}
