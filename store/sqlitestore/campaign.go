@@ -44,7 +44,7 @@ func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
 
 // Campaign implements [webhook.CampaignStore].
 func (s *Store) Campaign(ctx context.Context, messageID string) (*webhook.Campaign, error) {
-	c, err := scanCampaign(s.db.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE message_id = ?`, messageID))
+	c, err := scanCampaign(s.queryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE message_id = ?`, messageID))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: campaign %q: %w", messageID, notFound(err))
 	}
@@ -67,10 +67,10 @@ func (s *Store) SetCampaignState(ctx context.Context, messageID string, state we
 func (s *Store) LeaseCampaign(ctx context.Context, now time.Time, owner string, lease time.Duration) (*webhook.Campaign, error) {
 	c, err := s.updateCampaign(ctx, `UPDATE campaigns SET lease_owner = ?1, lease_expires_at = ?2
 		WHERE message_id = (SELECT message_id FROM campaigns
-			WHERE state = ?3 AND next_at IS NOT NULL AND next_at <= ?4
-				AND (lease_owner = '' OR lease_expires_at IS NULL OR lease_expires_at <= ?4)
+			WHERE state = 'running' AND next_at IS NOT NULL AND next_at <= ?3
+				AND (lease_owner = '' OR lease_expires_at IS NULL OR lease_expires_at <= ?3)
 			ORDER BY next_at, message_id LIMIT 1)
-		RETURNING `+campaignColumns, owner, now.Add(lease).UnixNano(), webhook.CampaignRunning, now.UnixNano())
+		RETURNING `+campaignColumns, owner, now.Add(lease).UnixNano(), now.UnixNano())
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -99,11 +99,17 @@ func (s *Store) Checkpoint(ctx context.Context, c *webhook.Campaign) (*webhook.C
 	return saved, nil
 }
 
+// nextCampaignDueSQL selects when the first running campaign's fan-out is due. The literal
+// 'running' is [webhook.CampaignRunning], as in the index campaigns_due: given as a
+// parameter, it would make SQLite prepare the statement again on every run, to learn
+// whether the partial index applies to the value.
+const nextCampaignDueSQL = `SELECT min(max(next_at, CASE WHEN lease_owner <> '' THEN coalesce(lease_expires_at, next_at) ELSE next_at END))
+	FROM campaigns WHERE state = 'running' AND next_at IS NOT NULL`
+
 // NextCampaignDue implements [webhook.CampaignStore].
 func (s *Store) NextCampaignDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT min(max(next_at, CASE WHEN lease_owner <> '' THEN coalesce(lease_expires_at, next_at) ELSE next_at END))
-		FROM campaigns WHERE state = ? AND next_at IS NOT NULL`, webhook.CampaignRunning).Scan(&next)
+	err := s.queryRow(ctx, nextCampaignDueSQL).Scan(&next)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlitestore: next campaign due: %w", err)
 	}
@@ -166,7 +172,7 @@ const quarterHoursSQL = `SELECT ((time % 86400000000000) + 86400000000000) % 864
 // quarter hour of the UTC day, reading the index on (user_id, name, time) only.
 func (s *Store) EventsByQuarterHour(ctx context.Context, userID string, since, until time.Time) ([96]int, error) {
 	var out [96]int
-	rows, err := s.db.QueryContext(ctx, quarterHoursSQL, userID, since.UnixNano(), until.UnixNano())
+	rows, err := s.query(ctx, quarterHoursSQL, userID, since.UnixNano(), until.UnixNano())
 	if err != nil {
 		return out, fmt.Errorf("sqlitestore: events by quarter hour of %q: %w", userID, err)
 	}

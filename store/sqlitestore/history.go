@@ -24,7 +24,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 	}
 	if q.Where == nil && q.Param == "" {
 		var first, last sql.NullInt64
-		err := s.db.QueryRowContext(ctx, `SELECT count(*), min(time), max(time)`+eventWindow, q.UserID, q.Name, since, until).
+		err := s.queryRow(ctx, `SELECT count(*), min(time), max(time)`+eventWindow, q.UserID, q.Name, since, until).
 			Scan(&st.Count, &first, &last)
 		if err != nil {
 			return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
@@ -32,7 +32,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 		st.First, st.Last = fromNanos(first), fromNanos(last)
 		return st, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT time, params`+eventWindow, q.UserID, q.Name, since, until)
+	rows, err := s.query(ctx, `SELECT time, params`+eventWindow, q.UserID, q.Name, since, until)
 	if err != nil {
 		return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
 	}
@@ -76,7 +76,7 @@ const eventWindow = ` FROM events WHERE user_id = ?1 AND name = ?2 AND time BETW
 // 'succeeded' in the query is [webhook.Succeeded], as in the index, so that SQLite uses it.
 func (s *Store) CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, countSentSQL, userID, since.UnixNano(), messageID).Scan(&n)
+	err := s.queryRow(ctx, countSentSQL, userID, since.UnixNano(), messageID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: count sent to %q: %w", userID, err)
 	}

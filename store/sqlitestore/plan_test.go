@@ -27,6 +27,7 @@ func TestQueryPlans(t *testing.T) {
 		{"CountSent", countSentSQL, "INDEX attempts_sent (user_id=? AND time>?)", []any{"u", 0, ""}},
 		{"EventStats count", `SELECT count(*), min(time), max(time)` + eventWindow, "USING COVERING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
 		{"EventStats rows", `SELECT time, params` + eventWindow, "USING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
+		{"NextCampaignDue", nextCampaignDueSQL, "USING INDEX campaigns_due", nil},
 		{"EventsByQuarterHour", quarterHoursSQL, "USING COVERING INDEX events_user_name_time", []any{"u", 0, 1}},
 	} {
 		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query, tt.args...)

@@ -135,6 +135,7 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 	}
 	var lost error
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		lost = nil
 		if a != nil {
 			if _, err := s.execTx(ctx, tx, `INSERT INTO attempts (delivery_id, message_id, user_id, time, data) VALUES (?, ?, ?, ?, ?)`,
 				a.DeliveryID, a.MessageID, a.UserID, a.Time.UnixNano(), attempt); err != nil {
