@@ -168,11 +168,12 @@ func (h *held) putBack(t *testing.T) string {
 	}
 }
 
-// A delivery claimed ahead that waited until its lease could end during its send goes back
-// to the queue unsent, and is claimed again with a fresh lease.
+// A delivery claimed ahead that waited for longer than half of (Lease - RequestTimeout) goes
+// back to the queue unsent, and is claimed again with a fresh lease: it starts with at least
+// RequestTimeout and a margin for the reads and rendering before the send.
 func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
 	h := oneSendingOneHeld(t)
-	h.clock.Advance(21 * time.Second) // the waiting delivery's lease has 9s left, under 10s
+	h.clock.Advance(11 * time.Second) // the waiting delivery's lease has 19s left: 10s to send, 9s to spare
 	close(h.gate)
 	if id := h.putBack(t); id != h.ids[0] && id != h.ids[1] {
 		t.Fatalf("put back %q, want one of %v", id, h.ids)

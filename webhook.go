@@ -55,14 +55,16 @@ type Config struct {
 	// A lease of at least twice RequestTimeout (the default's, for timeouts up to a minute)
 	// lets the Sender claim ahead: it holds up to twice Workers deliveries and asks the Store
 	// for about Workers at a time, rather than for one each time a worker frees up, which
-	// saves a durable Store most of its claim writes. A delivery held so long that its lease
-	// could end during its send is put back unsent; Stop puts back those no worker started.
+	// saves a durable Store most of its claim writes. A delivery held for longer than half of
+	// (Lease - RequestTimeout) is put back unsent, so that it starts with RequestTimeout and a
+	// margin of its lease left; Stop puts back those no worker started.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for deliveries that other
 	// Senders enqueued, and how often any Sender checks it for campaigns that other Senders
-	// started or resumed. Deliveries enqueued and campaigns started by this Sender wake it
-	// at once, and so do those of other Senders if the Store is a [Notifier] that notifies
-	// them. Defaults to 1 second.
+	// started or resumed (a Sender whose workers are all sending checks when the next send
+	// ends, within RequestTimeout). Deliveries enqueued and campaigns started by this Sender
+	// wake it at once, and so do those of other Senders if the Store is a [Notifier] that
+	// notifies them. Defaults to 1 second.
 	PollInterval time.Duration
 	// ID names this Sender in leases and logs. Defaults to a random ID.
 	ID string

@@ -22,14 +22,16 @@ import (
 // When the lease is at least twice RequestTimeout, the dispatcher claims ahead: it holds up to
 // twice Workers deliveries, so that a Store is asked for about Workers at a time rather than
 // one each time a worker frees up (each claim is a write, and a durable Store's cost is per
-// write). A delivery that waited so long that its lease could end during its send is put back
-// instead of sent.
+// write). A delivery may wait for a worker for half of what its lease leaves beyond
+// RequestTimeout; one that waited longer is put back instead of sent. So a delivery starts
+// with at least RequestTimeout plus half that margin of its lease left (without claiming
+// ahead, it starts with all of it), for the Store reads, rendering and the send.
 func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
 	defer s.listen(ctx)()
-	capacity := s.workers
+	capacity, maxWait := s.workers, time.Duration(0)
 	if s.lease >= 2*s.timeout {
-		capacity = 2 * s.workers
+		capacity, maxWait = 2*s.workers, (s.lease-s.timeout)/2
 	}
 	finished := make(chan struct{}, capacity)
 	todo := make(chan claimed, capacity) // never full: at most capacity jobs are held
@@ -38,7 +40,7 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 		// new goroutine's stack for every delivery.
 		go func() {
 			for c := range todo {
-				if capacity > s.workers && c.expires.Sub(s.clock.Now()) <= s.timeout {
+				if maxWait > 0 && s.clock.Now().Sub(c.at) > maxWait {
 					s.unclaim(c.job)
 				} else {
 					s.deliver(ctx, c.job)
@@ -78,13 +80,13 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 			}
 			for _, j := range jobs {
 				held++
-				todo <- claimed{j, now.Add(s.lease)}
+				todo <- claimed{j, now}
 			}
 			if len(jobs) == room {
 				continue // there may be more due
 			}
 		}
-		if len(finished) == 0 && s.fanOut(ctx) { // a finished delivery frees a worker first
+		if s.fanOut(ctx) { // deliveries and fan-out pages take turns
 			continue
 		}
 		if held > 0 {
@@ -103,10 +105,10 @@ func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	}
 }
 
-// claimed is a delivery the dispatcher claimed, with the time its lease ends.
+// claimed is a delivery the dispatcher claimed, with the time it claimed it.
 type claimed struct {
-	job     *Job
-	expires time.Time
+	job *Job
+	at  time.Time
 }
 
 // idle waits on the Clock until the next delivery is due, PollInterval passes, or a wake-up

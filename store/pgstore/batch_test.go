@@ -3,12 +3,16 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The tests below run the batches that merge concurrent calls with chosen contents: each
@@ -92,6 +96,57 @@ func TestEnqueueBatchFailsOnlyTheBadCall(t *testing.T) {
 		id := newJob(i, epoch).ID
 		if _, err := s.Job(ctx, id); (err == nil) != want {
 			t.Errorf("Job(%s) after the batch = %v; want it enqueued: %v", id, err, want)
+		}
+	}
+}
+
+func TestFinishBatchFailsOnlyTheBadCall(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch), newJob(1, epoch), newJob(2, epoch)}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.Claim(ctx, epoch, "a", time.Minute, 3)
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("Claim = %v, %v; want three jobs", jobs, err)
+	}
+	attempts := make([]*webhook.Attempt, len(jobs))
+	for i, j := range jobs {
+		j.State, j.Attempts = webhook.JobFailed, 1
+		attempts[i] = &webhook.Attempt{DeliveryID: j.ID, MessageID: "m", UserID: "u", Number: 1, Time: epoch, Outcome: webhook.Failed}
+	}
+	attempts[1].ResponseHeader = map[string][]string{"X": {"nul\x00"}} // PostgreSQL refuses it in JSONB
+	errs := s.FinishBatch(ctx, jobs, attempts)
+	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Fatalf("FinishBatch with a bad middle attempt = %v; want nil, an error, nil", errs)
+	}
+	for i, j := range jobs {
+		as, err := s.Attempts(ctx, webhook.AttemptFilter{DeliveryID: j.ID})
+		want := 1
+		if i == 1 {
+			want = 0 // refused
+		}
+		if err != nil || len(as) != want {
+			t.Errorf("attempts of %s = %d, %v; want %d, each recorded once", j.ID, len(as), err, want)
+		}
+	}
+}
+
+// A batch falls back to running each call alone only when it surely changed nothing: had
+// its statement been applied before the error (a connection lost after the commit), the
+// calls run again would log their attempts twice.
+func TestFinishBatchRerunsOnlyWhatChangedNothing(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("finish: %w", &pgconn.PgError{Code: "22P05"}), true},
+		{fmt.Errorf("finish: %w", pgstore.Unsent(errors.New("json: unsupported value"))), true},
+		{fmt.Errorf("finish: %w", io.ErrUnexpectedEOF), false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := pgstore.ChangedNothing(tt.err); got != tt.want {
+			t.Errorf("ChangedNothing(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

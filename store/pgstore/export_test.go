@@ -45,3 +45,7 @@ func (s *Store) MessageBatch(ctx context.Context, ids []string, versions []int) 
 	}
 	return msgs, errs
 }
+
+var ChangedNothing = changedNothing
+
+func Unsent(err error) error { return unsent{err} }

@@ -736,10 +736,28 @@ func (s *Store) finishBatch(ctx context.Context, fs []finishing) []error {
 	errs := s.finishAll(ctx, fs)
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, webhook.ErrLeaseLost) && !errors.Is(err, webhook.ErrNotFound) {
-			return eachAlone(ctx, fs, s.finish)
+			if changedNothing(err) {
+				return eachAlone(ctx, fs, s.finish)
+			}
+			// The statement may have been applied (a connection lost after the server
+			// committed it): running each again would log their attempts twice.
+			return errs
 		}
 	}
 	return errs
+}
+
+// unsent is an error found before a statement was sent, so the statement changed nothing.
+type unsent struct{ error }
+
+func (e unsent) Unwrap() error { return e.error }
+
+// changedNothing reports whether err surely left the database as it was: the server refused
+// the statement, which it then rolled back, or it was never sent.
+func changedNothing(err error) bool {
+	var refused *pgconn.PgError
+	var notSent unsent
+	return errors.As(err, &refused) || errors.As(err, &notSent)
 }
 
 // finishAll runs Finish for each of fs, whose jobs differ, in one statement, and returns
@@ -754,7 +772,7 @@ func (s *Store) finishAll(ctx context.Context, fs []finishing) []error {
 	}
 	args, err := finishArgs(fs)
 	if err != nil {
-		return fail(err)
+		return fail(unsent{err})
 	}
 	i := 0
 	err = s.hotQuery(ctx, finishSQL, args, func(rows pgx.Rows) error {
