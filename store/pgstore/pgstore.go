@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/internal/groupcommit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -62,10 +63,10 @@ type Store struct {
 
 	// enqueues, finishes, users and messages merge concurrent Enqueue, Finish, User and
 	// Message calls; nil in a view, which runs each call by itself in its transaction.
-	enqueues *group[[]*webhook.Job]
-	finishes *group[finishing]
-	users    *group[*userRead]
-	messages *group[*messageRead]
+	enqueues *groupcommit.Group[[]*webhook.Job]
+	finishes *groupcommit.Group[finishing]
+	users    *groupcommit.Group[*userRead]
+	messages *groupcommit.Group[*messageRead]
 }
 
 // hotSettings are set, for its transaction only, before each of the statements the
@@ -201,7 +202,7 @@ func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 	if s.users == nil {
 		err = s.readUsers(ctx, []*userRead{r})[0]
 	} else {
-		err = s.users.do(ctx, r)
+		err = s.users.Do(ctx, r)
 	}
 	return r.user, wrap("user", err)
 }
@@ -355,7 +356,7 @@ func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
 	if s.enqueues == nil {
 		return wrap("enqueue", s.enqueue(ctx, jobs))
 	}
-	return wrap("enqueue", s.enqueues.do(ctx, jobs))
+	return wrap("enqueue", s.enqueues.Do(ctx, jobs))
 }
 
 // enqueue enqueues jobs in one statement.
@@ -428,7 +429,7 @@ func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.M
 	if s.messages == nil {
 		err = s.readMessages(ctx, []*messageRead{r})[0]
 	} else {
-		err = s.messages.do(ctx, r)
+		err = s.messages.Do(ctx, r)
 	}
 	if err != nil {
 		return nil, wrap("message", err)
@@ -712,7 +713,7 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 	if s.finishes == nil {
 		return s.finish(ctx, f)
 	}
-	return s.finishes.do(ctx, f)
+	return s.finishes.Do(ctx, f)
 }
 
 // finish runs Finish for f alone.

@@ -8,11 +8,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hookline/webhook/internal/groupcommit"
 	_ "modernc.org/sqlite"
 )
 
-// TestCommitUndoesOnlyTheFailedWrite runs a batch whose middle write fails after it has
-// written: the writes around it are saved, and it is not.
+// TestCommitUndoesOnlyTheFailedWrite runs a batch whose second write fails after it has
+// written, as does a write that joins the batch while it runs: the other writes are saved,
+// and the failed ones are not.
 func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "commit.db"))
 	if err != nil {
@@ -24,19 +26,27 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	errBad := errors.New("bad write")
-	put := func(id string, fail bool) *pendingWrite {
-		return &pendingWrite{ctx: t.Context(), done: make(chan error, 1), f: func(ctx context.Context, tx *sql.Tx) error {
+	put := func(id string, fail bool) groupcommit.Call[writeFunc] {
+		return groupcommit.Call[writeFunc]{Ctx: t.Context(), Item: func(ctx context.Context, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, data) VALUES (?, '{}')`, id); err != nil || !fail {
 				return err
 			}
 			return errBad
 		}}
 	}
-	batch := []*pendingWrite{put("a", false), put("b", true), put("c", false), put("d", true)}
-	s.pending = batch
-	s.commit()
+	batch := []groupcommit.Call[writeFunc]{put("a", false), put("b", true), put("c", false)}
+	late := []groupcommit.Call[writeFunc]{put("d", true)}
+	more := func() []groupcommit.Call[writeFunc] { // d arrives while the batch runs
+		arrived := late
+		late = nil
+		return arrived
+	}
+	errs := s.commit(batch, more)
+	if len(errs) != 4 {
+		t.Fatalf("commit of 3 writes and 1 taken while it ran returned %d errors, want 4: %v", len(errs), errs)
+	}
 	for i, want := range []error{nil, errBad, nil, errBad} {
-		if err := <-batch[i].done; !errors.Is(err, want) {
+		if err := errs[i]; !errors.Is(err, want) {
 			t.Errorf("write %d = %v, want %v", i, err, want)
 		}
 	}

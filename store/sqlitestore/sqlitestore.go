@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -65,13 +66,9 @@ var migrations embed.FS
 // process or several) may share a database, each write waiting for the others.
 type Store struct {
 	db *sql.DB
-	// writing holds a token while a transaction of the Store's writes runs, so that they
-	// queue here rather than in SQLite's busy handler, which polls with sleeps of up to
-	// 100ms.
-	writing chan struct{}
-
-	mu      sync.Mutex      // guards pending
-	pending []*pendingWrite // writes waiting for a transaction
+	// writes runs the Store's writes one transaction at a time, so that they queue here
+	// rather than in SQLite's busy handler, which polls with sleeps of up to 100ms.
+	writes *groupcommit.Group[writeFunc]
 
 	smu   sync.Mutex           // guards stmts
 	stmts map[string]*sql.Stmt // prepared statements by query
@@ -82,7 +79,9 @@ var _ webhook.Store = (*Store)(nil)
 // New returns a Store over db, which the caller opened with the settings in the package doc
 // and closes when done. New changes nothing in the database; call [Store.Migrate].
 func New(db *sql.DB) *Store {
-	return &Store{db: db, writing: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, stmts: map[string]*sql.Stmt{}}
+	s.writes = groupcommit.New(s.commit)
+	return s
 }
 
 // Migrate creates or upgrades the Store's tables, applying the migrations the database has
@@ -131,76 +130,43 @@ func (s *Store) Migrate(ctx context.Context) error {
 // its results afresh each time. f gets a context that is not cancelled, since interrupting a
 // statement would roll back the whole transaction; a write whose ctx ends before its
 // transaction begins returns ctx's error and changes nothing.
-func (s *Store) write(ctx context.Context, f func(context.Context, *sql.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w := &pendingWrite{ctx: context.WithoutCancel(ctx), f: f, done: make(chan error, 1)}
-	s.mu.Lock()
-	s.pending = append(s.pending, w)
-	s.mu.Unlock()
-	select {
-	case err := <-w.done: // another write's transaction ran w
-		return err
-	case s.writing <- struct{}{}:
-		// This write leads: it runs every write waiting, w among them unless a leader
-		// before it ran w already. It first lets the goroutines that are ready to run
-		// reach their writes: the Sender's workers finish together, and a larger batch
-		// means fewer commits (in the delivery benchmark, this yield saves 13-20% of the
-		// CPU per delivery).
-		runtime.Gosched()
-		s.commit()
-		<-s.writing
-		return <-w.done
-	case <-ctx.Done():
-		s.mu.Lock()
-		i := slices.Index(s.pending, w)
-		if i >= 0 {
-			s.pending = slices.Delete(s.pending, i, i+1)
-		}
-		s.mu.Unlock()
-		if i >= 0 {
-			return ctx.Err()
-		}
-		return <-w.done // a leader has it
-	}
+func (s *Store) write(ctx context.Context, f writeFunc) error {
+	return s.writes.Do(ctx, f)
 }
 
-// pendingWrite is a write waiting for its transaction.
-type pendingWrite struct {
-	ctx  context.Context
-	f    func(context.Context, *sql.Tx) error
-	done chan error // receives the write's result
-}
+// writeFunc is a write: it runs its statements in tx.
+type writeFunc func(ctx context.Context, tx *sql.Tx) error
 
 // maxBatch is the number of writes after which a transaction takes no more writes that
 // arrive while it runs.
 const maxBatch = 64
 
-// commit runs the writes waiting in one transaction and sends each its result. Writes that
-// arrive while it runs join it, up to maxBatch writes, since a commit costs more than most
+// commit runs a batch of writes in one transaction and returns the error of each: the writes
+// in calls, and those it takes with more. Writes that arrive while it runs join it, up to
+// maxBatch writes, since a commit costs more than most
 // writes. When a write fails, commit rolls the transaction back and runs the writes again
 // without it, in a new one: the failed write saw the writes before it, as it would have in
 // its own savepoint, and the others run once more. Writes rarely fail, so this costs less
 // than a savepoint around each write, which made SQLite copy every page the write changed
 // into a journal.
-func (s *Store) commit() {
+func (s *Store) commit(calls []groupcommit.Call[writeFunc], more func() []groupcommit.Call[writeFunc]) []error {
 	var (
-		batch  []*pendingWrite
-		errs   []error
-		failed []bool
+		batch  = calls
+		errs   = make([]error, len(calls))
+		failed = make([]bool, len(calls))
 	)
 	// take adds the writes waiting to batch and reports whether there were any.
 	take := func() bool {
-		s.mu.Lock()
-		more := s.pending
-		s.pending = nil
-		s.mu.Unlock()
-		batch = append(batch, more...)
-		errs = append(errs, make([]error, len(more))...)
-		failed = append(failed, make([]bool, len(more))...)
-		return len(more) > 0
+		arrived := more()
+		batch = append(batch, arrived...)
+		errs = append(errs, make([]error, len(arrived))...)
+		failed = append(failed, make([]bool, len(arrived))...)
+		return len(arrived) > 0
 	}
+	// Let the goroutines that are ready to run reach their writes first: the Sender's
+	// workers finish together, and a larger batch means fewer commits (in the delivery
+	// benchmark, this yield saves 13-20% of the CPU per delivery).
+	runtime.Gosched()
 	take()
 	err := func() error {
 	run:
@@ -213,7 +179,8 @@ func (s *Store) commit() {
 				if failed[i] {
 					continue
 				}
-				if errs[i] = batch[i].f(batch[i].ctx, tx); errs[i] != nil {
+				w := batch[i]
+				if errs[i] = w.Item(context.WithoutCancel(w.Ctx), tx); errs[i] != nil {
 					failed[i] = true
 					_ = tx.Rollback()
 					if !slices.Contains(failed, false) {
@@ -225,12 +192,14 @@ func (s *Store) commit() {
 			return tx.Commit()
 		}
 	}()
-	for i, w := range batch {
-		if err != nil && !failed[i] {
-			errs[i] = err
+	if err != nil {
+		for i := range batch {
+			if !failed[i] {
+				errs[i] = err
+			}
 		}
-		w.done <- errs[i]
 	}
+	return errs
 }
 
 // stmt returns query prepared on the database, preparing it on first use, or nil if it
