@@ -28,9 +28,6 @@ func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
 
 // enqueue inserts jobs, scheduled, skipping those whose key or ID is taken.
 func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, jobs []*webhook.Job) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	for _, j := range jobs {
 		event, err := marshalNull(j.Event, j.Event == nil)
 		if err != nil {
