@@ -64,21 +64,24 @@ func readyAt(due sql.NullInt64) int64 {
 
 // Claim implements [webhook.DeliveryStore]. It leases a whole batch in one statement.
 func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	// Most claims of an idle or busy Sender find nothing due: learn that from a read, which
 	// costs far less than a write transaction.
 	var due int
 	if err := s.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE ready_at <= ? LIMIT 1)`, now.UnixNano()).Scan(&due); err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	if due == 0 || limit <= 0 {
+	if due == 0 {
 		return nil, nil
 	}
 	expires := now.Add(lease).UnixNano()
 	var jobs []*webhook.Job
 	dueAt := map[string]int64{} // when each job claimed was due: RETURNING gives the new ready_at
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		const due = ` FROM jobs WHERE ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2`
-		rows, err := s.queryTx(ctx, tx, `SELECT id, ready_at`+due, now.UnixNano(), max(limit, 0))
+		const firstDue = ` FROM jobs WHERE ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2`
+		rows, err := s.queryTx(ctx, tx, `SELECT id, ready_at`+firstDue, now.UnixNano(), limit)
 		if err != nil {
 			return err
 		}
@@ -96,7 +99,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 			return err
 		}
 		rows, err = s.queryTx(ctx, tx, `UPDATE jobs SET state = ?3, lease_owner = ?4, lease_expires_at = ?5, ready_at = ?5
-			WHERE id IN (SELECT id`+due+`) RETURNING `+jobColumns, now.UnixNano(), max(limit, 0), webhook.JobRunning, owner, expires)
+			WHERE id IN (SELECT id`+firstDue+`) RETURNING `+jobColumns, now.UnixNano(), limit, webhook.JobRunning, owner, expires)
 		if err == nil {
 			jobs, err = collect(rows, scanJob)
 		}
