@@ -177,10 +177,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err := s.queryRow(ctx, `SELECT min(ready_at) FROM jobs WHERE ready_at IS NOT NULL`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlitestore: next due: %w", err)
 	}
-	if !next.Valid {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(0, next.Int64).UTC(), true, nil
+	return fromNanos(next), next.Valid, nil
 }
 
 // Job implements [webhook.DeliveryStore].
@@ -197,10 +194,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	if f.MessageID == "" && f.UserID == "" {
 		return nil, fmt.Errorf("%w: sqlitestore: cancel needs a message or user ID", webhook.ErrInvalid)
 	}
-	before := sql.NullInt64{}
-	if !f.CreatedBefore.IsZero() {
-		before = sql.NullInt64{Int64: f.CreatedBefore.UnixNano(), Valid: true}
-	}
+	before := nanos(f.CreatedBefore)
 	var jobs []*webhook.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, ready_at = NULL
