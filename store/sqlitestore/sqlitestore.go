@@ -278,12 +278,7 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 
 // User implements [webhook.UserStore].
 func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
-	var u webhook.User
-	var data []byte
-	err := s.queryRow(ctx, `SELECT data FROM users WHERE id = ?`, id).Scan(&data)
-	if err == nil {
-		err = json.Unmarshal(data, &u)
-	}
+	u, err := document[webhook.User](s.queryRow(ctx, `SELECT data FROM users WHERE id = ?`, id))
 	if err != nil {
 		return webhook.User{}, fmt.Errorf("sqlitestore: user %q: %w", id, notFound(err))
 	}
@@ -347,14 +342,9 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 
 // Message implements [webhook.MessageStore].
 func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
-	var data []byte
-	err := s.queryRow(ctx, `SELECT data FROM messages WHERE id = ?1
+	m, err := document[*webhook.Message](s.queryRow(ctx, `SELECT data FROM messages WHERE id = ?1
 		AND version = CASE WHEN ?2 = 0 THEN (SELECT max(version) FROM messages WHERE id = ?1) ELSE ?2 END`,
-		id, version).Scan(&data)
-	var m *webhook.Message
-	if err == nil {
-		err = json.Unmarshal(data, &m)
-	}
+		id, version))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: message %q version %d: %w", id, version, notFound(err))
 	}
@@ -394,14 +384,17 @@ func documents[T any](ctx context.Context, s *Store, query string, args ...any) 
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(sc scanner) (T, error) {
-		var v T
-		var data []byte
-		if err := sc.Scan(&data); err != nil {
-			return v, err
-		}
-		return v, json.Unmarshal(data, &v)
-	})
+	return collect(rows, document[T])
+}
+
+// document reads a row that holds one JSON document and decodes it.
+func document[T any](sc scanner) (T, error) {
+	var v T
+	var data []byte
+	if err := sc.Scan(&data); err != nil {
+		return v, err
+	}
+	return v, json.Unmarshal(data, &v)
 }
 
 // notFound translates sql.ErrNoRows into webhook.ErrNotFound.
