@@ -34,9 +34,18 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 			return errBad
 		}}
 	}
-	batch := []groupcommit.Call[writeFunc]{put("a", false), put("b", true), put("c", false)}
-	late := []groupcommit.Call[writeFunc]{put("d", true)}
-	more := func() []groupcommit.Call[writeFunc] { // d arrives while the batch runs
+	// d arrives while the batch runs: when c first runs, after the batch has begun.
+	var late []groupcommit.Call[writeFunc] // writes that have arrived and not been taken
+	c, d, dArrived := put("c", false), put("d", true), false
+	runC := c.Item
+	c.Item = func(ctx context.Context, tx *sql.Tx) error {
+		if !dArrived {
+			late, dArrived = append(late, d), true
+		}
+		return runC(ctx, tx)
+	}
+	batch := []groupcommit.Call[writeFunc]{put("a", false), put("b", true), c}
+	more := func() []groupcommit.Call[writeFunc] {
 		arrived := late
 		late = nil
 		return arrived
