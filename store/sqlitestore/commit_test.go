@@ -4,27 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/hookline/webhook/internal/groupcommit"
-	_ "modernc.org/sqlite"
 )
 
 // TestCommitUndoesOnlyTheFailedWrite runs a batch whose second write fails after it has
 // written, as does a write that joins the batch while it runs: the other writes are saved,
 // and the failed ones are not.
 func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "commit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s := New(db)
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s, db := openMigrated(t)
 	errBad := errors.New("bad write")
 	put := func(id string, fail bool) groupcommit.Call[writeFunc] {
 		return groupcommit.Call[writeFunc]{Ctx: t.Context(), Item: func(ctx context.Context, tx *sql.Tx) error {

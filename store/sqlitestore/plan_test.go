@@ -1,25 +1,14 @@
 package sqlitestore
 
 import (
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	_ "modernc.org/sqlite"
 )
 
 // TestQueryPlans checks that the queries the Sender makes for every delivery or audience
 // criterion read an index, not a table: their cost must not grow with the log or history.
 func TestQueryPlans(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := New(db).Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	_, db := openMigrated(t)
 	for _, tt := range []struct {
 		name, query, index string
 		args               []any
