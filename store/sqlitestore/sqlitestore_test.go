@@ -31,18 +31,27 @@ func open(tb testing.TB) *sqlitestore.Store {
 // openAt opens and migrates the database at path, closed when tb ends.
 func openAt(tb testing.TB, path string) *sqlitestore.Store {
 	tb.Helper()
-	db, err := sql.Open("sqlite", dsn(path))
+	s, db, err := openStore(tb.Context(), path)
+	if db != nil {
+		tb.Cleanup(func() { db.Close() })
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Close() })
+	return s
+}
+
+// openStore opens the database at path as the package doc says, keeping its connections
+// open, and migrates it. The caller closes the database, if it is not nil.
+func openStore(ctx context.Context, path string) (*sqlitestore.Store, *sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, nil, err
+	}
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	s := sqlitestore.New(db)
-	if err := s.Migrate(tb.Context()); err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return s, db, s.Migrate(ctx)
 }
 
 func TestStore(t *testing.T) {
@@ -65,14 +74,8 @@ func TestCrash(t *testing.T) {
 				Kills: kills,
 				Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
 				Open: func(ctx context.Context, path string) (webhook.Store, error) {
-					db, err := sql.Open("sqlite", dsn(path))
-					if err != nil {
-						return nil, err
-					}
-					db.SetMaxOpenConns(8)
-					db.SetMaxIdleConns(8)
-					s := sqlitestore.New(db)
-					return s, s.Migrate(ctx)
+					s, _, err := openStore(ctx, path) // the child process exits without closing it
+					return s, err
 				},
 			})
 		})
