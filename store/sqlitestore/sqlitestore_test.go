@@ -70,7 +70,7 @@ func TestMigrateTwice(t *testing.T) {
 func TestCrash(t *testing.T) {
 	for name, kills := range map[string]int{"killed": 8, "never killed": -1} {
 		t.Run(name, func(t *testing.T) {
-			crashtest.Run(t, crashtest.Config{
+			res := crashtest.Run(t, crashtest.Config{
 				Kills: kills,
 				Setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "hooks.db") },
 				Open: func(ctx context.Context, path string) (webhook.Store, error) {
@@ -78,6 +78,9 @@ func TestCrash(t *testing.T) {
 					return s, err
 				},
 			})
+			if kills > 0 && res.Kills == 0 {
+				t.Errorf("crash test killed no child, want up to %d kills", kills)
+			}
 		})
 	}
 }
