@@ -13,6 +13,9 @@ func TestQueryPlans(t *testing.T) {
 		name, query, index string
 		args               []any
 	}{
+		{"Claim, if any is due", anyDueSQL, "USING COVERING INDEX jobs_ready (ready_at<?)", []any{0}},
+		{"Claim", `SELECT id, ready_at` + firstDue, "USING COVERING INDEX jobs_ready (ready_at<?)", []any{0, 1}},
+		{"NextDue", nextDueSQL, "USING COVERING INDEX jobs_ready", nil},
 		{"CountSent", countSentSQL, "INDEX attempts_sent (user_id=? AND time>?)", []any{"u", 0, ""}},
 		{"EventStats count", `SELECT count(*), min(time), max(time)` + eventWindow, "USING COVERING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
 		{"EventStats rows", `SELECT time, params` + eventWindow, "USING INDEX events_user_name_time", []any{"u", "e", 0, 1}},

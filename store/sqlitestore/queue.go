@@ -62,6 +62,12 @@ func readyAt(due sql.NullInt64) int64 {
 	return due.Int64
 }
 
+// anyDueSQL counts 1 if a job is ready at ?1, else 0.
+const anyDueSQL = `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE ready_at <= ?1 LIMIT 1)`
+
+// firstDue selects, with a column list before it, the first ?2 jobs ready at ?1.
+const firstDue = ` FROM jobs WHERE ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2`
+
 // Claim implements [webhook.DeliveryStore]. It leases a whole batch in one statement.
 func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
 	if limit <= 0 {
@@ -70,7 +76,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	// Most claims of an idle or busy Sender find nothing due: learn that from a read, which
 	// costs far less than a write transaction.
 	var due int
-	if err := s.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE ready_at <= ? LIMIT 1)`, now.UnixNano()).Scan(&due); err != nil {
+	if err := s.queryRow(ctx, anyDueSQL, now.UnixNano()).Scan(&due); err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
 	if due == 0 {
@@ -80,7 +86,6 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	var jobs []*webhook.Job
 	dueAt := map[string]int64{} // when each job claimed was due: RETURNING gives the new ready_at
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		const firstDue = ` FROM jobs WHERE ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2`
 		rows, err := s.queryTx(ctx, tx, `SELECT id, ready_at`+firstDue, now.UnixNano(), limit)
 		if err != nil {
 			return err
@@ -171,10 +176,13 @@ func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) 
 	return nil
 }
 
+// nextDueSQL selects when the first job is ready.
+const nextDueSQL = `SELECT min(ready_at) FROM jobs WHERE ready_at IS NOT NULL`
+
 // NextDue implements [webhook.DeliveryStore].
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	if err := s.queryRow(ctx, `SELECT min(ready_at) FROM jobs WHERE ready_at IS NOT NULL`).Scan(&next); err != nil {
+	if err := s.queryRow(ctx, nextDueSQL).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlitestore: next due: %w", err)
 	}
 	return fromNanos(next), next.Valid, nil
