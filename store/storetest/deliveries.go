@@ -112,7 +112,7 @@ func testEnqueueDedupes(t *testing.T, s webhook.Store) {
 		}
 	}
 	if diff := cmp.Diff([]string{"j1", "j3"}, ids(claimed)); diff != "" {
-		t.Errorf("jobs enqueued (-want +got):\n%s", diff)
+		t.Errorf("Claim after Enqueue of duplicate keys must return the first job of each key only (-want +got):\n%s", diff)
 	}
 	if got, err := s.Job(t.Context(), "j1"); err != nil || got.State != webhook.JobSucceeded {
 		t.Errorf("Job(j1) = %+v, %v; a skipped duplicate must not change the first job", got, err)
