@@ -206,8 +206,8 @@ type child struct {
 	stderr  *strings.Builder // guarded by mu, since the exec package writes it
 	started chan struct{}    // closed when the child reports it started
 	exited  chan struct{}    // closed when it has exited
-	killed  bool
-	mu      sync.Mutex
+	killed  bool             // set by kill; read by run, in the same goroutine
+	mu      sync.Mutex       // guards stderr
 }
 
 // start starts a child process.
@@ -329,8 +329,8 @@ func (p *parent) run() Result {
 	if len(mixed) > 0 {
 		t.Errorf("%d deliveries arrived with different webhook-ids, such as: %s", len(mixed), mixed[0])
 	}
-	if max := res.Kills * p.cfg.Workers; res.Duplicates > max {
-		t.Errorf("%d duplicates after %d kills of children with %d workers, want at most %d", res.Duplicates, res.Kills, p.cfg.Workers, max)
+	if limit := res.Kills * p.cfg.Workers; res.Duplicates > limit {
+		t.Errorf("%d duplicates after %d kills of children with %d workers, want at most %d", res.Duplicates, res.Kills, p.cfg.Workers, limit)
 	}
 	t.Logf("%d deliveries, %d processes, %d kills: %d requests, %d duplicates", p.cfg.Deliveries, p.cfg.Processes, res.Kills, res.Requests, res.Duplicates)
 	return res
