@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -68,13 +67,12 @@ type Result struct {
 	Requests, Duplicates int
 }
 
-// Environment variables that tell a child its role.
+// Environment variables that tell a child its role and what only the parent knows. The rest
+// of the Config the child has already: it runs the same test, which calls Run with it.
 const (
-	envChild   = "WEBHOOK_CRASHTEST_CHILD"
-	envShared  = "WEBHOOK_CRASHTEST_SHARED"
-	envURL     = "WEBHOOK_CRASHTEST_URL"
-	envN       = "WEBHOOK_CRASHTEST_DELIVERIES"
-	envWorkers = "WEBHOOK_CRASHTEST_WORKERS"
+	envChild  = "WEBHOOK_CRASHTEST_CHILD"
+	envShared = "WEBHOOK_CRASHTEST_SHARED"
+	envURL    = "WEBHOOK_CRASHTEST_URL"
 )
 
 // Child timings: short, so that a killed child's leases expire soon, in real time, yet with
@@ -109,8 +107,7 @@ func Run(t *testing.T, cfg Config) Result {
 		exits: make(chan *child, cfg.Processes+cfg.Kills)} // room for every child started
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
-	p.env = append(os.Environ(), envChild+"=1", envShared+"="+cfg.Setup(t), envURL+"="+srv.URL,
-		envN+"="+strconv.Itoa(cfg.Deliveries), envWorkers+"="+strconv.Itoa(cfg.Workers))
+	p.env = append(os.Environ(), envChild+"=1", envShared+"="+cfg.Setup(t), envURL+"="+srv.URL)
 	return p.run()
 }
 
@@ -131,10 +128,8 @@ func runChild(cfg Config) {
 	if err != nil {
 		fail("open store", err)
 	}
-	n, _ := strconv.Atoi(os.Getenv(envN))
-	workers, _ := strconv.Atoi(os.Getenv(envWorkers))
 	s, err := webhook.NewSender(store, &webhook.Config{
-		Workers: workers, RequestTimeout: requestTimeout, Lease: cmp.Or(cfg.Lease, lease), PollInterval: pollInterval,
+		Workers: cfg.Workers, RequestTimeout: requestTimeout, Lease: cmp.Or(cfg.Lease, lease), PollInterval: pollInterval,
 		AllowNetworks: webhooktest.LoopbackNetworks(),
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -156,7 +151,7 @@ func runChild(cfg Config) {
 	}
 	// The campaign's fan-out: an event with a fixed ID per user, so that a restarted child
 	// enqueues only what its predecessors had not.
-	for i := range n {
+	for i := range cfg.Deliveries {
 		if err := s.Trigger(ctx, webhook.Event{ID: "launch", UserID: fmt.Sprintf("u%d", i), Name: "launch"}); err != nil {
 			fail("trigger", err)
 		}
