@@ -70,6 +70,9 @@ func TestFakeClockBlockUntil(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- c.BlockUntil(context.Background(), 2) }()
 	c.NewTimer(time.Minute)
+	if err := c.BlockUntil(ctx, 2); err != context.Canceled {
+		t.Errorf("BlockUntil(2) with one timer and a cancelled ctx = %v, want context.Canceled", err)
+	}
 	c.NewTimer(time.Minute)
 	if err := <-done; err != nil {
 		t.Errorf("BlockUntil(2) = %v after two timers", err)

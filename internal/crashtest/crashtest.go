@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -68,13 +67,12 @@ type Result struct {
 	Requests, Duplicates int
 }
 
-// Environment variables that tell a child its role.
+// Environment variables that tell a child its role and what only the parent knows. The rest
+// of the Config the child has already: it runs the same test, which calls Run with it.
 const (
-	envChild   = "WEBHOOK_CRASHTEST_CHILD"
-	envShared  = "WEBHOOK_CRASHTEST_SHARED"
-	envURL     = "WEBHOOK_CRASHTEST_URL"
-	envN       = "WEBHOOK_CRASHTEST_DELIVERIES"
-	envWorkers = "WEBHOOK_CRASHTEST_WORKERS"
+	envChild  = "WEBHOOK_CRASHTEST_CHILD"
+	envShared = "WEBHOOK_CRASHTEST_SHARED"
+	envURL    = "WEBHOOK_CRASHTEST_URL"
 )
 
 // Child timings: short, so that a killed child's leases expire soon, in real time, yet with
@@ -109,8 +107,7 @@ func Run(t *testing.T, cfg Config) Result {
 		exits: make(chan *child, cfg.Processes+cfg.Kills)} // room for every child started
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
-	p.env = append(os.Environ(), envChild+"=1", envShared+"="+cfg.Setup(t), envURL+"="+srv.URL,
-		envN+"="+strconv.Itoa(cfg.Deliveries), envWorkers+"="+strconv.Itoa(cfg.Workers))
+	p.env = append(os.Environ(), envChild+"=1", envShared+"="+cfg.Setup(t), envURL+"="+srv.URL)
 	return p.run()
 }
 
@@ -131,10 +128,8 @@ func runChild(cfg Config) {
 	if err != nil {
 		fail("open store", err)
 	}
-	n, _ := strconv.Atoi(os.Getenv(envN))
-	workers, _ := strconv.Atoi(os.Getenv(envWorkers))
 	s, err := webhook.NewSender(store, &webhook.Config{
-		Workers: workers, RequestTimeout: requestTimeout, Lease: cmp.Or(cfg.Lease, lease), PollInterval: pollInterval,
+		Workers: cfg.Workers, RequestTimeout: requestTimeout, Lease: cmp.Or(cfg.Lease, lease), PollInterval: pollInterval,
 		AllowNetworks: webhooktest.LoopbackNetworks(),
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -156,7 +151,7 @@ func runChild(cfg Config) {
 	}
 	// The campaign's fan-out: an event with a fixed ID per user, so that a restarted child
 	// enqueues only what its predecessors had not.
-	for i := range n {
+	for i := range cfg.Deliveries {
 		if err := s.Trigger(ctx, webhook.Event{ID: "launch", UserID: fmt.Sprintf("u%d", i), Name: "launch"}); err != nil {
 			fail("trigger", err)
 		}
@@ -206,8 +201,8 @@ type child struct {
 	stderr  *strings.Builder // guarded by mu, since the exec package writes it
 	started chan struct{}    // closed when the child reports it started
 	exited  chan struct{}    // closed when it has exited
-	killed  bool
-	mu      sync.Mutex
+	killed  bool             // set by kill; read by run, in the same goroutine
+	mu      sync.Mutex       // guards stderr
 }
 
 // start starts a child process.
@@ -329,8 +324,8 @@ func (p *parent) run() Result {
 	if len(mixed) > 0 {
 		t.Errorf("%d deliveries arrived with different webhook-ids, such as: %s", len(mixed), mixed[0])
 	}
-	if max := res.Kills * p.cfg.Workers; res.Duplicates > max {
-		t.Errorf("%d duplicates after %d kills of children with %d workers, want at most %d", res.Duplicates, res.Kills, p.cfg.Workers, max)
+	if limit := res.Kills * p.cfg.Workers; res.Duplicates > limit {
+		t.Errorf("%d duplicates after %d kills of children with %d workers, want at most %d", res.Duplicates, res.Kills, p.cfg.Workers, limit)
 	}
 	t.Logf("%d deliveries, %d processes, %d kills: %d requests, %d duplicates", p.cfg.Deliveries, p.cfg.Processes, res.Kills, res.Requests, res.Duplicates)
 	return res

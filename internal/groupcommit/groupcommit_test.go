@@ -140,6 +140,13 @@ func TestGroupCallCancelledBeforeItsBatchIsNotRun(t *testing.T) {
 	if got := bg.batchCount(); got != 1 {
 		t.Errorf("after a waiting call was cancelled, %d batches ran, want 1: %v", got, bg.batches)
 	}
+	// The next batch takes every call waiting: the cancelled one must not be among them.
+	if err := bg.Do(context.Background(), 6); err != nil {
+		t.Errorf("Do(6) = %v, want nil", err)
+	}
+	if diff := cmp.Diff([][]int{{0}, {6}}, bg.batches); diff != "" {
+		t.Errorf("a call cancelled while waiting must leave the group, not run in a later batch (-want +got):\n%s", diff)
+	}
 	if err := bg.Do(ctx, 4); !errors.Is(err, context.Canceled) {
 		t.Errorf("Do with a cancelled context = %v, want context.Canceled", err)
 	}

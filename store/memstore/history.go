@@ -20,9 +20,6 @@ type history struct {
 
 // addHistory indexes e. The caller holds s.mu.
 func (s *Store) addHistory(e webhook.Event) {
-	if s.history == nil {
-		s.history = map[historyKey]*history{}
-	}
 	k := historyKey{e.UserID, e.Name}
 	h := s.history[k]
 	if h == nil {

@@ -33,9 +33,8 @@ type Store struct {
 	attempts []webhook.Attempt             // in the order recorded
 	unless   map[string][]string           // user ID → IDs of jobs with an Unless event
 	sent     map[string][]sent             // user ID → its succeeded attempts, by time
-
-	history  map[historyKey]*history      // events by user and name, in time order; guarded by mu
-	campaign map[string]*webhook.Campaign // campaigns by message ID
+	history  map[historyKey]*history       // events by user and name, in time order
+	campaign map[string]*webhook.Campaign  // campaigns by message ID
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -57,6 +56,7 @@ func New() *Store {
 		keys:     map[string]string{},
 		unless:   map[string][]string{},
 		sent:     map[string][]sent{},
+		history:  map[historyKey]*history{},
 		campaign: map[string]*webhook.Campaign{},
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -111,31 +110,13 @@ func testLeaseCampaignConcurrent(t *testing.T, s webhook.Store) {
 	for i := range campaigns {
 		putCampaigns(t, s, campaign(fmt.Sprintf("m%02d", i), at(time.Duration(i%7)*time.Millisecond)))
 	}
-	var (
-		mu  sync.Mutex
-		got = map[string][]string{} // message ID → owners
-		wg  sync.WaitGroup
-	)
-	for o := range owners {
-		owner := fmt.Sprintf("w%d", o)
-		wg.Go(func() {
-			for range campaigns + 1 { // bounded, in case a Store leases a campaign again
-				c, err := s.LeaseCampaign(t.Context(), at(time.Second), owner, time.Hour)
-				if err != nil {
-					t.Errorf("LeaseCampaign by %s: %v", owner, err)
-					return
-				}
-				if c == nil {
-					return
-				}
-				mu.Lock()
-				got[c.MessageID] = append(got[c.MessageID], owner)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	checkExclusive(t, got, campaigns, "campaign")
+	checkLeasedOnce(t, "LeaseCampaign", "campaign", campaigns, owners, func(owner string) ([]string, error) {
+		c, err := s.LeaseCampaign(t.Context(), at(time.Second), owner, time.Hour)
+		if c == nil {
+			return nil, err
+		}
+		return []string{c.MessageID}, err
+	})
 }
 
 func testCheckpoint(t *testing.T, s webhook.Store) {

@@ -112,7 +112,7 @@ func testEnqueueDedupes(t *testing.T, s webhook.Store) {
 		}
 	}
 	if diff := cmp.Diff([]string{"j1", "j3"}, ids(claimed)); diff != "" {
-		t.Errorf("jobs enqueued (-want +got):\n%s", diff)
+		t.Errorf("Claim after Enqueue of duplicate keys must return the first job of each key only (-want +got):\n%s", diff)
 	}
 	if got, err := s.Job(t.Context(), "j1"); err != nil || got.State != webhook.JobSucceeded {
 		t.Errorf("Job(j1) = %+v, %v; a skipped duplicate must not change the first job", got, err)
@@ -216,46 +216,58 @@ func testClaimConcurrent(t *testing.T, s webhook.Store) {
 		dues[i] = time.Duration(i%13) * time.Millisecond
 	}
 	enqueue(t, s, dues...)
+	checkLeasedOnce(t, "Claim", "job", jobs, claimers, func(owner string) ([]string, error) {
+		js, err := s.Claim(t.Context(), at(time.Second), owner, time.Hour, batch)
+		return ids(js), err
+	})
+}
+
+// checkLeasedOnce has owners lease items at once, each calling lease until it returns none,
+// and fails the rule unless all want items were leased, each once. Each owner calls lease
+// at most want+1 times, so a Store that leases an item again fails the rule instead of
+// leasing forever. what names lease in failures, item the things it leases.
+func checkLeasedOnce(t *testing.T, what, item string, want, owners int, lease func(owner string) ([]string, error)) {
+	t.Helper()
 	var (
 		mu  sync.Mutex
-		got = map[string][]string{} // job ID → owners
+		got = map[string][]string{} // item ID → owners
 		wg  sync.WaitGroup
 	)
-	for c := range claimers {
-		owner := fmt.Sprintf("w%d", c)
+	for o := range owners {
+		owner := fmt.Sprintf("w%d", o)
 		wg.Go(func() {
-			for {
-				js, err := s.Claim(t.Context(), at(time.Second), owner, time.Hour, batch)
+			for range want + 1 {
+				leased, err := lease(owner)
 				if err != nil {
-					t.Errorf("Claim by %s: %v", owner, err)
+					t.Errorf("%s by %s: %v", what, owner, err)
 					return
 				}
-				if len(js) == 0 {
+				if len(leased) == 0 {
 					return
 				}
 				mu.Lock()
-				for _, j := range js {
-					got[j.ID] = append(got[j.ID], owner)
+				for _, id := range leased {
+					got[id] = append(got[id], owner)
 				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	checkExclusive(t, got, jobs, "job")
-}
-
-// checkExclusive checks what concurrent owners leased: all want items, none to two owners.
-// got maps each item's ID to the owners it was leased to.
-func checkExclusive(t *testing.T, got map[string][]string, want int, item string) {
-	t.Helper()
 	if len(got) != want {
-		t.Errorf("the owners leased %d distinct %ss, want all %d", len(got), item, want)
+		t.Errorf("%s by %d owners at once leased %d distinct %ss, want all %d", what, owners, len(got), item, want)
 	}
-	for id, owners := range got {
-		if len(owners) > 1 {
-			t.Errorf("%s %s was leased to %d owners at once: %v", item, id, len(owners), owners)
+	var twice []string
+	for id, leasedTo := range got {
+		if len(leasedTo) > 1 {
+			twice = append(twice, id)
 		}
+	}
+	if len(twice) > 0 {
+		slices.Sort(twice)
+		id := twice[0]
+		t.Errorf("%s by %d owners at once leased %d %ss more than once, such as %s %d times, first to %v",
+			what, owners, len(twice), item, id, len(got[id]), got[id][:min(len(got[id]), 4)])
 	}
 }
 

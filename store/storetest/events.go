@@ -13,7 +13,7 @@ var eventRules = []rule{
 	{"AddEventWithoutJobs", testAddEventWithoutJobs},
 }
 
-// event returns an event of user u at epoch plus d.
+// event returns user u's purchase event id at epoch, with two Params.
 func event(id, u string) webhook.Event {
 	return webhook.Event{ID: id, UserID: u, Name: "purchase", Params: webhook.Map{"order": "o-1", "total": 9.5}, Time: at(0)}
 }

@@ -67,8 +67,9 @@ var epoch = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 // at returns epoch plus d.
 func at(d time.Duration) time.Time { return epoch.Add(d) }
 
-// diffOpts compare values read back from a Store with the values saved: times by instant
-// (a Store may return them in another location), nil and empty maps and slices alike.
+// diffOpts compare values read back from a Store with the values saved: nil and empty maps
+// and slices alike. cmp compares times by instant, with their Equal method, so a Store may
+// return them in another location.
 var diffOpts = []cmp.Option{cmpopts.EquateEmpty()}
 
 // must fails the rule at once if err is not nil.

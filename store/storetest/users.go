@@ -88,7 +88,7 @@ func testUsersPaging(t *testing.T, s webhook.Store) {
 		for _, u := range users {
 			got = append(got, u.ID)
 			if u.Attributes["id"] != u.ID {
-				t.Errorf("Users(%q, %d) returned user %q with attributes %v", tt.after, tt.limit, u.ID, u.Attributes)
+				t.Errorf("Users(%q, %d) returned user %q with attributes %v, want the ones saved with it: map[id:%s]", tt.after, tt.limit, u.ID, u.Attributes, u.ID)
 			}
 		}
 		if diff := cmp.Diff(tt.want, got, diffOpts...); diff != "" {
