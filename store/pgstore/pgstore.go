@@ -198,12 +198,7 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 // one runs, the calls that arrive wait, and then run together.
 func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 	r := &userRead{id: id}
-	var err error
-	if s.users == nil {
-		err = s.readUsers(ctx, []*userRead{r})[0]
-	} else {
-		err = s.users.Do(ctx, r)
-	}
+	err := do(ctx, s.users, s.readUsers, r)
 	return r.user, wrap("user", err)
 }
 
@@ -353,10 +348,7 @@ func unmarshal(b []byte, v any) error {
 // have begun to commit waits for the commit even if ctx ends; the shared statement is
 // cancelled only once the contexts of all the calls that share it have ended.
 func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
-	if s.enqueues == nil {
-		return wrap("enqueue", s.enqueue(ctx, jobs))
-	}
-	return wrap("enqueue", s.enqueues.Do(ctx, jobs))
+	return wrap("enqueue", do(ctx, s.enqueues, s.enqueueBatch, jobs))
 }
 
 // enqueue enqueues jobs in one statement.
@@ -425,13 +417,7 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 // as User's do.
 func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
 	r := &messageRead{id: id, version: version}
-	var err error
-	if s.messages == nil {
-		err = s.readMessages(ctx, []*messageRead{r})[0]
-	} else {
-		err = s.messages.Do(ctx, r)
-	}
-	if err != nil {
+	if err := do(ctx, s.messages, s.readMessages, r); err != nil {
 		return nil, wrap("message", err)
 	}
 	return r.msg, nil
@@ -709,11 +695,7 @@ func finishArgs(fs []finishing) ([]any, error) {
 // Finish implements [webhook.DeliveryStore], in one statement that commits asynchronously
 // (see [Store.Claim]). Calls made at the same time share the statement, as Enqueue's do.
 func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
-	f := finishing{j, a}
-	if s.finishes == nil {
-		return s.finish(ctx, f)
-	}
-	return s.finishes.Do(ctx, f)
+	return do(ctx, s.finishes, s.finishBatch, finishing{j, a})
 }
 
 // finish runs Finish for f alone.
