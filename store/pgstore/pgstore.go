@@ -529,19 +529,19 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	// The limit is written into the statement, not passed as a parameter, so that the plan
 	// kept for it (see hotSettings) is made for that limit. The second condition on j.id
 	// makes the update find the jobs by their primary key whatever the planner guesses of
-	// the CTE's size.
+	// the CTE's size. The CTE's columns are named apart from the table's, so that
+	// jobColumns name the updated job's.
 	var got []claimed
 	err := s.hotQuery(ctx, `WITH due AS (
-		SELECT id, ready_at FROM webhook_jobs
+		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
 		LIMIT `+strconv.Itoa(limit)+`
 		FOR UPDATE SKIP LOCKED
 	)
 	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
-	FROM due WHERE j.id = due.id AND j.id = ANY (ARRAY (SELECT id FROM due))
-	RETURNING due.ready_at, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
-		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request, j.unless`,
+	FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
+	RETURNING due.was_ready, `+jobColumns,
 		[]any{now, owner, now.Add(lease)}, func(rows pgx.Rows) error {
 			var err error
 			got, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
