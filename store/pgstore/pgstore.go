@@ -603,6 +603,12 @@ func (r scanPrefix) Scan(dest ...any) error {
 	return r.Row.Scan(append(r.prefix, dest...)...)
 }
 
+// attemptColumns are the columns of an attempt that Finish writes and Attempts reads, in
+// order.
+const attemptColumns = `delivery_id, message_id, message_version, user_id, number, time,
+	duration, method, url, request_header, request_body, status_code, response_header,
+	response_body, error, outcome, next_attempt_at, ignore_caps`
+
 // finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
 // job) and appends attempts (the arrays $7 to $24, one element per attempt), in order. It
 // returns a row per job, in order: whether it was saved and whether it exists. Both look
@@ -617,18 +623,12 @@ const finishSQL = `WITH f AS (
 	FROM f WHERE j.id = ANY ($1) AND j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
 	RETURNING j.id
 ), attempt AS (
-	INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number,
-		time, duration, method, url, request_header, request_body, status_code, response_header,
-		response_body, error, outcome, next_attempt_at, ignore_caps)
-	SELECT delivery_id, message_id, message_version, user_id, number, time, duration, method,
-		url, request_header, request_body, status_code, response_header, response_body, error,
-		outcome, next_attempt_at, ignore_caps
+	INSERT INTO webhook_attempts (` + attemptColumns + `)
+	SELECT ` + attemptColumns + `
 	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
 		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
 		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[])
-		WITH ORDINALITY AS a(delivery_id, message_id, message_version, user_id, number, time,
-			duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at, ignore_caps, n)
+		WITH ORDINALITY AS a(` + attemptColumns + `, n)
 	ORDER BY n
 ), existing AS (
 	SELECT id FROM webhook_jobs WHERE id = ANY ($1)
@@ -826,9 +826,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 
 // Attempts implements [webhook.AttemptStore].
 func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhook.Attempt, error) {
-	rows, err := s.db.Query(ctx, `SELECT delivery_id, message_id, message_version, user_id, number,
-			time, duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at, ignore_caps
+	rows, err := s.db.Query(ctx, `SELECT `+attemptColumns+`
 		FROM webhook_attempts
 		WHERE ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2) AND ($3 = '' OR delivery_id = $3)
 		ORDER BY time DESC, seq DESC
