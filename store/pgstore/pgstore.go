@@ -221,12 +221,23 @@ func (s *Store) readUsers(ctx context.Context, rs []*userRead) []error {
 	return s.lookup(ctx, `SELECT q.n, u.data FROM unnest($1::text[]) WITH ORDINALITY AS q(id, n)
 		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids}, len(rs), func(row pgx.Rows) (int, error) {
 		var n int
-		var data []byte
-		if err := row.Scan(&n, &data); err != nil || n < 1 || n > len(rs) {
+		u, err := scanUser(scanPrefix{row, []any{&n}})
+		if n < 1 || n > len(rs) {
 			return n, err
 		}
-		return n, json.Unmarshal(data, &rs[n-1].user)
+		rs[n-1].user = u
+		return n, err
 	})
+}
+
+// scanUser reads a user from its data column.
+func scanUser(row pgx.Row) (webhook.User, error) {
+	var u webhook.User
+	var data []byte
+	if err := row.Scan(&data); err != nil {
+		return u, err
+	}
+	return u, json.Unmarshal(data, &u)
 }
 
 // lookup runs a statement that looks up n things at once, with hotQuery, and reads each
@@ -264,14 +275,7 @@ func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.U
 	if err != nil {
 		return nil, wrap("users", err)
 	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.User, error) {
-		var u webhook.User
-		var data []byte
-		if err := row.Scan(&data); err != nil {
-			return u, err
-		}
-		return u, json.Unmarshal(data, &u)
-	})
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.User, error) { return scanUser(row) })
 	return users, wrap("users", err)
 }
 
@@ -465,6 +469,7 @@ func (s *Store) TriggeredMessages(ctx context.Context, event string) ([]*webhook
 	return msgs, wrap("triggered messages", err)
 }
 
+// scanMessage reads a message from its data and version columns.
 func scanMessage(row pgx.Row) (*webhook.Message, error) {
 	var data []byte
 	m := new(webhook.Message)
