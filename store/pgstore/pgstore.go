@@ -101,11 +101,13 @@ type querier interface {
 // New returns a Store on the database pool connects to; pool must not be nil. The caller owns
 // pool and closes it after the Store's last use. Call [Store.Migrate] before first use.
 //
-// Each started Sender on the Store holds one connection of the pool for LISTEN (see
-// [Store.Notifications]) and uses up to Config.Workers more. Most of its calls need far
-// fewer: concurrent Enqueue, Finish, User and Message calls on one Store are merged into
-// one statement each (see [Store.Enqueue]), so each of these uses one connection at a time
-// however many goroutines call it, and the delivery path ran as fast on a pool of 4
+// Each started Sender on the Store listens on one connection (see [Store.Notifications]),
+// which it takes out of the pool: the pool no longer counts it and may open another in its
+// place, so that the server may see, for each listening Sender, one connection more than the
+// pool's size. Its other calls use up to Config.Workers of the pool's connections, and most
+// need far fewer: concurrent Enqueue, Finish, User and Message calls on one Store are merged
+// into one statement each (see [Store.Enqueue]), so each of these uses one connection at a
+// time however many goroutines call it, and the delivery path ran as fast on a pool of 4
 // connections as on one of 20 with 16 workers. pgxpool's default size (4, or the number of
 // CPUs if more) is enough for the Store; add what the app itself needs.
 func New(pool *pgxpool.Pool) *Store {
