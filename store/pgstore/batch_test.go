@@ -151,6 +151,36 @@ func TestFinishBatchRerunsOnlyWhatChangedNothing(t *testing.T) {
 	}
 }
 
+// TestFinishBatchDoesNotRerunWhatMayHaveBeenApplied fails a batch of finishes after the
+// server ran it: running each again would log its attempt twice.
+func TestFinishBatchDoesNotRerunWhatMayHaveBeenApplied(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch), newJob(1, epoch)}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.Claim(ctx, epoch, "a", time.Minute, 2)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("Claim = %v, %v; want both jobs", jobs, err)
+	}
+	attempts := make([]*webhook.Attempt, len(jobs))
+	for i, j := range jobs {
+		j.State, j.Attempts = webhook.JobSucceeded, 1
+		attempts[i] = &webhook.Attempt{DeliveryID: j.ID, MessageID: "m", UserID: "u", Number: 1, Time: epoch, Outcome: webhook.Succeeded}
+	}
+	errs := pgstore.LosingResults(s, io.ErrUnexpectedEOF).FinishBatch(ctx, jobs, attempts)
+	for i, err := range errs {
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("finish of %s in a batch whose connection was lost = %v, want the lost connection's error", jobs[i].ID, err)
+		}
+	}
+	for _, j := range jobs {
+		if as, err := s.Attempts(ctx, webhook.AttemptFilter{DeliveryID: j.ID}); err != nil || len(as) != 1 {
+			t.Errorf("attempts of %s = %d, %v; want 1, logged once", j.ID, len(as), err)
+		}
+	}
+}
+
 func TestLookupBatchesFindEachThingAsked(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)

@@ -72,7 +72,7 @@ func (s *Store) SetCampaignState(ctx context.Context, messageID string, state we
 // UPDATE SKIP LOCKED, so Senders leasing at once, in any process, take different campaigns.
 func (s *Store) LeaseCampaign(ctx context.Context, now time.Time, owner string, lease time.Duration) (*webhook.Campaign, error) {
 	c, err := scanCampaign(s.db.QueryRow(ctx, `WITH due AS (
-		SELECT message_id FROM webhook_campaigns
+		SELECT message_id AS due_id FROM webhook_campaigns
 		WHERE state = 'running' AND next_at IS NOT NULL AND next_at <= $1
 			AND (lease_owner = '' OR lease_expires_at IS NULL OR lease_expires_at <= $1)
 		ORDER BY next_at, message_id
@@ -80,9 +80,8 @@ func (s *Store) LeaseCampaign(ctx context.Context, now time.Time, owner string, 
 		FOR UPDATE SKIP LOCKED
 	)
 	UPDATE webhook_campaigns c SET lease_owner = $2, lease_expires_at = $3
-	FROM due WHERE c.message_id = due.message_id
-	RETURNING c.message_id, c.message_version, c.run, c.state, c.started_at, c.occurrence, c.after_user,
-		c.next_at, c.lease_owner, c.lease_expires_at`, now, owner, now.Add(lease)))
+	FROM due WHERE c.message_id = due.due_id
+	RETURNING `+campaignColumns, now, owner, now.Add(lease)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/pgstore"
-	"github.com/hookline/webhook/webhooktest"
 )
 
 // TestLeaseCampaignConcurrent checks that Senders leasing campaigns at once through separate
@@ -78,11 +77,7 @@ func leaseAll(t *testing.T, schema string, leasers int, lease func(s *pgstore.St
 // is fanned out and sent by three Senders on separate pools, each user once, woken by
 // notifications rather than a poll, across two pages of users.
 func TestSendersShareCampaign(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	schema := newSchema(t)
-	recv := webhooktest.NewReceiver(t)
-	clock := webhooktest.NewFakeClock(epoch)
+	ctx, schema, recv, clock := sharedQueue(t)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
 	const users = 1200 // the fan-out reads 1000 users a page
 	for i := range users {
@@ -114,11 +109,7 @@ func TestSendersShareCampaign(t *testing.T) {
 // that sends nothing itself are held from started Senders in other pools, and that once it
 // resumes they send those that came due during the pause, each once.
 func TestPausedCampaignAcrossSenders(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	schema := newSchema(t)
-	recv := webhooktest.NewReceiver(t)
-	clock := webhooktest.NewFakeClock(epoch)
+	ctx, schema, recv, clock := sharedQueue(t)
 	store := pgstore.New(newPool(t, schema))
 	app := newSender(t, store, clock, "app")
 	m := &webhook.Message{ID: "sale", URL: recv.URL + "/{{ user.id }}", Delivery: webhook.Delivery{Kind: webhook.Immediate}}

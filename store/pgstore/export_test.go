@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/hookline/webhook"
+	"github.com/jackc/pgx/v5"
 )
 
 // The batches that merged calls run, for the tests to run with chosen contents.
@@ -49,3 +50,30 @@ func (s *Store) MessageBatch(ctx context.Context, ids []string, versions []int) 
 var ChangedNothing = changedNothing
 
 func Unsent(err error) error { return unsent{err} }
+
+// LosingResults returns a Store on s's database whose statements of the delivery path fail
+// with err after the server has run them, as when the connection is lost after a commit.
+func LosingResults(s *Store, err error) *Store {
+	return &Store{db: losingQuerier{s.db, err}, pool: s.pool}
+}
+
+type losingQuerier struct {
+	querier
+	err error
+}
+
+func (q losingQuerier) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return losingResults{q.querier.SendBatch(ctx, b), q.err}
+}
+
+type losingResults struct {
+	pgx.BatchResults
+	err error
+}
+
+func (r losingResults) Close() error {
+	if err := r.BatchResults.Close(); err != nil {
+		return err
+	}
+	return r.err
+}

@@ -23,6 +23,15 @@ func newGroup[T any](run func(ctx context.Context, items []T) []error) *groupcom
 	})
 }
 
+// do runs item in a batch of g, or, if g is nil (in a view), in a batch of its own with
+// run, and returns its error.
+func do[T any](ctx context.Context, g *groupcommit.Group[T], run func(context.Context, []T) []error, item T) error {
+	if g == nil {
+		return run(ctx, []T{item})[0]
+	}
+	return g.Do(ctx, item)
+}
+
 // allDone returns a context with the values of ctxs[0] that is cancelled once every one of
 // ctxs has ended, and a function to call when it is no longer needed, which also ends the
 // goroutine that watches ctxs.

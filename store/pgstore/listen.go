@@ -11,10 +11,10 @@ const channel = "webhook_jobs"
 // relisten is how long the listener waits before it reconnects after losing its connection.
 const relisten = time.Second
 
-// Notifications implements [webhook.Notifier] with LISTEN on a dedicated connection, taken
-// from the pool for as long as ctx lasts. Enqueues to the same schema by any process send a
-// value when they commit; so does reconnecting after the connection is lost, which the
-// listener retries every second.
+// Notifications implements [webhook.Notifier] with LISTEN on a dedicated connection, taken out
+// of the pool (which no longer counts it, and may open another in its place) and closed when
+// ctx ends. Enqueues to the same schema by any process send a value when they commit; so does
+// reconnecting after the connection is lost, which the listener retries every second.
 func (s *Store) Notifications(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	go func() {

@@ -101,11 +101,13 @@ type querier interface {
 // New returns a Store on the database pool connects to; pool must not be nil. The caller owns
 // pool and closes it after the Store's last use. Call [Store.Migrate] before first use.
 //
-// Each started Sender on the Store holds one connection of the pool for LISTEN (see
-// [Store.Notifications]) and uses up to Config.Workers more. Most of its calls need far
-// fewer: concurrent Enqueue, Finish, User and Message calls on one Store are merged into
-// one statement each (see [Store.Enqueue]), so each of these uses one connection at a time
-// however many goroutines call it, and the delivery path ran as fast on a pool of 4
+// Each started Sender on the Store listens on one connection (see [Store.Notifications]),
+// which it takes out of the pool: the pool no longer counts it and may open another in its
+// place, so that the server may see, for each listening Sender, one connection more than the
+// pool's size. Its other calls use up to Config.Workers of the pool's connections, and most
+// need far fewer: concurrent Enqueue, Finish, User and Message calls on one Store are merged
+// into one statement each (see [Store.Enqueue]), so each of these uses one connection at a
+// time however many goroutines call it, and the delivery path ran as fast on a pool of 4
 // connections as on one of 20 with 16 workers. pgxpool's default size (4, or the number of
 // CPUs if more) is enough for the Store; add what the app itself needs.
 func New(pool *pgxpool.Pool) *Store {
@@ -198,12 +200,7 @@ func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 // one runs, the calls that arrive wait, and then run together.
 func (s *Store) User(ctx context.Context, id string) (webhook.User, error) {
 	r := &userRead{id: id}
-	var err error
-	if s.users == nil {
-		err = s.readUsers(ctx, []*userRead{r})[0]
-	} else {
-		err = s.users.Do(ctx, r)
-	}
+	err := do(ctx, s.users, s.readUsers, r)
 	return r.user, wrap("user", err)
 }
 
@@ -226,12 +223,23 @@ func (s *Store) readUsers(ctx context.Context, rs []*userRead) []error {
 	return s.lookup(ctx, `SELECT q.n, u.data FROM unnest($1::text[]) WITH ORDINALITY AS q(id, n)
 		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids}, len(rs), func(row pgx.Rows) (int, error) {
 		var n int
-		var data []byte
-		if err := row.Scan(&n, &data); err != nil || n < 1 || n > len(rs) {
+		u, err := scanUser(scanPrefix{row, []any{&n}})
+		if n < 1 || n > len(rs) {
 			return n, err
 		}
-		return n, json.Unmarshal(data, &rs[n-1].user)
+		rs[n-1].user = u
+		return n, err
 	})
+}
+
+// scanUser reads a user from its data column.
+func scanUser(row pgx.Row) (webhook.User, error) {
+	var u webhook.User
+	var data []byte
+	if err := row.Scan(&data); err != nil {
+		return u, err
+	}
+	return u, json.Unmarshal(data, &u)
 }
 
 // lookup runs a statement that looks up n things at once, with hotQuery, and reads each
@@ -269,14 +277,7 @@ func (s *Store) Users(ctx context.Context, after string, limit int) ([]webhook.U
 	if err != nil {
 		return nil, wrap("users", err)
 	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.User, error) {
-		var u webhook.User
-		var data []byte
-		if err := row.Scan(&data); err != nil {
-			return u, err
-		}
-		return u, json.Unmarshal(data, &u)
-	})
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.User, error) { return scanUser(row) })
 	return users, wrap("users", err)
 }
 
@@ -353,10 +354,7 @@ func unmarshal(b []byte, v any) error {
 // have begun to commit waits for the commit even if ctx ends; the shared statement is
 // cancelled only once the contexts of all the calls that share it have ended.
 func (s *Store) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
-	if s.enqueues == nil {
-		return wrap("enqueue", s.enqueue(ctx, jobs))
-	}
-	return wrap("enqueue", s.enqueues.Do(ctx, jobs))
+	return wrap("enqueue", do(ctx, s.enqueues, s.enqueueBatch, jobs))
 }
 
 // enqueue enqueues jobs in one statement.
@@ -425,13 +423,7 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 // as User's do.
 func (s *Store) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
 	r := &messageRead{id: id, version: version}
-	var err error
-	if s.messages == nil {
-		err = s.readMessages(ctx, []*messageRead{r})[0]
-	} else {
-		err = s.messages.Do(ctx, r)
-	}
-	if err != nil {
+	if err := do(ctx, s.messages, s.readMessages, r); err != nil {
 		return nil, wrap("message", err)
 	}
 	return r.msg, nil
@@ -479,6 +471,7 @@ func (s *Store) TriggeredMessages(ctx context.Context, event string) ([]*webhook
 	return msgs, wrap("triggered messages", err)
 }
 
+// scanMessage reads a message from its data and version columns.
 func scanMessage(row pgx.Row) (*webhook.Message, error) {
 	var data []byte
 	m := new(webhook.Message)
@@ -543,19 +536,19 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	// The limit is written into the statement, not passed as a parameter, so that the plan
 	// kept for it (see hotSettings) is made for that limit. The second condition on j.id
 	// makes the update find the jobs by their primary key whatever the planner guesses of
-	// the CTE's size.
+	// the CTE's size. The CTE's columns are named apart from the table's, so that
+	// jobColumns name the updated job's.
 	var got []claimed
 	err := s.hotQuery(ctx, `WITH due AS (
-		SELECT id, ready_at FROM webhook_jobs
+		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
 		LIMIT `+strconv.Itoa(limit)+`
 		FOR UPDATE SKIP LOCKED
 	)
 	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
-	FROM due WHERE j.id = due.id AND j.id = ANY (ARRAY (SELECT id FROM due))
-	RETURNING due.ready_at, j.id, j.key, j.message_id, j.message_version, j.user_id, j.event,
-		j.params, j.state, j.attempts, j.created_at, j.due_at, j.lease_owner, j.lease_expires_at, j.request, j.unless`,
+	FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
+	RETURNING due.was_ready, `+jobColumns,
 		[]any{now, owner, now.Add(lease)}, func(rows pgx.Rows) error {
 			var err error
 			got, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
@@ -617,6 +610,12 @@ func (r scanPrefix) Scan(dest ...any) error {
 	return r.Row.Scan(append(r.prefix, dest...)...)
 }
 
+// attemptColumns are the columns of an attempt that Finish writes and Attempts reads, in
+// order.
+const attemptColumns = `delivery_id, message_id, message_version, user_id, number, time,
+	duration, method, url, request_header, request_body, status_code, response_header,
+	response_body, error, outcome, next_attempt_at, ignore_caps`
+
 // finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
 // job) and appends attempts (the arrays $7 to $24, one element per attempt), in order. It
 // returns a row per job, in order: whether it was saved and whether it exists. Both look
@@ -631,18 +630,12 @@ const finishSQL = `WITH f AS (
 	FROM f WHERE j.id = ANY ($1) AND j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
 	RETURNING j.id
 ), attempt AS (
-	INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number,
-		time, duration, method, url, request_header, request_body, status_code, response_header,
-		response_body, error, outcome, next_attempt_at, ignore_caps)
-	SELECT delivery_id, message_id, message_version, user_id, number, time, duration, method,
-		url, request_header, request_body, status_code, response_header, response_body, error,
-		outcome, next_attempt_at, ignore_caps
+	INSERT INTO webhook_attempts (` + attemptColumns + `)
+	SELECT ` + attemptColumns + `
 	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
 		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
 		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[])
-		WITH ORDINALITY AS a(delivery_id, message_id, message_version, user_id, number, time,
-			duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at, ignore_caps, n)
+		WITH ORDINALITY AS a(` + attemptColumns + `, n)
 	ORDER BY n
 ), existing AS (
 	SELECT id FROM webhook_jobs WHERE id = ANY ($1)
@@ -709,11 +702,7 @@ func finishArgs(fs []finishing) ([]any, error) {
 // Finish implements [webhook.DeliveryStore], in one statement that commits asynchronously
 // (see [Store.Claim]). Calls made at the same time share the statement, as Enqueue's do.
 func (s *Store) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
-	f := finishing{j, a}
-	if s.finishes == nil {
-		return s.finish(ctx, f)
-	}
-	return s.finishes.Do(ctx, f)
+	return do(ctx, s.finishes, s.finishBatch, finishing{j, a})
 }
 
 // finish runs Finish for f alone.
@@ -844,9 +833,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 
 // Attempts implements [webhook.AttemptStore].
 func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhook.Attempt, error) {
-	rows, err := s.db.Query(ctx, `SELECT delivery_id, message_id, message_version, user_id, number,
-			time, duration, method, url, request_header, request_body, status_code, response_header,
-			response_body, error, outcome, next_attempt_at, ignore_caps
+	rows, err := s.db.Query(ctx, `SELECT `+attemptColumns+`
 		FROM webhook_attempts
 		WHERE ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2) AND ($3 = '' OR delivery_id = $3)
 		ORDER BY time DESC, seq DESC

@@ -14,7 +14,8 @@ import (
 // TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables checks that the statements a
 // delivery runs keep reading by index when PostgreSQL planned them on empty tables, as on a
 // new queue, and kept those plans as the tables grew: a sequential scan then reads the whole
-// queue on every call.
+// queue on every call. It also checks that they read only the rows they look up, not a
+// whole table through an index, as a hash join kept from the empty tables would.
 func TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables(t *testing.T) {
 	ctx := context.Background()
 	pool, err := openPool(ctx, dsn(t), 1, map[string]string{"search_path": newSchema(t)}) // one connection keeps every plan
@@ -57,16 +58,42 @@ func TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables(t *testing.T) {
 	if err := s.PutMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/"}); err != nil {
 		t.Fatal(err)
 	}
-	before := seqScans(t, pool)
-	deliver(8)
-	if after := seqScans(t, pool); after != before {
-		t.Errorf("sequential scans of the webhook tables in 8 deliveries on a queue of 5,000 = %d, want 0: a plan made on an empty table was kept", after-before)
+	// As many other users and messages as jobs, for the lookups to find them among.
+	if _, err := pool.Exec(ctx, `INSERT INTO webhook_users (id, data)
+			SELECT 'x' || g, jsonb_build_object('id', 'x' || g) FROM generate_series(1, 5000) g;
+		INSERT INTO webhook_message_heads (id, version) SELECT 'x' || g, 1 FROM generate_series(1, 5000) g;
+		INSERT INTO webhook_messages (id, version, data)
+			SELECT 'x' || g, 1, jsonb_build_object('id', 'x' || g) FROM generate_series(1, 5000) g`); err != nil {
+		t.Fatal(err)
 	}
+	scansBefore, readBefore := seqScans(t, pool), indexReads(t, pool)
+	deliver(8)
+	if after := seqScans(t, pool); after != scansBefore {
+		t.Errorf("sequential scans of the webhook tables in 8 deliveries on a queue of 5,000 = %d, want 0: a plan made on an empty table was kept", after-scansBefore)
+	}
+	if read := indexReads(t, pool) - readBefore; read >= 5000 {
+		t.Errorf("index entries read in 8 deliveries on tables of 5,000 rows = %d, want fewer than 5,000: a plan made on an empty table reads a whole table by index", read)
+	}
+}
+
+// indexReads returns how many index entries of the webhook_* tables of the pool's schema
+// the server has counted as read by index scans.
+func indexReads(t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	return count(t, pool, `SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes
+		WHERE schemaname = current_schema() AND relname LIKE 'webhook\_%'`)
 }
 
 // seqScans returns how many sequential scans of the webhook_* tables of the pool's schema
 // the server has counted.
 func seqScans(t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	return count(t, pool, `SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname LIKE 'webhook\_%'`)
+}
+
+// count returns the number that sql, a query of the server's statistics, reads.
+func count(t *testing.T, pool *pgxpool.Pool, sql string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	// The server counts a connection's scans in shared memory at most once a second, unless
@@ -75,9 +102,7 @@ func seqScans(t *testing.T, pool *pgxpool.Pool) int64 {
 		t.Fatal(err)
 	}
 	var n int64
-	err := pool.QueryRow(ctx, `SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables
-		WHERE schemaname = current_schema() AND relname LIKE 'webhook\_%'`).Scan(&n)
-	if err != nil {
+	if err := pool.QueryRow(ctx, sql).Scan(&n); err != nil {
 		t.Fatal(fmt.Errorf("read scan counts: %w", err))
 	}
 	return n

@@ -55,6 +55,16 @@ func startSenders(ctx context.Context, tb testing.TB, schema string, clock *webh
 	return senders
 }
 
+// sharedQueue begins a test of Senders sharing a queue: it returns a context that ends
+// after a minute or with the test, a new schema, a loopback receiver and a fake clock at
+// epoch.
+func sharedQueue(t *testing.T) (context.Context, string, *webhooktest.Receiver, *webhooktest.FakeClock) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx, newSchema(t), webhooktest.NewReceiver(t), webhooktest.NewFakeClock(epoch)
+}
+
 // waitSentOnce waits until recv has n requests and fails the test if two of them are of one
 // delivery or to one user (one URI).
 func waitSentOnce(ctx context.Context, tb testing.TB, recv *webhooktest.Receiver, n int) {
@@ -85,11 +95,7 @@ func hookMessage(url string) *webhook.Message {
 // TestSendersShareQueue checks that three Senders on separate pools share the deliveries that
 // a fourth one enqueues, each sent once, woken by notifications rather than a poll.
 func TestSendersShareQueue(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	schema := newSchema(t)
-	recv := webhooktest.NewReceiver(t)
-	clock := webhooktest.NewFakeClock(epoch)
+	ctx, schema, recv, clock := sharedQueue(t)
 	// All three wait for the next poll, an hour away, before any delivery is enqueued.
 	senders := startSenders(ctx, t, schema, clock, 3)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
