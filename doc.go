@@ -4,6 +4,18 @@
 // encodes, sends, retries and logs every attempt, on a pluggable [Store] with time read from a
 // pluggable [Clock].
 //
+// # Getting started
+//
+// [NewSender] makes a Sender over a Store (store/memstore keeps everything in memory) and a
+// [Config] whose zero value, or nil, means every default. Save a message with
+// [Sender.SaveMessage] (or check one first with [Message.Validate]), keep users with
+// [Sender.Identify], and call [Sender.Start] to run the workers and [Sender.Stop] to drain
+// them. Then report app events with [Sender.Trigger], send one message to one user with
+// [Sender.Send], or start a campaign with [Sender.StartCampaign]. [Sender.Preview] shows the
+// exact request a message makes, and [Sender.Attempts] reads the attempt log. The examples
+// run each of these against a local receiver; examples/quickstart in the repository is a whole
+// program, and package webhooktest has a fake clock and a receiver for your tests.
+//
 // # Messages and templates
 //
 // A Message's URL, header values and Data values are Jinja templates, rendered with gonja in a
