@@ -65,14 +65,16 @@ var simpleURLs = []string{
 
 // TestSimpleMatchesGonja checks that simple templates render, without gonja, to exactly what
 // gonja renders, for values of every type, with both settings of missing variables, and
-// that values gonja treats differently (missing ones, errors) are left to gonja.
+// that values gonja treats differently (missing ones, errors, output over the size limit)
+// are left to gonja.
 func TestSimpleMatchesGonja(t *testing.T) {
 	values := []struct {
 		v string
 		n float64
 	}{{"Ann", 3}, {"a/b?c#d e&f=g%..", -1.5}, {"..", 1e300}, {"", 0}, {"é\x00'\"<>", 2.5e-5}}
-	for _, missingAsEmpty := range []bool{false, true} {
-		e := newEngine(missingAsEmpty)
+	small := newEngine(false)
+	small.maxSize = 8 // longer values, and templates of several parts, render to more
+	for _, e := range []*engine{newEngine(false), newEngine(true), small} {
 		for _, val := range values {
 			vs := simpleVars(val.v, val.n)
 			for _, src := range simpleTemplates {
