@@ -398,12 +398,15 @@ func TestEnqueuedDeliveriesKeepTheirMessageVersion(t *testing.T) {
 	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
 		t.Fatal(err)
 	}
-	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
 	if m.Version != 1 {
 		t.Errorf("first save set Version %d, want 1", m.Version)
 	}
 	s2, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Saved through s2, version 2 is the one s2 has compiled when it sends the delivery.
+	if err := s2.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s2.Start(h.ctx); err != nil {
