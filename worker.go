@@ -214,11 +214,10 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 			a.Err = "unexpected status " + resp.Status
 		}
 	}
-	var blocked *BlockedError
-	if !errors.As(err, &blocked) {
+	if !errors.As(err, new(*BlockedError)) {
 		s.observe(ctx, host, res)
 	}
-	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
+	s.conclude(ctx, j, a, res, false) // conclude fails a refused connection for good, as Blocked
 }
 
 // render renders a delivery's request with the message version it was enqueued with.
