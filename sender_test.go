@@ -336,6 +336,44 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	}
 }
 
+// A connection the guard refuses says nothing of the host's health: it does not count toward
+// the circuit breaker, so later deliveries to the host are refused too, not held back.
+func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
+	ctx := t.Context()
+	clock := webhooktest.NewFakeClock(epoch)
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 1, BreakerThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://127.0.0.1:9/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if _, err := s.Send(ctx, "m", u, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 3 {
+		t.Fatalf("got %d attempts, want 3 blocked: %+v", len(as), as)
+	}
+	for _, a := range as {
+		if a.Outcome != webhook.Blocked {
+			t.Errorf("attempt for %s is %s, want blocked", a.UserID, a.Outcome)
+		}
+	}
+}
+
 func TestRenderFailureIsLoggedNotRetried(t *testing.T) {
 	h := newHarness(t, nil)
 	a := h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook", Data: []webhook.Field{{Key: "n", Value: "{{ userAttribute.name }}"}}})
