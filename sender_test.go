@@ -78,6 +78,17 @@ func (h *harness) idle(tb testing.TB) {
 	}
 }
 
+// triggerAndRetry reports e, then advances the clock an hour at a time, six times, so that
+// every delivery e enqueues makes all the attempts the default retry policy allows.
+func (h *harness) triggerAndRetry(tb testing.TB, e webhook.Event) {
+	tb.Helper()
+	h.trigger(tb, e)
+	h.idle(tb)
+	for range 6 {
+		h.advance(tb, time.Hour)
+	}
+}
+
 func (h *harness) save(tb testing.TB, m *webhook.Message) {
 	tb.Helper()
 	if err := h.sender.SaveMessage(h.ctx, m); err != nil {
@@ -491,14 +502,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		{Key: "Authorization", Value: "Bearer hunter2-header"},
 		{Key: "X-Api-Key", Value: "hunter2-apikey"},
 	}, Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
-	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
-		t.Fatal(err)
-	}
-	h.idle(t)
-	for range 6 {
-		h.clock.Advance(time.Hour)
-		h.idle(t)
-	}
+	h.triggerAndRetry(t, webhook.Event{UserID: "u1", Name: "e"})
 	as := h.attempts(t, webhook.AttemptFilter{})
 	if len(as) != 12 {
 		t.Fatalf("got %d attempts, want 12", len(as))
