@@ -347,6 +347,32 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	}
 }
 
+// NewSender lists every problem of a Config, in the order of its fields.
+func TestNewSenderListsConfigProblems(t *testing.T) {
+	_, err := webhook.NewSender(memstore.New(), &webhook.Config{
+		Workers: -1, RequestTimeout: -1, UserAgent: "a\nb", MaxResponseBody: -1, Lease: -1,
+		PollInterval: -1, HostBurst: -1, BreakerCooldown: -1,
+	})
+	var ve *webhook.ValidationError
+	if !errors.As(err, &ve) || !errors.Is(err, webhook.ErrInvalid) {
+		t.Fatalf("NewSender = %v, want a *ValidationError wrapping ErrInvalid", err)
+	}
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"Workers: must not be negative", "RequestTimeout: must not be negative",
+		"MaxResponseBody: must not be negative", "Lease: must not be negative",
+		"PollInterval: must not be negative", "HostBurst: must not be negative",
+		"BreakerCooldown: must not be negative", "Lease: -1ns does not exceed RequestTimeout (-1ns)",
+		"UserAgent: contains a line break",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
 // A connection the guard refuses says nothing of the host's health: it does not count toward
 // the circuit breaker, so later deliveries to the host are refused too, not held back.
 func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
