@@ -377,9 +377,15 @@ func (s *Sender) conclude(ctx context.Context, j *Job, a *Attempt, res AttemptRe
 // release puts a delivery whose attempt was cut short by a hard stop back in the queue, due
 // now, with the attempt not counted.
 func (s *Sender) release(j *Job) {
+	s.putOff(context.Background(), j, s.clock.Now())
+}
+
+// putOff puts a claimed delivery whose attempt did not happen back in the queue, unlogged and
+// with the attempt not counted, due at due.
+func (s *Sender) putOff(ctx context.Context, j *Job, due time.Time) {
 	j.Attempts--
-	j.DueAt = s.clock.Now()
-	s.unclaim(j)
+	j.State, j.DueAt = JobScheduled, due
+	s.finish(ctx, j, nil)
 }
 
 // unclaim puts a claimed delivery back in the queue, unlogged, to be claimed again.
