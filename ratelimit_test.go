@@ -141,6 +141,18 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 }
 
+// The breaker counts failures in a row: a success in between starts the count again.
+func TestCircuitBreakerCountsFailuresInARow(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Workers: 1, BreakerThreshold: 2})
+	h.recv.Reply(503, 200, 503, 200, 503)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	h.sendN(t, "m", 5)
+	h.idle(t)
+	if n := len(h.recv.Requests()); n != 5 {
+		t.Errorf("the receiver got %d requests, want 5: no two failures in a row pause the host", n)
+	}
+}
+
 func TestGoneEndsTheDeliveryAndIsNoHostFailure(t *testing.T) {
 	h := newHarness(t, &webhook.Config{Workers: 1, BreakerThreshold: 2})
 	h.recv.SetStatus(http.StatusGone)
