@@ -251,7 +251,6 @@ func (s *Sender) compiled(ctx context.Context, id string, version int) (*compile
 	if cm, err = s.engine.compile(m); err != nil {
 		return nil, err
 	}
-	cm.msg.Version = m.Version
 	s.tmu.Lock()
 	if old := s.templates[id]; old == nil || old.msg.Version <= version {
 		s.templates[id] = cm
