@@ -552,6 +552,51 @@ func TestSecretsStaySecret(t *testing.T) {
 	}
 }
 
+func TestStartTwice(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.sender.Start(h.ctx); !errors.Is(err, webhook.ErrSenderStarted) {
+		t.Errorf("second Start = %v, want ErrSenderStarted", err)
+	}
+}
+
+// Cancelling Start's context stops the Sender as Stop does with an expired context: the send
+// in flight is cancelled and its delivery put back in the queue, unlogged.
+func TestCancellingStartContextStopsTheSender(t *testing.T) {
+	url, arrived, _ := gatedServer(t)
+	store := memstore.New()
+	s, err := webhook.NewSender(store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler),
+		AllowNetworks: webhooktest.LoopbackNetworks(), RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: url + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Send(t.Context(), "m", "u1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	cancel()
+	if err := s.Stop(t.Context()); err != nil { // waits until the dispatcher has returned
+		t.Fatalf("Stop = %v", err)
+	}
+	j, err := store.Job(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != webhook.JobScheduled || j.Attempts != 0 {
+		t.Errorf("delivery is %s with %d attempts, want scheduled with 0", j.State, j.Attempts)
+	}
+	if as, _ := s.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 0 {
+		t.Errorf("logged %d attempts, want 0: %+v", len(as), as)
+	}
+}
+
 func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
 	h := newHarness(t, nil)
 	arrived := make(chan struct{})
