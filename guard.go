@@ -134,9 +134,12 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		if d.Resolver != nil {
 			r = d.Resolver
 		}
-		ipNet := map[string]string{"tcp4": "ip4", "tcp6": "ip6"}[network]
-		if ipNet == "" {
-			ipNet = "ip"
+		ipNet := "ip"
+		switch network {
+		case "tcp4":
+			ipNet = "ip4"
+		case "tcp6":
+			ipNet = "ip6"
 		}
 		if addrs, err = r.LookupNetIP(ctx, ipNet, host); err != nil {
 			return nil, err

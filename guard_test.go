@@ -161,6 +161,16 @@ func TestDialerAllowsAllowedAndPublic(t *testing.T) {
 	}
 }
 
+// A name that resolves to no address is an error, never a nil connection.
+func TestDialerNameWithoutAddresses(t *testing.T) {
+	d := &Dialer{Resolver: &fakeResolver{}, dial: refusingDial(t)}
+	conn, err := d.DialContext(context.Background(), "tcp", "empty.example:443")
+	var de *net.DNSError
+	if conn != nil || !errors.As(err, &de) || !de.IsNotFound {
+		t.Errorf("DialContext = %v, %v; want no connection and a not-found *net.DNSError", conn, err)
+	}
+}
+
 // The control function runs on the socket's final address, after resolution by the system
 // dialer; it must refuse a blocked one there too.
 func TestDialerControlRefusesBlockedSocketAddress(t *testing.T) {

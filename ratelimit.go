@@ -191,9 +191,7 @@ func (s *Sender) throttle(ctx context.Context, j *Job, host string, now time.Tim
 	if wait <= 0 {
 		return false
 	}
-	j.Attempts--
-	j.State, j.DueAt = JobScheduled, now.Add(wait)
-	s.finish(ctx, j, nil)
+	s.putOff(ctx, j, now.Add(wait))
 	s.log.LogAttrs(ctx, slog.LevelDebug, "webhook: delivery held back by a rate limit or a paused host",
 		slog.String("delivery_id", j.ID), slog.Time("due_at", j.DueAt))
 	return true

@@ -99,6 +99,24 @@ func TestMessageMaxPerMinute(t *testing.T) {
 	}
 }
 
+// A new version of a message with a higher MaxPerMinute raises its burst with its rate.
+func TestMessageMaxPerMinuteChanges(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Workers: 1})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook", MaxPerMinute: 60}) // a burst of 1
+	h.sendN(t, "m", 1)
+	h.idle(t)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook", MaxPerMinute: 6000}) // of 100
+	h.advance(t, time.Second)
+	h.sendN(t, "m", 1) // the first delivery of version 2 changes the limit
+	h.idle(t)
+	h.advance(t, time.Second) // the bucket fills up to the new burst
+	h.sendN(t, "m", 5)
+	h.idle(t)
+	if n := len(h.recv.Requests()); n != 7 {
+		t.Errorf("the receiver got %d requests, want 7: the last 5 within the new burst", n)
+	}
+}
+
 func TestCircuitBreaker(t *testing.T) {
 	h := newHarness(t, &webhook.Config{Workers: 1, BreakerThreshold: 3, BreakerCooldown: 10 * time.Minute})
 	h.recv.SetStatus(http.StatusServiceUnavailable)
@@ -138,6 +156,18 @@ func TestCircuitBreaker(t *testing.T) {
 		if j, err := h.store.Job(h.ctx, id); err != nil || j.State != webhook.JobSucceeded {
 			t.Errorf("delivery %d after the cool-down: %+v, %v; want succeeded", i, j, err)
 		}
+	}
+}
+
+// The breaker counts failures in a row: a success in between starts the count again.
+func TestCircuitBreakerCountsFailuresInARow(t *testing.T) {
+	h := newHarness(t, &webhook.Config{Workers: 1, BreakerThreshold: 2})
+	h.recv.Reply(503, 200, 503, 200, 503)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	h.sendN(t, "m", 5)
+	h.idle(t)
+	if n := len(h.recv.Requests()); n != 5 {
+		t.Errorf("the receiver got %d requests, want 5: no two failures in a row pause the host", n)
 	}
 }
 

@@ -249,6 +249,7 @@ func TestRenderErrors(t *testing.T) {
 		{"range_too_long", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{% for i in range(100000000) %}x{% endfor %}"}}}, false},
 		{"output_too_large", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{% for i in range(10000) %}{{ 'x' * 200 }}{% endfor %}"}}}, false},
 		{"repeat_too_large", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{{ 'abc' * 50000000 }}"}}}, false},
+		{"body_too_large", webhook.Message{URL: "https://x.example.com/", Data: []webhook.Field{{Key: "a", Value: "{{ 'x' * 400000 }}"}, {Key: "b", Value: "{{ 'x' * 400000 }}"}, {Key: "c", Value: "{{ 'x' * 400000 }}"}}}, false},
 	}
 	s := newPreviewSender(t, nil, user)
 	var all strings.Builder
@@ -335,6 +336,8 @@ func TestValidateSingleProblems(t *testing.T) {
 		{webhook.Message{ID: "m", URL: "https://x.example.com/", Delivery: webhook.Delivery{Event: "e"}}, "delivery.event: only a triggered message has an event"},
 		{webhook.Message{ID: strings.Repeat("x", 129), URL: "https://x.example.com/"}, "id: must be 1 to 128 letters, digits, '-', '_' or '.'"},
 		{webhook.Message{ID: "m", URL: "https://x.example.com/", Data: []webhook.Field{{Key: "k", Value: strings.Repeat("x", 64<<10+1)}}}, "data[0].value: template is longer than 65536 bytes"},
+		{webhook.Message{ID: "m", URL: "https://x.example.com/", Headers: manyFields("X-H", 1001)}, "headers: more than 1000 headers"},
+		{webhook.Message{ID: "m", URL: "https://x.example.com/", Data: manyFields("k", 1001)}, "data: more than 1000 fields"},
 	} {
 		var ve *webhook.ValidationError
 		if err := tt.m.Validate(); !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].String() != tt.want {
@@ -349,9 +352,19 @@ func TestValidateAccepts(t *testing.T) {
 		{ID: "A-b_c.9", URL: "https://example.com/{{ user.id }}", Method: "delete"},
 		{ID: "dynamic", URL: "{{ userAttribute.callback }}"},
 		{ID: "form-dup", URL: "https://example.com/", ContentType: webhook.Form, Data: []webhook.Field{{Key: "k", Value: "1"}, {Key: "k", Value: "2"}}},
+		{ID: "get-dup", URL: "https://example.com/", Method: "GET", Data: []webhook.Field{{Key: "k", Value: "1"}, {Key: "k", Value: "2"}}},
 	} {
 		if err := m.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v, want nil", m, err)
 		}
 	}
+}
+
+// manyFields returns n fields with distinct keys made from prefix.
+func manyFields(prefix string, n int) []webhook.Field {
+	fs := make([]webhook.Field, n)
+	for i := range fs {
+		fs[i] = webhook.Field{Key: fmt.Sprintf("%s%d", prefix, i), Value: "v"}
+	}
+	return fs
 }

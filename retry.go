@@ -44,8 +44,9 @@ type RetryPolicy interface {
 // is believed up to MaxRetryAfter (see [RetryAfter]).
 //
 // The waits are an exponential backoff computed with github.com/cenkalti/backoff/v4. They
-// depend only on the attempt number and Retry-After, so a retry is a delivery row in the Store with a due time
-// (the attempt's time on the Sender's Clock plus the wait), never a sleeping goroutine.
+// depend only on the attempt number and Retry-After, so a retry is a delivery row in the
+// Store with a due time (the attempt's time on the Sender's Clock plus the wait), never a
+// sleeping goroutine.
 type DefaultRetryPolicy struct {
 	// MaxRetries is the most retries after the first attempt. Defaults to 5; negative means
 	// no retries.

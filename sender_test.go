@@ -78,6 +78,17 @@ func (h *harness) idle(tb testing.TB) {
 	}
 }
 
+// triggerAndRetry reports e, then advances the clock an hour at a time, six times, so that
+// every delivery e enqueues makes all the attempts the default retry policy allows.
+func (h *harness) triggerAndRetry(tb testing.TB, e webhook.Event) {
+	tb.Helper()
+	h.trigger(tb, e)
+	h.idle(tb)
+	for range 6 {
+		h.advance(tb, time.Hour)
+	}
+}
+
 func (h *harness) save(tb testing.TB, m *webhook.Message) {
 	tb.Helper()
 	if err := h.sender.SaveMessage(h.ctx, m); err != nil {
@@ -336,6 +347,70 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	}
 }
 
+// NewSender lists every problem of a Config, in the order of its fields.
+func TestNewSenderListsConfigProblems(t *testing.T) {
+	_, err := webhook.NewSender(memstore.New(), &webhook.Config{
+		Workers: -1, RequestTimeout: -1, UserAgent: "a\nb", MaxResponseBody: -1, Lease: -1,
+		PollInterval: -1, HostBurst: -1, BreakerCooldown: -1,
+	})
+	var ve *webhook.ValidationError
+	if !errors.As(err, &ve) || !errors.Is(err, webhook.ErrInvalid) {
+		t.Fatalf("NewSender = %v, want a *ValidationError wrapping ErrInvalid", err)
+	}
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"Workers: must not be negative", "RequestTimeout: must not be negative",
+		"MaxResponseBody: must not be negative", "Lease: must not be negative",
+		"PollInterval: must not be negative", "HostBurst: must not be negative",
+		"BreakerCooldown: must not be negative", "Lease: -1ns does not exceed RequestTimeout (-1ns)",
+		"UserAgent: contains a line break",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// A connection the guard refuses says nothing of the host's health: it does not count toward
+// the circuit breaker, so later deliveries to the host are refused too, not held back.
+func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
+	ctx := t.Context()
+	clock := webhooktest.NewFakeClock(epoch)
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 1, BreakerThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://127.0.0.1:9/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if _, err := s.Send(ctx, "m", u, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 3 {
+		t.Fatalf("got %d attempts, want 3 blocked: %+v", len(as), as)
+	}
+	for _, a := range as {
+		if a.Outcome != webhook.Blocked {
+			t.Errorf("attempt for %s is %s, want blocked", a.UserID, a.Outcome)
+		}
+	}
+}
+
 func TestRenderFailureIsLoggedNotRetried(t *testing.T) {
 	h := newHarness(t, nil)
 	a := h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook", Data: []webhook.Field{{Key: "n", Value: "{{ userAttribute.name }}"}}})
@@ -398,12 +473,15 @@ func TestEnqueuedDeliveriesKeepTheirMessageVersion(t *testing.T) {
 	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
 		t.Fatal(err)
 	}
-	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
 	if m.Version != 1 {
 		t.Errorf("first save set Version %d, want 1", m.Version)
 	}
 	s2, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Saved through s2, version 2 is the one s2 has compiled when it sends the delivery.
+	if err := s2.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s2.Start(h.ctx); err != nil {
@@ -450,14 +528,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		{Key: "Authorization", Value: "Bearer hunter2-header"},
 		{Key: "X-Api-Key", Value: "hunter2-apikey"},
 	}, Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
-	if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e"}); err != nil {
-		t.Fatal(err)
-	}
-	h.idle(t)
-	for range 6 {
-		h.clock.Advance(time.Hour)
-		h.idle(t)
-	}
+	h.triggerAndRetry(t, webhook.Event{UserID: "u1", Name: "e"})
 	as := h.attempts(t, webhook.AttemptFilter{})
 	if len(as) != 12 {
 		t.Fatalf("got %d attempts, want 12", len(as))
@@ -478,6 +549,51 @@ func TestSecretsStaySecret(t *testing.T) {
 	r := h.recv.Requests()[0]
 	if !strings.Contains(r.URI+r.Header.Get("Authorization"), "hunter2") {
 		t.Errorf("the receiver got no credentials: %+v", r)
+	}
+}
+
+func TestStartTwice(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.sender.Start(h.ctx); !errors.Is(err, webhook.ErrSenderStarted) {
+		t.Errorf("second Start = %v, want ErrSenderStarted", err)
+	}
+}
+
+// Cancelling Start's context stops the Sender as Stop does with an expired context: the send
+// in flight is cancelled and its delivery put back in the queue, unlogged.
+func TestCancellingStartContextStopsTheSender(t *testing.T) {
+	url, arrived, _ := gatedServer(t)
+	store := memstore.New()
+	s, err := webhook.NewSender(store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler),
+		AllowNetworks: webhooktest.LoopbackNetworks(), RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: url + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Send(t.Context(), "m", "u1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	cancel()
+	if err := s.Stop(t.Context()); err != nil { // waits until the dispatcher has returned
+		t.Fatalf("Stop = %v", err)
+	}
+	j, err := store.Job(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != webhook.JobScheduled || j.Attempts != 0 {
+		t.Errorf("delivery is %s with %d attempts, want scheduled with 0", j.State, j.Attempts)
+	}
+	if as, _ := s.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 0 {
+		t.Errorf("logged %d attempts, want 0: %+v", len(as), as)
 	}
 }
 

@@ -87,19 +87,29 @@ func TestVerify(t *testing.T) {
 func TestSaveMessageValidatesSecrets(t *testing.T) {
 	h := newHarness(t, nil)
 	secret := "whsec_" + strings.Repeat("A", 8) // 6 bytes: too short
-	err := h.sender.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL, Secrets: []string{webhook.NewSecret(), secret, "hunter2-plain", "whsec_!!!"}})
+	long := "whsec_" + strings.Repeat("A", 88)  // 66 bytes: too long
+	err := h.sender.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL, Secrets: []string{webhook.NewSecret(), secret, "hunter2-plain", "whsec_!!!", long}})
 	var ve *webhook.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("SaveMessage = %v, want a *ValidationError", err)
 	}
 	got := fmt.Sprint(ve.Problems)
-	for _, want := range []string{"secrets[1]: must decode to 24 to 64 bytes, not 6", `secrets[2]: must start with "whsec_"`, "secrets[3]: must be"} {
+	for _, want := range []string{"secrets[1]: must decode to 24 to 64 bytes, not 6", `secrets[2]: must start with "whsec_"`, "secrets[3]: must be", "secrets[4]: must decode to 24 to 64 bytes, not 66"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems %s do not include %q", got, want)
 		}
 	}
 	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "AAAAAAAA") {
 		t.Errorf("the error quotes a secret: %v", err)
+	}
+
+	many := make([]string, 11)
+	for i := range many {
+		many[i] = webhook.NewSecret()
+	}
+	err = h.sender.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL, Secrets: many})
+	if !errors.As(err, &ve) || fmt.Sprint(ve.Problems) != "[secrets: more than 10 secrets]" {
+		t.Errorf("SaveMessage with 11 secrets = %v, want one problem: more than 10 secrets", err)
 	}
 }
 

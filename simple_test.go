@@ -65,14 +65,16 @@ var simpleURLs = []string{
 
 // TestSimpleMatchesGonja checks that simple templates render, without gonja, to exactly what
 // gonja renders, for values of every type, with both settings of missing variables, and
-// that values gonja treats differently (missing ones, errors) are left to gonja.
+// that values gonja treats differently (missing ones, errors, output over the size limit)
+// are left to gonja.
 func TestSimpleMatchesGonja(t *testing.T) {
 	values := []struct {
 		v string
 		n float64
 	}{{"Ann", 3}, {"a/b?c#d e&f=g%..", -1.5}, {"..", 1e300}, {"", 0}, {"é\x00'\"<>", 2.5e-5}}
-	for _, missingAsEmpty := range []bool{false, true} {
-		e := newEngine(missingAsEmpty)
+	small := newEngine(false)
+	small.maxSize = 8 // longer values, and templates of several parts, render to more
+	for _, e := range []*engine{newEngine(false), newEngine(true), small} {
 		for _, val := range values {
 			vs := simpleVars(val.v, val.n)
 			for _, src := range simpleTemplates {
@@ -220,6 +222,22 @@ func TestReadsUser(t *testing.T) {
 		}
 		if cm.readsUser != tt.want {
 			t.Errorf("compile(%q, %q, %q).readsUser = %v, want %v", tt.url, tt.header, tt.data, cm.readsUser, tt.want)
+		}
+	}
+}
+
+// TestOptionalUserFields checks that each optional field of the user is a variable only when
+// it is set, so that a template reading an empty one fails as a missing variable.
+func TestOptionalUserFields(t *testing.T) {
+	set := &vars{message: &Message{}, user: User{ID: "u1", Email: "e@example.com", TimeZone: "Europe/Paris",
+		Locale: "fr", Country: "FR", Region: "IDF", City: "Paris", CreatedAt: fuzzNow, LastActive: fuzzNow}}
+	unset := &vars{message: &Message{}, user: User{ID: "u1"}}
+	for _, k := range []string{"email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"} {
+		if _, ok := set.field("user", k); !ok {
+			t.Errorf("field(user, %s) of a user who has it reports it missing", k)
+		}
+		if x, ok := unset.field("user", k); ok {
+			t.Errorf("field(user, %s) of a user without it = %v, want missing", k, x)
 		}
 	}
 }

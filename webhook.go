@@ -162,14 +162,17 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		cfg = &Config{}
 	}
 	var ps problems
-	for name, v := range map[string]int64{
-		"Workers": int64(cfg.Workers), "RequestTimeout": int64(cfg.RequestTimeout),
-		"MaxResponseBody": int64(cfg.MaxResponseBody), "Lease": int64(cfg.Lease),
-		"PollInterval": int64(cfg.PollInterval), "HostBurst": int64(cfg.HostBurst),
-		"BreakerCooldown": int64(cfg.BreakerCooldown),
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{ // in the order of Config's fields, so that problems are listed in that order
+		{"Workers", int64(cfg.Workers)}, {"RequestTimeout", int64(cfg.RequestTimeout)},
+		{"MaxResponseBody", int64(cfg.MaxResponseBody)}, {"Lease", int64(cfg.Lease)},
+		{"PollInterval", int64(cfg.PollInterval)}, {"HostBurst", int64(cfg.HostBurst)},
+		{"BreakerCooldown", int64(cfg.BreakerCooldown)},
 	} {
-		if v < 0 {
-			ps.add(name, "must not be negative")
+		if f.v < 0 {
+			ps.add(f.name, "must not be negative")
 		}
 	}
 	s := &Sender{

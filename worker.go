@@ -214,11 +214,10 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 			a.Err = "unexpected status " + resp.Status
 		}
 	}
-	var blocked *BlockedError
-	if !errors.As(err, &blocked) {
+	if !errors.As(err, new(*BlockedError)) {
 		s.observe(ctx, host, res)
 	}
-	s.conclude(ctx, j, a, res, errors.As(err, &blocked))
+	s.conclude(ctx, j, a, res, false) // conclude fails a refused connection for good, as Blocked
 }
 
 // render renders a delivery's request with the message version it was enqueued with.
@@ -252,7 +251,6 @@ func (s *Sender) compiled(ctx context.Context, id string, version int) (*compile
 	if cm, err = s.engine.compile(m); err != nil {
 		return nil, err
 	}
-	cm.msg.Version = m.Version
 	s.tmu.Lock()
 	if old := s.templates[id]; old == nil || old.msg.Version <= version {
 		s.templates[id] = cm
@@ -378,9 +376,15 @@ func (s *Sender) conclude(ctx context.Context, j *Job, a *Attempt, res AttemptRe
 // release puts a delivery whose attempt was cut short by a hard stop back in the queue, due
 // now, with the attempt not counted.
 func (s *Sender) release(j *Job) {
+	s.putOff(context.Background(), j, s.clock.Now())
+}
+
+// putOff puts a claimed delivery whose attempt did not happen back in the queue, unlogged and
+// with the attempt not counted, due at due.
+func (s *Sender) putOff(ctx context.Context, j *Job, due time.Time) {
 	j.Attempts--
-	j.DueAt = s.clock.Now()
-	s.unclaim(j)
+	j.State, j.DueAt = JobScheduled, due
+	s.finish(ctx, j, nil)
 }
 
 // unclaim puts a claimed delivery back in the queue, unlogged, to be claimed again.
