@@ -29,9 +29,10 @@ type Request struct {
 const redacted = "REDACTED"
 
 // Redacted returns a copy of r whose secrets are replaced by "REDACTED": the values of
-// Authorization, Cookie and other headers whose names say they hold credentials (containing
-// "auth", "token", "secret", "key", "password", "session", "signature" or "credential"), and
-// query parameters with such names. The body is left as is.
+// headers whose names say they hold credentials (containing "auth", "token", "secret",
+// "key", "password", "passwd", "session", "signature", "credential" or "cookie", so
+// Authorization and Cookie among them), and query parameters with such names. The body is
+// left as is.
 func (r *Request) Redacted() *Request {
 	return &Request{Method: r.Method, URL: redactURL(r.URL), Header: redactHeader(r.Header), Body: r.Body}
 }

@@ -60,7 +60,8 @@ type Message struct {
 	// ContentType encodes the Data. Defaults to JSON.
 	ContentType ContentType `json:"content_type,omitempty"`
 	// Headers are extra request headers, in order. Their values are templates and may not
-	// contain line breaks. Host, Content-Length, Connection, Transfer-Encoding and the
+	// contain line breaks. Host, Content-Length, the hop-by-hop headers (Connection,
+	// Keep-Alive, Upgrade, TE, Trailer, Transfer-Encoding, Proxy-Connection) and the
 	// webhook-* headers the Sender sets cannot be given.
 	Headers []Field `json:"headers,omitempty"`
 	// Data are the key/value pairs sent in the body (or the query string for GET), in order.

@@ -24,8 +24,9 @@ type Config struct {
 	// client whose transport dials through a Dialer with AllowNetworks, uses no proxy, and
 	// does not ask for compressed responses.
 	HTTPClient *http.Client
-	// Logger receives structured logs: attempts at debug level, retries at info, deliveries
-	// that fail for good at warn, Store errors at error. Secrets are never logged. Defaults to
+	// Logger receives structured logs: attempts at debug level; retries, skipped and
+	// cancelled deliveries at info; deliveries that fail for good or are blocked, lost leases
+	// and paused hosts at warn; Store errors at error. Secrets are never logged. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
 	// Workers is how many deliveries are sent at once. Defaults to 16.
@@ -87,9 +88,9 @@ type Config struct {
 	// BreakerCooldown is how long a host is paused. Defaults to 1 minute.
 	BreakerCooldown time.Duration
 	// SensitiveHeaders are more header names whose values are redacted from the attempt log
-	// and logs, beyond Authorization, Cookie and names containing "auth", "token",
-	// "secret", "key", "password", "session", "signature" or "credential". Case does not
-	// matter. Defaults to none.
+	// and logs, beyond those whose names contain "auth", "token", "secret", "key",
+	// "password", "passwd", "session", "signature", "credential" or "cookie" (Authorization
+	// and Cookie among them). Case does not matter. Defaults to none.
 	SensitiveHeaders []string
 	// Caps limit how many deliveries each user is sent across all messages, such as at most
 	// 3 in any 24 hours and 10 in any 7 days: []Cap{{3, 24 * time.Hour}, {10, 7 * 24 *
@@ -433,8 +434,9 @@ func (s *Sender) newJob(m *Message, userID, occurrence string, now time.Time, pa
 // message is rendered as if its event had happened with params. The returned request holds
 // credentials; call [Request.Redacted] before showing it.
 //
-// It returns a [*ValidationError] if m is invalid and a [*RenderError] if m cannot be
-// rendered for the user.
+// It returns a [*ValidationError] if m is invalid, an error wrapping [ErrInvalid] if params
+// cannot be sent, a [*RenderError] if m cannot be rendered for the user, and the Store's
+// error if the user cannot be loaded.
 func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params map[string]any) (*Request, error) {
 	cm, err := s.engine.compile(m)
 	if err != nil {

@@ -143,8 +143,7 @@ const maxBatch = 64
 
 // commit runs a batch of writes in one transaction and returns the error of each: the writes
 // in calls, and those it takes with more. Writes that arrive while it runs join it, up to
-// maxBatch writes, since a commit costs more than most
-// writes. When a write fails, commit rolls the transaction back and runs the writes again
+// maxBatch writes, since a commit costs more than most writes. When a write fails, commit rolls the transaction back and runs the writes again
 // without it, in a new one: the failed write saw the writes before it, as it would have in
 // its own savepoint, and the others run once more. Writes rarely fail, so this costs less
 // than a savepoint around each write, which made SQLite copy every page the write changed
