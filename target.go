@@ -736,7 +736,7 @@ func compileComparison(op Op, value any, path string, ps *problems) (comparison,
 	case OpEq, OpNe, OpContains, OpNotContains:
 		return scalar()
 	case OpGt, OpLt, OpGte, OpLte, OpBefore, OpAfter, OpStartsWith:
-		if t, ok := scalar(); !ok {
+		if _, ok := scalar(); !ok { // scalar sets t.x and t.kind
 			return t, false
 		}
 		switch {
