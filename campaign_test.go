@@ -22,9 +22,7 @@ func (h *harness) identifyAt(tb testing.TB, users ...string) {
 	tb.Helper()
 	for _, u := range users {
 		id, zone, _ := strings.Cut(u, "@")
-		if err := h.sender.Identify(h.ctx, webhook.User{ID: id, TimeZone: zone}); err != nil {
-			tb.Fatal(err)
-		}
+		h.identify(tb, webhook.User{ID: id, TimeZone: zone})
 	}
 }
 
