@@ -129,6 +129,12 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrInvalid) {
 		t.Errorf("StartCampaign(triggered) = %v, want ErrInvalid", err)
 	}
+	h.save(t, &webhook.Message{ID: "over", URL: h.recv.URL, Delivery: webhook.Delivery{
+		Kind: webhook.Recurring, TimeOfDay: "10:00", Start: epoch.Add(-2 * days), End: epoch.Add(-days),
+	}})
+	if err := h.sender.StartCampaign(h.ctx, "over"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("StartCampaign(recurring, ended) = %v, want ErrInvalid", err)
+	}
 	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
