@@ -364,10 +364,13 @@ func TestOptimalTime(t *testing.T) {
 	h.campaign(t, &webhook.Message{ID: "day", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, TimeOfDay: "12:00"}})
 	h.campaign(t, &webhook.Message{ID: "morning", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, Window: 6 * time.Hour}})
 	h.campaign(t, &webhook.Message{ID: "short", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, Window: 2 * time.Hour}})
+	h.campaign(t, &webhook.Message{ID: "late", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, TimeOfDay: "12:00", Window: 2 * time.Hour}})
 	h.runUntil(t, at("2026-11-25 00:00"))
 	for id, want := range map[string][]string{
 		// No events in anyone's hours of the window: all at the start.
 		"short": {"active 2026-11-23 09:00", "ktm 2026-11-23 09:00", "newbie 2026-11-23 09:00"},
+		// The same, and newbie's fallback time, 12:00 in London, comes after the window.
+		"late": {"active 2026-11-23 09:00", "ktm 2026-11-23 09:00", "newbie 2026-11-23 09:00"},
 		// The most active hour within 24 hours; newbie has too little history and gets the
 		// fallback time, 12:00 in London.
 		"day": {"active 2026-11-23 23:00", "ktm 2026-11-23 14:15", "newbie 2026-11-23 12:00"},
