@@ -211,15 +211,24 @@ func (s *Sender) cancelJobs(ctx context.Context, messageID string) error {
 	}
 	now := s.clock.Now()
 	for _, j := range jobs {
-		a := &Attempt{
-			DeliveryID: j.ID, MessageID: j.MessageID, MessageVersion: j.MessageVersion, UserID: j.UserID,
-			Number: j.Attempts + 1, Time: now, Outcome: Cancelled, Err: "campaign cancelled",
-		}
-		// Finish records the attempt even though the job is no longer leased, and then
-		// reports that it is not.
-		if err := s.store.Finish(ctx, j, a); err != nil && !errors.Is(err, ErrLeaseLost) {
-			return fmt.Errorf("webhook: log cancelled delivery %s: %w", j.ID, err)
+		if _, err := logCancelled(ctx, s.store, j, now, "campaign cancelled"); err != nil {
+			return fmt.Errorf("webhook: %w", err)
 		}
 	}
 	return nil
+}
+
+// logCancelled records j, a job that [DeliveryStore.Cancel] returned, as an attempt at now
+// with Outcome Cancelled and the reason given, and returns the attempt.
+func logCancelled(ctx context.Context, store Store, j *Job, now time.Time, reason string) (*Attempt, error) {
+	a := &Attempt{
+		DeliveryID: j.ID, MessageID: j.MessageID, MessageVersion: j.MessageVersion, UserID: j.UserID,
+		Number: j.Attempts + 1, Time: now, Outcome: Cancelled, Err: reason,
+	}
+	// The job is cancelled, not leased: Finish records the attempt and reports the lease
+	// lost, which is expected.
+	if err := store.Finish(ctx, j, a); err != nil && !errors.Is(err, ErrLeaseLost) {
+		return nil, fmt.Errorf("log cancelled delivery %s: %w", j.ID, err)
+	}
+	return a, nil
 }

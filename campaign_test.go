@@ -22,9 +22,7 @@ func (h *harness) identifyAt(tb testing.TB, users ...string) {
 	tb.Helper()
 	for _, u := range users {
 		id, zone, _ := strings.Cut(u, "@")
-		if err := h.sender.Identify(h.ctx, webhook.User{ID: id, TimeZone: zone}); err != nil {
-			tb.Fatal(err)
-		}
+		h.identify(tb, webhook.User{ID: id, TimeZone: zone})
 	}
 }
 
@@ -130,6 +128,12 @@ func TestStartCampaignErrors(t *testing.T) {
 	}
 	if err := h.sender.StartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrInvalid) {
 		t.Errorf("StartCampaign(triggered) = %v, want ErrInvalid", err)
+	}
+	h.save(t, &webhook.Message{ID: "over", URL: h.recv.URL, Delivery: webhook.Delivery{
+		Kind: webhook.Recurring, TimeOfDay: "10:00", Start: epoch.Add(-2 * days), End: epoch.Add(-days),
+	}})
+	if err := h.sender.StartCampaign(h.ctx, "over"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("StartCampaign(recurring, ended) = %v, want ErrInvalid", err)
 	}
 	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
@@ -360,10 +364,13 @@ func TestOptimalTime(t *testing.T) {
 	h.campaign(t, &webhook.Message{ID: "day", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, TimeOfDay: "12:00"}})
 	h.campaign(t, &webhook.Message{ID: "morning", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, Window: 6 * time.Hour}})
 	h.campaign(t, &webhook.Message{ID: "short", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, Window: 2 * time.Hour}})
+	h.campaign(t, &webhook.Message{ID: "late", Delivery: webhook.Delivery{Kind: webhook.OptimalTime, TimeOfDay: "12:00", Window: 2 * time.Hour}})
 	h.runUntil(t, at("2026-11-25 00:00"))
 	for id, want := range map[string][]string{
 		// No events in anyone's hours of the window: all at the start.
 		"short": {"active 2026-11-23 09:00", "ktm 2026-11-23 09:00", "newbie 2026-11-23 09:00"},
+		// The same, and newbie's fallback time, 12:00 in London, comes after the window.
+		"late": {"active 2026-11-23 09:00", "ktm 2026-11-23 09:00", "newbie 2026-11-23 09:00"},
 		// The most active hour within 24 hours; newbie has too little history and gets the
 		// fallback time, 12:00 in London.
 		"day": {"active 2026-11-23 23:00", "ktm 2026-11-23 14:15", "newbie 2026-11-23 12:00"},

@@ -137,15 +137,11 @@ func (d *Delivery) kind() DeliveryKind {
 
 func (d *Delivery) validate(ps *problems) {
 	switch d.kind() {
-	case Manual:
-		if d.Event != "" {
-			ps.add("delivery.event", "only a triggered message has an event")
-		}
 	case Triggered:
 		if d.Event == "" {
 			ps.add("delivery.event", "required for a triggered message")
 		}
-	case Immediate, Scheduled, Recurring, OptimalTime:
+	case Manual, Immediate, Scheduled, Recurring, OptimalTime:
 		if d.Event != "" {
 			ps.add("delivery.event", "only a triggered message has an event")
 		}

@@ -218,7 +218,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 	if dec.More() {
 		return errors.New("webhook: audience: data after the JSON value")
 	}
-	out, err := raw.audience(0)
+	out, err := raw.audience()
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ type audienceJSON struct {
 	Criterion
 }
 
-func (r *audienceJSON) audience(depth int) (Audience, error) {
+func (r *audienceJSON) audience() (Audience, error) {
 	a := Audience{Criterion: r.Criterion}
 	var err error
 	if a.Value, err = normalizeValue(a.Value, 0); err != nil {
@@ -256,13 +256,13 @@ func (r *audienceJSON) audience(depth int) (Audience, error) {
 		}
 		*list.to = make([]Audience, len(list.from))
 		for i := range list.from {
-			if (*list.to)[i], err = list.from[i].audience(depth + 1); err != nil {
+			if (*list.to)[i], err = list.from[i].audience(); err != nil {
 				return Audience{}, err
 			}
 		}
 	}
 	if r.Not != nil {
-		n, err := r.Not.audience(depth + 1)
+		n, err := r.Not.audience()
 		if err != nil {
 			return Audience{}, err
 		}
@@ -736,7 +736,7 @@ func compileComparison(op Op, value any, path string, ps *problems) (comparison,
 	case OpEq, OpNe, OpContains, OpNotContains:
 		return scalar()
 	case OpGt, OpLt, OpGte, OpLte, OpBefore, OpAfter, OpStartsWith:
-		if t, ok := scalar(); !ok {
+		if _, ok := scalar(); !ok { // scalar sets t.x and t.kind
 			return t, false
 		}
 		switch {

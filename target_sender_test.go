@@ -102,6 +102,67 @@ func TestTriggerCountsTheEventItself(t *testing.T) {
 	}
 }
 
+// TestTriggerCountsTheEventOnlyWhereItMatches checks that the triggering event counts toward
+// an event criterion only if that criterion would select it from the Store: its name, its
+// time in the window and its parameters. CheckAudienceOnce leaves the check at enqueue alone,
+// when the event is not yet in the Store.
+func TestTriggerCountsTheEventOnlyWhereItMatches(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		audience webhook.Audience
+		event    webhook.Event
+		want     int // requests
+	}{
+		{"counted", webhook.Did("buy", 7*days, webhook.OpGte, 1),
+			webhook.Event{UserID: "u1", Name: "buy"}, 1},
+		{"other event", webhook.Did("signup", 7*days, webhook.OpGte, 1),
+			webhook.Event{UserID: "u1", Name: "buy"}, 0},
+		{"before the window", webhook.Did("buy", 7*days, webhook.OpGte, 1),
+			webhook.Event{UserID: "u1", Name: "buy", Time: epoch.Add(-8 * days)}, 0},
+		{"after now", webhook.Did("buy", 7*days, webhook.OpGte, 1),
+			webhook.Event{UserID: "u1", Name: "buy", Time: epoch.Add(time.Hour)}, 0},
+		{"where met", webhook.Did("buy", 7*days, webhook.OpGte, 1).WhereParam("big", webhook.OpEq, true),
+			webhook.Event{UserID: "u1", Name: "buy", Params: webhook.Map{"big": true}}, 1},
+		{"where not met", webhook.Did("buy", 7*days, webhook.OpGte, 1).WhereParam("big", webhook.OpEq, true),
+			webhook.Event{UserID: "u1", Name: "buy", Params: webhook.Map{"big": false}}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.save(t, &webhook.Message{
+				ID: "m", URL: h.recv.URL + "/u/{{ user.id }}", CheckAudienceOnce: true, Audience: tt.audience,
+				Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"},
+			})
+			h.trigger(t, tt.event)
+			h.idle(t)
+			if got := len(h.recv.Requests()); got != tt.want {
+				t.Errorf("%s triggered by %+v: %d requests, want %d", mustJSON(t, tt.audience), tt.event, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTriggerUsesTheSavedVersionsAudience checks that a message saved again with another
+// audience is matched against the new one, not one compiled for an earlier version.
+func TestTriggerUsesTheSavedVersionsAudience(t *testing.T) {
+	h := newHarness(t, nil)
+	h.identify(t, webhook.User{ID: "u1", Attributes: webhook.Map{"plan": "gold"}})
+	m := &webhook.Message{
+		ID: "m", URL: h.recv.URL + "/u/{{ user.id }}", CheckAudienceOnce: true,
+		Audience: webhook.Attr("plan", webhook.OpEq, "gold"),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"},
+	}
+	h.save(t, m)
+	h.trigger(t, webhook.Event{UserID: "u1", Name: "buy"})
+	h.idle(t)
+	m.Audience = webhook.Attr("plan", webhook.OpEq, "silver")
+	h.save(t, m)
+	h.trigger(t, webhook.Event{UserID: "u1", Name: "buy"})
+	h.idle(t)
+	if got := len(h.recv.Requests()); got != 1 {
+		t.Errorf("a gold user triggered a message for gold users, then for silver users: %d requests, want 1", got)
+	}
+}
+
 // enqueueUnseen triggers e through a second, unstarted Sender on the harness's Store, so the
 // harness's Sender sees the delivery only when it next polls (after PollInterval on the fake
 // clock): the user can change in between.

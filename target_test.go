@@ -78,7 +78,7 @@ var mary = webhook.User{
 	Attributes: webhook.Map{
 		"plan": "gold", "age": int64(30), "score": 9.5, "vip": true, "tags": []any{"a", "b"},
 		"name": "Mary", "s10": "10", "n9": int64(9), "blank": "", "null": nil, "none": []any{},
-		"signup": "2026-11-20T09:00:00Z", "obj": map[string]any{"k": "v"},
+		"signup": "2026-11-20T09:00:00Z", "obj": map[string]any{"k": "v"}, "no_obj": webhook.Map{},
 		"seen_ktm": "2026-11-20T14:45:00+05:45", "seen_lhi": "2026-11-23T20:00:00+11:00",
 	},
 }
@@ -152,6 +152,7 @@ func TestAudienceCriteria(t *testing.T) {
 		{"empty list", Attr("none", webhook.OpEmpty, nil), true},
 		{"empty set string", Attr("name", webhook.OpEmpty, nil), false},
 		{"empty object", Attr("obj", webhook.OpEmpty, nil), false},
+		{"empty Map", Attr("no_obj", webhook.OpEmpty, nil), true},
 		{"empty number", Attr("age", webhook.OpEmpty, nil), false},
 
 		{"gt", Attr("age", webhook.OpGt, 29), true},
@@ -480,21 +481,24 @@ func TestAudienceInvalid(t *testing.T) {
 		`{"attr": "x", "op": "eq", "value": 1e999}`,
 		`[1]`,
 		strings.Repeat(`{"not":`, 18) + `{"attr": "a", "op": "exists"}` + strings.Repeat(`}`, 18),
+		`{"attr": "a", "op": "in", "value": [` + strings.Repeat(`0, `, 10000) + `0]}`,
+		`{"all": [` + strings.Repeat(`{"attr": "a", "op": "exists"}, `, 1001) + `{"attr": "a", "op": "exists"}]}`,
 	} {
 		var a webhook.Audience
 		err := json.Unmarshal([]byte(in), &a)
+		short := in
+		if len(short) > 100 {
+			short = short[:100] + "..."
+		}
 		if err == nil {
 			err = a.Validate()
 			var ve *webhook.ValidationError
 			if !errors.As(err, &ve) || !errors.Is(err, webhook.ErrInvalid) {
-				t.Errorf("%s: Validate() = %v, want a *ValidationError", in, err)
+				t.Errorf("%s: Validate() = %v, want a *ValidationError", short, err)
 				continue
 			}
 		}
-		if len(in) > 100 {
-			in = in[:100] + "..."
-		}
-		fmt.Fprintf(&b, "%s\n\t%v\n", in, err)
+		fmt.Fprintf(&b, "%s\n\t%v\n", short, err)
 	}
 	golden(t, "audience_invalid.golden", b.String())
 

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -155,14 +154,9 @@ func (s *Sender) cancelUnless(ctx context.Context, store Store, e Event, now tim
 		return fmt.Errorf("cancel deliveries: %w", err)
 	}
 	for _, j := range jobs {
-		a := &Attempt{
-			DeliveryID: j.ID, MessageID: j.MessageID, MessageVersion: j.MessageVersion, UserID: j.UserID,
-			Number: j.Attempts + 1, Time: now, Outcome: Cancelled, Err: fmt.Sprintf("cancelled by event %q", e.Name),
-		}
-		// The job is cancelled, not leased: Finish records the attempt and reports the lease
-		// lost, which is expected.
-		if err := store.Finish(ctx, j, a); err != nil && !errors.Is(err, ErrLeaseLost) {
-			return fmt.Errorf("log cancelled delivery %s: %w", j.ID, err)
+		a, err := logCancelled(ctx, store, j, now, fmt.Sprintf("cancelled by event %q", e.Name))
+		if err != nil {
+			return err
 		}
 		s.logRule(ctx, a, "webhook: delivery cancelled")
 	}

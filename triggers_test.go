@@ -345,6 +345,10 @@ func TestTriggerAndCapValidation(t *testing.T) {
 	if strings.Contains(err.Error(), "Caps[0]") {
 		t.Errorf("NewSender = %v, which faults a valid cap", err)
 	}
+	_, err = webhook.NewSender(h.store, &webhook.Config{QuietHours: webhook.QuietHours{Start: 8 * time.Hour, End: 8 * time.Hour}})
+	if want := "QuietHours.End: equals Start"; !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), want) {
+		t.Errorf("NewSender(empty quiet hours) = %v, want ErrInvalid containing %q", err, want)
+	}
 }
 
 func TestCapHoldsForDeliveriesDueTogether(t *testing.T) {

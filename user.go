@@ -27,11 +27,7 @@ func (m *Map) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&raw); err != nil {
 		return err
 	}
-	if raw == nil {
-		*m = nil
-		return nil
-	}
-	v, err := normalizeMap(raw, 0)
+	v, err := normalizeMap(raw, 0) // nil for null
 	if err != nil {
 		return err
 	}
