@@ -187,9 +187,7 @@ func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) (done func(), ok
 			return done, false
 		}
 		if end, ok := s.quiet.until(a.Time.In(s.location(u))); ok {
-			j.Attempts--
-			j.State, j.DueAt = JobScheduled, end
-			s.finish(ctx, j, nil)
+			s.putOff(ctx, j, end)
 			s.log.LogAttrs(ctx, slog.LevelDebug, "webhook: delivery held for quiet hours",
 				slog.String("delivery_id", j.ID), slog.String("user_id", j.UserID), slog.Time("until", end))
 			return done, false
