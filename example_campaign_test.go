@@ -3,15 +3,10 @@ package webhook_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"time"
 
 	"github.com/hookline/webhook"
-	"github.com/hookline/webhook/store/memstore"
-	"github.com/hookline/webhook/webhooktest"
 )
 
 // exampleSender returns a started Sender on memstore whose fake clock reads Monday
@@ -20,21 +15,11 @@ import (
 // then stops the Sender.
 func exampleSender(users ...webhook.User) (s *webhook.Sender, url string, run func(until time.Time)) {
 	ctx := context.Background()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	clock := webhooktest.NewFakeClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	s, err := webhook.NewSender(memstore.New(), &webhook.Config{
-		Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		panic(err)
-	}
+	s, clock, url, stop := policySender(webhook.Config{})
 	for _, u := range users {
 		if err := s.Identify(ctx, u); err != nil {
 			panic(err)
 		}
-	}
-	if err := s.Start(ctx); err != nil {
-		panic(err)
 	}
 	printed := 0
 	run = func(until time.Time) {
@@ -53,14 +38,13 @@ func exampleSender(users ...webhook.User) (s *webhook.Sender, url string, run fu
 			}
 			printed = len(as)
 			if !clock.Now().Before(until) {
-				s.Stop(ctx)
-				srv.Close()
+				stop()
 				return
 			}
 			clock.Advance(15 * time.Minute)
 		}
 	}
-	return s, srv.URL, run
+	return s, url, run
 }
 
 func ExampleSender_StartCampaign() {
