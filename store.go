@@ -195,8 +195,8 @@ type EventHistoryStore interface {
 	//
 	// The cost must not grow with the user's events outside the window: a Store keeps an
 	// index on (user ID, name, time), as memstore does, and may evaluate q.Where in SQL
-	// (its operators compare one JSON value with a constant) or by calling Match on the
-	// events of the window.
+	// (its operators compare one JSON value with a constant) or match the events of the
+	// window with the function [Condition.Matcher] returns, compiled once per call.
 	EventStats(ctx context.Context, q EventQuery) (EventStats, error)
 }
 

@@ -604,14 +604,24 @@ func compileCondition(c *Condition, path string, ps *problems) *compiledConditio
 }
 
 // Match reports whether m's value at c.Key meets c. An invalid Condition matches nothing.
-func (c *Condition) Match(m Map) bool {
+// Match compiles c on every call; to test many Maps against one Condition, use
+// [Condition.Matcher].
+func (c *Condition) Match(m Map) bool { return c.Matcher()(m) }
+
+// Matcher compiles c once and returns a function that reports whether a Map meets it, as
+// [Condition.Match] does: Store adapters use it to match every event of a window against an
+// [EventQuery]'s Where. A nil Condition matches every Map; an invalid one matches nothing.
+// Later changes to c do not change the returned function.
+func (c *Condition) Matcher() func(Map) bool {
+	if c == nil {
+		return func(Map) bool { return true }
+	}
 	var ps problems
 	cc := compileCondition(c, "", &ps)
 	if cc == nil {
-		return false
+		return func(Map) bool { return false }
 	}
-	v, ok := m[cc.key]
-	return cc.check.match(v, ok, time.Time{})
+	return cc.matches
 }
 
 // validateConditions checks conditions given as a list at path.
@@ -1160,29 +1170,39 @@ func validateTargeting(m *Message, ps *problems) {
 	validateConditions(m.Delivery.Where, "delivery.where", ps)
 }
 
-// audienceKey identifies a saved message version, whose compiled audience is cached.
-type audienceKey struct {
+// targetingKey identifies a saved message version, whose compiled targeting is cached.
+type targetingKey struct {
 	id      string
 	version int
 }
 
-// audience returns m's compiled audience, or an error wrapping ErrInvalid.
-func (s *Sender) audience(m *Message) (*audienceNode, error) {
-	key := audienceKey{m.ID, m.Version}
+// targeting is a message's compiled Delivery.Where and Audience.
+type targeting struct {
+	where    []*compiledCondition
+	audience *audienceNode // nil for an empty Audience
+}
+
+// targeting returns m's compiled targeting, or an error wrapping ErrInvalid. That of a saved
+// message (a Version above 0) is compiled once per version.
+func (s *Sender) targeting(m *Message) (*targeting, error) {
+	key := targetingKey{m.ID, m.Version}
 	if m.Version > 0 {
-		if n, ok := s.audiences.Load(key); ok {
-			return n.(*audienceNode), nil
+		if t, ok := s.targetings.Load(key); ok {
+			return t.(*targeting), nil
 		}
 	}
 	var ps problems
-	n := compileAudience(&m.Audience, "audience", &ps)
+	t := &targeting{where: validateConditions(m.Delivery.Where, "delivery.where", &ps)}
+	if !m.Audience.IsZero() {
+		t.audience = compileAudience(&m.Audience, "audience", &ps)
+	}
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}
 	if m.Version > 0 {
-		s.audiences.Store(key, n)
+		s.targetings.Store(key, t)
 	}
-	return n, nil
+	return t, nil
 }
 
 // inAudience reports whether u is in m's audience at now.
@@ -1193,29 +1213,26 @@ func (s *Sender) inAudience(ctx context.Context, m *Message, u User, now time.Ti
 // matchAudience reports whether u is in m's audience at now, counting pending (if not nil)
 // as an event in the Store.
 func (s *Sender) matchAudience(ctx context.Context, m *Message, u *User, now time.Time, pending *Event) (bool, error) {
-	if m.Audience.IsZero() {
-		return true, nil
+	t, err := s.targeting(m)
+	if err != nil || t.audience == nil {
+		return err == nil, err
 	}
-	n, err := s.audience(m)
-	if err != nil {
-		return false, err
-	}
-	return n.eval(&audienceEnv{ctx: ctx, store: s.store, user: u, now: now, pending: pending})
+	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: u, now: now, pending: pending})
 }
 
 // eventTriggers reports whether the event e, being triggered, should enqueue a delivery of m: its
 // parameters meet m.Delivery.Where and its user is in m's audience, counting e itself.
 func (s *Sender) eventTriggers(ctx context.Context, m *Message, e *Event, now time.Time) (bool, error) {
-	var ps problems
-	for _, c := range validateConditions(m.Delivery.Where, "delivery.where", &ps) {
-		if c != nil && !c.matches(e.Params) {
+	t, err := s.targeting(m)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range t.where {
+		if !c.matches(e.Params) {
 			return false, nil
 		}
 	}
-	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
-		return false, err
-	}
-	if m.Audience.IsZero() {
+	if t.audience == nil {
 		return true, nil
 	}
 	u, err := s.user(ctx, e.UserID)

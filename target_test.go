@@ -540,3 +540,39 @@ func TestDurationJSON(t *testing.T) {
 
 // Buckets pinned when BucketOf was written.
 const pinnedBucket1, pinnedBucket2 = 75, 691
+
+func TestConditionMatcher(t *testing.T) {
+	c := &webhook.Condition{Key: "n", Op: webhook.OpGte, Value: 3}
+	match := c.Matcher()
+	for _, tc := range []struct {
+		m    webhook.Map
+		want bool
+	}{
+		{webhook.Map{"n": 3}, true},
+		{webhook.Map{"n": 2.5}, false},
+		{webhook.Map{"n": "3"}, false},
+		{webhook.Map{}, false},
+	} {
+		if got := match(tc.m); got != tc.want {
+			t.Errorf("Matcher()(%v) = %v, want %v", tc.m, got, tc.want)
+		}
+		if got := c.Match(tc.m); got != tc.want {
+			t.Errorf("Match(%v) = %v, want %v", tc.m, got, tc.want)
+		}
+	}
+	c.Value = 100 // the matcher was compiled before
+	if !match(webhook.Map{"n": 3}) {
+		t.Error("a change to the Condition after Matcher changed the matcher")
+	}
+	if c.Match(webhook.Map{"n": 3}) {
+		t.Error("Match does not see a change to the Condition")
+	}
+	invalid := &webhook.Condition{Key: "n", Op: webhook.OpWithinLast, Value: "1h"}
+	if invalid.Matcher()(webhook.Map{"n": 3}) || invalid.Match(webhook.Map{"n": 3}) {
+		t.Error("an invalid Condition matched")
+	}
+	var none *webhook.Condition
+	if !none.Matcher()(webhook.Map{"n": 3}) {
+		t.Error("a nil Condition's matcher did not match")
+	}
+}

@@ -131,10 +131,10 @@ type Sender struct {
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
 
-	audiences sync.Map   // audienceKey → *audienceNode: compiled audiences of saved messages
-	caps      []Cap      // per-user delivery caps across messages
-	quiet     QuietHours // when deliveries are held, or the zero QuietHours
-	capped    userLocks  // users with a delivery being checked against caps and sent
+	targetings sync.Map   // targetingKey → *targeting: compiled Where and Audience of saved messages
+	caps       []Cap      // per-user delivery caps across messages
+	quiet      QuietHours // when deliveries are held, or the zero QuietHours
+	capped     userLocks  // users with a delivery being checked against caps and sent
 
 	tmu       sync.Mutex                  // guards templates
 	templates map[string]*compiledMessage // by message ID: the last version compiled

@@ -66,8 +66,9 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 		st.Count, st.First, st.Last = hi-lo, h.times[lo], h.times[hi-1]
 		return st, nil
 	}
+	match := q.Where.Matcher()
 	for i := lo; i < hi; i++ {
-		if q.Where != nil && !q.Where.Match(h.params[i]) {
+		if !match(h.params[i]) {
 			continue
 		}
 		var v any

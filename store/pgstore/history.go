@@ -17,7 +17,7 @@ const eventWindow = ` FROM webhook_events
 // through the index on (user_id, name, time). Without q.Where the statistics are computed in
 // SQL (a JSON number is an int64 or a float64 in the [webhook.Map] model, so jsonb_typeof
 // 'number' is what Numbers counts); with it, the window's parameters are read and
-// [webhook.Condition.Match] decides, so that every operator means what it means elsewhere.
+// a [webhook.Condition.Matcher] decides, so that every operator means what it means elsewhere.
 func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
 	args := []any{q.UserID, q.Name, nullTime(ceilMicro(q.Since)), nullTime(q.Until)}
 	if q.Where != nil {
@@ -50,6 +50,7 @@ func (s *Store) matchEvents(ctx context.Context, q webhook.EventQuery, args []an
 		return st, err
 	}
 	defer rows.Close()
+	match := q.Where.Matcher()
 	for rows.Next() {
 		var t time.Time
 		var raw []byte
@@ -60,7 +61,7 @@ func (s *Store) matchEvents(ctx context.Context, q webhook.EventQuery, args []an
 		if err := unmarshal(raw, &params); err != nil {
 			return webhook.EventStats{}, err
 		}
-		if !q.Where.Match(params) {
+		if !match(params) {
 			continue
 		}
 		var v any

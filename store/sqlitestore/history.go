@@ -12,7 +12,7 @@ import (
 
 // EventStats implements [webhook.EventHistoryStore]. It reads the window from the index on
 // (user_id, name, time): with neither Where nor Param SQLite counts it there, and otherwise
-// the window's events are read and q.Where matched in Go, with [webhook.Condition.Match].
+// the window's events are read and q.Where matched in Go, with a [webhook.Condition.Matcher].
 func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
 	var st webhook.EventStats
 	since, until := int64(math.MinInt64), int64(math.MaxInt64)
@@ -37,6 +37,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 		return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
 	}
 	defer rows.Close()
+	match := q.Where.Matcher()
 	for rows.Next() {
 		var t int64
 		var raw sql.NullString
@@ -47,7 +48,7 @@ func (s *Store) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.E
 		if err := unmarshalNull(raw, &params); err != nil {
 			return webhook.EventStats{}, fmt.Errorf("sqlitestore: event stats: %w", err)
 		}
-		if q.Where != nil && !q.Where.Match(params) {
+		if !match(params) {
 			continue
 		}
 		var v any
