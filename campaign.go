@@ -113,7 +113,7 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
 	}
 	if m.Delivery.kind() == Triggered {
-		return fmt.Errorf("%w: webhook: start campaign %q: a triggered message is sent by events", ErrInvalid, messageID)
+		return invalidf("webhook: start campaign %q: a triggered message is sent by events", messageID)
 	}
 	old, err := s.store.Campaign(ctx, messageID)
 	switch {
@@ -122,7 +122,7 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 	case err != nil:
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
 	case old.State == CampaignPaused || old.State == CampaignRunning && !old.NextAt.IsZero():
-		return fmt.Errorf("%w: webhook: start campaign %q: it is %s", ErrInvalid, messageID, old.State)
+		return invalidf("webhook: start campaign %q: it is %s", messageID, old.State)
 	}
 	c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: old.Run + 1, State: CampaignRunning, StartedAt: s.clock.Now()}
 	p, err := newPlan(&m.Delivery, c)
@@ -131,7 +131,7 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 	}
 	c.Occurrence, c.NextAt = p.first()
 	if c.NextAt.IsZero() {
-		return fmt.Errorf("%w: webhook: start campaign %q: no occurrence before the end", ErrInvalid, messageID)
+		return invalidf("webhook: start campaign %q: no occurrence before the end", messageID)
 	}
 	if err := s.store.PutCampaign(ctx, c); err != nil {
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
@@ -198,7 +198,7 @@ func (s *Sender) setCampaignState(ctx context.Context, messageID string, state C
 		return fmt.Errorf("webhook: set campaign %q %s: %w", messageID, state, err)
 	}
 	if c.State != state {
-		return fmt.Errorf("%w: webhook: set campaign %q %s: it is %s", ErrInvalid, messageID, state, c.State)
+		return invalidf("webhook: set campaign %q %s: it is %s", messageID, state, c.State)
 	}
 	return nil
 }

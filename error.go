@@ -65,6 +65,17 @@ func (e *ValidationError) Error() string {
 // Unwrap returns [ErrInvalid].
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
+// invalidError is an error about bad input that is not a [*ValidationError]: its text says
+// what is wrong, and it wraps [ErrInvalid].
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+
+func (e invalidError) Unwrap() error { return ErrInvalid }
+
+// invalidf returns an invalidError with the text fmt.Sprintf makes.
+func invalidf(format string, args ...any) error { return invalidError(fmt.Sprintf(format, args...)) }
+
 // problems collects validation problems.
 type problems []Problem
 

@@ -39,7 +39,7 @@ func ExampleSign() {
 	// 2 signatures
 	// receiver with the old secret: <nil>
 	// receiver with the new secret: <nil>
-	// true webhook: invalid input: webhook: sign: secret 0 must decode to 24 to 64 bytes, not 5
+	// true webhook: sign: secret 0 must decode to 24 to 64 bytes, not 5
 }
 
 // NewSecret makes a signing secret for Message.Secrets, to share with the receiver.

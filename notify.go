@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 )
 
 // Notifier is implemented by a [Store] that can tell a Sender that deliveries were enqueued
@@ -61,7 +60,7 @@ func (s *Sender) listen(ctx context.Context) (stop func()) {
 // ErrInvalid if store is nil, and otherwise what Trigger returns.
 func (s *Sender) TriggerTx(ctx context.Context, store Store, e Event) error {
 	if store == nil {
-		return fmt.Errorf("%w: webhook: TriggerTx: nil Store", ErrInvalid)
+		return invalidf("webhook: TriggerTx: nil Store")
 	}
 	return s.trigger(ctx, store, e)
 }

@@ -83,13 +83,13 @@ func validateSending(m *Message, ps *problems) {
 // there are no secrets.
 func Sign(secrets []string, id string, timestamp time.Time, body []byte) (string, error) {
 	if len(secrets) == 0 {
-		return "", fmt.Errorf("%w: webhook: sign: no secrets", ErrInvalid)
+		return "", invalidf("webhook: sign: no secrets")
 	}
 	sigs := make([]string, len(secrets))
 	for i, s := range secrets {
 		key, err := decodeSecret(s)
 		if err != nil {
-			return "", fmt.Errorf("%w: webhook: sign: secret %d %v", ErrInvalid, i, err)
+			return "", invalidf("webhook: sign: secret %d %v", i, err)
 		}
 		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(mac(key, id, timestamp.Unix(), body))
 	}

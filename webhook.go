@@ -157,7 +157,7 @@ type Sender struct {
 // It returns an error wrapping ErrInvalid if cfg is invalid.
 func NewSender(store Store, cfg *Config) (*Sender, error) {
 	if store == nil {
-		return nil, fmt.Errorf("%w: webhook: NewSender: nil Store", ErrInvalid)
+		return nil, invalidf("webhook: NewSender: nil Store")
 	}
 	if cfg == nil {
 		cfg = &Config{}
@@ -444,7 +444,7 @@ func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params 
 	}
 	p, err := normalizeMap(params, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: webhook: preview params: %v", ErrInvalid, err)
+		return nil, invalidf("webhook: preview params: %v", err)
 	}
 	u, err := s.user(ctx, userID)
 	if err != nil {
