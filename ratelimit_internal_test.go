@@ -31,3 +31,114 @@ func TestLimiterStateIsBounded(t *testing.T) {
 		t.Errorf("after an hour, %d slots and none for d9; stale slots should make room", len(l.slots))
 	}
 }
+
+// TestLimiterCapForgetsIdleHostsFirst checks that when the host limiters reach maxTracked, a
+// new host makes the Sender forget the idle ones (a full bucket and no failures counted) and
+// keep every busy one: a spent token, or a failure toward the breaker.
+func TestLimiterCapForgetsIdleHostsFirst(t *testing.T) {
+	l := newLimits(&Config{HostRate: 1, HostBurst: 1})
+	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	now := start.Add(time.Hour) // the buckets spent at start are full again
+	idle := maxTracked / 2
+	for i := range idle {
+		l.admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start)
+	}
+	l.admit("f", "failing.example.com", "m", 0, start)
+	l.record("failing.example.com", AttemptResult{Attempt: 1, StatusCode: 503, End: start})
+	busy := maxTracked - idle - 1
+	for i := range busy {
+		l.admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now)
+	}
+	if len(l.hosts) != maxTracked {
+		t.Fatalf("tracking %d hosts before the new one, want %d", len(l.hosts), maxTracked)
+	}
+
+	if wait := l.admit("n", "new.example.com", "m", 0, now); wait != 0 {
+		t.Errorf("first delivery to a new host waits %v, want 0", wait)
+	}
+	if got, want := len(l.hosts), busy+2; got != want {
+		t.Errorf("tracking %d hosts after the new one, want %d: the busy ones, the failing one and the new one", got, want)
+	}
+	for _, host := range []string{"new.example.com", "failing.example.com", "busy0.example.com", fmt.Sprintf("busy%d.example.com", busy-1)} {
+		if l.hosts[host] == nil {
+			t.Errorf("forgot %s, want it kept", host)
+		}
+	}
+	if l.hosts["failing.example.com"] != nil && l.hosts["failing.example.com"].failures != 1 {
+		t.Errorf("failing.example.com has %d failures, want 1 kept", l.hosts["failing.example.com"].failures)
+	}
+	kept := 0
+	for i := range idle {
+		if l.hosts[fmt.Sprintf("idle%d.example.com", i)] != nil {
+			kept++
+		}
+	}
+	if kept != 0 {
+		t.Errorf("kept %d of %d idle hosts, want 0", kept, idle)
+	}
+}
+
+// TestLimiterCapHoldsWhenAllHostsAreBusy checks that when all maxTracked host limiters are
+// busy, a new host makes the Sender forget some of them, down to nine tenths of the cap,
+// rather than grow; the new host gets a fresh limiter and the kept hosts keep their state.
+func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
+	l := newLimits(&Config{HostRate: 1, HostBurst: 1})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for i := range maxTracked {
+		l.admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now)
+	}
+	if wait := l.admit("n", "new.example.com", "m", 0, now); wait != 0 {
+		t.Errorf("first delivery to a new host waits %v, want 0", wait)
+	}
+	if got, want := len(l.hosts), maxTracked*9/10; got != want {
+		t.Errorf("tracking %d hosts after the new one, want %d", got, want)
+	}
+	if l.hosts["new.example.com"] == nil {
+		t.Errorf("the new host is not tracked")
+	}
+	for host, h := range l.hosts {
+		if h.idle(now) {
+			t.Errorf("kept %s, but its limiter is idle: its state was lost", host)
+		}
+	}
+}
+
+// TestFullSlotsCancelReservations checks that when maxTracked deliveries hold slots due later,
+// a delivery that must wait is told how long but holds no slot, and its reservation is
+// cancelled: it takes no token, so the next delivery waits no longer than it does.
+func TestFullSlotsCancelReservations(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		cfg       Config
+		perMinute int
+	}{
+		{"host limiter", Config{HostRate: 1, HostBurst: 1}, 0},
+		{"message limiter", Config{HostRate: -1}, 60},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLimits(&tt.cfg)
+			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+			// One delivery goes; the next maxTracked wait, each holding a slot.
+			for i := range maxTracked + 1 {
+				l.admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
+			}
+			if len(l.slots) != maxTracked {
+				t.Fatalf("%d slots held, want %d", len(l.slots), maxTracked)
+			}
+			if wait := l.admit("d1", "h.example.com", "m", tt.perMinute, now); wait != 0 {
+				t.Fatalf("first delivery waits %v, want 0", wait)
+			}
+			for _, id := range []string{"d2", "d3"} {
+				if wait := l.admit(id, "h.example.com", "m", tt.perMinute, now); wait != time.Second {
+					t.Errorf("delivery %s waits %v, want 1s: a delivery without a slot must not take a token", id, wait)
+				}
+				if _, ok := l.slots[id]; ok {
+					t.Errorf("delivery %s holds a slot, want none while they are full", id)
+				}
+			}
+			if len(l.slots) != maxTracked {
+				t.Errorf("%d slots held, want %d", len(l.slots), maxTracked)
+			}
+		})
+	}
+}

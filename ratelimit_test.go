@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/webhooktest"
 )
 
 // sendN enqueues n deliveries of message id, returning their IDs.
@@ -187,5 +190,54 @@ func TestGoneEndsTheDeliveryAndIsNoHostFailure(t *testing.T) {
 		if a.Outcome != webhook.Failed || a.StatusCode != http.StatusGone {
 			t.Errorf("attempt = %s with %d, want failed with 410", a.Outcome, a.StatusCode)
 		}
+	}
+}
+
+// TestHostRateLimitIgnoresCase checks that a host's rate limit is shared by every spelling of
+// its name: Hooks.Example.COM and hooks.example.com are one host, while another host has a
+// limit of its own.
+func TestHostRateLimitIgnoresCase(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	// Every host is the receiver, so the URLs can name any host without a name lookup.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, recv.Server.Listener.Addr().String())
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	h := newHarness(t, &webhook.Config{HTTPClient: &http.Client{Transport: tr}, HostRate: 1, HostBurst: 1})
+	urls := map[string]string{
+		"upper": "http://Hooks.Example.COM/upper",
+		"lower": "http://hooks.example.com/lower",
+		"other": "http://other.example.com/other",
+	}
+	ids := map[string]string{}
+	for name, url := range urls {
+		h.save(t, &webhook.Message{ID: name, URL: url})
+		ids[name] = h.sendN(t, name, 1)[0]
+	}
+	h.idle(t)
+
+	sent := map[string]bool{}
+	for _, r := range recv.Requests() {
+		sent[strings.TrimPrefix(r.URI, "/")] = true
+	}
+	if len(sent) != 2 || !sent["other"] || sent["upper"] == sent["lower"] {
+		t.Fatalf("sent at once: %v; want other and one of upper and lower, which share a host", sent)
+	}
+	held := "upper"
+	if sent["upper"] {
+		held = "lower"
+	}
+	j, err := h.store.Job(h.ctx, ids[held])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := epoch.Add(time.Second); j.State != webhook.JobScheduled || j.Attempts != 0 || !j.DueAt.Equal(want) {
+		t.Errorf("delivery to %s is %s with %d attempts, due %v; want held back: scheduled with 0, due %v", urls[held], j.State, j.Attempts, j.DueAt, want)
+	}
+	h.clock.Advance(time.Second)
+	h.idle(t)
+	if n := len(recv.Requests()); n != 3 {
+		t.Errorf("a second after the first, the receiver got %d requests, want 3", n)
 	}
 }

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -682,5 +683,87 @@ func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
 	}
 	if n := store.n.Load(); n != 0 {
 		t.Errorf("the Store was asked for a user %d times, want 0", n)
+	}
+}
+
+// staleHolder is a Store that says every delivery's lease has passed to another Sender, as
+// it does to a Sender that held a delivery past its lease.
+type staleHolder struct {
+	*memstore.Store
+}
+
+func (staleHolder) Finish(context.Context, *webhook.Job, *webhook.Attempt) error {
+	return webhook.ErrLeaseLost
+}
+
+// TestLeaseLostIsLoggedAsWarning checks that a Sender whose Store says it no longer holds a
+// delivery's lease logs one warning naming the delivery, not a Store error, and no secret of
+// the request it sent.
+func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	var logs bytes.Buffer
+	s, err := webhook.NewSender(staleHolder{memstore.New()}, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(recv.URL, "http://", "http://api:hunter2-basic@", 1)
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: base + "/hook?token=hunter2-query",
+		Headers: []webhook.Field{{Key: "X-Api-Key", Value: "hunter2-key"}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Send(ctx, "m", "u1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	reqs := recv.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("the receiver got %d requests, want 1", len(reqs))
+	}
+	if r := reqs[0]; !strings.Contains(r.URI, "hunter2-query") || r.Header.Get("X-Api-Key") != "hunter2-key" {
+		t.Fatalf("the receiver got no secrets: %+v", r) // so their absence from the log means something
+	}
+
+	// Stop has returned, so nothing writes to logs any more.
+	const msg = "webhook: delivery lease lost; another sender has it"
+	var lost []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec[slog.LevelKey] == "ERROR" {
+			t.Errorf("logged at error level: %s", line)
+		}
+		if rec[slog.MessageKey] == msg {
+			lost = append(lost, rec)
+		}
+	}
+	if len(lost) != 1 {
+		t.Fatalf("logged %q %d times, want once:\n%s", msg, len(lost), logs.String())
+	}
+	if got := lost[0][slog.LevelKey]; got != "WARN" {
+		t.Errorf("lease lost logged at level %v, want WARN", got)
+	}
+	if got := lost[0]["delivery_id"]; got != id {
+		t.Errorf("lease lost logged with delivery_id %v, want %s", got, id)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("api:hunter2-basic"))
+	for _, secret := range []string{"hunter2", basic} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds the secret %q:\n%s", secret, logs.String())
+		}
 	}
 }

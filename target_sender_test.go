@@ -1,11 +1,13 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,6 +220,108 @@ func TestAudienceIsCheckedAgainBeforeSending(t *testing.T) {
 		if !strings.Contains(logs, "level=INFO") || !strings.Contains(logs, "skipped") || strings.Contains(logs, "level=ERROR") {
 			t.Errorf("logs do not show the skip at info level without errors:\n%s", logs)
 		}
+	}
+}
+
+// stallingUsers is a Store whose User, once armed, waits until its context ends: a Store still
+// answering the audience check when the Sender stops. Then it returns the context's error, or
+// with answer set the user as if the answer had come just as the stop did.
+type stallingUsers struct {
+	*memstore.Store
+	answer bool
+	armed  atomic.Bool
+	once   sync.Once
+	called chan struct{} // closed by the first armed call
+}
+
+func (st *stallingUsers) User(ctx context.Context, id string) (webhook.User, error) {
+	if !st.armed.Load() {
+		return st.Store.User(ctx, id)
+	}
+	st.once.Do(func() { close(st.called) })
+	<-ctx.Done()
+	if st.answer {
+		return st.Store.User(context.WithoutCancel(ctx), id)
+	}
+	return webhook.User{}, ctx.Err()
+}
+
+// TestStopDuringAudienceRecheckPutsTheDeliveryBack checks that a delivery whose audience
+// check is cut short by a hard stop goes back in the queue, due now, with the attempt not
+// counted and nothing logged: not skipped, although the user has left the audience, and not
+// failed, although the check saw the context's error.
+func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer bool
+	}{
+		{"check fails with the context's error", false},
+		{"check answers as the stop comes", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			st := &stallingUsers{Store: memstore.New(), answer: tt.answer, called: make(chan struct{})}
+			clock := webhooktest.NewFakeClock(epoch)
+			recv := webhooktest.NewReceiver(t)
+			var logs bytes.Buffer
+			s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+				Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook",
+				Audience: webhook.Attr("plan", webhook.OpEq, "gold")}); err != nil {
+				t.Fatal(err)
+			}
+			// The user is not in the audience: an answered check would skip the delivery.
+			if err := s.Identify(ctx, webhook.User{ID: "u1", Attributes: webhook.Map{"plan": "free"}}); err != nil {
+				t.Fatal(err)
+			}
+			id, err := s.Send(ctx, "m", "u1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.armed.Store(true)
+			if err := s.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-st.called:
+			case <-ctx.Done():
+				t.Fatal("the Sender never checked the audience")
+			}
+			hard, stop := context.WithCancel(ctx)
+			stop()
+			if err := s.Stop(hard); !errors.Is(err, context.Canceled) {
+				t.Errorf("Stop(cancelled) = %v, want context.Canceled", err)
+			}
+
+			j, err := st.Job(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State != webhook.JobScheduled || j.Attempts != 0 || j.LeaseOwner != "" || !j.DueAt.Equal(epoch) {
+				t.Errorf("delivery is %s with %d attempts, lease %q, due %v; want scheduled with 0, no lease, due %v",
+					j.State, j.Attempts, j.LeaseOwner, j.DueAt, epoch)
+			}
+			as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(as) != 0 {
+				t.Errorf("logged %d attempts, want 0: %+v", len(as), as)
+			}
+			if n := len(recv.Requests()); n != 0 {
+				t.Errorf("the receiver got %d requests, want 0", n)
+			}
+			// Stop has returned, so nothing writes to logs any more.
+			for _, bad := range []string{"skipped", "webhook attempt", "level=WARN", "level=ERROR"} {
+				if strings.Contains(logs.String(), bad) {
+					t.Errorf("the log mentions %q; want the delivery put back silently:\n%s", bad, logs.String())
+				}
+			}
+		})
 	}
 }
 
