@@ -10,7 +10,10 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	l := newLimits(&Config{HostRate: 1, HostBurst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked + 100 {
-		// Two deliveries per host: the second waits, holding a slot, so no host is idle.
+		// Two deliveries per host: the second waits. Once the slots are full, a reservation
+		// that finds none is cancelled and its host looks idle again, so this checks only
+		// that every map stays bounded; TestLimiterCapHoldsWhenAllHostsAreBusy covers a cap
+		// reached with no idle host.
 		host := fmt.Sprintf("h%d.example.com", i)
 		l.admit(fmt.Sprintf("a%d", i), host, "m", 600, now)
 		if wait := l.admit(fmt.Sprintf("b%d", i), host, "m", 600, now); wait <= 0 {
