@@ -1214,8 +1214,11 @@ func (s *Sender) inAudience(ctx context.Context, m *Message, u User, now time.Ti
 // as an event in the Store.
 func (s *Sender) matchAudience(ctx context.Context, m *Message, u *User, now time.Time, pending *Event) (bool, error) {
 	t, err := s.targeting(m)
-	if err != nil || t.audience == nil {
-		return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	if t.audience == nil {
+		return true, nil
 	}
 	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: u, now: now, pending: pending})
 }
