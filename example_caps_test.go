@@ -17,10 +17,15 @@ import (
 // 2026-11-23 09:00 UTC, the URL of a local endpoint that answers 204, and a function that
 // stops the Sender and the endpoint.
 func policySender(cfg webhook.Config) (s *webhook.Sender, clock *webhooktest.FakeClock, url string, stop func()) {
+	return senderOn(memstore.New(), cfg)
+}
+
+// senderOn is policySender on a Store of the caller's.
+func senderOn(store webhook.Store, cfg webhook.Config) (s *webhook.Sender, clock *webhooktest.FakeClock, url string, stop func()) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	clock = webhooktest.NewFakeClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Clock, cfg.AllowNetworks, cfg.Logger = clock, webhooktest.LoopbackNetworks(), slog.New(slog.DiscardHandler)
-	s, err := webhook.NewSender(memstore.New(), &cfg)
+	s, err := webhook.NewSender(store, &cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -767,3 +767,41 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 		}
 	}
 }
+
+// A delivery keeps its rendered request, credentials and all, only while a retry may send it
+// again: once it has succeeded or failed for good, its job holds no request.
+func TestFinishedDeliveryKeepsNoRequest(t *testing.T) {
+	h := newHarness(t, nil)
+	h.recv.Reply(503, 400) // u1's first attempt is retried; u2's fails for good
+	url := strings.Replace(h.recv.URL, "http://", "http://hook:s3cret@", 1)
+	h.save(t, &webhook.Message{ID: "m", URL: url + "/hook", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	job := func(user string) *webhook.Job {
+		t.Helper()
+		as := h.attempts(t, webhook.AttemptFilter{UserID: user, Limit: 1})
+		if len(as) != 1 {
+			t.Fatalf("%s has %d attempts, want 1", user, len(as))
+		}
+		j, err := h.store.Job(h.ctx, as[0].DeliveryID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	for _, u := range []string{"u1", "u2"} {
+		if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: u, Name: "e"}); err != nil {
+			t.Fatal(err)
+		}
+		h.idle(t)
+	}
+	if j := job("u1"); j.State != webhook.JobScheduled || j.Request == nil || j.Request.Header.Get("Authorization") == "" {
+		t.Errorf("delivery waiting for its retry: state %s, request %+v; want scheduled, with its request and credentials", j.State, j.Request)
+	}
+	if j := job("u2"); j.State != webhook.JobFailed || j.Request != nil {
+		t.Errorf("delivery failed for good: state %s, request %+v; want failed, with no request", j.State, j.Request)
+	}
+	h.clock.Advance(time.Minute)
+	h.idle(t)
+	if j := job("u1"); j.State != webhook.JobSucceeded || j.Request != nil {
+		t.Errorf("delivery sent on its retry: state %s, request %+v; want succeeded, with no request", j.State, j.Request)
+	}
+}

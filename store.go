@@ -127,7 +127,9 @@ type Job struct {
 	LeaseOwner     string    `json:"lease_owner,omitempty"`
 	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
 	// Request is the rendered request, saved after the first attempt renders it so that
-	// every retry sends the same bytes. It holds credentials (the Authorization header).
+	// every retry sends the same bytes. It holds credentials (the Authorization header), so
+	// the Sender clears it when the delivery is finished for good (succeeded, failed or
+	// skipped). A delivery cancelled while it waited for a retry keeps it.
 	Request *Request `json:"request,omitempty"`
 	// Unless is the name of the event that cancels this job while it is scheduled (see
 	// Delivery.Unless), or empty.
@@ -182,6 +184,23 @@ type AttemptStore interface {
 	// and time), not a scan of the log. A user with no attempts has a count of 0, not
 	// ErrNotFound.
 	CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error)
+}
+
+// AttemptPruner is an optional role of a Store: deleting old attempts. No Store deletes
+// anything by itself, so the attempt log grows by a row per attempt for as long as the Store
+// is used; an app that wants it bounded calls DeleteAttempts from a job of its own. The
+// Sender never calls it. memstore, sqlitestore and pgstore implement it.
+type AttemptPruner interface {
+	// DeleteAttempts deletes the attempts whose Time is before before (an attempt at before
+	// is kept) and returns how many it deleted. A Store that keeps times less precisely than
+	// a nanosecond keeps what it cannot tell apart from before. It may delete in several
+	// transactions, so as not to hold up deliveries; if ctx ends or a transaction fails, it
+	// returns the number deleted so far with the error, and a later call deletes the rest.
+	//
+	// A deleted attempt is gone from [AttemptStore.Attempts] and from
+	// [AttemptStore.CountSent]: keep at least the longest Per of Config.Caps and of your
+	// messages' Delivery.Limit, or those deliveries may be sent again beyond their cap.
+	DeleteAttempts(ctx context.Context, before time.Time) (int, error)
 }
 
 // EventHistoryStore answers questions about a user's event history without reading all of

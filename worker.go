@@ -394,8 +394,12 @@ func (s *Sender) unclaim(j *Job) {
 }
 
 // finish saves a delivery and its attempt. The Store is given its own time limit: a Sender
-// that is stopping still records what it did.
+// that is stopping still records what it did. A delivery finished for good keeps no request:
+// nothing will send it again, and it holds credentials.
 func (s *Sender) finish(ctx context.Context, j *Job, a *Attempt) {
+	if j.State != JobScheduled {
+		j.Request = nil
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := s.store.Finish(ctx, j, a)

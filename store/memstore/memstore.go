@@ -37,7 +37,10 @@ type Store struct {
 	campaign map[string]*webhook.Campaign  // campaigns by message ID
 }
 
-var _ webhook.Store = (*Store)(nil)
+var (
+	_ webhook.Store         = (*Store)(nil)
+	_ webhook.AttemptPruner = (*Store)(nil)
+)
 
 // record is a job with the generation of its latest queue entry; older entries are stale.
 type record struct {
@@ -365,6 +368,31 @@ func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhoo
 		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// DeleteAttempts implements [webhook.AttemptPruner], in one pass over the log. The log's
+// memory is given back once it is less than a quarter full.
+func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.attempts)
+	s.attempts = slices.DeleteFunc(s.attempts, func(a webhook.Attempt) bool { return a.Time.Before(before) })
+	if len(s.attempts) < cap(s.attempts)/4 {
+		s.attempts = slices.Clone(s.attempts)
+	}
+	for user, index := range s.sent {
+		i, _ := slices.BinarySearchFunc(index, before, func(e sent, t time.Time) int { return e.at.Compare(t) })
+		switch {
+		case i == len(index):
+			delete(s.sent, user)
+		case i > 0:
+			s.sent[user] = slices.Clone(index[i:])
+		}
+	}
+	return n - len(s.attempts), nil
 }
 
 // entry is a job's place in the queue.

@@ -85,8 +85,9 @@ const hotSettings = `SELECT set_config('synchronous_commit', 'off', true),
 	set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`
 
 var (
-	_ webhook.Store    = (*Store)(nil)
-	_ webhook.Notifier = (*Store)(nil)
+	_ webhook.Store         = (*Store)(nil)
+	_ webhook.Notifier      = (*Store)(nil)
+	_ webhook.AttemptPruner = (*Store)(nil)
 )
 
 // querier is what the Store needs of a pool or a transaction.
@@ -829,6 +830,29 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	}
 	slices.SortFunc(jobs, func(a, b *webhook.Job) int { return cmp.Compare(a.ID, b.ID) })
 	return jobs, nil
+}
+
+// deleteChunk is the number of attempts DeleteAttempts deletes per statement (each its own
+// transaction, outside a [Store.WithTx] view), so that its row locks and WAL are bounded.
+const deleteChunk = 1000
+
+// DeleteAttempts implements [webhook.AttemptPruner], deleteChunk attempts per statement,
+// oldest first, through the index on (time, seq). Times are kept to the microsecond, and
+// before is truncated to it, so an attempt in before's microsecond is kept.
+func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		tag, err := s.db.Exec(ctx, `DELETE FROM webhook_attempts WHERE seq IN
+			(SELECT seq FROM webhook_attempts WHERE time < $1 ORDER BY time, seq LIMIT $2)`, before, deleteChunk)
+		if err != nil {
+			return total, wrap("delete attempts before "+before.Format(time.RFC3339Nano), err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
 }
 
 // Attempts implements [webhook.AttemptStore].

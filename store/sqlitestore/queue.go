@@ -261,3 +261,38 @@ func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhoo
 	}
 	return as, nil
 }
+
+// deleteChunk is the number of attempts DeleteAttempts deletes per write transaction, so
+// that deliveries wait at most a few milliseconds for it.
+const deleteChunk = 500
+
+// deleteAttemptsSQL deletes up to ?2 of the attempts before ?1, oldest first, through the
+// index on (time, seq).
+const deleteAttemptsSQL = `DELETE FROM attempts WHERE seq IN (SELECT seq FROM attempts WHERE time < ?1 ORDER BY time, seq LIMIT ?2)`
+
+// DeleteAttempts implements [webhook.AttemptPruner], deleteChunk attempts per write
+// transaction, oldest first.
+func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
+	if before.IsZero() {
+		return 0, ctx.Err() // nothing is before it, and it has no UnixNano
+	}
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, deleteAttemptsSQL, before.UnixNano(), deleteChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sqlitestore: delete attempts before %s: %w", before.Format(time.RFC3339Nano), err)
+		}
+		total += int(n)
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
+}

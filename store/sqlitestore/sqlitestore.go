@@ -74,7 +74,10 @@ type Store struct {
 	stmts map[string]*sql.Stmt // prepared statements by query
 }
 
-var _ webhook.Store = (*Store)(nil)
+var (
+	_ webhook.Store         = (*Store)(nil)
+	_ webhook.AttemptPruner = (*Store)(nil)
+)
 
 // New returns a Store over db, which the caller opened with the settings in the package doc
 // and closes when done. New changes nothing in the database; call [Store.Migrate].

@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ var attemptRules = []rule{
 	{"AttemptsAreNewestFirstThenRecordedLastFirst", testAttemptOrder},
 	{"AttemptsFilterAndLimit", testAttemptFilter},
 	{"CountSentCountsTheUsersSucceededAttemptsSince", testCountSent},
+	{"DeleteAttemptsDeletesThoseBefore", testDeleteAttempts},
 }
 
 // attempt returns attempt number n of delivery id (of message m1 to user u1) at t.
@@ -163,5 +167,60 @@ func testCountSent(t *testing.T, s webhook.Store) {
 			t.Errorf("CountSent(%q, %q, epoch+%v) = %d, %v; want %d: the succeeded attempts of that user at or after since, of that message, or of all but IgnoreCaps ones",
 				tt.user, tt.message, tt.since, got, err, tt.want)
 		}
+	}
+}
+
+// testDeleteAttempts checks the optional role webhook.AttemptPruner, if the Store has it.
+func testDeleteAttempts(t *testing.T, s webhook.Store) {
+	p, ok := s.(webhook.AttemptPruner)
+	if !ok {
+		t.Skip("the Store does not implement webhook.AttemptPruner, an optional role")
+	}
+	// More old attempts than one transaction of a Store that deletes in chunks would take,
+	// recorded through Finish of jobs the Store does not hold, from several goroutines;
+	// then, recorded out of time order, a succeeded attempt just before the cut, one at it
+	// and two after.
+	const old = 2345
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < old; i += 8 {
+				id := fmt.Sprintf("old%04d", i)
+				a := attempt(id, 1, at(time.Duration(i)*time.Millisecond))
+				a.Outcome = webhook.Succeeded
+				j := job(id, "k-"+id, at(0))
+				j.State, j.Attempts, j.LeaseOwner = webhook.JobSucceeded, 1, "w"
+				if err := s.Finish(t.Context(), j, a); !errors.Is(err, webhook.ErrNotFound) {
+					t.Errorf("Finish of a job the Store does not hold = %v, want ErrNotFound", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	cut := at(time.Hour)
+	mk := func(id string, d time.Duration) *webhook.Attempt {
+		a := attempt(id, 1, cut.Add(d))
+		a.Outcome = webhook.Succeeded
+		return a
+	}
+	record(t, s, mk("after", time.Second), mk("at", 0), mk("before", -time.Microsecond), mk("later", time.Hour))
+
+	n, err := p.DeleteAttempts(t.Context(), cut)
+	if err != nil || n != old+1 {
+		t.Fatalf("DeleteAttempts(epoch+1h) = %d, %v; want %d, the attempts before it", n, err, old+1)
+	}
+	var left []string
+	for _, a := range attempts(t, s, webhook.AttemptFilter{}) {
+		left = append(left, a.DeliveryID)
+	}
+	if want := []string{"later", "after", "at"}; !slices.Equal(left, want) {
+		t.Errorf("Attempts after DeleteAttempts = %v, want %v: those before the time are gone, the one at it kept", left, want)
+	}
+	if got, err := s.CountSent(t.Context(), "u1", "", at(0)); err != nil || got != 3 {
+		t.Errorf("CountSent after DeleteAttempts = %d, %v; want 3: deleted attempts are not counted", got, err)
+	}
+	if n, err := p.DeleteAttempts(t.Context(), cut); err != nil || n != 0 {
+		t.Errorf("DeleteAttempts again = %d, %v; want 0, nil", n, err)
 	}
 }

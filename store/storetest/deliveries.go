@@ -28,6 +28,7 @@ var deliveryRules = []rule{
 	{"FinishSavesTheOutcomeAndReleases", testFinish},
 	{"SecondFinishOfAClaimIsRefused", testFinishTwice},
 	{"RetryIsDueExactlyAtItsDueTime", testRetryDue},
+	{"FinishWithNoRequestClearsTheSavedOne", testFinishClearsRequest},
 	{"NextDueIsTheEarliestDueOrLeaseExpiry", testNextDue},
 	{"CancelCancelsScheduledJobsTheFilterSelects", testCancel},
 	{"CancelWithoutMessageOrUserIsErrInvalid", testCancelInvalid},
@@ -355,6 +356,22 @@ func testRetryDue(t *testing.T, s webhook.Store) {
 	if diff := cmp.Diff(&want, got[0], diffOpts...); diff != "" {
 		t.Errorf("a retried job must keep its attempts and request (-want +got):\n%s", diff)
 	}
+}
+
+// testFinishClearsRequest: the Sender drops a finished delivery's request, which holds
+// credentials, by finishing it with none.
+func testFinishClearsRequest(t *testing.T, s webhook.Store) {
+	enqueue(t, s, 0)
+	j := claim(t, s, at(0), "w", 1)[0]
+	j.State, j.Attempts, j.DueAt = webhook.JobScheduled, 1, at(time.Minute)
+	j.Request = &webhook.Request{Method: "POST", URL: "https://example.com/", Header: http.Header{"Authorization": {"Basic eDp5"}}, Body: []byte("{}")}
+	must(t, "Finish", s.Finish(t.Context(), j, nil))
+	j = claim(t, s, at(time.Minute), "w", 1)[0]
+	j.State, j.Attempts, j.Request = webhook.JobSucceeded, 2, nil
+	must(t, "Finish", s.Finish(t.Context(), j, nil))
+	want := *j
+	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
+	checkJob(t, s, "after a Finish with no Request, the saved one must be gone", &want)
 }
 
 func testNextDue(t *testing.T, s webhook.Store) {
