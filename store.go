@@ -128,8 +128,8 @@ type Job struct {
 	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
 	// Request is the rendered request, saved after the first attempt renders it so that
 	// every retry sends the same bytes. It holds credentials (the Authorization header), so
-	// the Sender clears it when the delivery is finished for good (succeeded, failed or
-	// skipped). A delivery cancelled while it waited for a retry keeps it.
+	// it is cleared when the delivery is finished for good: by the Sender once it succeeded,
+	// failed or was skipped, and by [DeliveryStore.Cancel].
 	Request *Request `json:"request,omitempty"`
 	// Unless is the name of the event that cancels this job while it is scheduled (see
 	// Delivery.Unless), or empty.
@@ -163,9 +163,10 @@ type DeliveryStore interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// Job returns the job with the given ID, or ErrNotFound.
 	Job(ctx context.Context, id string) (*Job, error)
-	// Cancel moves every scheduled or held job that f selects to JobCancelled and returns them, with
-	// their new state. Running jobs are left to finish. A filter with neither MessageID nor
-	// UserID is refused with an error wrapping ErrInvalid.
+	// Cancel moves every scheduled or held job that f selects to JobCancelled, clearing its
+	// Request (which holds credentials, and will not be sent), and returns them as they are
+	// now. Running jobs are left to finish. A filter with neither MessageID nor UserID is
+	// refused with an error wrapping ErrInvalid.
 	Cancel(ctx context.Context, f JobFilter) ([]*Job, error)
 }
 

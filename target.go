@@ -1170,29 +1170,23 @@ func validateTargeting(m *Message, ps *problems) {
 	validateConditions(m.Delivery.Where, "delivery.where", ps)
 }
 
-// targetingKey identifies a saved message version, whose compiled targeting is cached.
-type targetingKey struct {
-	id      string
-	version int
-}
-
-// targeting is a message's compiled Delivery.Where and Audience.
+// targeting is a message version's compiled Delivery.Where and Audience.
 type targeting struct {
+	version  int
 	where    []*compiledCondition
 	audience *audienceNode // nil for an empty Audience
 }
 
 // targeting returns m's compiled targeting, or an error wrapping ErrInvalid. That of a saved
-// message (a Version above 0) is compiled once per version.
+// message (a Version above 0) is kept until another version of it is compiled.
 func (s *Sender) targeting(m *Message) (*targeting, error) {
-	key := targetingKey{m.ID, m.Version}
 	if m.Version > 0 {
-		if t, ok := s.targetings.Load(key); ok {
+		if t, ok := s.targetings.Load(m.ID); ok && t.(*targeting).version == m.Version {
 			return t.(*targeting), nil
 		}
 	}
 	var ps problems
-	t := &targeting{where: validateConditions(m.Delivery.Where, "delivery.where", &ps)}
+	t := &targeting{version: m.Version, where: validateConditions(m.Delivery.Where, "delivery.where", &ps)}
 	if !m.Audience.IsZero() {
 		t.audience = compileAudience(&m.Audience, "audience", &ps)
 	}
@@ -1200,7 +1194,7 @@ func (s *Sender) targeting(m *Message) (*targeting, error) {
 		return nil, err
 	}
 	if m.Version > 0 {
-		s.targetings.Store(key, t)
+		s.targetings.Store(m.ID, t)
 	}
 	return t, nil
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// A saved message version's Delivery.Where and Audience are compiled once, and a new version
-// or an unsaved message gets its own.
+// A saved message version's Delivery.Where and Audience are compiled once and kept until
+// another version of the message is compiled; an unsaved message gets its own.
 func TestTargetingCompiledOncePerVersion(t *testing.T) {
 	var s Sender
 	m := &Message{
@@ -30,6 +30,10 @@ func TestTargetingCompiledOncePerVersion(t *testing.T) {
 	v2.Delivery.Where = nil
 	if t2, _ := s.targeting(&v2); t2 == first || len(t2.where) != 0 {
 		t.Errorf("version 2 got %+v, want its own targeting with no Where", t2)
+	}
+	// Only the last version compiled is kept, so the cache is bounded by the messages.
+	if again, _ := s.targeting(m); again == first || len(again.where) != 1 {
+		t.Errorf("version 1 after version 2 got %+v, want it compiled anew", again)
 	}
 	unsaved := *m
 	unsaved.Version = 0

@@ -131,7 +131,7 @@ type Sender struct {
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
 
-	targetings sync.Map   // targetingKey → *targeting: compiled Where and Audience of saved messages
+	targetings sync.Map   // message ID → *targeting: the last version compiled of each saved message
 	caps       []Cap      // per-user delivery caps across messages
 	quiet      QuietHours // when deliveries are held, or the zero QuietHours
 	capped     userLocks  // users with a delivery being checked against caps and sent

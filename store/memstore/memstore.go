@@ -341,7 +341,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 		if r.job.State != webhook.JobScheduled && r.job.State != webhook.JobHeld || !f.Match(&r.job) {
 			continue
 		}
-		r.job.State = webhook.JobCancelled
+		r.job.State, r.job.Request = webhook.JobCancelled, nil
 		r.gen++ // no longer queued
 		c := r.job
 		out = append(out, &c)

@@ -817,7 +817,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	if !f.CreatedBefore.IsZero() {
 		before = &f.CreatedBefore
 	}
-	rows, err := s.db.Query(ctx, `UPDATE webhook_jobs SET state = 'cancelled'
+	rows, err := s.db.Query(ctx, `UPDATE webhook_jobs SET state = 'cancelled', request = NULL
 		WHERE state IN ('scheduled', 'held') AND ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2)
 			AND ($3::timestamptz IS NULL OR created_at < $3) AND ($4 = '' OR unless = $4)
 		RETURNING `+jobColumns, f.MessageID, f.UserID, before, f.Unless)
@@ -840,6 +840,10 @@ const deleteChunk = 1000
 // oldest first, through the index on (time, seq). Times are kept to the microsecond, and
 // before is truncated to it, so an attempt in before's microsecond is kept.
 func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
+	// PostgreSQL's timestamps end in the year 294276: every attempt is before a later time.
+	if last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC); before.After(last) {
+		before = last
+	}
 	total := 0
 	for {
 		tag, err := s.db.Exec(ctx, `DELETE FROM webhook_attempts WHERE seq IN

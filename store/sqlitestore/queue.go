@@ -205,7 +205,7 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	before := nanos(f.CreatedBefore)
 	var jobs []*webhook.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, ready_at = NULL
+		rows, err := s.queryTx(ctx, tx, `UPDATE jobs SET state = ?1, ready_at = NULL, request = NULL
 			WHERE state IN (?2, ?6) AND (?3 = '' OR message_id = ?3) AND (?4 = '' OR user_id = ?4)
 				AND (?5 IS NULL OR created_at IS NULL OR created_at < ?5) AND (?7 = '' OR unless_event = ?7)
 			RETURNING `+jobColumns, webhook.JobCancelled, webhook.JobScheduled, f.MessageID, f.UserID, before,
@@ -273,14 +273,20 @@ const deleteAttemptsSQL = `DELETE FROM attempts WHERE seq IN (SELECT seq FROM at
 // DeleteAttempts implements [webhook.AttemptPruner], deleteChunk attempts per write
 // transaction, oldest first.
 func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
-	if before.IsZero() {
-		return 0, ctx.Err() // nothing is before it, and it has no UnixNano
+	// Times are kept as int64 nanoseconds, from 1677 to 2262: nothing is before the first,
+	// and everything is before a time after the last.
+	cut := int64(math.MaxInt64)
+	switch {
+	case before.Before(time.Unix(0, math.MinInt64)):
+		return 0, ctx.Err()
+	case before.Before(time.Unix(0, math.MaxInt64)):
+		cut = before.UnixNano()
 	}
 	total := 0
 	for {
 		var n int64
 		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, deleteAttemptsSQL, before.UnixNano(), deleteChunk)
+			res, err := tx.ExecContext(ctx, deleteAttemptsSQL, cut, deleteChunk)
 			if err != nil {
 				return err
 			}

@@ -223,4 +223,12 @@ func testDeleteAttempts(t *testing.T, s webhook.Store) {
 	if n, err := p.DeleteAttempts(t.Context(), cut); err != nil || n != 0 {
 		t.Errorf("DeleteAttempts again = %d, %v; want 0, nil", n, err)
 	}
+	// Times beyond what a Store keeps: nothing is before the year 1000, and everything is
+	// before the year 300000.
+	if n, err := p.DeleteAttempts(t.Context(), time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 0 {
+		t.Errorf("DeleteAttempts(year 1000) = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := p.DeleteAttempts(t.Context(), time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 3 {
+		t.Errorf("DeleteAttempts(year 300000) = %d, %v; want 3, nil: every attempt is before it", n, err)
+	}
 }

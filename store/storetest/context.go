@@ -48,6 +48,9 @@ func testCancelledContext(t *testing.T, s webhook.Store) {
 			return err
 		}(),
 	}
+	if p, ok := s.(webhook.AttemptPruner); ok {
+		_, calls["DeleteAttempts"] = p.DeleteAttempts(ctx, at(time.Hour))
+	}
 	for name, err := range calls {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context = %v, want an error wrapping context.Canceled", name, err)

@@ -29,6 +29,7 @@ var deliveryRules = []rule{
 	{"SecondFinishOfAClaimIsRefused", testFinishTwice},
 	{"RetryIsDueExactlyAtItsDueTime", testRetryDue},
 	{"FinishWithNoRequestClearsTheSavedOne", testFinishClearsRequest},
+	{"CancelClearsTheSavedRequest", testCancelClearsRequest},
 	{"NextDueIsTheEarliestDueOrLeaseExpiry", testNextDue},
 	{"CancelCancelsScheduledJobsTheFilterSelects", testCancel},
 	{"CancelWithoutMessageOrUserIsErrInvalid", testCancelInvalid},
@@ -358,20 +359,39 @@ func testRetryDue(t *testing.T, s webhook.Store) {
 	}
 }
 
-// testFinishClearsRequest: the Sender drops a finished delivery's request, which holds
-// credentials, by finishing it with none.
-func testFinishClearsRequest(t *testing.T, s webhook.Store) {
+// awaitRetry enqueues a job and finishes its first attempt with a retry due at epoch+1m and
+// a request that holds credentials, checking that the request is saved.
+func awaitRetry(t *testing.T, s webhook.Store) {
+	t.Helper()
 	enqueue(t, s, 0)
 	j := claim(t, s, at(0), "w", 1)[0]
 	j.State, j.Attempts, j.DueAt = webhook.JobScheduled, 1, at(time.Minute)
 	j.Request = &webhook.Request{Method: "POST", URL: "https://example.com/", Header: http.Header{"Authorization": {"Basic eDp5"}}, Body: []byte("{}")}
 	must(t, "Finish", s.Finish(t.Context(), j, nil))
-	j = claim(t, s, at(time.Minute), "w", 1)[0]
+	want := *j
+	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
+	checkJob(t, s, "a job waiting for its retry must keep its request", &want)
+}
+
+// testFinishClearsRequest: the Sender drops a finished delivery's request, which holds
+// credentials, by finishing it with none.
+func testFinishClearsRequest(t *testing.T, s webhook.Store) {
+	awaitRetry(t, s)
+	j := claim(t, s, at(time.Minute), "w", 1)[0]
 	j.State, j.Attempts, j.Request = webhook.JobSucceeded, 2, nil
 	must(t, "Finish", s.Finish(t.Context(), j, nil))
 	want := *j
 	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
 	checkJob(t, s, "after a Finish with no Request, the saved one must be gone", &want)
+}
+
+func testCancelClearsRequest(t *testing.T, s webhook.Store) {
+	awaitRetry(t, s)
+	got, err := s.Cancel(t.Context(), webhook.JobFilter{MessageID: "m1"})
+	if err != nil || len(got) != 1 || got[0].State != webhook.JobCancelled || got[0].Request != nil {
+		t.Fatalf("Cancel of a job waiting for its retry = %+v, %v; want it cancelled, with no Request", got, err)
+	}
+	checkJob(t, s, "after Cancel, the saved Request must be gone", got[0])
 }
 
 func testNextDue(t *testing.T, s webhook.Store) {
