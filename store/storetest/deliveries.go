@@ -310,10 +310,7 @@ func testFinish(t *testing.T, s webhook.Store) {
 		Header: http.Header{"Authorization": {"Basic eDp5"}, "X-Multi": {"1", "2"}, "Webhook-Id": {"j0"}},
 		Body:   []byte("{\"a\":\x00\xff}"),
 	}
-	must(t, "Finish", s.Finish(t.Context(), j, nil))
-	want := *j
-	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
-	checkJob(t, s, "after Finish", &want)
+	finishAndCheck(t, s, j, "after Finish")
 	if got := ids(claim(t, s, at(time.Hour), "w", 1)); len(got) != 0 {
 		t.Errorf("Claim after Finish with a final state = %v, want none", got)
 	}
@@ -367,10 +364,17 @@ func awaitRetry(t *testing.T, s webhook.Store) {
 	j := claim(t, s, at(0), "w", 1)[0]
 	j.State, j.Attempts, j.DueAt = webhook.JobScheduled, 1, at(time.Minute)
 	j.Request = &webhook.Request{Method: "POST", URL: "https://example.com/", Header: http.Header{"Authorization": {"Basic eDp5"}}, Body: []byte("{}")}
+	finishAndCheck(t, s, j, "a job waiting for its retry must keep its request")
+}
+
+// finishAndCheck finishes the claimed job j with no attempt and checks that the Store holds
+// it as given, released.
+func finishAndCheck(t *testing.T, s webhook.Store, j *webhook.Job, when string) {
+	t.Helper()
 	must(t, "Finish", s.Finish(t.Context(), j, nil))
 	want := *j
 	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
-	checkJob(t, s, "a job waiting for its retry must keep its request", &want)
+	checkJob(t, s, when, &want)
 }
 
 // testFinishClearsRequest: the Sender drops a finished delivery's request, which holds
@@ -379,10 +383,7 @@ func testFinishClearsRequest(t *testing.T, s webhook.Store) {
 	awaitRetry(t, s)
 	j := claim(t, s, at(time.Minute), "w", 1)[0]
 	j.State, j.Attempts, j.Request = webhook.JobSucceeded, 2, nil
-	must(t, "Finish", s.Finish(t.Context(), j, nil))
-	want := *j
-	want.LeaseOwner, want.LeaseExpiresAt = "", time.Time{}
-	checkJob(t, s, "after a Finish with no Request, the saved one must be gone", &want)
+	finishAndCheck(t, s, j, "after a Finish with no Request, the saved one must be gone")
 }
 
 func testCancelClearsRequest(t *testing.T, s webhook.Store) {
