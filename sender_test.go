@@ -60,14 +60,7 @@ func newHarness(tb testing.TB, cfg *webhook.Config) *harness {
 		tb.Fatal(err)
 	}
 	h.sender = s
-	if err := s.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Stop(context.Background()); err != nil {
-			tb.Errorf("Stop: %v", err)
-		}
-	})
+	webhooktest.Start(tb, s)
 	return h
 }
 
@@ -315,10 +308,7 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	defer s.Stop(ctx)
+	webhooktest.Start(tb, s)
 	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
 		tb.Fatal(err)
 	}
@@ -391,10 +381,7 @@ func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(ctx)
+	webhooktest.Start(t, s)
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -367,14 +367,7 @@ func TestRecheckErrorIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.failing.Store(true) // the history fails when the worker checks again
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	}()
+	webhooktest.Start(t, s)
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

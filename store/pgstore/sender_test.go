@@ -27,19 +27,6 @@ func newSender(tb testing.TB, s webhook.Store, clock webhook.Clock, id string) *
 	return sender
 }
 
-// start starts sender until the test ends.
-func start(tb testing.TB, sender *webhook.Sender) {
-	tb.Helper()
-	if err := sender.Start(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := sender.Stop(context.Background()); err != nil {
-			tb.Errorf("Stop: %v", err)
-		}
-	})
-}
-
 // startSenders starts n Senders on separate pools on schema, each with newSender, and waits
 // until all of them wait for their next poll.
 func startSenders(ctx context.Context, tb testing.TB, schema string, clock *webhooktest.FakeClock, n int) []*webhook.Sender {
@@ -47,7 +34,7 @@ func startSenders(ctx context.Context, tb testing.TB, schema string, clock *webh
 	senders := make([]*webhook.Sender, n)
 	for i := range senders {
 		senders[i] = newSender(tb, pgstore.New(newPool(tb, schema)), clock, fmt.Sprintf("sender%d", i))
-		start(tb, senders[i])
+		webhooktest.Start(tb, senders[i])
 	}
 	if err := clock.BlockUntil(ctx, n); err != nil {
 		tb.Fatal(err)
@@ -132,7 +119,7 @@ func TestTriggerTx(t *testing.T) {
 	if err := sender.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
 		t.Fatal(err)
 	}
-	start(t, sender)
+	webhooktest.Start(t, sender)
 
 	// The app's own write and the trigger, in one transaction that fails.
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

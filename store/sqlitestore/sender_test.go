@@ -33,14 +33,7 @@ func newSenderOnSQLite(t *testing.T, cfg *webhook.Config) *senderOnSQLite {
 		t.Fatal(err)
 	}
 	h.sender = s
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	webhooktest.Start(t, s)
 	return h
 }
 
