@@ -18,16 +18,37 @@ import (
 // The tests below run the batches that merge concurrent calls with chosen contents: each
 // call in a batch must get its own result, as if it had run alone.
 
+// claimAll enqueues n jobs due at epoch and claims them all as owner "a".
+func claimAll(ctx context.Context, t *testing.T, s *pgstore.Store, n int) []*webhook.Job {
+	t.Helper()
+	jobs := make([]*webhook.Job, n)
+	for i := range jobs {
+		jobs[i] = newJob(i, epoch)
+	}
+	if err := s.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.Claim(ctx, epoch, "a", time.Minute, n)
+	if err != nil || len(claimed) != n {
+		t.Fatalf("Claim = %v, %v; want all %d jobs", claimed, err, n)
+	}
+	return claimed
+}
+
+// finishAs ends each job's first attempt with outcome, in state, and returns the attempts.
+func finishAs(jobs []*webhook.Job, state webhook.JobState, outcome webhook.Outcome) []*webhook.Attempt {
+	attempts := make([]*webhook.Attempt, len(jobs))
+	for i, j := range jobs {
+		j.State, j.Attempts = state, 1
+		attempts[i] = &webhook.Attempt{DeliveryID: j.ID, MessageID: "m", UserID: "u", Number: 1, Time: epoch, Outcome: outcome}
+	}
+	return attempts
+}
+
 func TestFinishBatchGivesEachJobItsOwnResult(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch), newJob(1, epoch)}); err != nil {
-		t.Fatal(err)
-	}
-	claimed, err := s.Claim(ctx, epoch, "a", time.Minute, 2)
-	if err != nil || len(claimed) != 2 {
-		t.Fatalf("Claim = %v, %v; want both jobs", claimed, err)
-	}
+	claimed := claimAll(ctx, t, s, 2)
 	done, stolen := claimed[0], *claimed[1]
 	done.State, done.Attempts = webhook.JobSucceeded, 1
 	stolen.LeaseOwner, stolen.State = "b", webhook.JobSucceeded
@@ -67,14 +88,7 @@ func TestFinishBatchGivesEachJobItsOwnResult(t *testing.T) {
 func TestFinishBatchOfOneJobTwiceSavesItOnce(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch)}); err != nil {
-		t.Fatal(err)
-	}
-	claimed, err := s.Claim(ctx, epoch, "a", time.Minute, 1)
-	if err != nil || len(claimed) != 1 {
-		t.Fatalf("Claim = %v, %v; want the job", claimed, err)
-	}
-	j := claimed[0]
+	j := claimAll(ctx, t, s, 1)[0]
 	j.State = webhook.JobSucceeded
 	a := &webhook.Attempt{DeliveryID: j.ID, Time: epoch, Outcome: webhook.Succeeded}
 	errs := s.FinishBatch(ctx, []*webhook.Job{j, j}, []*webhook.Attempt{a, a})
@@ -103,18 +117,8 @@ func TestEnqueueBatchFailsOnlyTheBadCall(t *testing.T) {
 func TestFinishBatchFailsOnlyTheBadCall(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch), newJob(1, epoch), newJob(2, epoch)}); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := s.Claim(ctx, epoch, "a", time.Minute, 3)
-	if err != nil || len(jobs) != 3 {
-		t.Fatalf("Claim = %v, %v; want three jobs", jobs, err)
-	}
-	attempts := make([]*webhook.Attempt, len(jobs))
-	for i, j := range jobs {
-		j.State, j.Attempts = webhook.JobFailed, 1
-		attempts[i] = &webhook.Attempt{DeliveryID: j.ID, MessageID: "m", UserID: "u", Number: 1, Time: epoch, Outcome: webhook.Failed}
-	}
+	jobs := claimAll(ctx, t, s, 3)
+	attempts := finishAs(jobs, webhook.JobFailed, webhook.Failed)
 	attempts[1].ResponseHeader = map[string][]string{"X": {"nul\x00"}} // PostgreSQL refuses it in JSONB
 	errs := s.FinishBatch(ctx, jobs, attempts)
 	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
@@ -156,18 +160,8 @@ func TestFinishBatchRerunsOnlyWhatChangedNothing(t *testing.T) {
 func TestFinishBatchDoesNotRerunWhatMayHaveBeenApplied(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.Enqueue(ctx, []*webhook.Job{newJob(0, epoch), newJob(1, epoch)}); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := s.Claim(ctx, epoch, "a", time.Minute, 2)
-	if err != nil || len(jobs) != 2 {
-		t.Fatalf("Claim = %v, %v; want both jobs", jobs, err)
-	}
-	attempts := make([]*webhook.Attempt, len(jobs))
-	for i, j := range jobs {
-		j.State, j.Attempts = webhook.JobSucceeded, 1
-		attempts[i] = &webhook.Attempt{DeliveryID: j.ID, MessageID: "m", UserID: "u", Number: 1, Time: epoch, Outcome: webhook.Succeeded}
-	}
+	jobs := claimAll(ctx, t, s, 2)
+	attempts := finishAs(jobs, webhook.JobSucceeded, webhook.Succeeded)
 	errs := pgstore.LosingResults(s, io.ErrUnexpectedEOF).FinishBatch(ctx, jobs, attempts)
 	for i, err := range errs {
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
