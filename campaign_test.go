@@ -657,3 +657,72 @@ func TestPauseOrCancelDuringAPage(t *testing.T) {
 		})
 	}
 }
+
+// messageReads is memstore that counts the calls of Message.
+type messageReads struct {
+	*memstore.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *messageReads) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.Store.Message(ctx, id, version)
+}
+
+func (s *messageReads) reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
+	ctx := t.Context()
+	store := &messageReads{Store: memstore.New()}
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const users = 20
+	for i := range users {
+		if err := s.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/v1", Delivery: webhook.Delivery{Kind: webhook.Immediate}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartCampaign(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	// The campaign sends version 1 after version 2 is saved.
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Immediate}}); err != nil {
+		t.Fatal(err)
+	}
+	before := store.reads()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	reqs, err := recv.Wait(ctx, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reqs {
+		if r.URI != "/v1" {
+			t.Fatalf("request to %s, want /v1", r.URI)
+		}
+	}
+	// One read for the fan-out's page and one to compile version 1 for all its deliveries
+	// (one worker, so that no two miss the cache at once).
+	if n := store.reads() - before; n != 2 {
+		t.Errorf("Store.Message called %d times for %d deliveries of an older version, want 2", n, users)
+	}
+}

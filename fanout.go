@@ -28,7 +28,6 @@ func (s *Sender) fanOut(ctx context.Context) bool {
 	if err == nil && (!due || next.After(now)) {
 		return false
 	}
-	s.next.fresh = false // a fan-out, or a failed one, changes when the next is due
 	var c *Campaign
 	if err == nil {
 		c, err = s.store.LeaseCampaign(ctx, now, s.id, s.lease)
@@ -60,27 +59,26 @@ func (s *Sender) fanOutWait(ctx context.Context, wait time.Duration) time.Durati
 
 // nextFanOut is what the dispatcher last read of Store.NextCampaignDue.
 type nextFanOut struct {
-	fresh bool      // whether at and ok may be used
-	at    time.Time // when the next fan-out is due, if ok
-	ok    bool      // whether one is to come
-	read  time.Time // when they were read
+	at   time.Time // when the next fan-out is due, if ok
+	ok   bool      // whether one is to come
+	read time.Time // when they were read; zero if they must be read again
 }
 
 // nextFanOutDue returns when the next campaign fan-out is due, and false if none is to come,
 // as Store.NextCampaignDue said when the dispatcher last read it, which it reads again: after
 // a wake-up (see Sender.wake), which this Sender's campaign changes and a Notifier's
-// notifications send; once the time it said has come; after a fan-out; and once
-// PollInterval has passed, for the campaigns that other Senders start or resume without
-// waking this one. The dispatcher alone calls it.
+// notifications send; once the time it said has come, so after every fan-out (fanOut runs
+// one only then); after an error; and once PollInterval has passed, for the campaigns that
+// other Senders start or resume without waking this one. The dispatcher alone calls it.
 func (s *Sender) nextFanOutDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
 	n := &s.next
-	if s.recheck.Swap(false) || !n.fresh || n.ok && !n.at.After(now) || now.Sub(n.read) >= s.poll {
+	if s.recheck.Swap(false) || n.ok && !n.at.After(now) || now.Sub(n.read) >= s.poll {
 		at, ok, err := s.store.NextCampaignDue(ctx)
 		if err != nil {
-			n.fresh = false
+			*n = nextFanOut{}
 			return time.Time{}, false, err
 		}
-		*n = nextFanOut{fresh: true, at: at, ok: ok, read: now}
+		*n = nextFanOut{at: at, ok: ok, read: now}
 	}
 	return n.at, n.ok, nil
 }

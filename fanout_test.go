@@ -174,3 +174,26 @@ func TestCampaignOfAnotherSenderIsFound(t *testing.T) {
 		}
 	})
 }
+
+// TestSenderIsIdleAfterAFanOut checks that once a fan-out is done the Sender reads when the
+// next one is due, instead of going on with the time of the one it did, which has passed:
+// that would make it look for a due campaign over and over without ever waiting.
+func TestSenderIsIdleAfterAFanOut(t *testing.T) {
+	ctx := testContext(t)
+	store := &campaignReads{Store: memstore.New()}
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	s := startOn(t, store, clock, recv)
+	if err := s.Identify(ctx, webhook.User{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartCampaign(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recv.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatalf("the Sender did not wait on its Clock after the fan-out: %v", err)
+	}
+}

@@ -14,6 +14,10 @@ func TestQuietHoursUntil(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	night := QuietHours{Start: 22 * time.Hour, End: 8 * time.Hour}
 	lunch := QuietHours{Start: 12 * time.Hour, End: 13*time.Hour + 30*time.Minute}
 	// 2026-03-08 is New York's spring-forward day: 02:00 EST becomes 03:00 EDT.
@@ -42,6 +46,9 @@ func TestQuietHoursUntil(t *testing.T) {
 		{"end in the repeated hour is the first", QuietHours{Start: 22 * time.Hour, End: time.Hour + 30*time.Minute},
 			at(2026, 10, 31, 23, 0), time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC)},
 		{"end after the fall-back overlap", night, at(2026, 11, 1, 1, 30), time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC)},
+		// 2026-10-25 in Berlin, east of UTC: 02:00 to 03:00 happens twice, first CEST then CET.
+		{"end in the repeated hour is the first, east of UTC", QuietHours{Start: 22 * time.Hour, End: 2*time.Hour + 30*time.Minute},
+			time.Date(2026, 10, 24, 23, 0, 0, 0, berlin), time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := tt.q.until(tt.t)

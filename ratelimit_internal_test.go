@@ -145,3 +145,27 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 		})
 	}
 }
+
+// TestPausedHostForgetsReservedSlots checks that a delivery held back by a rate limit and then
+// by a paused host asks for a new slot when the pause ends, rather than going at once on the
+// slot it was given before the pause: deliveries held by a pause do not all go together.
+func TestPausedHostForgetsReservedSlots(t *testing.T) {
+	l := newLimits(&Config{HostRate: 1, HostBurst: 1, BreakerThreshold: 1, BreakerCooldown: 10 * time.Second})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "hooks.example.com"
+	l.admit("a", host, "m", 0, now)
+	if wait := l.admit("b", host, "m", 0, now); wait != time.Second {
+		t.Fatalf("second delivery waits %v, want 1s", wait)
+	}
+	l.record(host, AttemptResult{Attempt: 1, StatusCode: 503, End: now})
+	if wait := l.admit("b", host, "m", 0, now.Add(2*time.Second)); wait != 8*time.Second {
+		t.Fatalf("during the pause the delivery waits %v, want 8s", wait)
+	}
+	end := now.Add(10 * time.Second)
+	if wait := l.admit("c", host, "m", 0, end); wait != 0 {
+		t.Fatalf("first delivery after the pause waits %v, want 0", wait)
+	}
+	if wait := l.admit("b", host, "m", 0, end); wait != time.Second {
+		t.Errorf("after the pause, the delivery that had a slot before it waits %v, want 1s", wait)
+	}
+}

@@ -41,8 +41,8 @@ type QuietHours struct {
 	End time.Duration
 }
 
-// until reports whether t is in quiet hours in t's location and, if so, when they end. On a
-// daylight-saving day an end that falls in the skipped hour is moved forward by the skip.
+// until reports whether t is in quiet hours in t's location and, if so, when they end: at End
+// on the clocks there, as [wallClock] reads a time of day on a daylight-saving day.
 func (q QuietHours) until(t time.Time) (time.Time, bool) {
 	if q == (QuietHours{}) {
 		return time.Time{}, false
@@ -57,15 +57,8 @@ func (q QuietHours) until(t time.Time) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	end := time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Add(q.End) // the wall-clock end, as UTC
-	local := time.Date(y, mo, d, end.Hour(), end.Minute(), end.Second(), end.Nanosecond(), t.Location())
-	if timeOfDay(local) != q.End {
-		// The end is in a daylight-saving gap, and time.Date took the offset after it. The
-		// offset before it puts the end as far past the gap as the wall time is into it.
-		_, before := local.Add(-12 * time.Hour).Zone()
-		local = end.Add(-time.Duration(before) * time.Second)
-	}
-	return local, local.After(t)
+	end := wallClock(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), q.End, t.Location()).In(t.Location())
+	return end, end.After(t)
 }
 
 // timeOfDay returns t's wall-clock time since midnight.

@@ -60,7 +60,7 @@ func parseTimeOfDay(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a time of day like 15:04", s)
 	}
-	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+	return timeOfDay(t), nil
 }
 
 // wallClock returns the instant at which clocks in loc show the time of day tod on day (a
@@ -131,7 +131,5 @@ func (d *Delivery) nextOccurrence(day time.Time) time.Time {
 // nextLocalHour returns the first time after t at which clocks in loc show a whole hour (or
 // the time that stands for it, when the clocks jump over it).
 func nextLocalHour(t time.Time, loc *time.Location) time.Time {
-	l := t.In(loc)
-	into := time.Duration(l.Minute())*time.Minute + time.Duration(l.Second())*time.Second + time.Duration(l.Nanosecond())
-	return t.Add(time.Hour - into)
+	return t.Add(time.Hour - timeOfDay(t.In(loc))%time.Hour)
 }

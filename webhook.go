@@ -136,8 +136,11 @@ type Sender struct {
 	quiet      QuietHours // when deliveries are held, or the zero QuietHours
 	capped     userLocks  // users with a delivery being checked against caps and sent
 
-	tmu       sync.Mutex                  // guards templates
-	templates map[string]*compiledMessage // by message ID: the last version compiled
+	tmu       sync.Mutex                  // guards templates and older
+	templates map[string]*compiledMessage // by message ID: the newest version compiled
+	// older holds, by message ID, the last version older than the newest that a delivery
+	// needed: those enqueued before a new version was saved keep theirs.
+	older map[string]*compiledMessage
 
 	wakeCh chan struct{} // holds a pending wake-up for the dispatcher
 	// recheck is set by wake: campaigns may have changed since the dispatcher last read when
@@ -192,6 +195,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		caps:      slices.Clone(cfg.Caps),
 		quiet:     cfg.QuietHours,
 		templates: map[string]*compiledMessage{},
+		older:     map[string]*compiledMessage{},
 		wakeCh:    make(chan struct{}, 1),
 		limits:    newLimits(cfg),
 	}

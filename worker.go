@@ -240,6 +240,9 @@ func (s *Sender) render(ctx context.Context, j *Job, now time.Time) (*Request, e
 func (s *Sender) compiled(ctx context.Context, id string, version int) (*compiledMessage, error) {
 	s.tmu.Lock()
 	cm := s.templates[id]
+	if cm != nil && cm.msg.Version != version {
+		cm = s.older[id]
+	}
 	s.tmu.Unlock()
 	if cm != nil && cm.msg.Version == version {
 		return cm, nil
@@ -254,6 +257,8 @@ func (s *Sender) compiled(ctx context.Context, id string, version int) (*compile
 	s.tmu.Lock()
 	if old := s.templates[id]; old == nil || old.msg.Version <= version {
 		s.templates[id] = cm
+	} else {
+		s.older[id] = cm
 	}
 	s.tmu.Unlock()
 	return cm, nil
