@@ -7,19 +7,19 @@ import (
 )
 
 // TestRedactHeader checks that redactHeader copies every header, nil and empty values as
-// they are, replaces the values of sensitive ones whatever their case or length, and
-// returns values that can be appended to without changing each other.
+// they are, replaces the values of sensitive ones whatever their case (Unicode's too) or
+// length, and returns values that can be appended to without changing each other.
 func TestRedactHeader(t *testing.T) {
 	long := "X-A-Very-Long-Header-Name-Of-More-Than-32-Bytes-Token"
 	h := http.Header{
 		"Content-Type": {"application/json"}, "Vary": {"a", "b"}, "Empty": {}, "Nil": nil,
 		"X-Api-Key": {"k1", "k2"}, "SET-COOKIE": nil, "x-session-id": {}, long: {"s"},
-		"X-Ünicode-Token": {"t"}, "X-Plain": {"p"},
+		"X-Ünicode-Token": {"t"}, "X-Plain": {"p"}, "X-\u212Aey": {"k"}, // a Kelvin sign lower-cases to "k"
 	}
 	want := http.Header{
 		"Content-Type": {"application/json"}, "Vary": {"a", "b"}, "Empty": {}, "Nil": nil,
 		"X-Api-Key": {redacted}, "SET-COOKIE": {redacted}, "x-session-id": {redacted}, long: {redacted},
-		"X-Ünicode-Token": {redacted}, "X-Plain": {"p"},
+		"X-Ünicode-Token": {redacted}, "X-Plain": {"p"}, "X-\u212Aey": {redacted},
 	}
 	got := redactHeader(h)
 	if !reflect.DeepEqual(got, want) {
