@@ -472,8 +472,8 @@ func optionalTime(t time.Time) (any, bool) {
 	return formatTime(t), true
 }
 
-// context builds the gonja context for v. Maps are copied, so a template that changes them
-// (dict.update, list.append) cannot change the stored user or event.
+// context builds the gonja context for v. Maps and lists are copied, so a template that
+// assigns into them ({% set parameter.a.b = 1 %}) cannot change the stored user or event.
 func (v *vars) context() *exec.Context {
 	params := cloneMap(v.params)
 	data := map[string]any{
