@@ -54,3 +54,20 @@ func TestCommonNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactURL checks that redactURL hides a user info password and the values of
+// sensitive query parameters, and leaves the rest of the URL as written.
+func TestRedactURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://example.com/a?b=1", "https://example.com/a?b=1"},
+		{"https://ann:s3cret@example.com/a", "https://ann:REDACTED@example.com/a"},
+		{"https://ann@example.com/a", "https://ann@example.com/a"},
+		{"https://example.com/?api_key=k&x=1&Token=t&flag", "https://example.com/?api_key=REDACTED&x=1&Token=REDACTED&flag"},
+		{"https://example.com/?%zz=v&a%20b=c", "https://example.com/?%zz=REDACTED&a%20b=c"},
+		{"https://[::1", "(unparsable URL)"},
+	} {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
