@@ -128,11 +128,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else {
-		var r interface {
-			LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-		} = net.DefaultResolver
+		lookup := net.DefaultResolver.LookupNetIP
 		if d.Resolver != nil {
-			r = d.Resolver
+			lookup = d.Resolver.LookupNetIP
 		}
 		ipNet := "ip"
 		switch network {
@@ -141,7 +139,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		case "tcp6":
 			ipNet = "ip6"
 		}
-		if addrs, err = r.LookupNetIP(ctx, ipNet, host); err != nil {
+		if addrs, err = lookup(ctx, ipNet, host); err != nil {
 			return nil, err
 		}
 		if len(addrs) == 0 {

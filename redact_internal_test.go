@@ -7,19 +7,19 @@ import (
 )
 
 // TestRedactHeader checks that redactHeader copies every header, nil and empty values as
-// they are, replaces the values of sensitive ones whatever their case or length, and
-// returns values that can be appended to without changing each other.
+// they are, replaces the values of sensitive ones whatever their case (Unicode's too) or
+// length, and returns values that can be appended to without changing each other.
 func TestRedactHeader(t *testing.T) {
 	long := "X-A-Very-Long-Header-Name-Of-More-Than-32-Bytes-Token"
 	h := http.Header{
 		"Content-Type": {"application/json"}, "Vary": {"a", "b"}, "Empty": {}, "Nil": nil,
 		"X-Api-Key": {"k1", "k2"}, "SET-COOKIE": nil, "x-session-id": {}, long: {"s"},
-		"X-Ünicode-Token": {"t"}, "X-Plain": {"p"},
+		"X-Ünicode-Token": {"t"}, "X-Plain": {"p"}, "X-\u212Aey": {"k"}, // a Kelvin sign lower-cases to "k"
 	}
 	want := http.Header{
 		"Content-Type": {"application/json"}, "Vary": {"a", "b"}, "Empty": {}, "Nil": nil,
 		"X-Api-Key": {redacted}, "SET-COOKIE": {redacted}, "x-session-id": {redacted}, long: {redacted},
-		"X-Ünicode-Token": {redacted}, "X-Plain": {"p"},
+		"X-Ünicode-Token": {redacted}, "X-Plain": {"p"}, "X-\u212Aey": {redacted},
 	}
 	got := redactHeader(h)
 	if !reflect.DeepEqual(got, want) {
@@ -51,6 +51,23 @@ func TestCommonNames(t *testing.T) {
 	for _, c := range commonNames {
 		if got := hasSensitiveWord(c.name); got != c.sensitive {
 			t.Errorf("hasSensitiveWord(%q) = %v, but commonNames says %v", c.name, got, c.sensitive)
+		}
+	}
+}
+
+// TestRedactURL checks that redactURL hides a user info password and the values of
+// sensitive query parameters, and leaves the rest of the URL as written.
+func TestRedactURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://example.com/a?b=1", "https://example.com/a?b=1"},
+		{"https://ann:s3cret@example.com/a", "https://ann:REDACTED@example.com/a"},
+		{"https://ann@example.com/a", "https://ann@example.com/a"},
+		{"https://example.com/?api_key=k&x=1&Token=t&flag", "https://example.com/?api_key=REDACTED&x=1&Token=REDACTED&flag"},
+		{"https://example.com/?%zz=v&a%20b=c", "https://example.com/?%zz=REDACTED&a%20b=c"},
+		{"https://[::1", "(unparsable URL)"},
+	} {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -51,11 +51,11 @@ const (
 )
 
 // urlEscapes are the escape functions of the private URL filters.
-var urlEscapes = map[string]func(string) (string, error){
+var urlEscapes = map[string]func(string) string{
 	filterURLAuthority: escapeAuthority,
 	filterURLPath:      escapePathSegment,
-	filterURLQuery:     func(s string) (string, error) { return url.QueryEscape(s), nil },
-	filterURLFragment:  func(s string) (string, error) { return url.PathEscape(s), nil },
+	filterURLQuery:     url.QueryEscape,
+	filterURLFragment:  url.PathEscape,
 }
 
 // newEngine returns an engine. With missingAsEmpty, missing variables render as empty instead
@@ -74,11 +74,7 @@ func newEngine(missingAsEmpty bool) *engine {
 			if in.IsError() {
 				return in // a missing variable: the renderer reports it
 			}
-			s, err := escape(in.String())
-			if err != nil {
-				return exec.AsValue(err)
-			}
-			return exec.AsSafeValue(s)
+			return exec.AsSafeValue(escape(in.String()))
 		})
 	}
 
@@ -375,19 +371,19 @@ func escapeExpression(expr nodes.Expression, filter string, at *tokens.Token) no
 
 // escapePathSegment escapes s as one path segment: it can neither add a segment ("/") nor
 // climb out of one ("." and "..").
-func escapePathSegment(s string) (string, error) {
+func escapePathSegment(s string) string {
 	switch s {
 	case ".":
-		return "%2E", nil
+		return "%2E"
 	case "..":
-		return "%2E%2E", nil
+		return "%2E%2E"
 	}
-	return url.PathEscape(s), nil
+	return url.PathEscape(s)
 }
 
 // escapeAuthority percent-encodes everything in s but the characters of a host, a port and
 // an IPv6 literal, so a value can neither end the authority nor add user info.
-func escapeAuthority(s string) (string, error) {
+func escapeAuthority(s string) string {
 	var b strings.Builder
 	for _, c := range []byte(s) {
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:[]", c) >= 0 {
@@ -396,7 +392,7 @@ func escapeAuthority(s string) (string, error) {
 		}
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // vars are the variables of one rendering.
@@ -476,8 +472,8 @@ func optionalTime(t time.Time) (any, bool) {
 	return formatTime(t), true
 }
 
-// context builds the gonja context for v. Maps are copied, so a template that changes them
-// (dict.update, list.append) cannot change the stored user or event.
+// context builds the gonja context for v. Maps and lists are copied, so a template that
+// assigns into them ({% set parameter.a.b = 1 %}) cannot change the stored user or event.
 func (v *vars) context() *exec.Context {
 	params := cloneMap(v.params)
 	data := map[string]any{

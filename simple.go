@@ -21,7 +21,7 @@ import (
 type part struct {
 	text   string
 	path   []string // nil for literal text
-	escape func(string) (string, error)
+	escape func(string) string
 }
 
 // simpleParts returns the parts of a template made only of text, comments and variable
@@ -190,10 +190,7 @@ func (p *part) render(v *vars) (string, bool) {
 	}
 	s := valueString(x)
 	if p.escape != nil {
-		var err error
-		if s, err = p.escape(s); err != nil {
-			return "", false
-		}
+		s = p.escape(s)
 	}
 	return s, true
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -239,5 +240,33 @@ func TestOptionalUserFields(t *testing.T) {
 		if x, ok := unset.field("user", k); ok {
 			t.Errorf("field(user, %s) of a user without it = %v, want missing", k, x)
 		}
+	}
+}
+
+// TestTemplatesCannotChangeTheirVariables checks that a template that assigns into a
+// variable ({% set parameter.m.x = 1 %}) changes only its own rendering's copy, not the
+// delivery's parameters, event or user.
+func TestTemplatesCannotChangeTheirVariables(t *testing.T) {
+	fresh := func() Map { return Map{"m": map[string]any{"a": int64(1)}, "l": []any{map[string]any{"b": int64(2)}}} }
+	vs := fuzzVars(fresh())
+	vs.event = &Event{ID: "e1", Name: "signup", Params: vs.params}
+	vs.user.Attributes = Map(fresh())
+	e := newEngine(false)
+	var ps problems
+	src := "{% set parameter.z = 1 %}{% set parameter.m.z = 1 %}{% set event.params.m.y = 1 %}" +
+		"{% set userAttribute.z = 1 %}{% set userAttribute.m.z = 1 %}{% set x = parameter.l[0] %}{% set x.z = 1 %}" +
+		"{{ parameter.z }}{{ parameter.m.z }}{{ userAttribute.m.z }}"
+	tmpl := e.compileTemplate("data[0].value", src, &ps)
+	if tmpl == nil {
+		t.Fatal(ps.err("template"))
+	}
+	if got, err := e.render(tmpl, &rendering{vars: vs}); err != nil || got != "111" {
+		t.Fatalf("render(%q) = %q, %v; want the template to see its own assignments, 111", src, got, err)
+	}
+	if !reflect.DeepEqual(vs.params, fresh()) || !reflect.DeepEqual(vs.event.Params, fresh()) {
+		t.Errorf("after render(%q), parameters = %v, event params = %v; want them unchanged, %v", src, vs.params, vs.event.Params, fresh())
+	}
+	if !reflect.DeepEqual(vs.user.Attributes, fresh()) {
+		t.Errorf("after render(%q), user attributes = %v; want them unchanged, %v", src, vs.user.Attributes, fresh())
 	}
 }

@@ -1201,12 +1201,6 @@ func (s *Sender) targeting(m *Message) (*targeting, error) {
 
 // inAudience reports whether u is in m's audience at now.
 func (s *Sender) inAudience(ctx context.Context, m *Message, u User, now time.Time) (bool, error) {
-	return s.matchAudience(ctx, m, &u, now, nil)
-}
-
-// matchAudience reports whether u is in m's audience at now, counting pending (if not nil)
-// as an event in the Store.
-func (s *Sender) matchAudience(ctx context.Context, m *Message, u *User, now time.Time, pending *Event) (bool, error) {
 	t, err := s.targeting(m)
 	if err != nil {
 		return false, err
@@ -1214,7 +1208,7 @@ func (s *Sender) matchAudience(ctx context.Context, m *Message, u *User, now tim
 	if t.audience == nil {
 		return true, nil
 	}
-	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: u, now: now, pending: pending})
+	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: &u, now: now})
 }
 
 // eventTriggers reports whether the event e, being triggered, should enqueue a delivery of m: its
@@ -1236,7 +1230,7 @@ func (s *Sender) eventTriggers(ctx context.Context, m *Message, e *Event, now ti
 	if err != nil {
 		return false, err
 	}
-	return s.matchAudience(ctx, m, &u, now, e)
+	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: &u, now: now, pending: e})
 }
 
 // AudienceSize counts the users in the Store that a matches now, for a UI to show before a

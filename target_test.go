@@ -279,6 +279,21 @@ func TestAudienceCriteria(t *testing.T) {
 	}
 }
 
+// The language field is the locale's part before '-' or '_', lower-cased.
+func TestAudienceLanguage(t *testing.T) {
+	p := newPopulation(t,
+		webhook.User{ID: "pt", Locale: "PT_br"}, webhook.User{ID: "de", Locale: "de-AT"},
+		webhook.User{ID: "en", Locale: "en"}, webhook.User{ID: "none"})
+	for _, tt := range []struct {
+		lang string
+		want int
+	}{{"pt", 1}, {"de", 1}, {"en", 1}, {"PT", 0}, {"pt_br", 0}} {
+		if got := p.size(t, webhook.UserField("language", webhook.OpEq, tt.lang)); got != tt.want {
+			t.Errorf("language eq %q matches %d users, want %d", tt.lang, got, tt.want)
+		}
+	}
+}
+
 func TestAudienceMissingFields(t *testing.T) {
 	p := newPopulation(t, webhook.User{ID: "bare"})
 	for _, a := range []webhook.Audience{

@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"testing"
@@ -9,19 +8,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
-	"github.com/hookline/webhook/store/memstore"
-	"github.com/hookline/webhook/webhooktest"
 )
 
 // TestIdentifyNormalizesAttributes checks the conversions that [webhook.Map] documents, on
 // attributes saved with Identify and read back from the Store.
 func TestIdentifyNormalizesAttributes(t *testing.T) {
-	ctx := context.Background()
-	st := memstore.New()
-	s, err := webhook.NewSender(st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPopulation(t)
+	ctx, st, s := p.ctx, p.store, p.sender
 	type point struct{ X, Y int }
 	for _, tt := range []struct {
 		name string
