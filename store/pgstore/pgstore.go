@@ -671,16 +671,12 @@ func finishArgs(fs []finishing) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var next *time.Time
-		if !a.NextAttemptAt.IsZero() {
-			next = &a.NextAttemptAt
-		}
 		aDelivery, aMessage, aVersion = append(aDelivery, a.DeliveryID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
 		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
 		aDuration, aMethod, aURL = append(aDuration, int64(a.Duration)), append(aMethod, a.Method), append(aURL, a.URL)
 		aReqHeader, aReqBody, aStatus = append(aReqHeader, reqHeader), append(aReqBody, []byte(a.RequestBody)), append(aStatus, int32(a.StatusCode))
 		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
-		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, next), append(aIgnoreCaps, a.IgnoreCaps)
+		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
 	}
 	return []any{ids, owners, states, attempts, due, reqs,
 		aDelivery, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
@@ -800,14 +796,10 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	if f.MessageID == "" && f.UserID == "" {
 		return nil, fmt.Errorf("%w: pgstore: cancel needs a message or user ID", webhook.ErrInvalid)
 	}
-	var before *time.Time
-	if !f.CreatedBefore.IsZero() {
-		before = &f.CreatedBefore
-	}
 	rows, err := s.db.Query(ctx, `UPDATE webhook_jobs SET state = 'cancelled', request = NULL
 		WHERE state IN ('scheduled', 'held') AND ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2)
 			AND ($3::timestamptz IS NULL OR created_at < $3) AND ($4 = '' OR unless = $4)
-		RETURNING `+jobColumns, f.MessageID, f.UserID, before, f.Unless)
+		RETURNING `+jobColumns, f.MessageID, f.UserID, nullTime(f.CreatedBefore), f.Unless)
 	if err != nil {
 		return nil, wrap("cancel", err)
 	}
