@@ -38,17 +38,23 @@ func main() {
 	defer cancel()
 
 	// The receiver counts the requests it gets, by delivery ID and by the instance that sent
-	// them (each instance has its own User-Agent).
+	// them (each instance has its own User-Agent), and closes all once every event's delivery
+	// has arrived.
 	var mu sync.Mutex
 	got, by := map[string]int{}, map[string]int{}
+	all := make(chan struct{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		got[r.Header.Get("Webhook-Id")]++
+		id := r.Header.Get("Webhook-Id")
+		got[id]++
 		by[r.UserAgent()]++
+		if got[id] == 1 && len(got) == *events {
+			close(all)
+		}
 		mu.Unlock()
 	}))
 
@@ -116,14 +122,9 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	for ctx.Err() == nil {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= *events {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case <-all:
+	case <-ctx.Done():
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -221,16 +221,9 @@ func (s *Store) readUsers(ctx context.Context, rs []*userRead) []error {
 	for i, r := range rs {
 		ids[i] = r.id
 	}
-	return s.lookup(ctx, `SELECT q.n, u.data FROM unnest($1::text[]) WITH ORDINALITY AS q(id, n)
-		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids}, len(rs), func(row pgx.Rows) (int, error) {
-		var n int
-		u, err := scanUser(scanPrefix{row, []any{&n}})
-		if n < 1 || n > len(rs) {
-			return n, err
-		}
-		rs[n-1].user = u
-		return n, err
-	})
+	return lookup(ctx, s, `SELECT q.n, u.data FROM unnest($1::text[]) WITH ORDINALITY AS q(id, n)
+		CROSS JOIN LATERAL (SELECT data FROM webhook_users WHERE id = q.id OFFSET 0) u`, []any{ids},
+		len(rs), scanUser, func(i int, u webhook.User) { rs[i].user = u })
 }
 
 // scanUser reads a user from its data column.
@@ -243,20 +236,22 @@ func scanUser(row pgx.Row) (webhook.User, error) {
 	return u, json.Unmarshal(data, &u)
 }
 
-// lookup runs a statement that looks up n things at once, with hotQuery, and reads each
-// row with read, which scans it and returns the number (from 1) of the thing it is, or 0 if
-// it cannot tell. It returns an error for each thing: read's, pgx.ErrNoRows for one without
-// a row, or the statement's for all if it failed.
-func (s *Store) lookup(ctx context.Context, sql string, args []any, n int, read func(pgx.Rows) (int, error)) []error {
+// lookup runs a statement that looks up n things at once, with s.hotQuery. Each row's first
+// column is the number (from 1) of the thing it is; scan reads the rest, and set(i, v) keeps
+// what it read for thing i (from 0). It returns an error for each thing: scan's,
+// pgx.ErrNoRows for one without a row, or the statement's for all if it failed.
+func lookup[T any](ctx context.Context, s *Store, sql string, args []any, n int, scan func(pgx.Row) (T, error), set func(i int, v T)) []error {
 	errs := make([]error, n)
 	found := make([]bool, n)
 	err := s.hotQuery(ctx, sql, args, func(rows pgx.Rows) error {
 		defer rows.Close()
 		for rows.Next() {
-			i, err := read(rows)
+			var i int
+			v, err := scan(scanPrefix{rows, []any{&i}})
 			if i < 1 || i > n {
 				return cmp.Or(err, fmt.Errorf("row for lookup %d of %d", i, n))
 			}
+			set(i-1, v)
 			found[i-1], errs[i-1] = true, err
 		}
 		return rows.Err()
@@ -444,20 +439,12 @@ func (s *Store) readMessages(ctx context.Context, rs []*messageRead) []error {
 	for i, r := range rs {
 		ids[i], versions[i] = r.id, int32(r.version)
 	}
-	return s.lookup(ctx, `SELECT q.n, m.data, m.version
+	return lookup(ctx, s, `SELECT q.n, m.data, m.version
 		FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS q(id, version, n)
 		CROSS JOIN LATERAL (SELECT data, version FROM webhook_messages WHERE id = q.id AND version =
 			coalesce(nullif(q.version, 0), (SELECT version FROM webhook_message_heads WHERE id = q.id))
 			OFFSET 0) m`,
-		[]any{ids, versions}, len(rs), func(row pgx.Rows) (int, error) {
-			var n int
-			m, err := scanMessage(scanPrefix{row, []any{&n}})
-			if n < 1 || n > len(rs) {
-				return n, err
-			}
-			rs[n-1].msg = m
-			return n, err
-		})
+		[]any{ids, versions}, len(rs), scanMessage, func(i int, m *webhook.Message) { rs[i].msg = m })
 }
 
 // TriggeredMessages implements [webhook.MessageStore].
@@ -684,16 +671,12 @@ func finishArgs(fs []finishing) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var next *time.Time
-		if !a.NextAttemptAt.IsZero() {
-			next = &a.NextAttemptAt
-		}
 		aDelivery, aMessage, aVersion = append(aDelivery, a.DeliveryID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
 		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
 		aDuration, aMethod, aURL = append(aDuration, int64(a.Duration)), append(aMethod, a.Method), append(aURL, a.URL)
 		aReqHeader, aReqBody, aStatus = append(aReqHeader, reqHeader), append(aReqBody, []byte(a.RequestBody)), append(aStatus, int32(a.StatusCode))
 		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
-		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, next), append(aIgnoreCaps, a.IgnoreCaps)
+		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
 	}
 	return []any{ids, owners, states, attempts, due, reqs,
 		aDelivery, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
@@ -813,14 +796,10 @@ func (s *Store) Cancel(ctx context.Context, f webhook.JobFilter) ([]*webhook.Job
 	if f.MessageID == "" && f.UserID == "" {
 		return nil, fmt.Errorf("%w: pgstore: cancel needs a message or user ID", webhook.ErrInvalid)
 	}
-	var before *time.Time
-	if !f.CreatedBefore.IsZero() {
-		before = &f.CreatedBefore
-	}
 	rows, err := s.db.Query(ctx, `UPDATE webhook_jobs SET state = 'cancelled', request = NULL
 		WHERE state IN ('scheduled', 'held') AND ($1 = '' OR message_id = $1) AND ($2 = '' OR user_id = $2)
 			AND ($3::timestamptz IS NULL OR created_at < $3) AND ($4 = '' OR unless = $4)
-		RETURNING `+jobColumns, f.MessageID, f.UserID, before, f.Unless)
+		RETURNING `+jobColumns, f.MessageID, f.UserID, nullTime(f.CreatedBefore), f.Unless)
 	if err != nil {
 		return nil, wrap("cancel", err)
 	}

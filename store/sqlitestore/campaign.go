@@ -29,13 +29,10 @@ func scanCampaign(sc scanner) (*webhook.Campaign, error) {
 
 // PutCampaign implements [webhook.CampaignStore].
 func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.execTx(ctx, tx, `INSERT OR REPLACE INTO campaigns (`+campaignColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.MessageID, c.MessageVersion, c.Run, c.State, nanos(c.StartedAt), c.Occurrence, c.After,
-			nanos(c.NextAt), c.LeaseOwner, nanos(c.LeaseExpiresAt))
-		return err
-	})
+	_, err := s.execWrite(ctx, `INSERT OR REPLACE INTO campaigns (`+campaignColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.MessageID, c.MessageVersion, c.Run, c.State, nanos(c.StartedAt), c.Occurrence, c.After,
+		nanos(c.NextAt), c.LeaseOwner, nanos(c.LeaseExpiresAt))
 	if err != nil {
 		return fmt.Errorf("sqlitestore: put campaign %q: %w", c.MessageID, err)
 	}
@@ -119,7 +116,7 @@ func (s *Store) NextCampaignDue(ctx context.Context) (time.Time, bool, error) {
 // HoldJobs implements [webhook.CampaignStore]: held jobs keep their due_at but have no
 // ready_at, so Claim and NextDue do not see them.
 func (s *Store) HoldJobs(ctx context.Context, messageID string) (int, error) {
-	n, err := s.moveJobs(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL WHERE message_id = ?3 AND state = ?2`,
+	n, err := s.execWrite(ctx, `UPDATE jobs SET state = ?1, ready_at = NULL WHERE message_id = ?3 AND state = ?2`,
 		webhook.JobHeld, webhook.JobScheduled, messageID)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: hold jobs of %q: %w", messageID, err)
@@ -129,26 +126,12 @@ func (s *Store) HoldJobs(ctx context.Context, messageID string) (int, error) {
 
 // ReleaseJobs implements [webhook.CampaignStore].
 func (s *Store) ReleaseJobs(ctx context.Context, messageID string) (int, error) {
-	n, err := s.moveJobs(ctx, `UPDATE jobs SET state = ?1, ready_at = coalesce(due_at, ?4) WHERE message_id = ?3 AND state = ?2`,
+	n, err := s.execWrite(ctx, `UPDATE jobs SET state = ?1, ready_at = coalesce(due_at, ?4) WHERE message_id = ?3 AND state = ?2`,
 		webhook.JobScheduled, webhook.JobHeld, messageID, readyAt(sql.NullInt64{}))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: release jobs of %q: %w", messageID, err)
 	}
 	return n, nil
-}
-
-// moveJobs runs the update query, which moves jobs to state ?1 from state ?2, and returns how
-// many it moved.
-func (s *Store) moveJobs(ctx context.Context, query string, args ...any) (int, error) {
-	var n int64
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := s.execTx(ctx, tx, query, args...)
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
-		return err
-	})
-	return int(n), err
 }
 
 // updateCampaign runs query, an UPDATE that returns campaignColumns, as one of the store's

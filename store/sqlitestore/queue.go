@@ -284,19 +284,11 @@ func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, erro
 	}
 	total := 0
 	for {
-		var n int64
-		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, deleteAttemptsSQL, cut, deleteChunk)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
+		n, err := s.execWrite(ctx, deleteAttemptsSQL, cut, deleteChunk)
 		if err != nil {
 			return total, fmt.Errorf("sqlitestore: delete attempts before %s: %w", before.Format(time.RFC3339Nano), err)
 		}
-		total += int(n)
+		total += n
 		if n < deleteChunk {
 			return total, nil
 		}

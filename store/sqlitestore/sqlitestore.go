@@ -261,17 +261,27 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	return s.db.QueryRowContext(ctx, query, args...)
 }
 
+// execWrite runs query as one of the store's writes and returns how many rows it changed.
+func (s *Store) execWrite(ctx context.Context, query string, args ...any) (int, error) {
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.execTx(ctx, tx, query, args...)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return int(n), err
+}
+
 // PutUser implements [webhook.UserStore].
 func (s *Store) PutUser(ctx context.Context, u webhook.User) error {
 	data, err := json.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: put user %q: %w", u.ID, err)
 	}
-	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.execTx(ctx, tx, `INSERT INTO users (id, data) VALUES (?, ?)
-			ON CONFLICT (id) DO UPDATE SET data = excluded.data`, u.ID, data)
-		return err
-	})
+	_, err = s.execWrite(ctx, `INSERT INTO users (id, data) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET data = excluded.data`, u.ID, data)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: put user %q: %w", u.ID, err)
 	}
