@@ -40,8 +40,8 @@ type Field struct {
 //
 // A variable that is missing makes the delivery fail for good unless the template gives a
 // fallback, as in {{ userAttribute['first_name'] | default('there') }}; Config.MissingAsEmpty
-// renders missing values as empty instead. Templates cannot include, import or extend other
-// templates.
+// renders missing values as empty instead (in a JSON body, a Data value that is only the
+// missing variable is null). Templates cannot include, import or extend other templates.
 type Message struct {
 	// ID identifies the message: letters, digits, '-', '_' and '.', at most 128. Required.
 	ID string `json:"id"`

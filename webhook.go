@@ -41,7 +41,8 @@ type Config struct {
 	// real time. Defaults to 30 seconds.
 	RequestTimeout time.Duration
 	// MissingAsEmpty renders a missing template variable as empty instead of failing the
-	// delivery. Defaults to false.
+	// delivery; in a JSON body, a Data value that is only the missing variable is null, as a
+	// one-expression value keeps its type. Defaults to false.
 	MissingAsEmpty bool
 	// UserAgent is the User-Agent header of requests whose message sets none. Defaults to
 	// "hookline-webhook/1".
