@@ -1172,21 +1172,20 @@ func validateTargeting(m *Message, ps *problems) {
 
 // targeting is a message version's compiled Delivery.Where and Audience.
 type targeting struct {
-	version  int
 	where    []*compiledCondition
 	audience *audienceNode // nil for an empty Audience
 }
 
 // targeting returns m's compiled targeting, or an error wrapping ErrInvalid. That of a saved
-// message (a Version above 0) is kept until another version of it is compiled.
+// message (a Version above 0) is compiled once, and kept as [versionCache] keeps versions.
 func (s *Sender) targeting(m *Message) (*targeting, error) {
 	if m.Version > 0 {
-		if t, ok := s.targetings.Load(m.ID); ok && t.(*targeting).version == m.Version {
-			return t.(*targeting), nil
+		if t, ok := s.targetings.get(m.ID, m.Version); ok {
+			return t, nil
 		}
 	}
 	var ps problems
-	t := &targeting{version: m.Version, where: validateConditions(m.Delivery.Where, "delivery.where", &ps)}
+	t := &targeting{where: validateConditions(m.Delivery.Where, "delivery.where", &ps)}
 	if !m.Audience.IsZero() {
 		t.audience = compileAudience(&m.Audience, "audience", &ps)
 	}
@@ -1194,7 +1193,7 @@ func (s *Sender) targeting(m *Message) (*targeting, error) {
 		return nil, err
 	}
 	if m.Version > 0 {
-		s.targetings.Store(m.ID, t)
+		s.targetings.put(m.ID, m.Version, t)
 	}
 	return t, nil
 }

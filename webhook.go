@@ -132,16 +132,12 @@ type Sender struct {
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
 
-	targetings sync.Map   // message ID → *targeting: the last version compiled of each saved message
-	caps       []Cap      // per-user delivery caps across messages
-	quiet      QuietHours // when deliveries are held, or the zero QuietHours
-	capped     userLocks  // users with a delivery being checked against caps and sent
+	targetings versionCache[*targeting] // compiled Where and Audience of saved messages
+	caps       []Cap                    // per-user delivery caps across messages
+	quiet      QuietHours               // when deliveries are held, or the zero QuietHours
+	capped     userLocks                // users with a delivery being checked against caps and sent
 
-	tmu       sync.Mutex                  // guards templates and older
-	templates map[string]*compiledMessage // by message ID: the newest version compiled
-	// older holds, by message ID, the last version older than the newest that a delivery
-	// needed: those enqueued before a new version was saved keep theirs.
-	older map[string]*compiledMessage
+	templates versionCache[*compiledMessage] // compiled templates of saved messages
 
 	wakeCh chan struct{} // holds a pending wake-up for the dispatcher
 	// recheck is set by wake: campaigns may have changed since the dispatcher last read when
@@ -181,24 +177,22 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		}
 	}
 	s := &Sender{
-		store:     store,
-		clock:     cfg.Clock,
-		log:       cfg.Logger,
-		engine:    newEngine(cfg.MissingAsEmpty),
-		retry:     cfg.RetryPolicy,
-		workers:   orDefault(cfg.Workers, 16),
-		timeout:   orDefault(cfg.RequestTimeout, 30*time.Second),
-		poll:      orDefault(cfg.PollInterval, time.Second),
-		ua:        orDefault(cfg.UserAgent, defaultUserAgent),
-		maxBody:   orDefault(cfg.MaxResponseBody, 16<<10),
-		id:        cfg.ID,
-		zone:      cfg.DefaultTimeZone,
-		caps:      slices.Clone(cfg.Caps),
-		quiet:     cfg.QuietHours,
-		templates: map[string]*compiledMessage{},
-		older:     map[string]*compiledMessage{},
-		wakeCh:    make(chan struct{}, 1),
-		limits:    newLimits(cfg),
+		store:   store,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		engine:  newEngine(cfg.MissingAsEmpty),
+		retry:   cfg.RetryPolicy,
+		workers: orDefault(cfg.Workers, 16),
+		timeout: orDefault(cfg.RequestTimeout, 30*time.Second),
+		poll:    orDefault(cfg.PollInterval, time.Second),
+		ua:      orDefault(cfg.UserAgent, defaultUserAgent),
+		maxBody: orDefault(cfg.MaxResponseBody, 16<<10),
+		id:      cfg.ID,
+		zone:    cfg.DefaultTimeZone,
+		caps:    slices.Clone(cfg.Caps),
+		quiet:   cfg.QuietHours,
+		wakeCh:  make(chan struct{}, 1),
+		limits:  newLimits(cfg),
 	}
 	for _, name := range cfg.SensitiveHeaders {
 		s.sensitive = append(s.sensitive, http.CanonicalHeaderKey(name))
@@ -268,9 +262,7 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
 	}
 	m.Version = cm.msg.Version
-	s.tmu.Lock()
-	s.templates[m.ID] = cm
-	s.tmu.Unlock()
+	s.templates.put(m.ID, m.Version, cm)
 	return nil
 }
 

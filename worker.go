@@ -238,29 +238,18 @@ func (s *Sender) render(ctx context.Context, j *Job, now time.Time) (*Request, e
 
 // compiled returns the compiled templates of a message version, compiling it on first use.
 func (s *Sender) compiled(ctx context.Context, id string, version int) (*compiledMessage, error) {
-	s.tmu.Lock()
-	cm := s.templates[id]
-	if cm != nil && cm.msg.Version != version {
-		cm = s.older[id]
-	}
-	s.tmu.Unlock()
-	if cm != nil && cm.msg.Version == version {
+	if cm, ok := s.templates.get(id, version); ok {
 		return cm, nil
 	}
 	m, err := s.store.Message(ctx, id, version)
 	if err != nil {
 		return nil, fmt.Errorf("load message %q version %d: %w", id, version, err)
 	}
-	if cm, err = s.engine.compile(m); err != nil {
+	cm, err := s.engine.compile(m)
+	if err != nil {
 		return nil, err
 	}
-	s.tmu.Lock()
-	if old := s.templates[id]; old == nil || old.msg.Version <= version {
-		s.templates[id] = cm
-	} else {
-		s.older[id] = cm
-	}
-	s.tmu.Unlock()
+	s.templates.put(id, version, cm)
 	return cm, nil
 }
 
