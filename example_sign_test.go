@@ -52,3 +52,24 @@ func ExampleNewSecret() {
 	// true 50
 	// <nil>
 }
+
+// Verify checks a request on the receiving side.
+func ExampleVerify() {
+	// A receiver checks a request before acting on it; this one is the Standard Webhooks
+	// specification's test vector.
+	secrets := []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+	header := http.Header{}
+	header.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	header.Set("webhook-timestamp", "1614265330")
+	header.Set("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	body := []byte(`{"test": 2432232314}`)
+
+	now := time.Unix(1614265330, 0).Add(30 * time.Second) // in a real receiver: time.Now()
+	fmt.Println(webhook.Verify(secrets, header, body, now, 0))
+	fmt.Println(webhook.Verify(secrets, header, []byte(`{"test": 1}`), now, 0))
+	fmt.Println(webhook.Verify(secrets, header, body, now.Add(time.Hour), 0))
+	// Output:
+	// <nil>
+	// webhook: invalid signature: no v1 signature matches
+	// webhook: invalid signature: webhook-timestamp 2021-02-25T15:02:10Z is more than 5m0s from now
+}
