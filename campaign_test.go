@@ -659,28 +659,42 @@ func TestPauseOrCancelDuringAPage(t *testing.T) {
 }
 
 // messageReads is memstore that counts the calls of Message.
-type messageReads struct {
+// storeReads is a memstore that counts its Message and User reads.
+type storeReads struct {
 	*memstore.Store
 	mu sync.Mutex
-	n  int
+	n  map[string]int // by method
 }
 
-func (s *messageReads) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
+func (s *storeReads) count(method string) {
 	s.mu.Lock()
-	s.n++
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[method]++
+}
+
+func (s *storeReads) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
+	s.count("Message")
 	return s.Store.Message(ctx, id, version)
 }
 
-func (s *messageReads) reads() int {
+func (s *storeReads) User(ctx context.Context, id string) (webhook.User, error) {
+	s.count("User")
+	return s.Store.User(ctx, id)
+}
+
+// reads returns how many times method was called.
+func (s *storeReads) reads(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.n
+	return s.n[method]
 }
 
 func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	ctx := t.Context()
-	store := &messageReads{Store: memstore.New()}
+	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
 	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
@@ -703,7 +717,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Immediate}}); err != nil {
 		t.Fatal(err)
 	}
-	before := store.reads()
+	before := store.reads("Message")
 	webhooktest.Start(t, s)
 	reqs, err := recv.Wait(ctx, users)
 	if err != nil {
@@ -719,7 +733,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	}
 	// One read for the fan-out's page. Version 1, compiled when it was saved, is kept beside
 	// version 2 for all its deliveries (one worker, so that no two miss the cache at once).
-	if n := store.reads() - before; n != 1 {
+	if n := store.reads("Message") - before; n != 1 {
 		t.Errorf("Store.Message called %d times for %d deliveries of an older version, want 1", n, users)
 	}
 }

@@ -1270,12 +1270,12 @@ func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 // message's audience, unless the message is checked only at enqueue. It reports whether
 // the delivery ended here: skipped (logged with Outcome Skipped), concluded as a failed
 // attempt if the check itself failed, or put back if the Sender is stopping.
-func (s *Sender) leftAudience(ctx context.Context, j *Job, a *Attempt) bool {
+func (s *Sender) leftAudience(ctx context.Context, j *Job, a *Attempt, au *attemptUser) bool {
 	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
 	if err != nil || cm.msg.CheckAudienceOnce || cm.msg.Audience.IsZero() {
 		return false // rendering reports a message that cannot be loaded
 	}
-	u, err := s.user(ctx, j.UserID)
+	u, err := au.get(ctx)
 	in := false
 	if err == nil {
 		in, err = s.inAudience(ctx, cm.msg, u, a.Time)

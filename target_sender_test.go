@@ -448,3 +448,41 @@ func TestDeliveryWhereValidation(t *testing.T) {
 		}
 	}
 }
+
+// A delivery's first attempt loads its user from the Store once, although quiet hours, the
+// audience check and a template reading an attribute each need it.
+func TestAttemptLoadsItsUserOnce(t *testing.T) {
+	ctx := t.Context()
+	store := &storeReads{Store: memstore.New()}
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+		Logger: slog.New(slog.DiscardHandler), QuietHours: webhook.QuietHours{Start: 22 * time.Hour, End: 6 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Identify(ctx, webhook.User{ID: "u1", Attributes: map[string]any{"plan": "gold"}}); err != nil {
+		t.Fatal(err)
+	}
+	m := &webhook.Message{ID: "m", URL: recv.URL + "/{{ userAttribute.plan }}", Audience: webhook.Attr("plan", webhook.OpEq, "gold")}
+	if err := s.SaveMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	webhooktest.Start(t, s)
+	before := store.reads("User")
+	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recv.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := recv.Requests(); len(reqs) != 1 || reqs[0].URI != "/gold" {
+		t.Fatalf("requests = %+v, want one to /gold", reqs)
+	}
+	if n := store.reads("User") - before; n != 1 {
+		t.Errorf("Store.User called %d times for one attempt, want 1", n)
+	}
+}

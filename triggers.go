@@ -165,7 +165,7 @@ func (s *Sender) cancelUnless(ctx context.Context, store Store, e Event, now tim
 // The caller must call done once the attempt is recorded, whatever ok is: a delivery checked
 // against caps or a limit holds its user's lock until then, so that this Sender checks and sends one
 // delivery to a user at a time and each check counts the sends before it.
-func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) (done func(), ok bool) {
+func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt, au *attemptUser) (done func(), ok bool) {
 	done = func() {}
 	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
 	if err != nil {
@@ -174,7 +174,7 @@ func (s *Sender) admit(ctx context.Context, j *Job, a *Attempt) (done func(), ok
 	d := &cm.msg.Delivery
 	a.IgnoreCaps = d.IgnoreCaps
 	if s.quiet != (QuietHours{}) && !d.IgnoreQuietHours {
-		u, err := s.user(ctx, j.UserID)
+		u, err := au.get(ctx)
 		if err != nil {
 			s.refuse(ctx, j, a, err)
 			return done, false

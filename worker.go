@@ -161,16 +161,17 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 		Time:           start,
 	}
 	res := AttemptResult{Attempt: a.Number}
-	done, ok := s.admit(ctx, j, a)
+	u := &attemptUser{s: s, id: j.UserID}
+	done, ok := s.admit(ctx, j, a, u)
 	defer done()
 	if !ok {
 		return
 	}
 	if j.Request == nil {
-		if s.leftAudience(ctx, j, a) {
+		if s.leftAudience(ctx, j, a, u) {
 			return
 		}
-		req, err := s.render(ctx, j, start)
+		req, err := s.render(ctx, j, start, u)
 		switch {
 		case ctx.Err() != nil:
 			s.release(j)
@@ -220,15 +221,34 @@ func (s *Sender) deliver(ctx context.Context, j *Job) {
 	s.conclude(ctx, j, a, res, false) // conclude fails a refused connection for good, as Blocked
 }
 
+// attemptUser is the user of a delivery, loaded from the Store at most once per attempt:
+// quiet hours, the audience check and rendering may each need it.
+type attemptUser struct {
+	s      *Sender
+	id     string
+	loaded bool
+	u      User
+	err    error
+}
+
+// get returns the user, loading it on first use.
+func (a *attemptUser) get(ctx context.Context) (User, error) {
+	if !a.loaded {
+		a.u, a.err = a.s.user(ctx, a.id)
+		a.loaded = true
+	}
+	return a.u, a.err
+}
+
 // render renders a delivery's request with the message version it was enqueued with.
-func (s *Sender) render(ctx context.Context, j *Job, now time.Time) (*Request, error) {
+func (s *Sender) render(ctx context.Context, j *Job, now time.Time, au *attemptUser) (*Request, error) {
 	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
 	if err != nil {
 		return nil, err
 	}
 	u := User{ID: j.UserID} // all the templates read of the user, unless readsUser
 	if cm.readsUser {
-		if u, err = s.user(ctx, j.UserID); err != nil {
+		if u, err = au.get(ctx); err != nil {
 			return nil, err
 		}
 	}
