@@ -13,8 +13,9 @@
 // them. Then report app events with [Sender.Trigger], send one message to one user with
 // [Sender.Send], or start a campaign with [Sender.StartCampaign]. [Sender.Preview] shows the
 // exact request a message makes, and [Sender.Attempts] reads the attempt log. The examples
-// run each of these against a local receiver; examples/quickstart in the repository is a whole
-// program, and package webhooktest has a fake clock and a receiver for your tests.
+// show each of these, sending to a local receiver; examples/quickstart in the repository is a
+// whole program, and package webhooktest has a fake clock, a receiver and [webhooktest.Start]
+// for your tests.
 //
 // # Messages and templates
 //
