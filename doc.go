@@ -14,7 +14,8 @@
 // [Sender.Send], or start a campaign with [Sender.StartCampaign]. [Sender.Preview] shows the
 // exact request a message makes, and [Sender.Attempts] reads the attempt log. The examples
 // show each of these, sending to a local receiver; examples/quickstart in the repository is a
-// whole program, and package webhooktest has a fake clock, a receiver and [webhooktest.Start]
+// whole program, and package webhooktest has a fake clock, a receiver and
+// [github.com/hookline/webhook/webhooktest.Start]
 // for your tests.
 //
 // # Messages and templates
