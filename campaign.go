@@ -53,48 +53,9 @@ type Campaign struct {
 	// LeaseOwner and LeaseExpiresAt hold the lease of a Sender running the fan-out.
 	LeaseOwner     string    `json:"lease_owner,omitempty"`
 	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
-}
-
-// CampaignStore keeps campaigns, holds and releases the deliveries of paused ones, and counts
-// users' events by time of day for OptimalTime messages.
-type CampaignStore interface {
-	// PutCampaign saves c, replacing the campaign with the same MessageID, lease included.
-	PutCampaign(ctx context.Context, c *Campaign) error
-	// Campaign returns the campaign of the given message, or ErrNotFound.
-	Campaign(ctx context.Context, messageID string) (*Campaign, error)
-	// SetCampaignState sets the State of the campaign of the given message, unless it is
-	// CampaignCancelled, and returns the campaign as it is after the call (still cancelled,
-	// if it was). It returns ErrNotFound if there is no such campaign.
-	SetCampaignState(ctx context.Context, messageID string, state CampaignState) (*Campaign, error)
-	// LeaseCampaign leases to owner until now+lease one campaign whose fan-out is due — in
-	// state CampaignRunning, with a non-zero NextAt <= now, and with no lease, or a lease
-	// that expired at or before now (whoever held it: a fan-out that failed is retried when
-	// its lease expires) — and returns it with LeaseOwner and LeaseExpiresAt set: the one
-	// with the earliest NextAt, ties broken by MessageID. It returns nil and no error if none
-	// is due. It never leases a campaign to two owners whose leases overlap.
-	LeaseCampaign(ctx context.Context, now time.Time, owner string, lease time.Duration) (*Campaign, error)
-	// Checkpoint saves the fan-out progress of c (MessageVersion, Occurrence, After and
-	// NextAt) and releases its lease, if the campaign is still leased to c.LeaseOwner (even
-	// if the lease has expired). It returns the campaign as saved, whose State may differ
-	// from c's: Checkpoint never changes it. It returns ErrLeaseLost, and saves nothing, if
-	// the campaign is leased to another owner or to none, and ErrNotFound if there is no
-	// such campaign.
-	Checkpoint(ctx context.Context, c *Campaign) (*Campaign, error)
-	// NextCampaignDue returns the earliest time at which a fan-out will be due: the NextAt of
-	// a running campaign whose NextAt is not zero, or its LeaseExpiresAt if that is later.
-	// It returns false if no fan-out is to come.
-	NextCampaignDue(ctx context.Context) (time.Time, bool, error)
-	// HoldJobs moves every JobScheduled job of the given message to JobHeld, keeping its
-	// DueAt, and returns how many it moved. Held jobs are not claimed, are not due for
-	// NextDue, and are cancelled by Cancel.
-	HoldJobs(ctx context.Context, messageID string) (int, error)
-	// ReleaseJobs moves every JobHeld job of the given message back to JobScheduled, with
-	// the DueAt it had, and returns how many it moved.
-	ReleaseJobs(ctx context.Context, messageID string) (int, error)
-	// EventsByQuarterHour counts the events of a user whose Time is at or after since and
-	// before until, by quarter hour of the UTC day: element i counts those whose time of day
-	// in UTC is at or after i*15 minutes and before (i+1)*15.
-	EventsByQuarterHour(ctx context.Context, userID string, since, until time.Time) ([96]int, error)
+	// Rev is the campaign's revision in the Store, which sets it: every change to a
+	// campaign is a compare-and-set on it (see [CampaignStore]).
+	Rev int64 `json:"rev"`
 }
 
 // StartCampaign starts sending a message to its whole audience, as its Delivery says: at
@@ -108,42 +69,45 @@ type CampaignStore interface {
 // ErrInvalid if the message is Triggered, if its campaign is paused or running with a
 // fan-out still to do, or if a Recurring message has no occurrence left.
 func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
-	m, err := s.store.Message(ctx, messageID, 0)
+	m, err := loadMessage(ctx, s.store, messageID, 0)
 	if err != nil {
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
 	}
 	if m.Delivery.kind() == Triggered {
 		return invalidf("webhook: start campaign %q: a triggered message is sent by events", messageID)
 	}
-	old, err := s.store.Campaign(ctx, messageID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		old = &Campaign{}
-	case err != nil:
-		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
-	case old.State == CampaignPaused || old.State == CampaignRunning && !old.NextAt.IsZero():
-		return invalidf("webhook: start campaign %q: it is %s", messageID, old.State)
-	}
-	c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: old.Run + 1, State: CampaignRunning, StartedAt: s.clock.Now()}
-	p, err := newPlan(&m.Delivery, c)
+	_, err = changeCampaign(ctx, s.store, messageID, func(old *Campaign) (*Campaign, error) {
+		c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: 1, State: CampaignRunning, StartedAt: s.clock.Now()}
+		if old != nil {
+			if old.State == CampaignPaused || old.State == CampaignRunning && !old.NextAt.IsZero() {
+				return nil, invalidf("it is %s", old.State)
+			}
+			c.Run = old.Run + 1
+		}
+		p, err := newPlan(&m.Delivery, c)
+		if err != nil {
+			return nil, err
+		}
+		c.Occurrence, c.NextAt = p.first()
+		if c.NextAt.IsZero() {
+			return nil, invalidf("no occurrence before the end")
+		}
+		return c, nil
+	})
 	if err != nil {
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
 	}
-	c.Occurrence, c.NextAt = p.first()
-	if c.NextAt.IsZero() {
-		return invalidf("webhook: start campaign %q: no occurrence before the end", messageID)
-	}
-	if err := s.store.PutCampaign(ctx, c); err != nil {
-		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
-	}
-	s.wake()
+	s.disp.wake()
 	return nil
 }
 
 // Campaign returns the state of the campaign of a message, or an error wrapping ErrNotFound
 // if it was never started.
 func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, error) {
-	c, err := s.store.Campaign(ctx, messageID)
+	c, err := loadCampaign(ctx, s.store, messageID)
+	if err == nil && c == nil {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webhook: campaign %q: %w", messageID, err)
 	}
@@ -151,84 +115,113 @@ func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, err
 }
 
 // PauseCampaign pauses a campaign: its fan-out stops after the page in progress and its
-// pending deliveries (every scheduled delivery of the message) are held, keeping their due
-// times, until [Sender.ResumeCampaign]. Deliveries being sent are not stopped. Pausing a
-// paused campaign does nothing. It returns an error wrapping ErrNotFound if the campaign was
-// never started, and one wrapping ErrInvalid if it was cancelled.
+// pending jobs (every scheduled job of the message) are held, keeping their due times, until
+// [Sender.ResumeCampaign]. Jobs being sent are not stopped. Pausing a paused campaign does
+// nothing. It returns an error wrapping ErrNotFound if the campaign was never started, and
+// one wrapping ErrInvalid if it was cancelled.
 func (s *Sender) PauseCampaign(ctx context.Context, messageID string) error {
 	if err := s.setCampaignState(ctx, messageID, CampaignPaused); err != nil {
 		return err
 	}
-	if _, err := s.store.HoldJobs(ctx, messageID); err != nil {
+	if _, err := s.store.UpdateJobs(ctx, holdJobs(messageID)); err != nil {
 		return fmt.Errorf("webhook: pause campaign %q: %w", messageID, err)
 	}
 	return nil
 }
 
-// ResumeCampaign resumes a paused campaign: its held deliveries are due again at the times
-// they had, and those whose time came during the pause are sent at once; so is the fan-out
-// of an occurrence that came due during the pause. Resuming a running campaign does nothing.
-// It returns the errors of [Sender.PauseCampaign].
+// ResumeCampaign resumes a paused campaign: its held jobs are due again at the times they
+// had, and those whose time came during the pause are sent at once; so is the fan-out of an
+// occurrence that came due during the pause. Resuming a running campaign does nothing. It
+// returns the errors of [Sender.PauseCampaign].
 func (s *Sender) ResumeCampaign(ctx context.Context, messageID string) error {
 	if err := s.setCampaignState(ctx, messageID, CampaignRunning); err != nil {
 		return err
 	}
-	if _, err := s.store.ReleaseJobs(ctx, messageID); err != nil {
+	p := UpdateJobsParams{Filter: JobFilter{MessageID: messageID}, From: []JobState{JobHeld}, To: JobScheduled}
+	if _, err := s.store.UpdateJobs(ctx, p); err != nil {
 		return fmt.Errorf("webhook: resume campaign %q: %w", messageID, err)
 	}
-	s.wake()
+	s.disp.wake()
 	return nil
 }
 
 // CancelCampaign cancels a campaign: its fan-out stops after the page in progress, and its
-// pending deliveries (every scheduled or held delivery of the message) are cancelled, each
-// logged as an attempt with Outcome Cancelled. Deliveries being sent are not stopped.
-// Cancelling a cancelled campaign cancels what is pending again. It returns an error
-// wrapping ErrNotFound if the campaign was never started.
+// pending jobs (every scheduled or held job of the message) are cancelled, each logged as an
+// attempt with Outcome Cancelled. Jobs being sent are not stopped. Cancelling a cancelled
+// campaign cancels what is pending again. It returns an error wrapping ErrNotFound if the
+// campaign was never started.
 func (s *Sender) CancelCampaign(ctx context.Context, messageID string) error {
 	if err := s.setCampaignState(ctx, messageID, CampaignCancelled); err != nil {
 		return err
 	}
-	return s.cancelJobs(ctx, messageID)
+	if _, err := s.store.UpdateJobs(ctx, cancelJobs(messageID, s.clock.Now())); err != nil {
+		return fmt.Errorf("webhook: cancel campaign %q: %w", messageID, err)
+	}
+	return nil
 }
 
+// setCampaignState sets the state of a campaign that is not cancelled.
 func (s *Sender) setCampaignState(ctx context.Context, messageID string, state CampaignState) error {
-	c, err := s.store.SetCampaignState(ctx, messageID, state)
+	_, err := changeCampaign(ctx, s.store, messageID, func(c *Campaign) (*Campaign, error) {
+		switch {
+		case c == nil:
+			return nil, ErrNotFound
+		case c.State == CampaignCancelled && state != CampaignCancelled:
+			return nil, invalidf("it is %s", c.State)
+		case c.State == state:
+			return nil, nil // nothing to change
+		}
+		c.State = state
+		return c, nil
+	})
 	if err != nil {
 		return fmt.Errorf("webhook: set campaign %q %s: %w", messageID, state, err)
 	}
-	if c.State != state {
-		return invalidf("webhook: set campaign %q %s: it is %s", messageID, state, c.State)
-	}
 	return nil
 }
 
-// cancelJobs cancels the pending deliveries of a message and logs each as cancelled.
-func (s *Sender) cancelJobs(ctx context.Context, messageID string) error {
-	jobs, err := s.store.Cancel(ctx, JobFilter{MessageID: messageID})
-	if err != nil {
-		return fmt.Errorf("webhook: cancel deliveries of %q: %w", messageID, err)
+// holdJobs are the parameters of UpdateJobs that hold a message's pending jobs.
+func holdJobs(messageID string) UpdateJobsParams {
+	return UpdateJobsParams{Filter: JobFilter{MessageID: messageID}, From: []JobState{JobScheduled}, To: JobHeld}
+}
+
+// cancelJobs are the parameters of UpdateJobs that cancel a message's pending jobs.
+func cancelJobs(messageID string, now time.Time) UpdateJobsParams {
+	return UpdateJobsParams{
+		Filter: JobFilter{MessageID: messageID}, From: []JobState{JobScheduled, JobHeld}, To: JobCancelled,
+		Now: now, Reason: "campaign cancelled",
 	}
-	now := s.clock.Now()
-	for _, j := range jobs {
-		if _, err := logCancelled(ctx, s.store, j, now, "campaign cancelled"); err != nil {
-			return fmt.Errorf("webhook: %w", err)
+}
+
+// loadCampaign returns the campaign of a message, or nil if it has none.
+func loadCampaign(ctx context.Context, store CampaignStore, messageID string) (*Campaign, error) {
+	cs, err := store.Campaigns(ctx, CampaignQuery{MessageIDs: []string{messageID}})
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// changeCampaign changes the campaign of a message: change gets a copy of it as the Store
+// has it (nil if it has none) and returns what to save in its place, or nil to save nothing.
+// The save is a compare-and-set: if another change came first, change is called again on
+// what that one saved. It returns what was saved, and change's error as it is.
+func changeCampaign(ctx context.Context, store CampaignStore, messageID string, change func(*Campaign) (*Campaign, error)) (*Campaign, error) {
+	for {
+		old, err := loadCampaign(ctx, store, messageID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := change(old)
+		if err != nil || c == nil {
+			return old, err
+		}
+		if old != nil {
+			c.Rev = old.Rev
+		}
+		err = store.PutCampaign(ctx, c)
+		if !errors.Is(err, ErrConflict) {
+			return c, err
 		}
 	}
-	return nil
-}
-
-// logCancelled records j, a job that [DeliveryStore.Cancel] returned, as an attempt at now
-// with Outcome Cancelled and the reason given, and returns the attempt.
-func logCancelled(ctx context.Context, store Store, j *Job, now time.Time, reason string) (*Attempt, error) {
-	a := &Attempt{
-		DeliveryID: j.ID, MessageID: j.MessageID, MessageVersion: j.MessageVersion, UserID: j.UserID,
-		Number: j.Attempts + 1, Time: now, Outcome: Cancelled, Err: reason,
-	}
-	// The job is cancelled, not leased: Finish records the attempt and reports the lease
-	// lost, which is expected.
-	if err := store.Finish(ctx, j, a); err != nil && !errors.Is(err, ErrLeaseLost) {
-		return nil, fmt.Errorf("log cancelled delivery %s: %w", j.ID, err)
-	}
-	return a, nil
 }

@@ -18,131 +18,126 @@ const (
 	optimalMinEvents = 3
 )
 
-// fanOut runs one page of a due campaign fan-out, if one is due, and reports whether it did.
-// The dispatcher calls it between claims, so deliveries and fan-outs take turns.
-func (s *Sender) fanOut(ctx context.Context) bool {
-	// Leasing is a write; most of the time no fan-out is due, which a read, or what the last
-	// one said, can tell.
-	now := s.clock.Now()
-	next, due, err := s.nextFanOutDue(ctx, now)
-	if err == nil && (!due || next.After(now)) {
+// fanOuter runs campaign fan-outs for the dispatcher, a page at a time between claims. Only
+// the dispatcher's goroutine calls it.
+type fanOuter struct {
+	store    Store
+	clock    Clock
+	log      *slog.Logger
+	messages *messageCache
+	zones    *zones
+	id       string // the lease owner
+	lease    time.Duration
+	poll     time.Duration
+	// next is when the next fan-out is due, as the Store last said (zero if none is to
+	// come), and read when it said so (zero if it must be asked again).
+	next, read time.Time
+}
+
+// step runs one page of a due campaign fan-out, if one is due, and reports whether it did.
+// Leasing is a write, and most of the time no fan-out is due, which what the Store said last
+// can tell: it asks again when recheck is set (this Sender's campaign changes and a
+// Notifier's notifications wake it with it), once the time it said has come (so after every
+// fan-out), after an error, and once PollInterval has passed, for the campaigns that other
+// Senders start or resume without waking this one.
+func (f *fanOuter) step(ctx context.Context, recheck bool) bool {
+	now := f.clock.Now()
+	if !recheck && !f.read.IsZero() && (f.next.IsZero() || f.next.After(now)) && now.Sub(f.read) < f.poll {
 		return false
 	}
-	var c *Campaign
-	if err == nil {
-		c, err = s.store.LeaseCampaign(ctx, now, s.id, s.lease)
-	}
-	if err == nil && c != nil {
-		err = s.fanOutPage(ctx, c)
+	res, err := f.store.LeaseCampaign(ctx, LeaseCampaignParams{Now: now, Owner: f.id, Lease: f.lease})
+	f.next, f.read = res.NextDue, now // after an error: ask again after PollInterval
+	if err == nil && res.Campaign != nil {
+		if err = f.page(ctx, res.Campaign); err == nil {
+			f.read = time.Time{} // another fan-out may be due: ask again at once
+		}
 	}
 	if err != nil && ctx.Err() == nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "webhook: campaign fan-out; it resumes from its last checkpoint when its lease expires",
+		f.log.LogAttrs(ctx, slog.LevelError, "webhook: campaign fan-out; it resumes from its last checkpoint when its lease expires",
 			slog.String("error", err.Error()))
 	}
-	return err == nil && c != nil
+	return err == nil && res.Campaign != nil
 }
 
-// fanOutWait shortens the dispatcher's idle wait to the time the next fan-out is due, and to
-// the time it must next read it (see nextFanOutDue).
-func (s *Sender) fanOutWait(ctx context.Context, wait time.Duration) time.Duration {
-	now := s.clock.Now()
-	next, ok, err := s.nextFanOutDue(ctx, now)
-	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "webhook: find next due campaign", slog.String("error", err.Error()))
-		return wait
+// wait shortens the dispatcher's idle wait to the time the next fan-out is due, and to the
+// time step must next ask the Store.
+func (f *fanOuter) wait(_ context.Context, now time.Time, wait time.Duration) time.Duration {
+	if !f.next.IsZero() {
+		wait = min(wait, f.next.Sub(now))
 	}
-	if ok {
-		wait = min(wait, next.Sub(now))
-	}
-	return min(wait, s.next.read.Add(s.poll).Sub(now))
+	return min(wait, f.read.Add(f.poll).Sub(now))
 }
 
-// nextFanOut is what the dispatcher last read of Store.NextCampaignDue.
-type nextFanOut struct {
-	at   time.Time // when the next fan-out is due, if ok
-	ok   bool      // whether one is to come
-	read time.Time // when they were read; zero if they must be read again
-}
-
-// nextFanOutDue returns when the next campaign fan-out is due, and false if none is to come,
-// as Store.NextCampaignDue said when the dispatcher last read it, which it reads again: after
-// a wake-up (see Sender.wake), which this Sender's campaign changes and a Notifier's
-// notifications send; once the time it said has come, so after every fan-out (fanOut runs
-// one only then); after an error; and once PollInterval has passed, for the campaigns that
-// other Senders start or resume without waking this one. The dispatcher alone calls it.
-func (s *Sender) nextFanOutDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
-	n := &s.next
-	if s.recheck.Swap(false) || n.ok && !n.at.After(now) || now.Sub(n.read) >= s.poll {
-		at, ok, err := s.store.NextCampaignDue(ctx)
-		if err != nil {
-			*n = nextFanOut{}
-			return time.Time{}, false, err
-		}
-		*n = nextFanOut{at: at, ok: ok, read: now}
-	}
-	return n.at, n.ok, nil
-}
-
-// fanOutPage enqueues the deliveries of a leased campaign to the next page of users, then
-// records its progress.
-func (s *Sender) fanOutPage(ctx context.Context, c *Campaign) error {
-	m, err := s.store.Message(ctx, c.MessageID, c.MessageVersion)
+// page enqueues the jobs of a leased campaign for the next page of users, then records its
+// progress.
+func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
+	cm, err := f.messages.get(ctx, c.MessageID, c.MessageVersion)
 	if err != nil {
 		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
 	}
+	m := cm.msg
 	p, err := newPlan(&m.Delivery, c)
 	if err != nil {
 		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
 	}
-	users, err := s.store.Users(ctx, c.After, fanOutPageSize)
+	users, err := f.store.Users(ctx, UserQuery{After: c.After, Limit: fanOutPageSize})
 	if err != nil {
 		return fmt.Errorf("campaign %q: list users: %w", c.MessageID, err)
 	}
-	now := s.clock.Now()
+	now := f.clock.Now()
 	occurrence := fmt.Sprintf("campaign:%d:%s", c.Run, c.Occurrence)
 	jobs := make([]*Job, 0, len(users))
-	for _, u := range users {
-		in, err := s.inAudience(ctx, m, u, now)
+	for i := range users {
+		u := &users[i]
+		in, err := cm.inAudience(ctx, f.store, u, now)
 		if err != nil {
 			return fmt.Errorf("campaign %q: audience of %q: %w", c.MessageID, u.ID, err)
 		}
 		if !in {
 			continue
 		}
-		due, ok, err := s.dueAt(ctx, p, u)
+		due, ok, err := f.dueAt(ctx, p, u)
 		if err != nil {
 			return fmt.Errorf("campaign %q: due time of %q: %w", c.MessageID, u.ID, err)
 		}
 		if ok {
-			j := s.newJob(m, u.ID, occurrence, now, nil)
+			j := newJob(m, u.ID, occurrence, now, nil)
 			j.DueAt = due
 			jobs = append(jobs, j)
 		}
 	}
-	if err := s.store.Enqueue(ctx, jobs); err != nil {
+	if _, err := f.store.Enqueue(ctx, EnqueueParams{Jobs: jobs}); err != nil {
 		return fmt.Errorf("campaign %q: enqueue: %w", c.MessageID, err)
 	}
+	progress := *c
 	if len(users) == fanOutPageSize {
-		c.After = users[len(users)-1].ID
+		progress.After = users[len(users)-1].ID
 	} else {
-		c.After, c.NextAt = "", time.Time{}
+		progress.After, progress.NextAt = "", time.Time{}
 		if m.Delivery.kind() == Recurring {
 			// Skip the occurrences that passed everywhere while the fan-out could not run.
 			p.start = later(p.start, now)
-			c.Occurrence, c.NextAt = p.from(p.day.AddDate(0, 0, 1))
+			progress.Occurrence, progress.NextAt = p.from(p.day.AddDate(0, 0, 1))
 		}
 	}
-	saved, err := s.store.Checkpoint(ctx, c)
+	saved, err := changeCampaign(ctx, f.store, c.MessageID, func(cur *Campaign) (*Campaign, error) {
+		if cur == nil || cur.LeaseOwner != f.id || cur.Run != c.Run {
+			return nil, ErrLeaseLost
+		}
+		cur.MessageVersion, cur.Occurrence, cur.After, cur.NextAt = progress.MessageVersion, progress.Occurrence, progress.After, progress.NextAt
+		cur.LeaseOwner, cur.LeaseExpiresAt = "", time.Time{}
+		return cur, nil
+	})
 	if err != nil {
 		return fmt.Errorf("campaign %q: checkpoint: %w", c.MessageID, err)
 	}
 	// The campaign may have been paused or cancelled while this page was enqueued, after
-	// its pending deliveries were held or cancelled: do it again for this page's.
+	// its pending jobs were held or cancelled: do it again for this page's.
 	switch saved.State {
 	case CampaignPaused:
-		_, err = s.store.HoldJobs(ctx, c.MessageID)
+		_, err = f.store.UpdateJobs(ctx, holdJobs(c.MessageID))
 	case CampaignCancelled:
-		err = s.cancelJobs(ctx, c.MessageID)
+		_, err = f.store.UpdateJobs(ctx, cancelJobs(c.MessageID, now))
 	}
 	return err
 }
@@ -239,12 +234,12 @@ func (p *plan) fanOutAt(day time.Time) time.Time {
 
 // dueAt returns when a user's delivery of the occurrence is due, and false if the user gets
 // none.
-func (s *Sender) dueAt(ctx context.Context, p *plan, u User) (time.Time, bool, error) {
+func (f *fanOuter) dueAt(ctx context.Context, p *plan, u *User) (time.Time, bool, error) {
 	switch p.d.kind() {
 	case Scheduled, Recurring:
 		loc := p.zone
 		if loc == nil {
-			loc = s.location(u)
+			loc = f.zones.of(u)
 		}
 		d, ok := p.dues[loc]
 		if !ok {
@@ -253,7 +248,7 @@ func (s *Sender) dueAt(ctx context.Context, p *plan, u User) (time.Time, bool, e
 		}
 		return d.at, d.ok, nil
 	case OptimalTime:
-		t, err := s.optimalTime(ctx, p, u.ID, s.location(u))
+		t, err := f.optimalTime(ctx, p, u.ID, f.zones.of(u))
 		return t, err == nil, err
 	}
 	return p.launch, true, nil
@@ -284,19 +279,22 @@ func (p *plan) dueIn(loc *time.Location) due {
 }
 
 // optimalTime returns the time within the window at which the user was most often active,
-// or the fallback time if the user has too few events.
-func (s *Sender) optimalTime(ctx context.Context, p *plan, userID string, loc *time.Location) (time.Time, error) {
+// or the fallback time if the user has too few events. Each event counts at its hour on the
+// user's clock at the time it happened, so a daylight-saving change in the lookback moves no
+// event to another hour.
+func (f *fanOuter) optimalTime(ctx context.Context, p *plan, userID string, loc *time.Location) (time.Time, error) {
 	until := p.launch.Add(orDefault(p.d.Window, 24*time.Hour))
-	quarters, err := s.store.EventsByQuarterHour(ctx, userID, p.launch.Add(-optimalLookback), p.launch)
+	events, err := f.store.Events(ctx, EventQuery{UserID: userID, Since: p.launch.Add(-optimalLookback), Until: p.launch})
 	if err != nil {
 		return time.Time{}, err
 	}
-	// The events' local hours, taking the offset at the start for all of them.
 	var byHour [24]int
-	total, off := 0, offset(p.launch, loc)/60
-	for i, n := range quarters {
-		byHour[((i*15+off)%1440+1440)%1440/60] += n
-		total += n
+	total := 0
+	for _, e := range events {
+		if e.Time.Before(p.launch) { // Until is included; the start is not
+			byHour[e.Time.In(loc).Hour()]++
+			total++
+		}
 	}
 	if total < optimalMinEvents {
 		if p.d.TimeOfDay != "" {

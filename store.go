@@ -5,57 +5,127 @@ import (
 	"time"
 )
 
-// Store keeps the Sender's users, events, messages, delivery queue and attempt log. It is made
-// of small role interfaces, each with its contract in its doc; store/memstore is the in-memory
-// Store, store/sqlitestore and store/pgstore are durable ones, and store/storetest checks any
-// Store against the whole contract.
+// Store keeps the Sender's users, events, messages, job queue, attempt log and campaigns. It
+// is made of six small role interfaces with fifteen methods in all, each with its contract in
+// its doc; store/memstore is the in-memory Store, store/sqlitestore and store/pgstore are
+// durable ones, and store/storetest checks any Store against the whole contract, one named
+// rule at a time.
+//
+// The contract is plain data access: the Sender decides what a cap counts, which events an
+// audience matches and when a job is due, and a Store saves and returns rows. Methods take
+// their parameters in structs, so that fields can be added without breaking a Store written
+// outside this module (a new field's zero value keeps the old behaviour), and the methods that
+// the Sender calls per job take batches, so that a durable Store can serve many jobs with one
+// statement and one commit.
 //
 // Every method takes a context first; cancelling it abandons the call, which then returns the
 // context's error and changes nothing it had not committed. Where a method needs the current
-// time it takes it as an argument and uses no other; times are kept at least to the
+// time it takes it as a parameter and uses no other; times are kept at least to the
 // microsecond and read back as the same instants, in any location. A Store must be safe for
 // concurrent use, and maps and slices reachable from the values passed to it or returned by
-// it are treated as immutable by both sides.
+// it are treated as immutable by both sides. A Store reports a missing row with ErrNotFound
+// and bad parameters with an error wrapping ErrInvalid.
+//
+// Optional roles add what only some Stores can do: [Notifier], [AttemptPruner].
 type Store interface {
 	UserStore
 	EventStore
-	EventHistoryStore
 	MessageStore
-	DeliveryStore
+	JobStore
 	AttemptStore
 	CampaignStore
 }
 
 // UserStore keeps users.
 type UserStore interface {
-	// PutUser saves u, replacing any user with the same ID.
-	PutUser(ctx context.Context, u User) error
-	// User returns the user with the given ID, or ErrNotFound.
-	User(ctx context.Context, id string) (User, error)
-	// Users returns up to limit users whose IDs sort after the given ID (byte-wise), in ID
-	// order: a page of the whole user base. Pass "" for the first page and the last ID of a
-	// page for the next; a page shorter than limit is the last.
-	Users(ctx context.Context, after string, limit int) ([]User, error)
+	// PutUsers saves users, as one change where the store can make it atomic. A user the
+	// Store does not hold is saved as given, with CreatedAt set to p.Now if it is zero. For a
+	// user it holds, a zero CreatedAt keeps the stored one, and then:
+	//   - without Merge, the user is replaced whole;
+	//   - with Merge, the fields of User that are not zero replace the stored ones (Test
+	//     only ever sets), each key of User.Attributes replaces the stored attribute of that
+	//     name, and the attributes named in Unset are removed; other attributes are kept.
+	PutUsers(ctx context.Context, p PutUsersParams) error
+	// Users returns users in ID order (byte-wise): those of q.IDs that it holds, or, if
+	// q.IDs is empty, a page of up to q.Limit users whose IDs sort after q.After. Pass "" for
+	// the first page and the last ID of a page for the next; a page shorter than q.Limit is
+	// the last.
+	Users(ctx context.Context, q UserQuery) ([]User, error)
 }
 
-// EventStore keeps events.
+// PutUsersParams are the parameters of [UserStore.PutUsers].
+type PutUsersParams struct {
+	Users []UserUpdate
+	// Now is the CreatedAt of new users that have none.
+	Now time.Time
+}
+
+// UserUpdate is one user to save with [UserStore.PutUsers].
+type UserUpdate struct {
+	User User
+	// Merge merges User into the stored user instead of replacing it.
+	Merge bool
+	// Unset names attributes to remove, with Merge.
+	Unset []string
+}
+
+// UserQuery selects users for [UserStore.Users].
+type UserQuery struct {
+	// IDs, if not empty, selects these users; After and Limit are then ignored.
+	IDs []string
+	// After and Limit select a page of the user base in ID order.
+	After string
+	Limit int
+}
+
+// EventStore reads the event history that [JobStore.Enqueue] writes.
 type EventStore interface {
-	// AddEvent saves e and enqueues jobs, as one change where the store can make it atomic:
-	// either both are saved or neither is. Jobs are enqueued as by [DeliveryStore.Enqueue].
-	AddEvent(ctx context.Context, e Event, jobs []*Job) error
+	// Events returns the events of q.UserID whose name is one of q.Names (any name if it is
+	// empty) and whose Time is from q.Since to q.Until (both included; a zero bound is no
+	// bound), in Time order, events with the same Time in the order they were saved. An
+	// unknown user has no events.
+	//
+	// The Sender calls it for the event criteria of audiences and for OptimalTime messages,
+	// so its cost must not grow with the user's events outside the window or of other names:
+	// keep an index on (user ID, name, time), as memstore does.
+	Events(ctx context.Context, q EventQuery) ([]Event, error)
+}
+
+// EventQuery selects one user's events for [EventStore.Events].
+type EventQuery struct {
+	UserID string
+	// Names, if not empty, selects only events with one of these names.
+	Names []string
+	// Since and Until bound the events' Time, both included. A zero time is no bound.
+	Since, Until time.Time
 }
 
 // MessageStore keeps messages and every version of them.
 type MessageStore interface {
 	// PutMessage saves m as a new version of the message with its ID, sets m.Version to that
-	// version's number (1 for a new message) and makes it the current version.
+	// version's number (one more than the latest, 1 for a new message, even one that was
+	// deleted) and makes it the current version.
 	PutMessage(ctx context.Context, m *Message) error
-	// Message returns the given version of a message, or its current version if version is
-	// 0, or ErrNotFound.
-	Message(ctx context.Context, id string, version int) (*Message, error)
-	// TriggeredMessages returns the current version of every message whose Delivery is
-	// Triggered by the named event, in ID order.
-	TriggeredMessages(ctx context.Context, event string) ([]*Message, error)
+	// Messages returns the messages q selects, in ID order: with q.ID, that message at
+	// q.Version (its current version if q.Version is 0, even if it is deleted), or none;
+	// with q.Event, the current version of every message that is not deleted and whose
+	// Delivery is Triggered by that event; with neither, a page of up to q.Limit messages
+	// that are not deleted, at their current versions, whose IDs sort after q.After.
+	Messages(ctx context.Context, q MessageQuery) ([]*Message, error)
+	// DeleteMessage marks the message with the given ID deleted: Messages leaves it out of
+	// lists and triggers from then on, but still returns each of its versions by ID, for the
+	// jobs that were enqueued with them. It returns ErrNotFound if there is no such message.
+	// Saving the message again undeletes it.
+	DeleteMessage(ctx context.Context, id string) error
+}
+
+// MessageQuery selects messages for [MessageStore.Messages].
+type MessageQuery struct {
+	ID      string
+	Version int
+	Event   string
+	After   string
+	Limit   int
 }
 
 // JobState is where a [Job] is in its life.
@@ -66,6 +136,9 @@ const (
 	JobScheduled JobState = "scheduled"
 	// JobRunning jobs are leased to a claimer until their LeaseExpiresAt.
 	JobRunning JobState = "running"
+	// JobHeld jobs belong to a paused campaign: they keep their DueAt but are not claimed
+	// until the campaign is resumed.
+	JobHeld JobState = "held"
 	// JobSucceeded jobs were delivered.
 	JobSucceeded JobState = "succeeded"
 	// JobFailed jobs failed for good.
@@ -74,43 +147,26 @@ const (
 	JobSkipped JobState = "skipped"
 	// JobCancelled jobs were cancelled before they were sent.
 	JobCancelled JobState = "cancelled"
-	// JobHeld jobs belong to a paused campaign: they keep their DueAt but are not claimed
-	// until the campaign is resumed (see [CampaignStore.HoldJobs]).
-	JobHeld JobState = "held"
 )
 
-// JobFilter selects jobs for [DeliveryStore.Cancel]. Empty fields match everything.
-type JobFilter struct {
-	MessageID string
-	UserID    string
-	// CreatedBefore, if not zero, selects only jobs whose CreatedAt is before it; a zero
-	// CreatedAt is before every time.
-	CreatedBefore time.Time
-	// Unless, if not empty, selects only jobs whose Unless is this event name.
-	Unless string
+// Ended reports whether a job in state s is over: succeeded, failed, skipped or cancelled.
+func (s JobState) Ended() bool {
+	return s == JobSucceeded || s == JobFailed || s == JobSkipped || s == JobCancelled
 }
 
-// Match reports whether j is selected by f. Store adapters may use it.
-func (f JobFilter) Match(j *Job) bool {
-	return (f.MessageID == "" || j.MessageID == f.MessageID) &&
-		(f.UserID == "" || j.UserID == f.UserID) &&
-		(f.CreatedBefore.IsZero() || j.CreatedAt.Before(f.CreatedBefore)) &&
-		(f.Unless == "" || j.Unless == f.Unless)
-}
-
-// Job is one delivery of one message to one user: the item in the delivery queue. Its ID is
-// the delivery ID, sent as the webhook-id header on every attempt.
+// Job is one message to be sent to one user: the item in the job queue. Its ID is sent as the
+// webhook-id header on every attempt, so that a receiver can drop a second copy of it.
 type Job struct {
-	// ID identifies the delivery.
+	// ID identifies the job.
 	ID string `json:"id"`
-	// Key deduplicates deliveries: a Store enqueues at most one job per key, ever.
+	// Key deduplicates jobs: a Store enqueues at most one job per key, ever.
 	Key string `json:"key"`
 	// MessageID and MessageVersion identify the message to send.
 	MessageID      string `json:"message_id"`
 	MessageVersion int    `json:"message_version"`
 	// UserID is the user to send it to.
 	UserID string `json:"user_id"`
-	// Event is the event that triggered the delivery, without its Params, or nil.
+	// Event is the event that triggered the job, without its Params, or nil.
 	Event *Event `json:"event,omitempty"`
 	// Params are the parameters templates see: the triggering event's, or those given to
 	// [Sender.Send].
@@ -121,70 +177,244 @@ type Job struct {
 	Attempts int `json:"attempts"`
 	// CreatedAt is when the job was enqueued.
 	CreatedAt time.Time `json:"created_at"`
-	// DueAt is when the next attempt is due, for a scheduled job.
+	// DueAt is when the next attempt is due, for a scheduled or held job.
 	DueAt time.Time `json:"due_at"`
 	// LeaseOwner and LeaseExpiresAt hold the lease of a running job.
 	LeaseOwner     string    `json:"lease_owner,omitempty"`
 	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
 	// Request is the rendered request, saved after the first attempt renders it so that
 	// every retry sends the same bytes. It holds credentials (the Authorization header), so
-	// it is cleared when the delivery is finished for good: by the Sender once it succeeded,
-	// failed or was skipped, and by [DeliveryStore.Cancel].
+	// the Sender clears it when the job ends, and [JobStore.UpdateJobs] when it cancels one.
 	Request *Request `json:"request,omitempty"`
-	// Unless is the name of the event that cancels this job while it is scheduled (see
+	// Unless is the name of the event that cancels this job while it is pending (see
 	// Delivery.Unless), or empty.
 	Unless string `json:"unless,omitempty"`
 }
 
-// DeliveryStore is the delivery queue. Jobs move from scheduled to running (Claim) and then
-// to succeeded, failed, or back to scheduled for a retry (Finish).
-type DeliveryStore interface {
-	// Enqueue saves jobs, which are scheduled. A job whose Key the store already holds, in
-	// any state, is skipped without error, as is a second job with the same Key in one call.
-	Enqueue(ctx context.Context, jobs []*Job) error
-	// Claim leases up to limit due jobs to owner until now+lease and returns them with State
-	// JobRunning, LeaseOwner and LeaseExpiresAt set. A job is due from its DueAt if it is
-	// scheduled, or from its LeaseExpiresAt if it is running (its holder is presumed dead
-	// once the lease expires), and Claim takes the jobs due at or before now earliest first
-	// by that time, ties broken by ID, and returns them in that order. Claim never returns a
-	// job to two claimers whose leases overlap. It returns no jobs and no error if none is
-	// due.
-	Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Job, error)
-	// Finish records the outcome of an attempt. It appends a (if not nil) to the attempt log,
-	// and, if job is still leased to job.LeaseOwner, saves job's State, Attempts, DueAt and
-	// Request and releases the lease. If the job is not leased to job.LeaseOwner (the lease
-	// has passed to another owner, or the job was cancelled) it leaves the job as it is and
-	// returns ErrLeaseLost; the attempt is recorded all the same, because it was made (or, for
-	// a Cancelled attempt, because the cancellation happened). Likewise, if the Store holds
-	// no job with job's ID, Finish records a and returns ErrNotFound.
-	Finish(ctx context.Context, job *Job, a *Attempt) error
-	// NextDue returns the earliest time at which a job will be due (a scheduled job's DueAt
-	// or a running job's LeaseExpiresAt), and false if there are no such jobs.
-	NextDue(ctx context.Context) (time.Time, bool, error)
-	// Job returns the job with the given ID, or ErrNotFound.
-	Job(ctx context.Context, id string) (*Job, error)
-	// Cancel moves every scheduled or held job that f selects to JobCancelled, clearing its
-	// Request (which holds credentials, and will not be sent), and returns them as they are
-	// now. Running jobs are left to finish. A filter with neither MessageID nor UserID is
-	// refused with an error wrapping ErrInvalid.
-	Cancel(ctx context.Context, f JobFilter) ([]*Job, error)
+// JobStore is the job queue. Jobs move from scheduled (or held) to running (Claim), and then
+// to an end or back to scheduled for a retry (Finish).
+type JobStore interface {
+	// Enqueue saves p.Events and p.Jobs as one change where the store can make it atomic:
+	// either all are saved or none is. An event whose UserID and ID the Store already holds
+	// is not saved again, nor is a second one in the same call. A job whose Key the Store
+	// already holds, in any state, is not saved again, nor is a second job with the same Key
+	// in the same call; the result gives, for each job, the ID of the job the Store holds
+	// under its Key: its own ID if it was saved. Jobs are saved in the state they are given,
+	// JobScheduled or JobHeld.
+	Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, error)
+	// Claim leases up to p.Limit due jobs to p.Owner until p.Now+p.Lease and returns them
+	// with State JobRunning, LeaseOwner and LeaseExpiresAt set. A job is due from its DueAt
+	// if it is scheduled, or from its LeaseExpiresAt if it is running (its holder is presumed
+	// dead once the lease expires); held and ended jobs are never due. Claim takes the jobs
+	// due at or before p.Now earliest first by that time, ties broken by ID, and returns them
+	// in that order. It never gives a job to two claimers whose leases overlap.
+	//
+	// If it claims fewer than p.Limit jobs, the result's NextDue is the earliest time at
+	// which a job it did not claim will be due, or zero if none will; if it claims p.Limit,
+	// NextDue is zero.
+	Claim(ctx context.Context, p ClaimParams) (ClaimResult, error)
+	// Finish records the outcome of attempts, as one change where the store can make it
+	// atomic. For each item it appends the item's Attempt (if not nil) to the attempt log
+	// and, if the item's job is still leased to Job.LeaseOwner, saves the job's State,
+	// Attempts, DueAt and Request and releases the lease. It returns one error per item, nil
+	// for the items it saved: ErrLeaseLost if the job is not leased to Job.LeaseOwner (the
+	// lease passed to another owner, or the job was cancelled), or ErrNotFound if the Store
+	// holds no such job; the item's Attempt is recorded all the same, because it was made. A
+	// non-nil second result means that nothing was saved.
+	Finish(ctx context.Context, p FinishParams) ([]error, error)
+	// UpdateJobs moves every job that p.Filter selects and whose state is one of p.From to
+	// p.To, and returns them as they are after the change, in ID order. A job moved to
+	// JobCancelled loses its Request (it holds credentials, and will not be sent) and gets
+	// an attempt in the log in the same change, with Number one more than its Attempts,
+	// Time p.Now, Outcome Cancelled and Err p.Reason. A job moved to JobScheduled gets DueAt
+	// p.DueAt if it is not zero. A filter that names no job, message or user is refused with
+	// an error wrapping ErrInvalid, as is a p.From with JobRunning.
+	UpdateJobs(ctx context.Context, p UpdateJobsParams) ([]*Job, error)
+	// Jobs returns the jobs q selects, in ID order, after q.After, at most q.Limit (0 is no
+	// limit).
+	Jobs(ctx context.Context, q JobQuery) ([]*Job, error)
 }
 
-// AttemptStore reads the attempt log that [DeliveryStore.Finish] writes.
+// EnqueueParams are the parameters of [JobStore.Enqueue].
+type EnqueueParams struct {
+	Events []Event
+	Jobs   []*Job
+}
+
+// EnqueueResult is the result of [JobStore.Enqueue].
+type EnqueueResult struct {
+	// JobIDs holds, for each job enqueued, the ID of the job the Store holds under its Key.
+	JobIDs []string
+}
+
+// ClaimParams are the parameters of [JobStore.Claim].
+type ClaimParams struct {
+	Now   time.Time
+	Owner string
+	Lease time.Duration
+	Limit int
+}
+
+// ClaimResult is the result of [JobStore.Claim].
+type ClaimResult struct {
+	Jobs []*Job
+	// NextDue is when the next job is due, if fewer than Limit were claimed; zero if none.
+	NextDue time.Time
+}
+
+// FinishParams are the parameters of [JobStore.Finish].
+type FinishParams struct {
+	Jobs []Finished
+}
+
+// Finished is the outcome of one attempt, for [JobStore.Finish].
+type Finished struct {
+	// Job is the job as it is to be saved: its ID, LeaseOwner (the owner it must still be
+	// leased to), State, Attempts, DueAt and Request are read.
+	Job *Job
+	// Attempt is appended to the attempt log if it is not nil. A job put back unsent has
+	// none.
+	Attempt *Attempt
+}
+
+// JobFilter selects jobs for [JobStore.UpdateJobs] and [JobQuery]. Empty fields match
+// everything.
+type JobFilter struct {
+	IDs       []string
+	MessageID string
+	UserID    string
+	// Unless, if not empty, selects only jobs whose Unless is this event name.
+	Unless string
+	// CreatedBefore, if not zero, selects only jobs whose CreatedAt is before it.
+	CreatedBefore time.Time
+}
+
+// UpdateJobsParams are the parameters of [JobStore.UpdateJobs].
+type UpdateJobsParams struct {
+	Filter JobFilter
+	From   []JobState
+	To     JobState
+	// DueAt, if not zero, is the new DueAt of jobs moved to JobScheduled.
+	DueAt time.Time
+	// Now and Reason are the Time and Err of the attempts of jobs moved to JobCancelled.
+	Now    time.Time
+	Reason string
+}
+
+// JobQuery selects jobs for [JobStore.Jobs].
+type JobQuery struct {
+	JobFilter
+	// States, if not empty, selects only jobs in one of these states.
+	States []JobState
+	// After and Limit page through the jobs in ID order.
+	After string
+	Limit int
+}
+
+// Match reports whether j is selected by f. Store adapters may use it.
+func (f *JobFilter) Match(j *Job) bool {
+	return (len(f.IDs) == 0 || contains(f.IDs, j.ID)) &&
+		(f.MessageID == "" || j.MessageID == f.MessageID) &&
+		(f.UserID == "" || j.UserID == f.UserID) &&
+		(f.CreatedBefore.IsZero() || j.CreatedAt.Before(f.CreatedBefore)) &&
+		(f.Unless == "" || j.Unless == f.Unless)
+}
+
+// Match reports whether j is selected by q, ignoring After and Limit. Store adapters may use
+// it.
+func (q *JobQuery) Match(j *Job) bool {
+	return q.JobFilter.Match(j) && (len(q.States) == 0 || contains(q.States, j.State))
+}
+
+// contains reports whether s holds v.
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// AttemptStore reads the attempt log that [JobStore.Finish] and [JobStore.UpdateJobs] write.
 type AttemptStore interface {
-	// Attempts returns the attempts f selects, newest first: by Time, and among attempts
-	// with the same Time, the one recorded last first.
-	Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error)
-	// CountSent returns how many attempts to the user with the given ID have Outcome
-	// Succeeded and a Time at or after since: the deliveries the user was sent in a window.
-	// With an empty messageID it counts those of every message but leaves out attempts with
-	// IgnoreCaps set (for Config.Caps); otherwise it counts those of that message only,
-	// IgnoreCaps or not (for Delivery.Limit). An attempt counts from the moment
-	// [DeliveryStore.Finish] has recorded it. The Sender calls it before the first attempt
-	// of every delivery that caps or a limit apply to, so it must be an index lookup (by user
-	// and time), not a scan of the log. A user with no attempts has a count of 0, not
-	// ErrNotFound.
-	CountSent(ctx context.Context, userID, messageID string, since time.Time) (int, error)
+	// Attempts returns the attempts q selects, newest first: by Time, and among attempts
+	// with the same Time, the one recorded last first; at most q.Limit of them (0 is no
+	// limit). An attempt is selected from the moment the change that records it commits.
+	//
+	// The Sender calls it with q.UserID, q.Outcomes {Succeeded}, q.Since and q.Brief before
+	// the first attempt of every job that caps apply to, so that query must be an index
+	// lookup (by user and time), not a scan of the log.
+	Attempts(ctx context.Context, q AttemptQuery) ([]Attempt, error)
+}
+
+// AttemptQuery selects attempts for [AttemptStore.Attempts]. Empty fields match everything.
+type AttemptQuery struct {
+	JobID     string
+	MessageID string
+	UserID    string
+	// Outcomes, if not empty, selects only attempts with one of these outcomes.
+	Outcomes []Outcome
+	// Since, if not zero, selects only attempts whose Time is at or after it.
+	Since time.Time
+	// Limit is the most attempts returned; 0 means no limit.
+	Limit int
+	// Brief lets the Store fill in only JobID, MessageID, UserID, Number, Time, Outcome and
+	// IgnoreCaps, and leave the request, response and error out.
+	Brief bool
+}
+
+// Match reports whether a is selected by q, ignoring Limit and Brief. Store adapters may use
+// it.
+func (q *AttemptQuery) Match(a *Attempt) bool {
+	return (q.JobID == "" || a.JobID == q.JobID) &&
+		(q.MessageID == "" || a.MessageID == q.MessageID) &&
+		(q.UserID == "" || a.UserID == q.UserID) &&
+		(len(q.Outcomes) == 0 || contains(q.Outcomes, a.Outcome)) &&
+		(q.Since.IsZero() || !a.Time.Before(q.Since))
+}
+
+// CampaignStore keeps campaigns. Every change to a campaign is a compare-and-set on its Rev,
+// so that Senders sharing a Store never overwrite each other's changes.
+type CampaignStore interface {
+	// PutCampaign saves c if the Store's campaign of c.MessageID has Rev c.Rev, or if it has
+	// none and c.Rev is 0, and then sets c.Rev to the new revision, which is greater. It
+	// returns ErrConflict, and saves nothing, otherwise.
+	PutCampaign(ctx context.Context, c *Campaign) error
+	// Campaigns returns the campaigns of the messages q.MessageIDs names that the Store
+	// holds, in MessageID order.
+	Campaigns(ctx context.Context, q CampaignQuery) ([]*Campaign, error)
+	// LeaseCampaign leases to p.Owner until p.Now+p.Lease one campaign whose fan-out is due —
+	// in state CampaignRunning, with a non-zero NextAt at or before p.Now, and with no lease
+	// or a lease that expired at or before p.Now (whoever held it: a fan-out that failed is
+	// retried when its lease expires) — and returns it with LeaseOwner, LeaseExpiresAt and a
+	// new Rev: the one with the earliest NextAt, ties broken by MessageID. It never leases a
+	// campaign to two owners whose leases overlap.
+	//
+	// If it leases none, the result's NextDue is the earliest time at which a fan-out will be
+	// due — the NextAt of a running campaign whose NextAt is not zero, or its LeaseExpiresAt
+	// if that is later — or zero if none will.
+	LeaseCampaign(ctx context.Context, p LeaseCampaignParams) (LeaseCampaignResult, error)
+}
+
+// CampaignQuery selects campaigns for [CampaignStore.Campaigns].
+type CampaignQuery struct {
+	MessageIDs []string
+}
+
+// LeaseCampaignParams are the parameters of [CampaignStore.LeaseCampaign].
+type LeaseCampaignParams struct {
+	Now   time.Time
+	Owner string
+	Lease time.Duration
+}
+
+// LeaseCampaignResult is the result of [CampaignStore.LeaseCampaign].
+type LeaseCampaignResult struct {
+	// Campaign is the campaign leased, or nil.
+	Campaign *Campaign
+	// NextDue is when the next fan-out is due, if none was leased; zero if none will be.
+	NextDue time.Time
 }
 
 // AttemptPruner is an optional role of a Store: deleting old attempts. No Store deletes
@@ -198,49 +428,8 @@ type AttemptPruner interface {
 	// transactions, so as not to hold up deliveries; if ctx ends or a transaction fails, it
 	// returns the number deleted so far with the error, and a later call deletes the rest.
 	//
-	// A deleted attempt is gone from [AttemptStore.Attempts] and from
-	// [AttemptStore.CountSent]: keep at least the longest Per of Config.Caps and of your
-	// messages' Delivery.Limit, or those deliveries may be sent again beyond their cap.
+	// A deleted attempt is gone from [AttemptStore.Attempts], which caps count: keep at
+	// least the longest Per of Config.Caps and of your messages' Delivery.Cap, or those
+	// messages may be sent again beyond their cap.
 	DeleteAttempts(ctx context.Context, before time.Time) (int, error)
-}
-
-// EventHistoryStore answers questions about a user's event history without reading all of
-// it: the event criteria of an [Audience] ask it once per criterion and user.
-type EventHistoryStore interface {
-	// EventStats returns the statistics of the events that q selects: those added by
-	// [EventStore.AddEvent] with q.UserID and q.Name, whose Time is from q.Since to q.Until
-	// (both included; a zero bound is no bound), and, if q.Where is not nil, whose Params
-	// meet it as [Condition.Match] decides. An unknown user or event name yields zero
-	// EventStats and no error. Every event added before the call is seen.
-	//
-	// The cost must not grow with the user's events outside the window: a Store keeps an
-	// index on (user ID, name, time), as memstore does, and may evaluate q.Where in SQL
-	// (its operators compare one JSON value with a constant) or match the events of the
-	// window with the function [Condition.Matcher] returns, compiled once per call.
-	EventStats(ctx context.Context, q EventQuery) (EventStats, error)
-}
-
-// EventQuery selects one user's events of one name for [EventHistoryStore.EventStats].
-type EventQuery struct {
-	UserID string
-	Name   string
-	// Since and Until bound the events' Time, both included. A zero time is no bound.
-	Since, Until time.Time
-	// Where, if not nil, selects only events whose Params meet it.
-	Where *Condition
-	// Param, if not empty, names the parameter that Numbers, Sum, Min and Max are over.
-	Param string
-}
-
-// EventStats describes the events an [EventQuery] selects.
-type EventStats struct {
-	// Count is how many events were selected.
-	Count int
-	// First and Last are the earliest and latest Time among them; zero if Count is 0.
-	First, Last time.Time
-	// Numbers counts the selected events whose Param is a number (an int64 or float64 in
-	// the [Map] model); Sum, Min and Max are over those values, and all four are zero if
-	// Param is empty or no value is a number.
-	Numbers       int
-	Sum, Min, Max float64
 }

@@ -577,7 +577,6 @@ func (l *compiledCriterion) describe() string {
 
 // compiledCondition is a compiled Condition.
 type compiledCondition struct {
-	source *Condition
 	key    string
 	check  comparison
 }
@@ -600,28 +599,18 @@ func compileCondition(c *Condition, path string, ps *problems) *compiledConditio
 	if len(*ps) > before {
 		return nil
 	}
-	return &compiledCondition{source: c, key: c.Key, check: t}
+	return &compiledCondition{key: c.Key, check: t}
 }
 
-// Match reports whether m's value at c.Key meets c. An invalid Condition matches nothing.
-// Match compiles c on every call; to test many Maps against one Condition, use
-// [Condition.Matcher].
-func (c *Condition) Match(m Map) bool { return c.Matcher()(m) }
-
-// Matcher compiles c once and returns a function that reports whether a Map meets it, as
-// [Condition.Match] does: Store adapters use it to match every event of a window against an
-// [EventQuery]'s Where. A nil Condition matches every Map; an invalid one matches nothing.
-// Later changes to c do not change the returned function.
-func (c *Condition) Matcher() func(Map) bool {
+// Match reports whether m's value at c.Key meets c. A nil Condition matches every Map; an
+// invalid one matches nothing.
+func (c *Condition) Match(m Map) bool {
 	if c == nil {
-		return func(Map) bool { return true }
+		return true
 	}
 	var ps problems
 	cc := compileCondition(c, "", &ps)
-	if cc == nil {
-		return func(Map) bool { return false }
-	}
-	return cc.matches
+	return cc != nil && cc.matches(m)
 }
 
 // validateConditions checks conditions given as a list at path.
@@ -992,7 +981,7 @@ func (t *comparison) contains(v any) (found, ok bool) {
 // audienceEnv is what evaluating an audience for one user needs.
 type audienceEnv struct {
 	ctx   context.Context
-	store EventHistoryStore
+	store EventStore
 	user  *User
 	now   time.Time
 	// pending is an event being triggered, not yet in the Store, which event criteria
@@ -1046,27 +1035,29 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	case subjectBucket:
 		return l.check.match(int64(BucketOf(l.name, u.ID)), true, env.now), nil
 	}
-	q := EventQuery{UserID: u.ID, Name: l.name, Until: env.now, Where: l.whereCondition(), Param: l.param}
+	q := EventQuery{UserID: u.ID, Names: []string{l.name}, Until: env.now}
 	if l.within > 0 {
 		q.Since = env.now.Add(-l.within)
 	}
-	st, err := env.store.EventStats(env.ctx, q)
+	events, err := env.store.Events(env.ctx, q)
 	if err != nil {
-		return false, fmt.Errorf("webhook: audience: event stats of %q: %w", l.name, err)
+		return false, fmt.Errorf("webhook: audience: events %q: %w", l.name, err)
 	}
-	if e := env.pending; e != nil && e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) && (l.where == nil || l.where.matches(e.Params)) {
-		st.Add(e.Time, e.Params[l.param])
+	if e := env.pending; e != nil && e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
+		events = append(events, *e)
+	}
+	var st eventStats
+	for i := range events {
+		if e := &events[i]; l.where == nil || l.where.matches(e.Params) {
+			var v any
+			if l.param != "" {
+				v = e.Params[l.param]
+			}
+			st.add(e.Time, v)
+		}
 	}
 	v, ok := st.aggregate(l.agg)
 	return l.check.match(v, ok, env.now), nil
-}
-
-// whereCondition returns the Condition l.where was compiled from, for the Store.
-func (l *compiledCriterion) whereCondition() *Condition {
-	if l.where == nil {
-		return nil
-	}
-	return l.where.source
 }
 
 func (c *compiledCondition) matches(m Map) bool {
@@ -1079,16 +1070,28 @@ func (q *EventQuery) covers(t time.Time) bool {
 	return (q.Since.IsZero() || !t.Before(q.Since)) && (q.Until.IsZero() || !t.After(q.Until))
 }
 
-// Add counts one more selected event at t whose Param value is v (nil if the query has no
-// Param, or the event no such parameter). Store adapters that aggregate in Go may use it.
-func (st *EventStats) Add(t time.Time, v any) {
-	if st.Count == 0 || t.Before(st.First) {
-		st.First = t
+// eventStats describes the events an event criterion selects.
+type eventStats struct {
+	// count is how many events were selected.
+	count int
+	// first and last are the earliest and latest time among them; zero if count is 0.
+	first, last time.Time
+	// numbers counts the selected events whose parameter is a number; sum, min and max are
+	// over those values.
+	numbers       int
+	sum, min, max float64
+}
+
+// add counts one more selected event at t whose parameter's value is v (nil if the criterion
+// names no parameter, or the event has no such parameter).
+func (st *eventStats) add(t time.Time, v any) {
+	if st.count == 0 || t.Before(st.first) {
+		st.first = t
 	}
-	if st.Count == 0 || t.After(st.Last) {
-		st.Last = t
+	if st.count == 0 || t.After(st.last) {
+		st.last = t
 	}
-	st.Count++
+	st.count++
 	var f float64
 	switch v := v.(type) {
 	case int64:
@@ -1098,33 +1101,33 @@ func (st *EventStats) Add(t time.Time, v any) {
 	default:
 		return
 	}
-	if st.Numbers == 0 || f < st.Min {
-		st.Min = f
+	if st.numbers == 0 || f < st.min {
+		st.min = f
 	}
-	if st.Numbers == 0 || f > st.Max {
-		st.Max = f
+	if st.numbers == 0 || f > st.max {
+		st.max = f
 	}
-	st.Numbers++
-	st.Sum += f
+	st.numbers++
+	st.sum += f
 }
 
 // aggregate returns the value of agg, and whether it is set.
-func (st *EventStats) aggregate(agg Aggregate) (any, bool) {
+func (st *eventStats) aggregate(agg Aggregate) (any, bool) {
 	switch agg {
 	case AggSum:
-		return st.Sum, true
+		return st.sum, true
 	case AggAvg:
-		return st.Sum / float64(st.Numbers), st.Numbers > 0
+		return st.sum / float64(st.numbers), st.numbers > 0
 	case AggMin:
-		return st.Min, st.Numbers > 0
+		return st.min, st.numbers > 0
 	case AggMax:
-		return st.Max, st.Numbers > 0
+		return st.max, st.numbers > 0
 	case AggFirst:
-		return st.First, st.Count > 0
+		return st.first, st.count > 0
 	case AggLast:
-		return st.Last, st.Count > 0
+		return st.last, st.count > 0
 	}
-	return int64(st.Count), true
+	return int64(st.count), true
 }
 
 // userField returns the value of a user field, and whether it is set.
@@ -1161,75 +1164,40 @@ func userField(u *User, name string) (any, bool) {
 	return s, s != ""
 }
 
-// validateTargeting checks a message's Audience and its Delivery's event filters.
-func validateTargeting(m *Message, ps *problems) {
-	compileAudience(&m.Audience, "audience", ps)
+// compileTargeting checks and compiles a message's Delivery.Where and Audience (nil for an
+// empty Audience).
+func compileTargeting(m *Message, ps *problems) (where []*compiledCondition, audience *audienceNode) {
 	if len(m.Delivery.Where) > 0 && m.Delivery.kind() != Triggered {
 		ps.add("delivery.where", "only a triggered message filters its event's parameters")
 	}
-	validateConditions(m.Delivery.Where, "delivery.where", ps)
+	where = validateConditions(m.Delivery.Where, "delivery.where", ps)
+	audience = compileAudience(&m.Audience, "audience", ps)
+	if m.Audience.IsZero() {
+		audience = nil
+	}
+	return where, audience
 }
 
-// targeting is a message version's compiled Delivery.Where and Audience.
-type targeting struct {
-	where    []*compiledCondition
-	audience *audienceNode // nil for an empty Audience
-}
-
-// targeting returns m's compiled targeting, or an error wrapping ErrInvalid. That of a saved
-// message (a Version above 0) is compiled once, and kept as [versionCache] keeps versions.
-func (s *Sender) targeting(m *Message) (*targeting, error) {
-	if m.Version > 0 {
-		if t, ok := s.targetings.get(m.ID, m.Version); ok {
-			return t, nil
-		}
-	}
-	var ps problems
-	t := &targeting{where: validateConditions(m.Delivery.Where, "delivery.where", &ps)}
-	if !m.Audience.IsZero() {
-		t.audience = compileAudience(&m.Audience, "audience", &ps)
-	}
-	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
-		return nil, err
-	}
-	if m.Version > 0 {
-		s.targetings.put(m.ID, m.Version, t)
-	}
-	return t, nil
-}
-
-// inAudience reports whether u is in m's audience at now.
-func (s *Sender) inAudience(ctx context.Context, m *Message, u User, now time.Time) (bool, error) {
-	t, err := s.targeting(m)
-	if err != nil {
-		return false, err
-	}
-	if t.audience == nil {
+// inAudience reports whether u is in the audience of cm at now, reading events from store.
+func (cm *compiledMessage) inAudience(ctx context.Context, store EventStore, u *User, now time.Time) (bool, error) {
+	if cm.audience == nil {
 		return true, nil
 	}
-	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: &u, now: now})
+	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now})
 }
 
-// eventTriggers reports whether the event e, being triggered, should enqueue a delivery of m: its
-// parameters meet m.Delivery.Where and its user is in m's audience, counting e itself.
-func (s *Sender) eventTriggers(ctx context.Context, m *Message, e *Event, now time.Time) (bool, error) {
-	t, err := s.targeting(m)
-	if err != nil {
-		return false, err
-	}
-	for _, c := range t.where {
+// triggeredBy reports whether the event e, being triggered, enqueues a job of cm: its
+// parameters meet Delivery.Where and its user, u, is in the audience, counting e itself.
+func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e *Event, u *User, now time.Time) (bool, error) {
+	for _, c := range cm.where {
 		if !c.matches(e.Params) {
 			return false, nil
 		}
 	}
-	if t.audience == nil {
+	if cm.audience == nil {
 		return true, nil
 	}
-	u, err := s.user(ctx, e.UserID)
-	if err != nil {
-		return false, err
-	}
-	return t.audience.eval(&audienceEnv{ctx: ctx, store: s.store, user: &u, now: now, pending: e})
+	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now, pending: e})
 }
 
 // AudienceSize counts the users in the Store that a matches now, for a UI to show before a
@@ -1245,7 +1213,7 @@ func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 	const page = 1000
 	count := 0
 	for after := ""; ; {
-		users, err := s.store.Users(ctx, after, page)
+		users, err := s.store.Users(ctx, UserQuery{After: after, Limit: page})
 		if err != nil {
 			return 0, fmt.Errorf("webhook: audience size: %w", err)
 		}
@@ -1264,38 +1232,4 @@ func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 		}
 		after = users[len(users)-1].ID
 	}
-}
-
-// leftAudience checks, before a delivery's first attempt, that its user is still in its
-// message's audience, unless the message is checked only at enqueue. It reports whether
-// the delivery ended here: skipped (logged with Outcome Skipped), concluded as a failed
-// attempt if the check itself failed, or put back if the Sender is stopping.
-func (s *Sender) leftAudience(ctx context.Context, j *Job, a *Attempt, au *attemptUser) bool {
-	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
-	if err != nil || cm.msg.CheckAudienceOnce || cm.msg.Audience.IsZero() {
-		return false // rendering reports a message that cannot be loaded
-	}
-	u, err := au.get(ctx)
-	in := false
-	if err == nil {
-		in, err = s.inAudience(ctx, cm.msg, u, a.Time)
-	}
-	switch {
-	case ctx.Err() != nil:
-		s.release(j)
-		return true
-	case err != nil:
-		a.Err = err.Error()
-		a.Duration = s.clock.Now().Sub(a.Time)
-		s.conclude(ctx, j, a, AttemptResult{Attempt: a.Number, Err: err}, errors.Is(err, ErrInvalid))
-		return true
-	case in:
-		return false
-	}
-	a.Outcome, j.State = Skipped, JobSkipped
-	a.Err = "the user is no longer in the message's audience"
-	s.finish(ctx, j, a)
-	s.log.LogAttrs(ctx, slog.LevelInfo, "webhook delivery skipped: the user left the audience",
-		slog.String("delivery_id", j.ID), slog.String("message_id", j.MessageID), slog.String("user_id", j.UserID))
-	return true
 }

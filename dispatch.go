@@ -1,0 +1,222 @@
+package webhook
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// dispatcher claims due jobs in batches and hands each to one of Workers long-lived worker
+// goroutines, which run it through the executor; between claims it runs campaign fan-outs
+// (see fanOuter), and otherwise waits.
+//
+// While jobs are held (claimed, and their outcome not yet written) it waits for one of them to
+// be written, or for a wake-up; when none is held it waits on the Clock until the next job or
+// fan-out is due or PollInterval passes. So a Sender is idle exactly when its dispatcher waits
+// on the Clock, which is what lets a test with a fake clock wait for it.
+//
+// When the lease is at least twice RequestTimeout, the dispatcher claims ahead: it holds up to
+// twice Workers jobs, so that a Store is asked for about Workers at a time rather than one each
+// time a worker frees up (each claim is a write, and a durable Store's cost is per write). A
+// job may wait for a worker for half of what its lease leaves beyond RequestTimeout; one that
+// waited longer is put back instead of sent. So a job starts with at least RequestTimeout plus
+// half that margin of its lease left (without claiming ahead, it starts with all of it), for
+// the Store reads, rendering and the send.
+type dispatcher struct {
+	store   Store
+	clock   Clock
+	log     *slog.Logger
+	exec    *executor
+	fanOut  *fanOuter
+	id      string // the lease owner
+	workers int
+	lease   time.Duration
+	timeout time.Duration
+	poll    time.Duration
+
+	wakeCh chan struct{} // holds a pending wake-up
+	// recheck is set by wake: campaigns may have changed since the dispatcher last read when
+	// the next fan-out is due.
+	recheck atomic.Bool
+
+	mu        sync.Mutex // guards idleTimer
+	idleTimer Timer      // the timer the dispatcher waits on while idle, or nil
+}
+
+// claimed is a job the dispatcher claimed, with the time it claimed it.
+type claimed struct {
+	job *Job
+	at  time.Time
+}
+
+// run dispatches until stop is closed, then puts back the jobs no worker started, waits for
+// the outcomes of those in flight to be written, and closes done. Cancelling ctx cancels the
+// sends in flight.
+func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
+	defer close(done)
+	defer d.listen(ctx)()
+	capacity, maxWait := d.workers, time.Duration(0)
+	if d.lease >= 2*d.timeout {
+		capacity, maxWait = 2*d.workers, (d.lease-d.timeout)/2
+	}
+	written := make(chan struct{}, capacity)
+	d.exec.complete = newCompleter(d.store, d.log, capacity, written)
+	defer d.exec.complete.close()
+	todo := make(chan claimed, capacity) // never full: at most capacity jobs are held
+	var workers sync.WaitGroup
+	for range d.workers {
+		// Long-lived workers keep the deep stacks that rendering grows, instead of growing a
+		// new goroutine's stack for every job.
+		workers.Go(func() {
+			for c := range todo {
+				if maxWait > 0 && d.clock.Now().Sub(c.at) > maxWait {
+					d.exec.putBack(ctx, c.job)
+				} else {
+					d.exec.execute(ctx, c.job)
+				}
+			}
+		})
+	}
+	held := 0
+	defer func() {
+		// Jobs no worker has started go back to the queue as they were.
+		for unstarted := true; unstarted; {
+			select {
+			case c := <-todo:
+				d.exec.putBack(ctx, c.job)
+			default:
+				unstarted = false
+			}
+		}
+		close(todo)
+		workers.Wait()
+		for ; held > 0; held-- {
+			<-written
+		}
+	}()
+	nextDue := time.Time{} // when the next job is due, as the last claim said; zero if none
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if room := capacity - held; room > 0 && (held < d.workers || room >= d.workers) {
+			now := d.clock.Now()
+			res, err := d.store.Claim(ctx, ClaimParams{Now: now, Owner: d.id, Lease: d.lease, Limit: room})
+			if err != nil {
+				d.log.LogAttrs(ctx, slog.LevelError, "webhook: claim jobs", slog.String("error", err.Error()))
+				res.NextDue = now.Add(d.poll)
+			}
+			for _, j := range res.Jobs {
+				held++
+				todo <- claimed{j, now}
+			}
+			if len(res.Jobs) == room {
+				continue // there may be more due
+			}
+			nextDue = res.NextDue
+		}
+		if d.fanOut.step(ctx, d.recheck.Swap(false)) { // jobs and fan-out pages take turns
+			continue
+		}
+		if held > 0 {
+			select {
+			case <-written:
+				held--
+			case <-d.wakeCh:
+			case <-stop:
+				return
+			}
+			continue
+		}
+		if !d.idle(ctx, stop, nextDue) {
+			return
+		}
+	}
+}
+
+// idle waits on the Clock until the next job (due at next, if not zero) or fan-out is due,
+// PollInterval passes, or a wake-up comes. It returns false if the Sender is stopping.
+func (d *dispatcher) idle(ctx context.Context, stop chan struct{}, next time.Time) bool {
+	now := d.clock.Now()
+	wait := d.poll
+	if !next.IsZero() {
+		wait = min(wait, next.Sub(now))
+	}
+	wait = d.fanOut.wait(ctx, now, wait)
+	d.mu.Lock()
+	if len(d.wakeCh) > 0 {
+		d.mu.Unlock()
+		<-d.wakeCh
+		return true
+	}
+	t := d.clock.NewTimer(wait)
+	d.idleTimer = t
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		t.Stop()
+		if d.idleTimer == t {
+			d.idleTimer = nil
+		}
+		d.mu.Unlock()
+	}()
+	select {
+	case <-t.C():
+	case <-d.wakeCh:
+	case <-stop:
+		return false
+	}
+	return true
+}
+
+// wake makes the dispatcher look for due jobs and campaign fan-outs at once. The wake-up is
+// not lost if the dispatcher is busy: it looks again when it is next idle.
+func (d *dispatcher) wake() {
+	d.recheck.Store(true)
+	d.wakeForJobs()
+}
+
+// wakeForJobs is wake after a change to jobs only, which leaves when the next fan-out is due
+// as it was: the dispatcher looks for due jobs at once, and keeps what it last read of
+// campaigns.
+func (d *dispatcher) wakeForJobs() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case d.wakeCh <- struct{}{}:
+	default:
+	}
+	// Stopping the idle timer here, rather than letting the dispatcher do it, means that a
+	// fake clock sees no waiter from the moment a job is enqueued until the Sender is idle
+	// again.
+	if d.idleTimer != nil {
+		d.idleTimer.Stop()
+		d.idleTimer = nil
+	}
+}
+
+// listen wakes the dispatcher on the Store's notifications, if it is a Notifier, until the
+// returned function is called, which waits until the Store has stopped sending them.
+func (d *dispatcher) listen(ctx context.Context) (stop func()) {
+	n, ok := d.store.(Notifier)
+	if !ok {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ch := n.Notifications(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range ch {
+			d.wake()
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

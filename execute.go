@@ -1,0 +1,459 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hookline/webhook/internal/hostlimit"
+)
+
+// An attempt at a claimed job goes through two steps, as River's job executor does:
+//
+//   - [executor.decide] runs the checks in order — quiet hours, caps, the audience re-check,
+//     rendering, the host and message rate limits, signing — and then sends. Each check
+//     returns a verdict and writes nothing.
+//   - [executor.report] turns the verdict into exactly one Store write (a [Finished] handed
+//     to the completer, which writes it with others in one batch) and one log line.
+//
+// So decide is the one function that decides how an attempt ends, and report the one that
+// records it.
+
+// executor makes attempts at claimed jobs. It is safe for concurrent use: each worker runs
+// one attempt at a time through it.
+type executor struct {
+	store    Store
+	clock    Clock
+	log      *slog.Logger
+	client   *http.Client
+	engine   *engine
+	messages *messageCache
+	zones    *zones
+	retry    RetryPolicy
+	hosts    *hostlimit.Limits
+	caps     []Cap
+	quiet    QuietHours
+	capped   userLocks // users with a job being checked against caps and sent
+	complete *completer
+	timeout  time.Duration
+	ua       string
+	maxBody  int
+	redact   *redactor
+}
+
+// attempt is one attempt at a job, with what it loaded once: the job's compiled message and
+// its user.
+type attempt struct {
+	job    *Job
+	number int       // the attempt's number: one more than the job's Attempts
+	start  time.Time // when it began, on the Clock
+	msg    *compiledMessage
+	msgErr error // why msg could not be loaded, if it is nil
+	user   *User // loaded on first use (see loadUser)
+
+	rec     Attempt       // the attempt log's record, filled in as the attempt goes
+	request *Request      // the request to send
+	fresh   bool          // request was rendered by this attempt, and is saved for retries
+	host    string        // the destination host (and port), once rendered
+	res     AttemptResult // the HTTP outcome, for the retry policy and the breaker
+	unlock  func()        // releases the user's caps lock once the outcome is recorded
+}
+
+// verdictKind says how an attempt ends.
+type verdictKind int
+
+const (
+	// sent: the receiver answered 2xx.
+	sent verdictKind = iota
+	// held: the job waits until the verdict's time; no attempt is counted or logged (quiet
+	// hours, a rate limit, a paused host).
+	held
+	// putBack: the Sender is stopping; the job goes back unsent, due at once, not counted.
+	putBack
+	// skipped: a rule says the job is not to be sent (a cap, the audience); it ends,
+	// logged as Skipped.
+	skipped
+	// retrying: the attempt failed and the job is tried again at the verdict's time.
+	retrying
+	// failed: the attempt failed and the job ends.
+	failed
+)
+
+// verdict is how an attempt ends: what decide returns and report records.
+type verdict struct {
+	kind verdictKind
+	at   time.Time // when the job is next due, for held, putBack and retrying
+	err  error     // why the job was not sent, for skipped, retrying and failed
+}
+
+// pass is the verdict of a check that lets the attempt go on.
+var pass = verdict{kind: -1}
+
+// passed reports whether v lets the attempt go on.
+func (v verdict) passed() bool { return v.kind == pass.kind }
+
+// execute makes one attempt at a claimed job and hands its outcome to the completer.
+func (x *executor) execute(ctx context.Context, j *Job) {
+	at := x.begin(ctx, j)
+	x.report(ctx, at, x.decide(ctx, at))
+}
+
+// begin starts an attempt at j, loading its compiled message.
+func (x *executor) begin(ctx context.Context, j *Job) *attempt {
+	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
+	at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
+	at.rec = Attempt{
+		JobID:          j.ID,
+		MessageID:      j.MessageID,
+		MessageVersion: j.MessageVersion,
+		UserID:         j.UserID,
+		Number:         at.number,
+		Time:           at.start,
+	}
+	if at.msg != nil {
+		at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
+	}
+	return at
+}
+
+// loadUser returns the attempt's user, loading it from the Store on first use: quiet hours,
+// the audience check and rendering may each need it.
+func (x *executor) loadUser(ctx context.Context, at *attempt) (*User, error) {
+	if at.user == nil {
+		u, err := loadUser(ctx, x.store, at.job.UserID)
+		if err != nil {
+			return nil, err
+		}
+		at.user = &u
+	}
+	return at.user, nil
+}
+
+// decide runs the attempt's checks in order and sends the request if they all pass. It
+// returns how the attempt ends, and writes nothing to the Store.
+func (x *executor) decide(ctx context.Context, at *attempt) verdict {
+	if at.msgErr != nil && at.job.Request == nil {
+		// Nothing to send without the message; a rendered retry does not need it.
+		return x.failure(ctx, at, at.msgErr, isPermanent(at.msgErr))
+	}
+	for _, check := range []func(context.Context, *attempt) verdict{
+		x.checkQuietHours, x.checkCaps, x.checkAudience, x.render, x.throttle,
+	} {
+		if v := check(ctx, at); !v.passed() {
+			return v
+		}
+	}
+	req, err := x.signed(at)
+	if err != nil {
+		return x.failure(ctx, at, err, isPermanent(err))
+	}
+	return x.send(ctx, at, req)
+}
+
+// failure is the verdict of an attempt that failed with err: final, or as the retry policy
+// says. The Sender stopping hard puts the job back instead.
+func (x *executor) failure(ctx context.Context, at *attempt, err error, final bool) verdict {
+	if ctx.Err() != nil {
+		return verdict{kind: putBack, at: x.clock.Now()}
+	}
+	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
+	return x.afterFailure(at, err, final)
+}
+
+// afterFailure asks the retry policy about a failed attempt whose result is at.res.
+func (x *executor) afterFailure(at *attempt, err error, final bool) verdict {
+	if !final && !errors.As(err, new(*BlockedError)) {
+		if wait, ok := x.retry.NextRetry(at.res); ok {
+			return verdict{kind: retrying, at: at.res.End.Add(wait), err: err}
+		}
+	}
+	return verdict{kind: failed, err: err}
+}
+
+// isPermanent reports whether an error that stops a job from being rendered would stop it
+// again: the message is gone or invalid, or a template cannot be rendered.
+func isPermanent(err error) bool {
+	return errors.As(err, new(*RenderError)) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)
+}
+
+// checkQuietHours holds a job that comes due in its user's quiet hours until they end.
+func (x *executor) checkQuietHours(ctx context.Context, at *attempt) verdict {
+	if x.quiet == (QuietHours{}) || at.msg == nil || at.msg.msg.Delivery.IgnoreQuietHours {
+		return pass
+	}
+	u, err := x.loadUser(ctx, at)
+	if err != nil {
+		return x.failure(ctx, at, err, false)
+	}
+	if end, ok := x.quiet.until(at.start.In(x.zones.of(u))); ok {
+		return verdict{kind: held, at: end}
+	}
+	return pass
+}
+
+// checkCaps skips the first attempt of a job that would exceed Config.Caps or its message's
+// Delivery.Cap. A job checked against caps holds its user's lock until its outcome is
+// recorded (see attempt.unlock), so that this Sender checks and sends one job to a user at a
+// time and each check counts the sends before it.
+func (x *executor) checkCaps(ctx context.Context, at *attempt) verdict {
+	if at.number > 1 || at.msg == nil {
+		return pass
+	}
+	caps := capsOf(x.caps, &at.msg.msg.Delivery, at.job.MessageID)
+	if len(caps) == 0 {
+		return pass
+	}
+	unlock, err := x.capped.lock(ctx, at.job.UserID)
+	if err != nil {
+		return verdict{kind: putBack, at: x.clock.Now()} // the Sender is stopping
+	}
+	at.unlock = unlock
+	longest := time.Duration(0)
+	for _, c := range caps {
+		longest = max(longest, c.Per)
+	}
+	sent, err := x.store.Attempts(ctx, AttemptQuery{
+		UserID: at.job.UserID, Outcomes: []Outcome{Succeeded}, Since: at.start.Add(-longest), Brief: true,
+	})
+	if err != nil {
+		return x.failure(ctx, at, fmt.Errorf("count deliveries for caps: %w", err), false)
+	}
+	if reason := exceeded(caps, sent, at.start); reason != "" {
+		return verdict{kind: skipped, err: errors.New(reason)}
+	}
+	return pass
+}
+
+// checkAudience skips a job, before its first attempt, whose user is no longer in its
+// message's audience, unless the message is checked only when jobs are enqueued.
+func (x *executor) checkAudience(ctx context.Context, at *attempt) verdict {
+	if at.job.Request != nil || at.msg == nil || at.msg.audience == nil || at.msg.msg.CheckAudienceOnce {
+		return pass
+	}
+	u, err := x.loadUser(ctx, at)
+	in := false
+	if err == nil {
+		in, err = at.msg.audience.eval(&audienceEnv{ctx: ctx, store: x.store, user: u, now: at.start})
+	}
+	switch {
+	case err != nil:
+		return x.failure(ctx, at, err, errors.Is(err, ErrInvalid))
+	case !in:
+		return verdict{kind: skipped, err: errors.New("the user is not in the message's audience")}
+	}
+	return pass
+}
+
+// render renders the job's request, unless an earlier attempt did: every retry sends the
+// same bytes.
+func (x *executor) render(ctx context.Context, at *attempt) verdict {
+	if at.job.Request == nil {
+		u := &User{ID: at.job.UserID} // all the templates read of the user, unless readsUser
+		if at.msg.readsUser {
+			var err error
+			if u, err = x.loadUser(ctx, at); err != nil {
+				return x.failure(ctx, at, err, false)
+			}
+		}
+		j := at.job
+		v := &vars{user: *u, params: j.Params, event: j.Event, message: at.msg.msg, now: at.start}
+		req, err := x.engine.request(at.msg, v, j.ID, x.ua)
+		if err != nil {
+			return x.failure(ctx, at, err, isPermanent(err))
+		}
+		at.request, at.fresh = req, true
+	} else {
+		at.request = at.job.Request
+	}
+	at.host = requestHost(at.request)
+	return pass
+}
+
+// throttle holds a rendered job back while its host's or its message's rate limit, or its
+// host's breaker, says wait. The job keeps its rendered request and comes due when it may go.
+func (x *executor) throttle(_ context.Context, at *attempt) verdict {
+	perMinute := 0
+	if at.msg != nil {
+		perMinute = at.msg.msg.MaxPerMinute
+	}
+	if wait := x.hosts.Admit(at.job.ID, at.host, at.job.MessageID, perMinute, at.start); wait > 0 {
+		return verdict{kind: held, at: at.start.Add(wait)}
+	}
+	return pass
+}
+
+// signed returns the request to send: the job's rendered request with a webhook-timestamp
+// header and, if its message has secrets, a webhook-signature header. The rendered request
+// is not changed, so every attempt sends the same body.
+func (x *executor) signed(at *attempt) (*Request, error) {
+	if at.msg == nil {
+		return nil, at.msgErr // its secrets are unknown: never send it unsigned
+	}
+	r := *at.request
+	r.Header = at.request.Header.Clone()
+	r.Header.Set("Webhook-Timestamp", strconv.FormatInt(at.start.Unix(), 10))
+	if len(at.msg.msg.Secrets) > 0 {
+		sig, err := Sign(at.msg.msg.Secrets, at.job.ID, at.start, r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Webhook-Signature", sig)
+	}
+	return &r, nil
+}
+
+// send makes the HTTP request and returns the verdict of its outcome. It feeds the outcome to
+// the host's breaker.
+func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict {
+	shown := req.Redacted()
+	a := &at.rec
+	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
+
+	resp, body, err := x.do(ctx, req)
+	if ctx.Err() != nil {
+		return verdict{kind: putBack, at: x.clock.Now()} // a hard stop cut it short: unlogged
+	}
+	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
+	if resp != nil {
+		at.res.StatusCode, at.res.Header = resp.StatusCode, resp.Header
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), body
+	}
+	if !errors.As(err, new(*BlockedError)) {
+		if x.hosts.Record(at.host, Retryable(at.res), at.res.End) {
+			x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
+				slog.String("host", at.host), slog.Time("until", at.res.End.Add(x.hosts.Cooldown())))
+		}
+	}
+	switch {
+	case err != nil:
+	case resp.StatusCode/100 == 2:
+		return verdict{kind: sent}
+	default:
+		err = errors.New("unexpected status " + resp.Status)
+	}
+	return x.afterFailure(at, err, false)
+}
+
+// do makes the HTTP request and reads up to MaxResponseBody bytes of the response body.
+func (x *executor) do(ctx context.Context, r *Request) (*http.Response, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, x.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, "", redactURLError(err)
+	}
+	req.Header = r.Header // r is this attempt's own copy (see signed)
+	resp, err := x.client.Do(req)
+	if err != nil {
+		return nil, "", redactURLError(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength == 0 {
+		return resp, "", nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(x.maxBody)))
+	if err != nil {
+		// The status arrived; a body cut short does not change the outcome.
+		return resp, string(body), nil
+	}
+	// Read a little more so a small body leaves the connection reusable; a large one is cut.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp, string(body), nil
+}
+
+// redactURLError removes secrets from the URL that net/http quotes in its errors.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
+	}
+	return err
+}
+
+// report records how an attempt ended: it is the one place that turns a verdict into a Store
+// write, a [Finished] handed to the completer, and the one place that logs it.
+func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
+	j := at.job
+	a := &at.rec
+	var logged *Attempt // the attempt log's record, if the attempt counts
+	switch v.kind {
+	case held, putBack:
+		j.State, j.DueAt = JobScheduled, v.at
+	case sent:
+		j.State, a.Outcome = JobSucceeded, Succeeded
+	case skipped:
+		j.State, a.Outcome = JobSkipped, Skipped
+	case retrying:
+		j.State, a.Outcome, j.DueAt, a.NextAttemptAt = JobScheduled, Retrying, v.at, v.at
+	case failed:
+		j.State, a.Outcome = JobFailed, Failed
+		if errors.As(v.err, new(*BlockedError)) {
+			a.Outcome = Blocked
+		}
+	}
+	if v.kind != held && v.kind != putBack {
+		j.Attempts = at.number
+		if v.err != nil {
+			a.Err = v.err.Error()
+		}
+		a.Duration = x.clock.Now().Sub(at.start)
+		logged = a
+	}
+	switch {
+	case j.State.Ended():
+		j.Request = nil // nothing will send it again, and it holds credentials
+	case at.fresh && v.kind != putBack:
+		j.Request = at.request // every retry sends the same bytes
+	}
+	x.complete.add(Finished{Job: j, Attempt: logged}, at.unlock)
+	x.logVerdict(ctx, at, v)
+}
+
+// logVerdict logs how an attempt ended: sent attempts at debug level; retries, skipped jobs
+// and jobs held back at info or debug; jobs that failed for good or were blocked at warn.
+func (x *executor) logVerdict(ctx context.Context, at *attempt, v verdict) {
+	level, msg := slog.LevelDebug, "webhook attempt"
+	switch v.kind {
+	case held:
+		msg = "webhook: job held back by quiet hours, a rate limit or a paused host"
+	case putBack:
+		msg = "webhook: job put back unsent; the Sender is stopping"
+	case skipped:
+		level, msg = slog.LevelInfo, "webhook: job skipped"
+	case retrying:
+		level = slog.LevelInfo
+	case failed:
+		level = slog.LevelWarn
+	}
+	if !x.log.Enabled(ctx, level) {
+		return
+	}
+	a := &at.rec
+	attrs := []slog.Attr{
+		slog.String("job_id", a.JobID), slog.String("message_id", a.MessageID),
+		slog.String("user_id", a.UserID), slog.Int("attempt", a.Number),
+	}
+	if a.Outcome != "" {
+		attrs = append(attrs, slog.String("outcome", string(a.Outcome)))
+	}
+	if a.URL != "" {
+		attrs = append(attrs, slog.String("method", a.Method), slog.String("url", a.URL))
+	}
+	if a.StatusCode != 0 {
+		attrs = append(attrs, slog.Int("status", a.StatusCode))
+	}
+	if a.Err != "" {
+		attrs = append(attrs, slog.String("error", a.Err))
+	}
+	if !v.at.IsZero() {
+		attrs = append(attrs, slog.Time("due_at", v.at))
+	}
+	x.log.LogAttrs(ctx, level, msg, attrs...)
+}
