@@ -108,6 +108,9 @@ type CampaignStore interface {
 // ErrInvalid if the message is Triggered, if its campaign is paused or running with a
 // fan-out still to do, or if a Recurring message has no occurrence left.
 func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	m, err := s.store.Message(ctx, messageID, 0)
 	if err != nil {
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
@@ -143,6 +146,9 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 // Campaign returns the state of the campaign of a message, or an error wrapping ErrNotFound
 // if it was never started.
 func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	c, err := s.store.Campaign(ctx, messageID)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: campaign %q: %w", messageID, err)
@@ -156,6 +162,9 @@ func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, err
 // paused campaign does nothing. It returns an error wrapping ErrNotFound if the campaign was
 // never started, and one wrapping ErrInvalid if it was cancelled.
 func (s *Sender) PauseCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if err := s.setCampaignState(ctx, messageID, CampaignPaused); err != nil {
 		return err
 	}
@@ -170,6 +179,9 @@ func (s *Sender) PauseCampaign(ctx context.Context, messageID string) error {
 // of an occurrence that came due during the pause. Resuming a running campaign does nothing.
 // It returns the errors of [Sender.PauseCampaign].
 func (s *Sender) ResumeCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if err := s.setCampaignState(ctx, messageID, CampaignRunning); err != nil {
 		return err
 	}
@@ -186,6 +198,9 @@ func (s *Sender) ResumeCampaign(ctx context.Context, messageID string) error {
 // Cancelling a cancelled campaign cancels what is pending again. It returns an error
 // wrapping ErrNotFound if the campaign was never started.
 func (s *Sender) CancelCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if err := s.setCampaignState(ctx, messageID, CampaignCancelled); err != nil {
 		return err
 	}

@@ -111,7 +111,9 @@ type Config struct {
 // started.
 //
 // A Sender is safe for concurrent use. Several Senders, in one process or many, may share a
-// Store that supports it, such as store/pgstore: each delivery is sent by one of them.
+// Store that supports it, such as store/pgstore: each delivery is sent by one of them. Every
+// method of a Sender that NewSender did not make, such as the zero Sender or a nil *Sender,
+// returns an error wrapping ErrInvalid.
 type Sender struct {
 	store   Store
 	clock   Clock
@@ -227,6 +229,17 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	return s, nil
 }
 
+// errNotMade is what the methods of a Sender that [NewSender] did not make return.
+var errNotMade error = invalidError("webhook: Sender not made by NewSender")
+
+// made returns errNotMade if NewSender did not make s.
+func (s *Sender) made() error {
+	if s == nil || s.store == nil {
+		return errNotMade
+	}
+	return nil
+}
+
 // newClient returns the client requests are sent with: c, or the default guarded client,
 // never following redirects.
 func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
@@ -254,6 +267,9 @@ func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
 // returns a [*ValidationError] listing every problem if m is invalid (see
 // [Message.Validate]). Deliveries already enqueued keep the version they were enqueued with.
 func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	cm, err := s.engine.compile(m)
 	if err != nil {
 		return err
@@ -271,6 +287,9 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 // wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes that are not JSON
 // values.
 func (s *Sender) Identify(ctx context.Context, u User) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	var ps problems
 	if u.ID == "" {
 		ps.add("id", "required")
@@ -319,6 +338,9 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 // which case nothing was saved or enqueued, or if deliveries could not be cancelled, in
 // which case calling it again with the same event ID is safe.
 func (s *Sender) Trigger(ctx context.Context, e Event) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	return s.trigger(ctx, s.store, e)
 }
 
@@ -382,6 +404,9 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 // It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
 // ErrInvalid if userID is empty or params are not JSON values.
 func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any) (string, error) {
+	if err := s.made(); err != nil {
+		return "", err
+	}
 	var ps problems
 	if userID == "" {
 		ps.add("user_id", "required")
@@ -431,10 +456,13 @@ func (s *Sender) newJob(m *Message, userID, occurrence string, now time.Time, pa
 // message is rendered as if its event had happened with params. The returned request holds
 // credentials; call [Request.Redacted] before showing it.
 //
-// It returns a [*ValidationError] if m is invalid, an error wrapping [ErrInvalid] if params
-// cannot be sent, a [*RenderError] if m cannot be rendered for the user, and the Store's
+// It returns a [*ValidationError] if m is invalid, an error wrapping [ErrInvalid] if m is nil
+// or params cannot be sent, a [*RenderError] if m cannot be rendered for the user, and the Store's
 // error if the user cannot be loaded.
 func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params map[string]any) (*Request, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	cm, err := s.engine.compile(m)
 	if err != nil {
 		return nil, err
@@ -487,6 +515,9 @@ func (s *Sender) user(ctx context.Context, id string) (User, error) {
 
 // Attempts returns the attempts f selects from the attempt log, newest first.
 func (s *Sender) Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	return s.store.Attempts(ctx, f)
 }
 
@@ -494,6 +525,9 @@ func (s *Sender) Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, erro
 // Cancelling ctx stops the Sender as [Sender.Stop] does with an expired context. It returns
 // ErrSenderStarted if the Sender was started before.
 func (s *Sender) Start(ctx context.Context) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -532,6 +566,9 @@ func (s *Sender) closeStop() {
 // unlogged, to be sent again, and returns ctx's error. Stop on a Sender that is not started
 // returns nil.
 func (s *Sender) Stop(ctx context.Context) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	started, done, cancel := s.started, s.done, s.cancel
 	s.mu.Unlock()
