@@ -133,6 +133,8 @@ type Sender struct {
 	limits  *limits        // rate limits and circuit breakers
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
+	// transport is client's transport if the Sender made it (the default client's), else nil.
+	transport *http.Transport
 
 	targetings versionCache[*targeting] // compiled Where and Audience of saved messages
 	caps       []Cap                    // per-user delivery caps across messages
@@ -225,7 +227,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	if s.id == "" {
 		s.id = newID("sender", s.clock.Now())
 	}
-	s.client = newClient(cfg.HTTPClient, cfg.AllowNetworks, s.workers)
+	s.client, s.transport = newClient(cfg.HTTPClient, cfg.AllowNetworks, s.workers)
 	return s, nil
 }
 
@@ -241,14 +243,15 @@ func (s *Sender) made() error {
 }
 
 // newClient returns the client requests are sent with: c, or the default guarded client,
-// never following redirects.
-func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
+// never following redirects; and the default client's transport, or nil if c is not nil.
+func newClient(c *http.Client, allow []netip.Prefix, workers int) (*http.Client, *http.Transport) {
 	var client http.Client
+	var own *http.Transport
 	if c != nil {
 		client = *c
 	} else {
 		d := &Dialer{AllowNetworks: allow}
-		client.Transport = &http.Transport{
+		own = &http.Transport{
 			DialContext:           d.DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
@@ -258,9 +261,21 @@ func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
 			ExpectContinueTimeout: time.Second,
 			DisableCompression:    true,
 		}
+		client.Transport = own
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &client
+	return &client, own
+}
+
+// closeIdleConnections closes the keep-alive connections of the Sender's own transport, once
+// its workers are done: they would otherwise stay open, each with two goroutines, for the
+// transport's IdleConnTimeout. A connection that becomes idle afterwards is closed too, as
+// [http.Transport.CloseIdleConnections] says, until another request is made. A
+// Config.HTTPClient is the caller's to close.
+func (s *Sender) closeIdleConnections() {
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
+	}
 }
 
 // SaveMessage validates m and saves it as a new version in the Store, setting m.Version. It
@@ -563,8 +578,9 @@ func (s *Sender) closeStop() {
 
 // Stop stops claiming deliveries and waits until those in flight are sent and logged, or until
 // ctx ends; then it cancels the sends still in flight, which are put back in the queue
-// unlogged, to be sent again, and returns ctx's error. Stop on a Sender that is not started
-// returns nil.
+// unlogged, to be sent again, and returns ctx's error. When it returns, no goroutine of the
+// Sender is left and the connections its default HTTP client kept open are closed. Stop on a
+// Sender that is not started returns nil.
 func (s *Sender) Stop(ctx context.Context) error {
 	if err := s.made(); err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 // ahead, it starts with all of it), for the Store reads, rendering and the send.
 func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
+	defer s.closeIdleConnections() // once every worker is done
 	defer s.listen(ctx)()
 	capacity, maxWait := s.workers, time.Duration(0)
 	if s.lease >= 2*s.timeout {
