@@ -21,8 +21,9 @@ type Config struct {
 	// HTTPClient sends the requests. Its CheckRedirect is replaced so that redirects are never
 	// followed, and it is used as given otherwise: the private-address guard is part of the
 	// default client's transport only (see [Dialer] to keep it with your own). Defaults to a
-	// client whose transport dials through a Dialer with AllowNetworks, uses no proxy, and
-	// does not ask for compressed responses.
+	// client whose transport dials through a Dialer with AllowNetworks, uses no proxy, does
+	// not ask for compressed responses, and reads at most 64 KiB of response headers (more
+	// fails the attempt as a network error does).
 	HTTPClient *http.Client
 	// Logger receives structured logs: attempts at debug level; retries, skipped and
 	// cancelled deliveries at info; deliveries that fail for good or are blocked, lost leases
@@ -260,6 +261,8 @@ func newClient(c *http.Client, allow []netip.Prefix, workers int) (*http.Client,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
 			DisableCompression:    true,
+			// Go's default lets a receiver make each attempt hold 10 MiB of headers.
+			MaxResponseHeaderBytes: 64 << 10,
 		}
 		client.Transport = own
 	}
