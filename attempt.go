@@ -1,7 +1,10 @@
 package webhook
 
 import (
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -50,8 +53,9 @@ type Attempt struct {
 	RequestBody   string      `json:"request_body,omitempty"`
 	// StatusCode is the response's status, or 0 if there was no response.
 	StatusCode int `json:"status_code,omitempty"`
-	// ResponseHeader and ResponseBody are the response's; the body is cut at
-	// Config.MaxResponseBody bytes.
+	// ResponseHeader and ResponseBody are the response's. The body is cut at
+	// Config.MaxResponseBody bytes; the header keeps, in the order of the names, its first 100
+	// values and 16 KiB of names and values, the last value kept being cut to fit.
 	ResponseHeader http.Header `json:"response_header,omitempty"`
 	ResponseBody   string      `json:"response_body,omitempty"`
 	// Err says why the attempt did not succeed; empty if it did.
@@ -79,4 +83,40 @@ func (f AttemptFilter) Match(a *Attempt) bool {
 	return (f.MessageID == "" || a.MessageID == f.MessageID) &&
 		(f.UserID == "" || a.UserID == f.UserID) &&
 		(f.DeliveryID == "" || a.DeliveryID == f.DeliveryID)
+}
+
+// What the attempt log keeps of a response header (see Attempt.ResponseHeader): a receiver
+// cannot make the Sender hold more than this in an attempt.
+const (
+	maxLoggedHeaderValues = 100
+	maxLoggedHeaderBytes  = 16 << 10
+)
+
+// logHeader returns what the attempt log keeps of h: h itself if it is within the limits,
+// else a copy of its first values in the order of the names, which shares no memory with h.
+func logHeader(h http.Header) http.Header {
+	n, size := 0, 0
+	for k, vs := range h {
+		n += len(vs)
+		for _, v := range vs {
+			size += len(k) + len(v)
+		}
+	}
+	if n <= maxLoggedHeaderValues && size <= maxLoggedHeaderBytes {
+		return h
+	}
+	out := make(http.Header)
+	n, size = 0, 0
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[k] {
+			room := maxLoggedHeaderBytes - size - len(k)
+			if n == maxLoggedHeaderValues || room <= 0 {
+				return out
+			}
+			v = v[:min(len(v), room)]
+			out[k] = append(out[k], strings.Clone(v))
+			n, size = n+1, size+len(k)+len(v)
+		}
+	}
+	return out
 }

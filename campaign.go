@@ -69,6 +69,9 @@ type Campaign struct {
 // ErrInvalid if the message is Triggered, if its campaign is paused or running with a
 // fan-out still to do, or if a Recurring message has no occurrence left.
 func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	m, err := loadMessage(ctx, s.store, messageID, 0)
 	if err != nil {
 		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
@@ -104,6 +107,9 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 // Campaign returns the state of the campaign of a message, or an error wrapping ErrNotFound
 // if it was never started.
 func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	c, err := loadCampaign(ctx, s.store, messageID)
 	if err == nil && c == nil {
 		err = ErrNotFound
@@ -120,6 +126,9 @@ func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, err
 // nothing. It returns an error wrapping ErrNotFound if the campaign was never started, and
 // one wrapping ErrInvalid if it was cancelled.
 func (s *Sender) PauseCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if err := s.setCampaignState(ctx, messageID, CampaignPaused); err != nil {
 		return err
 	}
@@ -134,6 +143,9 @@ func (s *Sender) PauseCampaign(ctx context.Context, messageID string) error {
 // occurrence that came due during the pause. Resuming a running campaign does nothing. It
 // returns the errors of [Sender.PauseCampaign].
 func (s *Sender) ResumeCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if err := s.setCampaignState(ctx, messageID, CampaignRunning); err != nil {
 		return err
 	}
@@ -151,6 +163,9 @@ func (s *Sender) ResumeCampaign(ctx context.Context, messageID string) error {
 // campaign cancels what is pending again. It returns an error wrapping ErrNotFound if the
 // campaign was never started.
 func (s *Sender) CancelCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if err := s.setCampaignState(ctx, messageID, CampaignCancelled); err != nil {
 		return err
 	}

@@ -159,8 +159,11 @@ type compiledField struct {
 }
 
 // compile validates m and compiles its templates. It returns a *ValidationError listing every
-// problem.
+// problem, or an error wrapping ErrInvalid if m is nil.
 func (e *engine) compile(m *Message) (*compiledMessage, error) {
+	if m == nil {
+		return nil, invalidf("webhook: nil *Message")
+	}
 	var ps problems
 	if !validID(m.ID) {
 		ps.add("id", "must be 1 to %d letters, digits, '-', '_' or '.'", maxIDLen)

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +59,18 @@ func readRequest(c net.Conn) {
 	if err == nil {
 		_, _ = r.Body.Read(make([]byte, 1<<10))
 	}
+}
+
+// headerServer answers every request with 200, the given header lines and a body "ok". The
+// answer is built before the function returns, so a test can measure what sending allocates.
+func headerServer(tb testing.TB, header string) string {
+	tb.Helper()
+	answer := []byte("HTTP/1.1 200 OK\r\n" + header + "\r\nContent-Length: 2\r\n\r\nok")
+	return rawServer(tb, func(c net.Conn, done <-chan struct{}) {
+		readRequest(c)
+		_, _ = c.Write(answer)
+		<-done
+	})
 }
 
 // TestHostileReceivers sends to loopback servers that misbehave on purpose. Each attempt must
@@ -126,6 +141,73 @@ func TestHostileReceivers(t *testing.T) {
 		}
 		if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
 			t.Errorf("sending allocated %d bytes for a 10 MB response; the body should be read only up to the cap", grew)
+		}
+	})
+
+	t.Run("8 MiB header", func(t *testing.T) {
+		h := newHarness(t, nil)
+		url := headerServer(t, "X-Big: "+strings.Repeat("z", 8<<20))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		a := h.sendOnce(t, &webhook.Message{ID: "m", URL: url + "/hook"})
+		runtime.ReadMemStats(&after)
+		if a.Outcome != webhook.Retrying || a.StatusCode != 0 || !strings.Contains(a.Err, "exceeded 65536 bytes") {
+			t.Errorf("attempt = %s, status %d, error %q; want retrying after the 64 KiB header limit", a.Outcome, a.StatusCode, a.Err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 2<<20 {
+			t.Errorf("sending allocated %d bytes for an 8 MiB header; it should stop reading at 64 KiB", grew)
+		}
+	})
+
+	t.Run("header kept in the log", func(t *testing.T) {
+		// A header within the transport's limit, or any header with a client that has none,
+		// is cut in the attempt log to its first 100 values and 16 KiB, in name order, and
+		// the log shares no memory with the response: the 8 MiB value is not kept alive.
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		var many strings.Builder
+		for i := range 1000 {
+			fmt.Fprintf(&many, "X-H-%04d: %040d\r\n", i, i)
+		}
+		// Each answer has Content-Length: 2 too, first in name order (15 bytes).
+		for _, tc := range []struct {
+			name, header          string
+			client                *http.Client
+			wantValues, wantBytes int
+		}{
+			{"1000 values", strings.TrimSuffix(many.String(), "\r\n"), nil, 100, 15 + 99*48},
+			{"one 60 KB value", "X-Big: " + strings.Repeat("z", 60000), nil, 2, 16 << 10},
+			{"8 MiB without a transport limit", "X-Big: " + strings.Repeat("z", 8<<20), &http.Client{Transport: tr}, 2, 16 << 10},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				url := headerServer(t, tc.header)
+				h := newHarness(t, &webhook.Config{HTTPClient: tc.client})
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				a := h.sendOnce(t, &webhook.Message{ID: "m", URL: url + "/hook"})
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if a.Outcome != webhook.Succeeded {
+					t.Fatalf("attempt = %s, error %q; want succeeded", a.Outcome, a.Err)
+				}
+				values, size := 0, 0
+				for k, vs := range a.ResponseHeader {
+					values += len(vs)
+					for _, v := range vs {
+						size += len(k) + len(v)
+					}
+				}
+				if values != tc.wantValues || size != tc.wantBytes {
+					t.Errorf("the log kept %d values, %d bytes; want %d, %d", values, size, tc.wantValues, tc.wantBytes)
+				}
+				if _, ok := a.ResponseHeader["X-H-0098"]; tc.wantValues == 100 && !ok {
+					t.Errorf("the log kept %v; want the first 100 values in name order", slices.Sorted(maps.Keys(a.ResponseHeader)))
+				}
+				if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 2<<20 {
+					t.Errorf("the heap grew by %d bytes after the attempt; the log keeps at most 16 KiB of header", grew)
+				}
+			})
 		}
 	})
 

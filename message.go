@@ -111,7 +111,8 @@ var reservedHeaders = []string{
 
 // Validate checks m and returns a [*ValidationError] listing every problem with the path of
 // its field, including template syntax errors, unknown filters and tests, and statements that
-// would load other templates. It returns nil if m can be saved.
+// would load other templates. It returns nil if m can be saved, and an error wrapping
+// [ErrInvalid] if m is nil.
 func (m *Message) Validate() error {
 	_, err := newEngine(false).compile(m)
 	return err

@@ -59,6 +59,9 @@ func (s *Sender) listen(ctx context.Context) (stop func()) {
 // (the same database), or the deliveries are never sent. It returns an error wrapping
 // ErrInvalid if store is nil, and otherwise what Trigger returns.
 func (s *Sender) TriggerTx(ctx context.Context, store Store, e Event) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if store == nil {
 		return invalidf("webhook: TriggerTx: nil Store")
 	}

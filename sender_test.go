@@ -22,6 +22,7 @@ import (
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/memstore"
 	"github.com/hookline/webhook/webhooktest"
+	"go.uber.org/goleak"
 )
 
 var epoch = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -616,6 +617,42 @@ func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
 	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 0 {
 		t.Errorf("a cancelled send was logged: %+v", as)
 	}
+}
+
+// Stop closes the keep-alive connections of the Sender's own client: when it returns, neither
+// the Sender's goroutines nor those of its connections (two on each side) are left, while
+// the receiver, which could otherwise close them, is still running.
+func TestStopLeavesNoGoroutines(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	leaks := goleak.IgnoreCurrent()
+	clock := webhooktest.NewFakeClock(epoch)
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler),
+		AllowNetworks: webhooktest.LoopbackNetworks()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if _, err := s.Send(ctx, "m", fmt.Sprint("u", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := recv.Wait(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.BlockUntil(ctx, 1); err != nil { // idle: every attempt logged
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, leaks)
 }
 
 func TestSendAndInputErrors(t *testing.T) {

@@ -1204,6 +1204,9 @@ func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e 
 // campaign starts. It reads every user, a page at a time, and returns a [*ValidationError]
 // if a is invalid, or the Store's error (or ctx's) if reading failed.
 func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
+	if err := s.made(); err != nil {
+		return 0, err
+	}
 	var ps problems
 	n := compileAudience(&a, "audience", &ps)
 	if err := ps.err("audience"); err != nil {

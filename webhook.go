@@ -21,8 +21,9 @@ type Config struct {
 	// HTTPClient sends the requests. Its CheckRedirect is replaced so that redirects are never
 	// followed, and it is used as given otherwise: the private-address guard is part of the
 	// default client's transport only (see [Dialer] to keep it with your own). Defaults to a
-	// client whose transport dials through a Dialer with AllowNetworks, uses no proxy, and
-	// does not ask for compressed responses.
+	// client whose transport dials through a Dialer with AllowNetworks, uses no proxy, does
+	// not ask for compressed responses, and reads at most 64 KiB of response headers (more
+	// fails the attempt as a network error does).
 	HTTPClient *http.Client
 	// Logger receives structured logs: attempts at debug level; retries, skipped and
 	// cancelled deliveries at info; deliveries that fail for good or are blocked, lost leases
@@ -111,7 +112,9 @@ type Config struct {
 // started.
 //
 // A Sender is safe for concurrent use. Several Senders, in one process or many, may share a
-// Store that supports it, such as store/pgstore: each delivery is sent by one of them.
+// Store that supports it, such as store/pgstore: each delivery is sent by one of them. Every
+// method of a Sender that NewSender did not make, such as the zero Sender or a nil *Sender,
+// returns an error wrapping ErrInvalid.
 type Sender struct {
 	store   Store
 	clock   Clock
@@ -131,6 +134,8 @@ type Sender struct {
 	limits  *limits        // rate limits and circuit breakers
 	// sensitive are Config.SensitiveHeaders, canonicalized.
 	sensitive []string
+	// transport is client's transport if the Sender made it (the default client's), else nil.
+	transport *http.Transport
 
 	targetings versionCache[*targeting] // compiled Where and Audience of saved messages
 	caps       []Cap                    // per-user delivery caps across messages
@@ -223,19 +228,31 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	if s.id == "" {
 		s.id = newID("sender", s.clock.Now())
 	}
-	s.client = newClient(cfg.HTTPClient, cfg.AllowNetworks, s.workers)
+	s.client, s.transport = newClient(cfg.HTTPClient, cfg.AllowNetworks, s.workers)
 	return s, nil
 }
 
+// errNotMade is what the methods of a Sender that [NewSender] did not make return.
+var errNotMade error = invalidError("webhook: Sender not made by NewSender")
+
+// made returns errNotMade if NewSender did not make s.
+func (s *Sender) made() error {
+	if s == nil || s.store == nil {
+		return errNotMade
+	}
+	return nil
+}
+
 // newClient returns the client requests are sent with: c, or the default guarded client,
-// never following redirects.
-func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
+// never following redirects; and the default client's transport, or nil if c is not nil.
+func newClient(c *http.Client, allow []netip.Prefix, workers int) (*http.Client, *http.Transport) {
 	var client http.Client
+	var own *http.Transport
 	if c != nil {
 		client = *c
 	} else {
 		d := &Dialer{AllowNetworks: allow}
-		client.Transport = &http.Transport{
+		own = &http.Transport{
 			DialContext:           d.DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
@@ -244,16 +261,33 @@ func newClient(c *http.Client, allow []netip.Prefix, workers int) *http.Client {
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
 			DisableCompression:    true,
+			// Go's default lets a receiver make each attempt hold 10 MiB of headers.
+			MaxResponseHeaderBytes: 64 << 10,
 		}
+		client.Transport = own
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &client
+	return &client, own
+}
+
+// closeIdleConnections closes the keep-alive connections of the Sender's own transport, once
+// its workers are done: they would otherwise stay open, each with two goroutines, for the
+// transport's IdleConnTimeout. A connection that becomes idle afterwards is closed too, as
+// [http.Transport.CloseIdleConnections] says, until another request is made. A
+// Config.HTTPClient is the caller's to close.
+func (s *Sender) closeIdleConnections() {
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
+	}
 }
 
 // SaveMessage validates m and saves it as a new version in the Store, setting m.Version. It
 // returns a [*ValidationError] listing every problem if m is invalid (see
 // [Message.Validate]). Deliveries already enqueued keep the version they were enqueued with.
 func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	cm, err := s.engine.compile(m)
 	if err != nil {
 		return err
@@ -271,6 +305,9 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 // wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes that are not JSON
 // values.
 func (s *Sender) Identify(ctx context.Context, u User) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	var ps problems
 	if u.ID == "" {
 		ps.add("id", "required")
@@ -319,6 +356,9 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 // which case nothing was saved or enqueued, or if deliveries could not be cancelled, in
 // which case calling it again with the same event ID is safe.
 func (s *Sender) Trigger(ctx context.Context, e Event) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	return s.trigger(ctx, s.store, e)
 }
 
@@ -382,6 +422,9 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 // It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
 // ErrInvalid if userID is empty or params are not JSON values.
 func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any) (string, error) {
+	if err := s.made(); err != nil {
+		return "", err
+	}
 	var ps problems
 	if userID == "" {
 		ps.add("user_id", "required")
@@ -431,10 +474,13 @@ func (s *Sender) newJob(m *Message, userID, occurrence string, now time.Time, pa
 // message is rendered as if its event had happened with params. The returned request holds
 // credentials; call [Request.Redacted] before showing it.
 //
-// It returns a [*ValidationError] if m is invalid, an error wrapping [ErrInvalid] if params
-// cannot be sent, a [*RenderError] if m cannot be rendered for the user, and the Store's
+// It returns a [*ValidationError] if m is invalid, an error wrapping [ErrInvalid] if m is nil
+// or params cannot be sent, a [*RenderError] if m cannot be rendered for the user, and the Store's
 // error if the user cannot be loaded.
 func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params map[string]any) (*Request, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	cm, err := s.engine.compile(m)
 	if err != nil {
 		return nil, err
@@ -487,6 +533,9 @@ func (s *Sender) user(ctx context.Context, id string) (User, error) {
 
 // Attempts returns the attempts f selects from the attempt log, newest first.
 func (s *Sender) Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	return s.store.Attempts(ctx, f)
 }
 
@@ -494,6 +543,9 @@ func (s *Sender) Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, erro
 // Cancelling ctx stops the Sender as [Sender.Stop] does with an expired context. It returns
 // ErrSenderStarted if the Sender was started before.
 func (s *Sender) Start(ctx context.Context) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -529,9 +581,13 @@ func (s *Sender) closeStop() {
 
 // Stop stops claiming deliveries and waits until those in flight are sent and logged, or until
 // ctx ends; then it cancels the sends still in flight, which are put back in the queue
-// unlogged, to be sent again, and returns ctx's error. Stop on a Sender that is not started
-// returns nil.
+// unlogged, to be sent again, and returns ctx's error. When it returns, no goroutine of the
+// Sender is left and the connections its default HTTP client kept open are closed. Stop on a
+// Sender that is not started returns nil.
 func (s *Sender) Stop(ctx context.Context) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	started, done, cancel := s.started, s.done, s.cancel
 	s.mu.Unlock()

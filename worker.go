@@ -28,6 +28,7 @@ import (
 // ahead, it starts with all of it), for the Store reads, rendering and the send.
 func (s *Sender) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
+	defer s.closeIdleConnections() // once every worker is done
 	defer s.listen(ctx)()
 	capacity, maxWait := s.workers, time.Duration(0)
 	if s.lease >= 2*s.timeout {
@@ -300,13 +301,15 @@ func (s *Sender) send(ctx context.Context, r *Request) (*http.Response, string, 
 	return resp, string(body), nil
 }
 
-// responseHeader returns a response's header as the attempt log keeps it: a redacted copy, or
-// the header itself when it has nothing to redact and no RetryPolicy sees it (2xx).
+// responseHeader returns a response's header as the attempt log keeps it (see logHeader):
+// a redacted copy, or the header itself when it has nothing to redact and no RetryPolicy sees
+// it (2xx).
 func (s *Sender) responseHeader(resp *http.Response) http.Header {
-	if resp.StatusCode/100 == 2 && !s.hasSecret(resp.Header) {
-		return resp.Header
+	h := logHeader(resp.Header)
+	if resp.StatusCode/100 == 2 && !s.hasSecret(h) {
+		return h
 	}
-	return s.hideHeaders(redactHeader(resp.Header))
+	return s.hideHeaders(redactHeader(h))
 }
 
 // hasSecret reports whether h has a header whose value the attempt log hides.

@@ -1,0 +1,56 @@
+package webhook_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
+)
+
+// Every exported method of a Sender that NewSender did not make returns an error wrapping
+// ErrInvalid instead of panicking. The methods are found by reflection, so one added later
+// is checked too; each is called with a context and the zero value of its other arguments.
+func TestSenderNotMadeByNewSender(t *testing.T) {
+	for name, s := range map[string]*webhook.Sender{"zero Sender": {}, "nil *Sender": nil} {
+		v := reflect.ValueOf(s)
+		for i := range v.NumMethod() {
+			m, method := v.Method(i), v.Type().Method(i)
+			args := make([]reflect.Value, m.Type().NumIn())
+			for j := range args {
+				if in := m.Type().In(j); in == reflect.TypeFor[context.Context]() {
+					args[j] = reflect.ValueOf(t.Context())
+				} else {
+					args[j] = reflect.Zero(in)
+				}
+			}
+			t.Run(name+"/"+method.Name, func(t *testing.T) {
+				out := m.Call(args)
+				err, _ := out[len(out)-1].Interface().(error)
+				if !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), "NewSender") {
+					t.Errorf("%s = %v, want an error wrapping ErrInvalid that names NewSender", method.Name, err)
+				}
+			})
+		}
+	}
+}
+
+// A nil *Message is invalid input, not a panic.
+func TestNilMessage(t *testing.T) {
+	s, err := webhook.NewSender(memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"SaveMessage(ctx, nil)":      s.SaveMessage(t.Context(), nil),
+		"Preview(ctx, nil, ...)":     func() error { _, err := s.Preview(t.Context(), nil, "u1", nil); return err }(),
+		"(*Message)(nil).Validate()": (*webhook.Message)(nil).Validate(),
+	} {
+		if !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), "nil") {
+			t.Errorf("%s = %v, want an error wrapping ErrInvalid that says the message is nil", name, err)
+		}
+	}
+}
