@@ -32,8 +32,8 @@ const (
 // of engagement platforms). Credentials are redacted from its URL and headers (see
 // [Request.Redacted]).
 type Attempt struct {
-	// DeliveryID identifies the delivery, and is the webhook-id header the receiver saw.
-	DeliveryID string `json:"delivery_id"`
+	// JobID identifies the job, and is the webhook-id header the receiver saw.
+	JobID string `json:"job_id"`
 	// MessageID and MessageVersion identify the message sent.
 	MessageID      string `json:"message_id"`
 	MessageVersion int    `json:"message_version,omitempty"`
@@ -67,22 +67,6 @@ type Attempt struct {
 	// IgnoreCaps is set on attempts of a message whose Delivery.IgnoreCaps is set; they do
 	// not count toward Config.Caps (see [AttemptStore.CountSent]).
 	IgnoreCaps bool `json:"ignore_caps,omitempty"`
-}
-
-// AttemptFilter selects attempts from the log. Empty fields match everything.
-type AttemptFilter struct {
-	MessageID  string
-	UserID     string
-	DeliveryID string
-	// Limit is the most attempts returned; 0 means no limit.
-	Limit int
-}
-
-// Match reports whether a is selected by f, ignoring Limit. Store adapters may use it.
-func (f AttemptFilter) Match(a *Attempt) bool {
-	return (f.MessageID == "" || a.MessageID == f.MessageID) &&
-		(f.UserID == "" || a.UserID == f.UserID) &&
-		(f.DeliveryID == "" || a.DeliveryID == f.DeliveryID)
 }
 
 // What the attempt log keeps of a response header (see Attempt.ResponseHeader): a receiver

@@ -149,8 +149,11 @@ type compiledMessage struct {
 	headers []compiledField
 	data    []compiledField
 	// readsUser is set when a template may read more of the user than its ID, which the
-	// delivery has: the user is then loaded from the Store to render it.
+	// job has: the user is then loaded from the Store to render it.
 	readsUser bool
+	// where and audience are the compiled Delivery.Where and Audience (nil if empty).
+	where    []*compiledCondition
+	audience *audienceNode
 }
 
 type compiledField struct {
@@ -211,7 +214,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	}
 	m.Delivery.validate(&ps)
 	validateSending(m, &ps)
-	validateTargeting(m, &ps)
+	cm.where, cm.audience = compileTargeting(m, &ps)
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}

@@ -8,20 +8,24 @@ import (
 )
 
 var (
-	// ErrNotFound is returned when a message, user or delivery does not exist. Store adapters
+	// ErrNotFound is returned when a message, user, job or campaign does not exist. Store adapters
 	// translate their drivers' "no rows" errors into it.
 	ErrNotFound = errors.New("webhook: not found")
 
 	// ErrInvalid is wrapped by every error about bad input, such as a [*ValidationError].
 	ErrInvalid = errors.New("webhook: invalid input")
 
-	// ErrLeaseLost is returned by [DeliveryStore.Finish] when a delivery's lease has passed to
-	// another claimer, so the stale holder's result is not saved.
+	// ErrLeaseLost is returned by [JobStore.Finish] when a job's lease has passed to another
+	// claimer, so the stale holder's result is not saved.
 	ErrLeaseLost = errors.New("webhook: delivery lease lost")
 
 	// ErrMissingVariable is wrapped by a [*RenderError] when a template uses a variable that
 	// the delivery does not have and gives no fallback with | default(...).
 	ErrMissingVariable = errors.New("missing variable")
+
+	// ErrConflict is returned by [CampaignStore.PutCampaign] when the campaign changed since
+	// it was read: its Rev is not the one given.
+	ErrConflict = errors.New("webhook: conflicting change")
 
 	// ErrSenderStarted is returned by [Sender.Start] when the Sender was already started.
 	ErrSenderStarted = errors.New("webhook: sender already started")

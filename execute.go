@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
@@ -101,14 +102,17 @@ func (v verdict) passed() bool { return v.kind == pass.kind }
 
 // execute makes one attempt at a claimed job and hands its outcome to the completer.
 func (x *executor) execute(ctx context.Context, j *Job) {
-	at := x.begin(ctx, j)
+	at := x.newAttempt(j)
+	at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
+	if at.msg != nil {
+		at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
+	}
 	x.report(ctx, at, x.decide(ctx, at))
 }
 
-// begin starts an attempt at j, loading its compiled message.
-func (x *executor) begin(ctx context.Context, j *Job) *attempt {
+// newAttempt starts an attempt at j, now.
+func (x *executor) newAttempt(j *Job) *attempt {
 	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
-	at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
 	at.rec = Attempt{
 		JobID:          j.ID,
 		MessageID:      j.MessageID,
@@ -116,9 +120,6 @@ func (x *executor) begin(ctx context.Context, j *Job) *attempt {
 		UserID:         j.UserID,
 		Number:         at.number,
 		Time:           at.start,
-	}
-	if at.msg != nil {
-		at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
 	}
 	return at
 }
@@ -377,6 +378,13 @@ func redactURLError(err error) error {
 	return err
 }
 
+// putBack puts a claimed job that no attempt was made at back in the queue as it was: the
+// dispatcher's, for a job that waited too long for a worker or that no worker started before
+// the Sender stopped.
+func (x *executor) putBack(ctx context.Context, j *Job) {
+	x.report(ctx, x.newAttempt(j), verdict{kind: putBack, at: j.DueAt})
+}
+
 // report records how an attempt ended: it is the one place that turns a verdict into a Store
 // write, a [Finished] handed to the completer, and the one place that logs it.
 func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
@@ -456,4 +464,13 @@ func (x *executor) logVerdict(ctx context.Context, at *attempt, v verdict) {
 		attrs = append(attrs, slog.Time("due_at", v.at))
 	}
 	x.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// requestHost is the host (and port) a request goes to, the key of its limiter.
+func requestHost(r *Request) string {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
 }

@@ -93,11 +93,10 @@ type Message struct {
 
 // Limits on messages, so a message is bounded in what it can make a Sender do.
 const (
-	maxIDLen         = 128
-	maxURLLen        = 8 << 10
-	maxTemplateLen   = 64 << 10
-	maxFields        = 1000
-	defaultUserAgent = "hookline-webhook/1"
+	maxIDLen       = 128
+	maxURLLen      = 8 << 10
+	maxTemplateLen = 64 << 10
+	maxFields      = 1000
 )
 
 // methods are the HTTP methods a message may use.

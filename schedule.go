@@ -60,13 +60,13 @@ type Delivery struct {
 	// delivery is enqueued, later events enqueue nothing, even if that delivery was then
 	// cancelled, skipped or failed. Defaults to false: one delivery per event.
 	Once bool `json:"once,omitempty"`
-	// Limit, if set, sends a Triggered message at most Limit.Max times to each user in any
-	// Limit.Per, such as {Max: 1, Per: 24 * time.Hour} for "at most once a day": a delivery
-	// that comes due when the user was sent Max of them in the last Per is skipped and logged
-	// as Skipped. It counts and limits every delivery of the message, those of [Sender.Send]
-	// included; it is kept as exactly as Config.Caps are (see [Cap]), and applies whether or
-	// not IgnoreCaps is set. Defaults to none.
-	Limit Cap `json:"limit,omitzero"`
+	// Cap, if set, sends a Triggered message at most Cap.Max times to each user in any
+	// Cap.Per, such as {Max: 1, Per: 24 * time.Hour} for "at most once a day": a job that
+	// comes due when the user was sent Max of them in the last Per is skipped and logged as
+	// Skipped. It counts and caps every job of the message, those of [Sender.Send] included;
+	// it is kept as exactly as Config.Caps are (see [Cap]), and applies whether or not
+	// IgnoreCaps is set. Defaults to none.
+	Cap Cap `json:"cap,omitzero"`
 	// IgnoreCaps exempts the message from Config.Caps: its deliveries are never skipped for a
 	// cap and do not count toward one. For transactional messages. Defaults to false.
 	IgnoreCaps bool `json:"ignore_caps,omitempty"`

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -161,26 +160,4 @@ func Verify(secrets []string, header http.Header, body []byte, now time.Time, to
 		}
 	}
 	return fmt.Errorf("%w: no v1 signature matches", ErrInvalidSignature)
-}
-
-// signed returns the request to send for an attempt made at now: the delivery's rendered
-// request with a webhook-timestamp header and, if its message has secrets, a
-// webhook-signature header. The stored request is not changed, so every attempt sends the
-// same body.
-func (s *Sender) signed(ctx context.Context, j *Job, now time.Time) (*Request, error) {
-	cm, err := s.compiled(ctx, j.MessageID, j.MessageVersion)
-	if err != nil {
-		return nil, err
-	}
-	r := *j.Request
-	r.Header = j.Request.Header.Clone()
-	r.Header.Set("Webhook-Timestamp", strconv.FormatInt(now.Unix(), 10))
-	if len(cm.msg.Secrets) > 0 {
-		sig, err := Sign(cm.msg.Secrets, j.ID, now, r.Body)
-		if err != nil {
-			return nil, err
-		}
-		r.Header.Set("Webhook-Signature", sig)
-	}
-	return &r, nil
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -313,7 +314,7 @@ type JobQuery struct {
 
 // Match reports whether j is selected by f. Store adapters may use it.
 func (f *JobFilter) Match(j *Job) bool {
-	return (len(f.IDs) == 0 || contains(f.IDs, j.ID)) &&
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, j.ID)) &&
 		(f.MessageID == "" || j.MessageID == f.MessageID) &&
 		(f.UserID == "" || j.UserID == f.UserID) &&
 		(f.CreatedBefore.IsZero() || j.CreatedAt.Before(f.CreatedBefore)) &&
@@ -323,17 +324,7 @@ func (f *JobFilter) Match(j *Job) bool {
 // Match reports whether j is selected by q, ignoring After and Limit. Store adapters may use
 // it.
 func (q *JobQuery) Match(j *Job) bool {
-	return q.JobFilter.Match(j) && (len(q.States) == 0 || contains(q.States, j.State))
-}
-
-// contains reports whether s holds v.
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return q.JobFilter.Match(j) && (len(q.States) == 0 || slices.Contains(q.States, j.State))
 }
 
 // AttemptStore reads the attempt log that [JobStore.Finish] and [JobStore.UpdateJobs] write.
@@ -370,7 +361,7 @@ func (q *AttemptQuery) Match(a *Attempt) bool {
 	return (q.JobID == "" || a.JobID == q.JobID) &&
 		(q.MessageID == "" || a.MessageID == q.MessageID) &&
 		(q.UserID == "" || a.UserID == q.UserID) &&
-		(len(q.Outcomes) == 0 || contains(q.Outcomes, a.Outcome)) &&
+		(len(q.Outcomes) == 0 || slices.Contains(q.Outcomes, a.Outcome)) &&
 		(q.Since.IsZero() || !a.Time.Before(q.Since))
 }
 

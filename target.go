@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -577,8 +576,8 @@ func (l *compiledCriterion) describe() string {
 
 // compiledCondition is a compiled Condition.
 type compiledCondition struct {
-	key    string
-	check  comparison
+	key   string
+	check comparison
 }
 
 // compileCondition validates c and compiles it, or returns nil if it has problems.

@@ -1,4 +1,4 @@
-package webhook
+package hostlimit
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestLimiterStateIsBounded(t *testing.T) {
-	l := newLimits(&Config{HostRate: 1, HostBurst: 1})
+	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked + 100 {
 		// Two deliveries per host: the second waits. Once the slots are full, a reservation
@@ -15,8 +15,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 		// that every map stays bounded; TestLimiterCapHoldsWhenAllHostsAreBusy covers a cap
 		// reached with no idle host.
 		host := fmt.Sprintf("h%d.example.com", i)
-		l.admit(fmt.Sprintf("a%d", i), host, "m", 600, now)
-		if wait := l.admit(fmt.Sprintf("b%d", i), host, "m", 600, now); wait <= 0 {
+		l.Admit(fmt.Sprintf("a%d", i), host, "m", 600, now)
+		if wait := l.Admit(fmt.Sprintf("b%d", i), host, "m", 600, now); wait <= 0 {
 			t.Fatalf("second delivery to %s was not held back", host)
 		}
 	}
@@ -27,8 +27,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	later := now.Add(time.Hour)
 	for i := range 10 {
 		host := fmt.Sprintf("new%d.example.com", i)
-		l.admit(fmt.Sprintf("c%d", i), host, "other", 0, later)
-		l.admit(fmt.Sprintf("d%d", i), host, "other", 0, later)
+		l.Admit(fmt.Sprintf("c%d", i), host, "other", 0, later)
+		l.Admit(fmt.Sprintf("d%d", i), host, "other", 0, later)
 	}
 	if _, ok := l.slots["d9"]; !ok || len(l.slots) > maxTracked {
 		t.Errorf("after an hour, %d slots and none for d9; stale slots should make room", len(l.slots))
@@ -39,24 +39,24 @@ func TestLimiterStateIsBounded(t *testing.T) {
 // new host makes the Sender forget the idle ones (a full bucket and no failures counted) and
 // keep every busy one: a spent token, or a failure toward the breaker.
 func TestLimiterCapForgetsIdleHostsFirst(t *testing.T) {
-	l := newLimits(&Config{HostRate: 1, HostBurst: 1})
+	l := newLimits(Config{Rate: 1, Burst: 1})
 	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	now := start.Add(time.Hour) // the buckets spent at start are full again
 	idle := maxTracked / 2
 	for i := range idle {
-		l.admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start)
+		l.Admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start)
 	}
-	l.admit("f", "failing.example.com", "m", 0, start)
-	l.record("failing.example.com", AttemptResult{Attempt: 1, StatusCode: 503, End: start})
+	l.Admit("f", "failing.example.com", "m", 0, start)
+	l.Record("failing.example.com", true, start)
 	busy := maxTracked - idle - 1
 	for i := range busy {
-		l.admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now)
+		l.Admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now)
 	}
 	if len(l.hosts) != maxTracked {
 		t.Fatalf("tracking %d hosts before the new one, want %d", len(l.hosts), maxTracked)
 	}
 
-	if wait := l.admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), busy+2; got != want {
@@ -85,12 +85,12 @@ func TestLimiterCapForgetsIdleHostsFirst(t *testing.T) {
 // busy, a new host makes the Sender forget some of them, down to nine tenths of the cap,
 // rather than grow; the new host gets a fresh limiter and the kept hosts keep their state.
 func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
-	l := newLimits(&Config{HostRate: 1, HostBurst: 1})
+	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked {
-		l.admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now)
+		l.Admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now)
 	}
-	if wait := l.admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), maxTracked*9/10; got != want {
@@ -115,24 +115,24 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 		cfg       Config
 		perMinute int
 	}{
-		{"host limiter", Config{HostRate: 1, HostBurst: 1}, 0},
-		{"message limiter", Config{HostRate: -1}, 60},
+		{"host limiter", Config{Rate: 1, Burst: 1}, 0},
+		{"message limiter", Config{Rate: -1}, 60},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l := newLimits(&tt.cfg)
+			l := newLimits(tt.cfg)
 			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 			// One delivery goes; the next maxTracked wait, each holding a slot.
 			for i := range maxTracked + 1 {
-				l.admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
+				l.Admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
 			}
 			if len(l.slots) != maxTracked {
 				t.Fatalf("%d slots held, want %d", len(l.slots), maxTracked)
 			}
-			if wait := l.admit("d1", "h.example.com", "m", tt.perMinute, now); wait != 0 {
+			if wait := l.Admit("d1", "h.example.com", "m", tt.perMinute, now); wait != 0 {
 				t.Fatalf("first delivery waits %v, want 0", wait)
 			}
 			for _, id := range []string{"d2", "d3"} {
-				if wait := l.admit(id, "h.example.com", "m", tt.perMinute, now); wait != time.Second {
+				if wait := l.Admit(id, "h.example.com", "m", tt.perMinute, now); wait != time.Second {
 					t.Errorf("delivery %s waits %v, want 1s: a delivery without a slot must not take a token", id, wait)
 				}
 				if _, ok := l.slots[id]; ok {
@@ -150,22 +150,41 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 // by a paused host asks for a new slot when the pause ends, rather than going at once on the
 // slot it was given before the pause: deliveries held by a pause do not all go together.
 func TestPausedHostForgetsReservedSlots(t *testing.T) {
-	l := newLimits(&Config{HostRate: 1, HostBurst: 1, BreakerThreshold: 1, BreakerCooldown: 10 * time.Second})
+	l := newLimits(Config{Rate: 1, Burst: 1, Threshold: 1, Cooldown: 10 * time.Second})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	const host = "hooks.example.com"
-	l.admit("a", host, "m", 0, now)
-	if wait := l.admit("b", host, "m", 0, now); wait != time.Second {
+	l.Admit("a", host, "m", 0, now)
+	if wait := l.Admit("b", host, "m", 0, now); wait != time.Second {
 		t.Fatalf("second delivery waits %v, want 1s", wait)
 	}
-	l.record(host, AttemptResult{Attempt: 1, StatusCode: 503, End: now})
-	if wait := l.admit("b", host, "m", 0, now.Add(2*time.Second)); wait != 8*time.Second {
+	l.Record(host, true, now)
+	if wait := l.Admit("b", host, "m", 0, now.Add(2*time.Second)); wait != 8*time.Second {
 		t.Fatalf("during the pause the delivery waits %v, want 8s", wait)
 	}
 	end := now.Add(10 * time.Second)
-	if wait := l.admit("c", host, "m", 0, end); wait != 0 {
+	if wait := l.Admit("c", host, "m", 0, end); wait != 0 {
 		t.Fatalf("first delivery after the pause waits %v, want 0", wait)
 	}
-	if wait := l.admit("b", host, "m", 0, end); wait != time.Second {
+	if wait := l.Admit("b", host, "m", 0, end); wait != time.Second {
 		t.Errorf("after the pause, the delivery that had a slot before it waits %v, want 1s", wait)
 	}
+}
+
+// newLimits returns Limits with cfg's fields, and the Sender's defaults for those it leaves
+// zero.
+func newLimits(cfg Config) *Limits {
+	def := Config{Rate: 50, Burst: 10, Threshold: 20, Cooldown: time.Minute}
+	if cfg.Rate == 0 {
+		cfg.Rate = def.Rate
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = def.Burst
+	}
+	if cfg.Threshold == 0 {
+		cfg.Threshold = def.Threshold
+	}
+	if cfg.Cooldown == 0 {
+		cfg.Cooldown = def.Cooldown
+	}
+	return New(cfg)
 }

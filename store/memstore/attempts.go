@@ -1,0 +1,88 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// addAttempt appends a to the log, and to its user's index of succeeded attempts if it
+// succeeded. Attempts arrive in about the order of their times, so the insertion point is
+// found from the end. The caller holds s.mu.
+func (s *Store) addAttempt(a webhook.Attempt) {
+	s.attempts = append(s.attempts, a)
+	if a.Outcome != webhook.Succeeded {
+		return
+	}
+	index := s.sent[a.UserID]
+	i := len(index)
+	for i > 0 && index[i-1].Time.After(a.Time) {
+		i--
+	}
+	s.sent[a.UserID] = slices.Insert(index, i, brief(a))
+}
+
+// brief returns the fields of a that a Brief query returns.
+func brief(a webhook.Attempt) webhook.Attempt {
+	return webhook.Attempt{
+		JobID: a.JobID, MessageID: a.MessageID, UserID: a.UserID, Number: a.Number, Time: a.Time,
+		Outcome: a.Outcome, IgnoreCaps: a.IgnoreCaps,
+	}
+}
+
+// Attempts implements [webhook.AttemptStore]. A user's succeeded attempts since a time, which
+// caps ask for, are found by binary search in the user's index; other queries scan the log.
+func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook.Attempt, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []webhook.Attempt
+	if q.Brief && q.UserID != "" && q.JobID == "" && slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}) {
+		index := s.sent[q.UserID]
+		i, _ := slices.BinarySearchFunc(index, q.Since, func(a webhook.Attempt, t time.Time) int { return a.Time.Compare(t) })
+		for k := len(index) - 1; k >= i; k-- { // newest first
+			if q.Match(&index[k]) {
+				out = append(out, index[k])
+			}
+		}
+	} else {
+		for i := len(s.attempts) - 1; i >= 0; i-- { // recorded last first, which breaks ties
+			if q.Match(&s.attempts[i]) {
+				out = append(out, s.attempts[i])
+			}
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// DeleteAttempts implements [webhook.AttemptPruner], in one pass over the log. The log's
+// memory is given back once it is less than a quarter full.
+func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := len(s.attempts)
+	s.attempts = slices.DeleteFunc(s.attempts, func(a webhook.Attempt) bool { return a.Time.Before(before) })
+	if len(s.attempts) < cap(s.attempts)/4 {
+		s.attempts = slices.Clone(s.attempts)
+	}
+	for user, index := range s.sent {
+		i, _ := slices.BinarySearchFunc(index, before, func(a webhook.Attempt, t time.Time) int { return a.Time.Compare(t) })
+		switch {
+		case i == len(index):
+			delete(s.sent, user)
+		case i > 0:
+			s.sent[user] = slices.Clone(index[i:])
+		}
+	}
+	return n - len(s.attempts), nil
+}

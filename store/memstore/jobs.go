@@ -1,0 +1,260 @@
+package memstore
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// record is a job with the generation of its latest queue entry; older entries are stale.
+type record struct {
+	job webhook.Job
+	gen uint64
+}
+
+// Enqueue implements [webhook.JobStore]: the events and jobs are saved together.
+func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	var res webhook.EnqueueResult
+	if err := s.lock(ctx); err != nil {
+		return res, err
+	}
+	defer s.mu.Unlock()
+	for _, e := range p.Events {
+		s.addEvent(e)
+	}
+	res.JobIDs = make([]string, len(p.Jobs))
+	for i, j := range p.Jobs {
+		if id, dup := s.keys[j.Key]; dup {
+			res.JobIDs[i] = id
+			continue
+		}
+		s.keys[j.Key] = j.ID
+		res.JobIDs[i] = j.ID
+		r := &record{job: *j}
+		if r.job.State != webhook.JobHeld {
+			r.job.State = webhook.JobScheduled
+		}
+		s.jobs[j.ID] = r
+		if j.Unless != "" {
+			s.unless[j.UserID] = append(s.unless[j.UserID], j.ID)
+		}
+		if r.job.State == webhook.JobScheduled {
+			s.schedule(r, j.DueAt)
+		}
+	}
+	return res, nil
+}
+
+// schedule makes r's queue entry the one due at at, making any older entry stale.
+func (s *Store) schedule(r *record, at time.Time) {
+	r.gen++
+	heap.Push(&s.queue, entry{at: at, id: r.job.ID, gen: r.gen})
+}
+
+// Claim implements [webhook.JobStore].
+func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.ClaimResult, error) {
+	var res webhook.ClaimResult
+	if err := s.lock(ctx); err != nil {
+		return res, err
+	}
+	defer s.mu.Unlock()
+	for len(res.Jobs) < p.Limit {
+		r := s.head()
+		if r == nil {
+			break
+		}
+		if at := s.queue[0].at; at.After(p.Now) {
+			res.NextDue = at
+			break
+		}
+		heap.Pop(&s.queue)
+		r.job.State = webhook.JobRunning
+		r.job.LeaseOwner = p.Owner
+		r.job.LeaseExpiresAt = p.Now.Add(p.Lease)
+		s.schedule(r, r.job.LeaseExpiresAt)
+		c := r.job
+		res.Jobs = append(res.Jobs, &c)
+	}
+	if len(res.Jobs) == p.Limit {
+		res.NextDue = time.Time{}
+	} else if res.NextDue.IsZero() && s.head() != nil {
+		res.NextDue = s.queue[0].at // the leases just given
+	}
+	return res, nil
+}
+
+// head drops stale entries from the front of the queue and returns the record of the first
+// live one, or nil.
+func (s *Store) head() *record {
+	for len(s.queue) > 0 {
+		e := s.queue[0]
+		if r := s.jobs[e.id]; r != nil && r.gen == e.gen {
+			return r
+		}
+		heap.Pop(&s.queue)
+	}
+	return nil
+}
+
+// Finish implements [webhook.JobStore].
+func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	errs := make([]error, len(p.Jobs))
+	for i, f := range p.Jobs {
+		if f.Attempt != nil {
+			s.addAttempt(*f.Attempt)
+		}
+		j := f.Job
+		r := s.jobs[j.ID]
+		switch {
+		case r == nil:
+			errs[i] = webhook.ErrNotFound
+			continue
+		case r.job.State != webhook.JobRunning || r.job.LeaseOwner != j.LeaseOwner:
+			errs[i] = webhook.ErrLeaseLost
+			continue
+		}
+		r.job.State, r.job.Attempts, r.job.DueAt, r.job.Request = j.State, j.Attempts, j.DueAt, j.Request
+		r.job.LeaseOwner, r.job.LeaseExpiresAt = "", time.Time{}
+		if r.job.State == webhook.JobScheduled {
+			s.schedule(r, r.job.DueAt)
+		} else {
+			r.gen++ // no longer queued
+		}
+	}
+	return errs, nil
+}
+
+// UpdateJobs implements [webhook.JobStore].
+func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*webhook.Job, error) {
+	if len(p.Filter.IDs) == 0 && p.Filter.MessageID == "" && p.Filter.UserID == "" {
+		return nil, fmt.Errorf("%w: memstore: update jobs needs job IDs, a message or a user", webhook.ErrInvalid)
+	}
+	if slices.Contains(p.From, webhook.JobRunning) {
+		return nil, fmt.Errorf("%w: memstore: update jobs cannot move running jobs", webhook.ErrInvalid)
+	}
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*webhook.Job
+	for r := range s.candidates(&p.Filter) {
+		if !slices.Contains(p.From, r.job.State) || !p.Filter.Match(&r.job) {
+			continue
+		}
+		r.job.State = p.To
+		switch p.To {
+		case webhook.JobScheduled:
+			if !p.DueAt.IsZero() {
+				r.job.DueAt = p.DueAt
+			}
+			s.schedule(r, r.job.DueAt)
+		case webhook.JobCancelled:
+			r.job.Request = nil
+			s.addAttempt(webhook.Attempt{
+				JobID: r.job.ID, MessageID: r.job.MessageID, MessageVersion: r.job.MessageVersion,
+				UserID: r.job.UserID, Number: r.job.Attempts + 1, Time: p.Now,
+				Outcome: webhook.Cancelled, Err: p.Reason,
+			})
+			r.gen++ // no longer queued
+		default:
+			r.gen++ // no longer queued
+		}
+		c := r.job
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *webhook.Job) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// candidates returns the jobs UpdateJobs must look at for f: those named, or for a user's
+// Unless event only the user's jobs that have one (dropping those that ended from the
+// index), or else all.
+func (s *Store) candidates(f *webhook.JobFilter) iter.Seq[*record] {
+	switch {
+	case len(f.IDs) > 0:
+		return func(yield func(*record) bool) {
+			for _, id := range f.IDs {
+				if r := s.jobs[id]; r != nil && !yield(r) {
+					return
+				}
+			}
+		}
+	case f.UserID == "" || f.Unless == "":
+		return maps.Values(s.jobs)
+	}
+	var live []*record
+	ids := s.unless[f.UserID][:0]
+	for _, id := range s.unless[f.UserID] {
+		if r := s.jobs[id]; !r.job.State.Ended() {
+			live = append(live, r)
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		delete(s.unless, f.UserID)
+	} else {
+		s.unless[f.UserID] = ids
+	}
+	return slices.Values(live)
+}
+
+// Jobs implements [webhook.JobStore].
+func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*webhook.Job
+	for r := range s.candidates(&q.JobFilter) {
+		if r.job.ID > q.After && q.Match(&r.job) {
+			c := r.job
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *webhook.Job) int { return cmp.Compare(a.ID, b.ID) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// entry is a job's place in the queue.
+type entry struct {
+	at  time.Time
+	id  string
+	gen uint64
+}
+
+// queue is a min-heap of entries by time, then job ID.
+type queue []entry
+
+func (q queue) Len() int { return len(q) }
+
+func (q queue) Less(i, j int) bool {
+	if c := q[i].at.Compare(q[j].at); c != 0 {
+		return c < 0
+	}
+	return cmp.Less(q[i].id, q[j].id)
+}
+
+func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+
+func (q *queue) Push(x any) { *q = append(*q, x.(entry)) }
+
+func (q *queue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}

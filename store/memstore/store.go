@@ -1,0 +1,68 @@
+// Package memstore is an in-memory [webhook.Store], the embedded default. It keeps everything
+// in the process's memory and loses it when the process ends: use it for development, tests,
+// and apps that can afford to lose pending jobs; use store/sqlitestore or store/pgstore to
+// keep them.
+package memstore
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hookline/webhook"
+)
+
+// Store is an in-memory [webhook.Store]. Its zero value is not usable; call [New]. A Store is
+// safe for concurrent use.
+//
+// Its files follow the roles of the Store contract, as those of store/sqlitestore and
+// store/pgstore do: users.go, events.go, messages.go, jobs.go, attempts.go, campaigns.go.
+type Store struct {
+	mu       sync.Mutex                   // guards every field below
+	users    map[string]webhook.User      // by ID
+	userIDs  []string                     // the keys of users, sorted unless dirty
+	dirty    bool                         // userIDs is missing IDs or out of order
+	events   map[historyKey]*history      // events by user and name, in time order
+	eventIDs map[eventKey]bool            // the user and ID of every event saved
+	seq      uint64                       // events saved
+	names    map[string][]string          // user ID → the names of its events
+	messages map[string]*messageVersions  // by ID
+	triggers map[string]map[string]bool   // event name → IDs of messages it triggers
+	jobs     map[string]*record           // by ID
+	keys     map[string]string            // dedupe key → job ID
+	queue    queue                        // scheduled and running jobs by due time
+	unless   map[string][]string          // user ID → IDs of jobs with an Unless event
+	attempts []webhook.Attempt            // in the order recorded
+	sent     map[string][]webhook.Attempt // user ID → its succeeded attempts, brief, by time
+	campaign map[string]*webhook.Campaign // campaigns by message ID
+}
+
+var (
+	_ webhook.Store         = (*Store)(nil)
+	_ webhook.AttemptPruner = (*Store)(nil)
+)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		users:    map[string]webhook.User{},
+		events:   map[historyKey]*history{},
+		eventIDs: map[eventKey]bool{},
+		names:    map[string][]string{},
+		messages: map[string]*messageVersions{},
+		triggers: map[string]map[string]bool{},
+		jobs:     map[string]*record{},
+		keys:     map[string]string{},
+		unless:   map[string][]string{},
+		sent:     map[string][]webhook.Attempt{},
+		campaign: map[string]*webhook.Campaign{},
+	}
+}
+
+// lock checks ctx, then takes the Store's lock; the caller unlocks it.
+func (s *Store) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	return nil
+}

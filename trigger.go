@@ -1,0 +1,180 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Trigger reports that a user did something. It saves the event and, for every message
+// Triggered by an event of that name whose Delivery.Where the event's parameters meet and
+// whose Audience includes the user (event criteria count this event), enqueues a job to the
+// user (due after the message's Delivery.Delay; none if Delivery.Once and the user had one),
+// in one Store change where the Store can make it atomic. A started Sender is woken at once
+// to send them. Then it cancels the user's pending jobs of messages whose Delivery.Unless
+// names the event.
+//
+// A user that was never identified is a user with only an ID. An event with an ID that the
+// Store already holds for the user is saved once and enqueues nothing twice, so calling
+// Trigger again with the same event is safe. Trigger returns an error wrapping ErrInvalid if
+// e has no UserID or Name or its Params are not JSON values, and the Store's error if the
+// event could not be saved or an audience could not be checked, in which case nothing was
+// saved or enqueued, or if jobs could not be cancelled.
+func (s *Sender) Trigger(ctx context.Context, e Event) error {
+	if err := s.made(); err != nil {
+		return err
+	}
+	return s.trigger(ctx, s.store, e)
+}
+
+// TriggerTx is [Sender.Trigger] reading from and writing to store instead of the Sender's
+// Store: the transactional trigger. Pass a view of the Sender's Store that reads and writes
+// through the host app's own database transaction, such as one from pgstore's WithTx, and the
+// event and its jobs are saved if and only if that transaction commits (the outbox pattern):
+// no webhook is sent for work the app rolled back, and none is lost for work it committed.
+// Audiences are checked against what the transaction sees, earlier events of the same
+// transaction included.
+//
+// The Sender finds the jobs once the transaction commits: at once if the Store is a
+// [Notifier], else within Config.PollInterval. store must be a view of the Sender's Store
+// (the same database), or the jobs are never sent. It returns an error wrapping ErrInvalid if
+// store is nil, and otherwise what Trigger returns.
+func (s *Sender) TriggerTx(ctx context.Context, store Store, e Event) error {
+	if err := s.made(); err != nil {
+		return err
+	}
+	if store == nil {
+		return invalidf("webhook: TriggerTx: nil Store")
+	}
+	return s.trigger(ctx, store, e)
+}
+
+// trigger is Trigger reading and writing store, the Sender's Store or a view of it.
+func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
+	var ps problems
+	if e.UserID == "" {
+		ps.add("user_id", "required")
+	}
+	if e.Name == "" {
+		ps.add("name", "required")
+	}
+	params, err := normalizeMap(e.Params, 0)
+	if err != nil {
+		ps.add("params", "%v", err)
+	}
+	if err := ps.err(fmt.Sprintf("event %q", e.Name)); err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	e.Params = params
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	if e.ID == "" {
+		e.ID = newID("evt", now)
+	}
+	jobs, err := s.triggeredJobs(ctx, store, &e, now)
+	if err != nil {
+		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	}
+	if _, err := store.Enqueue(ctx, EnqueueParams{Events: []Event{e}, Jobs: jobs}); err != nil {
+		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	}
+	cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
+		Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Add(time.Nanosecond)},
+		From:   []JobState{JobScheduled, JobHeld}, To: JobCancelled,
+		Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: trigger %q: cancel jobs: %w", e.Name, err)
+	}
+	for _, j := range cancelled {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
+			slog.String("job_id", j.ID), slog.String("message_id", j.MessageID),
+			slog.String("user_id", j.UserID), slog.String("event", e.Name))
+	}
+	if len(jobs) > 0 {
+		s.disp.wakeForJobs()
+	}
+	return nil
+}
+
+// triggeredJobs returns the jobs that e, being triggered at now, enqueues.
+func (s *Sender) triggeredJobs(ctx context.Context, store Store, e *Event, now time.Time) ([]*Job, error) {
+	msgs, err := store.Messages(ctx, MessageQuery{Event: e.Name})
+	if err != nil {
+		return nil, err
+	}
+	var jobs []*Job
+	var u *User // loaded for the first audience
+	for _, m := range msgs {
+		cm, ok := s.messages.compiled.get(m.ID, m.Version)
+		if !ok {
+			if cm, err = s.messages.add(m); err != nil {
+				return nil, err
+			}
+		}
+		if cm.audience != nil && u == nil {
+			loaded, err := loadUser(ctx, store, e.UserID)
+			if err != nil {
+				return nil, err
+			}
+			u = &loaded
+		}
+		if ok, err := cm.triggeredBy(ctx, store, e, u, now); err != nil {
+			return nil, err
+		} else if !ok {
+			continue
+		}
+		j := newJob(m, e.UserID, "event:"+e.ID, now, e.Params)
+		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
+		m.Delivery.onTrigger(j, e, now)
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once, Cap) to ps.
+func (d *Delivery) validateTrigger(ps *problems) {
+	if d.kind() != Triggered {
+		if d.Delay != 0 {
+			ps.add("delivery.delay", "only a triggered message has a delay")
+		}
+		if d.Unless != "" {
+			ps.add("delivery.unless", "only a triggered message has an unless event")
+		}
+		if d.Once {
+			ps.add("delivery.once", "only a triggered message is limited to once per user")
+		}
+		if d.Cap != (Cap{}) {
+			ps.add("delivery.cap", "only a triggered message has a cap")
+		}
+		return
+	}
+	if d.Cap != (Cap{}) {
+		d.Cap.validate("delivery.cap.max", "delivery.cap.per", ps)
+	}
+	if d.Delay < 0 {
+		ps.add("delivery.delay", "must not be negative, got %v", d.Delay)
+	}
+	switch {
+	case d.Unless == "":
+	case d.Unless == d.Event:
+		ps.add("delivery.unless", "must differ from the event %q", d.Event)
+	case d.Delay <= 0:
+		ps.add("delivery.unless", "needs a delay: without one the delivery is due before %q can cancel it", d.Unless)
+	}
+}
+
+// onTrigger applies d's Delay, Unless and Once to j, a job of d's message enqueued at now
+// for event e.
+func (d *Delivery) onTrigger(j *Job, e *Event, now time.Time) {
+	if due := e.Time.Add(d.Delay); d.Delay > 0 && due.After(now) {
+		j.DueAt = due
+	}
+	j.Unless = d.Unless
+	if d.Once {
+		j.Key = jobKey(j.MessageID, j.UserID, "once")
+	}
+}
