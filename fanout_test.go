@@ -21,7 +21,7 @@ type campaignReads struct {
 
 func (s *campaignReads) NextCampaignDue(ctx context.Context) (time.Time, bool, error) {
 	s.reads.Add(1)
-	return s.Store.NextCampaignDue(ctx)
+	return nextCampaignDue(ctx, s.Store)
 }
 
 // poll is the PollInterval of the Senders of these tests.
@@ -121,7 +121,7 @@ func TestCampaignOfAnotherSenderIsFound(t *testing.T) {
 	}
 	campaignSends := func(t *testing.T, s *webhook.Sender) int {
 		t.Helper()
-		as, err := s.Attempts(t.Context(), webhook.AttemptFilter{MessageID: "c"})
+		as, err := s.Attempts(t.Context(), webhook.AttemptQuery{MessageID: "c"})
 		if err != nil {
 			t.Fatal(err)
 		}

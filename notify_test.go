@@ -63,9 +63,9 @@ func TestNotifierWakesSender(t *testing.T) {
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	// Another process enqueues a delivery, which this Sender's wake-up does not see.
-	err = store.Enqueue(ctx, []*webhook.Job{{ID: "dlv_1", Key: "k1", MessageID: "m", MessageVersion: m.Version,
-		UserID: "u1", State: webhook.JobScheduled, CreatedAt: epoch, DueAt: epoch}})
+	// Another process enqueues a job, which this Sender's wake-up does not see.
+	_, err = store.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{{ID: "job_1", Key: "k1", MessageID: "m",
+		MessageVersion: m.Version, UserID: "u1", State: webhook.JobScheduled, CreatedAt: epoch, DueAt: epoch}}})
 	if err != nil {
 		t.Fatal(err)
 	}

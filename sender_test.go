@@ -91,7 +91,7 @@ func (h *harness) save(tb testing.TB, m *webhook.Message) {
 	}
 }
 
-func (h *harness) attempts(tb testing.TB, f webhook.AttemptFilter) []webhook.Attempt {
+func (h *harness) attempts(tb testing.TB, f webhook.AttemptQuery) []webhook.Attempt {
 	tb.Helper()
 	as, err := h.sender.Attempts(h.ctx, f)
 	if err != nil {
@@ -137,12 +137,12 @@ func TestTriggerSendsPersonalizedForm(t *testing.T) {
 	if got := string(r.Body); got != "first_name=Mary&last_name=Doe" {
 		t.Errorf("body = %q, want first_name=Mary&last_name=Doe", got)
 	}
-	as := h.attempts(t, webhook.AttemptFilter{MessageID: "update-status"})
+	as := h.attempts(t, webhook.AttemptQuery{MessageID: "update-status"})
 	if len(as) != 1 || as[0].Outcome != webhook.Succeeded || as[0].StatusCode != 200 {
 		t.Fatalf("attempt log = %+v, want one success", as)
 	}
-	if id := r.Header.Get("Webhook-Id"); id != as[0].DeliveryID {
-		t.Errorf("webhook-id = %q, want the delivery ID %q", id, as[0].DeliveryID)
+	if id := r.Header.Get("Webhook-Id"); id != as[0].JobID {
+		t.Errorf("webhook-id = %q, want the delivery ID %q", id, as[0].JobID)
 	}
 }
 
@@ -160,7 +160,7 @@ func TestRetrySchedule(t *testing.T) {
 		h.clock.Advance(time.Second)
 		h.idle(t)
 	}
-	as := h.attempts(t, webhook.AttemptFilter{})
+	as := h.attempts(t, webhook.AttemptQuery{})
 	var got []time.Duration
 	for i := len(as) - 1; i >= 0; i-- {
 		got = append(got, as[i].Time.Sub(epoch))
@@ -206,7 +206,7 @@ func (h *harness) sendOnce(tb testing.TB, m *webhook.Message) webhook.Attempt {
 		tb.Fatal(err)
 	}
 	h.idle(tb)
-	as := h.attempts(tb, webhook.AttemptFilter{MessageID: m.ID})
+	as := h.attempts(tb, webhook.AttemptQuery{MessageID: m.ID})
 	if len(as) != 1 {
 		tb.Fatalf("got %d attempts, want 1: %+v", len(as), as)
 	}
@@ -232,7 +232,7 @@ func TestStatusOutcomes(t *testing.T) {
 			if a.Outcome != tt.want || a.StatusCode != tt.status {
 				t.Fatalf("attempt = %s with status %d, want %s with %d", a.Outcome, a.StatusCode, tt.want, tt.status)
 			}
-			j, err := h.store.Job(h.ctx, a.DeliveryID)
+			j, err := getJob(h.ctx, h.store, a.JobID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -316,7 +316,7 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		tb.Fatal(err)
 	}
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestRenderFailureIsLoggedNotRetried(t *testing.T) {
 	if n := len(h.recv.Requests()); n != 0 {
 		t.Errorf("receiver got %d requests, want 0", n)
 	}
-	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 1 {
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 1 {
 		t.Errorf("got %d attempts after an hour, want 1", len(as))
 	}
 }
@@ -518,7 +518,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		{Key: "X-Api-Key", Value: "hunter2-apikey"},
 	}, Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
 	h.triggerAndRetry(t, webhook.Event{UserID: "u1", Name: "e"})
-	as := h.attempts(t, webhook.AttemptFilter{})
+	as := h.attempts(t, webhook.AttemptQuery{})
 	if len(as) != 12 {
 		t.Fatalf("got %d attempts, want 12", len(as))
 	}
@@ -574,14 +574,14 @@ func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	if err := s.Stop(t.Context()); err != nil { // waits until the dispatcher has returned
 		t.Fatalf("Stop = %v", err)
 	}
-	j, err := store.Job(t.Context(), id)
+	j, err := getJob(t.Context(), store, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.State != webhook.JobScheduled || j.Attempts != 0 {
 		t.Errorf("delivery is %s with %d attempts, want scheduled with 0", j.State, j.Attempts)
 	}
-	if as, _ := s.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 0 {
+	if as, _ := s.Attempts(t.Context(), webhook.AttemptQuery{}); len(as) != 0 {
 		t.Errorf("logged %d attempts, want 0: %+v", len(as), as)
 	}
 }
@@ -607,14 +607,14 @@ func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
 	if err := h.sender.Stop(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Stop(cancelled) = %v, want context.Canceled", err)
 	}
-	j, err := h.store.Job(h.ctx, id)
+	j, err := getJob(h.ctx, h.store, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.State != webhook.JobScheduled || j.Attempts != 0 || j.LeaseOwner != "" {
 		t.Errorf("after a hard stop the delivery is %s with %d attempts, lease %q; want scheduled, 0, none", j.State, j.Attempts, j.LeaseOwner)
 	}
-	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 0 {
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 0 {
 		t.Errorf("a cancelled send was logged: %+v", as)
 	}
 }
@@ -691,9 +691,9 @@ type userCounter struct {
 	n atomic.Int64
 }
 
-func (s *userCounter) User(ctx context.Context, id string) (webhook.User, error) {
+func (s *userCounter) Users(ctx context.Context, q webhook.UserQuery) ([]webhook.User, error) {
 	s.n.Add(1)
-	return s.Store.User(ctx, id)
+	return s.Store.Users(ctx, q)
 }
 
 // TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a delivery whose templates read
@@ -716,8 +716,12 @@ type staleHolder struct {
 	*memstore.Store
 }
 
-func (staleHolder) Finish(context.Context, *webhook.Job, *webhook.Attempt) error {
-	return webhook.ErrLeaseLost
+func (staleHolder) Finish(_ context.Context, p webhook.FinishParams) ([]error, error) {
+	errs := make([]error, len(p.Jobs))
+	for i := range errs {
+		errs[i] = webhook.ErrLeaseLost
+	}
+	return errs, nil
 }
 
 // TestLeaseLostIsLoggedAsWarning checks that a Sender whose Store says it no longer holds a
@@ -761,7 +765,7 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	}
 
 	// Stop has returned, so nothing writes to logs any more.
-	const msg = "webhook: delivery lease lost; another sender has it"
+	const msg = "webhook: job lease lost; another sender has it"
 	var lost []map[string]any
 	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any
@@ -781,8 +785,8 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	if got := lost[0][slog.LevelKey]; got != "WARN" {
 		t.Errorf("lease lost logged at level %v, want WARN", got)
 	}
-	if got := lost[0]["delivery_id"]; got != id {
-		t.Errorf("lease lost logged with delivery_id %v, want %s", got, id)
+	if got := lost[0]["job_id"]; got != id {
+		t.Errorf("lease lost logged with job_id %v, want %s", got, id)
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte("api:hunter2-basic"))
 	for _, secret := range []string{"hunter2", basic} {
@@ -801,11 +805,11 @@ func TestFinishedDeliveryKeepsNoRequest(t *testing.T) {
 	h.save(t, &webhook.Message{ID: "m", URL: url + "/hook", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
 	job := func(user string) *webhook.Job {
 		t.Helper()
-		as := h.attempts(t, webhook.AttemptFilter{UserID: user, Limit: 1})
+		as := h.attempts(t, webhook.AttemptQuery{UserID: user, Limit: 1})
 		if len(as) != 1 {
 			t.Fatalf("%s has %d attempts, want 1", user, len(as))
 		}
-		j, err := h.store.Job(h.ctx, as[0].DeliveryID)
+		j, err := getJob(h.ctx, h.store, as[0].JobID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,49 +1,80 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"testing"
+
 )
 
-// A saved message version's Delivery.Where and Audience are compiled once, for the newest
-// version and an older one alike; an unsaved message gets its own.
-func TestTargetingCompiledOncePerVersion(t *testing.T) {
-	var s Sender
+// countingMessages is a MessageStore of versions that counts its reads.
+type countingMessages struct {
+	MessageStore // nil: only PutMessage and Messages are used
+	versions     []*Message
+	reads        int
+}
+
+func (c *countingMessages) PutMessage(_ context.Context, m *Message) error {
+	cp := *m
+	c.versions = append(c.versions, &cp)
+	cp.Version = len(c.versions)
+	return nil
+}
+
+func (c *countingMessages) Messages(_ context.Context, q MessageQuery) ([]*Message, error) {
+	c.reads++
+	if q.Version < 1 || q.Version > len(c.versions) {
+		return nil, nil
+	}
+	return []*Message{c.versions[q.Version-1]}, nil
+}
+
+// A saved message version is loaded and compiled once — its templates, Delivery.Where and
+// Audience — for the newest version and an older one alike.
+func TestMessageVersionCompiledOnce(t *testing.T) {
+	ctx := context.Background()
+	store := &countingMessages{}
+	c := &messageCache{store: store, engine: newEngine(false)}
 	m := &Message{
 		ID:       "m",
-		Version:  1,
-		Delivery: Delivery{Where: []Condition{{Key: "n", Op: OpGte, Value: 3}}},
+		URL:      "https://example.com/{{ user.id }}",
+		Delivery: Delivery{Kind: Triggered, Event: "e", Where: []Condition{{Key: "n", Op: OpGte, Value: 3}}},
 		Audience: Attr("plan", OpEq, "gold"),
 	}
-	first, err := s.targeting(m)
+	if err := store.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.get(ctx, "m", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(first.where) != 1 || first.audience == nil {
-		t.Fatalf("targeting = %+v, want one Where condition and an audience", first)
+		t.Fatalf("compiled = %+v, want one Where condition and an audience", first)
 	}
-	if again, _ := s.targeting(m); again != first {
-		t.Error("the same version was compiled again")
+	if again, _ := c.get(ctx, "m", 1); again != first || store.reads != 1 {
+		t.Errorf("the same version was loaded %d times, compiled again: %v", store.reads, again != first)
 	}
 	v2 := *m
-	v2.Version = 2
 	v2.Delivery.Where = nil
-	if t2, _ := s.targeting(&v2); t2 == first || len(t2.where) != 0 {
-		t.Errorf("version 2 got %+v, want its own targeting with no Where", t2)
+	if err := store.PutMessage(ctx, &v2); err != nil {
+		t.Fatal(err)
 	}
-	// Deliveries enqueued before version 2 was saved keep version 1: it is kept beside it.
-	if again, _ := s.targeting(m); again != first {
-		t.Errorf("version 1 after version 2 got %+v, want the targeting compiled before", again)
+	if c2, _ := c.get(ctx, "m", 2); c2 == first || len(c2.where) != 0 {
+		t.Errorf("version 2 got %+v, want its own compilation with no Where", c2)
 	}
-	unsaved := *m
-	unsaved.Version = 0
-	if u1, _ := s.targeting(&unsaved); u1 == first {
-		t.Error("an unsaved message got a saved version's targeting")
+	// Jobs enqueued before version 2 was saved keep version 1: it is kept beside it.
+	if again, _ := c.get(ctx, "m", 1); again != first || store.reads != 2 {
+		t.Errorf("version 1 after version 2: same = %v after %d reads, want the one compiled before after 2", again == first, store.reads)
+	}
+	if _, err := c.get(ctx, "m", 3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("get of a version never saved = %v, want ErrNotFound", err)
 	}
 	bad := *m
-	bad.Version = 3
-	bad.Delivery.Where = []Condition{{Key: "n"}}
-	if _, err := s.targeting(&bad); !errors.Is(err, ErrInvalid) {
-		t.Errorf("targeting of an invalid Where = %v, want ErrInvalid", err)
+	bad.Delivery.Where = []Condition{{Key: "n"}} // saved by other code: no check
+	if err := store.PutMessage(ctx, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.get(ctx, "m", 3); !errors.Is(err, ErrInvalid) {
+		t.Errorf("get of an invalid version = %v, want ErrInvalid", err)
 	}
 }
