@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -336,6 +337,46 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	}
 	if n := len(recv.Requests()); n != 0 {
 		t.Errorf("the receiver got %d requests, want 0", n)
+	}
+}
+
+// A URL host that is an IPv4 address written other than in dotted decimal is rejected by
+// SaveMessage when it is literal, and ends a delivery as blocked, never retried and never
+// dialed, when it is rendered; even with a client that has no guard.
+func TestNumericHostFormsAreRefused(t *testing.T) {
+	forms := []string{"2130706433", "0177.0.0.1", "127.1", "0x7f.1", "127.0.0.1.", "0xa9fea9fe"}
+	var dialed atomic.Int64
+	client := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		dialed.Add(1)
+		return nil, errors.New("test transport: not dialing")
+	}}}
+	h := newHarness(t, &webhook.Config{HTTPClient: client})
+	for _, host := range forms {
+		err := h.sender.SaveMessage(h.ctx, &webhook.Message{ID: "literal", URL: "http://user:pw@" + host + ":8080/hook?x={{ parameter.x }}"})
+		var ve *webhook.ValidationError
+		if !errors.As(err, &ve) || ve.Problems[0].Path != "url" || !strings.Contains(err.Error(), "dotted decimal") {
+			t.Errorf("SaveMessage(URL with host %s) = %v, want a problem at url saying it is not dotted decimal", host, err)
+		}
+	}
+	h.save(t, &webhook.Message{ID: "m", URL: "http://{{ parameter.host }}:8080/hook"})
+	for _, host := range forms {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"host": host}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.idle(t)
+	h.advance(t, time.Hour) // a retry would be due
+	as := h.attempts(t, webhook.AttemptFilter{MessageID: "m"})
+	if len(as) != len(forms) {
+		t.Errorf("got %d attempts, want %d: one each, never retried", len(as), len(forms))
+	}
+	for _, a := range as {
+		if a.Outcome != webhook.Blocked || !strings.Contains(a.Err, "dotted decimal") {
+			t.Errorf("attempt = %s, error %q; want blocked for the host's form", a.Outcome, a.Err)
+		}
+	}
+	if n := dialed.Load(); n != 0 {
+		t.Errorf("the transport dialed %d times, want 0", n)
 	}
 }
 

@@ -198,8 +198,13 @@ func parseDuration(s string) (time.Duration, error) {
 
 // UnmarshalJSON decodes an Audience from its JSON form. Numbers become int64 if they are
 // whole and float64 otherwise, as in [Map]; unknown fields are an error, so a misspelt
-// criterion is not silently dropped.
+// criterion is not silently dropped. Input past a limit of [Audience.Validate] on the number
+// of criteria, their nesting, or the length or nesting of a value is refused while it is
+// read, before anything is built.
 func (a *Audience) UnmarshalJSON(b []byte) error {
+	if err := scanAudienceJSON(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
