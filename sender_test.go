@@ -366,7 +366,7 @@ func TestNumericHostFormsAreRefused(t *testing.T) {
 	}
 	h.idle(t)
 	h.advance(t, time.Hour) // a retry would be due
-	as := h.attempts(t, webhook.AttemptFilter{MessageID: "m"})
+	as := h.attempts(t, webhook.AttemptQuery{MessageID: "m"})
 	if len(as) != len(forms) {
 		t.Errorf("got %d attempts, want %d: one each, never retried", len(as), len(forms))
 	}
