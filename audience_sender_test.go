@@ -171,10 +171,7 @@ func TestTriggerUsesTheSavedVersionsAudience(t *testing.T) {
 func (h *harness) enqueueUnseen(tb testing.TB, e webhook.Event) {
 	tb.Helper()
 	h.idle(tb)
-	other, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	other, _ := webhooktest.NewSender(tb, h.store, &webhook.Config{Clock: h.clock})
 	if err := other.Trigger(h.ctx, e); err != nil {
 		tb.Fatal(err)
 	}
@@ -265,11 +262,8 @@ func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
 			clock := webhooktest.NewFakeClock(epoch)
 			recv := webhooktest.NewReceiver(t)
 			var logs bytes.Buffer
-			s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+			s, _ := webhooktest.NewSender(t, st, &webhook.Config{Clock: clock,
 				Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-			if err != nil {
-				t.Fatal(err)
-			}
 			if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook",
 				Audience: webhook.Attr("plan", webhook.OpEq, "gold")}); err != nil {
 				t.Fatal(err)
@@ -353,11 +347,8 @@ func TestRecheckErrorIsRetried(t *testing.T) {
 	st.failing.Store(false)
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+	s, _ := webhooktest.NewSender(t, st, &webhook.Config{Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := &webhook.Message{ID: "m", URL: recv.URL, Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
 		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
 	if err := s.SaveMessage(ctx, m); err != nil {
@@ -388,10 +379,7 @@ func TestRecheckErrorIsRetried(t *testing.T) {
 func TestEventHistoryErrors(t *testing.T) {
 	ctx := context.Background()
 	st := newFailingHistory()
-	s, err := webhook.NewSender(st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
 	m := &webhook.Message{ID: "m", URL: "https://x.example.com/", Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
 		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
 	if err := s.SaveMessage(ctx, m); err != nil {
@@ -456,11 +444,8 @@ func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock,
 		Logger: slog.New(slog.DiscardHandler), QuietHours: webhook.QuietHours{Start: 22 * time.Hour, End: 6 * time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Identify(ctx, webhook.User{ID: "u1", Attributes: map[string]any{"plan": "gold"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -30,11 +30,7 @@ type population struct {
 func newPopulation(tb testing.TB, users ...webhook.User) *population {
 	tb.Helper()
 	p := &population{ctx: context.Background(), store: memstore.New()}
-	s, err := webhook.NewSender(p.store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.sender = s
+	p.sender, _ = webhooktest.NewSender(tb, p.store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
 	for _, u := range users {
 		if err := putUser(p.ctx, p.store, u); err != nil {
 			tb.Fatal(err)

@@ -493,15 +493,8 @@ func (s *crashingStore) Enqueue(ctx context.Context, p webhook.EnqueueParams) (w
 func (h *harness) startSender(tb testing.TB, store webhook.Store, id string) *webhook.Sender {
 	tb.Helper()
 	// No host rate limit: the whole campaign goes out at one instant of the fake clock.
-	s, err := webhook.NewSender(store, &webhook.Config{ID: id, Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks(),
-		HostRate: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.Start(h.ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Stop(context.Background()) })
+	s, _ := webhooktest.NewSender(tb, store, &webhook.Config{ID: id, Clock: h.clock, Logger: slog.New(slog.DiscardHandler)})
+	webhooktest.Start(tb, s)
 	return s
 }
 
@@ -702,10 +695,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
 	const users = 20
 	for i := range users {
 		if err := s.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%02d", i)}); err != nil {

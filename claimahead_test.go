@@ -75,12 +75,8 @@ func gatedServer(tb testing.TB) (url string, arrived chan string, gate chan stru
 func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url string, n int) (*webhook.Sender, *webhooktest.FakeClock, []string) {
 	tb.Helper()
 	ctx := tb.Context()
-	clock := webhooktest.NewFakeClock(epoch)
-	cfg.Clock, cfg.Logger, cfg.AllowNetworks = clock, slog.New(slog.DiscardHandler), webhooktest.LoopbackNetworks()
-	s, err := webhook.NewSender(store, &cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg.Clock, cfg.Logger = webhooktest.NewFakeClock(epoch), slog.New(slog.DiscardHandler)
+	s, clock := webhooktest.NewSender(tb, store, &cfg)
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: url + "/{{ user.id }}"}); err != nil {
 		tb.Fatal(err)
 	}
@@ -92,10 +88,7 @@ func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url st
 		}
 		ids = append(ids, id)
 	}
-	if err := s.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Stop(context.Background()) })
+	webhooktest.Start(tb, s)
 	return s, clock, ids
 }
 

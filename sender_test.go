@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,20 +50,16 @@ func newHarness(tb testing.TB, cfg *webhook.Config) *harness {
 		store: memstore.New(),
 		logs:  &bytes.Buffer{},
 	}
-	if cfg == nil {
-		cfg = &webhook.Config{}
+	c := webhook.Config{}
+	if cfg != nil {
+		c = *cfg
 	}
-	cfg.Clock = h.clock
-	cfg.AllowNetworks = webhooktest.LoopbackNetworks()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c.Clock = h.clock
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s, err := webhook.NewSender(h.store, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h.sender = s
-	webhooktest.Start(tb, s)
+	h.sender, _ = webhooktest.NewSender(tb, h.store, &c)
+	webhooktest.Start(tb, h.sender)
 	return h
 }
 
@@ -300,13 +297,9 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 // message to recv, waits until the Sender is idle, and returns the attempt log.
 func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *webhooktest.Receiver) []webhook.Attempt {
 	tb.Helper()
-	clock := webhooktest.NewFakeClock(epoch)
 	ctx := context.Background()
-	cfg.Clock, cfg.Logger = clock, slog.New(slog.DiscardHandler)
-	s, err := webhook.NewSender(store, &cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg.Clock, cfg.Logger = webhooktest.NewFakeClock(epoch), slog.New(slog.DiscardHandler)
+	s, clock := webhooktest.NewSender(tb, store, &cfg)
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		tb.Fatal(err)
 	}
@@ -326,7 +319,8 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 
 func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
-	as := sendOnceOn(t, memstore.New(), webhook.Config{}, recv)
+	// An empty AllowNetworks, not nil, is the default of a Sender outside tests: no network.
+	as := sendOnceOn(t, memstore.New(), webhook.Config{AllowNetworks: []netip.Prefix{}}, recv)
 	if len(as) != 1 || as[0].Outcome != webhook.Blocked {
 		t.Fatalf("attempts = %+v, want one blocked", as)
 	}
@@ -411,10 +405,8 @@ func TestNewSenderListsConfigProblems(t *testing.T) {
 func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 	ctx := t.Context()
 	clock := webhooktest.NewFakeClock(epoch)
-	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 1, BreakerThreshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 1, BreakerThreshold: 1,
+		AllowNetworks: []netip.Prefix{}}) // no network: every attempt is blocked
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://127.0.0.1:9/hook"}); err != nil {
 		t.Fatal(err)
 	}
@@ -506,10 +498,7 @@ func TestEnqueuedDeliveriesKeepTheirMessageVersion(t *testing.T) {
 	if m.Version != 1 {
 		t.Errorf("first save set Version %d, want 1", m.Version)
 	}
-	s2, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2, _ := webhooktest.NewSender(t, h.store, &webhook.Config{Clock: h.clock})
 	// Saved through s2, version 2 is the one s2 has compiled when it sends the delivery.
 	if err := s2.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}}); err != nil {
 		t.Fatal(err)
@@ -594,11 +583,7 @@ func TestStartTwice(t *testing.T) {
 func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	url, arrived, _ := gatedServer(t)
 	store := memstore.New()
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler),
-		AllowNetworks: webhooktest.LoopbackNetworks(), RequestTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler), RequestTimeout: 5 * time.Second})
 	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: url + "/hook"}); err != nil {
 		t.Fatal(err)
 	}
@@ -667,11 +652,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
 	leaks := goleak.IgnoreCurrent()
 	clock := webhooktest.NewFakeClock(epoch)
-	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler),
-		AllowNetworks: webhooktest.LoopbackNetworks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 	ctx := t.Context()
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		t.Fatal(err)
@@ -774,11 +755,8 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
 	var logs bytes.Buffer
-	s, err := webhook.NewSender(staleHolder{memstore.New()}, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+	s, _ := webhooktest.NewSender(t, staleHolder{memstore.New()}, &webhook.Config{Clock: clock,
 		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := strings.Replace(recv.URL, "http://", "http://api:hunter2-basic@", 1)
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: base + "/hook?token=hunter2-query",
 		Headers: []webhook.Field{{Key: "X-Api-Key", Value: "hunter2-key"}}}); err != nil {
