@@ -35,7 +35,7 @@ func getUser(ctx context.Context, store webhook.UserStore, id string) (webhook.U
 
 // putUser saves u, replacing any user with its ID.
 func putUser(ctx context.Context, store webhook.UserStore, u webhook.User) error {
-	return store.PutUsers(ctx, webhook.PutUsersParams{Users: []webhook.UserUpdate{{User: u}}})
+	return store.PutUsers(ctx, webhook.PutUsersParams{Users: []webhook.UserUpdate{{User: u, Replace: true}}})
 }
 
 // getCampaign returns the campaign of a message, or ErrNotFound.
