@@ -147,16 +147,16 @@ func runSoak(t *testing.T, cfg webhook.Config, onFast *atomic.Pointer[func()], f
 		t.Fatal(err)
 	}
 	run.peakHeap, run.failed = peak(), counter.failed.Load()
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ended := map[string]bool{}
 	for _, a := range as {
 		if a.Outcome != webhook.Succeeded && a.Outcome != webhook.Failed {
-			t.Errorf("attempt of %s ended %s, want succeeded or failed", a.DeliveryID, a.Outcome)
+			t.Errorf("attempt of %s ended %s, want succeeded or failed", a.JobID, a.Outcome)
 		}
-		ended[a.DeliveryID] = true
+		ended[a.JobID] = true
 	}
 	if len(ended) != total || len(as) != total {
 		t.Errorf("%d attempts logged for %d deliveries, want one for each of %d", len(as), len(ended), total)
