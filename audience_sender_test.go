@@ -272,7 +272,7 @@ func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
 			if err := s.Identify(ctx, webhook.User{ID: "u1", Attributes: webhook.Map{"plan": "free"}}); err != nil {
 				t.Fatal(err)
 			}
-			id, err := s.Send(ctx, "m", "u1", nil)
+			id, err := s.Send(ctx, "m", "u1", nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -455,7 +455,7 @@ func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	}
 	webhooktest.Start(t, s)
 	before := store.reads("Users")
-	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+	if _, err := s.Send(ctx, "m", "u1", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := recv.Wait(ctx, 1); err != nil {

@@ -107,8 +107,16 @@ func TestImmediateAndManualCampaigns(t *testing.T) {
 			if c.State != webhook.CampaignRunning || !c.NextAt.IsZero() || c.Run != 1 {
 				t.Errorf("campaign = %+v, want running, fan-out done, run 1", c)
 			}
-			// A second start is a new run that sends to everyone again.
-			if err := h.sender.StartCampaign(h.ctx, "m"); err != nil {
+			// A second start, such as a retry of the first, sends nobody anything.
+			if err := h.sender.StartCampaign(h.ctx, "m"); !errors.Is(err, webhook.ErrCampaignStarted) {
+				t.Errorf("a second StartCampaign = %v, want ErrCampaignStarted", err)
+			}
+			h.idle(t)
+			if n := len(h.recv.Requests()); n != 3 {
+				t.Errorf("after a second start the receiver got %d requests, want 3", n)
+			}
+			// A restart is a new run that sends to everyone again.
+			if err := h.sender.RestartCampaign(h.ctx, "m"); err != nil {
 				t.Fatal(err)
 			}
 			h.idle(t)
@@ -126,8 +134,11 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "nope"); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("StartCampaign(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrInvalid) {
-		t.Errorf("StartCampaign(triggered) = %v, want ErrInvalid", err)
+	if err := h.sender.StartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrCampaignStarted) {
+		t.Errorf("StartCampaign(triggered) = %v, want ErrCampaignStarted: it runs from the start", err)
+	}
+	if err := h.sender.RestartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("RestartCampaign(triggered) = %v, want ErrInvalid", err)
 	}
 	h.save(t, &webhook.Message{ID: "over", URL: h.recv.URL, Delivery: webhook.Delivery{
 		Kind: webhook.Recurring, TimeOfDay: "10:00", Start: epoch.Add(-2 * days), End: epoch.Add(-days),
@@ -138,20 +149,30 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
-		t.Errorf("StartCampaign(running) = %v, want ErrInvalid", err)
+	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrCampaignStarted) {
+		t.Errorf("StartCampaign(running) = %v, want ErrCampaignStarted", err)
+	}
+	if err := h.sender.RestartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("RestartCampaign(running, fanning out) = %v, want ErrInvalid", err)
 	}
 	if err := h.sender.PauseCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
-		t.Errorf("StartCampaign(paused) = %v, want ErrInvalid", err)
+	for name, start := range map[string]func(context.Context, string) error{
+		"Start": h.sender.StartCampaign, "Restart": h.sender.RestartCampaign,
+	} {
+		if err := start(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
+			t.Errorf("%sCampaign(paused) = %v, want ErrInvalid", name, err)
+		}
 	}
 	if err := h.sender.CancelCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
-		t.Errorf("StartCampaign(cancelled) = %v, want a new run", err)
+	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrCampaignStarted) {
+		t.Errorf("StartCampaign(cancelled) = %v, want ErrCampaignStarted", err)
+	}
+	if err := h.sender.RestartCampaign(h.ctx, "later"); err != nil {
+		t.Errorf("RestartCampaign(cancelled) = %v, want a new run", err)
 	}
 	if c, err := h.sender.Campaign(h.ctx, "later"); err != nil || c.Run != 2 || c.State != webhook.CampaignRunning {
 		t.Errorf("Campaign after a restart = %+v, %v; want run 2, running", c, err)

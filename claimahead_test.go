@@ -82,7 +82,7 @@ func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url st
 	}
 	var ids []string
 	for i := range n {
-		id, err := s.Send(ctx, "m", string(rune('a'+i)), nil)
+		id, err := s.Send(ctx, "m", string(rune('a'+i)), nil, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -27,6 +27,10 @@ var (
 	// it was read: its Rev is not the one given.
 	ErrConflict = errors.New("webhook: conflicting change")
 
+	// ErrCampaignStarted is wrapped by the error [Sender.StartCampaign] returns for a
+	// campaign that was started before.
+	ErrCampaignStarted = errors.New("webhook: campaign already started")
+
 	// ErrSenderStarted is returned by [Sender.Start] when the Sender was already started.
 	ErrSenderStarted = errors.New("webhook: sender already started")
 )

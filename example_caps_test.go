@@ -49,7 +49,7 @@ func ExampleCap() {
 		Delivery: webhook.Delivery{IgnoreCaps: true}})
 
 	for _, id := range []string{"promo", "promo", "receipt", "promo"} {
-		_, _ = s.Send(ctx, id, "ann", nil)
+		_, _ = s.Send(ctx, id, "ann", nil, nil)
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the delivery is logged
 		as, _ := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 		if as[0].Err == "" {
@@ -59,7 +59,7 @@ func ExampleCap() {
 		}
 	}
 	clock.Advance(24*time.Hour + time.Minute) // the window includes its start: the first two sends leave it after 24 hours
-	_, _ = s.Send(ctx, "promo", "ann", nil)
+	_, _ = s.Send(ctx, "promo", "ann", nil, nil)
 	_ = clock.BlockUntil(ctx, 1)
 	as, _ := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 	fmt.Println(as[0].MessageID, as[0].Outcome, "a day later")

@@ -50,7 +50,7 @@ func ExampleSender_Send() {
 		panic(err)
 	}
 
-	id, err := s.Send(ctx, "order-shipped", "u1", map[string]any{"order": 42})
+	id, err := s.Send(ctx, "order-shipped", "u1", map[string]any{"order": 42}, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -63,7 +63,7 @@ func ExampleSender_Send() {
 		fmt.Println("attempt", a.Number, a.StatusCode, a.Outcome, "signature logged as", a.RequestHeader.Get("webhook-signature"))
 	}
 
-	_, err = s.Send(ctx, "no-such-message", "u1", nil)
+	_, err = s.Send(ctx, "no-such-message", "u1", nil, nil)
 	fmt.Println(errors.Is(err, webhook.ErrNotFound))
 	// Output:
 	// receiver: POST {"order":42,"user":"u1"}, signature error: <nil>
@@ -93,7 +93,7 @@ func ExampleDialer() {
 	_ = s.SaveMessage(ctx, &webhook.Message{ID: "internal", URL: "http://127.0.0.1:9/hook"})
 	_ = s.Start(ctx)
 	defer s.Stop(ctx)
-	id, _ := s.Send(ctx, "internal", "u1", nil)
+	id, _ := s.Send(ctx, "internal", "u1", nil, nil)
 	_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the attempt is logged
 	attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{JobID: id})
 	fmt.Println(attempts[0].Outcome, attempts[0].Err)

@@ -71,7 +71,7 @@ func TestNextFanOutIsReadOncePerPollInterval(t *testing.T) {
 	const intervals, each = 3, 40
 	for i := range intervals {
 		for u := range each {
-			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d", u), nil); err != nil {
+			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d", u), nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -129,7 +129,7 @@ func TestCampaignOfAnotherSenderIsFound(t *testing.T) {
 		s := startOn(t, store, clock, recv)
 		other(t, store, clock, recv)
 		clock.Advance(poll / 2)
-		if _, err := s.Send(ctx, "m", "x", nil); err != nil {
+		if _, err := s.Send(ctx, "m", "x", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := recv.Wait(ctx, 1); err != nil {

@@ -86,8 +86,13 @@ type Message struct {
 	CheckAudienceOnce bool `json:"check_audience_once,omitempty"`
 	// Delivery says when the message is sent. The zero Delivery is Manual.
 	Delivery Delivery `json:"delivery,omitzero"`
-	// Version is set by the Store each time the message is saved, starting at 1. Deliveries
-	// are rendered with the version that was current when they were enqueued.
+	// Disabled stops the message from enqueuing anything new: events no longer trigger it,
+	// and [Sender.Send] and [Sender.StartCampaign] refuse it. Jobs already enqueued are sent
+	// as usual; [Sender.CancelCampaign] cancels them. Saving the message again without it
+	// enables it. Defaults to false.
+	Disabled bool `json:"disabled,omitempty"`
+	// Version is set by the Store each time the message is saved, starting at 1. Jobs are
+	// rendered with the version that was current when they were enqueued.
 	Version int `json:"version,omitempty"`
 }
 

@@ -316,7 +316,7 @@ func TestValidate(t *testing.T) {
 	if err := s.SaveMessage(context.Background(), &m); !errors.As(err, &ve) {
 		t.Errorf("SaveMessage(invalid) = %v, want a *ValidationError", err)
 	}
-	if _, err := s.Send(context.Background(), "bad id", "u1", nil); !errors.Is(err, webhook.ErrNotFound) {
+	if _, err := s.Send(context.Background(), "bad id", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("Send of a message that failed validation = %v, want ErrNotFound", err)
 	}
 }

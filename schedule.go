@@ -62,6 +62,11 @@ type Delivery struct {
 	// delivery is enqueued, later events enqueue nothing, even if that delivery was then
 	// cancelled, skipped or failed. Defaults to false: one delivery per event.
 	Once bool `json:"once,omitempty"`
+	// DropWhilePaused makes the events that arrive while a Triggered message's campaign is
+	// paused (see [Sender.PauseCampaign]) enqueue nothing. By default their jobs are enqueued
+	// held, and sent when the campaign is resumed (at once, if their time came during the
+	// pause). Defaults to false.
+	DropWhilePaused bool `json:"drop_while_paused,omitempty"`
 	// Cap, if set, sends a Triggered message at most Cap.Max times to each user in any
 	// Cap.Per, such as {Max: 1, Per: 24 * time.Hour} for "at most once a day": a job that
 	// comes due when the user was sent Max of them in the last Per is skipped and logged as

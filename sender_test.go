@@ -304,7 +304,7 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 		tb.Fatal(err)
 	}
 	webhooktest.Start(tb, s)
-	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+	if _, err := s.Send(ctx, "m", "u1", nil, nil); err != nil {
 		tb.Fatal(err)
 	}
 	if err := clock.BlockUntil(ctx, 1); err != nil {
@@ -354,7 +354,7 @@ func TestNumericHostFormsAreRefused(t *testing.T) {
 	}
 	h.save(t, &webhook.Message{ID: "m", URL: "http://{{ parameter.host }}:8080/hook"})
 	for _, host := range forms {
-		if _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"host": host}); err != nil {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"host": host}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -411,7 +411,7 @@ func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []string{"u1", "u2", "u3"} {
-		if _, err := s.Send(ctx, "m", u, nil); err != nil {
+		if _, err := s.Send(ctx, "m", u, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -587,7 +587,7 @@ func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: url + "/hook"}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.Send(t.Context(), "m", "u1", nil)
+	id, err := s.Send(t.Context(), "m", "u1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +623,7 @@ func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
 	}))
 	t.Cleanup(hang.Close)
 	h.save(t, &webhook.Message{ID: "m", URL: hang.URL + "/hook"})
-	id, err := h.sender.Send(h.ctx, "m", "u1", nil)
+	id, err := h.sender.Send(h.ctx, "m", "u1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,7 +661,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 8 {
-		if _, err := s.Send(ctx, "m", fmt.Sprint("u", i), nil); err != nil {
+		if _, err := s.Send(ctx, "m", fmt.Sprint("u", i), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -679,13 +679,16 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 
 func TestSendAndInputErrors(t *testing.T) {
 	h := newHarness(t, nil)
-	if _, err := h.sender.Send(h.ctx, "nope", "u1", nil); !errors.Is(err, webhook.ErrNotFound) {
+	if _, err := h.sender.Send(h.ctx, "nope", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("Send(unknown message) = %v, want ErrNotFound", err)
 	}
 	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/{{ parameter.path }}"})
 	for name, err := range map[string]error{
-		"Send without user":          func() error { _, err := h.sender.Send(h.ctx, "m", "", nil); return err }(),
-		"Send with a func param":     func() error { _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"f": func() {}}); return err }(),
+		"Send without user": func() error { _, err := h.sender.Send(h.ctx, "m", "", nil, nil); return err }(),
+		"Send with a func param": func() error {
+			_, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"f": func() {}}, nil)
+			return err
+		}(),
 		"Trigger without user":       h.sender.Trigger(h.ctx, webhook.Event{Name: "e"}),
 		"Trigger without name":       h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1"}),
 		"Trigger with NaN":           h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e", Params: map[string]any{"x": math.NaN()}}),
@@ -696,7 +699,7 @@ func TestSendAndInputErrors(t *testing.T) {
 			t.Errorf("%s = %v, want ErrInvalid", name, err)
 		}
 	}
-	id, err := h.sender.Send(h.ctx, "m", "u9", map[string]any{"path": "manual"})
+	id, err := h.sender.Send(h.ctx, "m", "u9", map[string]any{"path": "manual"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -762,7 +765,7 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 		Headers: []webhook.Field{{Key: "X-Api-Key", Value: "hunter2-key"}}}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.Send(ctx, "m", "u1", nil)
+	id, err := s.Send(ctx, "m", "u1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

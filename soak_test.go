@@ -111,7 +111,7 @@ func runSoak(t *testing.T, cfg webhook.Config, onFast *atomic.Pointer[func()], f
 		}{{fast, perFast}, {hostile, perHostile}} {
 			for j, host := range hosts.hosts {
 				if i < hosts.n {
-					if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d-%d", j, i), map[string]any{"host": host}); err != nil {
+					if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d-%d", j, i), map[string]any{"host": host}, nil); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -18,7 +18,7 @@ func (h *harness) sendN(tb testing.TB, id string, n int) []string {
 	tb.Helper()
 	var ids []string
 	for range n {
-		dlv, err := h.sender.Send(h.ctx, id, "u1", nil)
+		dlv, err := h.sender.Send(h.ctx, id, "u1", nil, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -100,7 +100,8 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 	return nil
 }
 
-// triggeredJobs returns the jobs that e, being triggered at now, enqueues.
+// triggeredJobs returns the jobs that e, being triggered at now, enqueues: held for a message
+// whose campaign is paused, none for one whose campaign is cancelled.
 func (s *Sender) triggeredJobs(ctx context.Context, store Store, e *Event, now time.Time) ([]*Job, error) {
 	msgs, err := store.Messages(ctx, MessageQuery{Event: e.Name})
 	if err != nil {
@@ -109,6 +110,9 @@ func (s *Sender) triggeredJobs(ctx context.Context, store Store, e *Event, now t
 	var jobs []*Job
 	var u *User // loaded for the first audience
 	for _, m := range msgs {
+		if m.Disabled {
+			continue
+		}
 		cm, ok := s.messages.compiled.get(m.ID, m.Version)
 		if !ok {
 			if cm, err = s.messages.add(m); err != nil {
@@ -132,7 +136,43 @@ func (s *Sender) triggeredJobs(ctx context.Context, store Store, e *Event, now t
 		m.Delivery.onTrigger(j, e, now)
 		jobs = append(jobs, j)
 	}
-	return jobs, nil
+	return s.applyCampaigns(ctx, store, msgs, jobs)
+}
+
+// applyCampaigns holds the jobs of messages whose campaign is paused (or drops them, with
+// Delivery.DropWhilePaused) and drops those of messages whose campaign is cancelled. msgs are
+// the messages of the jobs.
+func (s *Sender) applyCampaigns(ctx context.Context, store Store, msgs []*Message, jobs []*Job) ([]*Job, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.MessageID
+	}
+	cs, err := store.Campaigns(ctx, CampaignQuery{MessageIDs: ids})
+	if err != nil || len(cs) == 0 {
+		return jobs, err
+	}
+	state := map[string]CampaignState{}
+	for _, c := range cs {
+		state[c.MessageID] = c.State
+	}
+	drop := map[string]bool{}
+	for _, m := range msgs {
+		drop[m.ID] = state[m.ID] == CampaignCancelled || state[m.ID] == CampaignPaused && m.Delivery.DropWhilePaused
+	}
+	kept := jobs[:0]
+	for _, j := range jobs {
+		switch {
+		case drop[j.MessageID]:
+			continue
+		case state[j.MessageID] == CampaignPaused:
+			j.State = JobHeld
+		}
+		kept = append(kept, j)
+	}
+	return kept, nil
 }
 
 // validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once, Cap) to ps.
@@ -149,6 +189,9 @@ func (d *Delivery) validateTrigger(ps *problems) {
 		}
 		if d.Cap != (Cap{}) {
 			ps.add("delivery.cap", "only a triggered message has a cap")
+		}
+		if d.DropWhilePaused {
+			ps.add("delivery.drop_while_paused", "only a triggered message receives events while paused")
 		}
 		return
 	}

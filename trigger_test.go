@@ -401,14 +401,14 @@ func TestCapsApplyToManualSends(t *testing.T) {
 	h := newHarness(t, &webhook.Config{Caps: []webhook.Cap{{Max: 1, Per: time.Hour}}})
 	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/m"})
 	for range 2 {
-		if _, err := h.sender.Send(h.ctx, "m", "u1", nil); err != nil {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.idle(t)
 	}
 	h.advance(t, time.Hour) // the window includes its start: the first send still counts
 	for range 2 {
-		if _, err := h.sender.Send(h.ctx, "m", "u1", nil); err != nil {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.idle(t)

@@ -46,7 +46,7 @@ func ExampleNew() {
 	if err := sender.SaveMessage(ctx, &webhook.Message{ID: "welcome", URL: "https://example.com/hooks/welcome"}); err != nil {
 		log.Fatal(err)
 	}
-	id, err := sender.Send(ctx, "welcome", "u1", nil) // not started: the delivery waits
+	id, err := sender.Send(ctx, "welcome", "u1", nil, nil) // not started: the delivery waits
 	if err != nil {
 		log.Fatal(err)
 	}

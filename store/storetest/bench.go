@@ -144,7 +144,7 @@ func benchDeliver(b *testing.B, s webhook.Store) {
 	b.ResetTimer()
 	cpu0 = cpuTime()
 	parallel(b.N, func(i int) error {
-		_, err := sender.Send(ctx, "bench", fmt.Sprintf("u%d", i), map[string]any{"n": i})
+		_, err := sender.Send(ctx, "bench", fmt.Sprintf("u%d", i), map[string]any{"n": i}, nil)
 		return err
 	})
 	select {
