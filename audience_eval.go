@@ -13,9 +13,9 @@ type audienceEnv struct {
 	store EventStore
 	user  *User
 	now   time.Time
-	// pending is an event being triggered, not yet in the Store, which event criteria
-	// count as if it were.
-	pending *Event
+	// pending are events being triggered, not yet in the Store, which event criteria count
+	// as if they were.
+	pending []Event
 }
 
 // eval reports whether the user is in n.
@@ -72,8 +72,10 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("webhook: audience: events %q: %w", l.name, err)
 	}
-	if e := env.pending; e != nil && e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
-		events = append(events, *e)
+	for _, e := range env.pending {
+		if e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
+			events = append(events, e)
+		}
 	}
 	var st eventStats
 	for i := range events {
@@ -201,9 +203,11 @@ func (cm *compiledMessage) inAudience(ctx context.Context, store EventStore, u *
 	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now})
 }
 
-// triggeredBy reports whether the event e, being triggered, enqueues a job of cm: its
-// parameters meet Delivery.Where and its user, u, is in the audience, counting e itself.
-func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e *Event, u *User, now time.Time) (bool, error) {
+// triggeredBy reports whether the last of events, being triggered, enqueues a job of cm: its
+// parameters meet Delivery.Where and its user, u, is in the audience, counting the events
+// (which are not saved yet).
+func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, events []Event, u *User, now time.Time) (bool, error) {
+	e := &events[len(events)-1]
 	for _, c := range cm.where {
 		if !c.matches(e.Params) {
 			return false, nil
@@ -212,7 +216,7 @@ func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e 
 	if cm.audience == nil {
 		return true, nil
 	}
-	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now, pending: e})
+	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now, pending: events})
 }
 
 // AudienceSize counts the users in the Store that a matches now, for a UI to show before a

@@ -81,7 +81,7 @@
 // The Store keeps users, events, messages, campaigns, the delivery queue and the attempt log.
 // store/memstore is the in-memory default; store/sqlitestore keeps them in SQLite for one app
 // instance, and store/pgstore in PostgreSQL for many instances sharing one queue, with
-// [Sender.TriggerTx] to enqueue in the app's own transaction. store/storetest checks any
+// [Sender.InTx] to record users, events and jobs in the app's own transaction. store/storetest checks any
 // Store against the Store contract. No Store deletes anything by itself; the three here
 // implement [AttemptPruner], so that a job of the app's own can delete old attempts. Everything the library reads or waits for comes
 // from the Config's Clock, so tests can use webhooktest.FakeClock and run hours of retries in

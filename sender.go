@@ -219,34 +219,75 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 	return nil
 }
 
-// Identify saves u in the Store, replacing any user with the same ID; if u.CreatedAt is zero
-// it keeps the saved user's, or uses the Clock's time for a new user. It returns an error
-// wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes that are not JSON
-// values.
+// Identify saves what the host app knows of a user, merging it into what the Store has, as
+// Leanplum's setUserAttributes and Iterable's user updates do: the fields of u that are not
+// zero replace the stored ones, each attribute of u replaces the stored attribute of that
+// name, and the other attributes are kept. A new user's CreatedAt is the Clock's time unless
+// u sets it. [Sender.UpdateUsers] replaces users whole, removes attributes, and saves many
+// users at once.
+//
+// It returns an error wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes
+// that are not JSON values.
 func (s *Sender) Identify(ctx context.Context, u User) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	var ps problems
-	if u.ID == "" {
-		ps.add("id", "required")
-	}
-	if u.TimeZone != "" {
-		if _, err := time.LoadLocation(u.TimeZone); err != nil {
-			ps.add("time_zone", "unknown time zone %q", u.TimeZone)
-		}
-	}
-	attrs, err := normalizeMap(u.Attributes, 0)
-	if err != nil {
-		ps.add("attributes", "%v", err)
-	}
-	if err := ps.err(fmt.Sprintf("user %q", u.ID)); err != nil {
+	return s.updateUsers(ctx, s.store, []UserUpdate{{User: u}})
+}
+
+// UpdateUsers saves many users in one Store change: each update merges its User into the
+// stored user as [Sender.Identify] does and removes the attributes named in Unset, or with
+// Replace replaces the stored user whole (keeping its CreatedAt if User has none). It is the
+// bulk form of Identify, for imports: a durable Store saves a batch with one statement.
+//
+// It returns a [*ValidationError] listing the problems of every update, with paths such as
+// "users[3].time_zone", and saves nothing if there is one.
+func (s *Sender) UpdateUsers(ctx context.Context, updates []UserUpdate) error {
+	if err := s.made(); err != nil {
 		return err
 	}
-	u.Attributes = attrs
-	p := PutUsersParams{Users: []UserUpdate{{User: u, Replace: true}}, Now: s.clock.Now()}
-	if err := s.store.PutUsers(ctx, p); err != nil {
-		return fmt.Errorf("webhook: identify %q: %w", u.ID, err)
+	return s.updateUsers(ctx, s.store, updates)
+}
+
+// updateUsers is UpdateUsers writing to store, the Sender's Store or a view of it.
+func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpdate) error {
+	var ps problems
+	out := make([]UserUpdate, len(updates))
+	for i, up := range updates {
+		path := ""
+		if len(updates) > 1 {
+			path = fmt.Sprintf("users[%d].", i)
+		}
+		u := up.User
+		if u.ID == "" {
+			ps.add(path+"id", "required")
+		}
+		if u.TimeZone != "" {
+			if _, err := time.LoadLocation(u.TimeZone); err != nil {
+				ps.add(path+"time_zone", "unknown time zone %q", u.TimeZone)
+			}
+		}
+		attrs, err := normalizeMap(u.Attributes, 0)
+		if err != nil {
+			ps.add(path+"attributes", "%v", err)
+		}
+		for j, name := range up.Unset {
+			if name == "" {
+				ps.add(fmt.Sprintf("%sunset[%d]", path, j), "empty attribute name")
+			}
+		}
+		u.Attributes = attrs
+		out[i] = UserUpdate{User: u, Replace: up.Replace, Unset: up.Unset}
+	}
+	what := "users"
+	if len(updates) == 1 {
+		what = fmt.Sprintf("user %q", updates[0].User.ID)
+	}
+	if err := ps.err(what); err != nil {
+		return err
+	}
+	if err := store.PutUsers(ctx, PutUsersParams{Users: out, Now: s.clock.Now()}); err != nil {
+		return fmt.Errorf("webhook: identify %s: %w", what, err)
 	}
 	return nil
 }

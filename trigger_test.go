@@ -439,3 +439,34 @@ func TestCapCountFailureIsRetried(t *testing.T) {
 		t.Errorf("got %d requests, want 0", n)
 	}
 }
+
+// TriggerMany saves a batch of events in one go; each counts in the audiences of those after
+// it, as with one Trigger each, and an invalid event stops the whole batch.
+func TestTriggerMany(t *testing.T) {
+	h := newHarness(t, nil)
+	h.save(t, &webhook.Message{ID: "second", URL: h.recv.URL + "/{{ user.id }}",
+		Audience: webhook.Did("buy", 0, webhook.OpGte, 2),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}})
+	err := h.sender.TriggerMany(h.ctx, []webhook.Event{
+		{UserID: "a", Name: "buy"}, {UserID: "b", Name: "buy"}, {UserID: "a", Name: "buy"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	var got []string
+	for _, r := range h.recv.Requests() {
+		got = append(got, r.URI)
+	}
+	if diff := cmp.Diff([]string{"/a"}, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	err = h.sender.TriggerMany(h.ctx, []webhook.Event{{UserID: "c", Name: "buy"}, {Name: "buy"}})
+	var ve *webhook.ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != "events[1].user_id" {
+		t.Fatalf("TriggerMany(bad) = %v, want one problem at events[1].user_id", err)
+	}
+	if evs, _ := h.store.Events(h.ctx, webhook.EventQuery{UserID: "c"}); len(evs) != 0 {
+		t.Errorf("an invalid batch saved %d events of c, want none", len(evs))
+	}
+}

@@ -1,7 +1,7 @@
 // Command postgres runs several instances of a small app that share one Postgres-backed
 // delivery queue: each instance has its own Sender and connection pool, as separate processes
 // would, and each delivery is sent by exactly one of them. Events are recorded by the first
-// instance, half of them inside the app's own transaction with TriggerTx.
+// instance, half of them inside the app's own transaction with Sender.InTx.
 //
 //	go run ./examples/postgres -dsn 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 //
@@ -115,7 +115,7 @@ func main() {
 			// The app's own write and the webhook commit together, or neither does.
 			err = pgx.BeginFunc(ctx, pools[0], func(tx pgx.Tx) error {
 				// ... the app's own writes through tx ...
-				return apps[0].TriggerTx(ctx, stores[0].WithTx(tx), e)
+				return apps[0].InTx(stores[0].WithTx(tx)).Trigger(ctx, e)
 			})
 		}
 		if err != nil {
