@@ -273,6 +273,7 @@ func testEnqueueAtomic(t *testing.T, s webhook.Store) {
 	// so the event must be there.
 	const n = 100
 	done := make(chan struct{})
+	defer func() { <-done }() // a failed check ends the rule only once the writer is done
 	go func() {
 		defer close(done)
 		for i := range n {
