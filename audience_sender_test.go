@@ -166,7 +166,7 @@ func TestTriggerUsesTheSavedVersionsAudience(t *testing.T) {
 }
 
 // enqueueUnseen triggers e through a second, unstarted Sender on the harness's Store, so the
-// harness's Sender sees the delivery only when it next polls (after PollInterval on the fake
+// harness's Sender sees the job only when it next polls (after PollInterval on the fake
 // clock): the user can change in between.
 func (h *harness) enqueueUnseen(tb testing.TB, e webhook.Event) {
 	tb.Helper()
@@ -243,7 +243,7 @@ func (st *stallingUsers) Users(ctx context.Context, q webhook.UserQuery) ([]webh
 	return nil, ctx.Err()
 }
 
-// TestStopDuringAudienceRecheckPutsTheDeliveryBack checks that a delivery whose audience
+// TestStopDuringAudienceRecheckPutsTheDeliveryBack checks that a job whose audience
 // check is cut short by a hard stop goes back in the queue, due now, with the attempt not
 // counted and nothing logged: not skipped, although the user has left the audience, and not
 // failed, although the check saw the context's error.
@@ -437,7 +437,7 @@ func TestDeliveryWhereValidation(t *testing.T) {
 	}
 }
 
-// A delivery's first attempt loads its user from the Store once, although quiet hours, the
+// A job's first attempt loads its user from the Store once, although quiet hours, the
 // audience check and a template reading an attribute each need it.
 func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	ctx := t.Context()

@@ -12,22 +12,22 @@ import (
 type CampaignState string
 
 const (
-	// CampaignRunning campaigns fan out when due and their deliveries are sent.
+	// CampaignRunning campaigns fan out when due and their jobs are sent.
 	CampaignRunning CampaignState = "running"
-	// CampaignPaused campaigns do not fan out, and their pending deliveries are held.
+	// CampaignPaused campaigns do not fan out, and their pending jobs are held.
 	CampaignPaused CampaignState = "paused"
-	// CampaignCancelled campaigns are over: their pending deliveries were cancelled. Only a
+	// CampaignCancelled campaigns are over: their pending jobs were cancelled. Only a
 	// new [Sender.StartCampaign] starts them again.
 	CampaignCancelled CampaignState = "cancelled"
 )
 
 // Campaign is the state of the sending of a message to its whole audience (any message that
 // is not Triggered), started by [Sender.StartCampaign]: its state, and the progress of its
-// fan-out, the enqueuing of one delivery per user of the audience for each occurrence.
+// fan-out, the enqueuing of one job per user of the audience for each occurrence.
 //
 // A fan-out goes through the users in pages in ID order and records after each page the last
 // user done, so that one interrupted by a crash resumes after the last page recorded; the
-// delivery of a message to a user for an occurrence has one dedupe key, so a page done twice
+// job of a message to a user for an occurrence has one dedupe key, so a page done twice
 // enqueues nothing twice.
 type Campaign struct {
 	// MessageID identifies the campaign and its message.
@@ -45,7 +45,7 @@ type Campaign struct {
 	// Occurrence names the occurrence being fanned out: the day, as "2006-01-02", of a
 	// Recurring message, and empty for other kinds.
 	Occurrence string `json:"occurrence,omitempty"`
-	// After is the ID of the last user whose delivery for Occurrence was enqueued; empty
+	// After is the ID of the last user whose job for Occurrence was enqueued; empty
 	// before the first page.
 	After string `json:"after,omitempty"`
 	// NextAt is when the fan-out of Occurrence is due to start or go on; zero once the

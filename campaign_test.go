@@ -37,7 +37,7 @@ func (h *harness) campaign(tb testing.TB, m *webhook.Message) {
 	h.idle(tb)
 }
 
-// runUntil moves the clock from due time to due time, of deliveries and of fan-outs, until
+// runUntil moves the clock from due time to due time, of jobs and of fan-outs, until
 // end, letting the Sender do what comes due at each.
 func (h *harness) runUntil(tb testing.TB, end time.Time) {
 	tb.Helper()
@@ -485,7 +485,7 @@ func TestPausedRecurringCampaignDoesNotFanOut(t *testing.T) {
 	}
 }
 
-// crashingStore writes the second batch of deliveries and then fails, as if the process died
+// crashingStore writes the second batch of jobs and then fails, as if the process died
 // before recording its progress, and fails every later batch without writing it.
 type crashingStore struct {
 	*memstore.Store
@@ -606,7 +606,7 @@ func TestDeliveryValidation(t *testing.T) {
 }
 
 // interruptingStore sets a campaign's state, as a pause or cancel from elsewhere would, right
-// after the first batch of deliveries is written and before the fan-out records its progress.
+// after the first batch of jobs is written and before the fan-out records its progress.
 type interruptingStore struct {
 	*memstore.Store
 	state webhook.CampaignState

@@ -25,7 +25,7 @@
 // (user, userAttribute), the triggering event's parameters (parameter, event), the message and
 // now; see [Message] for the list. Values substituted into the URL are escaped for their
 // place, so a value can never add a path segment or a query parameter. A variable that is
-// missing makes the delivery fail for good unless the template gives a fallback with
+// missing makes the job fail for good unless the template gives a fallback with
 // | default(...). Basic auth comes from the URL's user info (https://user:pass@host) and is
 // sent as an Authorization header, never in the URL.
 //
@@ -34,7 +34,7 @@
 // A Message's [Audience] is a tree of [Criterion] leaves over the user's attributes, fields,
 // event history and a stable random bucket ([BucketOf]), combined with [All], [Any] and [Not];
 // the zero Audience means everyone. Build one with [Attr], [UserField], [Did], [NeverDid],
-// [EventStat] and [InBucket], or read it from JSON. It is checked when a delivery is enqueued
+// [EventStat] and [InBucket], or read it from JSON. It is checked when a job is enqueued
 // and again before its first attempt (see Message.CheckAudienceOnce); [Sender.AudienceSize]
 // counts the users it matches.
 //
@@ -51,9 +51,9 @@
 //
 // # Sending
 //
-// [Sender.Trigger] records an app event and enqueues a delivery for every message Triggered
-// by it; [Sender.Send] enqueues one delivery of any message to one user now (the
-// server-to-server call). A started Sender's workers claim due deliveries from the Store,
+// [Sender.Trigger] records an app event and enqueues a job for every message Triggered
+// by it; [Sender.Send] enqueues one job of any message to one user now (the
+// server-to-server call). A started Sender's workers claim due jobs from the Store,
 // render each once, send it with a timeout through an HTTP client that refuses private and
 // reserved addresses (see [Dialer] and Config.AllowNetworks), and record an [Attempt].
 //
@@ -61,7 +61,7 @@
 //
 // The default HTTP client dials through a [Dialer] that refuses private, loopback, link-local
 // and other reserved addresses, after DNS resolution and on the connected socket, and never
-// follows redirects; a refused delivery is logged as [Blocked] (see [BlockedError]). Message
+// follows redirects; a refused job is logged as [Blocked] (see [BlockedError]). Message
 // Secrets sign every request the Standard Webhooks way; receivers check it with [Verify]
 // ([Sign] computes the header, [NewSecret] makes a secret). Requests are rate-limited per
 // host and guarded by a circuit breaker (Config.HostRate, Config.BreakerThreshold), templates
@@ -72,13 +72,13 @@
 //
 // [DefaultRetryPolicy] retries HTTP 408, 409, 429 and 500–599 and network errors and timeouts,
 // at most 5 times, after 1, 2, 4, 8 and 16 minutes; other statuses fail for good and
-// redirects are not followed. A retry is a delivery row in the Store with a due time, never a
+// redirects are not followed. A retry is a job row in the Store with a due time, never a
 // sleeping goroutine, and it resends the bytes of the first attempt with the same webhook-id
 // header, so receivers can drop duplicates.
 //
 // # Stores and clocks
 //
-// The Store keeps users, events, messages, campaigns, the delivery queue and the attempt log.
+// The Store keeps users, events, messages, campaigns, the job queue and the attempt log.
 // store/memstore is the in-memory default; store/sqlitestore keeps them in SQLite for one app
 // instance, and store/pgstore in PostgreSQL for many instances sharing one queue, with
 // [Sender.InTx] to record users, events and jobs in the app's own transaction. store/storetest checks any

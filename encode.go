@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// Request is an HTTP request as the Sender sends it: rendered once per delivery and sent with
+// Request is an HTTP request as the Sender sends it: rendered once per job and sent with
 // the same bytes on every attempt.
 type Request struct {
 	// Method is the HTTP method.
@@ -19,7 +19,7 @@ type Request struct {
 	// URL is the rendered URL, without user info.
 	URL string `json:"url"`
 	// Header holds every header the Sender sets, including Authorization for basic auth and
-	// the delivery's webhook-id.
+	// the job's webhook-id.
 	Header http.Header `json:"header,omitempty"`
 	// Body is the encoded Data; empty for GET.
 	Body []byte `json:"body,omitempty"`
@@ -232,7 +232,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	return cm, nil
 }
 
-// request renders cm for one delivery, whose ID goes in the webhook-id header.
+// request renders cm for one job, whose ID goes in the webhook-id header.
 func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*Request, error) {
 	r := &rendering{vars: v}
 	raw, err := e.render(cm.url, r)

@@ -17,10 +17,10 @@ var (
 
 	// ErrLeaseLost is returned by [JobStore.Finish] when a job's lease has passed to another
 	// claimer, so the stale holder's result is not saved.
-	ErrLeaseLost = errors.New("webhook: delivery lease lost")
+	ErrLeaseLost = errors.New("webhook: job lease lost")
 
 	// ErrMissingVariable is wrapped by a [*RenderError] when a template uses a variable that
-	// the delivery does not have and gives no fallback with | default(...).
+	// the job does not have and gives no fallback with | default(...).
 	ErrMissingVariable = errors.New("missing variable")
 
 	// ErrConflict is returned by [CampaignStore.PutCampaign] when the campaign changed since

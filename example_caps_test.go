@@ -67,7 +67,7 @@ func ExampleCap() {
 	// promo succeeded
 	// promo succeeded
 	// receipt succeeded
-	// promo skipped: delivery cap reached: 2 sent in 24h0m0s, at most 2
+	// promo skipped: frequency cap reached: 2 sent in 24h0m0s, at most 2
 	// promo succeeded a day later
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // Once sends a Triggered message to a user at most once ever; Limit sends it at most Max
-// times in any window of Per, logging the deliveries over the limit as Skipped.
+// times in any window of Per, logging the jobs over the limit as Skipped.
 func ExampleDelivery_once() {
 	s, url, run := exampleSender()
 	ctx := context.Background()
@@ -43,7 +43,7 @@ func ExampleDelivery_once() {
 }
 
 // Where filters a Triggered message's events by their parameters, and the Audience is checked
-// when an event enqueues a delivery and again just before its first attempt: a user who left
+// when an event enqueues a job and again just before its first attempt: a user who left
 // the audience in between is skipped.
 func ExampleDelivery_where() {
 	s, url, run := exampleSender(

@@ -10,7 +10,7 @@ import (
 	"github.com/hookline/webhook/store/memstore"
 )
 
-// A template variable the user or the event does not have makes the delivery fail for good,
+// A template variable the user or the event does not have makes the job fail for good,
 // with a RenderError that names the template and the variable, unless the template gives a
 // fallback with | default(...). Config.MissingAsEmpty renders missing variables as empty
 // instead; in a JSON body, a Data value that is only the missing variable is null.

@@ -15,7 +15,7 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
-// Send delivers a message to one user now and returns the delivery ID, which the receiver
+// Send delivers a message to one user now and returns the job ID, which the receiver
 // gets as the webhook-id header. A message with Secrets is signed, and the receiver checks
 // the signature with Verify.
 func ExampleSender_Send() {
@@ -54,7 +54,7 @@ func ExampleSender_Send() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("webhook-id is the delivery ID:", <-got == id)
+	fmt.Println("webhook-id is the job ID:", <-got == id)
 	if err := s.Stop(ctx); err != nil { // waits until the attempt is logged
 		panic(err)
 	}
@@ -67,13 +67,13 @@ func ExampleSender_Send() {
 	fmt.Println(errors.Is(err, webhook.ErrNotFound))
 	// Output:
 	// receiver: POST {"order":42,"user":"u1"}, signature error: <nil>
-	// webhook-id is the delivery ID: true
+	// webhook-id is the job ID: true
 	// attempt 1 200 succeeded signature logged as REDACTED
 	// true
 }
 
 // The default HTTP client refuses private, loopback and other reserved addresses, after
-// DNS resolution too; a delivery to one ends at once as a Blocked attempt. A Dialer keeps
+// DNS resolution too; a job to one ends at once as a Blocked attempt. A Dialer keeps
 // the same guard on an HTTP client of your own; AllowNetworks lets chosen ranges through.
 func ExampleDialer() {
 	ctx := context.Background()

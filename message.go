@@ -34,11 +34,11 @@ type Field struct {
 //     created_at and last_active (fields the user does not have are missing);
 //   - userAttribute: the user's custom attributes;
 //   - parameter: the parameters of the triggering event, or those given to [Sender.Send];
-//   - event: the triggering event's id, name, time and params (missing for other deliveries);
+//   - event: the triggering event's id, name, time and params (missing for other jobs);
 //   - message: the message's id, name and version;
 //   - now: the time of rendering, as an RFC 3339 string in UTC.
 //
-// A variable that is missing makes the delivery fail for good unless the template gives a
+// A variable that is missing makes the job fail for good unless the template gives a
 // fallback, as in {{ userAttribute['first_name'] | default('there') }}; Config.MissingAsEmpty
 // renders missing values as empty instead (in a JSON body, a Data value that is only the
 // missing variable is null). Templates cannot include, import or extend other templates.
@@ -74,17 +74,17 @@ type Message struct {
 	// requests are not signed.
 	Secrets []string `json:"secrets,omitempty"`
 	// MaxPerMinute throttles the message: at most this many of its requests are sent per
-	// minute, across all users, spread evenly (a burst of one second's share). Deliveries
+	// minute, across all users, spread evenly (a burst of one second's share). Jobs
 	// held back wait in the Store, due when they may go, and are not counted as attempts.
 	// Defaults to 0: no limit other than Config.HostRate.
 	MaxPerMinute int `json:"max_per_minute,omitempty"`
 	// Audience selects the users the message goes to. The zero Audience means everyone.
 	Audience Audience `json:"audience,omitzero"`
-	// CheckAudienceOnce checks the Audience only when a delivery is enqueued. By default it
-	// is checked again just before a delivery's first attempt, and a user who left the
+	// CheckAudienceOnce checks the Audience only when a job is enqueued. By default it
+	// is checked again just before a job's first attempt, and a user who left the
 	// audience in between is skipped: the attempt is logged with Outcome Skipped.
 	CheckAudienceOnce bool `json:"check_audience_once,omitempty"`
-	// Delivery says when the message is sent. The zero Delivery is Manual.
+	// Delivery says when the message is sent. The zero Job is Manual.
 	Delivery Delivery `json:"delivery,omitzero"`
 	// Disabled stops the message from enqueuing anything new: events no longer trigger it,
 	// and [Sender.Send] and [Sender.StartCampaign] refuse it. Jobs already enqueued are sent

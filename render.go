@@ -405,7 +405,7 @@ type vars struct {
 	now     time.Time
 }
 
-// records are the variables whose fields are read from the delivery (see vars.field), with
+// records are the variables whose fields are read from the job (see vars.field), with
 // their fields.
 var records = map[string][]string{
 	"user":    {"id", "test", "email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"},
@@ -522,7 +522,7 @@ func cloneValue(v any) any {
 	return v
 }
 
-// rendering is the rendering of one delivery's templates: their variables and the gonja
+// rendering is the rendering of one job's templates: their variables and the gonja
 // context they share, built when the first template that needs gonja renders.
 type rendering struct {
 	vars *vars

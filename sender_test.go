@@ -72,7 +72,7 @@ func (h *harness) idle(tb testing.TB) {
 }
 
 // triggerAndRetry reports e, then advances the clock an hour at a time, six times, so that
-// every delivery e enqueues makes all the attempts the default retry policy allows.
+// every job e enqueues makes all the attempts the default retry policy allows.
 func (h *harness) triggerAndRetry(tb testing.TB, e webhook.Event) {
 	tb.Helper()
 	h.trigger(tb, e)
@@ -193,7 +193,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// sendOnce triggers one delivery of a message to the receiver and returns its first attempt.
+// sendOnce triggers one job of a message to the receiver and returns its first attempt.
 func (h *harness) sendOnce(tb testing.TB, m *webhook.Message) webhook.Attempt {
 	tb.Helper()
 	if m.Delivery.Kind == "" {
@@ -335,7 +335,7 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 }
 
 // A URL host that is an IPv4 address written other than in dotted decimal is rejected by
-// SaveMessage when it is literal, and ends a delivery as blocked, never retried and never
+// SaveMessage when it is literal, and ends a job as blocked, never retried and never
 // dialed, when it is rendered; even with a client that has no guard.
 func TestNumericHostFormsAreRefused(t *testing.T) {
 	forms := []string{"2130706433", "0177.0.0.1", "127.1", "0x7f.1", "127.0.0.1.", "0xa9fea9fe"}
@@ -401,7 +401,7 @@ func TestNewSenderListsConfigProblems(t *testing.T) {
 }
 
 // A connection the guard refuses says nothing of the host's health: it does not count toward
-// the circuit breaker, so later deliveries to the host are refused too, not held back.
+// the circuit breaker, so later jobs to the host are refused too, not held back.
 func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 	ctx := t.Context()
 	clock := webhooktest.NewFakeClock(epoch)
@@ -579,7 +579,7 @@ func TestStartTwice(t *testing.T) {
 }
 
 // Cancelling Start's context stops the Sender as Stop does with an expired context: the send
-// in flight is cancelled and its delivery put back in the queue, unlogged.
+// in flight is cancelled and its job put back in the queue, unlogged.
 func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	url, arrived, _ := gatedServer(t)
 	store := memstore.New()
@@ -721,7 +721,7 @@ func (s *userCounter) Users(ctx context.Context, q webhook.UserQuery) ([]webhook
 	return s.Store.Users(ctx, q)
 }
 
-// TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a delivery whose templates read
+// TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a job whose templates read
 // nothing of the user but its ID is sent without asking the Store for the user.
 func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
@@ -735,8 +735,8 @@ func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
 	}
 }
 
-// staleHolder is a Store that says every delivery's lease has passed to another Sender, as
-// it does to a Sender that held a delivery past its lease.
+// staleHolder is a Store that says every job's lease has passed to another Sender, as
+// it does to a Sender that held a job past its lease.
 type staleHolder struct {
 	*memstore.Store
 }
@@ -750,7 +750,7 @@ func (staleHolder) Finish(_ context.Context, p webhook.FinishParams) ([]error, e
 }
 
 // TestLeaseLostIsLoggedAsWarning checks that a Sender whose Store says it no longer holds a
-// delivery's lease logs one warning naming the delivery, not a Store error, and no secret of
+// job's lease logs one warning naming the job, not a Store error, and no secret of
 // the request it sent.
 func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -818,7 +818,7 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	}
 }
 
-// A delivery keeps its rendered request, credentials and all, only while a retry may send it
+// A job keeps its rendered request, credentials and all, only while a retry may send it
 // again: once it has succeeded or failed for good, its job holds no request.
 func TestFinishedDeliveryKeepsNoRequest(t *testing.T) {
 	h := newHarness(t, nil)

@@ -14,7 +14,7 @@ import (
 )
 
 // Signatures follow the Standard Webhooks specification (standardwebhooks.com): a signed
-// request carries webhook-id (the delivery ID, the same on every attempt), webhook-timestamp
+// request carries webhook-id (the job ID, the same on every attempt), webhook-timestamp
 // (the attempt's time in Unix seconds) and webhook-signature, a space-separated list of
 // "v1,<base64 HMAC-SHA256 of id.timestamp.body>", one per secret.
 

@@ -245,7 +245,7 @@ func TestOptionalUserFields(t *testing.T) {
 
 // TestTemplatesCannotChangeTheirVariables checks that a template that assigns into a
 // variable ({% set parameter.m.x = 1 %}) changes only its own rendering's copy, not the
-// delivery's parameters, event or user.
+// job's parameters, event or user.
 func TestTemplatesCannotChangeTheirVariables(t *testing.T) {
 	fresh := func() Map { return Map{"m": map[string]any{"a": int64(1)}, "l": []any{map[string]any{"b": int64(2)}}} }
 	vs := fuzzVars(fresh())

@@ -111,7 +111,7 @@ type MessageStore interface {
 	// Messages returns the messages q selects, in ID order: with q.ID, that message at
 	// q.Version (its current version if q.Version is 0, even if it is deleted), or none;
 	// with q.Event, the current version of every message that is not deleted and whose
-	// Delivery is Triggered by that event; with neither, a page of up to q.Limit messages
+	// Job is Triggered by that event; with neither, a page of up to q.Limit messages
 	// that are not deleted, at their current versions, whose IDs sort after q.After.
 	Messages(ctx context.Context, q MessageQuery) ([]*Message, error)
 	// DeleteMessage marks the message with the given ID deleted: Messages leaves it out of
@@ -417,7 +417,7 @@ type AttemptPruner interface {
 	// DeleteAttempts deletes the attempts whose Time is before before (an attempt at before
 	// is kept) and returns how many it deleted. A Store that keeps times less precisely than
 	// a nanosecond keeps what it cannot tell apart from before. It may delete in several
-	// transactions, so as not to hold up deliveries; if ctx ends or a transaction fails, it
+	// transactions, so as not to hold up jobs; if ctx ends or a transaction fails, it
 	// returns the number deleted so far with the error, and a later call deletes the rest.
 	//
 	// A deleted attempt is gone from [AttemptStore.Attempts], which caps count: keep at

@@ -13,7 +13,7 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
-// sendN enqueues n deliveries of message id, returning their IDs.
+// sendN enqueues n jobs of message id, returning their IDs.
 func (h *harness) sendN(tb testing.TB, id string, n int) []string {
 	tb.Helper()
 	var ids []string
@@ -42,7 +42,7 @@ func TestHostRateLimit(t *testing.T) {
 	h := newHarness(t, &webhook.Config{HostRate: 2, HostBurst: 2})
 	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
 	ids := h.sendN(t, "m", 6)
-	// idle returning at all shows the dispatcher does not spin on held-back deliveries: it
+	// idle returning at all shows the dispatcher does not spin on held-back jobs: it
 	// waits on the clock until the next one is due.
 	h.idle(t)
 	if n := len(h.recv.Requests()); n != 2 {

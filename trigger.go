@@ -95,7 +95,8 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 	}
 	for _, e := range events {
 		cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
-			Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Add(time.Nanosecond)},
+			// Jobs created no later than now, in a Store that keeps microseconds too.
+			Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Truncate(time.Microsecond).Add(time.Microsecond)},
 			From:   []JobState{JobScheduled, JobHeld}, To: JobCancelled,
 			Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
 		})

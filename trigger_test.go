@@ -77,7 +77,7 @@ func TestTriggerDelayCountsFromTheEventTime(t *testing.T) {
 		Kind: webhook.Triggered, Event: "signup", Delay: 2 * time.Hour,
 	}})
 	// Reported late: signed up 90 minutes ago, so due in 30 minutes; and one so late that
-	// its delivery is due at once.
+	// its job is due at once.
 	for user, ago := range map[string]time.Duration{"late": 90 * time.Minute, "later": 3 * time.Hour} {
 		if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: user, Name: "signup", Time: epoch.Add(-ago)}); err != nil {
 			t.Fatal(err)
@@ -258,7 +258,7 @@ func TestQuietHoursHoldDeliveriesUntilTheyEnd(t *testing.T) {
 	h.fire(t, "ny", "alarm")
 	h.wantHistory(t, "london m succeeded +0s", "ny urgent succeeded +0s")
 
-	// Held deliveries are not attempts: no log entry, no attempt counted, due when quiet hours end.
+	// Held jobs are not attempts: no log entry, no attempt counted, due when quiet hours end.
 	want := map[string]time.Time{
 		"ny":       time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC), // 08:00 EST
 		"default":  time.Date(2026, 11, 23, 16, 0, 0, 0, time.UTC), // 08:00 PST

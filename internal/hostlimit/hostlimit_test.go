@@ -10,7 +10,7 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked + 100 {
-		// Two deliveries per host: the second waits. Once the slots are full, a reservation
+		// Two jobs per host: the second waits. Once the slots are full, a reservation
 		// that finds none is cancelled and its host looks idle again, so this checks only
 		// that every map stays bounded; TestLimiterCapHoldsWhenAllHostsAreBusy covers a cap
 		// reached with no idle host.
@@ -106,9 +106,9 @@ func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
 	}
 }
 
-// TestFullSlotsCancelReservations checks that when maxTracked deliveries hold slots due later,
-// a delivery that must wait is told how long but holds no slot, and its reservation is
-// cancelled: it takes no token, so the next delivery waits no longer than it does.
+// TestFullSlotsCancelReservations checks that when maxTracked jobs hold slots due later,
+// a job that must wait is told how long but holds no slot, and its reservation is
+// cancelled: it takes no token, so the next job waits no longer than it does.
 func TestFullSlotsCancelReservations(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
@@ -121,7 +121,7 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimits(tt.cfg)
 			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-			// One delivery goes; the next maxTracked wait, each holding a slot.
+			// One job goes; the next maxTracked wait, each holding a slot.
 			for i := range maxTracked + 1 {
 				l.Admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
 			}
@@ -146,9 +146,9 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 	}
 }
 
-// TestPausedHostForgetsReservedSlots checks that a delivery held back by a rate limit and then
+// TestPausedHostForgetsReservedSlots checks that a job held back by a rate limit and then
 // by a paused host asks for a new slot when the pause ends, rather than going at once on the
-// slot it was given before the pause: deliveries held by a pause do not all go together.
+// slot it was given before the pause: jobs held by a pause do not all go together.
 func TestPausedHostForgetsReservedSlots(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1, Threshold: 1, Cooldown: 10 * time.Second})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)

@@ -105,7 +105,7 @@ func TestSendersShareCampaign(t *testing.T) {
 	}
 }
 
-// TestPausedCampaignAcrossSenders checks that the deliveries of a campaign paused by an app
+// TestPausedCampaignAcrossSenders checks that the jobs of a campaign paused by an app
 // that sends nothing itself are held from started Senders in other pools, and that once it
 // resumes they send those that came due during the pause, each once.
 func TestPausedCampaignAcrossSenders(t *testing.T) {
@@ -116,7 +116,7 @@ func TestPausedCampaignAcrossSenders(t *testing.T) {
 	if err := app.SaveMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	// A campaign whose fan-out enqueued three deliveries due in an hour.
+	// A campaign whose fan-out enqueued three jobs due in an hour.
 	var jobs []*webhook.Job
 	for _, u := range []string{"a", "b", "c"} {
 		if err := app.Identify(ctx, webhook.User{ID: u}); err != nil {
@@ -151,7 +151,7 @@ func TestPausedCampaignAcrossSenders(t *testing.T) {
 	waitSentOnce(ctx, t, recv, len(jobs))
 }
 
-// TestCampaignNotifications checks that starting a campaign, releasing held deliveries and
+// TestCampaignNotifications checks that starting a campaign, releasing held jobs and
 // resuming a campaign with a fan-out to do notify listeners in other pools.
 func TestCampaignNotifications(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

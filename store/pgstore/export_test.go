@@ -51,7 +51,7 @@ var ChangedNothing = changedNothing
 
 func Unsent(err error) error { return unsent{err} }
 
-// LosingResults returns a Store on s's database whose statements of the delivery path fail
+// LosingResults returns a Store on s's database whose statements of the job path fail
 // with err after the server has run them, as when the connection is lost after a commit.
 func LosingResults(s *Store, err error) *Store {
 	return &Store{db: losingQuerier{s.db, err}, pool: s.pool}

@@ -1,5 +1,5 @@
 // Package pgstore is a [webhook.Store] on PostgreSQL (pgx v5), for many app instances sharing
-// one delivery queue on a database they already run.
+// one job queue on a database they already run.
 //
 // # Setup
 //
@@ -14,14 +14,14 @@
 // # Many instances
 //
 // Any number of Senders, in one process or many, may share one database. Claims take rows
-// with FOR UPDATE SKIP LOCKED, so each delivery is leased to one Sender at a time, and an
+// with FOR UPDATE SKIP LOCKED, so each job is leased to one Sender at a time, and an
 // enqueue sends a NOTIFY in its transaction, so every Sender listening (see
 // [Store.Notifications]) looks for work as soon as it commits instead of at its next poll.
 //
 // # Transactional trigger
 //
 // [Store.WithTx] returns a Store that writes through the caller's pgx.Tx. Pass it to
-// [webhook.Sender.TriggerTx] to record an event and enqueue its deliveries in the app's own
+// [webhook.Sender.TriggerTx] to record an event and enqueue its jobs in the app's own
 // transaction: they are sent if and only if that transaction commits (the outbox pattern).
 //
 // # Data
@@ -70,7 +70,7 @@ type Store struct {
 }
 
 // hotSettings are set, for its transaction only, before each of the statements the
-// delivery path runs most (claims, finishes, and the lookups of users and messages) that
+// job path runs most (claims, finishes, and the lookups of users and messages) that
 // has a transaction of its own (outside a view), in the same round trip:
 //
 //   - The commit is asynchronous (see [Store.Claim]); lookups write nothing to commit.
@@ -108,7 +108,7 @@ type querier interface {
 // pool's size. Its other calls use up to Config.Workers of the pool's connections, and most
 // need far fewer: concurrent Enqueue, Finish, User and Message calls on one Store are merged
 // into one statement each (see [Store.Enqueue]), so each of these uses one connection at a
-// time however many goroutines call it, and the delivery path ran as fast on a pool of 4
+// time however many goroutines call it, and the job path ran as fast on a pool of 4
 // connections as on one of 20 with 16 workers. pgxpool's default size (4, or the number of
 // CPUs if more) is enough for the Store; add what the app itself needs.
 func New(pool *pgxpool.Pool) *Store {
@@ -121,7 +121,7 @@ func New(pool *pgxpool.Pool) *Store {
 }
 
 // WithTx returns a Store that reads and writes through tx, so that its changes commit or roll
-// back with tx: a view of s for one transaction, for [webhook.Sender.TriggerTx]. Deliveries
+// back with tx: a view of s for one transaction, for [webhook.Sender.TriggerTx]. Jobs
 // it enqueues become visible to Senders, and wake them, when tx commits. The view is good
 // until tx ends, and like tx it must not be used by two goroutines at once.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
@@ -513,7 +513,7 @@ type claimed struct {
 //
 // Claim and [Store.Finish] commit asynchronously (synchronous_commit off, for their own
 // transactions only): they do not wait for the disk. If the database server crashes, it
-// may forget the last claims and finishes, which are then made again: a delivery may be sent
+// may forget the last claims and finishes, which are then made again: a job may be sent
 // twice, with the same webhook-id, but none is lost. Enqueues and everything else wait for
 // the disk as the server's settings say. Through a [Store.WithTx] view, they leave the
 // transaction's commit as it is.
@@ -560,7 +560,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, owner string, lease ti
 	return jobs, nil
 }
 
-// hotQuery runs a statement of the delivery path and passes its rows to f, which must close
+// hotQuery runs a statement of the job path and passes its rows to f, which must close
 // them. Outside a view the statement runs after hotSettings, in the same round trip.
 func (s *Store) hotQuery(ctx context.Context, sql string, args []any, f func(pgx.Rows) error) error {
 	if s.view {

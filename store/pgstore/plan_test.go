@@ -12,7 +12,7 @@ import (
 )
 
 // TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables checks that the statements a
-// delivery runs keep reading by index when PostgreSQL planned them on empty tables, as on a
+// job runs keep reading by index when PostgreSQL planned them on empty tables, as on a
 // new queue, and kept those plans as the tables grew: a sequential scan then reads the whole
 // queue on every call. It also checks that they read only the rows they look up, not a
 // whole table through an index, as a hash join kept from the empty tables would.

@@ -53,7 +53,7 @@ func sharedQueue(t *testing.T) (context.Context, string, *webhooktest.Receiver, 
 }
 
 // waitSentOnce waits until recv has n requests and fails the test if two of them are of one
-// delivery or to one user (one URI).
+// job or to one user (one URI).
 func waitSentOnce(ctx context.Context, tb testing.TB, recv *webhooktest.Receiver, n int) {
 	tb.Helper()
 	reqs, err := recv.Wait(ctx, n)
@@ -79,11 +79,11 @@ func hookMessage(url string) *webhook.Message {
 	}
 }
 
-// TestSendersShareQueue checks that three Senders on separate pools share the deliveries that
+// TestSendersShareQueue checks that three Senders on separate pools share the jobs that
 // a fourth one enqueues, each sent once, woken by notifications rather than a poll.
 func TestSendersShareQueue(t *testing.T) {
 	ctx, schema, recv, clock := sharedQueue(t)
-	// All three wait for the next poll, an hour away, before any delivery is enqueued.
+	// All three wait for the next poll, an hour away, before any job is enqueued.
 	senders := startSenders(ctx, t, schema, clock, 3)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
 	if err := app.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
@@ -107,7 +107,7 @@ func TestSendersShareQueue(t *testing.T) {
 	}
 }
 
-// TestTriggerTx checks that deliveries triggered in a transaction are sent if it commits and
+// TestTriggerTx checks that jobs triggered in a transaction are sent if it commits and
 // never exist if it rolls back.
 func TestTriggerTx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

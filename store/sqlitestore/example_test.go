@@ -12,7 +12,7 @@ import (
 	"github.com/hookline/webhook/store/sqlitestore"
 )
 
-// A delivery enqueued on a sqlitestore survives the process: a new Store on the same file,
+// A job enqueued on a sqlitestore survives the process: a new Store on the same file,
 // as after a restart, finds it waiting.
 func ExampleNew() {
 	dir, err := os.MkdirTemp("", "hooks")

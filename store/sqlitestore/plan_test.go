@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestQueryPlans checks that the queries the Sender makes for every delivery or audience
+// TestQueryPlans checks that the queries the Sender makes for every job or audience
 // criterion read an index, not a table: their cost must not grow with the log or history.
 func TestQueryPlans(t *testing.T) {
 	_, db := openMigrated(t)

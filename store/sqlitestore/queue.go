@@ -263,7 +263,7 @@ func (s *Store) Attempts(ctx context.Context, f webhook.AttemptFilter) ([]webhoo
 }
 
 // deleteChunk is the number of attempts DeleteAttempts deletes per write transaction, so
-// that deliveries wait at most a few milliseconds for it.
+// that jobs wait at most a few milliseconds for it.
 const deleteChunk = 500
 
 // deleteAttemptsSQL deletes up to ?2 of the attempts before ?1, oldest first, through the

@@ -1,4 +1,4 @@
-// Package sqlitestore is a durable [webhook.Store] in one SQLite database: deliveries,
+// Package sqlitestore is a durable [webhook.Store] in one SQLite database: jobs,
 // retries and the attempt log survive a crash or a restart of the process. It suits one
 // app instance; for many instances sharing one queue use store/pgstore.
 //
@@ -11,8 +11,8 @@
 //	file:/path/to/hooks.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate
 //
 // synchronous(NORMAL) makes commits cheap; a power loss may undo the last commits, a crash
-// of the process cannot. Other settings did not lower the CPU a delivery costs in the
-// delivery benchmark (mmap_size, cache_size, page_size of 2, 8 or 16 KiB, temp_store,
+// of the process cannot. Other settings did not lower the CPU a job costs in the
+// job benchmark (mmap_size, cache_size, page_size of 2, 8 or 16 KiB, temp_store,
 // wal_autocheckpoint): the DSN above is all the store needs. Use a file: each connection
 // to ":memory:" is a database of its own. Then:
 //
@@ -27,7 +27,7 @@
 // Keep as many connections idle as may be open: database/sql keeps two idle by default and
 // closes the rest, but a Sender reads from many goroutines at once, and a new SQLite
 // connection opens the file and prepares the store's statements again (which, in the
-// delivery benchmark, cost a third of the CPU). A handful of connections suffice: SQLite has
+// job benchmark, cost a third of the CPU). A handful of connections suffice: SQLite has
 // one writer, and readers are bound by the CPU.
 //
 // modernc.org/sqlite is SQLite's C source translated to Go: it builds without cgo, uses
@@ -128,7 +128,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // write runs f in a write transaction and returns f's error or the commit's. Writes that
 // wait at the same time share one transaction (a group commit): the Sender's workers finish
-// deliveries at the same time, and SQLite's cost is per commit. A write that fails changes
+// jobs at the same time, and SQLite's cost is per commit. A write that fails changes
 // nothing and fails no other write (see commit), so f may run more than once: it must set
 // its results afresh each time. f gets a context that is not cancelled, since interrupting a
 // statement would roll back the whole transaction; a write whose ctx ends before its
@@ -166,8 +166,8 @@ func (s *Store) commit(calls []groupcommit.Call[writeFunc], more func() []groupc
 		return len(arrived) > 0
 	}
 	// Let the goroutines that are ready to run reach their writes first: the Sender's
-	// workers finish together, and a larger batch means fewer commits (in the delivery
-	// benchmark, this yield saves 13-20% of the CPU per delivery).
+	// workers finish together, and a larger batch means fewer commits (in the job
+	// benchmark, this yield saves 13-20% of the CPU per job).
 	runtime.Gosched()
 	take()
 	err := func() error {
