@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
@@ -42,6 +43,7 @@ type executor struct {
 	caps     []Cap
 	quiet    QuietHours
 	capped   userLocks // users with a job being checked against caps and sent
+	parked   parking   // jobs waiting for their failing host's attempt in flight
 	complete *completer
 	timeout  time.Duration
 	ua       string
@@ -63,8 +65,10 @@ type attempt struct {
 	request *Request      // the request to send
 	fresh   bool          // request was rendered by this attempt, and is saved for retries
 	host    string        // the destination host (and port), once rendered
+	admit   time.Time     // the deadline the host limits admitted the attempt with, or zero
 	res     AttemptResult // the HTTP outcome, for the retry policy and the breaker
 	unlock  func()        // releases the user's caps lock once the outcome is recorded
+	next    *Job          // a job parked for this attempt's host, to attempt next
 }
 
 // verdictKind says how an attempt ends.
@@ -78,6 +82,9 @@ const (
 	held
 	// putBack: the Sender is stopping; the job goes back unsent, due at once, not counted.
 	putBack
+	// parked: the job waits, in memory, for its failing host's attempt in flight to end; the
+	// worker of that attempt makes it next. Nothing is written.
+	parked
 	// skipped: a rule says the job is not to be sent (a cap, the audience); it ends,
 	// logged as Skipped.
 	skipped
@@ -100,14 +107,18 @@ var pass = verdict{kind: -1}
 // passed reports whether v lets the attempt go on.
 func (v verdict) passed() bool { return v.kind == pass.kind }
 
-// execute makes one attempt at a claimed job and hands its outcome to the completer.
+// execute makes one attempt at a claimed job and hands its outcome to the completer; then one
+// at the job parked for its host, if its attempt freed the host.
 func (x *executor) execute(ctx context.Context, j *Job) {
-	at := x.newAttempt(j)
-	at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
-	if at.msg != nil {
-		at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
+	for j != nil {
+		at := x.newAttempt(j)
+		at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
+		if at.msg != nil {
+			at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
+		}
+		x.report(ctx, at, x.decide(ctx, at))
+		j = at.next
 	}
-	x.report(ctx, at, x.decide(ctx, at))
 }
 
 // newAttempt starts an attempt at j, now.
@@ -159,6 +170,7 @@ func (x *executor) decide(ctx context.Context, at *attempt) verdict {
 	}
 	req, err := x.signed(at)
 	if err != nil {
+		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return x.failure(ctx, at, err, isPermanent(err))
 	}
 	return x.send(ctx, at, req)
@@ -284,16 +296,34 @@ func (x *executor) render(ctx context.Context, at *attempt) verdict {
 }
 
 // throttle holds a rendered job back while its host's or its message's rate limit, or its
-// host's breaker, says wait. The job keeps its rendered request and comes due when it may go.
+// host's breaker, says wait, or while its host, failing, has an attempt in flight. The job
+// keeps its rendered request and comes due when it may go.
 func (x *executor) throttle(_ context.Context, at *attempt) verdict {
 	perMinute := 0
 	if at.msg != nil {
 		perMinute = at.msg.msg.MaxPerMinute
 	}
-	if wait := x.hosts.Admit(at.job.ID, at.host, at.job.MessageID, perMinute, at.start); wait > 0 {
-		return verdict{kind: held, at: at.start.Add(wait)}
+	deadline := at.start.Add(x.timeout)
+	wait, busy := x.hosts.Admit(at.job.ID, at.host, at.job.MessageID, perMinute, at.start, deadline)
+	switch {
+	case wait <= 0:
+		at.admit = deadline
+		return pass
+	case busy && x.parked.park(at.host, at.job):
+		return verdict{kind: parked}
 	}
-	return pass
+	return verdict{kind: held, at: at.start.Add(wait)}
+}
+
+// hostDone tells the host limits that the attempt they admitted ended as o says, and logs the
+// host's breaker opening.
+func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcome) {
+	end := x.clock.Now()
+	at.next = x.parked.take(at.host)
+	if x.hosts.Done(at.host, at.admit, o, end) {
+		x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
+			slog.String("host", at.host), slog.Time("until", end.Add(x.hosts.Cooldown())))
+	}
 }
 
 // signed returns the request to send: the job's rendered request with a webhook-timestamp
@@ -325,6 +355,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 
 	resp, body, err := x.do(ctx, req)
 	if ctx.Err() != nil {
+		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return verdict{kind: putBack, at: x.clock.Now()} // a hard stop cut it short: unlogged
 	}
 	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
@@ -332,11 +363,13 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 		at.res.StatusCode, at.res.Header = resp.StatusCode, resp.Header
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), body
 	}
-	if !errors.As(err, new(*BlockedError)) {
-		if x.hosts.Record(at.host, Retryable(at.res), at.res.End) {
-			x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
-				slog.String("host", at.host), slog.Time("until", at.res.End.Add(x.hosts.Cooldown())))
-		}
+	switch {
+	case errors.As(err, new(*BlockedError)):
+		x.hostDone(ctx, at, hostlimit.Uncounted)
+	case Retryable(at.res):
+		x.hostDone(ctx, at, hostlimit.Failed)
+	default:
+		x.hostDone(ctx, at, hostlimit.Succeeded)
 	}
 	switch {
 	case err != nil:
@@ -384,6 +417,39 @@ func redactURLError(err error) error {
 	return err
 }
 
+// parking holds, for each failing host with an attempt in flight, at most one job waiting for
+// it to end, so that a host that fails fast gets its next attempt at once rather than at the
+// deadline of the one in flight, and one that hangs holds one waiting job, not a worker. A
+// parked job stays claimed (its lease holds) and held by the dispatcher. The zero parking is
+// ready to use; it is safe for concurrent use.
+type parking struct {
+	mu   sync.Mutex      // guards jobs
+	jobs map[string]*Job // by host
+}
+
+// park parks j for host, and reports false if a job is parked for it already.
+func (p *parking) park(host string, j *Job) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.jobs[host] != nil {
+		return false
+	}
+	if p.jobs == nil {
+		p.jobs = map[string]*Job{}
+	}
+	p.jobs[host] = j
+	return true
+}
+
+// take returns the job parked for host, if any, and unparks it.
+func (p *parking) take(host string) *Job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j := p.jobs[host]
+	delete(p.jobs, host)
+	return j
+}
+
 // putBack puts a claimed job that no attempt was made at back in the queue as it was: the
 // dispatcher's, for a job that waited too long for a worker or that no worker started before
 // the Sender stopped.
@@ -396,6 +462,10 @@ func (x *executor) putBack(ctx context.Context, j *Job) {
 func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 	j := at.job
 	a := &at.rec
+	if v.kind == parked {
+		at.unlock() // the attempt made when the host is free checks caps again
+		return
+	}
 	var logged *Attempt // the attempt log's record, if the attempt counts
 	switch v.kind {
 	case held, putBack:

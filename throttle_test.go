@@ -4,12 +4,14 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
 	"github.com/hookline/webhook/webhooktest"
 )
 
@@ -239,5 +241,72 @@ func TestHostRateLimitIgnoresCase(t *testing.T) {
 	h.idle(t)
 	if n := len(recv.Requests()); n != 3 {
 		t.Errorf("a second after the first, the receiver got %d requests, want 3", n)
+	}
+}
+
+// A host whose last attempt failed gets one attempt at a time, with at most one more job
+// waiting in memory for it: a host that hangs holds one worker, and the other workers keep
+// sending to the hosts that answer (no head-of-line blocking).
+func TestFailingHostHoldsOneWorker(t *testing.T) {
+	ctx := testContext(t)
+	// The slow host answers 500 to each request once the test releases it.
+	arrived, release := make(chan string, 100), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.URL.Path
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(slow.Close)
+	fast := webhooktest.NewReceiver(t)
+	s, clock := webhooktest.NewSender(t, memstore.New(), &webhook.Config{Workers: 2, BreakerThreshold: -1})
+	for id, url := range map[string]string{"slow": slow.URL, "fast": fast.URL} {
+		if err := s.SaveMessage(ctx, &webhook.Message{ID: id, URL: url + "/{{ user.id }}"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webhooktest.Start(t, s)
+	send := func(id string, users ...string) {
+		for _, u := range users {
+			if _, err := s.Send(ctx, id, u, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The slow host fails once, so it is a failing host.
+	send("slow", "first")
+	<-arrived
+	release <- struct{}{}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Now it hangs, with three jobs for it, and four for the fast host come after them.
+	send("slow", "a", "b", "c")
+	send("fast", "1", "2", "3", "4")
+	<-arrived
+	if _, err := fast.Wait(ctx, 4); err != nil {
+		t.Fatalf("the fast host's jobs did not all arrive while the slow host hung: %v", err)
+	}
+	select {
+	case p := <-arrived:
+		t.Fatalf("a second request (%s) reached the failing host while one was in flight", p)
+	default:
+	}
+	// Once it answers, the job parked for it goes at once; the third waits in the queue
+	// until the deadline of the attempt that was in flight.
+	release <- struct{}{}
+	<-arrived
+	release <- struct{}{}
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 3 {
+		t.Errorf("the slow host had %d attempts before the clock moved, want 3 (first, the hung one, the parked one): %+v", len(as), as)
 	}
 }

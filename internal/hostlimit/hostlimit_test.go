@@ -15,8 +15,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 		// that every map stays bounded; TestLimiterCapHoldsWhenAllHostsAreBusy covers a cap
 		// reached with no idle host.
 		host := fmt.Sprintf("h%d.example.com", i)
-		l.Admit(fmt.Sprintf("a%d", i), host, "m", 600, now)
-		if wait := l.Admit(fmt.Sprintf("b%d", i), host, "m", 600, now); wait <= 0 {
+		l.Admit(fmt.Sprintf("a%d", i), host, "m", 600, now, now.Add(time.Minute))
+		if wait, _ := l.Admit(fmt.Sprintf("b%d", i), host, "m", 600, now, now.Add(time.Minute)); wait <= 0 {
 			t.Fatalf("second delivery to %s was not held back", host)
 		}
 	}
@@ -27,8 +27,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	later := now.Add(time.Hour)
 	for i := range 10 {
 		host := fmt.Sprintf("new%d.example.com", i)
-		l.Admit(fmt.Sprintf("c%d", i), host, "other", 0, later)
-		l.Admit(fmt.Sprintf("d%d", i), host, "other", 0, later)
+		l.Admit(fmt.Sprintf("c%d", i), host, "other", 0, later, later.Add(time.Minute))
+		l.Admit(fmt.Sprintf("d%d", i), host, "other", 0, later, later.Add(time.Minute))
 	}
 	if _, ok := l.slots["d9"]; !ok || len(l.slots) > maxTracked {
 		t.Errorf("after an hour, %d slots and none for d9; stale slots should make room", len(l.slots))
@@ -44,19 +44,19 @@ func TestLimiterCapForgetsIdleHostsFirst(t *testing.T) {
 	now := start.Add(time.Hour) // the buckets spent at start are full again
 	idle := maxTracked / 2
 	for i := range idle {
-		l.Admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start)
+		l.Admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start, start.Add(time.Minute))
 	}
-	l.Admit("f", "failing.example.com", "m", 0, start)
-	l.Record("failing.example.com", true, start)
+	l.Admit("f", "failing.example.com", "m", 0, start, start.Add(time.Minute))
+	l.Done("failing.example.com", start.Add(time.Minute), Failed, start)
 	busy := maxTracked - idle - 1
 	for i := range busy {
-		l.Admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now)
+		l.Admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now, now.Add(time.Minute))
 	}
 	if len(l.hosts) != maxTracked {
 		t.Fatalf("tracking %d hosts before the new one, want %d", len(l.hosts), maxTracked)
 	}
 
-	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait, _ := l.Admit("n", "new.example.com", "m", 0, now, now.Add(time.Minute)); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), busy+2; got != want {
@@ -88,9 +88,9 @@ func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked {
-		l.Admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now)
+		l.Admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now, now.Add(time.Minute))
 	}
-	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait, _ := l.Admit("n", "new.example.com", "m", 0, now, now.Add(time.Minute)); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), maxTracked*9/10; got != want {
@@ -123,16 +123,16 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 			// One job goes; the next maxTracked wait, each holding a slot.
 			for i := range maxTracked + 1 {
-				l.Admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
+				l.Admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now, now.Add(time.Minute))
 			}
 			if len(l.slots) != maxTracked {
 				t.Fatalf("%d slots held, want %d", len(l.slots), maxTracked)
 			}
-			if wait := l.Admit("d1", "h.example.com", "m", tt.perMinute, now); wait != 0 {
+			if wait, _ := l.Admit("d1", "h.example.com", "m", tt.perMinute, now, now.Add(time.Minute)); wait != 0 {
 				t.Fatalf("first delivery waits %v, want 0", wait)
 			}
 			for _, id := range []string{"d2", "d3"} {
-				if wait := l.Admit(id, "h.example.com", "m", tt.perMinute, now); wait != time.Second {
+				if wait, _ := l.Admit(id, "h.example.com", "m", tt.perMinute, now, now.Add(time.Minute)); wait != time.Second {
 					t.Errorf("delivery %s waits %v, want 1s: a delivery without a slot must not take a token", id, wait)
 				}
 				if _, ok := l.slots[id]; ok {
@@ -153,19 +153,20 @@ func TestPausedHostForgetsReservedSlots(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1, Threshold: 1, Cooldown: 10 * time.Second})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	const host = "hooks.example.com"
-	l.Admit("a", host, "m", 0, now)
-	if wait := l.Admit("b", host, "m", 0, now); wait != time.Second {
+	l.Admit("a", host, "m", 0, now, now.Add(time.Minute))
+	if wait, _ := l.Admit("b", host, "m", 0, now, now.Add(time.Minute)); wait != time.Second {
 		t.Fatalf("second delivery waits %v, want 1s", wait)
 	}
-	l.Record(host, true, now)
-	if wait := l.Admit("b", host, "m", 0, now.Add(2*time.Second)); wait != 8*time.Second {
+	l.Done(host, now.Add(time.Minute), Failed, now)
+	if wait, _ := l.Admit("b", host, "m", 0, now.Add(2*time.Second), now.Add(2*time.Second).Add(time.Minute)); wait != 8*time.Second {
 		t.Fatalf("during the pause the delivery waits %v, want 8s", wait)
 	}
 	end := now.Add(10 * time.Second)
-	if wait := l.Admit("c", host, "m", 0, end); wait != 0 {
+	if wait, _ := l.Admit("c", host, "m", 0, end, end.Add(time.Minute)); wait != 0 {
 		t.Fatalf("first delivery after the pause waits %v, want 0", wait)
 	}
-	if wait := l.Admit("b", host, "m", 0, end); wait != time.Second {
+	l.Done(host, end.Add(time.Minute), Succeeded, end)
+	if wait, _ := l.Admit("b", host, "m", 0, end, end.Add(time.Minute)); wait != time.Second {
 		t.Errorf("after the pause, the delivery that had a slot before it waits %v, want 1s", wait)
 	}
 }
@@ -187,4 +188,44 @@ func newLimits(cfg Config) *Limits {
 		cfg.Cooldown = def.Cooldown
 	}
 	return New(cfg)
+}
+
+// A host whose last attempt failed gets one attempt at a time: others wait until the
+// deadline of the one in flight, so that a host that hangs holds one worker. A success
+// lifts the rule; uncounted attempts neither lift nor set it.
+func TestFailingHostGetsOneAttemptAtATime(t *testing.T) {
+	l := newLimits(Config{Rate: -1})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "slow.example.com"
+	for i := range 3 { // a healthy host: no limit on attempts in flight
+		if wait, _ := l.Admit(fmt.Sprint("a", i), host, "m", 0, now, now.Add(30*time.Second)); wait != 0 {
+			t.Fatalf("attempt %d to a healthy host waits %v, want 0", i, wait)
+		}
+	}
+	for range 3 {
+		l.Done(host, now.Add(30*time.Second), Failed, now.Add(30*time.Second))
+	}
+	later := now.Add(31 * time.Second)
+	if wait, _ := l.Admit("probe", host, "m", 0, later, later.Add(30*time.Second)); wait != 0 {
+		t.Fatalf("the first attempt to a failing host waits %v, want 0", wait)
+	}
+	if wait, busy := l.Admit("b", host, "m", 0, later, later.Add(30*time.Second)); wait != 30*time.Second || !busy {
+		t.Errorf("a second attempt while the probe is in flight waits %v, busy %v; want until its deadline (30s), busy", wait, busy)
+	}
+	if wait, _ := l.Admit("other", "other.example.com", "m", 0, later, later.Add(30*time.Second)); wait != 0 {
+		t.Errorf("an attempt to another host waits %v, want 0", wait)
+	}
+	l.Done(host, later.Add(30*time.Second), Uncounted, later)
+	if wait, _ := l.Admit("b", host, "m", 0, later, later.Add(30*time.Second)); wait != 0 {
+		t.Errorf("once the probe ended, the next attempt waits %v, want 0", wait)
+	}
+	if wait, _ := l.Admit("c", host, "m", 0, later, later.Add(30*time.Second)); wait != 30*time.Second {
+		t.Errorf("an uncounted end kept the host failing, but the third attempt waits %v, want 30s", wait)
+	}
+	l.Done(host, later.Add(30*time.Second), Succeeded, later)
+	for i := range 3 {
+		if wait, _ := l.Admit(fmt.Sprint("d", i), host, "m", 0, later, later.Add(30*time.Second)); wait != 0 {
+			t.Errorf("attempt %d after a success waits %v, want 0", i, wait)
+		}
+	}
 }
