@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
@@ -43,7 +42,6 @@ type executor struct {
 	caps     []Cap
 	quiet    QuietHours
 	capped   userLocks // users with a job being checked against caps and sent
-	parked   parking   // jobs waiting for their failing host's attempt in flight
 	complete *completer
 	timeout  time.Duration
 	ua       string
@@ -304,23 +302,24 @@ func (x *executor) throttle(_ context.Context, at *attempt) verdict {
 		perMinute = at.msg.msg.MaxPerMinute
 	}
 	deadline := at.start.Add(x.timeout)
-	wait, busy := x.hosts.Admit(at.job.ID, at.host, at.job.MessageID, perMinute, at.start, deadline)
+	wait, park := x.hosts.Admit(at.job, at.job.ID, at.host, at.job.MessageID, perMinute, at.start, deadline)
 	switch {
-	case wait <= 0:
-		at.admit = deadline
-		return pass
-	case busy && x.parked.park(at.host, at.job):
+	case park:
 		return verdict{kind: parked}
+	case wait > 0:
+		return verdict{kind: held, at: at.start.Add(wait)}
 	}
-	return verdict{kind: held, at: at.start.Add(wait)}
+	at.admit = deadline
+	return pass
 }
 
 // hostDone tells the host limits that the attempt they admitted ended as o says, and logs the
 // host's breaker opening.
 func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcome) {
 	end := x.clock.Now()
-	at.next = x.parked.take(at.host)
-	if x.hosts.Done(at.host, at.admit, o, end) {
+	next, paused := x.hosts.Done(at.host, at.admit, o, end)
+	at.next, _ = next.(*Job)
+	if paused {
 		x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
 			slog.String("host", at.host), slog.Time("until", end.Add(x.hosts.Cooldown())))
 	}
@@ -415,39 +414,6 @@ func redactURLError(err error) error {
 		return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
 	}
 	return err
-}
-
-// parking holds, for each failing host with an attempt in flight, at most one job waiting for
-// it to end, so that a host that fails fast gets its next attempt at once rather than at the
-// deadline of the one in flight, and one that hangs holds one waiting job, not a worker. A
-// parked job stays claimed (its lease holds) and held by the dispatcher. The zero parking is
-// ready to use; it is safe for concurrent use.
-type parking struct {
-	mu   sync.Mutex      // guards jobs
-	jobs map[string]*Job // by host
-}
-
-// park parks j for host, and reports false if a job is parked for it already.
-func (p *parking) park(host string, j *Job) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.jobs[host] != nil {
-		return false
-	}
-	if p.jobs == nil {
-		p.jobs = map[string]*Job{}
-	}
-	p.jobs[host] = j
-	return true
-}
-
-// take returns the job parked for host, if any, and unparks it.
-func (p *parking) take(host string) *Job {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	j := p.jobs[host]
-	delete(p.jobs, host)
-	return j
 }
 
 // putBack puts a claimed job that no attempt was made at back in the queue as it was: the

@@ -22,12 +22,13 @@ type limiter struct {
 	failures int           // consecutive failed attempts
 	paused   time.Time     // no attempt before this time
 	inFlight []time.Time   // the deadlines of the attempts in flight
+	parked   any           // a job waiting for an attempt in flight to end, or nil
 }
 
 // idle reports whether forgetting l changes nothing: its bucket is full, its breaker is
 // closed and nothing is in flight.
 func (l *limiter) idle(now time.Time) bool {
-	return l.failures == 0 && !l.paused.After(now) && l.firstDeadline(now).IsZero() &&
+	return l.failures == 0 && !l.paused.After(now) && l.firstDeadline(now).IsZero() && l.parked == nil &&
 		(l.rate == nil || l.rate.TokensAt(now) >= float64(l.rate.Burst()))
 }
 
@@ -123,17 +124,22 @@ func get(m map[string]*limiter, key string, now time.Time, newRate func() *rate.
 // due one after another instead of all at once; perMinute > 0 limits the message too.
 //
 // A host whose last attempt failed gets one attempt at a time: while one is in flight, others
-// wait until its deadline, and busy is set, so that a host that hangs until the timeout holds
-// one worker, not all of them. An admitted attempt is in flight until [Limits.Done] is called
-// with its deadline.
-func (l *Limits) Admit(jobID, host, messageID string, perMinute int, now, deadline time.Time) (wait time.Duration, busy bool) {
+// wait until its deadline, so that a host that hangs until the timeout holds one worker, not
+// all of them. The first of them is parked instead: Admit keeps job, reports parked, and
+// [Limits.Done] returns it when the attempt in flight ends, for the caller to attempt next;
+// the others wait. An admitted attempt is in flight until Done is called with its deadline.
+func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, now, deadline time.Time) (wait time.Duration, parked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h, wait, busy := l.admit(jobID, host, messageID, perMinute, now)
-	if wait == 0 {
+	switch {
+	case wait == 0:
 		h.inFlight = append(h.inFlight, deadline)
+	case busy && job != nil && h.parked == nil:
+		h.parked = job
+		return wait, true
 	}
-	return wait, busy
+	return wait, false
 }
 
 // admit is Admit, but for counting the attempt in flight, with l.mu held. It returns the
@@ -209,15 +215,17 @@ const (
 )
 
 // Done ends an attempt to host admitted with the given deadline, which ended at end as o
-// says, and reports whether it paused the host: after Threshold failures in a row, the host
-// is paused for the cool-down, and after a cool-down one more failure pauses it again.
-func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time) bool {
+// says. It returns the job parked for the host, if any, to attempt next, and reports whether
+// the attempt paused the host: after Threshold failures in a row, the host is paused for the
+// cool-down, and after a cool-down one more failure pauses it again.
+func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time) (next any, paused bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h := l.hosts[host]
 	if h == nil {
-		return false
+		return nil, false
 	}
+	next, h.parked = h.parked, nil
 	if i := slices.IndexFunc(h.inFlight, deadline.Equal); i >= 0 {
 		h.inFlight = slices.Delete(h.inFlight, i, i+1)
 	}
@@ -228,10 +236,10 @@ func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time)
 		h.failures++
 		if l.threshold > 0 && h.failures >= l.threshold {
 			h.paused = end.Add(l.cooldown)
-			return true
+			return next, true
 		}
 	}
-	return false
+	return next, false
 }
 
 // Cooldown returns how long a failing host is paused.
