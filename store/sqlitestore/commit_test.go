@@ -18,7 +18,7 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 	errBad := errors.New("bad write")
 	put := func(id string, fail bool) groupcommit.Call[writeFunc] {
 		return groupcommit.Call[writeFunc]{Ctx: t.Context(), Item: func(ctx context.Context, tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, data) VALUES (?, '{}')`, id); err != nil || !fail {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_users (id, data) VALUES (?, '{}')`, id); err != nil || !fail {
 				return err
 			}
 			return errBad
@@ -49,7 +49,7 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 			t.Errorf("write %d = %v, want %v", i, err, want)
 		}
 	}
-	rows, err := db.QueryContext(t.Context(), `SELECT id FROM users ORDER BY id`)
+	rows, err := db.QueryContext(t.Context(), `SELECT id FROM webhook_users ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}

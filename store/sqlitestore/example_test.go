@@ -12,25 +12,22 @@ import (
 	"github.com/hookline/webhook/store/sqlitestore"
 )
 
-// A delivery enqueued on a sqlitestore survives the process: a new Store on the same file,
-// as after a restart, finds it waiting.
+// A job enqueued on a sqlitestore survives the process: a new Store on the same file, as
+// after a restart, finds it waiting.
 func ExampleNew() {
 	dir, err := os.MkdirTemp("", "hooks")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	dsn := "file:" + filepath.Join(dir, "hooks.db") +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	path := filepath.Join(dir, "hooks.db")
 	ctx := context.Background()
 
-	start := func() (*sql.DB, *webhook.Sender) {
-		db, err := sql.Open("sqlite", dsn) // the driver is modernc.org/sqlite
+	start := func() (*sql.DB, *sqlitestore.Store, *webhook.Sender) {
+		db, err := sqlitestore.Open(ctx, "sqlite", path) // the driver is modernc.org/sqlite
 		if err != nil {
 			log.Fatal(err)
 		}
-		db.SetMaxOpenConns(8) // and keep them open: see the package doc
-		db.SetMaxIdleConns(8)
 		store := sqlitestore.New(db)
 		if err := store.Migrate(ctx); err != nil {
 			log.Fatal(err)
@@ -39,25 +36,25 @@ func ExampleNew() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		return db, sender
+		return db, store, sender
 	}
 
-	db, sender := start()
+	db, _, sender := start()
 	if err := sender.SaveMessage(ctx, &webhook.Message{ID: "welcome", URL: "https://example.com/hooks/welcome"}); err != nil {
 		log.Fatal(err)
 	}
-	id, err := sender.Send(ctx, "welcome", "u1", nil) // not started: the delivery waits
+	id, err := sender.Send(ctx, "welcome", "u1", nil) // not started: the job waits
 	if err != nil {
 		log.Fatal(err)
 	}
 	db.Close()
 
-	db, _ = start()
+	db, store, _ := start()
 	defer db.Close()
-	j, err := sqlitestore.New(db).Job(ctx, id)
+	jobs, err := store.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{IDs: []string{id}}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(j.MessageID, j.UserID, j.State)
+	fmt.Println(jobs[0].MessageID, jobs[0].UserID, jobs[0].State)
 	// Output: welcome u1 scheduled
 }

@@ -58,7 +58,7 @@ func (h *senderOnSQLite) do(t *testing.T, what string, err error) {
 // one time may be recorded in any order).
 func (h *senderOnSQLite) wantHistory(t *testing.T, want ...string) {
 	t.Helper()
-	as, err := h.sender.Attempts(h.ctx, webhook.AttemptFilter{})
+	as, err := h.sender.Attempts(h.ctx, webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,19 +18,15 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// dsn is the DSN the package doc gives, for a database file at path.
-func dsn(path string) string {
-	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-}
-
 // open opens and migrates a new database in a temporary directory, closed when tb ends.
 func open(tb testing.TB) *sqlitestore.Store {
 	tb.Helper()
-	return openAt(tb, filepath.Join(tb.TempDir(), "hooks.db"))
+	s, _ := openAt(tb, filepath.Join(tb.TempDir(), "hooks.db"))
+	return s
 }
 
 // openAt opens and migrates the database at path, closed when tb ends.
-func openAt(tb testing.TB, path string) *sqlitestore.Store {
+func openAt(tb testing.TB, path string) (*sqlitestore.Store, *sql.DB) {
 	tb.Helper()
 	s, db, err := openStore(tb.Context(), path)
 	if db != nil {
@@ -38,18 +35,16 @@ func openAt(tb testing.TB, path string) *sqlitestore.Store {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s
+	return s, db
 }
 
-// openStore opens the database at path as the package doc says, keeping its connections
-// open, and migrates it. The caller closes the database, if it is not nil.
+// openStore opens the database at path with Open and migrates it. The caller closes the
+// database, if it is not nil.
 func openStore(ctx context.Context, path string) (*sqlitestore.Store, *sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path))
+	db, err := sqlitestore.Open(ctx, "sqlite", path)
 	if err != nil {
 		return nil, nil, err
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
 	s := sqlitestore.New(db)
 	return s, db, s.Migrate(ctx)
 }
@@ -60,7 +55,7 @@ func TestStore(t *testing.T) {
 
 func TestMigrateTwice(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hooks.db")
-	s := openAt(t, path)
+	s, _ := openAt(t, path)
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
@@ -100,22 +95,65 @@ func TestFailedWriteIsIsolated(t *testing.T) {
 	errs := make([]error, 20)
 	for i := range errs {
 		wg.Go(func() {
-			jobs := []*webhook.Job{mk(fmt.Sprintf("ok%d", i), nil)}
-			if i%2 == 1 { // a second job whose params cannot be encoded
-				jobs = append(jobs, mk(fmt.Sprintf("bad%d", i), webhook.Map{"x": math.NaN()}))
+			p := webhook.EnqueueParams{
+				Events: []webhook.Event{{ID: fmt.Sprintf("e%d", i), UserID: "u", Name: "x"}},
+				Jobs:   []*webhook.Job{mk(fmt.Sprintf("ok%d", i), nil)},
 			}
-			errs[i] = s.Enqueue(t.Context(), jobs)
+			if i%2 == 1 { // an event whose params cannot be encoded
+				p.Events[0].Params = webhook.Map{"x": math.Inf(1)}
+			}
+			_, errs[i] = s.Enqueue(t.Context(), p)
 		})
 	}
 	wg.Wait()
 	for i, err := range errs {
-		_, jobErr := s.Job(t.Context(), fmt.Sprintf("ok%d", i))
-		if i%2 == 1 {
-			if err == nil || !errors.Is(jobErr, webhook.ErrNotFound) {
-				t.Errorf("Enqueue %d with a bad job = %v, and its good job: %v; want an error and nothing saved", i, err, jobErr)
-			}
-		} else if err != nil || jobErr != nil {
-			t.Errorf("Enqueue %d = %v, and its job: %v; want it saved", i, err, jobErr)
+		jobs, jobErr := s.Jobs(t.Context(), webhook.JobQuery{JobFilter: webhook.JobFilter{IDs: []string{fmt.Sprintf("ok%d", i)}}})
+		if jobErr != nil {
+			t.Fatal(jobErr)
 		}
+		if i%2 == 1 {
+			if err == nil || len(jobs) != 0 {
+				t.Errorf("Enqueue %d with a bad event = %v, and saved %d jobs; want an error and nothing saved", i, err, len(jobs))
+			}
+		} else if err != nil || len(jobs) != 1 {
+			t.Errorf("Enqueue %d = %v, and saved %d jobs; want its job saved", i, err, len(jobs))
+		}
+	}
+}
+
+// Check refuses a database opened without the settings the Store needs, with an error that
+// gives the DSN to use; Open's database has them.
+func TestCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hooks.db")
+	for _, tt := range []struct {
+		name, dsn string
+		conns     int
+		want      string // in the error; empty for none
+	}{
+		{"plain path", path, 0, "journal_mode WAL"},
+		{"no busy timeout", "file:" + path + "?_pragma=journal_mode(WAL)", 0, "busy_timeout of at least 1s, not 0s"},
+		{"one connection", sqlitestore.DSN(path), 1, "SetMaxOpenConns(1)"},
+		{"memory", ":memory:", 0, "each connection to an in-memory database has its own"},
+		{"DSN", sqlitestore.DSN(path), 0, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := sql.Open("sqlite", tt.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxOpenConns(tt.conns)
+			s := sqlitestore.New(db)
+			for what, err := range map[string]error{"Check": s.Check(t.Context()), "Migrate": s.Migrate(t.Context())} {
+				switch {
+				case tt.want == "" && err != nil:
+					t.Errorf("%s = %v, want nil", what, err)
+				case tt.want == "":
+				case err == nil || !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), tt.want) ||
+					!strings.Contains(err.Error(), "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"):
+					t.Errorf("%s = %v, want an error wrapping ErrInvalid that says %q and gives the DSN", what, err, tt.want)
+				}
+			}
+		})
 	}
 }
