@@ -157,3 +157,48 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// Triggers from many goroutines, through two Stores on one file as two processes would
+// have, all succeed on a database from Open: with a plain sql.Open("sqlite", path), most
+// failed with SQLITE_BUSY.
+func TestConcurrentTriggers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hooks.db")
+	const perStore = 100
+	var senders []*webhook.Sender
+	var stores []*sqlitestore.Store
+	for range 2 {
+		s, _ := openAt(t, path)
+		stores = append(stores, s)
+		sender, err := webhook.NewSender(s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &webhook.Message{ID: "welcome", URL: "https://example.com/hooks/{{ user.id }}",
+			Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "signup"}}
+		if err := sender.SaveMessage(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+		senders = append(senders, sender)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*perStore)
+	for i := range 2 * perStore {
+		wg.Go(func() {
+			errs <- senders[i%2].Trigger(t.Context(), webhook.Event{UserID: fmt.Sprintf("u%d", i), Name: "signup"})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			failed++
+			t.Log(err)
+		}
+	}
+	jobs, err := stores[0].Jobs(t.Context(), webhook.JobQuery{})
+	if failed > 0 || err != nil || len(jobs) != 2*perStore {
+		t.Errorf("%d of %d concurrent Triggers failed, and %d jobs were enqueued (%v); want none failed and %d jobs",
+			failed, 2*perStore, len(jobs), err, 2*perStore)
+	}
+}
