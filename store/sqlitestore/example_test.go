@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -57,4 +58,15 @@ func ExampleNew() {
 	}
 	fmt.Println(jobs[0].MessageID, jobs[0].UserID, jobs[0].State)
 	// Output: welcome u1 scheduled
+}
+
+// Migrations holds the migrations as SQL files for a migration tool, such as goose or
+// golang-migrate, for apps that do not call Migrate.
+func ExampleMigrations() {
+	names, err := fs.Glob(sqlitestore.Migrations, "*.sql")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(names)
+	// Output: [0001_init.up.sql]
 }

@@ -4,9 +4,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,4 +270,48 @@ func dump(t *testing.T, db *sql.DB, names ...string) map[string][]string {
 		rows.Close()
 	}
 	return out
+}
+
+// TestMigrationsFS applies the files of Migrations in order, as goose or golang-migrate
+// would: they are named and marked for those tools, and make the schema that Migrate makes.
+func TestMigrationsFS(t *testing.T) {
+	names, err := fs.Glob(sqlitestore.Migrations, "*")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("Migrations holds %v, %v; want the migrations", names, err)
+	}
+	byTool, byMigrate := openDB(t), openDB(t)
+	golangMigrate := regexp.MustCompile(`^[0-9]+_.*\.up\.sql$`)
+	for _, name := range names {
+		src, err := fs.ReadFile(sqlitestore.Migrations, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !golangMigrate.MatchString(name) || !strings.HasPrefix(string(src), "-- +goose Up\n") {
+			t.Errorf("migration %s: want a name NNNN_name.up.sql, for golang-migrate, and a first line -- +goose Up, for goose", name)
+		}
+		exec(t, byTool, string(src))
+	}
+	if err := sqlitestore.New(byMigrate).Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	schema := func(db *sql.DB) []string {
+		rows, err := db.QueryContext(t.Context(), `SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_schema
+			WHERE tbl_name <> 'webhook_migrations' ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	if diff := cmp.Diff(schema(byMigrate), schema(byTool)); diff != "" {
+		t.Errorf("schema made by applying Migrations (-Migrate's +the files'):\n%s", diff)
+	}
 }
