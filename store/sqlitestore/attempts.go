@@ -13,9 +13,10 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// attemptSQL logs attempts, with their rows of attemptRow after it.
+// attemptSQL logs attempts, with their rows of attemptRow after it. (On OR IGNORE, see
+// orIgnore.)
 const (
-	attemptSQL = `INSERT INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data) VALUES `
+	attemptSQL = `INSERT OR IGNORE INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data) VALUES `
 	attemptRow = `(?, ?, ?, ?, ?, ?, ?, ?)`
 )
 

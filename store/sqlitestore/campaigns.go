@@ -97,7 +97,7 @@ func (s *Store) LeaseCampaign(ctx context.Context, p webhook.LeaseCampaignParams
 	}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res = webhook.LeaseCampaignResult{}
-		rows, err := s.stmt(ctx, tx, `UPDATE webhook_campaigns SET lease_owner = ?1, lease_expires_at = ?2, rev = rev + 1
+		rows, err := s.stmt(ctx, tx, `UPDATE OR IGNORE webhook_campaigns SET lease_owner = ?1, lease_expires_at = ?2, rev = rev + 1
 			WHERE message_id = (SELECT message_id FROM webhook_campaigns
 				WHERE state = 'running' AND next_at IS NOT NULL AND next_at <= ?3
 					AND (lease_owner = '' OR lease_expires_at IS NULL OR lease_expires_at <= ?3)

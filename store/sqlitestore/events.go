@@ -45,7 +45,8 @@ func (s *Store) Events(ctx context.Context, q webhook.EventQuery) ([]webhook.Eve
 }
 
 // insertEvents saves events in tx, but not those whose user and ID it holds, nor a second
-// one with the same user and ID: a few statements for any number of events.
+// one with the same user and ID: a few statements for any number of events. (On OR IGNORE,
+// see orIgnore.)
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []webhook.Event) error {
 	return chunks(len(events), maxChunk, func(start, size int) error {
 		args := make([]any, 0, 5*size)
@@ -56,8 +57,8 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []webhook.E
 			}
 			args = append(args, e.ID, e.UserID, e.Name, instant(e.Time), params)
 		}
-		_, err := s.stmt(ctx, tx, `INSERT INTO webhook_events (id, user_id, name, time, params) VALUES `+
-			rowsOf(size, "(?, ?, ?, ?, ?)")+` ON CONFLICT DO NOTHING`).ExecContext(ctx, args...)
+		_, err := s.stmt(ctx, tx, `INSERT OR IGNORE INTO webhook_events (id, user_id, name, time, params) VALUES `+
+			rowsOf(size, "(?, ?, ?, ?, ?)")).ExecContext(ctx, args...)
 		return err
 	})
 }

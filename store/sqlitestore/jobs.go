@@ -49,17 +49,17 @@ func readyAt(due sql.NullInt64) int64 {
 	return due.Int64
 }
 
-// enqueueSQL inserts jobs, with their rows after it, and returns the key and ID of each job
-// it saved.
+// enqueueSQL inserts jobs, with their rows of enqueueRow after it, but none whose key or ID
+// is taken. (On OR IGNORE, see orIgnore.)
 const (
-	enqueueSQL = `INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params, state,
-		attempts, created_at, due_at, request, unless_event, ready_at) VALUES `
-	enqueueRow       = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	enqueueReturning = ` ON CONFLICT DO NOTHING RETURNING key, id`
+	enqueueSQL = `INSERT OR IGNORE INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
+		state, attempts, created_at, due_at, request, unless_event, ready_at) VALUES `
+	enqueueRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Enqueue implements [webhook.JobStore]: one write saves the events and the jobs, with a
-// few statements for any number of them.
+// few statements for any number of them. A job's ID is its own unless a statement saved
+// fewer jobs than it was given: then the IDs of its keys are read back.
 func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
 	var res webhook.EnqueueResult
 	rows := make([][]any, len(p.Jobs))
@@ -73,26 +73,27 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		if err := s.insertEvents(ctx, tx, p.Events); err != nil {
 			return err
 		}
-		held := make(map[string]string, len(p.Jobs)) // key → ID of the job saved under it
+		var taken []string                 // the keys of the jobs of statements that did not save them all
+		check := make([]bool, len(p.Jobs)) // the jobs whose keys are taken
 		err := chunks(len(rows), maxChunk, func(start, size int) error {
-			r, err := s.stmt(ctx, tx, enqueueSQL+rowsOf(size, enqueueRow)+enqueueReturning).
-				QueryContext(ctx, slices.Concat(rows[start:start+size]...)...)
-			if err == nil {
-				err = keysAndIDs(r, held)
+			r, err := s.stmt(ctx, tx, enqueueSQL+rowsOf(size, enqueueRow)).ExecContext(ctx, slices.Concat(rows[start:start+size]...)...)
+			if err != nil {
+				return err
 			}
-			return err
+			if n, err := r.RowsAffected(); err != nil || int(n) == size {
+				return err
+			}
+			for i := start; i < start+size; i++ {
+				taken, check[i] = append(taken, p.Jobs[i].Key), true
+			}
+			return nil
 		})
 		if err != nil {
 			return err
 		}
-		var before []string // the keys of jobs saved before
-		for _, j := range p.Jobs {
-			if _, ok := held[j.Key]; !ok {
-				before = append(before, j.Key)
-			}
-		}
-		if len(before) > 0 {
-			err := inLists(before, func(list string, args []any) error {
+		held := map[string]string{} // key → ID of the job saved under it, for the keys taken
+		if len(taken) > 0 {
+			err := inLists(taken, func(list string, args []any) error {
 				r, err := s.stmt(ctx, tx, `SELECT key, id FROM webhook_jobs WHERE key IN `+list).QueryContext(ctx, args...)
 				if err == nil {
 					err = keysAndIDs(r, held)
@@ -106,7 +107,10 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		res.JobIDs = make([]string, len(p.Jobs))
 		for i, j := range p.Jobs {
 			id, ok := held[j.Key]
-			if !ok { // the ID conflicted, not the key
+			switch {
+			case !check[i]:
+				id = j.ID
+			case !ok: // the ID was taken, not the key
 				return fmt.Errorf("job %q: a job with another key has its ID", j.ID)
 			}
 			res.JobIDs[i] = id
@@ -160,7 +164,7 @@ const nextReadySQL = `SELECT min(ready_at) FROM webhook_jobs WHERE ready_at IS N
 const readySQL = `SELECT id, ready_at FROM webhook_jobs WHERE ready_at IS NOT NULL ORDER BY ready_at, id LIMIT ?1`
 
 // claimSQL leases the first ?2 jobs ready at ?1 to ?4 until ?5.
-const claimSQL = `UPDATE webhook_jobs SET state = ?3, lease_owner = ?4, lease_expires_at = ?5, ready_at = ?5
+const claimSQL = `UPDATE OR IGNORE webhook_jobs SET state = ?3, lease_owner = ?4, lease_expires_at = ?5, ready_at = ?5
 	WHERE id IN (SELECT id FROM webhook_jobs WHERE ready_at <= ?1 ORDER BY ready_at, id LIMIT ?2)
 	RETURNING ` + jobColumns
 
@@ -233,7 +237,7 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 const (
 	finishSQL = `WITH f (id, owner, state, attempts, due_at, request, ready_at) AS (VALUES `
 	finishRow = `(?, ?, ?, ?, ?, ?, ?)`
-	finishEnd = `) UPDATE webhook_jobs SET state = f.state, attempts = f.attempts, due_at = f.due_at, request = f.request,
+	finishEnd = `) UPDATE OR IGNORE webhook_jobs SET state = f.state, attempts = f.attempts, due_at = f.due_at, request = f.request,
 			lease_owner = NULL, lease_expires_at = NULL, ready_at = f.ready_at
 		FROM f WHERE webhook_jobs.id = f.id AND webhook_jobs.state = ? AND webhook_jobs.lease_owner = f.owner
 		RETURNING webhook_jobs.id`
@@ -378,7 +382,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
 		err := forJobs(f, p.From, func(where string, args []any) error {
-			rows, err := s.stmt(ctx, tx, `UPDATE webhook_jobs SET `+set+` WHERE `+where+` RETURNING `+jobColumns).
+			rows, err := s.stmt(ctx, tx, `UPDATE OR IGNORE webhook_jobs SET `+set+` WHERE `+where+` RETURNING `+jobColumns).
 				QueryContext(ctx, append(slices.Clip(setArgs), args...)...)
 			if err == nil {
 				jobs, err = collect(jobs, rows, scanJob)

@@ -17,9 +17,14 @@ func (s *Store) PutMessage(ctx context.Context, m *webhook.Message) error {
 	}
 	c := *m
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := s.stmt(ctx, tx, `INSERT INTO webhook_messages (id, version, trigger_event) VALUES (?, 1, ?)
-			ON CONFLICT (id) DO UPDATE SET version = version + 1, trigger_event = excluded.trigger_event, deleted = 0
-			RETURNING version`).QueryRowContext(ctx, c.ID, trigger).Scan(&c.Version)
+		// RETURNING would make SQLite keep a statement journal (see orIgnore).
+		_, err := s.stmt(ctx, tx, `INSERT INTO webhook_messages (id, version, trigger_event) VALUES (?, 1, ?)
+			ON CONFLICT (id) DO UPDATE SET version = version + 1, trigger_event = excluded.trigger_event, deleted = 0`).
+			ExecContext(ctx, c.ID, trigger)
+		if err != nil {
+			return err
+		}
+		err = s.stmt(ctx, tx, `SELECT version FROM webhook_messages WHERE id = ?`).QueryRowContext(ctx, c.ID).Scan(&c.Version)
 		if err != nil {
 			return err
 		}

@@ -257,6 +257,13 @@ func atLeast(version string, major, minor int) bool {
 // transactions immediate.
 const lockSQL = `UPDATE webhook_jobs SET id = id WHERE false`
 
+// orIgnore: the Store's statements that change several rows, or return rows, in a
+// transaction are INSERT OR IGNORE or UPDATE OR IGNORE. SQLite keeps a statement journal for
+// a statement that may abort half done, copying into it every page the statement changes
+// that an earlier statement of the transaction changed; one with OR IGNORE cannot abort.
+// None of the Store's rows breaks a constraint that OR IGNORE skips (NOT NULL, CHECK): only
+// its uniqueness decides, where a statement says so.
+
 // write runs f as one write. In a view it runs in a savepoint of the view's transaction.
 // Otherwise writes that wait at the same time share one transaction (a group commit): the
 // Sender's workers finish jobs at the same time, and SQLite's cost is per commit. A write
