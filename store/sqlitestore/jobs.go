@@ -62,6 +62,9 @@ const (
 // fewer jobs than it was given: then the IDs of its keys are read back.
 func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
 	var res webhook.EnqueueResult
+	if len(p.Events) == 0 && len(p.Jobs) == 0 {
+		return res, ctx.Err()
+	}
 	rows := make([][]any, len(p.Jobs))
 	for i, j := range p.Jobs {
 		var err error
@@ -246,6 +249,9 @@ const (
 // Finish implements [webhook.JobStore]: one write logs the attempts and saves the jobs, with
 // a few statements for any number of them.
 func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+	if len(p.Jobs) == 0 {
+		return []error{}, ctx.Err()
+	}
 	var attempts []*webhook.Attempt
 	var rows [][]any          // finishRow of each job, the first time it is given
 	first := map[string]int{} // job ID → the index of its first item

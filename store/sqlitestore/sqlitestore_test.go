@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -200,5 +201,18 @@ func TestConcurrentTriggers(t *testing.T) {
 	if failed > 0 || err != nil || len(jobs) != 2*perStore {
 		t.Errorf("%d of %d concurrent Triggers failed, and %d jobs were enqueued (%v); want none failed and %d jobs",
 			failed, 2*perStore, len(jobs), err, 2*perStore)
+	}
+}
+
+// Open opens the file at the path it is given, whatever characters the path holds.
+func TestOpenPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a dir?with#odd%chars")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "hooks 1.db")
+	openAt(t, path)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("after Open and Migrate of %q: %v", path, err)
 	}
 }
