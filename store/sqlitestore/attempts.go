@@ -114,7 +114,7 @@ func scanBrief(sc scanner) (webhook.Attempt, error) {
 }
 
 // deleteChunk is the number of attempts DeleteAttempts deletes per write transaction, so
-// that deliveries wait at most a few milliseconds for it.
+// that the Sender's writes wait at most a few milliseconds for it.
 const deleteChunk = 500
 
 // deleteAttemptsSQL deletes up to ?2 of the attempts before ?1, oldest first, through the
