@@ -70,3 +70,70 @@ func ExampleMigrations() {
 	fmt.Println(names)
 	// Output: [0001_init.up.sql]
 }
+
+// TriggerTx, through a view of the Store on the app's transaction, records an event and
+// enqueues its jobs with the app's own writes: they are saved if and only if the
+// transaction commits.
+func ExampleStore_WithTx() {
+	dir, err := os.MkdirTemp("", "hooks")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := sqlitestore.Open(ctx, "sqlite", filepath.Join(dir, "app.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	store := sqlitestore.New(db)
+	if err := store.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+	sender, err := webhook.NewSender(store, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	welcome := &webhook.Message{ID: "welcome", URL: "https://example.com/hooks/welcome",
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "signup"}}
+	if err := sender.SaveMessage(ctx, welcome); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE accounts (id TEXT PRIMARY KEY)`); err != nil {
+		log.Fatal(err)
+	}
+
+	// signup saves an account and triggers its signup in one transaction, which it commits
+	// only if commit is true.
+	signup := func(user string, commit bool) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id) VALUES (?)`, user); err != nil {
+			return err
+		}
+		if err := sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: user, Name: "signup"}); err != nil {
+			return err
+		}
+		if !commit {
+			return nil // the payment failed, say
+		}
+		return tx.Commit()
+	}
+	if err := signup("ann", true); err != nil {
+		log.Fatal(err)
+	}
+	if err := signup("bob", false); err != nil {
+		log.Fatal(err)
+	}
+	jobs, err := store.Jobs(ctx, webhook.JobQuery{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, j := range jobs {
+		fmt.Println(j.MessageID, j.UserID)
+	}
+	// Output: welcome ann
+}
