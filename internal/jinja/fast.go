@@ -1,4 +1,4 @@
-package webhook
+package jinja
 
 import (
 	"reflect"
@@ -12,9 +12,9 @@ import (
 // Most templates are plain text with a few variables ("{{ user.id }}",
 // "{{ parameter['plan'] }}"). Such a simple template is rendered here, without gonja, to the
 // same bytes: the text is what gonja writes for each text node, and each variable is looked
-// up as gonja looks it up in the context vars.context builds, then formatted by gonja's own
-// Value.String. Whenever a variable is missing or the output is too large, gonja renders the
-// template instead, so missing variables and errors behave exactly as before.
+// up with Vars.Lookup, which finds what gonja finds in Vars.Data, then formatted by gonja's
+// own Value.String. Whenever a variable is missing or the output is too large, gonja renders
+// the template instead, so missing variables and errors behave exactly as before.
 
 // part is one piece of a simple template: literal text, or the variable at path, escaped
 // for its position in a URL when escape is set.
@@ -25,7 +25,7 @@ type part struct {
 }
 
 // simpleParts returns the parts of a template made only of text, comments and variable
-// lookups (each with at most one of the URL escaping filters compileURL adds), and whether
+// lookups (each with at most one of the URL escaping filters CompileURL adds), and whether
 // it is one.
 func simpleParts(root *nodes.Template) ([]part, bool) {
 	parts := make([]part, 0, len(root.Nodes))
@@ -68,29 +68,7 @@ func simpleOutput(expr nodes.Expression) (part, bool) {
 		expr = f.Expression
 	}
 	p.path = lookupPath(expr)
-	if len(p.path) == 0 {
-		return p, false
-	}
-	switch p.path[0] {
-	case "user", "message", "event", "userAttribute", "parameter", "now":
-		return p, true
-	}
-	return p, false
-}
-
-// readsUser reports whether t may read more of the user than user.id.
-func (t *template) readsUser() bool {
-	if !t.simple {
-		return true
-	}
-	for _, p := range t.parts {
-		switch {
-		case p.path == nil:
-		case p.path[0] == "userAttribute", p.path[0] == "user" && (len(p.path) < 2 || p.path[1] != "id"):
-			return true
-		}
-	}
-	return false
+	return p, len(p.path) > 0
 }
 
 // lookupPath returns the names of a variable lookup such as a.b['c'], or nil if expr is
@@ -116,38 +94,10 @@ func lookupPath(expr nodes.Node) []string {
 	return nil
 }
 
-// lookup returns the value at path in the context vars.context builds, without building
-// it, and whether it is there. Only the maps vars.context copies (map[string]any) are
-// walked; any other value on the way, and a value gonja would take for an error, reports
-// false, for gonja to handle.
-func (v *vars) lookup(path []string) (any, bool) {
-	var x any
-	ok := true
-	rest := path[1:]
-	switch path[0] {
-	case "userAttribute":
-		x = map[string]any(v.user.Attributes)
-	case "parameter":
-		x = map[string]any(v.params)
-	case "now":
-		x = formatTime(v.now)
-	default: // a record: user, message or event
-		if len(rest) == 0 {
-			return nil, false
-		}
-		x, ok = v.field(path[0], rest[0])
-		rest = rest[1:]
-	}
-	for _, k := range rest {
-		if !ok {
-			break
-		}
-		m, isMap := x.(map[string]any)
-		if !isMap {
-			return nil, false
-		}
-		x, ok = m[k]
-	}
+// lookup returns the value at path with v, and whether the fast path can use it: a value
+// gonja would take for an error is left to gonja.
+func lookup(v Vars, path []string) (any, bool) {
+	x, ok := v.Lookup(path)
 	switch x.(type) {
 	case error, *exec.Value, reflect.Value, *reflect.Value:
 		return nil, false
@@ -155,10 +105,10 @@ func (v *vars) lookup(path []string) (any, bool) {
 	return x, ok
 }
 
-// renderSimple renders a simple template with v. It reports false if a variable is missing,
+// renderFast renders a simple template with v. It reports false if a variable is missing,
 // the output would be longer than max or formatting a value panics: gonja renders the
 // template then, and fails as it does.
-func (t *template) renderSimple(v *vars, max int) (out string, ok bool) {
+func (t *Template) renderFast(v Vars, max int) (out string, ok bool) {
 	defer func() {
 		if recover() != nil {
 			out, ok = "", false
@@ -180,11 +130,11 @@ func (t *template) renderSimple(v *vars, max int) (out string, ok bool) {
 }
 
 // render renders one part with v.
-func (p *part) render(v *vars) (string, bool) {
+func (p *part) render(v Vars) (string, bool) {
 	if p.path == nil {
 		return p.text, true
 	}
-	x, ok := v.lookup(p.path)
+	x, ok := lookup(v, p.path)
 	if !ok {
 		return "", false
 	}
