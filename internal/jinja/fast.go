@@ -54,20 +54,19 @@ func simpleParts(root *nodes.Template) ([]part, bool) {
 	return parts, true
 }
 
-// simpleOutput returns the part of a {{ expression }} that is a variable lookup, possibly
+// simpleOutput returns the part of a {{ expression }} that prints a variable lookup, possibly
 // through one URL escaping filter.
 func simpleOutput(expr nodes.Expression) (part, bool) {
 	var p part
-	if f, ok := expr.(*nodes.FilteredExpression); ok {
-		if len(f.Filters) != 1 || len(f.Filters[0].Args) > 0 || len(f.Filters[0].Kwargs) > 0 {
-			return p, false
-		}
-		if p.escape = urlEscapes[f.Filters[0].Name]; p.escape == nil {
-			return p, false
-		}
+	if f, ok := expr.(*nodes.FilteredExpression); ok && len(f.Filters) == 1 && urlEscapes[f.Filters[0].Name] != nil {
+		p.escape = urlEscapes[f.Filters[0].Name]
 		expr = f.Expression
 	}
-	p.path = lookupPath(expr)
+	inner := printed(expr)
+	if inner == expr {
+		return p, false
+	}
+	p.path = lookupPath(inner)
 	return p, len(p.path) > 0
 }
 
@@ -86,7 +85,7 @@ func lookupPath(expr nodes.Node) []string {
 		}
 	case *nodes.GetItem:
 		if k, ok := n.Arg.(*nodes.String); ok {
-			if p := lookupPath(n.Node); p != nil {
+			if p := lookupPath(subscriptTarget(n)); p != nil {
 				return append(p, k.Val)
 			}
 		}
@@ -108,19 +107,20 @@ func lookup(v Vars, path []string) (any, bool) {
 // renderFast renders a simple template with v. It reports false if a variable is missing,
 // the output would be longer than max or formatting a value panics: gonja renders the
 // template then, and fails as it does.
-func (t *Template) renderFast(v Vars, max int) (out string, ok bool) {
+func (t *Template) renderFast(v Vars) (out string, ok bool) {
+	max := t.env.maxSize
 	defer func() {
 		if recover() != nil {
 			out, ok = "", false
 		}
 	}()
 	if len(t.parts) == 1 { // most templates: no need to join
-		s, ok := t.parts[0].render(v)
+		s, ok := t.parts[0].render(v, t.env.missingAsEmpty)
 		return s, ok && len(s) <= max
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
-		s, ok := p.render(v)
+		s, ok := p.render(v, t.env.missingAsEmpty)
 		if !ok || b.Len()+len(s) > max {
 			return "", false
 		}
@@ -130,7 +130,7 @@ func (t *Template) renderFast(v Vars, max int) (out string, ok bool) {
 }
 
 // render renders one part with v.
-func (p *part) render(v Vars) (string, bool) {
+func (p *part) render(v Vars, missingAsEmpty bool) (string, bool) {
 	if p.path == nil {
 		return p.text, true
 	}
@@ -138,25 +138,33 @@ func (p *part) render(v Vars) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	s := valueString(x)
+	s := valueString(x, missingAsEmpty)
 	if p.escape != nil {
 		s = p.escape(s)
 	}
 	return s, true
 }
 
-// valueString is gonja's Value.String of x, without boxing the common types.
-func valueString(x any) string {
+// valueString is x as the sandbox prints it (see printValue), without boxing the common
+// types.
+func valueString(x any, missingAsEmpty bool) string {
 	switch x := x.(type) {
 	case string:
 		return x
 	case int:
 		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
 	case bool:
 		if x {
 			return "True"
 		}
 		return "False"
+	case nil:
+		if missingAsEmpty {
+			return ""
+		}
+		return "None"
 	}
-	return exec.ToValue(x).String()
+	return pyStr(exec.ToValue(x))
 }

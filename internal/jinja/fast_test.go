@@ -51,9 +51,9 @@ func TestPaths(t *testing.T) {
 	}
 }
 
-type errValue struct{}
+type errorValue struct{}
 
-func (errValue) Error() string { return "an error value" }
+func (errorValue) Error() string { return "an error value" }
 
 type stringer struct{}
 
@@ -71,7 +71,7 @@ func fastVars(v string, n float64) mapVars {
 		"l":  []any{v, n, true, nil, []any{1, "x"}, map[string]any{"k": v}},
 		"m":  map[string]any{"v": v, "n": n, "deep": map[string]any{"x": []any{"a"}}, "": "empty key"},
 		"ss": []string{"a", v}, "time": time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), "num": json.Number("12.50"),
-		"bytes": []byte("raw"), "err": errValue{}, "str": stringer{}, "panic": panicker{},
+		"bytes": []byte("raw"), "err": errorValue{}, "str": stringer{}, "panic": panicker{},
 	}
 }
 

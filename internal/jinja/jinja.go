@@ -48,25 +48,26 @@ var ErrUndefined = errors.New("missing variable")
 // Env compiles templates. It is safe for concurrent use, and so are the templates it
 // compiles.
 type Env struct {
-	cfg       *config.Config
-	env       *exec.Environment
-	maxSize   int
-	undefined error
-	fast      bool
+	missingAsEmpty bool
+	cfg            *config.Config
+	env            *exec.Environment
+	maxSize        int
+	undefined      error
+	fast           bool
 }
 
 // New returns an Env configured by o.
 func New(o Options) *Env {
 	cfg := config.New()
 	cfg.StrictUndefined = !o.MissingAsEmpty
-	e := &Env{cfg: cfg, maxSize: o.MaxSize, undefined: o.Undefined, fast: !o.NoFastPath}
+	e := &Env{missingAsEmpty: o.MissingAsEmpty, cfg: cfg, maxSize: o.MaxSize, undefined: o.Undefined, fast: !o.NoFastPath}
 	if e.maxSize <= 0 {
 		e.maxSize = DefaultMaxSize
 	}
 	if e.undefined == nil {
 		e.undefined = ErrUndefined
 	}
-	e.env = sandbox(e.maxSize)
+	e.env = sandbox(e.maxSize, o.MissingAsEmpty)
 	return e
 }
 
@@ -118,7 +119,7 @@ func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
 	}
 	root := t.Root()
 	ps = e.checkNames(root)
-	ps = append(ps, limitTemplate(root)...)
+	ps = append(ps, rewriteTemplate(root)...)
 	if len(ps) > 0 {
 		return nil, ps
 	}

@@ -57,7 +57,7 @@ var errTooLarge = errors.New("output is larger than the limit")
 // [Options.Undefined] for a missing variable.
 func (t *Template) Render(s *Scope) (string, error) {
 	if t.simple && t.env.fast {
-		if out, ok := t.renderFast(s.vars, t.env.maxSize); ok {
+		if out, ok := t.renderFast(s.vars); ok {
 			return out, nil
 		}
 	}
@@ -113,7 +113,7 @@ func (t *Template) evaluate(ctx *exec.Context) (v any, err error) {
 		},
 	}
 	out := t.single
-	expr := out.Expression
+	expr := printed(out.Expression)
 	if out.Condition != nil {
 		c := ev.Eval(out.Condition)
 		if c.IsError() {
@@ -123,7 +123,7 @@ func (t *Template) evaluate(ctx *exec.Context) (v any, err error) {
 			if out.Alternative == nil {
 				return "", nil
 			}
-			expr = out.Alternative
+			expr = printed(out.Alternative)
 		}
 	}
 	val := ev.Eval(expr)
@@ -237,12 +237,11 @@ func (e *Env) executionError(err error) error {
 	if errors.Is(err, errTooLarge) {
 		return fmt.Errorf("%w (%d bytes)", errTooLarge, e.maxSize)
 	}
-	msg := err.Error()
 	line := 0
-	if m := reRenderLine.FindStringSubmatch(msg); m != nil {
+	if m := reRenderLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 	}
-	return e.describeError(line, msg)
+	return e.describeError(line, err)
 }
 
 // expressionError describes the error value val of evaluating expr.
@@ -251,11 +250,14 @@ func (e *Env) expressionError(expr nodes.Expression, val *exec.Value) error {
 	if p := expr.Position(); p != nil {
 		line = p.Line
 	}
-	return e.describeError(line, val.Error())
+	return e.describeError(line, val)
 }
 
-func (e *Env) describeError(line int, msg string) error {
-	msg = rePrivateFilter.ReplaceAllString(msg, "")
+// describeError describes err, which happened at line (0 if unknown): for a missing variable,
+// which one, wrapping e.undefined; for an error the sandbox raised, its message; otherwise
+// gonja's message without what it says of the sandbox's rewriting.
+func (e *Env) describeError(line int, err error) error {
+	msg := rePrivateFilter.ReplaceAllString(err.Error(), "")
 	prefix := ""
 	if line > 0 {
 		prefix = fmt.Sprintf("line %d: ", line)
@@ -267,7 +269,53 @@ func (e *Env) describeError(line int, msg string) error {
 		name = m[1]
 	}
 	if name != "" {
-		return fmt.Errorf("%s%w %s: give it a fallback with | default(...)", prefix, e.undefined, name)
+		return fmt.Errorf("%s%w %s: give it a fallback with | default(...)", prefix, e.undefined, unfiltered(name))
+	}
+	if te := cause(err); te != nil {
+		return errors.New(prefix + te.Error())
 	}
 	return errors.New(prefix + reNoise.ReplaceAllString(msg, ""))
+}
+
+// cause returns the innermost error the sandbox raised in err's chain, which goes through
+// gonja's values and wrappings, or nil.
+func cause(err error) error {
+	var found error
+	for err != nil {
+		var te *pyError
+		if errors.As(err, &te) {
+			found = te
+		}
+		if v, ok := err.(*exec.Value); ok {
+			err, _ = v.Interface().(error)
+			continue
+		}
+		err = errors.Unwrap(err)
+	}
+	return found
+}
+
+// unfiltered returns the name of a variable as the template wrote it: without the
+// "filtered_expression(...)" that gonja writes for an expression the sandbox wrapped.
+func unfiltered(name string) string {
+	const wrap = "filtered_expression("
+	for {
+		i := strings.Index(name, wrap)
+		if i < 0 {
+			return name
+		}
+		depth, end := 1, i+len(wrap)
+		for ; end < len(name) && depth > 0; end++ {
+			switch name[end] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+		}
+		if depth > 0 {
+			return name
+		}
+		name = name[:i] + name[i+len(wrap):end-1] + name[end:]
+	}
 }

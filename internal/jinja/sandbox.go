@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
-	"strconv"
+	"slices"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
+	controlstructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/parser"
@@ -31,13 +31,16 @@ const (
 	maxAmplification = 16 << 20
 )
 
-// Private filters that the template rewriter puts around operands and loop iterables, and
-// the name of the rendering's budget in the gonja context.
+// Private filters that the template rewriter puts around printed values, operators and loop
+// iterables, and the name of the rendering's budget in the gonja context.
 const (
-	filterRepeatCount = "_repeat_count"
-	filterOperand     = "_operand"
-	filterLoop        = "_loop"
-	budgetKey         = "_hookline_budget"
+	filterPrint     = "_print"
+	filterBinop     = "_binop"
+	filterTuple     = "_tuple"
+	filterSubscript = "_subscript"
+	filterLoopVar   = "_loop_var"
+	filterLoop      = "_loop"
+	budgetKey       = "_hookline_budget"
 )
 
 // builtinFilters are the gonja filters templates may use, each wrapped by guardFilter.
@@ -72,7 +75,10 @@ var refusedGlobals = map[string]string{
 
 // allowedStatements are the gonja statements templates may use. sandbox_test.go fails when
 // gonja has a statement in neither this list nor refusedStatements.
-var allowedStatements = []string{"autoescape", "do", "filter", "for", "if", "raw", "set", "with", "break", "continue"}
+var allowedStatements = []string{"autoescape", "call", "do", "filter", "for", "if", "raw", "set", "with", "break", "continue"}
+
+// replacedStatements are the statements parsed by the sandbox's own parsers.
+var replacedStatements = map[string]parser.ControlStructureParser{"macro": parseMacro}
 
 // refusedStatements are the statements templates may not use, with why. They are parsed
 // into an error, with the position of the tag.
@@ -81,22 +87,15 @@ var refusedStatements = map[string]string{
 	"import":  "templates cannot load other templates",
 	"from":    "templates cannot load other templates",
 	"extends": "templates cannot load other templates",
-	"macro":   "a macro that calls itself would crash the sender",
-	"call":    "macros are not allowed",
 	"block":   "a block that renders itself would crash the sender",
 	"trans":   "translations are not part of Jinja2's default environment",
 }
 
-// safeMethods are the methods templates may call on values. Methods that change a list or a
-// dict in place (append, update, pop, setdefault, clear, reverse) are left out, as Jinja's
-// immutable sandbox does: with them a template could build a value that contains itself.
-var safeMethods = struct{ str, dict, list, number []string }{
-	str: []string{"capitalize", "capwords", "casefold", "center", "count", "endswith", "expandtabs",
-		"find", "format", "format_map", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit",
-		"islower", "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join", "ljust",
-		"lower", "lstrip", "partition", "removeprefix", "removesuffix", "replace", "rfind", "rjust",
-		"rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase",
-		"title", "upper", "zfill"},
+// safeMethods are the methods templates may call on values other than strings (whose methods
+// are strMethods). Methods that change a list or a dict in place (append, update, pop,
+// setdefault, clear, reverse) are left out, as Jinja's immutable sandbox does: with them a
+// template could build a value that contains itself.
+var safeMethods = struct{ dict, list, number []string }{
 	dict:   []string{"keys", "values", "items", "get", "copy"},
 	list:   []string{"copy"},
 	number: []string{"is_integer", "bit_length", "bit_count", "as_integer_ratio", "hex", "string", "int"},
@@ -104,19 +103,26 @@ var safeMethods = struct{ str, dict, list, number []string }{
 
 // sandbox returns the private environment: gonja's filters, tests, statements, globals and
 // methods from the lists above, each guarded by the limits, with the private filters.
-func sandbox(maxSize int) *exec.Environment {
+func sandbox(maxSize int, missingAsEmpty bool) *exec.Environment {
 	ctx := exec.EmptyContext()
 	for _, name := range builtinGlobals {
 		f, _ := builtins.GlobalFunctions.Get(name)
 		ctx.Set(name, f)
 	}
 	ctx.Set("range", boundedRange)
+	ctx.Set("none", nil) // Jinja2 spells None, True and False in lower case too; gonja knows only true and false
 
 	filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
+	replaced := jinja2Filters(missingAsEmpty)
 	for _, name := range builtinFilters {
-		if f, ok := builtins.Filters.Get(name); ok {
-			_ = filters.Register(name, guardFilter(f, maxSize))
+		f, ok := replaced[name]
+		if !ok {
+			f, _ = builtins.Filters.Get(name)
 		}
+		if slices.Contains(strInputFilters, name) {
+			f = strInput(f, missingAsEmpty)
+		}
+		_ = filters.Register(name, guardFilter(f, maxSize))
 	}
 	for name, escape := range urlEscapes {
 		_ = filters.Register(name, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
@@ -126,21 +132,32 @@ func sandbox(maxSize int) *exec.Environment {
 			return exec.AsSafeValue(escape(in.String()))
 		})
 	}
-	_ = filters.Register(filterRepeatCount, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-		if len(params.Args) != 1 {
-			return exec.AsValue(errors.New(filterRepeatCount + " takes one argument"))
-		}
-		return repeatCount(in, params.Args[0], maxSize)
+	_ = filters.Register(filterPrint, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		return printValue(in, missingAsEmpty, maxSize)
 	})
-	_ = filters.Register(filterOperand, func(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
-		n := measure(in, maxSize)
-		if n > maxSize/2 {
-			return exec.AsValue(fmt.Errorf("operand of + or ~ is larger than %d bytes", maxSize/2))
+	_ = filters.Register(filterBinop, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		if in.IsError() {
+			return in
 		}
-		if err := charge(e, n, false); err != nil {
-			return exec.AsValue(err)
+		if len(params.Args) != 2 || !params.Args[0].IsString() {
+			return exec.AsValue(errors.New(filterBinop + " takes an operator and an operand"))
+		}
+		return binop(e, params.Args[0].String(), in, params.Args[1], maxSize, missingAsEmpty)
+	})
+	_ = filters.Register(filterTuple, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		return toTuple(in)
+	})
+	_ = filters.Register(filterLoopVar, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		if li, ok := in.Interface().(*controlstructures.LoopInfos); ok {
+			return exec.AsValue(loopVar{li})
 		}
 		return in
+	})
+	_ = filters.Register(filterSubscript, func(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		if in.IsError() || len(params.Args) != 1 {
+			return in
+		}
+		return subscript(in, params.Args[0])
 	})
 	_ = filters.Register(filterLoop, func(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
 		if in.IsError() {
@@ -158,6 +175,9 @@ func sandbox(maxSize int) *exec.Environment {
 			_ = tests.Register(name, t)
 		}
 	}
+	for name, t := range jinja2Tests(filters, tests) {
+		_ = tests.Replace(name, t)
+	}
 
 	cs := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{})
 	for _, name := range allowedStatements {
@@ -168,6 +188,9 @@ func sandbox(maxSize int) *exec.Environment {
 	for name, why := range refusedStatements {
 		_ = cs.Register(name, refusedStatement(name, why))
 	}
+	for name, p := range replacedStatements {
+		_ = cs.Register(name, p)
+	}
 
 	m := builtins.Methods
 	return &exec.Environment{
@@ -176,12 +199,12 @@ func sandbox(maxSize int) *exec.Environment {
 		Tests:             tests,
 		ControlStructures: cs,
 		Methods: exec.Methods{
-			Str:   guardMethods(m.Str, safeMethods.str, maxSize),
-			Dict:  guardMethods(m.Dict, safeMethods.dict, maxSize),
-			List:  guardMethods(m.List, safeMethods.list, maxSize),
-			Int:   guardMethods(m.Int, safeMethods.number, maxSize),
-			Float: guardMethods(m.Float, safeMethods.number, maxSize),
-			Bool:  guardMethods(m.Bool, safeMethods.number, maxSize),
+			Str:   guardMethods(pyStrMethods(maxSize), maxSize),
+			Dict:  guardMethods(dictMethods(m.Dict), maxSize),
+			List:  guardMethods(pick(m.List, safeMethods.list), maxSize),
+			Int:   guardMethods(pick(m.Int, safeMethods.number), maxSize),
+			Float: guardMethods(pick(m.Float, safeMethods.number), maxSize),
+			Bool:  guardMethods(pick(m.Bool, safeMethods.number), maxSize),
 		},
 	}
 }
@@ -237,6 +260,8 @@ func boundedRange(_ *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
 type budget struct {
 	iterations int
 	work       int
+	calls      int // macro calls in all
+	depth      int // macro calls under way
 }
 
 // spend charges n bytes of work, or, with loop, n loop iterations.
@@ -285,22 +310,48 @@ func guardFilter(f exec.FilterFunction, maxSize int) exec.FilterFunction {
 	}
 }
 
-// guardMethods returns a method set with the named methods of set, each refusing inputs and
-// arguments that could make it produce too much, and a result that is too large.
-func guardMethods[I any](set *exec.MethodSet[I], names []string, maxSize int) *exec.MethodSet[I] {
+// pick returns the named methods of set.
+func pick[I any](set *exec.MethodSet[I], names []string) map[string]exec.Method[I] {
 	out := map[string]exec.Method[I]{}
 	for _, name := range names {
-		f, ok := set.Get(name)
-		if !ok {
-			continue
+		if f, ok := set.Get(name); ok {
+			out[name] = f
 		}
-		formats := name == "format" || name == "format_map"
+	}
+	return out
+}
+
+// dictMethods returns the methods of dicts: gonja's safe ones, with items giving tuples.
+func dictMethods(set *exec.MethodSet[map[string]any]) map[string]exec.Method[map[string]any] {
+	out := pick(set, safeMethods.dict)
+	out["items"] = func(_ map[string]any, self *exec.Value, args *exec.VarArgs) (any, error) {
+		if len(args.Args)+len(args.KwArgs) > 0 {
+			return nil, pyErrorf("items() takes no arguments")
+		}
+		return itemTuples(self), nil
+	}
+	return out
+}
+
+// pyStrMethods returns strMethods as methods of strings.
+func pyStrMethods(maxSize int) map[string]exec.Method[string] {
+	out := map[string]exec.Method[string]{}
+	for name, f := range strMethods {
+		out[name] = func(self string, _ *exec.Value, args *exec.VarArgs) (any, error) {
+			return f(self, args.Args, args.KwArgs, maxSize)
+		}
+	}
+	return out
+}
+
+// guardMethods returns a method set of methods, each refusing inputs and arguments that could
+// make it produce too much, and a result that is too large.
+func guardMethods[I any](methods map[string]exec.Method[I], maxSize int) *exec.MethodSet[I] {
+	out := map[string]exec.Method[I]{}
+	for name, f := range methods {
 		out[name] = func(self I, selfValue *exec.Value, args *exec.VarArgs) (any, error) {
 			if _, err := checkCall(selfValue, args, maxSize); err != nil {
 				return nil, err
-			}
-			if formats && wideFormat(selfValue.String(), maxSize) {
-				return nil, fmt.Errorf("format width or precision larger than %d", maxSize)
 			}
 			v, err := f(self, selfValue, args)
 			if err == nil && measure(v, maxSize) > maxSize {
@@ -310,26 +361,6 @@ func guardMethods[I any](set *exec.MethodSet[I], names []string, maxSize int) *e
 		}
 	}
 	return exec.NewMethodSet(out)
-}
-
-// reFormatField matches a replacement field of a str.format string, and reDigits the
-// numbers in it.
-var (
-	reFormatField = regexp.MustCompile(`\{[^{}]*\}`)
-	reDigits      = regexp.MustCompile(`\d+`)
-)
-
-// wideFormat reports whether a str.format string asks for a width or precision above max:
-// gonja pads with strings.Repeat, so "{:>999999999999}" would allocate a terabyte.
-func wideFormat(f string, max int) bool {
-	for _, field := range reFormatField.FindAllString(f, -1) {
-		for _, n := range reDigits.FindAllString(field, -1) {
-			if v, err := strconv.Atoi(n); err != nil || v > max {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // checkCall returns the size of a call's input, or an error if the input is larger than
@@ -369,23 +400,6 @@ func abs(n int) int {
 		return -n
 	}
 	return n
-}
-
-// repeatCount checks the right operand of * before gonja multiplies: it returns the count
-// unchanged, 0 for a string repeated a negative number of times (as in Python; gonja's
-// strings.Repeat would panic), or an error if the string would grow past maxSize.
-func repeatCount(count, left *exec.Value, maxSize int) *exec.Value {
-	if count.IsError() || left.IsError() || !left.IsString() || left.IsFloat() || count.IsFloat() {
-		return count
-	}
-	n, size := count.Integer(), len(left.String())
-	switch {
-	case n < 0:
-		return exec.AsValue(0)
-	case size > 0 && n > maxSize/size:
-		return exec.AsValue(fmt.Errorf("string repeated to more than %d bytes", maxSize))
-	}
-	return count
 }
 
 // measure returns the size of a template value, counting string bytes and one per item,

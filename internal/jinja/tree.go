@@ -72,18 +72,37 @@ var nodeTypes = map[reflect.Type]string{
 	reflect.TypeFor[controlstructures.WithControlStructure]():       walked,
 	reflect.TypeFor[controlstructures.BreakControlStructure]():      walked,
 	reflect.TypeFor[controlstructures.ContinueControlStructure]():   walked,
+	reflect.TypeFor[controlstructures.MacroControlStructure]():      walked, // in a boundedMacro
+	reflect.TypeFor[controlstructures.CallControlStructure]():       walked,
+	reflect.TypeFor[nodes.Macro]():                                  walked,
 }
 
 // gonjaModule prefixes the package paths of gonja's types.
 const gonjaModule = "github.com/nikolalohinski/gonja/v2/"
 
-// limitTemplate rewrites a compiled template so the limits apply: the count of * is checked,
-// the operands of + and ~ are measured, and every for loop's iterable is charged to the
-// budget. It returns a problem for each recursive for loop and each type of node the
-// sandbox does not know.
-func limitTemplate(root *nodes.Template) []string {
+// binops are the operators rewritten into calls of filterBinop, which computes them as
+// Python does (see binop), by their tokens.
+var binops = map[tokens.Type]string{
+	tokens.Addition: "+", tokens.Subtraction: "-", tokens.Multiply: "*", tokens.Division: "/",
+	tokens.FloorDivision: "//", tokens.Modulo: "%", tokens.Power: "**", tokens.Tilde: "~",
+	tokens.LowerThan: "<", tokens.LowerThanOrEqual: "<=", tokens.GreaterThan: ">", tokens.GreaterThanOrEqual: ">=",
+	tokens.Equals: "==", tokens.Ne: "!=",
+}
+
+// comparisons are the operators that chain: a < b < c is a < b and b < c.
+var comparisons = map[tokens.Type]bool{tokens.LowerThan: true, tokens.LowerThanOrEqual: true,
+	tokens.GreaterThan: true, tokens.GreaterThanOrEqual: true, tokens.Equals: true, tokens.Ne: true}
+
+// rewriteTemplate rewrites a compiled template so that the limits apply and values behave as
+// in Jinja2: every for loop's iterable is charged to the budget, the operators of binops are
+// computed by filterBinop (which also limits what + and * make), and printed values are
+// formatted by filterPrint. It returns a problem for each recursive for loop and each type of
+// node the sandbox does not know.
+func rewriteTemplate(root *nodes.Template) []string {
 	var ps []string
 	unknown := map[reflect.Type]bool{}
+	var calls []*nodes.Call
+	loops := map[*nodes.Name]bool{} // the names "loop" already put in filterLoopVar
 	walkTree(reflect.ValueOf(root), func(v reflect.Value) {
 		if v.Kind() == reflect.Struct {
 			if t := v.Type(); strings.HasPrefix(t.PkgPath(), gonjaModule) && nodeTypes[t] == "" && !unknown[t] {
@@ -96,36 +115,89 @@ func limitTemplate(root *nodes.Template) []string {
 			return // not reached through a pointer: not a node
 		}
 		if v.Kind() == reflect.Pointer {
-			if f, ok := v.Interface().(*controlstructures.ForControlStructure); ok {
-				if f.Recursive {
-					ps = append(ps, position(f.Position())+": recursive loops are not allowed")
+			switch n := v.Interface().(type) {
+			case *controlstructures.ForControlStructure:
+				if n.Recursive {
+					ps = append(ps, position(n.Position())+": recursive loops are not allowed")
 				}
-				f.ObjectEvaluator = filtered(f.ObjectEvaluator, filterLoop, f.Position())
+				n.ObjectEvaluator = filtered(n.ObjectEvaluator, filterLoop, n.Position())
+			case *nodes.Output:
+				n.Expression = filtered(n.Expression, filterPrint, n.Start)
+				if n.Alternative != nil {
+					n.Alternative = filtered(n.Alternative, filterPrint, n.Start)
+				}
+			case *nodes.Call:
+				calls = append(calls, n)
 			}
 			return
 		}
 		if v.Kind() != reflect.Interface || !v.CanSet() {
 			return
 		}
-		b, ok := v.Interface().(*nodes.BinaryExpression)
-		if !ok {
+		if b, ok := v.Interface().(*nodes.BinaryExpression); ok && binops[b.Operator.Token.Type] != "" {
+			if left, ok := b.Left.(*nodes.BinaryExpression); ok && comparisons[b.Operator.Token.Type] && comparisons[left.Operator.Token.Type] {
+				// gonja reads a < b < c as (a < b) < c; Python as a < b and b < c. The walk
+				// goes on into the "and", whose comparisons it rewrites in turn.
+				at := privateToken(b.Operator.Token)
+				at.Type, at.Val = tokens.And, "and"
+				v.Set(reflect.ValueOf(&nodes.BinaryExpression{Left: left, Operator: &nodes.BinOperator{Token: at},
+					Right: &nodes.BinaryExpression{Left: left.Right, Operator: b.Operator, Right: b.Right}}))
+				return
+			}
+			at := privateToken(b.Operator.Token)
+			op := binops[at.Type]
+			v.Set(reflect.ValueOf(&nodes.FilteredExpression{
+				Expression: b.Left,
+				Filters: []*nodes.FilterCall{{Token: at, Name: filterBinop,
+					Args: []nodes.Expression{&nodes.String{Location: at, Val: op}, b.Right}}},
+			}))
 			return
 		}
-		at := b.Operator.Token
-		switch at.Type {
-		case tokens.Multiply:
-			// The node stays a BinaryExpression (gonja calls methods only on some kinds of
-			// node), with its count checked against its string first.
-			b.Right = &nodes.FilteredExpression{
-				Expression: b.Right,
-				Filters:    []*nodes.FilterCall{{Token: privateToken(at), Name: filterRepeatCount, Args: []nodes.Expression{b.Left}}},
+		switch n := v.Interface().(type) {
+		case *nodes.Name:
+			if n.Name.Val == "loop" && !loops[n] {
+				loops[n] = true
+				v.Set(reflect.ValueOf(filtered(n, filterLoopVar, n.Name)))
 			}
-		case tokens.Addition, tokens.Tilde:
-			b.Left = filtered(b.Left, filterOperand, at)
-			b.Right = filtered(b.Right, filterOperand, at)
+		case *nodes.Tuple:
+			v.Set(reflect.ValueOf(filtered(&nodes.List{Location: n.Location, Val: n.Val}, filterTuple, n.Location)))
+		case *nodes.GetItem:
+			n.Node = &nodes.FilteredExpression{Expression: n.Node,
+				Filters: []*nodes.FilterCall{{Token: privateToken(n.Location), Name: filterSubscript, Args: []nodes.Expression{n.Arg}}}}
 		}
 	})
+	// A method call keeps the node it is called on twice, as its function's target and as its
+	// parent, which gonja evaluates to call the method; the walk rewrote only the first. gonja
+	// leaves the parent out when the target is in parentheses, as in ('a' ~ 'b').upper().
+	for _, c := range calls {
+		switch f := c.Func.(type) {
+		case *nodes.GetAttribute:
+			c.Parent = f.Node
+		case *nodes.GetItem:
+			if c.Parent != nil {
+				c.Parent = f.Node
+			}
+		}
+	}
 	return ps
+}
+
+// subscriptTarget returns what g indexes, without the filterSubscript that rewriteTemplate
+// put around it.
+func subscriptTarget(g *nodes.GetItem) nodes.Node {
+	if f, ok := g.Node.(*nodes.FilteredExpression); ok && len(f.Filters) == 1 && f.Filters[0].Name == filterSubscript {
+		return f.Expression
+	}
+	return g.Node
+}
+
+// printed returns expr without the filterPrint that rewriteTemplate put around it: the
+// value itself.
+func printed(expr nodes.Expression) nodes.Expression {
+	if f, ok := expr.(*nodes.FilteredExpression); ok && len(f.Filters) == 1 && f.Filters[0].Name == filterPrint {
+		return f.Expression
+	}
+	return expr
 }
 
 // filtered returns expr with a private filter applied.
