@@ -6,9 +6,9 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -458,8 +458,6 @@ func strInput(f exec.FilterFunction, missingAsEmpty bool) exec.FilterFunction {
 		return f(e, in, params)
 	}
 }
-
-
 
 // missingLast reports whether v is gonja's error for a variable that is missing at the last
 // step of its lookup: a missing name, or a missing key or attribute of a value that is there.

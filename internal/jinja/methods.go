@@ -167,16 +167,18 @@ var strMethods = map[string]func(s string, args []*exec.Value, kwargs map[string
 		}
 		return b.String(), nil
 	},
-	"isalnum":     isClass(func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }),
-	"isalpha":     isClass(unicode.IsLetter),
-	"isascii":     func(s string, _ []*exec.Value, _ map[string]*exec.Value, _ int) (any, error) { return isASCII(s), nil },
-	"isdecimal":   isClass(unicode.IsDigit),
-	"isdigit":     isClass(unicode.IsDigit),
-	"isnumeric":   isClass(unicode.IsNumber),
-	"isspace":     isClass(unicode.IsSpace),
-	"isprintable": func(s string, _ []*exec.Value, _ map[string]*exec.Value, _ int) (any, error) { return strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0, nil },
-	"islower":     caseTest(unicode.IsLower, unicode.IsUpper),
-	"isupper":     caseTest(unicode.IsUpper, unicode.IsLower),
+	"isalnum":   isClass(func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }),
+	"isalpha":   isClass(unicode.IsLetter),
+	"isascii":   func(s string, _ []*exec.Value, _ map[string]*exec.Value, _ int) (any, error) { return isASCII(s), nil },
+	"isdecimal": isClass(unicode.IsDigit),
+	"isdigit":   isClass(unicode.IsDigit),
+	"isnumeric": isClass(unicode.IsNumber),
+	"isspace":   isClass(unicode.IsSpace),
+	"isprintable": func(s string, _ []*exec.Value, _ map[string]*exec.Value, _ int) (any, error) {
+		return strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0, nil
+	},
+	"islower": caseTest(unicode.IsLower, unicode.IsUpper),
+	"isupper": caseTest(unicode.IsUpper, unicode.IsLower),
 	"istitle": func(s string, _ []*exec.Value, _ map[string]*exec.Value, _ int) (any, error) {
 		cased := false
 		return s == pyTitle(s) && strings.IndexFunc(s, func(r rune) bool {
