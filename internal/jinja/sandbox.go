@@ -75,10 +75,10 @@ var refusedGlobals = map[string]string{
 
 // allowedStatements are the gonja statements templates may use. sandbox_test.go fails when
 // gonja has a statement in neither this list nor refusedStatements.
-var allowedStatements = []string{"autoescape", "call", "do", "filter", "for", "if", "raw", "set", "with", "break", "continue"}
+var allowedStatements = []string{"autoescape", "do", "filter", "for", "if", "raw", "set", "with", "break", "continue"}
 
 // replacedStatements are the statements parsed by the sandbox's own parsers.
-var replacedStatements = map[string]parser.ControlStructureParser{"macro": parseMacro}
+var replacedStatements = map[string]parser.ControlStructureParser{"macro": parseMacro, "call": parseCall}
 
 // refusedStatements are the statements templates may not use, with why. They are parsed
 // into an error, with the position of the tag.
@@ -116,8 +116,11 @@ func sandbox(maxSize int, missingAsEmpty bool) *exec.Environment {
 	replaced := jinja2Filters(missingAsEmpty)
 	for _, name := range builtinFilters {
 		f, ok := replaced[name]
-		if !ok {
+		switch {
+		case !ok:
 			f, _ = builtins.Filters.Get(name)
+		case name != "default" && name != "d":
+			f = propagate(f)
 		}
 		if slices.Contains(strInputFilters, name) {
 			f = strInput(f, missingAsEmpty)
@@ -206,6 +209,17 @@ func sandbox(maxSize int, missingAsEmpty bool) *exec.Environment {
 			Float: guardMethods(pick(m.Float, safeMethods.number), maxSize),
 			Bool:  guardMethods(pick(m.Bool, safeMethods.number), maxSize),
 		},
+	}
+}
+
+// propagate wraps a filter so that an error in its input is its result: only default looks
+// at errors (missing variables).
+func propagate(f exec.FilterFunction) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		if in.IsError() {
+			return in
+		}
+		return f(e, in, params)
 	}
 }
 

@@ -75,6 +75,31 @@ func TestTemplateLimits(t *testing.T) {
 	}
 }
 
+// TestMacroLimits checks that macros run with a bounded depth and a bounded number of calls:
+// in gonja a macro that calls itself recurses until the Go stack overflows, which kills the
+// process.
+func TestMacroLimits(t *testing.T) {
+	e := New(Options{})
+	for _, tt := range []struct{ name, tmpl, want string }{
+		{"calls itself", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "macros called each other more than 50 deep"},
+		{"calls itself through another", "{% macro a() %}{{ b() }}{% endmacro %}{% macro b() %}{{ a() }}{% endmacro %}{{ a() }}", "more than 50 deep"},
+		{"calls itself through caller", "{% macro f() %}{{ caller() }}{% endmacro %}{% macro g() %}{% call f() %}{{ g() }}{% endcall %}{% endmacro %}{{ g() }}", "more than 50 deep"},
+		{"calls itself twice", "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}", "macros were called more than 10000 times in all"},
+		{"doubles its output", "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% else %}{{ 'x' * 100000 }}{% endif %}{% endmacro %}{{ f(12) | length }}", "template did more than 67108864 bytes of work"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := render(t, e, tt.tmpl, mapVars{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Render(%q) = %.40q, %v; want an error saying %q", tt.tmpl, got, err, tt.want)
+			}
+		})
+	}
+	deep := "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}{{ n }}{% endmacro %}{{ f(49) | length }}"
+	if got, err := render(t, e, deep, mapVars{}); err != nil || got != "90" {
+		t.Errorf("a macro 50 calls deep: Render = %q, %v; want 90", got, err)
+	}
+}
+
 // TestBudgetIsShared checks that the templates of one Scope share one budget, and that a new
 // Scope starts a new one.
 func TestBudgetIsShared(t *testing.T) {
