@@ -85,9 +85,20 @@ func subscript(in, key *exec.Value) *exec.Value {
 	return in
 }
 
+// listLiteral returns the value of a list literal, or the error of its first item that
+// failed: gonja keeps failed items in the list, where Jinja2 fails.
+func listLiteral(in *exec.Value) *exec.Value {
+	for i := range in.Len() {
+		if it := in.Index(i); it.IsError() {
+			return it
+		}
+	}
+	return in
+}
+
 // toTuple returns the items of a tuple literal as a tuple.
 func toTuple(in *exec.Value) *exec.Value {
-	if in.IsError() {
+	if in = listLiteral(in); in.IsError() {
 		return in
 	}
 	items := make(tuple, in.Len())
@@ -805,7 +816,11 @@ func wrap(para string, width int, breakLong, hyphens bool) []string {
 		}
 		if len(chunks) > 0 && n(chunks[len(chunks)-1]) > width {
 			long := []rune(chunks[len(chunks)-1])
-			switch end := max(width-size, 1); {
+			end := width - size
+			if width < 1 {
+				end = 1
+			}
+			switch {
 			case breakLong:
 				if hyphens && len(long) > end {
 					if h := strings.LastIndex(string(long[:end]), "-"); h > 0 && strings.Trim(string(long[:end])[:h], "-") != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -204,5 +205,25 @@ func TestMissingVariableErrors(t *testing.T) {
 	lenient := New(Options{MissingAsEmpty: true})
 	if got, err := render(t, lenient, "[{{ nothing }}|{{ user.email }}]", vs); err != nil || got != "[|]" {
 		t.Errorf("with MissingAsEmpty, Render = %q, %v; want [|]", got, err)
+	}
+}
+
+// TestPositionsAfterMultilineTags checks that problems and errors name the template's lines
+// when a tag spans several lines (the sandbox gives gonja those tags on one line).
+func TestPositionsAfterMultilineTags(t *testing.T) {
+	e := New(Options{})
+	const multiline = "{{ (\n  'a'\n) }}\n"
+	for _, tt := range []struct{ src, want string }{
+		{multiline + "{{ 1 | nosuch }}", "line 4 col 8: unknown filter 'nosuch'"},
+		{multiline + "{{ 'x' ~ }}", "line 4 col 10:"},
+		{multiline + "{% for x in [1] recursive %}{% endfor %}", "line 4 col 29: recursive loops are not allowed"},
+		{multiline + "{{ " + strings.Repeat("(", maxDepth+1) + " }}", "line 4 col 54: brackets nest more than 50 deep"},
+	} {
+		if got := compileProblem(e, tt.src); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("Compile(%q) problems = %q, want %q...", tt.src, got, tt.want)
+		}
+	}
+	if _, err := render(t, e, multiline+"{{ nothing }}", mapVars{}); err == nil || !strings.HasPrefix(err.Error(), "line 4: missing variable nothing") {
+		t.Errorf("Render = %v, want line 4: missing variable nothing", err)
 	}
 }

@@ -101,7 +101,8 @@ func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
 		// gonja's lexer can loop for ever, allocating, on some invalid UTF-8.
 		return nil, []string{"template is not valid UTF-8"}
 	}
-	if p := read(src); p != "" {
+	s := prepare(src)
+	if p := read(s); p != "" {
 		return nil, []string{p}
 	}
 	defer func() {
@@ -109,15 +110,16 @@ func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
 			tmpl, ps = nil, []string{fmt.Sprintf("template cannot be parsed: %v", r)}
 		}
 	}()
-	loader, err := loaders.NewMemoryLoader(map[string]string{templateName: src})
+	loader, err := loaders.NewMemoryLoader(map[string]string{templateName: s.text})
 	if err != nil {
 		return nil, []string{err.Error()}
 	}
 	t, err := exec.NewTemplate(templateName, e.cfg, loader, e.env)
 	if err != nil {
-		return nil, []string{syntaxMessage(err)}
+		return nil, []string{syntaxMessage(err, s)}
 	}
 	root := t.Root()
+	s.relocate(root)
 	ps = e.checkNames(root)
 	ps = append(ps, rewriteTemplate(root)...)
 	if len(ps) > 0 {
@@ -133,11 +135,12 @@ func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
 
 // syntaxMessage turns a gonja compile error into "line L col C: message", leaving out the
 // template source that gonja puts in its error text.
-func syntaxMessage(err error) string {
+func syntaxMessage(err error, s source) string {
 	var se *parser.SyntaxError
 	if errors.As(err, &se) {
 		if se.Line > 0 {
-			return fmt.Sprintf("line %d col %d: %s", se.Line, se.Column, se.Message)
+			line, col := s.relocateError(se.Line, se.Column)
+			return fmt.Sprintf("line %d col %d: %s", line, col, se.Message)
 		}
 		return se.Message
 	}

@@ -149,6 +149,66 @@ func renderWithJinja2(t *testing.T, cases []corpusCase) []jinja2Result {
 	return results
 }
 
+// fuzzContext are the variables FuzzJinja2 renders templates with.
+const fuzzContext = `{"s": "Ann Lee", "n": 4, "f": 2.5, "neg": -3, "l": ["b", "a", 3], "d": {"a": 1, "b": "x"}, "none": null, "t": true, "u": "é€👍"}`
+
+// FuzzJinja2 renders any template with the sandbox and with Jinja2, and fails if the sandbox
+// panics, or if both render it and the outputs differ. Templates the sandbox refuses or
+// fails on are not compared (the limits are narrower than Jinja2's). Its seeds are the
+// corpus's templates that are not marked as differences.
+func FuzzJinja2(f *testing.F) {
+	for _, c := range readCorpus(f) {
+		if c.differs == "" && !c.missingAsEmpty {
+			f.Add(c.template)
+		}
+	}
+	python := findPython()
+	if python == "" {
+		f.Skip("no python3 with Jinja2 3.x (apt-get install python3-jinja2, or set WEBHOOK_TEST_PYTHON): cannot compare with Jinja2")
+	}
+	cmd := exec.Command(python, filepath.Join("testdata", "jinja2_render.py"), "--lines")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		f.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	results := json.NewDecoder(stdout)
+	env := New(Options{})
+	f.Fuzz(func(t *testing.T, src string) {
+		tmpl, _ := env.Compile(src)
+		if tmpl == nil {
+			return
+		}
+		got, err := renderCase(env, corpusCase{template: src, context: json.RawMessage(fuzzContext)})
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "template failed") {
+				t.Fatalf("Render(%q) panicked: %v", src, err)
+			}
+			return
+		}
+		if err := json.NewEncoder(stdin).Encode(map[string]any{"template": src, "context": json.RawMessage(fuzzContext)}); err != nil {
+			t.Fatal(err)
+		}
+		var want jinja2Result
+		if err := results.Decode(&want); err != nil {
+			t.Fatalf("reading Jinja2's result: %v", err)
+		}
+		if want.Output != nil && *want.Output != got {
+			t.Errorf("template %q renders %q; Jinja2 renders %q", src, got, *want.Output)
+		}
+	})
+}
+
 // findPython returns the first Python that imports Jinja2 3.x: $WEBHOOK_TEST_PYTHON, Debian's
 // /usr/bin/python3, or python3 on the PATH; or "" if there is none.
 func findPython() string {
@@ -169,7 +229,7 @@ func findPython() string {
 }
 
 // readCorpus reads every case of testdata/corpus/*.txtar.
-func readCorpus(t *testing.T) []corpusCase {
+func readCorpus(t testing.TB) []corpusCase {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join("testdata", "corpus", "*.txtar"))
 	if err != nil || len(paths) == 0 {

@@ -2,10 +2,12 @@ package jinja
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/tokens"
 )
 
@@ -20,17 +22,124 @@ const maxDepth = 50
 var blockStatements = map[string]bool{"autoescape": true, "block": true, "call": true, "filter": true,
 	"for": true, "if": true, "macro": true, "raw": true, "set": true, "trans": true, "with": true}
 
-// read returns a problem with src found before it is parsed, or "". It reads src with
-// gonja's lexer (unless the lexer would not return) and refuses nesting deeper than
-// maxDepth.
-func read(src string) string {
-	if lexerTrap(src) {
+// source is a template's text prepared for gonja: line breaks inside tags, which gonja's
+// lexer takes for part of the next token ({{ (\n'a') }} prints 'a), are spaces in text. Its
+// offsets are those of the template (with \r\n and \r read as \n, as gonja reads them), so
+// positions are computed on lines, the template's lines.
+type source struct {
+	text  string
+	lines []int // the offsets where the template's lines start
+}
+
+// prepare returns src prepared for gonja.
+func prepare(src string) source {
+	src = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(src)
+	return source{text: joinTagLines(src), lines: tokens.PrecomputeLineOffsets(src)}
+}
+
+// position returns the line and column in the template of offset pos.
+func (s source) position(pos int) (line, col int) {
+	return tokens.ReadablePositionFromOffsets(pos, s.lines)
+}
+
+// relocate sets the positions of the tokens in the tree of a template parsed from s to
+// their positions in the template, when s.text has fewer lines.
+func (s source) relocate(root *nodes.Template) {
+	if strings.Count(s.text, "\n") == len(s.lines)-1 {
+		return // no line was joined: gonja's positions are right
+	}
+	walkTree(reflect.ValueOf(root), func(v reflect.Value) {
+		if v.Kind() == reflect.Pointer && v.CanInterface() {
+			if t, ok := v.Interface().(*tokens.Token); ok {
+				t.Line, t.Col = s.position(t.Pos)
+			}
+		}
+	})
+}
+
+// relocateError returns the position of a syntax error at line and col of s.text in the
+// template.
+func (s source) relocateError(line, col int) (int, int) {
+	offsets := tokens.PrecomputeLineOffsets(s.text)
+	if line < 1 || line > len(offsets) {
+		return line, col
+	}
+	return s.position(offsets[line-1] + col - 1)
+}
+
+// joinTagLines replaces the line breaks in the tags of src ({{ }} and {% %}) that are not
+// in string literals with spaces. Text, comments and raw blocks are left alone.
+func joinTagLines(src string) string {
+	if !strings.Contains(src, "\n") {
+		return src
+	}
+	b := []byte(src)
+	for i := 0; i+1 < len(b); {
+		switch open := src[i : i+2]; open {
+		case "{#":
+			end := strings.Index(src[i+2:], "#}")
+			if end < 0 {
+				return string(b)
+			}
+			i += 2 + end + 2
+		case "{{", "{%":
+			end := joinTag(b, i+2, map[string]string{"{{": "}}", "{%": "%}"}[open])
+			tag := strings.Trim(src[i+2:max(end-2, i+2)], " \t\n-+")
+			i = end
+			if open == "{%" && tag == "raw" {
+				if raw := reEndRaw.FindStringIndex(src[i:]); raw != nil {
+					i += raw[0]
+				}
+			}
+		default:
+			i++
+		}
+	}
+	return string(b)
+}
+
+// joinTag replaces the line breaks of the tag starting at b[start:] with spaces, and returns
+// the offset after the closing delimiter (outside string literals and brackets) that ends
+// it, or len(b).
+func joinTag(b []byte, start int, closing string) int {
+	depth, quote := 0, byte(0)
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '\n':
+			b[i] = ' '
+		case c == '(' || c == '[' || c == '{':
+			depth++
+		case (c == ')' || c == ']' || c == '}') && depth > 0:
+			depth--
+		case depth == 0 && strings.HasPrefix(string(b[i:min(i+2, len(b))]), closing):
+			return i + 2
+		}
+	}
+	return len(b)
+}
+
+// reEndRaw matches the tag that ends a raw block.
+var reEndRaw = regexp.MustCompile(`\{%[-+]?\s*endraw`)
+
+// read returns a problem with s found before it is parsed, or "". It reads s with gonja's
+// lexer (unless the lexer would not return) and refuses nesting deeper than maxDepth.
+func read(s source) string {
+	if lexerTrap(s.text) {
 		return "a number, '.' and a non-ASCII character in a tag cannot be parsed safely; put a space after the '.'"
 	}
 	cfg := config.New()
 	cfg.KeepTrailingNewline = true
 	var toks []*tokens.Token
-	for stream := tokens.LexAll(src, cfg); !stream.End(); stream.Next() {
+	for stream := tokens.LexAll(s.text, cfg); !stream.End(); stream.Next() {
 		toks = append(toks, stream.Current())
 	}
 	brackets, statements := 0, 0
@@ -40,7 +149,8 @@ func read(src string) string {
 			brackets = 0
 		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
 			if brackets++; brackets > maxDepth {
-				return fmt.Sprintf("line %d col %d: brackets nest more than %d deep", tok.Line, tok.Col, maxDepth)
+				line, col := s.position(tok.Pos)
+				return fmt.Sprintf("line %d col %d: brackets nest more than %d deep", line, col, maxDepth)
 			}
 		case tokens.RightParenthesis, tokens.RightBracket, tokens.RightBrace:
 			brackets--
@@ -53,7 +163,8 @@ func read(src string) string {
 				statements--
 			case blockStatements[name] && (name != "set" || !assigns(toks[i+1:])):
 				if statements++; statements > maxDepth {
-					return fmt.Sprintf("line %d col %d: statements nest more than %d deep", tok.Line, tok.Col, maxDepth)
+					line, col := s.position(tok.Pos)
+					return fmt.Sprintf("line %d col %d: statements nest more than %d deep", line, col, maxDepth)
 				}
 			}
 		}

@@ -37,6 +37,8 @@ const (
 	filterPrint     = "_print"
 	filterBinop     = "_binop"
 	filterTuple     = "_tuple"
+	filterList      = "_list"
+	filterNot       = "_not"
 	filterSubscript = "_subscript"
 	filterLoopVar   = "_loop_var"
 	filterLoop      = "_loop"
@@ -146,6 +148,15 @@ func sandbox(maxSize int, missingAsEmpty bool) *exec.Environment {
 			return exec.AsValue(errors.New(filterBinop + " takes an operator and an operand"))
 		}
 		return binop(e, params.Args[0].String(), in, params.Args[1], maxSize, missingAsEmpty)
+	})
+	_ = filters.Register(filterNot, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		if in.IsError() {
+			return in
+		}
+		return exec.AsValue(!in.IsTrue()) // gonja's not of an int is an int
+	})
+	_ = filters.Register(filterList, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		return listLiteral(in)
 	})
 	_ = filters.Register(filterTuple, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
 		return toTuple(in)

@@ -95,14 +95,16 @@ var comparisons = map[tokens.Type]bool{tokens.LowerThan: true, tokens.LowerThanO
 
 // rewriteTemplate rewrites a compiled template so that the limits apply and values behave as
 // in Jinja2: every for loop's iterable is charged to the budget, the operators of binops are
-// computed by filterBinop (which also limits what + and * make), and printed values are
-// formatted by filterPrint. It returns a problem for each recursive for loop and each type of
+// computed by filterBinop (which also limits what + and * make), printed values are
+// formatted by filterPrint, list and tuple literals are checked by filterList and
+// filterTuple, not is filterNot, the targets of [] go through filterSubscript and the name loop through
+// filterLoopVar. It returns a problem for each recursive for loop and each type of
 // node the sandbox does not know.
 func rewriteTemplate(root *nodes.Template) []string {
 	var ps []string
 	unknown := map[reflect.Type]bool{}
 	var calls []*nodes.Call
-	loops := map[*nodes.Name]bool{} // the names "loop" already put in filterLoopVar
+	wrapped := map[nodes.Node]bool{} // names "loop" and lists already put in a filter
 	walkTree(reflect.ValueOf(root), func(v reflect.Value) {
 		if v.Kind() == reflect.Struct {
 			if t := v.Type(); strings.HasPrefix(t.PkgPath(), gonjaModule) && nodeTypes[t] == "" && !unknown[t] {
@@ -128,6 +130,10 @@ func rewriteTemplate(root *nodes.Template) []string {
 				}
 			case *nodes.Call:
 				calls = append(calls, n)
+			case *nodes.TestExpression:
+				if n.Expression == nil { // gonja parses "{{ in x }}" so, and panics rendering it
+					ps = append(ps, position(n.Test.Token)+": expected a value before '"+n.Test.Name+"'")
+				}
 			}
 			return
 		}
@@ -155,12 +161,21 @@ func rewriteTemplate(root *nodes.Template) []string {
 		}
 		switch n := v.Interface().(type) {
 		case *nodes.Name:
-			if n.Name.Val == "loop" && !loops[n] {
-				loops[n] = true
+			if n.Name.Val == "loop" && !wrapped[n] {
+				wrapped[n] = true
 				v.Set(reflect.ValueOf(filtered(n, filterLoopVar, n.Name)))
 			}
+		case *nodes.Negation:
+			v.Set(reflect.ValueOf(filtered(n.Term, filterNot, n.Operator)))
+		case *nodes.List:
+			if !wrapped[n] {
+				wrapped[n] = true
+				v.Set(reflect.ValueOf(filtered(n, filterList, n.Location)))
+			}
 		case *nodes.Tuple:
-			v.Set(reflect.ValueOf(filtered(&nodes.List{Location: n.Location, Val: n.Val}, filterTuple, n.Location)))
+			l := &nodes.List{Location: n.Location, Val: n.Val}
+			wrapped[l] = true
+			v.Set(reflect.ValueOf(filtered(l, filterTuple, n.Location)))
 		case *nodes.GetItem:
 			n.Node = &nodes.FilteredExpression{Expression: n.Node,
 				Filters: []*nodes.FilterCall{{Token: privateToken(n.Location), Name: filterSubscript, Args: []nodes.Expression{n.Arg}}}}

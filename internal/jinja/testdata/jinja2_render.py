@@ -2,6 +2,8 @@
 
 Reads a JSON list of {"template": str, "context": dict, "missing_as_empty": bool} on stdin
 and writes a JSON list of {"output": str} or {"error": str}, in the same order, on stdout.
+With --lines, reads one such object per line and writes each result on a line as soon as
+it is rendered (for FuzzJinja2).
 The environment is configured as the library's sandbox is: missing variables are errors
 (unless missing_as_empty), no autoescaping, one trailing newline removed, and the
 loopcontrols ({% break %}, {% continue %}) and do extensions on.
@@ -22,17 +24,21 @@ def environment(missing_as_empty):
     )
 
 
+def render(envs, case):
+    env = envs[bool(case.get("missing_as_empty"))]
+    try:
+        return {"output": env.from_string(case["template"]).render(case["context"])}
+    except Exception as e:  # every failure is a result to compare
+        return {"error": "%s: %s" % (type(e).__name__, e)}
+
+
 def main():
     envs = {flag: environment(flag) for flag in (False, True)}
-    results = []
-    for case in json.load(sys.stdin):
-        env = envs[bool(case.get("missing_as_empty"))]
-        try:
-            output = env.from_string(case["template"]).render(case["context"])
-            results.append({"output": output})
-        except Exception as e:  # every failure is a result to compare
-            results.append({"error": "%s: %s" % (type(e).__name__, e)})
-    json.dump(results, sys.stdout)
+    if "--lines" in sys.argv:
+        for line in sys.stdin:
+            print(json.dumps(render(envs, json.loads(line))), flush=True)
+        return
+    json.dump([render(envs, case) for case in json.load(sys.stdin)], sys.stdout)
 
 
 if __name__ == "__main__":
