@@ -1,6 +1,7 @@
 package jinja
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"math"
@@ -94,6 +95,25 @@ func listLiteral(in *exec.Value) *exec.Value {
 		}
 	}
 	return in
+}
+
+// dictLiteral returns the value of a dict literal with each key once, at its first place
+// with its last value, as in Python.
+func dictLiteral(in *exec.Value) *exec.Value {
+	d, ok := in.Interface().(*exec.Dict)
+	if !ok {
+		return in
+	}
+	out := exec.NewDict()
+	for _, p := range d.Pairs {
+		i := slices.IndexFunc(out.Pairs, func(q *exec.Pair) bool { return pyEqual(q.Key, p.Key) })
+		if i < 0 {
+			out.Pairs = append(out.Pairs, p)
+		} else {
+			out.Pairs[i] = &exec.Pair{Key: out.Pairs[i].Key, Value: p.Value}
+		}
+	}
+	return exec.AsValue(out)
 }
 
 // toTuple returns the items of a tuple literal as a tuple.
@@ -409,6 +429,42 @@ func jinja2Filters(missingAsEmpty bool) map[string]exec.FilterFunction {
 			}
 			return exec.AsValue(strings.Join(lines, sep))
 		},
+		"int": func(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+			args, err := bind("int", params, "default", "base")
+			if err != nil {
+				return errValue(err)
+			}
+			base := 10
+			if args[1] != nil {
+				base = asInt(args[1])
+			}
+			if n, ok := pyInt(in, base); ok {
+				return exec.AsValue(n)
+			}
+			if f, ok := pyFloat(in); ok && !math.IsNaN(f) {
+				if math.IsInf(f, 0) || math.Abs(f) >= 1<<63 {
+					return errValue(pyErrorf("cannot convert float %s to integer", reprFloat(f)))
+				}
+				return exec.AsValue(int(f))
+			}
+			if args[0] != nil {
+				return args[0]
+			}
+			return exec.AsValue(0)
+		},
+		"float": func(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+			args, err := bind("float", params, "default")
+			if err != nil {
+				return errValue(err)
+			}
+			if f, ok := pyFloat(in); ok {
+				return exec.AsValue(f)
+			}
+			if args[0] != nil {
+				return args[0]
+			}
+			return exec.AsValue(0.0)
+		},
 		"sum": func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 			args, err := bind("sum", params, "attribute", "start")
 			if err != nil {
@@ -443,6 +499,59 @@ func jinja2Filters(missingAsEmpty bool) map[string]exec.FilterFunction {
 		return exec.AsValue(itemTuples(in))
 	}
 	return fs
+}
+
+// pyInt is Python's int(v) for an int or a bool, and int(v, base) for a string, and whether
+// it succeeds.
+func pyInt(v *exec.Value, base int) (int, bool) {
+	switch kindOf(v) {
+	case kindInt, kindBool:
+		return asInt(v), true
+	case kindStr:
+	default:
+		return 0, false
+	}
+	s := strings.TrimSpace(v.String())
+	sign := ""
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		sign, s = s[:1], s[1:]
+	}
+	prefixes := map[int]string{16: "0x", 8: "0o", 2: "0b"}
+	if base == 0 {
+		base = 10
+		for b, p := range prefixes {
+			if len(s) > 2 && strings.EqualFold(s[:2], p) {
+				base = b
+			}
+		}
+		if base == 10 && len(s) > 1 && strings.Trim(s, "0_") != "" && s[0] == '0' {
+			return 0, false // Python refuses leading zeros then
+		}
+	}
+	if p := prefixes[base]; len(s) > 2 && strings.EqualFold(s[:2], p) {
+		s = strings.TrimPrefix(s[2:], "_")
+	}
+	if base < 2 || base > 36 || s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(sign+strings.ReplaceAll(s, "_", ""), base, 64)
+	return int(n), err == nil
+}
+
+// pyFloat is Python's float(v) for a number or a string, and whether it succeeds.
+func pyFloat(v *exec.Value) (float64, bool) {
+	switch kindOf(v) {
+	case kindInt, kindBool, kindFloat:
+		return asFloat(v), true
+	case kindStr:
+		s := strings.TrimSpace(v.String())
+		if strings.HasPrefix(strings.TrimLeft(s, "+-"), "0x") || strings.HasPrefix(strings.TrimLeft(s, "+-"), "0X") {
+			return 0, false // Go reads hexadecimal floats, Python does not
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil || errors.Is(err, strconv.ErrRange)
+	}
+	return 0, false
 }
 
 // itemTuples returns the items of the dict v as (key, value) tuples.
@@ -889,6 +998,18 @@ func jinja2Tests(filters *exec.FilterSet, tests *exec.TestSet) map[string]exec.T
 				return false, pyErrorf("in takes one argument")
 			}
 			return contains(params.Args[0], in)
+		},
+		"odd": func(_ *exec.Context, in *exec.Value, _ *exec.VarArgs) (bool, error) {
+			if k := kindOf(in); k != kindInt && k != kindBool {
+				return false, pyErrorf("odd takes an int, not %s", typeName(in))
+			}
+			return asInt(in)%2 != 0, nil
+		},
+		"even": func(_ *exec.Context, in *exec.Value, _ *exec.VarArgs) (bool, error) {
+			if k := kindOf(in); k != kindInt && k != kindBool {
+				return false, pyErrorf("even takes an int, not %s", typeName(in))
+			}
+			return asInt(in)%2 == 0, nil
 		},
 		"number": func(_ *exec.Context, in *exec.Value, _ *exec.VarArgs) (bool, error) {
 			return isNumber(in), nil

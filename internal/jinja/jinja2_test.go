@@ -154,8 +154,9 @@ const fuzzContext = `{"s": "Ann Lee", "n": 4, "f": 2.5, "neg": -3, "l": ["b", "a
 
 // FuzzJinja2 renders any template with the sandbox and with Jinja2, and fails if the sandbox
 // panics, or if both render it and the outputs differ. Templates the sandbox refuses or
-// fails on are not compared (the limits are narrower than Jinja2's). Its seeds are the
-// corpus's templates that are not marked as differences.
+// fails on are not compared (the limits are narrower than Jinja2's), nor those where Jinja2
+// prints an object's address. Its seeds are the corpus's templates that are not marked as
+// differences.
 func FuzzJinja2(f *testing.F) {
 	for _, c := range readCorpus(f) {
 		if c.differs == "" && !c.missingAsEmpty {
@@ -203,7 +204,9 @@ func FuzzJinja2(f *testing.F) {
 		if err := results.Decode(&want); err != nil {
 			t.Fatalf("reading Jinja2's result: %v", err)
 		}
-		if want.Output != nil && *want.Output != got {
+		// Jinja2 prints what it cannot show as <generator object do_map at 0x...>; the sandbox
+		// makes lists of its generators and prints them.
+		if want.Output != nil && *want.Output != got && !strings.Contains(*want.Output, " at 0x") {
 			t.Errorf("template %q renders %q; Jinja2 renders %q", src, got, *want.Output)
 		}
 	})

@@ -323,6 +323,23 @@ func binop(e *exec.Evaluator, op string, a, b *exec.Value, maxSize int, missingA
 	return intOp(op, asInt(a), asInt(b))
 }
 
+// unary applies + (sign 1) or - (sign -1) to v, a number, as Python does: True is 1.
+func unary(v *exec.Value, sign int) *exec.Value {
+	switch kindOf(v) {
+	case kindInt, kindBool:
+		if n := asInt(v); sign > 0 || n != math.MinInt {
+			return exec.AsValue(sign * n)
+		}
+		return errValue(pyErrorf("integer result of - is larger than 64 bits"))
+	case kindFloat:
+		return exec.AsValue(float64(sign) * v.Float())
+	}
+	if v.IsError() {
+		return v
+	}
+	return errValue(pyErrorf("bad operand type for unary %s: '%s'", map[int]string{1: "+", -1: "-"}[sign], typeName(v)))
+}
+
 // chargeOperands refuses operands of + or ~ larger than half of maxSize, and charges their
 // sizes to the rendering's budget.
 func chargeOperands(e *exec.Evaluator, n1, n2, maxSize int) error {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/nodes"
@@ -22,8 +24,9 @@ const maxDepth = 50
 var blockStatements = map[string]bool{"autoescape": true, "block": true, "call": true, "filter": true,
 	"for": true, "if": true, "macro": true, "raw": true, "set": true, "trans": true, "with": true}
 
-// source is a template's text prepared for gonja: line breaks inside tags, which gonja's
-// lexer takes for part of the next token ({{ (\n'a') }} prints 'a), are spaces in text. Its
+// source is a template's text prepared for gonja: the whitespace inside tags that gonja's
+// lexer does not know for whitespace (line breaks and the like, which it takes for part of
+// the next token: {{ (\n'a') }} printed 'a) is spaces in text. Its
 // offsets are those of the template (with \r\n and \r read as \n, as gonja reads them), so
 // positions are computed on lines, the template's lines.
 type source struct {
@@ -34,7 +37,7 @@ type source struct {
 // prepare returns src prepared for gonja.
 func prepare(src string) source {
 	src = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(src)
-	return source{text: joinTagLines(src), lines: tokens.PrecomputeLineOffsets(src)}
+	return source{text: spaceTags(src), lines: tokens.PrecomputeLineOffsets(src)}
 }
 
 // position returns the line and column in the template of offset pos.
@@ -67,10 +70,17 @@ func (s source) relocateError(line, col int) (int, int) {
 	return s.position(offsets[line-1] + col - 1)
 }
 
-// joinTagLines replaces the line breaks in the tags of src ({{ }} and {% %}) that are not
-// in string literals with spaces. Text, comments and raw blocks are left alone.
-func joinTagLines(src string) string {
-	if !strings.Contains(src, "\n") {
+// oddSpace reports whether r is whitespace to Jinja2 (Python's \s) but not to gonja's
+// lexer, which knows only ' ' and '\t'.
+func oddSpace(r rune) bool {
+	return r != ' ' && r != '\t' && (unicode.IsSpace(r) || 0x1c <= r && r <= 0x1f)
+}
+
+// spaceTags replaces the odd whitespace (see oddSpace) in the tags of src ({{ }} and {% %})
+// that is not in string literals with as many bytes of spaces. Text, comments and raw
+// blocks are left alone.
+func spaceTags(src string) string {
+	if !strings.ContainsFunc(src, oddSpace) {
 		return src
 	}
 	b := []byte(src)
@@ -83,7 +93,7 @@ func joinTagLines(src string) string {
 			}
 			i += 2 + end + 2
 		case "{{", "{%":
-			end := joinTag(b, i+2, map[string]string{"{{": "}}", "{%": "%}"}[open])
+			end := spaceTag(b, i+2, map[string]string{"{{": "}}", "{%": "%}"}[open])
 			tag := strings.Trim(src[i+2:max(end-2, i+2)], " \t\n-+")
 			i = end
 			if open == "{%" && tag == "raw" {
@@ -98,13 +108,18 @@ func joinTagLines(src string) string {
 	return string(b)
 }
 
-// joinTag replaces the line breaks of the tag starting at b[start:] with spaces, and returns
-// the offset after the closing delimiter (outside string literals and brackets) that ends
-// it, or len(b).
-func joinTag(b []byte, start int, closing string) int {
+// spaceTag replaces the odd whitespace of the tag starting at b[start:] with spaces, and
+// returns the offset after the closing delimiter (outside string literals and brackets) that
+// ends it, or len(b).
+func spaceTag(b []byte, start int, closing string) int {
 	depth, quote := 0, byte(0)
 	for i := start; i < len(b); i++ {
 		c := b[i]
+		if r, size := utf8.DecodeRune(b[i:]); quote == 0 && oddSpace(r) {
+			copy(b[i:i+size], "    ")
+			i += size - 1
+			continue
+		}
 		switch {
 		case quote != 0:
 			if c == '\\' {
@@ -114,8 +129,6 @@ func joinTag(b []byte, start int, closing string) int {
 			}
 		case c == '\'' || c == '"':
 			quote = c
-		case c == '\n':
-			b[i] = ' '
 		case c == '(' || c == '[' || c == '{':
 			depth++
 		case (c == ')' || c == ']' || c == '}') && depth > 0:

@@ -38,7 +38,10 @@ const (
 	filterBinop     = "_binop"
 	filterTuple     = "_tuple"
 	filterList      = "_list"
+	filterDict      = "_dict"
 	filterNot       = "_not"
+	filterPlus      = "_plus"
+	filterMinus     = "_minus"
 	filterSubscript = "_subscript"
 	filterLoopVar   = "_loop_var"
 	filterLoop      = "_loop"
@@ -154,6 +157,14 @@ func sandbox(maxSize int, missingAsEmpty bool) *exec.Environment {
 			return in
 		}
 		return exec.AsValue(!in.IsTrue()) // gonja's not of an int is an int
+	})
+	for name, sign := range map[string]int{filterPlus: 1, filterMinus: -1} {
+		_ = filters.Register(name, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+			return unary(in, sign)
+		})
+	}
+	_ = filters.Register(filterDict, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		return dictLiteral(in)
 	})
 	_ = filters.Register(filterList, func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
 		return listLiteral(in)

@@ -96,8 +96,8 @@ var comparisons = map[tokens.Type]bool{tokens.LowerThan: true, tokens.LowerThanO
 // rewriteTemplate rewrites a compiled template so that the limits apply and values behave as
 // in Jinja2: every for loop's iterable is charged to the budget, the operators of binops are
 // computed by filterBinop (which also limits what + and * make), printed values are
-// formatted by filterPrint, list and tuple literals are checked by filterList and
-// filterTuple, not is filterNot, the targets of [] go through filterSubscript and the name loop through
+// formatted by filterPrint, list, tuple and dict literals are checked by filterList,
+// filterTuple and filterDict, not, + and - of one operand are filterNot, filterPlus and filterMinus, the targets of [] go through filterSubscript and the name loop through
 // filterLoopVar. It returns a problem for each recursive for loop and each type of
 // node the sandbox does not know.
 func rewriteTemplate(root *nodes.Template) []string {
@@ -140,6 +140,13 @@ func rewriteTemplate(root *nodes.Template) []string {
 		if v.Kind() != reflect.Interface || !v.CanSet() {
 			return
 		}
+		if t, ok := v.Interface().(*nodes.TestExpression); ok {
+			// In Jinja2 a test binds tighter than any operator but and, or and not: 1 + x is
+			// even is 1 + (x is even). gonja tests all of 1 + x. The operator is rewritten next.
+			if b, ok := t.Expression.(*nodes.BinaryExpression); ok && binops[b.Operator.Token.Type] != "" {
+				v.Set(reflect.ValueOf(testRightmost(b, t.Test)))
+			}
+		}
 		if b, ok := v.Interface().(*nodes.BinaryExpression); ok && binops[b.Operator.Token.Type] != "" {
 			if left, ok := b.Left.(*nodes.BinaryExpression); ok && comparisons[b.Operator.Token.Type] && comparisons[left.Operator.Token.Type] {
 				// gonja reads a < b < c as (a < b) < c; Python as a < b and b < c. The walk
@@ -167,10 +174,21 @@ func rewriteTemplate(root *nodes.Template) []string {
 			}
 		case *nodes.Negation:
 			v.Set(reflect.ValueOf(filtered(n.Term, filterNot, n.Operator)))
+		case *nodes.UnaryExpression:
+			f := filterPlus
+			if n.Negative {
+				f = filterMinus
+			}
+			v.Set(reflect.ValueOf(filtered(n.Term, f, n.Operator)))
 		case *nodes.List:
 			if !wrapped[n] {
 				wrapped[n] = true
 				v.Set(reflect.ValueOf(filtered(n, filterList, n.Location)))
+			}
+		case *nodes.Dict:
+			if !wrapped[n] {
+				wrapped[n] = true
+				v.Set(reflect.ValueOf(filtered(n, filterDict, n.Token)))
 			}
 		case *nodes.Tuple:
 			l := &nodes.List{Location: n.Location, Val: n.Val}
@@ -195,6 +213,16 @@ func rewriteTemplate(root *nodes.Template) []string {
 		}
 	}
 	return ps
+}
+
+// testRightmost returns the binary expression b with test applied to its rightmost operand,
+// as Jinja2 parses "b is test".
+func testRightmost(b *nodes.BinaryExpression, test *nodes.TestCall) *nodes.BinaryExpression {
+	right := nodes.Expression(&nodes.TestExpression{Expression: b.Right, Test: test})
+	if r, ok := b.Right.(*nodes.BinaryExpression); ok && binops[r.Operator.Token.Type] != "" {
+		right = testRightmost(r, test)
+	}
+	return &nodes.BinaryExpression{Left: b.Left, Operator: b.Operator, Right: right}
 }
 
 // subscriptTarget returns what g indexes, without the filterSubscript that rewriteTemplate
