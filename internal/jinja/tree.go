@@ -17,7 +17,7 @@ const (
 	walked = "walked"
 	// checked: its name is checked against the environment at compile time.
 	checked = "checked"
-	// rewritten: limitTemplate (or, in a URL, CompileURL) rewrites it.
+	// rewritten: rewriteTemplate (or, in a URL, CompileURL) rewrites it.
 	rewritten = "rewritten"
 )
 
@@ -36,26 +36,26 @@ var nodeTypes = map[reflect.Type]string{
 	reflect.TypeFor[nodes.Output]():                rewritten,
 	reflect.TypeFor[nodes.FilteredExpression]():    walked,
 	reflect.TypeFor[nodes.FilterCall]():            checked,
-	reflect.TypeFor[nodes.TestExpression]():        walked,
+	reflect.TypeFor[nodes.TestExpression]():        rewritten,
 	reflect.TypeFor[nodes.TestCall]():              checked,
 	reflect.TypeFor[nodes.String]():                walked,
 	reflect.TypeFor[nodes.Integer]():               walked,
 	reflect.TypeFor[nodes.Float]():                 walked,
 	reflect.TypeFor[nodes.Bool]():                  walked,
-	reflect.TypeFor[nodes.Name]():                  walked,
+	reflect.TypeFor[nodes.Name]():                  rewritten,
 	reflect.TypeFor[nodes.None]():                  walked,
-	reflect.TypeFor[nodes.List]():                  walked,
-	reflect.TypeFor[nodes.Tuple]():                 walked,
-	reflect.TypeFor[nodes.Dict]():                  walked,
+	reflect.TypeFor[nodes.List]():                  rewritten,
+	reflect.TypeFor[nodes.Tuple]():                 rewritten,
+	reflect.TypeFor[nodes.Dict]():                  rewritten,
 	reflect.TypeFor[nodes.Pair]():                  walked,
 	reflect.TypeFor[nodes.Variable]():              walked,
 	reflect.TypeFor[nodes.VariablePart]():          walked,
-	reflect.TypeFor[nodes.Call]():                  walked,
-	reflect.TypeFor[nodes.GetItem]():               walked,
+	reflect.TypeFor[nodes.Call]():                  rewritten,
+	reflect.TypeFor[nodes.GetItem]():               rewritten,
 	reflect.TypeFor[nodes.GetSlice]():              walked,
 	reflect.TypeFor[nodes.GetAttribute]():          walked,
-	reflect.TypeFor[nodes.Negation]():              walked,
-	reflect.TypeFor[nodes.UnaryExpression]():       walked,
+	reflect.TypeFor[nodes.Negation]():              rewritten,
+	reflect.TypeFor[nodes.UnaryExpression]():       rewritten,
 	reflect.TypeFor[nodes.BinaryExpression]():      rewritten,
 	reflect.TypeFor[nodes.BinOperator]():           walked,
 	reflect.TypeFor[nodes.ControlStructureBlock](): walked,
@@ -72,8 +72,8 @@ var nodeTypes = map[reflect.Type]string{
 	reflect.TypeFor[controlstructures.WithControlStructure]():       walked,
 	reflect.TypeFor[controlstructures.BreakControlStructure]():      walked,
 	reflect.TypeFor[controlstructures.ContinueControlStructure]():   walked,
-	reflect.TypeFor[controlstructures.MacroControlStructure]():      walked, // in a boundedMacro
-	reflect.TypeFor[controlstructures.CallControlStructure]():       walked,
+	reflect.TypeFor[controlstructures.MacroControlStructure]():      rewritten, // into a boundedMacro
+	reflect.TypeFor[controlstructures.CallControlStructure]():       rewritten, // into a boundedCall
 	reflect.TypeFor[nodes.Macro]():                                  walked,
 }
 
