@@ -196,8 +196,7 @@ func jinja2Filters(missingAsEmpty bool) map[string]exec.FilterFunction {
 			if err := writeJSON(&b, in, indent, 0); err != nil {
 				return errValue(err)
 			}
-			s := strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`, "'", `\u0027`).Replace(b.String())
-			return exec.AsSafeValue(s)
+			return exec.AsSafeValue(htmlSafeJSON.Replace(b.String()))
 		},
 		"urlencode": func(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 			if _, err := bind("urlencode", params); err != nil {
@@ -563,6 +562,9 @@ func itemTuples(v *exec.Value) []any {
 	}
 	return out
 }
+
+// htmlSafeJSON escapes the characters Jinja2's tojson escapes, so that JSON can go in HTML.
+var htmlSafeJSON = strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`, "'", `\u0027`)
 
 // strInputFilters are gonja's filters that are right for strings but, unlike Jinja2's, do
 // not turn other values into strings first: sandbox gives them str(value).

@@ -101,8 +101,8 @@ func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
 		// gonja's lexer can loop for ever, allocating, on some invalid UTF-8.
 		return nil, []string{"template is not valid UTF-8"}
 	}
-	s := prepare(src)
-	if p := read(s); p != "" {
+	s, p := read(src)
+	if p != "" {
 		return nil, []string{p}
 	}
 	defer func() {

@@ -8,10 +8,12 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/tokens"
 )
+
+// Reading a template before gonja parses it: what gonja's lexer and parser cannot be given
+// is refused or prepared here.
 
 // maxDepth is the deepest that brackets ((, [ and {) may nest in a tag, and statements
 // ({% if %}, {% for %}, ...) in a template. gonja parses deep nesting in quadratic time (a
@@ -26,18 +28,113 @@ var blockStatements = map[string]bool{"autoescape": true, "block": true, "call":
 
 // source is a template's text prepared for gonja: the whitespace inside tags that gonja's
 // lexer does not know for whitespace (line breaks and the like, which it takes for part of
-// the next token: {{ (\n'a') }} printed 'a) is spaces in text. Its
-// offsets are those of the template (with \r\n and \r read as \n, as gonja reads them), so
-// positions are computed on lines, the template's lines.
+// the next token: {{ (\n'a') }} printed 'a) is spaces in text. Its offsets are those of the
+// template (with \r\n and \r read as \n, as gonja reads them), so positions are computed on
+// lines, the template's lines.
 type source struct {
 	text  string
 	lines []int // the offsets where the template's lines start
 }
 
-// prepare returns src prepared for gonja.
-func prepare(src string) source {
-	src = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(src)
-	return source{text: spaceTags(src), lines: tokens.PrecomputeLineOffsets(src)}
+// newlines reads \r\n and \r as \n.
+var newlines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// read reads src and returns it prepared for gonja, or a problem: nesting deeper than
+// maxDepth, or what sends gonja's lexer into an endless loop.
+func read(src string) (source, string) {
+	if lexerTrap(src) {
+		return source{}, "a number, '.' and a non-ASCII character in a tag cannot be parsed safely; put a space after the '.'"
+	}
+	src = newlines.Replace(src)
+	s := source{lines: tokens.PrecomputeLineOffsets(src)}
+	b := []byte(src)
+	statements := 0
+	for i := 0; i+1 < len(b); {
+		switch open := src[i : i+2]; open {
+		case "{#":
+			end := strings.Index(src[i+2:], "#}")
+			if end < 0 {
+				i = len(b)
+				break
+			}
+			i += 2 + end + 2
+		case "{{", "{%":
+			end, deepest := scanTag(b, i+2, map[string]string{"{{": "}}", "{%": "%}"}[open])
+			if deepest >= 0 {
+				line, col := s.position(deepest)
+				return source{}, fmt.Sprintf("line %d col %d: brackets nest more than %d deep", line, col, maxDepth)
+			}
+			if open == "{{" {
+				i = end
+				break
+			}
+			tag := strings.TrimLeft(src[i+2:end], "-+ \t\n")
+			name := tag[:strings.IndexFunc(tag+" ", func(r rune) bool { return !unicode.IsLetter(r) && r != '_' })]
+			switch {
+			case strings.HasPrefix(name, "end"):
+				statements--
+			case blockStatements[name] && (name != "set" || !strings.Contains(string(b[i:end]), "=")):
+				if statements++; statements > maxDepth {
+					line, col := s.position(i + 2 + strings.Index(src[i+2:], name))
+					return source{}, fmt.Sprintf("line %d col %d: statements nest more than %d deep", line, col, maxDepth)
+				}
+			}
+			i = end
+			if name == "raw" {
+				if raw := reEndRaw.FindStringIndex(src[i:]); raw != nil {
+					i += raw[0]
+				}
+			}
+		default:
+			i++
+		}
+	}
+	s.text = string(b)
+	return s, ""
+}
+
+// reEndRaw matches the tag that ends a raw block.
+var reEndRaw = regexp.MustCompile(`\{%[-+]?\s*endraw`)
+
+// scanTag reads the tag starting at b[start:], up to the closing delimiter that ends it
+// (outside string literals and brackets), replacing its odd whitespace (see oddSpace) with as
+// many bytes of spaces. It returns the offset after the tag, and the offset of the first
+// bracket nested more than maxDepth deep, or -1.
+func scanTag(b []byte, start int, closing string) (end, deepest int) {
+	depth, quote := 0, byte(0)
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		if r, size := utf8.DecodeRune(b[i:]); quote == 0 && oddSpace(r) {
+			copy(b[i:i+size], "    ")
+			i += size - 1
+			continue
+		}
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(' || c == '[' || c == '{':
+			if depth++; depth > maxDepth {
+				return i, i
+			}
+		case (c == ')' || c == ']' || c == '}') && depth > 0:
+			depth--
+		case depth == 0 && strings.HasPrefix(string(b[i:min(i+2, len(b))]), closing):
+			return i + 2, -1
+		}
+	}
+	return len(b), -1
+}
+
+// oddSpace reports whether r is whitespace to Jinja2 (Python's \s) but not to gonja's
+// lexer, which knows only ' ' and '\t'.
+func oddSpace(r rune) bool {
+	return r != ' ' && r != '\t' && (unicode.IsSpace(r) || 0x1c <= r && r <= 0x1f)
 }
 
 // position returns the line and column in the template of offset pos.
@@ -68,134 +165,6 @@ func (s source) relocateError(line, col int) (int, int) {
 		return line, col
 	}
 	return s.position(offsets[line-1] + col - 1)
-}
-
-// oddSpace reports whether r is whitespace to Jinja2 (Python's \s) but not to gonja's
-// lexer, which knows only ' ' and '\t'.
-func oddSpace(r rune) bool {
-	return r != ' ' && r != '\t' && (unicode.IsSpace(r) || 0x1c <= r && r <= 0x1f)
-}
-
-// spaceTags replaces the odd whitespace (see oddSpace) in the tags of src ({{ }} and {% %})
-// that is not in string literals with as many bytes of spaces. Text, comments and raw
-// blocks are left alone.
-func spaceTags(src string) string {
-	if !strings.ContainsFunc(src, oddSpace) {
-		return src
-	}
-	b := []byte(src)
-	for i := 0; i+1 < len(b); {
-		switch open := src[i : i+2]; open {
-		case "{#":
-			end := strings.Index(src[i+2:], "#}")
-			if end < 0 {
-				return string(b)
-			}
-			i += 2 + end + 2
-		case "{{", "{%":
-			end := spaceTag(b, i+2, map[string]string{"{{": "}}", "{%": "%}"}[open])
-			tag := strings.Trim(src[i+2:max(end-2, i+2)], " \t\n-+")
-			i = end
-			if open == "{%" && tag == "raw" {
-				if raw := reEndRaw.FindStringIndex(src[i:]); raw != nil {
-					i += raw[0]
-				}
-			}
-		default:
-			i++
-		}
-	}
-	return string(b)
-}
-
-// spaceTag replaces the odd whitespace of the tag starting at b[start:] with spaces, and
-// returns the offset after the closing delimiter (outside string literals and brackets) that
-// ends it, or len(b).
-func spaceTag(b []byte, start int, closing string) int {
-	depth, quote := 0, byte(0)
-	for i := start; i < len(b); i++ {
-		c := b[i]
-		if r, size := utf8.DecodeRune(b[i:]); quote == 0 && oddSpace(r) {
-			copy(b[i:i+size], "    ")
-			i += size - 1
-			continue
-		}
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '(' || c == '[' || c == '{':
-			depth++
-		case (c == ')' || c == ']' || c == '}') && depth > 0:
-			depth--
-		case depth == 0 && strings.HasPrefix(string(b[i:min(i+2, len(b))]), closing):
-			return i + 2
-		}
-	}
-	return len(b)
-}
-
-// reEndRaw matches the tag that ends a raw block.
-var reEndRaw = regexp.MustCompile(`\{%[-+]?\s*endraw`)
-
-// read returns a problem with s found before it is parsed, or "". It reads s with gonja's
-// lexer (unless the lexer would not return) and refuses nesting deeper than maxDepth.
-func read(s source) string {
-	if lexerTrap(s.text) {
-		return "a number, '.' and a non-ASCII character in a tag cannot be parsed safely; put a space after the '.'"
-	}
-	cfg := config.New()
-	cfg.KeepTrailingNewline = true
-	var toks []*tokens.Token
-	for stream := tokens.LexAll(s.text, cfg); !stream.End(); stream.Next() {
-		toks = append(toks, stream.Current())
-	}
-	brackets, statements := 0, 0
-	for i, tok := range toks {
-		switch tok.Type {
-		case tokens.BlockBegin, tokens.VariableBegin:
-			brackets = 0
-		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
-			if brackets++; brackets > maxDepth {
-				line, col := s.position(tok.Pos)
-				return fmt.Sprintf("line %d col %d: brackets nest more than %d deep", line, col, maxDepth)
-			}
-		case tokens.RightParenthesis, tokens.RightBracket, tokens.RightBrace:
-			brackets--
-		case tokens.Name:
-			if i == 0 || toks[i-1].Type != tokens.BlockBegin {
-				break
-			}
-			switch name := tok.Val; {
-			case strings.HasPrefix(name, "end"):
-				statements--
-			case blockStatements[name] && (name != "set" || !assigns(toks[i+1:])):
-				if statements++; statements > maxDepth {
-					line, col := s.position(tok.Pos)
-					return fmt.Sprintf("line %d col %d: statements nest more than %d deep", line, col, maxDepth)
-				}
-			}
-		}
-	}
-	return ""
-}
-
-// assigns reports whether the rest of a tag, toks, has an "=" before its end.
-func assigns(toks []*tokens.Token) bool {
-	for _, tok := range toks {
-		switch tok.Type {
-		case tokens.BlockEnd:
-			return false
-		case tokens.Assign:
-			return true
-		}
-	}
-	return false
 }
 
 // reLexerTrap matches what sends gonja's lexer into an endless loop that allocates until
