@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -306,4 +307,30 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestConcurrentRenders renders one compiled template from several goroutines at once: a
+// Template is safe for concurrent use (run with -race).
+func TestConcurrentRenders(t *testing.T) {
+	src := "{% macro li(x) %}<li>{{ caller() }}{{ x }}</li>{% endmacro %}" +
+		"{% for i in items %}{% call li(loop.index) %}{{ i | upper }}{% endcall %}{% endfor %}" +
+		"{{ '%05.1f' % n }} {{ (items | join(',')).split(',') | length }} {{ {'a': n}['a'] ** 2 }}"
+	tmpl, ps := New(Options{}).Compile(src)
+	if tmpl == nil {
+		t.Fatal(ps)
+	}
+	vs := mapVars{"items": []any{"a", "b"}, "n": 2.5}
+	const want = "<li>A1</li><li>B2</li>002.5 2 6.25"
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if got, err := tmpl.Render(NewScope(vs)); err != nil || got != want {
+					t.Errorf("Render = %q, %v; want %q", got, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
