@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hookline/webhook/internal/jinja"
 )
 
 // Request is an HTTP request as the Sender sends it: rendered once per job and sent with
@@ -234,7 +236,7 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 
 // request renders cm for one job, whose ID goes in the webhook-id header.
 func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*Request, error) {
-	r := &rendering{vars: v}
+	r := jinja.NewScope(v)
 	raw, err := e.render(cm.url, r)
 	if err != nil {
 		return nil, err
@@ -325,7 +327,7 @@ func parseRenderedURL(raw string) (u *url.URL, auth string, err error) {
 }
 
 // formBody renders fields as application/x-www-form-urlencoded, in order.
-func (e *engine) formBody(fields []compiledField, r *rendering) (string, error) {
+func (e *engine) formBody(fields []compiledField, r *jinja.Scope) (string, error) {
 	var b strings.Builder
 	for i, f := range fields {
 		val, err := e.render(f.value, r)
@@ -343,14 +345,14 @@ func (e *engine) formBody(fields []compiledField, r *rendering) (string, error) 
 }
 
 // jsonBody renders fields as a JSON object whose keys keep the fields' order.
-func (e *engine) jsonBody(fields []compiledField, r *rendering) ([]byte, error) {
-	obj := make(orderedObject, len(fields))
+func (e *engine) jsonBody(fields []compiledField, r *jinja.Scope) ([]byte, error) {
+	obj := make(jinja.Object, len(fields))
 	for i, f := range fields {
 		val, err := e.value(f.value, r)
 		if err != nil {
 			return nil, err
 		}
-		obj[i] = member{f.key, val}
+		obj[i] = jinja.Member{Key: f.key, Value: val}
 	}
 	b, err := obj.MarshalJSON()
 	if err != nil {
