@@ -109,7 +109,9 @@ func writeTable(w io.Writer, results []result) {
 			if v, ok := rs[r]["raw"]; ok {
 				vsRaw = append(vsRaw, v)
 			}
-			enq = append(enq, n/r.enqueue.Seconds())
+			if !strings.HasSuffix(r.spec.name, "/"+byCampaign) { // its fan-out comes after start
+				enq = append(enq, n/r.enqueue.Seconds())
+			}
 			if r.shape != burst {
 				p50 = append(p50, ms(r.p50))
 				p99 = append(p99, ms(r.p99))

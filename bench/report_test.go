@@ -105,3 +105,11 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTableCampaignEnqueue(t *testing.T) {
+	var b bytes.Buffer
+	writeTable(&b, []result{runOf(0, "memstore/campaign", "", 1000, time.Second)})
+	if want := "| burst | 16 | memstore/campaign | 1000 | — | — | — |"; !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q (a campaign's enqueues come after start):\n%s", want, b.String())
+	}
+}
