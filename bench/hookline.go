@@ -116,11 +116,15 @@ func setUp(ctx context.Context, e *env, st webhook.Store, how string) (*hookline
 		return nil, err
 	}
 	if how == byCampaign {
-		err := concurrently(ctx, e.producers, e.n, func(i int) error {
-			return s.Identify(ctx, webhook.User{ID: userID(i)})
-		})
-		if err != nil {
-			return nil, fmt.Errorf("identify users: %w", err)
+		const batch = 1000
+		for start := 0; start < e.n; start += batch {
+			updates := make([]webhook.UserUpdate, 0, batch)
+			for i := start; i < min(start+batch, e.n); i++ {
+				updates = append(updates, webhook.UserUpdate{User: webhook.User{ID: userID(i)}})
+			}
+			if err := s.UpdateUsers(ctx, updates); err != nil {
+				return nil, fmt.Errorf("identify users: %w", err)
+			}
 		}
 	}
 	return &hookline{sender: s, how: how, e: e}, nil
@@ -135,7 +139,7 @@ func (h *hookline) enqueueOne(ctx context.Context, i int, us int64) error {
 	if h.how == byTrigger {
 		return h.sender.Trigger(ctx, webhook.Event{UserID: userID(i), Name: eventName, Params: params})
 	}
-	_, err := h.sender.Send(ctx, sentID, userID(i), params)
+	_, err := h.sender.Send(ctx, sentID, userID(i), params, nil)
 	return err
 }
 
