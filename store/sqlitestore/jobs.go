@@ -355,7 +355,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	if len(f.IDs) == 0 && f.MessageID == "" && f.UserID == "" {
 		return nil, fmt.Errorf("%w: sqlitestore: update jobs needs job IDs, a message or a user", webhook.ErrInvalid)
 	}
-	if slices.Contains(p.From, webhook.JobRunning) {
+	if slices.Contains(p.From, webhook.JobRunning) || p.To == webhook.JobRunning {
 		return nil, fmt.Errorf("%w: sqlitestore: update jobs cannot move running jobs", webhook.ErrInvalid)
 	}
 	if len(p.From) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strings"
 
@@ -40,23 +39,17 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 		saved := map[string]webhook.User{}       // by ID: a user given twice is saved once
 		order := make([]string, 0, len(p.Users)) // the keys of saved
 		for _, up := range p.Users {
-			u := up.User
-			old, ok := saved[u.ID]
+			id := up.User.ID
+			old, ok := saved[id]
 			if !ok {
-				order = append(order, u.ID)
-				old, ok = stored[u.ID]
+				order = append(order, id)
+				old, ok = stored[id]
 			}
-			switch {
-			case !ok:
-				if u.CreatedAt.IsZero() {
-					u.CreatedAt = p.Now
-				}
-			case !up.Replace:
-				u = merge(old, u, up.Unset)
-			case u.CreatedAt.IsZero():
-				u.CreatedAt = old.CreatedAt
+			if ok {
+				saved[id] = up.Apply(&old, p.Now)
+			} else {
+				saved[id] = up.Apply(nil, p.Now)
 			}
-			saved[u.ID] = u
 		}
 		return chunks(len(order), maxChunk, func(start, size int) error {
 			args := make([]any, 0, 2*size)
@@ -73,36 +66,6 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 		})
 	})
 	return wrap("put users", err)
-}
-
-// merge returns old with the fields of u that are not zero, u's attributes, and without the
-// attributes named in unset, as [webhook.UserStore.PutUsers] merges.
-func merge(old, u webhook.User, unset []string) webhook.User {
-	for _, f := range []struct{ to, from *string }{
-		{&old.Email, &u.Email}, {&old.TimeZone, &u.TimeZone}, {&old.Locale, &u.Locale},
-		{&old.Country, &u.Country}, {&old.Region, &u.Region}, {&old.City, &u.City},
-	} {
-		if *f.from != "" {
-			*f.to = *f.from
-		}
-	}
-	old.Test = old.Test || u.Test
-	if !u.CreatedAt.IsZero() {
-		old.CreatedAt = u.CreatedAt
-	}
-	if !u.LastActive.IsZero() {
-		old.LastActive = u.LastActive
-	}
-	attrs := maps.Clone(old.Attributes)
-	if attrs == nil && len(u.Attributes) > 0 {
-		attrs = webhook.Map{}
-	}
-	maps.Copy(attrs, u.Attributes)
-	for _, k := range unset {
-		delete(attrs, k)
-	}
-	old.Attributes = attrs
-	return old
 }
 
 // Users implements [webhook.UserStore].
