@@ -114,7 +114,8 @@ type eventStats struct {
 }
 
 // add counts one more selected event at t whose parameter's value is v (nil if the criterion
-// names no parameter, or the event has no such parameter).
+// names no parameter, or the event has no such parameter). A number, or a string that spells
+// one (see numericString), is summed.
 func (st *eventStats) add(t time.Time, v any) {
 	if st.count == 0 || t.Before(st.first) {
 		st.first = t
@@ -123,15 +124,11 @@ func (st *eventStats) add(t time.Time, v any) {
 		st.last = t
 	}
 	st.count++
-	var f float64
-	switch v := v.(type) {
-	case int64:
-		f = float64(v)
-	case float64:
-		f = v
-	default:
+	x, ok := subjectOperand(v, kindNumber) // numbers, and strings that spell one
+	if !ok {
 		return
 	}
+	f := x.f
 	if st.numbers == 0 || f < st.min {
 		st.min = f
 	}
