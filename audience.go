@@ -79,9 +79,9 @@ type Criterion struct {
 	Bucket string `json:"bucket,omitempty"`
 	// Agg is what an event criterion compares: AggCount (the default), AggSum, AggAvg,
 	// AggMin or AggMax of the number parameter Param, or the time of the first or last
-	// event (AggFirst, AggLast). Events whose Param is not a number (or a numeric string) are left out of sums,
-	// averages, minimums and maximums; an average, minimum, maximum, first or last of no
-	// events is not set.
+	// event (AggFirst, AggLast). Events whose Param is neither a number nor a numeric
+	// string are left out of sums, averages, minimums and maximums; an average, minimum,
+	// maximum, first or last of no events is not set.
 	Agg Aggregate `json:"agg,omitempty"`
 	// Param is the event parameter that AggSum, AggAvg, AggMin and AggMax aggregate.
 	Param string `json:"param,omitempty"`
