@@ -86,12 +86,12 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
 		if err != nil {
-			return fmt.Errorf("webhook: trigger %s: %w", what, err)
+			return opErr(err, "trigger %s", what)
 		}
 		jobs = append(jobs, js...)
 	}
 	if _, err := store.Enqueue(ctx, EnqueueParams{Events: events, Jobs: jobs}); err != nil {
-		return fmt.Errorf("webhook: trigger %s: %w", what, err)
+		return opErr(err, "trigger %s", what)
 	}
 	for _, e := range events {
 		cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
@@ -101,7 +101,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 			Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
 		})
 		if err != nil {
-			return fmt.Errorf("webhook: trigger %s: cancel jobs: %w", what, err)
+			return opErr(err, "trigger %s: cancel jobs", what)
 		}
 		for _, j := range cancelled {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
