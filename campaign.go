@@ -249,6 +249,7 @@ func (s *Sender) setCampaignState(ctx context.Context, messageID string, state C
 	if err != nil {
 		return opErr(err, "set campaign %q %s", messageID, state)
 	}
+	s.catalog.invalidate()
 	return nil
 }
 

@@ -31,6 +31,7 @@ type Sender struct {
 	log      *slog.Logger
 	engine   *engine
 	messages *messageCache
+	catalog  *catalog
 	zones    *zones
 	exec     *executor
 	disp     *dispatcher
@@ -73,6 +74,8 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		s.zones.def = time.UTC
 	}
 	s.messages = &messageCache{store: store, engine: s.engine}
+	poll := orDefault(cfg.PollInterval, defaultPollInterval)
+	s.catalog = &catalog{store: store, clock: s.clock, ttl: poll}
 	workers := orDefault(cfg.Workers, defaultWorkers)
 	var client *http.Client
 	client, s.transport = cfg.newClient(workers)
@@ -83,6 +86,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		client:   client,
 		engine:   s.engine,
 		messages: s.messages,
+		catalog:  s.catalog,
 		zones:    s.zones,
 		retry:    orDefault[RetryPolicy](cfg.RetryPolicy, DefaultRetryPolicy{}),
 		hosts:    cfg.hostLimits(),
@@ -94,12 +98,12 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		redact:   newRedactor(cfg.SensitiveHeaders),
 	}
 	id := orDefault(cfg.ID, newID("sender", s.clock.Now()))
-	poll := orDefault(cfg.PollInterval, defaultPollInterval)
 	s.disp = &dispatcher{
 		store:   store,
 		clock:   s.clock,
 		log:     s.log,
 		exec:    s.exec,
+		catalog: s.catalog,
 		id:      id,
 		workers: workers,
 		lease:   cfg.lease(),
@@ -151,6 +155,7 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 	}
 	m.Version = cm.msg.Version
 	s.messages.compiled.put(m.ID, m.Version, cm)
+	s.catalog.invalidate()
 	return nil
 }
 
@@ -204,6 +209,7 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 	if err := s.store.DeleteMessage(ctx, id); err != nil {
 		return opErr(err, "delete message %q", id)
 	}
+	s.catalog.invalidate()
 	if c, err := loadCampaign(ctx, s.store, id); err != nil {
 		return opErr(err, "delete message %q", id)
 	} else if c != nil {
