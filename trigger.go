@@ -18,7 +18,11 @@ import (
 //
 // A user that was never identified is a user with only an ID. An event with an ID that the
 // Store already holds for the user is saved once and enqueues nothing twice, so calling
-// Trigger again with the same event is safe. Trigger returns an error wrapping ErrInvalid if
+// Trigger again with the same event is safe. Which messages an event triggers is read from a
+// catalog of messages that the Sender reads again at most once per Config.PollInterval: a
+// message saved or a campaign paused by another Sender sharing the Store takes effect here
+// within that time (and a job it enqueues meanwhile for a paused campaign is held when it
+// comes due). Trigger returns an error wrapping ErrInvalid if
 // e has no UserID or Name or its Params are not JSON values, and the Store's error if the
 // event could not be saved or an audience could not be checked, in which case nothing was
 // saved or enqueued, or if jobs could not be cancelled.
