@@ -83,20 +83,26 @@ type Template struct {
 	// is then rendered without gonja unless a variable is missing (see Render and Value).
 	simple bool
 	parts  []part
+	// macros are the names of the macros the template defines at its top level: what it
+	// exports as a snippet.
+	macros []string
 }
 
-// templateName is the name of the template being compiled in its loader.
-//
-// The loader is where named snippets would plug in ({% include 'footer' %} and
-// {% from 'crm' import contact %}): a loader that resolves this name to the source and any
-// other name through a snippet source, with include, import and from allowed again. Until
-// then they are refused (see refusedStatements) and the loader holds the source only.
+// templateName is the name of the template being compiled in its loader, which holds its
+// source only: snippets are compiled by the sandbox, not read through gonja's loader (see
+// snippet.go).
 const templateName = "/template"
 
 // Compile compiles src. It returns the problems found instead of a template when there are
 // any, each a message such as "line 1 col 20: unknown filter 'uper'" that never quotes the
-// template, which may hold a secret.
-func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
+// template, which may hold a secret. Statements that load other templates are refused; see
+// [Env.CompileWith].
+func (e *Env) Compile(src string) (*Template, []string) {
+	return e.compile(src, nil)
+}
+
+// compile compiles src, loading its snippets as state says (see loadSnippets).
+func (e *Env) compile(src string, state *loading) (tmpl *Template, ps []string) {
 	if !utf8.ValidString(src) {
 		// gonja's lexer can loop for ever, allocating, on some invalid UTF-8.
 		return nil, []string{"template is not valid UTF-8"}
@@ -122,10 +128,11 @@ func (e *Env) Compile(src string) (tmpl *Template, ps []string) {
 	s.relocate(root)
 	ps = e.checkNames(root)
 	ps = append(ps, rewriteTemplate(root)...)
+	ps = append(ps, e.loadSnippets(root, state)...) // after the walks, which must not reach them
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	tmpl = &Template{env: e, t: t, loader: loader}
+	tmpl = &Template{env: e, t: t, loader: loader, macros: topMacros(root)}
 	if len(root.Nodes) == 1 {
 		tmpl.single, _ = root.Nodes[0].(*nodes.Output)
 	}

@@ -83,14 +83,14 @@ var refusedGlobals = map[string]string{
 var allowedStatements = []string{"autoescape", "do", "filter", "for", "if", "raw", "set", "with", "break", "continue"}
 
 // replacedStatements are the statements parsed by the sandbox's own parsers.
-var replacedStatements = map[string]parser.ControlStructureParser{"macro": parseMacro, "call": parseCall}
+var replacedStatements = map[string]parser.ControlStructureParser{
+	"macro": parseMacro, "call": parseCall,
+	"include": parseSnippetUse("include"), "import": parseSnippetUse("import"), "from": parseSnippetUse("from"),
+}
 
 // refusedStatements are the statements templates may not use, with why. They are parsed
 // into an error, with the position of the tag.
 var refusedStatements = map[string]string{
-	"include": "templates cannot load other templates",
-	"import":  "templates cannot load other templates",
-	"from":    "templates cannot load other templates",
 	"extends": "templates cannot load other templates",
 	"block":   "a block that renders itself would crash the sender",
 	"trans":   "translations are not part of Jinja2's default environment",
