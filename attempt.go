@@ -21,7 +21,8 @@ const (
 	// Blocked: the private-address guard refused the destination; the job failed.
 	Blocked Outcome = "blocked"
 	// Skipped: the job was not sent because a rule said so when it came due (the user
-	// left the audience, a cap was reached); no request was made.
+	// left the audience, a cap was reached, the user is in the control group of an A/B
+	// test); no request was made.
 	Skipped Outcome = "skipped"
 	// Cancelled: the job was cancelled before it was sent (its campaign was cancelled,
 	// or an "unless" event arrived); no request was made.
@@ -39,6 +40,11 @@ type Attempt struct {
 	MessageVersion int    `json:"message_version,omitempty"`
 	// UserID is the user the job was for.
 	UserID string `json:"user_id"`
+	// Variant is the job's variant (see Job.Variant), or empty.
+	Variant string `json:"variant,omitempty"`
+	// Test marks the attempt of a test send ([Sender.TestSend]): it has no job in the queue,
+	// and counts toward no cap.
+	Test bool `json:"test,omitempty"`
 	// Number counts the job's attempts from 1.
 	Number int `json:"number"`
 	// Time is when the attempt started, on the Sender's Clock.

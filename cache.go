@@ -55,9 +55,9 @@ func (c *versionCache[T]) put(id string, version int, v T) {
 	c.newest[id] = versioned[T]{version, v}
 }
 
-// messageCache compiles the versions of saved messages once: the templates, the audience and
-// the event filter of a version are compiled on first use and kept as [versionCache] keeps
-// them. It is safe for concurrent use.
+// messageCache compiles the versions of saved messages once: the templates (with the versions
+// of the snippets each pins), the audience and the event filter of a version are compiled on
+// first use and kept as [versionCache] keeps them. It is safe for concurrent use.
 type messageCache struct {
 	store    MessageStore
 	engine   *engine
@@ -73,12 +73,16 @@ func (c *messageCache) get(ctx context.Context, id string, version int) (*compil
 	if err != nil {
 		return nil, fmt.Errorf("load message %q version %d: %w", id, version, err)
 	}
-	return c.add(m)
+	return c.add(ctx, m)
 }
 
 // add compiles a saved message version and keeps it.
-func (c *messageCache) add(m *Message) (*compiledMessage, error) {
-	cm, err := c.engine.compile(m)
+func (c *messageCache) add(ctx context.Context, m *Message) (*compiledMessage, error) {
+	lib, err := loadPinned(ctx, c.store, m)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := c.engine.compile(m, lib)
 	if err != nil {
 		return nil, err
 	}

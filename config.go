@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -100,6 +101,16 @@ type Config struct {
 	// sent when it ends. Messages with Delivery.IgnoreQuietHours are exempt.
 	// Defaults to none.
 	QuietHours QuietHours
+	// OnResponse, if set, is called with the response to every attempt that got a 2xx
+	// status, before the attempt is recorded: for an app that acts on responses in its own
+	// code (Message.UpdateProfile does the common case, merging the response into the
+	// user's attributes). An error it returns fails the attempt, which is retried as the
+	// RetryPolicy says of a network error, and logged with the error. It is called from
+	// the Sender's workers, one call per attempt, so it must be safe for concurrent use, and
+	// a worker waits while it runs. If the process dies after it returns and before the
+	// attempt is recorded, the job is sent again and OnResponse called again for it: make it
+	// idempotent, with Response.JobID. Defaults to nil.
+	OnResponse func(ctx context.Context, r *Response) error
 }
 
 // Defaults of the Config fields that have one.

@@ -117,7 +117,7 @@ func ExampleMessage_Validate() {
 		ID:      "welcome",
 		URL:     "ftp://example.com/{{ user.id }}",
 		Headers: []webhook.Field{{Key: "X-Tier", Value: "{{ userAttribute.tier | uper }}"}},
-		Data:    []webhook.Field{{Key: "name", Value: "{% include 'secrets.txt' %}"}},
+		Data:    []webhook.Field{{Key: "name", Value: "{% extends 'base.txt' %}"}},
 	}
 	err := m.Validate()
 	var ve *webhook.ValidationError
@@ -130,6 +130,6 @@ func ExampleMessage_Validate() {
 	// Output:
 	// url: scheme "ftp" is not http or https
 	// headers[0].value: line 1 col 25: unknown filter 'uper'
-	// data[0].value: line 1 col 12: 'include' is not allowed: templates cannot load other templates
+	// data[0].value: line 1 col 12: 'extends' is not allowed: templates cannot load other templates
 	// true
 }

@@ -19,8 +19,8 @@ import (
 // An attempt at a claimed job goes through two steps, as River's job executor does:
 //
 //   - [executor.decide] runs the checks in order — quiet hours, caps, the audience re-check,
-//     rendering, the host and message rate limits, signing — and then sends. Each check
-//     returns a verdict and writes nothing.
+//     the control group of an A/B test, rendering, the host and message rate limits,
+//     signing — and then sends. Each check returns a verdict and writes nothing.
 //   - [executor.report] turns the verdict into exactly one Store write (a [Finished] handed
 //     to the completer, which writes it with others in one batch) and one log line.
 //
@@ -48,6 +48,8 @@ type executor struct {
 	ua       string
 	maxBody  int
 	redact   *redactor
+	// onResponse is Config.OnResponse.
+	onResponse func(context.Context, *Response) error
 }
 
 // attempt is one attempt at a job, with what it loaded once: the job's compiled message and
@@ -68,6 +70,7 @@ type attempt struct {
 	res     AttemptResult // the HTTP outcome, for the retry policy and the breaker
 	unlock  func()        // releases the user's caps lock once the outcome is recorded
 	next    *Job          // a job parked for this attempt's host, to attempt next
+	profile *UserUpdate   // the profile update the response made (see afterResponse), if any
 }
 
 // verdictKind says how an attempt ends.
@@ -130,6 +133,7 @@ func (x *executor) newAttempt(j *Job) *attempt {
 		MessageID:      j.MessageID,
 		MessageVersion: j.MessageVersion,
 		UserID:         j.UserID,
+		Variant:        j.Variant,
 		Number:         at.number,
 		Time:           at.start,
 	}
@@ -157,7 +161,7 @@ func (x *executor) decide(ctx context.Context, at *attempt) verdict {
 		return x.failure(ctx, at, at.msgErr, isPermanent(at.msgErr))
 	}
 	for _, check := range []func(context.Context, *attempt) verdict{
-		x.checkCampaign, x.checkQuietHours, x.checkCaps, x.checkAudience, x.render, x.throttle,
+		x.checkCampaign, x.checkQuietHours, x.checkCaps, x.checkAudience, x.checkControl, x.render, x.throttle,
 	} {
 		v := check(ctx, at)
 		switch {
@@ -289,15 +293,15 @@ func (x *executor) checkAudience(ctx context.Context, at *attempt) verdict {
 func (x *executor) render(ctx context.Context, at *attempt) verdict {
 	if at.job.Request == nil {
 		u := &User{ID: at.job.UserID} // all the templates read of the user, unless readsUser
-		if at.msg.readsUser {
+		if at.msg.forVariant(at.job.Variant).readsUser {
 			var err error
 			if u, err = x.loadUser(ctx, at); err != nil {
 				return x.failure(ctx, at, err, false)
 			}
 		}
 		j := at.job
-		v := &vars{user: *u, params: j.Params, event: j.Event, message: at.msg.msg, now: at.start}
-		req, err := x.engine.request(at.msg, v, j.ID, x.ua)
+		v := &vars{user: *u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
+		req, err := x.engine.request(at.msg.forVariant(j.Variant), v, j.ID, x.ua)
 		if err != nil {
 			return x.failure(ctx, at, err, isPermanent(err))
 		}
@@ -368,7 +372,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 	a := &at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
 
-	resp, body, err := x.do(ctx, req)
+	resp, body, err := x.do(ctx, req, x.readLimit(at.msg))
 	if ctx.Err() != nil {
 		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return verdict{kind: putBack, at: x.clock.Now()} // a hard stop cut it short: unlogged
@@ -376,7 +380,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
 	if resp != nil {
 		at.res.StatusCode, at.res.Header = resp.StatusCode, resp.Header
-		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), body
+		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), string(body[:min(len(body), x.maxBody)])
 	}
 	switch {
 	case errors.As(err, new(*BlockedError)):
@@ -389,38 +393,38 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 	switch {
 	case err != nil:
 	case resp.StatusCode/100 == 2:
-		return verdict{kind: sent}
+		return x.afterResponse(ctx, at, resp, body)
 	default:
 		err = errors.New("unexpected status " + resp.Status)
 	}
 	return x.afterFailure(at, err, false)
 }
 
-// do makes the HTTP request and reads up to MaxResponseBody bytes of the response body.
-func (x *executor) do(ctx context.Context, r *Request) (*http.Response, string, error) {
+// do makes the HTTP request and reads up to limit bytes of the response body.
+func (x *executor) do(ctx context.Context, r *Request, limit int) (*http.Response, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, x.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
-		return nil, "", redactURLError(err)
+		return nil, nil, redactURLError(err)
 	}
 	req.Header = r.Header // r is this attempt's own copy (see signed)
 	resp, err := x.client.Do(req)
 	if err != nil {
-		return nil, "", redactURLError(err)
+		return nil, nil, redactURLError(err)
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength == 0 {
-		return resp, "", nil
+		return resp, nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(x.maxBody)))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)))
 	if err != nil {
 		// The status arrived; a body cut short does not change the outcome.
-		return resp, string(body), nil
+		return resp, body, nil
 	}
 	// Read a little more so a small body leaves the connection reusable; a large one is cut.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp, string(body), nil
+	return resp, body, nil
 }
 
 // redactURLError removes secrets from the URL that net/http quotes in its errors.
@@ -442,12 +446,21 @@ func (x *executor) putBack(ctx context.Context, j *Job) {
 // report records how an attempt ended: it is the one place that turns a verdict into a Store
 // write, a [Finished] handed to the completer, and the one place that logs it.
 func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
-	j := at.job
-	a := &at.rec
 	if v.kind == parked {
 		at.unlock() // the attempt made when the host is free checks caps again
 		return
 	}
+	f := x.finished(at, v) // fills in the attempt's record, which logVerdict reads
+	x.logVerdict(ctx, at, v)
+	x.complete.add(f, at.unlock)
+}
+
+// finished returns the Store write that records how an attempt ended: the job as it is to be
+// saved, the attempt log's record if the attempt counts, and the profile update its response
+// made.
+func (x *executor) finished(at *attempt, v verdict) Finished {
+	j := at.job
+	a := &at.rec
 	var logged *Attempt // the attempt log's record, if the attempt counts
 	switch v.kind {
 	case held, putBack:
@@ -481,8 +494,11 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 	case at.fresh && v.kind != putBack:
 		j.Request = at.request // every retry sends the same bytes
 	}
-	x.logVerdict(ctx, at, v)
-	x.complete.add(Finished{Job: j, Attempt: logged}, at.unlock)
+	f := Finished{Job: j, Attempt: logged}
+	if v.kind == sent {
+		f.User = at.profile
+	}
+	return f
 }
 
 // logVerdict logs how an attempt ended: sent attempts at debug level; retries, skipped jobs

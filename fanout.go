@@ -108,6 +108,9 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 			jobs = append(jobs, j)
 		}
 	}
+	if jobs, err = assignVariants(ctx, f.store, jobs, map[string]*Message{m.ID: m}); err != nil {
+		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
+	}
 	if _, err := f.store.Enqueue(ctx, EnqueueParams{Jobs: jobs}); err != nil {
 		return fmt.Errorf("campaign %q: enqueue: %w", c.MessageID, err)
 	}

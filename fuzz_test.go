@@ -65,7 +65,7 @@ func FuzzTemplate(f *testing.F) {
 		if form {
 			m.ContentType = Form
 		}
-		cm, err := e.compile(m)
+		cm, err := e.compile(m, nil)
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || len(ve.Problems) == 0 || ve.Problems[0].Path != "data[0].value" {
@@ -96,7 +96,7 @@ func FuzzTemplate(f *testing.F) {
 func FuzzURL(f *testing.F) {
 	e := newEngine(true)
 	fixed := &Message{ID: "m", URL: "https://example.com/a/{{ parameter.v }}/b?q={{ parameter.v }}&r=1#{{ parameter.v }}"}
-	cmFixed, err := e.compile(fixed)
+	cmFixed, err := e.compile(fixed, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func FuzzURL(f *testing.F) {
 			t.Fatalf("fragment of %q = %q, want %q", req.URL, u.Fragment, v)
 		}
 
-		cm, err := e.compile(&Message{ID: "m", URL: tmpl})
+		cm, err := e.compile(&Message{ID: "m", URL: tmpl}, nil)
 		if err != nil {
 			return
 		}
@@ -150,7 +150,7 @@ func FuzzEncode(f *testing.F) {
 		if form {
 			m.ContentType = Form
 		}
-		cm, err := e.compile(m)
+		cm, err := e.compile(m, nil)
 		if err != nil {
 			if key != "" {
 				t.Fatalf("compile with key %q: %v", key, err)

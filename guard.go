@@ -249,10 +249,10 @@ func checkHostForm(host string) error {
 	return fmt.Errorf("host %q ends in a number but is not an IPv4 address", host)
 }
 
-// validateURLHost adds a problem if the host of a URL template is literal text that
+// validateURLHost adds a problem under path if the host of a URL template is literal text that
 // checkHostForm refuses. prefix is the template's text before its first value; whole reports
 // whether it has no value.
-func validateURLHost(prefix string, whole bool, ps *problems) {
+func validateURLHost(path, prefix string, whole bool, ps *problems) {
 	_, rest, ok := strings.Cut(prefix, "://")
 	end := strings.IndexAny(rest, "/?#")
 	switch {
@@ -266,8 +266,8 @@ func validateURLHost(prefix string, whole bool, ps *problems) {
 	var be *BlockedError
 	switch err := checkHostForm(u.Hostname()); {
 	case errors.As(err, &be):
-		ps.add("url", "host %q is %s written other than in dotted decimal, which is refused", be.Host, be.Addr)
+		ps.add(path, "host %q is %s written other than in dotted decimal, which is refused", be.Host, be.Addr)
 	case err != nil:
-		ps.add("url", "%v", err)
+		ps.add(path, "%v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/hookline/webhook/internal/jinja"
 )
 
 // ContentType is how a message's Data is encoded in the request body.
@@ -38,12 +40,15 @@ type Field struct {
 //   - parameter: the parameters of the triggering event, or those given to [Sender.Send];
 //   - event: the triggering event's id, name, time and params (missing for other jobs);
 //   - message: the message's id, name and version;
+//   - variant: the ID of the job's variant (see Variants; missing without variants);
 //   - now: the time of rendering, as an RFC 3339 string in UTC.
 //
 // A variable that is missing makes the job fail for good unless the template gives a
 // fallback, as in {{ userAttribute['first_name'] | default('there') }}; Config.MissingAsEmpty
 // renders missing values as empty instead (in a JSON body, a Data value that is only the
-// missing variable is null). Templates cannot include, import or extend other templates.
+// missing variable is null). Header and Data templates may load the snippets saved with
+// [Sender.SaveTemplate] ({% include 'footer' %}, {% from 'crm' import contact %}); templates
+// cannot extend other templates.
 type Message struct {
 	// ID identifies the message: letters, digits, '-', '_' and '.', at most 128. Required.
 	ID string `json:"id"`
@@ -88,6 +93,39 @@ type Message struct {
 	CheckAudienceOnce bool `json:"check_audience_once,omitempty"`
 	// Delivery says when the message is sent. The zero Job is Manual.
 	Delivery Delivery `json:"delivery,omitzero"`
+	// Variants are the versions of an A/B test, at most 16: each job goes to one of them, or
+	// to the control group, as ControlWeight, RestWeight and Winner say (see [Variant]).
+	// Defaults to none: every job sends the message as it is.
+	Variants []Variant `json:"variants,omitempty"`
+	// ControlWeight is the weight of the control group of an A/B test: its users are sent
+	// nothing, and each of their jobs is logged as Skipped with the Variant ControlGroup.
+	// Defaults to 0: no control group.
+	ControlWeight int `json:"control_weight,omitempty"`
+	// RestWeight is the weight of the users of an A/B test who wait for its winner: they are
+	// sent nothing, and no job, until [Sender.SendWinner] names it. Defaults to 0: none wait.
+	RestWeight int `json:"rest_weight,omitempty"`
+	// Winner is the ID of the variant that [Sender.SendWinner] chose: every user who has no
+	// variant yet gets it. Defaults to none.
+	Winner string `json:"winner,omitempty"`
+	// Dialect is the template language of another platform that the URL, Headers and Data
+	// (and those of Variants) are written in, translated into this library's when the
+	// message is compiled: "leanplum" or "iterable" (see the README's table of what each
+	// covers). Problems are reported at the positions of the text as written. Defaults to
+	// none: the library's own variables.
+	Dialect string `json:"dialect,omitempty"`
+	// UpdateProfile, if set, merges the JSON object of each 2xx response into the user's
+	// attributes, as Iterable's "Update User Profile" webhook does (see [ProfileUpdate]).
+	// Defaults to nil: responses change nothing.
+	UpdateProfile *ProfileUpdate `json:"update_profile,omitempty"`
+	// Template is the saved webhook template the message was started from
+	// ([Template.NewMessage]), for reference: it changes nothing. Defaults to none.
+	Template *TemplateRef `json:"template,omitempty"`
+	// Snippets are the versions of the snippets that the message's templates load, directly
+	// or through other snippets, by name: those current when it was saved. [Sender.SaveMessage]
+	// sets them, and [Sender.SaveTemplate] saves a new version of each message that loads a
+	// snippet it saves, so that each job renders with the snippets current when it was
+	// enqueued.
+	Snippets map[string]int `json:"snippets,omitempty"`
 	// Disabled stops the message from enqueuing anything new: events no longer trigger it,
 	// and [Sender.Send] and [Sender.StartCampaign] refuse it. Jobs already enqueued are sent
 	// as usual; [Sender.CancelCampaign] cancels them. Saving the message again without it
@@ -117,10 +155,11 @@ var reservedHeaders = []string{
 
 // Validate checks m and returns a [*ValidationError] listing every problem with the path of
 // its field, including template syntax errors, unknown filters and tests, and statements that
-// would load other templates. It returns nil if m can be saved, and an error wrapping
+// would extend other templates. It does not read the Store: the snippets that m loads are
+// checked by [Sender.SaveMessage]. It returns nil if m is valid, and an error wrapping
 // [ErrInvalid] if m is nil.
 func (m *Message) Validate() error {
-	_, err := newEngine(false).compile(m)
+	_, err := newEngine(false).compile(m, nil)
 	return err
 }
 
@@ -136,6 +175,8 @@ type compiledMessage struct {
 	// where and audience are the compiled Delivery.Where and Audience (nil if empty).
 	where    []*compiledCondition
 	audience *audienceNode
+	// variants are the message as each of its Variants sends it, by ID.
+	variants map[string]*compiledMessage
 }
 
 type compiledField struct {
@@ -143,12 +184,15 @@ type compiledField struct {
 	value *template
 }
 
-// compile validates m and compiles its templates: every check of a Message starts here. The
-// checks of its Delivery are in schedule.go and trigger.go, those of its Audience in
-// audience_compile.go, those of its templates in the template sandbox (internal/jinja, through
-// template.go), and those of its secrets in sign.go. It returns a *ValidationError listing
-// every problem, or an error wrapping ErrInvalid if m is nil.
-func (e *engine) compile(m *Message) (*compiledMessage, error) {
+// compile validates m and compiles its templates, loading the snippets they include from lib
+// (with a nil lib, checking the statements that load them only): every check of a Message
+// starts here. The checks of its Delivery are in schedule.go and trigger.go, those of its
+// Audience in audience_compile.go, those of its templates in the template sandbox
+// (internal/jinja, through template.go) after dialect.go translates them, those of its
+// Variants in variants.go, those of UpdateProfile in profile.go, and those of its secrets in
+// sign.go. It returns a *ValidationError listing every problem, or an error wrapping
+// ErrInvalid if m is nil.
+func (e *engine) compile(m *Message, lib jinja.Library) (*compiledMessage, error) {
 	if m == nil {
 		return nil, invalidf("webhook: nil *Message")
 	}
@@ -164,12 +208,49 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 	if ct != JSON && ct != Form {
 		ps.add("content_type", "%q is neither %s nor %s", m.ContentType, JSON, Form)
 	}
-	cm := &compiledMessage{url: e.compileURL(m.URL, &ps)}
-	if len(m.Headers) > maxFields {
-		ps.add("headers", "more than %d headers", maxFields)
+	in := &sources{lib: lib}
+	in.dialect, in.dialectErr = dialectNamed(m.Dialect)
+	if in.dialectErr != "" {
+		ps.add("dialect", "%s", in.dialectErr)
 	}
-	for i, h := range m.Headers {
-		path := fmt.Sprintf("headers[%d]", i)
+	cm := &compiledMessage{url: e.compileURL("url", m.URL, in, &ps)}
+	cm.headers = e.compileHeaders("headers", m.Headers, in, &ps)
+	cm.data = e.compileData("data", m.Data, ct == JSON && method != http.MethodGet, in, &ps)
+	if m.MaxPerMinute < 0 {
+		ps.add("max_per_minute", "must not be negative")
+	}
+	validateSecrets(m.Secrets, &ps)
+	m.Delivery.validate(&ps)
+	cm.where, cm.audience = compileTargeting(m, &ps)
+	variants := e.compileVariants(m, in, &ps)
+	m.UpdateProfile.validate(&ps)
+	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
+		return nil, err
+	}
+	cm.readsUser = readsUser(cm.url, cm.headers, cm.data)
+	cm.variants = applyVariants(cm, variants)
+	msg := *m
+	msg.Method = method
+	msg.ContentType = ct
+	msg.Headers = slices.Clone(m.Headers)
+	msg.Data = slices.Clone(m.Data)
+	msg.Secrets = slices.Clone(m.Secrets)
+	cm.msg = &msg
+	for _, v := range cm.variants {
+		v.msg = &msg
+	}
+	return cm, nil
+}
+
+// compileHeaders compiles the headers at path (a message's, or a variant's), adding their
+// problems to ps.
+func (e *engine) compileHeaders(path string, headers []Field, in *sources, ps *problems) []compiledField {
+	if len(headers) > maxFields {
+		ps.add(path, "more than %d headers", maxFields)
+	}
+	var out []compiledField
+	for i, h := range headers {
+		path := fmt.Sprintf("%s[%d]", path, i)
 		switch {
 		case !validHeaderName(h.Key):
 			ps.add(path+".key", "%q is not a valid header name", h.Key)
@@ -180,44 +261,41 @@ func (e *engine) compile(m *Message) (*compiledMessage, error) {
 			ps.add(path+".value", "contains a line break")
 			continue
 		}
-		cm.headers = append(cm.headers, compiledField{h.Key, e.compileTemplate(path+".value", h.Value, &ps)})
+		out = append(out, compiledField{h.Key, e.compileTemplate(path+".value", h.Value, in, ps)})
 	}
-	if len(m.Data) > maxFields {
-		ps.add("data", "more than %d fields", maxFields)
+	return out
+}
+
+// compileData compiles the Data fields at path (a message's, or a variant's), adding their
+// problems to ps. With unique, a key may not repeat: the fields are a JSON object.
+func (e *engine) compileData(path string, data []Field, unique bool, in *sources, ps *problems) []compiledField {
+	if len(data) > maxFields {
+		ps.add(path, "more than %d fields", maxFields)
 	}
+	var out []compiledField
 	first := map[string]int{}
-	for i, d := range m.Data {
-		path := fmt.Sprintf("data[%d]", i)
+	for i, d := range data {
+		at := fmt.Sprintf("%s[%d]", path, i)
 		if d.Key == "" {
-			ps.add(path+".key", "required")
-		} else if j, dup := first[d.Key]; dup && ct == JSON && method != http.MethodGet {
-			ps.add(path+".key", "%q is already the key of data[%d]; a JSON object cannot repeat a key", d.Key, j)
+			ps.add(at+".key", "required")
+		} else if j, dup := first[d.Key]; dup && unique {
+			ps.add(at+".key", "%q is already the key of %s[%d]; a JSON object cannot repeat a key", d.Key, path, j)
 		} else if !dup {
 			first[d.Key] = i
 		}
-		cm.data = append(cm.data, compiledField{d.Key, e.compileTemplate(path+".value", d.Value, &ps)})
+		out = append(out, compiledField{d.Key, e.compileTemplate(at+".value", d.Value, in, ps)})
 	}
-	if m.MaxPerMinute < 0 {
-		ps.add("max_per_minute", "must not be negative")
+	return out
+}
+
+// readsUser reports whether a message's URL, headers or data may read more of the user than
+// its ID.
+func readsUser(url *template, headers, data []compiledField) bool {
+	reads := url.readsUser()
+	for _, f := range slices.Concat(headers, data) {
+		reads = reads || f.value.readsUser()
 	}
-	validateSecrets(m.Secrets, &ps)
-	m.Delivery.validate(&ps)
-	cm.where, cm.audience = compileTargeting(m, &ps)
-	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
-		return nil, err
-	}
-	cm.readsUser = cm.url.readsUser()
-	for _, f := range slices.Concat(cm.headers, cm.data) {
-		cm.readsUser = cm.readsUser || f.value.readsUser()
-	}
-	msg := *m
-	msg.Method = method
-	msg.ContentType = ct
-	msg.Headers = slices.Clone(m.Headers)
-	msg.Data = slices.Clone(m.Data)
-	msg.Secrets = slices.Clone(m.Secrets)
-	cm.msg = &msg
-	return cm, nil
+	return reads
 }
 
 // method returns m's HTTP method, upper-cased, with the default applied.

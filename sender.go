@@ -96,6 +96,8 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		ua:       s.ua,
 		maxBody:  orDefault(cfg.MaxResponseBody, defaultMaxResponseBody),
 		redact:   newRedactor(cfg.SensitiveHeaders),
+
+		onResponse: cfg.OnResponse,
 	}
 	id := orDefault(cfg.ID, newID("sender", s.clock.Now()))
 	s.disp = &dispatcher{
@@ -129,19 +131,29 @@ func (s *Sender) made() error {
 	return nil
 }
 
-// SaveMessage validates m and saves it as a new version in the Store, setting m.Version. A
-// message the same as its current version (once defaults are applied) is not saved again: it
-// keeps its version, so an app that saves its messages at every start adds no versions. It
-// returns a [*ValidationError] listing every problem if m is invalid (see
-// [Message.Validate]). Jobs already enqueued keep the version they were enqueued with.
+// SaveMessage validates m and saves it as a new version in the Store, setting m.Version and
+// m.Snippets (the versions of the snippets it loads, current now). A message the same as its
+// current version (once defaults are applied) is not saved again: it keeps its version, so an
+// app that saves its messages at every start adds no versions. It returns a
+// [*ValidationError] listing every problem if m is invalid (see [Message.Validate]), a
+// snippet it loads is missing or loads itself, and an error wrapping errors.ErrUnsupported
+// for a message with Variants if the Store is not a [VariantStore]. Jobs already enqueued
+// keep the version they were enqueued with.
 func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	cm, err := s.engine.compile(m)
+	cm, err := s.compileToSave(ctx, m, newCurrentSnippets(ctx, s.store))
 	if err != nil {
 		return err
 	}
+	return s.saveCompiled(ctx, m, cm)
+}
+
+// saveCompiled saves cm, compiled from m, unless it is the same as the current version, and
+// sets m's Version and Snippets to those saved.
+func (s *Sender) saveCompiled(ctx context.Context, m *Message, cm *compiledMessage) error {
+	m.Snippets = cm.msg.Snippets
 	cur, err := loadMessage(ctx, s.store, m.ID, 0)
 	switch {
 	case err == nil && sameMessage(cur, cm.msg):
@@ -164,8 +176,13 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 func sameMessage(a, b *Message) bool {
 	x, y := *a, *b
 	x.Version, y.Version = 0, 0
-	ja, err1 := json.Marshal(&x)
-	jb, err2 := json.Marshal(&y)
+	return sameJSON(&x, &y)
+}
+
+// sameJSON reports whether a and b have the same JSON form.
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
@@ -307,8 +324,9 @@ func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpd
 // key enqueues nothing and returns the ID of the first call's job, whether it was sent yet or
 // not, so a caller can retry a Send whose answer it did not get.
 //
-// It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
-// ErrInvalid if userID is empty, params are not JSON values, or the message is disabled.
+// It returns an error wrapping ErrNotFound if there is no such message, one wrapping
+// ErrInvalid if userID is empty, params are not JSON values, or the message is disabled, and
+// one wrapping [ErrWaiting] if the user waits for the winner of the message's A/B test.
 func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any, opts *SendOptions) (string, error) {
 	if err := s.made(); err != nil {
 		return "", err
@@ -357,7 +375,14 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	if !opts.At.IsZero() {
 		j.DueAt = opts.At
 	}
-	res, err := store.Enqueue(ctx, EnqueueParams{Jobs: []*Job{j}})
+	jobs, err := assignVariants(ctx, store, []*Job{j}, map[string]*Message{m.ID: m})
+	switch {
+	case err != nil:
+		return "", opErr(err, "send %q", messageID)
+	case len(jobs) == 0:
+		return "", opErr(ErrWaiting, "send %q to %q", messageID, userID)
+	}
+	res, err := store.Enqueue(ctx, EnqueueParams{Jobs: jobs})
 	if err != nil {
 		return "", opErr(err, "send %q", messageID)
 	}
@@ -396,7 +421,11 @@ func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params 
 	if err := s.made(); err != nil {
 		return nil, err
 	}
-	cm, err := s.engine.compile(m)
+	lib := newCurrentSnippets(ctx, s.store)
+	cm, err := s.engine.compile(m, lib)
+	if lib.err != nil {
+		return nil, opErr(lib.err, "preview %q: read snippets", m.ID)
+	}
 	if err != nil {
 		return nil, err
 	}

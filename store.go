@@ -28,7 +28,8 @@ import (
 // it are treated as immutable by both sides. A Store reports a missing row with ErrNotFound
 // and bad parameters with an error wrapping ErrInvalid.
 //
-// Optional roles add what only some Stores can do: [Notifier], [AttemptPruner].
+// Optional roles add what only some Stores can do: [Notifier], [AttemptPruner],
+// [VariantStore], [TemplateStore].
 type Store interface {
 	UserStore
 	EventStore
@@ -237,6 +238,9 @@ type Job struct {
 	// Unless is the name of the event that cancels this job while it is pending (see
 	// Delivery.Unless), or empty.
 	Unless string `json:"unless,omitempty"`
+	// Variant is the ID of the variant of the message the job sends (see Message.Variants),
+	// ControlGroup for a user of the control group, or empty for a message without variants.
+	Variant string `json:"variant,omitempty"`
 }
 
 // JobStore is the job queue. Jobs move from scheduled (or held) to running (Claim), and then
@@ -262,9 +266,11 @@ type JobStore interface {
 	// NextDue is zero.
 	Claim(ctx context.Context, p ClaimParams) (ClaimResult, error)
 	// Finish records the outcome of attempts, as one change where the store can make it
-	// atomic. For each item it appends the item's Attempt (if not nil) to the attempt log
-	// and, if the item's job is still leased to Job.LeaseOwner, saves the job's State,
-	// Attempts, DueAt and Request and releases the lease. It returns one error per item, nil
+	// atomic. For each item it appends the item's Attempt (if not nil) to the attempt log,
+	// saves the item's User (if not nil) as PutUsers saves a UserUpdate, with the Attempt's
+	// Time as PutUsersParams.Now, and, if the item's job is still leased to Job.LeaseOwner,
+	// saves the job's State, Attempts, DueAt and Request and releases the lease. Items are
+	// applied in order. It returns one error per item, nil
 	// for the items it saved: ErrLeaseLost if the job is not leased to Job.LeaseOwner (the
 	// lease passed to another owner, or the job was cancelled), or ErrNotFound if the Store
 	// holds no such job; the item's Attempt is recorded all the same, because it was made. A
@@ -324,6 +330,10 @@ type Finished struct {
 	// Attempt is appended to the attempt log if it is not nil. A job put back unsent has
 	// none.
 	Attempt *Attempt
+	// User, if not nil, is saved with the attempt, as [UserStore.PutUsers] saves it: the
+	// attributes that the response of the attempt updated (see Message.UpdateProfile). It
+	// comes with an Attempt, whose Time is the Now of a user the Store does not hold.
+	User *UserUpdate
 }
 
 // JobFilter selects jobs for [JobStore.UpdateJobs] and [JobQuery]. Empty fields match
@@ -392,14 +402,17 @@ type AttemptQuery struct {
 	JobID     string
 	MessageID string
 	UserID    string
+	// Variant, if not empty, selects only attempts of jobs of this variant (see
+	// Message.Variants), or of the control group with ControlGroup.
+	Variant string
 	// Outcomes, if not empty, selects only attempts with one of these outcomes.
 	Outcomes []Outcome
 	// Since, if not zero, selects only attempts whose Time is at or after it.
 	Since time.Time
 	// Limit is the most attempts returned; 0 means no limit.
 	Limit int
-	// Brief lets the Store fill in only JobID, MessageID, UserID, Number, Time, Outcome and
-	// IgnoreCaps, and leave the request, response and error out.
+	// Brief lets the Store fill in only JobID, MessageID, UserID, Variant, Number, Time,
+	// Outcome, IgnoreCaps and Test, and leave the request, response and error out.
 	Brief bool
 }
 
@@ -409,6 +422,7 @@ func (q *AttemptQuery) Match(a *Attempt) bool {
 	return (q.JobID == "" || a.JobID == q.JobID) &&
 		(q.MessageID == "" || a.MessageID == q.MessageID) &&
 		(q.UserID == "" || a.UserID == q.UserID) &&
+		(q.Variant == "" || a.Variant == q.Variant) &&
 		(len(q.Outcomes) == 0 || slices.Contains(q.Outcomes, a.Outcome)) &&
 		(q.Since.IsZero() || !a.Time.Before(q.Since))
 }

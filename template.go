@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -32,32 +33,86 @@ type template struct {
 	t    *jinja.Template
 }
 
+// sources say how the templates of a message are read: the dialect they are written in, and
+// where the snippets they load come from. A nil *sources reads the library's own templates,
+// with no snippets.
+type sources struct {
+	dialect    *dialect // nil for the library's own variables
+	dialectErr string   // why Message.Dialect is not one, if it is not
+	// lib holds the snippets templates load; nil checks the statements that load them only.
+	lib jinja.Library
+}
+
+// translate returns src in the library's template language, and how to tell the positions in
+// a problem with it as positions in src. A problem with src itself, which only a dialect
+// finds, is added to ps under path, and then it returns false.
+func (in *sources) translate(path, src string, ps *problems) (string, func(string) string, bool) {
+	if in == nil || in.dialect == nil {
+		return src, func(msg string) string { return msg }, true
+	}
+	out, remap, errs := in.dialect.translate(src)
+	for _, msg := range errs {
+		ps.add(path, "%s", msg)
+	}
+	return out, remap, len(errs) == 0
+}
+
 // compileTemplate compiles src, adding any problem to ps under path. It returns nil if there
 // were problems.
-func (e *engine) compileTemplate(path, src string, ps *problems) *template {
+func (e *engine) compileTemplate(path, src string, in *sources, ps *problems) *template {
 	if len(src) > maxTemplateLen {
 		ps.add(path, "template is longer than %d bytes", maxTemplateLen)
 		return nil
 	}
-	t, msgs := e.env.Compile(src)
-	return newTemplate(path, t, msgs, ps)
+	src, remap, ok := in.translate(path, src, ps)
+	if !ok {
+		return nil
+	}
+	var lib jinja.Library
+	if in != nil {
+		lib = in.lib
+	}
+	t, msgs := e.env.CompileWith(src, lib)
+	return newTemplate(path, t, remapAll(msgs, remap), ps)
 }
 
-// compileURL compiles a URL template, whose values are escaped for their positions, adding
-// any problem to ps under "url".
-func (e *engine) compileURL(src string, ps *problems) *template {
+// compileSnippet returns the problems of src, the source of the snippet name, as a template
+// that loads the snippets of lib.
+func (e *engine) compileSnippet(name, src string, lib jinja.Library) []string {
+	if len(src) > maxTemplateLen {
+		return []string{fmt.Sprintf("template is longer than %d bytes", maxTemplateLen)}
+	}
+	_, msgs := e.env.CompileSnippet(name, src, lib)
+	return msgs
+}
+
+// compileURL compiles the URL template at path, whose values are escaped for their
+// positions, adding any problem to ps.
+func (e *engine) compileURL(path, src string, in *sources, ps *problems) *template {
 	if src == "" {
-		ps.add("url", "required")
+		ps.add(path, "required")
 		return nil
 	}
 	if len(src) > maxURLLen {
-		ps.add("url", "longer than %d bytes", maxURLLen)
+		ps.add(path, "longer than %d bytes", maxURLLen)
+		return nil
+	}
+	prefix, whole := literalPrefix(src)
+	src, remap, ok := in.translate(path, src, ps)
+	if !ok {
 		return nil
 	}
 	t, msgs := e.env.CompileURL(src)
-	prefix, whole := literalPrefix(src)
-	validateURLHost(prefix, whole, ps)
-	return newTemplate("url", t, msgs, ps)
+	validateURLHost(path, prefix, whole, ps)
+	return newTemplate(path, t, remapAll(msgs, remap), ps)
+}
+
+// remapAll returns msgs with remap applied to each.
+func remapAll(msgs []string, remap func(string) string) []string {
+	for i, m := range msgs {
+		msgs[i] = remap(m)
+	}
+	return msgs
 }
 
 // literalPrefix returns the text a template starts with before its first tag, and whether
@@ -123,6 +178,7 @@ type vars struct {
 	params  Map
 	event   *Event // nil when the delivery was not triggered by an event
 	message *Message
+	variant string // the job's variant, or empty
 	now     time.Time
 }
 
@@ -203,6 +259,9 @@ func (v *vars) Data() map[string]any {
 		"parameter":     params,
 		"now":           formatTime(v.now),
 	}
+	if v.variant != "" {
+		data["variant"] = v.variant
+	}
 	for root, keys := range records {
 		m := make(map[string]any, len(keys))
 		for _, k := range keys {
@@ -257,6 +316,8 @@ func (v *vars) Lookup(path []string) (any, bool) {
 		x = map[string]any(v.params)
 	case "now":
 		x = formatTime(v.now)
+	case "variant":
+		x, ok = v.variant, v.variant != ""
 	case "user", "message", "event":
 		if len(rest) == 0 {
 			return nil, false

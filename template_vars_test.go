@@ -109,9 +109,9 @@ func checkSimple(t *testing.T, pair [2]*engine, src string, asURL bool, vs *vars
 	for i, e := range pair {
 		var ps problems
 		if asURL {
-			tmpls[i] = e.compileURL(src, &ps)
+			tmpls[i] = e.compileURL("url", src, nil, &ps)
 		} else {
-			tmpls[i] = e.compileTemplate("t", src, &ps)
+			tmpls[i] = e.compileTemplate("t", src, nil, &ps)
 		}
 		if tmpls[i] == nil {
 			return false
@@ -148,7 +148,7 @@ func BenchmarkRequest(b *testing.B) {
 	pair := enginePairs()[0]
 	for i, name := range []string{"simple", "gonja"} {
 		e := pair[i]
-		cm, err := e.compile(m)
+		cm, err := e.compile(m, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestReadsUser(t *testing.T) {
 		{"https://example.com/", "", "{{ user.id | upper }}", true},
 		{"https://example.com/", "", "{{ parameter.n if parameter.n else 0 }}", true},
 	} {
-		cm, err := e.compile(&Message{ID: "m", URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}})
+		cm, err := e.compile(&Message{ID: "m", URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestTemplatesCannotChangeTheirVariables(t *testing.T) {
 	src := "{% set parameter.z = 1 %}{% set parameter.m.z = 1 %}{% set event.params.m.y = 1 %}" +
 		"{% set userAttribute.z = 1 %}{% set userAttribute.m.z = 1 %}{% set x = parameter.l[0] %}{% set x.z = 1 %}" +
 		"{{ parameter.z }}{{ parameter.m.z }}{{ userAttribute.m.z }}"
-	tmpl := e.compileTemplate("data[0].value", src, &ps)
+	tmpl := e.compileTemplate("data[0].value", src, nil, &ps)
 	if tmpl == nil {
 		t.Fatal(ps.err("template"))
 	}

@@ -89,7 +89,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 	if err != nil {
 		return opErr(err, "trigger %s", what)
 	}
-	t := &triggering{s: s, store: store, cat: cat, now: now, users: map[string]*User{}}
+	t := &triggering{s: s, store: store, cat: cat, now: now, users: map[string]*User{}, msgs: map[string]*Message{}}
 	var jobs []*Job
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
@@ -97,6 +97,9 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 			return opErr(err, "trigger %s", what)
 		}
 		jobs = append(jobs, js...)
+	}
+	if jobs, err = assignVariants(ctx, store, jobs, t.msgs); err != nil {
+		return opErr(err, "trigger %s", what)
 	}
 	if _, err := store.Enqueue(ctx, EnqueueParams{Events: events, Jobs: jobs}); err != nil {
 		return opErr(err, "trigger %s", what)
@@ -132,7 +135,8 @@ type triggering struct {
 	store Store
 	cat   *catalogSnapshot
 	now   time.Time
-	users map[string]*User // by ID
+	users map[string]*User    // by ID
+	msgs  map[string]*Message // the messages of the jobs, by ID
 }
 
 // jobs returns the jobs that the last of events enqueues: held for a message whose campaign
@@ -149,7 +153,7 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 		cm, ok := t.s.messages.compiled.get(m.ID, m.Version)
 		if !ok {
 			var err error
-			if cm, err = t.s.messages.add(m); err != nil {
+			if cm, err = t.s.messages.add(ctx, m); err != nil {
 				return nil, err
 			}
 		}
@@ -171,6 +175,7 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
 		m.Delivery.onTrigger(j, e, t.now)
 		jobs = append(jobs, j)
+		t.msgs[m.ID] = m
 	}
 	return t.cat.applyCampaigns(msgs, jobs), nil
 }

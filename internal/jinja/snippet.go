@@ -50,6 +50,12 @@ func (e *Env) CompileWith(src string, lib Library) (*Template, []string) {
 	return e.compile(src, &loading{lib: lib, compiled: map[string]*Template{}})
 }
 
+// CompileSnippet compiles src, the source of the snippet name, as CompileWith does, where
+// loading name is loading the snippet itself.
+func (e *Env) CompileSnippet(name, src string, lib Library) (*Template, []string) {
+	return e.compile(src, &loading{lib: lib, compiled: map[string]*Template{}, chain: []string{name}})
+}
+
 // loading is the state of one CompileWith: the snippets compiled so far, by name, and the
 // chain of those being compiled, to find cycles.
 type loading struct {
