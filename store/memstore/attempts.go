@@ -28,8 +28,8 @@ func (s *Store) addAttempt(a webhook.Attempt) {
 // brief returns the fields of a that a Brief query returns.
 func brief(a webhook.Attempt) webhook.Attempt {
 	return webhook.Attempt{
-		JobID: a.JobID, MessageID: a.MessageID, UserID: a.UserID, Number: a.Number, Time: a.Time,
-		Outcome: a.Outcome, IgnoreCaps: a.IgnoreCaps,
+		JobID: a.JobID, MessageID: a.MessageID, UserID: a.UserID, Variant: a.Variant, Number: a.Number,
+		Time: a.Time, Outcome: a.Outcome, IgnoreCaps: a.IgnoreCaps, Test: a.Test,
 	}
 }
 

@@ -110,6 +110,9 @@ func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, er
 	for i, f := range p.Jobs {
 		if f.Attempt != nil {
 			s.addAttempt(*f.Attempt)
+			if f.User != nil {
+				s.putUser(f.User, f.Attempt.Time)
+			}
 		}
 		j := f.Job
 		r := s.jobs[j.ID]
@@ -161,7 +164,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 			r.job.Request = nil
 			s.addAttempt(webhook.Attempt{
 				JobID: r.job.ID, MessageID: r.job.MessageID, MessageVersion: r.job.MessageVersion,
-				UserID: r.job.UserID, Number: r.job.Attempts + 1, Time: p.Now,
+				UserID: r.job.UserID, Variant: r.job.Variant, Number: r.job.Attempts + 1, Time: p.Now,
 				Outcome: webhook.Cancelled, Err: p.Reason,
 			})
 			r.gen++ // no longer queued

@@ -15,30 +15,41 @@ import (
 // safe for concurrent use.
 //
 // Its files follow the roles of the Store contract, as those of store/sqlitestore and
-// store/pgstore do: users.go, events.go, messages.go, jobs.go, attempts.go, campaigns.go.
+// store/pgstore do: users.go, events.go, messages.go, jobs.go, attempts.go, campaigns.go, and
+// for the optional roles variants.go and templates.go.
 type Store struct {
-	mu       sync.Mutex                   // guards every field below
-	users    map[string]webhook.User      // by ID
-	userIDs  []string                     // the keys of users, sorted unless dirty
-	dirty    bool                         // userIDs is missing IDs or out of order
-	events   map[historyKey]*history      // events by user and name, in time order
-	eventIDs map[eventKey]bool            // the user and ID of every event saved
-	seq      uint64                       // events saved
-	names    map[string][]string          // user ID → the names of its events
-	messages map[string]*messageVersions  // by ID
-	triggers map[string]map[string]bool   // event name → IDs of messages it triggers
-	jobs     map[string]*record           // by ID
-	keys     map[string]string            // dedupe key → job ID
-	queue    queue                        // scheduled and running jobs by due time
-	unless   map[string]map[string]bool   // user ID → IDs of its jobs with an Unless event, at least those not ended
-	attempts []webhook.Attempt            // in the order recorded
-	sent     map[string][]webhook.Attempt // user ID → its succeeded attempts, brief, by time
-	campaign map[string]*webhook.Campaign // campaigns by message ID
+	mu       sync.Mutex                          // guards every field below
+	users    map[string]webhook.User             // by ID
+	userIDs  []string                            // the keys of users, sorted unless dirty
+	dirty    bool                                // userIDs is missing IDs or out of order
+	events   map[historyKey]*history             // events by user and name, in time order
+	eventIDs map[eventKey]bool                   // the user and ID of every event saved
+	seq      uint64                              // events saved
+	names    map[string][]string                 // user ID → the names of its events
+	messages map[string]*messageVersions         // by ID
+	triggers map[string]map[string]bool          // event name → IDs of messages it triggers
+	jobs     map[string]*record                  // by ID
+	keys     map[string]string                   // dedupe key → job ID
+	queue    queue                               // scheduled and running jobs by due time
+	unless   map[string]map[string]bool          // user ID → IDs of its jobs with an Unless event, at least those not ended
+	attempts []webhook.Attempt                   // in the order recorded
+	sent     map[string][]webhook.Attempt        // user ID → its succeeded attempts, brief, by time
+	campaign map[string]*webhook.Campaign        // campaigns by message ID
+	variants map[[2]string]string                // (message ID, user ID) → the user's variant
+	library  map[templateKey][]*webhook.Template // saved templates by kind and name; element i is version i+1
+}
+
+// templateKey names a saved template.
+type templateKey struct {
+	kind webhook.TemplateKind
+	name string
 }
 
 var (
 	_ webhook.Store         = (*Store)(nil)
 	_ webhook.AttemptPruner = (*Store)(nil)
+	_ webhook.VariantStore  = (*Store)(nil)
+	_ webhook.TemplateStore = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -55,6 +66,8 @@ func New() *Store {
 		unless:   map[string]map[string]bool{},
 		sent:     map[string][]webhook.Attempt{},
 		campaign: map[string]*webhook.Campaign{},
+		variants: map[[2]string]string{},
+		library:  map[templateKey][]*webhook.Template{},
 	}
 }
 

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/hookline/webhook"
 )
@@ -13,19 +14,24 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	for _, up := range p.Users {
-		old, ok := s.users[up.User.ID]
-		if !ok {
-			if n := len(s.userIDs); n > 0 && s.userIDs[n-1] >= up.User.ID {
-				s.dirty = true
-			}
-			s.userIDs = append(s.userIDs, up.User.ID)
-			s.users[up.User.ID] = up.Apply(nil, p.Now)
-			continue
-		}
-		s.users[up.User.ID] = up.Apply(&old, p.Now)
+	for i := range p.Users {
+		s.putUser(&p.Users[i], p.Now)
 	}
 	return nil
+}
+
+// putUser saves up as PutUsers does, with now as PutUsersParams.Now. The caller holds s.mu.
+func (s *Store) putUser(up *webhook.UserUpdate, now time.Time) {
+	old, ok := s.users[up.User.ID]
+	if !ok {
+		if n := len(s.userIDs); n > 0 && s.userIDs[n-1] >= up.User.ID {
+			s.dirty = true
+		}
+		s.userIDs = append(s.userIDs, up.User.ID)
+		s.users[up.User.ID] = up.Apply(nil, now)
+		return
+	}
+	s.users[up.User.ID] = up.Apply(&old, now)
 }
 
 // Users implements [webhook.UserStore].

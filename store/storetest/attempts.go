@@ -75,7 +75,7 @@ func attemptIDs(as []webhook.Attempt) []string {
 
 func testAttemptRoundTrip(t *testing.T, s webhook.Store) {
 	a := &webhook.Attempt{
-		JobID: "j1", MessageID: "m1", MessageVersion: 3, UserID: "u1", Number: 2,
+		JobID: "j1", MessageID: "m1", MessageVersion: 3, UserID: "u1", Variant: "B", Test: true, Number: 2,
 		Time: at(time.Second), Duration: 1234567 * time.Microsecond,
 		Method: "POST", URL: "https://example.com/hook?api_key=REDACTED",
 		RequestHeader:  http.Header{"Authorization": {"REDACTED"}, "Webhook-Id": {"j1"}, "X-Multi": {"a", "b"}},
@@ -110,8 +110,9 @@ func testAttemptFilter(t *testing.T, s webhook.Store) {
 		a.MessageID, a.UserID, a.Outcome = msg, user, outcome
 		return a
 	}
-	record(t, s, mk("j1", "m1", "u1", 1, 0, webhook.Retrying), mk("j2", "m1", "u2", 1, time.Second, webhook.Succeeded),
-		mk("j3", "m2", "u1", 1, 2*time.Second, webhook.Failed), mk("j1", "m1", "u1", 2, 3*time.Second, webhook.Succeeded))
+	j2, j3 := mk("j2", "m1", "u2", 1, time.Second, webhook.Succeeded), mk("j3", "m2", "u1", 1, 2*time.Second, webhook.Failed)
+	j2.Variant, j3.Variant = "A", webhook.ControlGroup
+	record(t, s, mk("j1", "m1", "u1", 1, 0, webhook.Retrying), j2, j3, mk("j1", "m1", "u1", 2, 3*time.Second, webhook.Succeeded))
 	for _, tt := range []struct {
 		q    webhook.AttemptQuery
 		want []string
@@ -123,6 +124,9 @@ func testAttemptFilter(t *testing.T, s webhook.Store) {
 		{webhook.AttemptQuery{MessageID: "m1", UserID: "u2"}, []string{"j2#1"}},
 		{webhook.AttemptQuery{MessageID: "m2", UserID: "u2"}, nil},
 		{webhook.AttemptQuery{JobID: "nope"}, nil},
+		{webhook.AttemptQuery{Variant: "A"}, []string{"j2#1"}},
+		{webhook.AttemptQuery{Variant: webhook.ControlGroup, UserID: "u1"}, []string{"j3#1"}},
+		{webhook.AttemptQuery{Variant: "B"}, nil},
 		{webhook.AttemptQuery{Outcomes: []webhook.Outcome{webhook.Succeeded}}, []string{"j1#2", "j2#1"}},
 		{webhook.AttemptQuery{Outcomes: []webhook.Outcome{webhook.Failed, webhook.Retrying}}, []string{"j3#1", "j1#1"}},
 		{webhook.AttemptQuery{Outcomes: []webhook.Outcome{webhook.Cancelled}}, nil},
@@ -191,7 +195,7 @@ func testAttemptsForCaps(t *testing.T, s webhook.Store) {
 func testAttemptsBrief(t *testing.T, s webhook.Store) {
 	full := func(id string, d time.Duration, outcome webhook.Outcome) *webhook.Attempt {
 		a := attempt(id, 1, at(d))
-		a.Outcome, a.IgnoreCaps, a.Duration = outcome, true, time.Second
+		a.Outcome, a.IgnoreCaps, a.Duration, a.Variant, a.Test = outcome, true, time.Second, "B", true
 		a.Method, a.URL, a.RequestHeader, a.RequestBody = "POST", "https://example.com/", http.Header{"A": {"b"}}, "{}"
 		a.StatusCode, a.ResponseHeader, a.ResponseBody, a.Err = 500, http.Header{"C": {"d"}}, "oops", "unexpected status"
 		return a
@@ -215,10 +219,10 @@ func testAttemptsBrief(t *testing.T, s webhook.Store) {
 		}
 		for _, a := range got {
 			saved := *recorded[slices.IndexFunc(recorded, func(r *webhook.Attempt) bool { return r.JobID == a.JobID })]
-			brief := webhook.Attempt{JobID: saved.JobID, MessageID: saved.MessageID, UserID: saved.UserID, Number: saved.Number,
-				Time: saved.Time, Outcome: saved.Outcome, IgnoreCaps: saved.IgnoreCaps}
+			brief := webhook.Attempt{JobID: saved.JobID, MessageID: saved.MessageID, UserID: saved.UserID, Variant: saved.Variant,
+				Number: saved.Number, Time: saved.Time, Outcome: saved.Outcome, IgnoreCaps: saved.IgnoreCaps, Test: saved.Test}
 			if cmp.Diff(brief, a, diffOpts...) != "" && cmp.Diff(saved, a, diffOpts...) != "" {
-				t.Errorf("Attempts(%+v) with Brief returned (-brief +got):\n%s\nwant JobID, MessageID, UserID, Number, Time, Outcome and IgnoreCaps as recorded, and the other fields empty or as recorded",
+				t.Errorf("Attempts(%+v) with Brief returned (-brief +got):\n%s\nwant JobID, MessageID, UserID, Variant, Number, Time, Outcome, IgnoreCaps and Test as recorded, and the other fields empty or as recorded",
 					q, cmp.Diff(brief, a, diffOpts...))
 			}
 		}

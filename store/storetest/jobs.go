@@ -32,6 +32,7 @@ var jobRules = []rule{
 	{"FinishSavesForTheOwnerAfterItsLeaseExpired", testFinishExpired},
 	{"RetryIsDueExactlyAtItsDueTime", testRetryDue},
 	{"FinishWithNoRequestClearsTheSavedOne", testFinishClearsRequest},
+	{"FinishSavesTheUserUpdateWithTheAttempt", testFinishUser},
 	{"UpdateJobsHoldsJobsKeepingTheirDueAt", testHoldJobs},
 	{"UpdateJobsSchedulesJobsAtTheirDueAtOrTheNewOne", testScheduleJobs},
 	{"UpdateJobsCancelRecordsACancelledAttemptAndClearsTheRequest", testCancelJobs},
@@ -174,9 +175,9 @@ func testEnqueueRoundTrip(t *testing.T, s webhook.Store) {
 	e := webhook.Event{ID: "e1", UserID: "u1", Name: "purchase", Time: at(-time.Minute), Params: webhook.Map{"order": "o-1"}}
 	j := job("j1", "k1", at(0))
 	j.Event = &webhook.Event{ID: "e1", UserID: "u1", Name: "purchase", Time: at(-time.Minute)}
-	j.Params, j.Unless = e.Params, "refund"
+	j.Params, j.Unless, j.Variant = e.Params, "refund", "B"
 	h := job("h1", "kh", at(time.Hour+µs))
-	h.State, h.MessageID, h.MessageVersion, h.UserID, h.Params = webhook.JobHeld, "m2", 7, "u2", nil
+	h.State, h.MessageID, h.MessageVersion, h.UserID, h.Params, h.Variant = webhook.JobHeld, "m2", 7, "u2", nil, webhook.ControlGroup
 	res, err := s.Enqueue(t.Context(), webhook.EnqueueParams{Events: []webhook.Event{e}, Jobs: []*webhook.Job{j, h}})
 	must(t, "Enqueue", err)
 	if diff := cmp.Diff([]string{"j1", "h1"}, res.JobIDs, diffOpts...); diff != "" {
@@ -554,6 +555,34 @@ func testFinish(t *testing.T, s webhook.Store) {
 	}
 }
 
+func testFinishUser(t *testing.T, s webhook.Store) {
+	putUsers(t, s, webhook.User{ID: "u1", Email: "a@example.com", CreatedAt: at(-time.Hour), Attributes: webhook.Map{"plan": "free", "old": true, "keep": int64(1)}})
+	enqueue(t, s, 0)
+	j := claim(t, s, at(0), "w", 1)[0]
+	j.State, j.Attempts = webhook.JobSucceeded, 1
+	a := attempt("j0", 1, at(time.Second))
+	a.Outcome = webhook.Succeeded
+	up := &webhook.UserUpdate{User: webhook.User{ID: "u1", Attributes: webhook.Map{"plan": "pro", "seats": int64(3)}}, Unset: []string{"old"}}
+	fresh := &webhook.UserUpdate{User: webhook.User{ID: "u9", Attributes: webhook.Map{"plan": "team"}}}
+	stale := attempt("gone", 1, at(2*time.Second))
+	stale.UserID = "u9"
+	errs := finish(t, s, webhook.Finished{Job: j, Attempt: a, User: up}, webhook.Finished{Job: &webhook.Job{ID: "gone", LeaseOwner: "w"}, Attempt: stale, User: fresh})
+	if errs[0] != nil || !errors.Is(errs[1], webhook.ErrNotFound) {
+		t.Errorf("Finish = %v, want [nil ErrNotFound]", errs)
+	}
+	want := []webhook.User{
+		{ID: "u1", Email: "a@example.com", CreatedAt: at(-time.Hour), Attributes: webhook.Map{"plan": "pro", "seats": int64(3), "keep": int64(1)}},
+		{ID: "u9", CreatedAt: at(2 * time.Second), Attributes: webhook.Map{"plan": "team"}},
+	}
+	got := []webhook.User{getUser(t, s, "u1"), getUser(t, s, "u9")}
+	if diff := cmp.Diff(want, got, diffOpts...); diff != "" {
+		t.Errorf("Finish with a User must save it as PutUsers merges, with the attempt's Time as Now, for a job it holds or not (-want +got):\n%s", diff)
+	}
+	if got := attemptIDs(attempts(t, s, webhook.AttemptQuery{})); !cmp.Equal(got, []string{"gone#1", "j0#1"}) {
+		t.Errorf("Attempts after Finish with users = %v, want [gone#1 j0#1]", got)
+	}
+}
+
 func testFinishBatch(t *testing.T, s webhook.Store) {
 	enqueue(t, s, 0, 0, 0)
 	c := job("cancelled", "kc", at(time.Hour))
@@ -757,7 +786,7 @@ func testScheduleJobs(t *testing.T, s webhook.Store) {
 func testCancelJobs(t *testing.T, s webhook.Store) {
 	retry := awaitRetry(t, s) // j0, with one attempt and a Request
 	h := job("h", "kh", at(time.Hour))
-	h.State, h.MessageID, h.MessageVersion = webhook.JobHeld, "m2", 5
+	h.State, h.MessageID, h.MessageVersion, h.Variant = webhook.JobHeld, "m2", 5, "B"
 	enqueueJobs(t, s, h)
 	p := webhook.UpdateJobsParams{Filter: webhook.JobFilter{UserID: "u1"}, From: pending, To: webhook.JobCancelled, Now: at(30*time.Second + µs), Reason: "campaign cancelled"}
 	got := updateJobs(t, s, p)
@@ -784,7 +813,7 @@ func testCancelJobs(t *testing.T, s webhook.Store) {
 		}
 		want := webhook.Attempt{
 			JobID: tt.job.ID, MessageID: tt.job.MessageID, MessageVersion: tt.job.MessageVersion, UserID: tt.job.UserID,
-			Number: tt.want[0], Time: p.Now, Outcome: webhook.Cancelled, Err: p.Reason,
+			Variant: tt.job.Variant, Number: tt.want[0], Time: p.Now, Outcome: webhook.Cancelled, Err: p.Reason,
 		}
 		if diff := cmp.Diff(want, as[0], diffOpts...); diff != "" {
 			t.Errorf("the attempt recorded when job %s was cancelled (-want +got):\n%s", tt.job.ID, diff)
