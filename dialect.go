@@ -314,7 +314,7 @@ func iterableTag(content string) (string, string) {
 			not = "not "
 		}
 		// Handlebars is false for a field that is missing, as for one that is empty.
-		return "{% if " + not + "(" + v + " | default(none)) %}", ""
+		return "{% if " + not + v + " | default(none) %}", ""
 	case strings.HasPrefix(content, "#") || strings.HasPrefix(content, "/"):
 		name, _, _ := strings.Cut(content[1:], " ")
 		return "", fmt.Sprintf("Iterable's block {{#%s}} has no equivalent in the iterable dialect: use Jinja's {%% if %%} or {%% for %%}", name)
@@ -356,9 +356,9 @@ var reJinja = regexp.MustCompile(`[|()\[\]=<>+*~%/-]|\b(?:if|else|and|or|not|in|
 var reField = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\]|[0-9]+))*$`)
 
 // iterableField returns the expression of the library that reads a field of a merge tag, and
-// whether field is one: email and userId read the user, and any other field the triggering
-// event's parameter of that name if the event has it, else the user's attribute, as Iterable
-// merges event fields over profile fields.
+// whether field is one: email and userId read the user, and any other field the user's
+// attribute. (Iterable also merges a triggering event's fields so; here they are the
+// library's parameter, as {{ parameter.field }}, which the dialect leaves as written.)
 func iterableField(field string) (string, bool) {
 	if v, ok := iterableValues[field]; ok {
 		return v, true
@@ -366,25 +366,18 @@ func iterableField(field string) (string, bool) {
 	if !reField.MatchString(field) || slices.Contains(libraryVariables, reBase.FindString(field)) {
 		return "", false
 	}
-	var names []string
-	for rest := field; rest != ""; {
+	path := "userAttribute"
+	for rest := field; rest != ""; rest = strings.TrimPrefix(rest, ".") {
 		var name string
 		if strings.HasPrefix(rest, "[") {
 			end := strings.IndexByte(rest, ']')
 			name, rest = rest[1:end], rest[end+1:]
 		} else {
 			name, rest, _ = strings.Cut(rest, ".")
-			names = append(names, name)
-			continue
 		}
-		names = append(names, name)
-		rest = strings.TrimPrefix(rest, ".")
+		path += "[" + pyQuote(name) + "]"
 	}
-	path := ""
-	for _, n := range names {
-		path += "[" + pyQuote(n) + "]"
-	}
-	return "(parameter" + path + " if " + pyQuote(names[0]) + " in parameter else userAttribute" + path + ")", true
+	return path, true
 }
 
 // helperArgs splits a helper's arguments at spaces outside string literals, and rewrites

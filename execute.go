@@ -334,8 +334,11 @@ func (x *executor) throttle(_ context.Context, at *attempt) verdict {
 }
 
 // hostDone tells the host limits that the attempt they admitted ended as o says, and logs the
-// host's breaker opening.
+// host's breaker opening. A test send, which they did not admit, tells them nothing.
 func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcome) {
+	if at.rec.Test {
+		return
+	}
 	end := x.clock.Now()
 	next, paused := x.hosts.Done(at.host, at.admit, o, end)
 	at.next, _ = next.(*Job)

@@ -269,6 +269,9 @@ func (s *Sender) SaveTemplate(ctx context.Context, t *Template) error {
 		if lib.err != nil {
 			return opErr(lib.err, "%s", what)
 		}
+		if len(ps) > 0 {
+			break // the messages that load it would say the same
+		}
 		if dependents, err = s.dependents(ctx, &c, &ps); err != nil {
 			return opErr(err, "%s", what)
 		}
