@@ -59,11 +59,11 @@ type Variant struct {
 // user was assigned (see [Variant]). A Sender needs it to save a message with variants;
 // memstore, sqlitestore and pgstore implement it.
 type VariantStore interface {
-	// AssignVariants returns, for each of p.Assignments in order, the variant the Store holds
-	// for its message and user: the one it held before, or else the assignment's Variant,
-	// which it saves, or "" if it holds none and the Variant is empty (an assignment with no
-	// Variant only reads). It saves them as one change where the Store can make it atomic;
-	// of two assignments of one message and user in a call, the first is saved.
+	// AssignVariants saves the Variant of each of p.Assignments whose message and user have
+	// none yet, as one change where the Store can make it atomic (of two assignments of a
+	// message and user in a call, the first with a Variant is saved; an empty Variant saves
+	// nothing), and returns, for each assignment in order, the variant the Store then holds
+	// for its message and user, or "" if it holds none.
 	AssignVariants(ctx context.Context, p AssignVariantsParams) ([]string, error)
 }
 

@@ -12,15 +12,15 @@ func (s *Store) AssignVariants(ctx context.Context, p webhook.AssignVariantsPara
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	for _, a := range p.Assignments {
+		key := [2]string{a.MessageID, a.UserID}
+		if _, ok := s.variants[key]; !ok && a.Variant != "" {
+			s.variants[key] = a.Variant
+		}
+	}
 	out := make([]string, len(p.Assignments))
 	for i, a := range p.Assignments {
-		key := [2]string{a.MessageID, a.UserID}
-		held, ok := s.variants[key]
-		if !ok && a.Variant != "" {
-			held = a.Variant
-			s.variants[key] = held
-		}
-		out[i] = held
+		out[i] = s.variants[[2]string{a.MessageID, a.UserID}]
 	}
 	return out, nil
 }

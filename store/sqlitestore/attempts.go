@@ -16,8 +16,8 @@ import (
 // attemptSQL logs attempts, with their rows of attemptRow after it. (On OR IGNORE, see
 // orIgnore.)
 const (
-	attemptSQL = `INSERT OR IGNORE INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data) VALUES `
-	attemptRow = `(?, ?, ?, ?, ?, ?, ?, ?)`
+	attemptSQL = `INSERT OR IGNORE INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data, variant, test) VALUES `
+	attemptRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // attemptRows returns the arguments of the attemptRow of each attempt.
@@ -28,7 +28,7 @@ func attemptRows(attempts []*webhook.Attempt) ([][]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("attempt of job %q: %w", a.JobID, err)
 		}
-		rows[i] = []any{a.JobID, a.MessageID, a.UserID, a.Number, instant(a.Time), a.Outcome, a.IgnoreCaps, string(data)}
+		rows[i] = []any{a.JobID, a.MessageID, a.UserID, a.Number, instant(a.Time), a.Outcome, a.IgnoreCaps, string(data), a.Variant, a.Test}
 	}
 	return rows, nil
 }
@@ -45,7 +45,7 @@ func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, rows [][]any) er
 // Columns of an attempt: those of a Brief query, which need no decoding of the JSON, or the
 // JSON.
 const (
-	briefColumns   = `job_id, message_id, user_id, number, time, outcome, ignore_caps`
+	briefColumns   = `job_id, message_id, user_id, number, time, outcome, ignore_caps, variant, test`
 	attemptColumns = `data`
 )
 
@@ -66,6 +66,9 @@ func attemptsSQL(q *webhook.AttemptQuery) (string, []any) {
 	}
 	if q.UserID != "" {
 		add(`user_id = ?`, q.UserID)
+	}
+	if q.Variant != "" {
+		add(`variant = ?`, q.Variant)
 	}
 	switch {
 	case slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}):
@@ -108,7 +111,7 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 func scanBrief(sc scanner) (webhook.Attempt, error) {
 	var a webhook.Attempt
 	var at int64
-	err := sc.Scan(&a.JobID, &a.MessageID, &a.UserID, &a.Number, &at, &a.Outcome, &a.IgnoreCaps)
+	err := sc.Scan(&a.JobID, &a.MessageID, &a.UserID, &a.Number, &at, &a.Outcome, &a.IgnoreCaps, &a.Variant, &a.Test)
 	a.Time = fromInstant(at)
 	return a, err
 }

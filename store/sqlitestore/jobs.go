@@ -8,13 +8,14 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hookline/webhook"
 )
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless_event`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, variant`
 
 // scanJob reads the jobColumns of one row.
 func scanJob(sc scanner) (*webhook.Job, error) {
@@ -24,7 +25,7 @@ func scanJob(sc scanner) (*webhook.Job, error) {
 		created, due, expires         sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params, &j.State,
-		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless)
+		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &j.Variant)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +54,8 @@ func readyAt(due sql.NullInt64) int64 {
 // is taken. (On OR IGNORE, see orIgnore.)
 const (
 	enqueueSQL = `INSERT OR IGNORE INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-		state, attempts, created_at, due_at, request, unless_event, ready_at) VALUES `
-	enqueueRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		state, attempts, created_at, due_at, request, unless_event, ready_at, variant) VALUES `
+	enqueueRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Enqueue implements [webhook.JobStore]: one write saves the events and the jobs, with a
@@ -143,7 +144,7 @@ func enqueueArgs(j *webhook.Job) ([]any, error) {
 		state, ready = webhook.JobHeld, sql.NullInt64{}
 	}
 	return []any{j.ID, j.Key, j.MessageID, j.MessageVersion, j.UserID, event, params, state,
-		j.Attempts, nanos(j.CreatedAt), due, request, j.Unless, ready}, nil
+		j.Attempts, nanos(j.CreatedAt), due, request, j.Unless, ready, j.Variant}, nil
 }
 
 // keysAndIDs reads rows of a key and an ID into ids, by key, and closes rows.
@@ -253,11 +254,16 @@ func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, er
 		return []error{}, ctx.Err()
 	}
 	var attempts []*webhook.Attempt
-	var rows [][]any          // finishRow of each job, the first time it is given
-	first := map[string]int{} // job ID → the index of its first item
+	var users []webhook.UserUpdate // the users to save with the attempts
+	var usersAt []time.Time        // the Now of each of users
+	var rows [][]any               // finishRow of each job, the first time it is given
+	first := map[string]int{}      // job ID → the index of its first item
 	for i, f := range p.Jobs {
 		if f.Attempt != nil {
 			attempts = append(attempts, f.Attempt)
+			if f.User != nil {
+				users, usersAt = append(users, *f.User), append(usersAt, f.Attempt.Time)
+			}
 		}
 		j := f.Job
 		if _, dup := first[j.ID]; dup {
@@ -282,6 +288,9 @@ func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, er
 	var errs []error
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.insertAttempts(ctx, tx, logged); err != nil {
+			return err
+		}
+		if err := s.writeUsers(ctx, tx, users, func(i int) time.Time { return usersAt[i] }); err != nil {
 			return err
 		}
 		saved := map[string]bool{}
@@ -402,7 +411,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 		for i, j := range jobs {
 			attempts[i] = &webhook.Attempt{
 				JobID: j.ID, MessageID: j.MessageID, MessageVersion: j.MessageVersion, UserID: j.UserID,
-				Number: j.Attempts + 1, Time: p.Now, Outcome: webhook.Cancelled, Err: p.Reason,
+				Variant: j.Variant, Number: j.Attempts + 1, Time: p.Now, Outcome: webhook.Cancelled, Err: p.Reason,
 			}
 		}
 		logged, err := attemptRows(attempts)

@@ -91,8 +91,8 @@ import (
 // process or several) may share a database, each write waiting for the others.
 //
 // Its files follow the roles of the Store contract, as those of store/memstore and
-// store/pgstore do: users.go, events.go, messages.go, jobs.go, attempts.go, campaigns.go;
-// migrate.go holds the migrations.
+// store/pgstore do: users.go, events.go, messages.go, jobs.go, attempts.go, campaigns.go, and
+// for the optional roles variants.go and templates.go; migrate.go holds the migrations.
 type Store struct {
 	db *sql.DB
 	// tx is the app's transaction of a WithTx view, else nil.
@@ -111,6 +111,8 @@ type Store struct {
 var (
 	_ webhook.Store         = (*Store)(nil)
 	_ webhook.AttemptPruner = (*Store)(nil)
+	_ webhook.VariantStore  = (*Store)(nil)
+	_ webhook.TemplateStore = (*Store)(nil)
 )
 
 // New returns a Store over db, which the caller opened with the settings in the package doc

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hookline/webhook"
 )
@@ -16,56 +17,66 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	if len(p.Users) == 0 {
 		return nil
 	}
-	ids := make([]string, len(p.Users))
-	for i, up := range p.Users {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.writeUsers(ctx, tx, p.Users, func(int) time.Time { return p.Now })
+	})
+	return wrap("put users", err)
+}
+
+// writeUsers saves ups in tx as PutUsers does, with now(i) the PutUsersParams.Now of ups[i]:
+// it reads the stored users of the batch, merges in Go, and saves them, with a few statements
+// for any number of users.
+func (s *Store) writeUsers(ctx context.Context, tx *sql.Tx, ups []webhook.UserUpdate, now func(i int) time.Time) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ups))
+	for i, up := range ups {
 		ids[i] = up.User.ID
 	}
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stored := map[string]webhook.User{}
-		err := inLists(ids, func(list string, args []any) error {
-			rows, err := s.stmt(ctx, tx, `SELECT data FROM webhook_users WHERE id IN `+list).QueryContext(ctx, args...)
-			if err != nil {
-				return err
-			}
-			found, err := collect(nil, rows, document[webhook.User])
-			for _, u := range found {
-				stored[u.ID] = u
-			}
-			return err
-		})
+	stored := map[string]webhook.User{}
+	err := inLists(ids, func(list string, args []any) error {
+		rows, err := s.stmt(ctx, tx, `SELECT data FROM webhook_users WHERE id IN `+list).QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}
-		saved := map[string]webhook.User{}       // by ID: a user given twice is saved once
-		order := make([]string, 0, len(p.Users)) // the keys of saved
-		for _, up := range p.Users {
-			id := up.User.ID
-			old, ok := saved[id]
-			if !ok {
-				order = append(order, id)
-				old, ok = stored[id]
-			}
-			if ok {
-				saved[id] = up.Apply(&old, p.Now)
-			} else {
-				saved[id] = up.Apply(nil, p.Now)
-			}
+		found, err := collect(nil, rows, document[webhook.User])
+		for _, u := range found {
+			stored[u.ID] = u
 		}
-		return chunks(len(order), maxChunk, func(start, size int) error {
-			args := make([]any, 0, 2*size)
-			for _, id := range order[start : start+size] {
-				data, err := json.Marshal(saved[id])
-				if err != nil {
-					return err
-				}
-				args = append(args, id, string(data))
-			}
-			_, err := s.stmt(ctx, tx, `INSERT INTO webhook_users (id, data) VALUES `+rowsOf(size, "(?, ?)")+`
-				ON CONFLICT (id) DO UPDATE SET data = excluded.data`).ExecContext(ctx, args...)
-			return err
-		})
+		return err
 	})
-	return wrap("put users", err)
+	if err != nil {
+		return err
+	}
+	saved := map[string]webhook.User{}   // by ID: a user given twice is saved once
+	order := make([]string, 0, len(ups)) // the keys of saved
+	for i, up := range ups {
+		id := up.User.ID
+		old, ok := saved[id]
+		if !ok {
+			order = append(order, id)
+			old, ok = stored[id]
+		}
+		if ok {
+			saved[id] = up.Apply(&old, now(i))
+		} else {
+			saved[id] = up.Apply(nil, now(i))
+		}
+	}
+	return chunks(len(order), maxChunk, func(start, size int) error {
+		args := make([]any, 0, 2*size)
+		for _, id := range order[start : start+size] {
+			data, err := json.Marshal(saved[id])
+			if err != nil {
+				return err
+			}
+			args = append(args, id, string(data))
+		}
+		_, err := s.stmt(ctx, tx, `INSERT INTO webhook_users (id, data) VALUES `+rowsOf(size, "(?, ?)")+`
+			ON CONFLICT (id) DO UPDATE SET data = excluded.data`).ExecContext(ctx, args...)
+		return err
+	})
 }
 
 // Users implements [webhook.UserStore].

@@ -52,8 +52,8 @@ func testAssignVariantsRead(t *testing.T, s webhook.Store) {
 	if got := assign(t, vs, [3]string{"m1", "u1", ""}); !cmp.Equal(got, []string{""}) {
 		t.Errorf("AssignVariants with no variant for a user with none = %q, want [\"\"]", got)
 	}
-	got := assign(t, vs, [3]string{"m1", "u1", ""}, [3]string{"m1", "u1", "A"}, [3]string{"m1", "u1", ""})
-	if want := []string{"", "A", "A"}; !cmp.Equal(got, want) {
-		t.Errorf("AssignVariants = %q, want %q: an empty variant saves nothing, and reads what is held", got, want)
+	got := assign(t, vs, [3]string{"m1", "u1", ""}, [3]string{"m1", "u1", "A"}, [3]string{"m1", "u1", "B"}, [3]string{"m2", "u1", ""})
+	if want := []string{"A", "A", "A", ""}; !cmp.Equal(got, want) {
+		t.Errorf("AssignVariants = %q, want %q: an empty variant saves nothing, and each reads what is held once the call's are saved", got, want)
 	}
 }
