@@ -39,6 +39,8 @@ func TestQueryPlans(t *testing.T) {
 	}
 	caps, args := attemptsSQL(&webhook.AttemptQuery{UserID: "u", Outcomes: []webhook.Outcome{webhook.Succeeded}, Since: at, Brief: true})
 	plans = append(plans, plan{"Attempts for caps", caps, "USING INDEX webhook_attempts_sent (user_id=? AND time>?)", args})
+	byVariant, args := attemptsSQL(&webhook.AttemptQuery{MessageID: "m", Variant: "A"})
+	plans = append(plans, plan{"Attempts of a variant", byVariant, "USING INDEX webhook_attempts_variant (message_id=? AND variant=?)", args})
 	named, args := eventsSQL(&webhook.EventQuery{UserID: "u", Names: []string{"a", "b", "c"}, Since: at, Until: at})
 	plans = append(plans, plan{"Events of some names", named,
 		"USING INDEX webhook_events_name (user_id=? AND name=? AND time>? AND time<?)", args})
