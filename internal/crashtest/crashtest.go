@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -136,7 +135,7 @@ func runChild(cfg Config) {
 	if err != nil {
 		fail("new sender", err)
 	}
-	if _, err := store.Message(ctx, "campaign", 0); errors.Is(err, webhook.ErrNotFound) {
+	if ms, err := store.Messages(ctx, webhook.MessageQuery{ID: "campaign"}); err == nil && len(ms) == 0 {
 		m := &webhook.Message{ID: "campaign", URL: os.Getenv(envURL) + "/{{ user.id }}",
 			Data:     []webhook.Field{{Key: "user", Value: "{{ user.id }}"}},
 			Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "launch"}}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/pgstore"
@@ -12,7 +11,7 @@ import (
 )
 
 // TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables checks that the statements a
-// delivery runs keep reading by index when PostgreSQL planned them on empty tables, as on a
+// delivery runs (and the cancellation by an Unless event that every trigger runs) keep reading by index when PostgreSQL planned them on empty tables, as on a
 // new queue, and kept those plans as the tables grew: a sequential scan then reads the whole
 // queue on every call. It also checks that they read only the rows they look up, not a
 // whole table through an index, as a hash join kept from the empty tables would.
@@ -27,20 +26,26 @@ func TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables(t *testing.T) {
 	deliver := func(n int) {
 		t.Helper()
 		for range n {
-			jobs, err := s.Claim(ctx, epoch, "w", time.Minute, 4)
-			if err != nil {
+			var fs []webhook.Finished
+			for _, j := range claim(t, s, epoch, "w", 4).Jobs {
+				j.State = webhook.JobSucceeded
+				fs = append(fs, webhook.Finished{Job: j, Attempt: &webhook.Attempt{JobID: j.ID, Time: epoch, Outcome: webhook.Succeeded}})
+			}
+			fs = append(fs, webhook.Finished{Job: newJob(-1, epoch)}) // ErrNotFound
+			if _, err := s.Finish(ctx, webhook.FinishParams{Jobs: fs}); err != nil {
 				t.Fatal(err)
 			}
-			for _, j := range jobs {
-				j.State = webhook.JobSucceeded
-				if err := s.Finish(ctx, j, &webhook.Attempt{DeliveryID: j.ID, Time: epoch, Outcome: webhook.Succeeded}); err != nil {
-					t.Fatal(err)
-				}
+			if _, err := s.Users(ctx, webhook.UserQuery{IDs: []string{"u1"}}); err != nil {
+				t.Fatal(err)
 			}
-			_, _ = s.User(ctx, "u1")
-			_, _ = s.Message(ctx, "m", 0)
-			lost := newJob(-1, epoch)
-			_ = s.Finish(ctx, lost, nil) // ErrNotFound
+			if _, err := s.Messages(ctx, webhook.MessageQuery{ID: "m"}); err != nil {
+				t.Fatal(err)
+			}
+			cancel := webhook.UpdateJobsParams{Filter: webhook.JobFilter{UserID: "u1", Unless: "e", CreatedBefore: epoch},
+				From: []webhook.JobState{webhook.JobScheduled, webhook.JobHeld}, To: webhook.JobCancelled, Now: epoch}
+			if _, err := s.UpdateJobs(ctx, cancel); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	deliver(8) // past the five runs after which PostgreSQL may settle on a plan
@@ -48,11 +53,10 @@ func TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables(t *testing.T) {
 	jobs := make([]*webhook.Job, 5000)
 	for i := range jobs {
 		jobs[i] = newJob(i, epoch)
+		jobs[i].Unless = "e"
 	}
-	if err := s.Enqueue(ctx, jobs); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutUser(ctx, webhook.User{ID: "u1"}); err != nil {
+	enqueue(t, s, jobs...)
+	if err := s.PutUsers(ctx, webhook.PutUsersParams{Users: []webhook.UserUpdate{{User: webhook.User{ID: "u1"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/"}); err != nil {

@@ -101,7 +101,7 @@ func TestSendersShareQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	as, err := app.Attempts(ctx, webhook.AttemptFilter{MessageID: "hook"})
+	as, err := app.Attempts(ctx, webhook.AttemptQuery{MessageID: "hook"})
 	if err != nil || len(as) != n {
 		t.Fatalf("attempt log has %d attempts, %v; want %d", len(as), err, n)
 	}
