@@ -3,7 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
-		"fmt"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"

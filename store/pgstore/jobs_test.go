@@ -139,7 +139,7 @@ func TestUpdateJobs(t *testing.T) {
 	got, err := s.UpdateJobs(ctx, webhook.UpdateJobsParams{
 		Filter: webhook.JobFilter{UserID: "u2", Unless: "cancel", CreatedBefore: epoch.Add(time.Nanosecond)},
 		From:   []webhook.JobState{webhook.JobScheduled, webhook.JobHeld}, To: webhook.JobCancelled,
-		Now:    epoch.Add(time.Hour), Reason: "cancelled by event",
+		Now: epoch.Add(time.Hour), Reason: "cancelled by event",
 	})
 	if err != nil || len(got) != 2 || got[0].ID != "job_0002" || got[1].ID != "job_0003" || got[0].State != webhook.JobCancelled {
 		t.Fatalf("UpdateJobs(cancel u2's by Unless) = %v, %v; want job_0002 and job_0003 cancelled", got, err)
