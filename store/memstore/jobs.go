@@ -42,9 +42,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 			r.job.State = webhook.JobScheduled
 		}
 		s.jobs[j.ID] = r
-		if j.Unless != "" {
-			s.unless[j.UserID] = append(s.unless[j.UserID], j.ID)
-		}
+		s.indexUnless(r)
 		if r.job.State == webhook.JobScheduled {
 			s.schedule(r, j.DueAt)
 		}
@@ -71,21 +69,20 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 			break
 		}
 		if at := s.queue[0].at; at.After(p.Now) {
-			res.NextDue = at
+			res.NextDue = at // the first job not claimed
 			break
 		}
 		heap.Pop(&s.queue)
 		r.job.State = webhook.JobRunning
 		r.job.LeaseOwner = p.Owner
 		r.job.LeaseExpiresAt = p.Now.Add(p.Lease)
-		s.schedule(r, r.job.LeaseExpiresAt)
 		c := r.job
 		res.Jobs = append(res.Jobs, &c)
 	}
-	if len(res.Jobs) == p.Limit {
-		res.NextDue = time.Time{}
-	} else if res.NextDue.IsZero() && s.head() != nil {
-		res.NextDue = s.queue[0].at // the leases just given
+	// The leases just given are queued after NextDue is known: they are not jobs that this
+	// claim did not claim.
+	for _, j := range res.Jobs {
+		s.schedule(s.jobs[j.ID], j.LeaseExpiresAt)
 	}
 	return res, nil
 }
@@ -148,11 +145,12 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	}
 	defer s.mu.Unlock()
 	var out []*webhook.Job
-	for r := range s.candidates(&p.Filter) {
+	for r := range s.candidates(&p.Filter, p.From) {
 		if !slices.Contains(p.From, r.job.State) || !p.Filter.Match(&r.job) {
 			continue
 		}
 		r.job.State = p.To
+		s.indexUnless(r)
 		switch p.To {
 		case webhook.JobScheduled:
 			if !p.DueAt.IsZero() {
@@ -177,34 +175,49 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	return out, nil
 }
 
-// candidates returns the jobs UpdateJobs must look at for f: those named, or for a user's
-// Unless event only the user's jobs that have one (dropping those that ended from the
-// index), or else all.
-func (s *Store) candidates(f *webhook.JobFilter) iter.Seq[*record] {
+// indexUnless adds r to its user's index of jobs with an Unless event, if it has one and has
+// not ended. The caller holds s.mu.
+func (s *Store) indexUnless(r *record) {
+	if r.job.Unless == "" || r.job.State.Ended() {
+		return
+	}
+	index := s.unless[r.job.UserID]
+	if index == nil {
+		index = map[string]bool{}
+		s.unless[r.job.UserID] = index
+	}
+	index[r.job.ID] = true
+}
+
+// candidates returns the jobs that a query for f of jobs in one of states (any state if
+// empty) must look at: those named, each once; or, for a user's Unless event and states
+// that are not ends, only the user's jobs in the index of those with an Unless event
+// (dropping the ones that ended from it); or else all.
+func (s *Store) candidates(f *webhook.JobFilter, states []webhook.JobState) iter.Seq[*record] {
 	switch {
 	case len(f.IDs) > 0:
 		return func(yield func(*record) bool) {
-			for _, id := range f.IDs {
+			for _, id := range slices.Compact(slices.Sorted(slices.Values(f.IDs))) {
 				if r := s.jobs[id]; r != nil && !yield(r) {
 					return
 				}
 			}
 		}
-	case f.UserID == "" || f.Unless == "":
+	case f.UserID == "" || f.Unless == "" || len(states) == 0 ||
+		slices.ContainsFunc(states, webhook.JobState.Ended):
 		return maps.Values(s.jobs)
 	}
 	var live []*record
-	ids := s.unless[f.UserID][:0]
-	for _, id := range s.unless[f.UserID] {
-		if r := s.jobs[id]; !r.job.State.Ended() {
+	index := s.unless[f.UserID]
+	for id := range index {
+		if r := s.jobs[id]; r.job.State.Ended() {
+			delete(index, id)
+		} else {
 			live = append(live, r)
-			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
+	if len(index) == 0 {
 		delete(s.unless, f.UserID)
-	} else {
-		s.unless[f.UserID] = ids
 	}
 	return slices.Values(live)
 }
@@ -216,7 +229,7 @@ func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, e
 	}
 	defer s.mu.Unlock()
 	var out []*webhook.Job
-	for r := range s.candidates(&q.JobFilter) {
+	for r := range s.candidates(&q.JobFilter, q.States) {
 		if r.job.ID > q.After && q.Match(&r.job) {
 			c := r.job
 			out = append(out, &c)

@@ -30,7 +30,7 @@ type Store struct {
 	jobs     map[string]*record           // by ID
 	keys     map[string]string            // dedupe key → job ID
 	queue    queue                        // scheduled and running jobs by due time
-	unless   map[string][]string          // user ID → IDs of jobs with an Unless event
+	unless   map[string]map[string]bool   // user ID → IDs of its jobs with an Unless event, at least those not ended
 	attempts []webhook.Attempt            // in the order recorded
 	sent     map[string][]webhook.Attempt // user ID → its succeeded attempts, brief, by time
 	campaign map[string]*webhook.Campaign // campaigns by message ID
@@ -52,7 +52,7 @@ func New() *Store {
 		triggers: map[string]map[string]bool{},
 		jobs:     map[string]*record{},
 		keys:     map[string]string{},
-		unless:   map[string][]string{},
+		unless:   map[string]map[string]bool{},
 		sent:     map[string][]webhook.Attempt{},
 		campaign: map[string]*webhook.Campaign{},
 	}

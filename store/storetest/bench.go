@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,8 +21,9 @@ import (
 // Bench measures the Store that newStore returns, in sub-benchmarks:
 //
 //   - Enqueue/batch=N: jobs enqueued per second, N per call;
-//   - ClaimFinish/batch=N: jobs claimed N at a time and each finished with an attempt in a
-//     goroutine of its own, as a Sender's workers do, per second;
+//   - ClaimFinish/batch=N: jobs claimed N at a time and finished, each with an attempt, with
+//     one Finish per claim, as a Sender's completer finishes the outcomes its workers hand
+//     over, per second;
 //   - Deliver: the whole delivery path, from [webhook.Sender.Send] called by 16 goroutines
 //     to a loopback receiver through a started Sender of 16 workers, next to a raw net/http
 //     loop of 16 goroutines posting to the same receiver in the same run; it reports
@@ -46,7 +48,7 @@ func enqueueN(b *testing.B, s webhook.Store, n, batch int) {
 	for i := range n {
 		jobs = append(jobs, job(fmt.Sprintf("j%09d", i), fmt.Sprintf("k%09d", i), at(0)))
 		if len(jobs) == batch || i == n-1 {
-			if err := s.Enqueue(b.Context(), jobs); err != nil {
+			if _, err := s.Enqueue(b.Context(), webhook.EnqueueParams{Jobs: jobs}); err != nil {
 				b.Fatal(err)
 			}
 			jobs = jobs[:0]
@@ -73,24 +75,27 @@ func benchClaimFinish(b *testing.B, s webhook.Store, batch int) {
 	enqueueN(b, s, b.N, 100)
 	b.ResetTimer()
 	cpu0 := cpuTime()
+	items := make([]webhook.Finished, 0, batch)
 	for done := 0; done < b.N; {
-		jobs, err := s.Claim(b.Context(), at(time.Second), "bench", time.Minute, batch)
-		if err != nil || len(jobs) == 0 {
-			b.Fatalf("Claim = %d jobs, %v after %d of %d", len(jobs), err, done, b.N)
+		res, err := s.Claim(b.Context(), webhook.ClaimParams{Now: at(time.Second), Owner: "bench", Lease: time.Minute, Limit: batch})
+		if err != nil || len(res.Jobs) == 0 {
+			b.Fatalf("Claim = %d jobs, %v after %d of %d", len(res.Jobs), err, done, b.N)
 		}
-		var wg sync.WaitGroup
-		for _, j := range jobs { // each in its own goroutine, as a Sender's workers do
-			wg.Go(func() {
-				j.State, j.Attempts = webhook.JobSucceeded, 1
-				a := attempt(j.ID, 1, at(time.Second))
-				a.Outcome, a.StatusCode = webhook.Succeeded, 200
-				if err := s.Finish(b.Context(), j, a); err != nil {
-					b.Error(err)
-				}
-			})
+		items = items[:0]
+		for _, j := range res.Jobs {
+			j.State, j.Attempts = webhook.JobSucceeded, 1
+			a := attempt(j.ID, 1, at(time.Second))
+			a.Outcome, a.StatusCode = webhook.Succeeded, 200
+			items = append(items, webhook.Finished{Job: j, Attempt: a})
 		}
-		wg.Wait()
-		done += len(jobs)
+		errs, err := s.Finish(b.Context(), webhook.FinishParams{Jobs: items})
+		if err == nil {
+			err = errors.Join(errs...)
+		}
+		if err != nil {
+			b.Fatalf("Finish of %d jobs: %v", len(items), err)
+		}
+		done += len(res.Jobs)
 	}
 	reportJobs(b, cpu0)
 }

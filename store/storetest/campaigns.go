@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -12,14 +11,14 @@ import (
 )
 
 var campaignRules = []rule{
-	{"CampaignReturnsWhatPutCampaignSavedOrErrNotFound", testCampaignRoundTrip},
-	{"SetCampaignStateChangesAnyStateButCancelled", testSetCampaignState},
-	{"LeaseCampaignLeasesTheEarliestDueRunningCampaignToOneOwner", testLeaseCampaign},
+	{"PutCampaignThenCampaignsReturnsIt", testCampaignRoundTrip},
+	{"PutCampaignIsACompareAndSetOnRev", testPutCampaignRev},
+	{"CampaignsReturnsThoseNamedInMessageIDOrder", testCampaigns},
+	{"LeaseCampaignLeasesTheDueRunningCampaignWithTheEarliestNextAt", testLeaseCampaign},
+	{"LeaseCampaignTakesAnExpiredLease", testLeaseCampaignExpired},
+	{"LeaseCampaignChangesTheRev", testLeaseCampaignRev},
 	{"LeaseCampaignNeverGivesACampaignToTwoOwners", testLeaseCampaignConcurrent},
-	{"CheckpointSavesProgressForTheLeaseHolderOnlyAndReleases", testCheckpoint},
-	{"NextCampaignDueIsTheEarliestNextAtOrLeaseExpiry", testNextCampaignDue},
-	{"HeldJobsAreNotClaimedOrDueUntilReleasedAndCancelCancelsThem", testHoldJobs},
-	{"EventsByQuarterHourCountsTheWindowByUTCQuarterHour", testEventsByQuarterHour},
+	{"LeaseCampaignNextDueIsWhenTheNextFanOutIsDue", testLeaseCampaignNextDue},
 }
 
 // campaign returns a running campaign of message id whose fan-out is due at next.
@@ -27,7 +26,7 @@ func campaign(id string, next time.Time) *webhook.Campaign {
 	return &webhook.Campaign{MessageID: id, MessageVersion: 1, Run: 1, State: webhook.CampaignRunning, StartedAt: at(0), NextAt: next}
 }
 
-// putCampaigns saves cs.
+// putCampaigns saves cs, new or as last read.
 func putCampaigns(t *testing.T, s webhook.Store, cs ...*webhook.Campaign) {
 	t.Helper()
 	for _, c := range cs {
@@ -35,201 +34,236 @@ func putCampaigns(t *testing.T, s webhook.Store, cs ...*webhook.Campaign) {
 	}
 }
 
-func testCampaignRoundTrip(t *testing.T, s webhook.Store) {
-	if _, err := s.Campaign(t.Context(), "m"); !errors.Is(err, webhook.ErrNotFound) {
-		t.Errorf("Campaign of an unknown message = %v, want an error wrapping ErrNotFound", err)
+// campaigns returns the campaigns of the messages ids.
+func campaigns(t *testing.T, s webhook.Store, ids ...string) []*webhook.Campaign {
+	t.Helper()
+	cs, err := s.Campaigns(t.Context(), webhook.CampaignQuery{MessageIDs: ids})
+	must(t, "Campaigns", err)
+	return cs
+}
+
+// getCampaign returns the campaign of message id, or nil.
+func getCampaign(t *testing.T, s webhook.Store, id string) *webhook.Campaign {
+	t.Helper()
+	cs := campaigns(t, s, id)
+	if len(cs) == 0 {
+		return nil
 	}
-	c := campaign("m", at(time.Hour))
-	c.Occurrence, c.After, c.LeaseOwner, c.LeaseExpiresAt = "2001-02-03", "u1", "w", at(time.Minute)
+	return cs[0]
+}
+
+// leaseCampaign leases a campaign at now to owner.
+func leaseCampaign(t *testing.T, s webhook.Store, now time.Time, owner string, lease time.Duration) webhook.LeaseCampaignResult {
+	t.Helper()
+	res, err := s.LeaseCampaign(t.Context(), webhook.LeaseCampaignParams{Now: now, Owner: owner, Lease: lease})
+	must(t, "LeaseCampaign", err)
+	return res
+}
+
+// campaignID returns the MessageID of c, or "<nil>".
+func campaignID(c *webhook.Campaign) string {
+	if c == nil {
+		return "<nil>"
+	}
+	return c.MessageID
+}
+
+func testCampaignRoundTrip(t *testing.T, s webhook.Store) {
+	if cs := campaigns(t, s, "m"); len(cs) != 0 {
+		t.Errorf("Campaigns of an unknown message = %+v, want none", cs)
+	}
+	c := campaign("m", at(time.Hour+µs))
+	c.Occurrence, c.After, c.LeaseOwner, c.LeaseExpiresAt, c.MessageVersion, c.Run = "2001-02-03", "u1", "w", at(time.Minute), 4, 3
 	putCampaigns(t, s, c)
+	if c.Rev <= 0 {
+		t.Errorf("PutCampaign of a new campaign set Rev %d, want it greater than 0", c.Rev)
+	}
 	want := *c
 	c.After = "changed after saving" // the Store keeps what was saved, not the pointer
-	got, err := s.Campaign(t.Context(), "m")
-	must(t, "Campaign", err)
-	if diff := cmp.Diff(&want, got, diffOpts...); diff != "" {
-		t.Errorf("Campaign must return the campaign as saved (-saved +returned):\n%s", diff)
+	if diff := cmp.Diff(&want, getCampaign(t, s, "m"), diffOpts...); diff != "" {
+		t.Errorf("Campaigns must return the campaign as saved, with the Rev PutCampaign set (-saved +returned):\n%s", diff)
 	}
 	next := campaign("m", time.Time{})
-	next.Run, next.State = 2, webhook.CampaignPaused
+	next.Run, next.State, next.Rev = 2, webhook.CampaignPaused, want.Rev
 	putCampaigns(t, s, next)
-	if got, err := s.Campaign(t.Context(), "m"); err != nil || cmp.Diff(next, got, diffOpts...) != "" {
-		t.Errorf("PutCampaign must replace the campaign, lease included: Campaign = %+v, %v; want %+v", got, err, next)
+	if got := getCampaign(t, s, "m"); cmp.Diff(next, got, diffOpts...) != "" {
+		t.Errorf("PutCampaign must replace the campaign whole, lease included: Campaigns = %+v; want %+v", got, next)
 	}
 }
 
-func testSetCampaignState(t *testing.T, s webhook.Store) {
-	if _, err := s.SetCampaignState(t.Context(), "m", webhook.CampaignPaused); !errors.Is(err, webhook.ErrNotFound) {
-		t.Errorf("SetCampaignState of an unknown campaign = %v, want an error wrapping ErrNotFound", err)
+func testPutCampaignRev(t *testing.T, s webhook.Store) {
+	c := campaign("m", at(0))
+	c.Rev = 1
+	if err := s.PutCampaign(t.Context(), c); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("PutCampaign of a new campaign with Rev 1 = %v, want ErrConflict: a new campaign has Rev 0", err)
 	}
-	putCampaigns(t, s, campaign("m", at(0)))
-	for _, st := range []webhook.CampaignState{webhook.CampaignPaused, webhook.CampaignRunning, webhook.CampaignCancelled} {
-		if c, err := s.SetCampaignState(t.Context(), "m", st); err != nil || c.State != st {
-			t.Errorf("SetCampaignState(%s) = %+v, %v; want the campaign in state %s", st, c, err, st)
+	if got := getCampaign(t, s, "m"); got != nil {
+		t.Errorf("a conflicting PutCampaign saved %+v", got)
+	}
+	c.Rev = 0
+	putCampaigns(t, s, c)
+	first := *c
+	for _, rev := range []int64{0, first.Rev - 1, first.Rev + 1} {
+		stale := campaign("m", at(time.Hour))
+		stale.Rev = rev
+		if err := s.PutCampaign(t.Context(), stale); !errors.Is(err, webhook.ErrConflict) {
+			t.Errorf("PutCampaign with Rev %d of a campaign at Rev %d = %v, want ErrConflict", rev, first.Rev, err)
+		}
+		if stale.Rev != rev {
+			t.Errorf("a conflicting PutCampaign changed the Rev given from %d to %d", rev, stale.Rev)
 		}
 	}
-	if c, err := s.SetCampaignState(t.Context(), "m", webhook.CampaignRunning); err != nil || c.State != webhook.CampaignCancelled {
-		t.Errorf("SetCampaignState(running) of a cancelled campaign = %+v, %v; want it returned still cancelled", c, err)
+	if diff := cmp.Diff(&first, getCampaign(t, s, "m"), diffOpts...); diff != "" {
+		t.Errorf("a conflicting PutCampaign must save nothing (-saved first +returned):\n%s", diff)
 	}
-	if c, err := s.Campaign(t.Context(), "m"); err != nil || c.State != webhook.CampaignCancelled {
-		t.Errorf("after SetCampaignState(running) of a cancelled campaign, Campaign = %+v, %v; want it still cancelled", c, err)
+	second := first
+	second.After = "u9"
+	putCampaigns(t, s, &second)
+	if second.Rev <= first.Rev {
+		t.Errorf("PutCampaign at Rev %d set Rev %d, want a greater one", first.Rev, second.Rev)
+	}
+	if diff := cmp.Diff(&second, getCampaign(t, s, "m"), diffOpts...); diff != "" {
+		t.Errorf("PutCampaign with the current Rev must save the campaign (-saved +returned):\n%s", diff)
+	}
+	if err := s.PutCampaign(t.Context(), &first); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("PutCampaign with the Rev before the last change = %v, want ErrConflict", err)
+	}
+	putCampaigns(t, s, campaign("other", at(0))) // a new campaign of another message
+}
+
+func testCampaigns(t *testing.T, s webhook.Store) {
+	putCampaigns(t, s, campaign("b", at(0)), campaign("a", at(time.Hour)), campaign("C", time.Time{}))
+	for _, tt := range []struct {
+		ids  []string
+		want []string
+	}{
+		{[]string{"a"}, []string{"a"}},
+		{[]string{"b", "nope", "a", "C"}, []string{"C", "a", "b"}},
+		{[]string{"b", "b"}, []string{"b"}},
+		{[]string{"nope"}, nil},
+		{nil, nil},
+	} {
+		var got []string
+		for _, c := range campaigns(t, s, tt.ids...) {
+			got = append(got, c.MessageID)
+		}
+		if diff := cmp.Diff(tt.want, got, diffOpts...); diff != "" {
+			t.Errorf("Campaigns(MessageIDs %v) must return each of those campaigns the Store holds once, in MessageID order (-want +got):\n%s", tt.ids, diff)
+		}
 	}
 }
 
 func testLeaseCampaign(t *testing.T, s webhook.Store) {
-	paused := campaign("paused", at(-2*time.Hour))
-	paused.State = webhook.CampaignPaused
+	paused, cancelled := campaign("paused", at(-2*time.Hour)), campaign("cancelled", at(-2*time.Hour))
+	paused.State, cancelled.State = webhook.CampaignPaused, webhook.CampaignCancelled
 	putCampaigns(t, s, campaign("b", at(0)), campaign("a", at(0)), campaign("early", at(-time.Hour)),
-		campaign("future", at(time.Minute)), campaign("done", time.Time{}), paused)
+		campaign("future", at(µs)), campaign("done", time.Time{}), paused, cancelled)
 	var got []string
 	for range 4 {
-		c, err := s.LeaseCampaign(t.Context(), at(0), "w1", time.Minute)
-		must(t, "LeaseCampaign", err)
-		if c == nil {
-			got = append(got, "<nil>")
-			continue
+		res := leaseCampaign(t, s, at(0), "w1", time.Minute)
+		if c := res.Campaign; c != nil {
+			if c.LeaseOwner != "w1" || !c.LeaseExpiresAt.Equal(at(time.Minute)) {
+				t.Errorf("LeaseCampaign returned %s leased to %q until %v, want it leased to w1 until now+lease %v", c.MessageID, c.LeaseOwner, c.LeaseExpiresAt, at(time.Minute))
+			}
+			if diff := cmp.Diff(c, getCampaign(t, s, c.MessageID), diffOpts...); diff != "" {
+				t.Errorf("LeaseCampaign must return the campaign as the Store then holds it (-returned +held):\n%s", diff)
+			}
 		}
-		if c.LeaseOwner != "w1" || !c.LeaseExpiresAt.Equal(at(time.Minute)) {
-			t.Errorf("LeaseCampaign returned %+v, want it leased to w1 until now+lease", c)
-		}
-		got = append(got, c.MessageID)
+		got = append(got, campaignID(res.Campaign))
 	}
 	if diff := cmp.Diff([]string{"early", "a", "b", "<nil>"}, got); diff != "" {
-		t.Errorf("LeaseCampaign must lease the due running campaigns, earliest NextAt first, then by MessageID, and then none (-want +got):\n%s", diff)
+		t.Errorf("LeaseCampaign must lease the running campaigns whose NextAt came, earliest NextAt first, then by MessageID, and then none (-want +got):\n%s", diff)
 	}
-	if c, err := s.LeaseCampaign(t.Context(), at(30*time.Second), "w2", time.Minute); err != nil || c != nil {
-		t.Errorf("LeaseCampaign while every due campaign is leased to another = %+v, %v; want nil", c, err)
+	if c := leaseCampaign(t, s, at(30*time.Second), "w2", time.Minute).Campaign; campaignID(c) != "future" {
+		t.Errorf("LeaseCampaign while every other due campaign is leased = %s, want future: its NextAt came", campaignID(c))
 	}
-	c, err := s.LeaseCampaign(t.Context(), at(time.Minute), "w2", time.Minute)
-	if err != nil || c == nil || c.MessageID != "early" || c.LeaseOwner != "w2" {
-		t.Errorf("LeaseCampaign when the leases expire = %+v, %v; want early leased to w2", c, err)
+	if c := leaseCampaign(t, s, at(time.Minute-µs), "w2", time.Minute).Campaign; c != nil {
+		t.Errorf("LeaseCampaign while every due campaign is leased to another = %s, want none", campaignID(c))
+	}
+}
+
+func testLeaseCampaignExpired(t *testing.T, s webhook.Store) {
+	// early's fan-out was due first; its lease expires at epoch. late's was due later, and
+	// it has no lease: early still comes first once its lease expired.
+	early := campaign("early", at(-time.Hour))
+	early.LeaseOwner, early.LeaseExpiresAt = "dead", at(0)
+	putCampaigns(t, s, early, campaign("late", at(-30*time.Minute)))
+	if c := leaseCampaign(t, s, at(-µs), "w", time.Minute).Campaign; campaignID(c) != "late" {
+		t.Errorf("LeaseCampaign 1µs before early's lease expires = %s, want late", campaignID(c))
+	}
+	c := leaseCampaign(t, s, at(0), "w", 2*time.Minute).Campaign
+	if campaignID(c) != "early" || c.LeaseOwner != "w" || !c.LeaseExpiresAt.Equal(at(2*time.Minute)) {
+		t.Fatalf("LeaseCampaign when early's lease expires = %+v, want early leased to w until epoch+2m", c)
+	}
+	// The owner of an expired lease may take it again.
+	c = leaseCampaign(t, s, at(2*time.Minute), "w", time.Minute).Campaign
+	if campaignID(c) != "early" || !c.LeaseExpiresAt.Equal(at(3*time.Minute)) {
+		t.Errorf("LeaseCampaign by the same owner when its lease on early expires = %+v, want early leased until epoch+3m", c)
+	}
+}
+
+func testLeaseCampaignRev(t *testing.T, s webhook.Store) {
+	c := campaign("m", at(0))
+	putCampaigns(t, s, c)
+	before := *c
+	leased := leaseCampaign(t, s, at(0), "w", time.Minute).Campaign
+	if leased == nil {
+		t.Fatalf("LeaseCampaign = none, want m")
+	}
+	if leased.Rev <= before.Rev {
+		t.Errorf("LeaseCampaign returned Rev %d, want one greater than %d: a lease is a change", leased.Rev, before.Rev)
+	}
+	before.State = webhook.CampaignPaused
+	if err := s.PutCampaign(t.Context(), &before); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("PutCampaign with the Rev from before LeaseCampaign = %v, want ErrConflict", err)
+	}
+	progress := *leased
+	progress.After, progress.LeaseOwner, progress.LeaseExpiresAt = "u100", "", time.Time{}
+	must(t, "PutCampaign by the lease holder with the Rev LeaseCampaign returned", s.PutCampaign(t.Context(), &progress))
+	if diff := cmp.Diff(&progress, getCampaign(t, s, "m"), diffOpts...); diff != "" {
+		t.Errorf("PutCampaign by the lease holder (-saved +returned):\n%s", diff)
 	}
 }
 
 func testLeaseCampaignConcurrent(t *testing.T, s webhook.Store) {
-	const campaigns, owners = 40, 6
-	for i := range campaigns {
+	const n, owners = 40, 6
+	for i := range n {
 		putCampaigns(t, s, campaign(fmt.Sprintf("m%02d", i), at(time.Duration(i%7)*time.Millisecond)))
 	}
-	checkLeasedOnce(t, "LeaseCampaign", "campaign", campaigns, owners, func(owner string) ([]string, error) {
-		c, err := s.LeaseCampaign(t.Context(), at(time.Second), owner, time.Hour)
-		if c == nil {
+	checkLeasedOnce(t, "LeaseCampaign", "campaign", n, owners, func(owner string) ([]string, error) {
+		res, err := s.LeaseCampaign(t.Context(), webhook.LeaseCampaignParams{Now: at(time.Second), Owner: owner, Lease: time.Hour})
+		if res.Campaign == nil {
 			return nil, err
 		}
-		return []string{c.MessageID}, err
+		return []string{res.Campaign.MessageID}, err
 	})
 }
 
-func testCheckpoint(t *testing.T, s webhook.Store) {
-	if _, err := s.Checkpoint(t.Context(), campaign("missing", at(0))); !errors.Is(err, webhook.ErrNotFound) {
-		t.Errorf("Checkpoint of an unknown campaign = %v, want an error wrapping ErrNotFound", err)
+func testLeaseCampaignNextDue(t *testing.T, s webhook.Store) {
+	check := func(when string, now time.Time, want time.Time) {
+		t.Helper()
+		res := leaseCampaign(t, s, now, "w", time.Minute)
+		if res.Campaign != nil || !res.NextDue.Equal(want) {
+			t.Errorf("%s: LeaseCampaign at %v = %s, NextDue %v; want none, and NextDue %v", when, now, campaignID(res.Campaign), res.NextDue, want)
+		}
 	}
-	putCampaigns(t, s, campaign("m", at(0)))
-	if _, err := s.Checkpoint(t.Context(), campaign("m", at(0))); !errors.Is(err, webhook.ErrLeaseLost) {
-		t.Errorf("Checkpoint of a campaign leased to no one = %v, want ErrLeaseLost", err)
-	}
-	c, err := s.LeaseCampaign(t.Context(), at(0), "w1", time.Minute)
-	if err != nil || c == nil {
-		t.Fatalf("LeaseCampaign = %+v, %v; want m", c, err)
-	}
-	_, err = s.SetCampaignState(t.Context(), "m", webhook.CampaignPaused)
-	must(t, "SetCampaignState", err)
-	stale := *c
-	stale.LeaseOwner, stale.After = "w2", "stale"
-	if _, err := s.Checkpoint(t.Context(), &stale); !errors.Is(err, webhook.ErrLeaseLost) {
-		t.Errorf("Checkpoint by another owner = %v, want ErrLeaseLost", err)
-	}
-	if got, err := s.Campaign(t.Context(), "m"); err != nil || got.After != "" || got.LeaseOwner != "w1" {
-		t.Errorf("a refused Checkpoint must save nothing: Campaign = %+v, %v", got, err)
-	}
-	c.MessageVersion, c.After, c.Occurrence, c.NextAt, c.State = 2, "u1000", "2001-02-04", at(time.Hour), webhook.CampaignRunning
-	// The lease has expired, but no one took it: Checkpoint still saves.
-	saved, err := s.Checkpoint(t.Context(), c)
-	must(t, "Checkpoint by the lease holder after the lease expired", err)
-	want := *c
-	want.State, want.LeaseOwner, want.LeaseExpiresAt = webhook.CampaignPaused, "", time.Time{}
-	if diff := cmp.Diff(&want, saved, diffOpts...); diff != "" {
-		t.Errorf("Checkpoint must save the progress, keep the state and release the lease (-want +returned):\n%s", diff)
-	}
-	if got, err := s.Campaign(t.Context(), "m"); err != nil || cmp.Diff(&want, got, diffOpts...) != "" {
-		t.Errorf("after Checkpoint, Campaign = %+v, %v; want %+v", got, err, &want)
-	}
-	if _, err := s.Checkpoint(t.Context(), c); !errors.Is(err, webhook.ErrLeaseLost) {
-		t.Errorf("second Checkpoint of one lease = %v, want ErrLeaseLost: the lease was released", err)
-	}
-}
-
-func testNextCampaignDue(t *testing.T, s webhook.Store) {
-	if _, ok, err := s.NextCampaignDue(t.Context()); ok || err != nil {
-		t.Errorf("NextCampaignDue without campaigns = %v, %v; want false", ok, err)
-	}
+	check("without campaigns", at(0), time.Time{})
 	paused := campaign("paused", at(-time.Hour))
 	paused.State = webhook.CampaignPaused
-	putCampaigns(t, s, campaign("a", at(time.Hour)), campaign("b", at(0)), campaign("done", time.Time{}), paused)
-	if next, ok, err := s.NextCampaignDue(t.Context()); !ok || err != nil || !next.Equal(at(0)) {
-		t.Errorf("NextCampaignDue = %v, %v, %v; want b's NextAt %v (paused and finished campaigns are not due)", next, ok, err, at(0))
+	putCampaigns(t, s, campaign("done", time.Time{}), paused)
+	check("with only a paused campaign and one with no fan-out left", at(0), time.Time{})
+	leased := campaign("leased", at(-time.Hour))
+	leased.LeaseOwner, leased.LeaseExpiresAt = "other", at(3*time.Hour)
+	putCampaigns(t, s, campaign("b", at(2*time.Hour)), leased)
+	check("with b due at 2h and a campaign leased until 3h", at(0), at(2*time.Hour))
+	putCampaigns(t, s, campaign("a", at(time.Hour)))
+	check("with a due at 1h", at(0), at(time.Hour))
+	future := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	if c := leaseCampaign(t, s, at(time.Hour), "w", future.Sub(at(time.Hour))).Campaign; campaignID(c) != "a" {
+		t.Fatalf("LeaseCampaign at 1h = %s, want a", campaignID(c))
 	}
-	_, err := s.LeaseCampaign(t.Context(), at(0), "w1", 2*time.Hour)
-	must(t, "LeaseCampaign", err)
-	if next, ok, err := s.NextCampaignDue(t.Context()); !ok || err != nil || !next.Equal(at(time.Hour)) {
-		t.Errorf("NextCampaignDue with b leased for 2h = %v, %v, %v; want a's NextAt %v", next, ok, err, at(time.Hour))
+	if c := leaseCampaign(t, s, at(2*time.Hour), "w", future.Sub(at(2*time.Hour))).Campaign; campaignID(c) != "b" {
+		t.Fatalf("LeaseCampaign at 2h = %s, want b", campaignID(c))
 	}
-}
-
-func testHoldJobs(t *testing.T, s webhook.Store) {
-	jobs := []*webhook.Job{job("j1", "k1", at(0)), job("j2", "k2", at(time.Hour)), job("j3", "k3", at(2*time.Hour))}
-	jobs[2].MessageID = "other"
-	must(t, "Enqueue", s.Enqueue(t.Context(), jobs))
-	if n, err := s.HoldJobs(t.Context(), "m1"); n != 2 || err != nil {
-		t.Errorf("HoldJobs(m1) = %d, %v; want 2: every scheduled job of the message", n, err)
-	}
-	held := *jobs[0]
-	held.State = webhook.JobHeld
-	checkJob(t, s, "a held job keeps its DueAt", &held)
-	if got := ids(claim(t, s, at(3*time.Hour), "w", 10)); !slices.Equal(got, []string{"j3"}) {
-		t.Errorf("Claim with m1 held = %v, want only j3: held jobs are not claimed", got)
-	}
-	if next, ok, err := s.NextDue(t.Context()); err != nil || !ok || !next.Equal(at(3*time.Hour+time.Minute)) {
-		t.Errorf("NextDue with m1 held = %v, %v, %v; want j3's lease expiry: held jobs are not due", next, ok, err)
-	}
-	if n, err := s.ReleaseJobs(t.Context(), "m1"); n != 2 || err != nil {
-		t.Errorf("ReleaseJobs(m1) = %d, %v; want 2", n, err)
-	}
-	checkJob(t, s, "a released job is scheduled with the DueAt it had", jobs[0])
-	if next, ok, err := s.NextDue(t.Context()); err != nil || !ok || !next.Equal(at(0)) {
-		t.Errorf("NextDue after ReleaseJobs = %v, %v, %v; want j1's DueAt", next, ok, err)
-	}
-	if n, err := s.HoldJobs(t.Context(), "m1"); n != 2 || err != nil {
-		t.Fatalf("HoldJobs(m1) again = %d, %v; want 2", n, err)
-	}
-	cancelled, err := s.Cancel(t.Context(), webhook.JobFilter{MessageID: "m1"})
-	must(t, "Cancel", err)
-	if len(cancelled) != 2 || cancelled[0].State != webhook.JobCancelled || cancelled[1].State != webhook.JobCancelled {
-		t.Errorf("Cancel of held jobs = %+v; want both cancelled", cancelled)
-	}
-	if n, err := s.ReleaseJobs(t.Context(), "m1"); n != 0 || err != nil {
-		t.Errorf("ReleaseJobs after Cancel = %d, %v; want 0: cancelled jobs stay cancelled", n, err)
-	}
-}
-
-func testEventsByQuarterHour(t *testing.T, s webhook.Store) {
-	nine := time.Date(2001, 2, 3, 9, 0, 0, 0, time.UTC)
-	kathmandu := time.FixedZone("+0545", 5*3600+45*60)
-	for _, e := range []webhook.Event{
-		{ID: "1", UserID: "u", Name: "open", Time: nine.Add(-time.Hour)},                          // 08:00 → 32
-		{ID: "2", UserID: "u", Name: "buy", Time: nine.Add(-time.Hour + 14*time.Minute)},          // 08:14 → 32
-		{ID: "3", UserID: "u", Name: "open", Time: nine.Add(-24*time.Hour + 15*time.Minute)},      // 09:15 → 37
-		{ID: "4", UserID: "u", Name: "open", Time: time.Date(2001, 2, 2, 5, 45, 0, 0, kathmandu)}, // 00:00 UTC → 0
-		{ID: "5", UserID: "u", Name: "open", Time: nine},                                          // at until: not counted
-		{ID: "6", UserID: "u", Name: "open", Time: nine.Add(-72 * time.Hour)},                     // before since
-		{ID: "7", UserID: "other", Name: "open", Time: nine.Add(-time.Hour)},
-	} {
-		must(t, "AddEvent", s.AddEvent(t.Context(), e, nil))
-	}
-	got, err := s.EventsByQuarterHour(t.Context(), "u", nine.Add(-48*time.Hour), nine)
-	must(t, "EventsByQuarterHour", err)
-	var want [96]int
-	want[32], want[37], want[0] = 2, 1, 1
-	if got != want {
-		t.Errorf("EventsByQuarterHour must count the user's events of every name from since to before until, by UTC quarter hour: got %v, want %v", got, want)
-	}
+	check("with a and b leased until 2200, a campaign's lease expiring at 3h", at(2*time.Hour), at(3*time.Hour))
 }

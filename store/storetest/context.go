@@ -14,62 +14,96 @@ var contextRules = []rule{
 }
 
 func testCancelledContext(t *testing.T, s webhook.Store) {
-	enqueue(t, s, 0)
-	must(t, "PutMessage", s.PutMessage(t.Context(), message("m1", "e")))
+	// Something for every method to change: a user, a message, a campaign due now, a job
+	// due now, one running and an attempt.
+	putUsers(t, s, webhook.User{ID: "u1", Email: "before@example.com"})
+	putMessages(t, s, message("m1", "e"))
+	putCampaigns(t, s, campaign("m1", at(0)))
+	enqueue(t, s, -time.Second, 0)
+	running := claim(t, s, at(-time.Second), "w", 1)[0]
+	record(t, s, attempt("a1", 1, at(-time.Hour)))
+	jobsBefore := jobs(t, s, webhook.JobQuery{})
+
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	e := event("e1", "u1")
+	e := event("e1", "u1", "e", 0)
+	j := job("j9", "k9", at(0))
+	finished := *running
+	finished.State = webhook.JobSucceeded
 	calls := map[string]error{
-		"PutUser":           s.PutUser(ctx, fullUser("u1")),
-		"AddEvent":          s.AddEvent(ctx, e, []*webhook.Job{eventJob("j1", "k1", e)}),
-		"PutMessage":        s.PutMessage(ctx, message("m1", "")),
-		"Enqueue":           s.Enqueue(ctx, []*webhook.Job{job("j2", "k2", at(0))}),
-		"Cancel":            func() error { _, err := s.Cancel(ctx, webhook.JobFilter{UserID: "u1"}); return err }(),
-		"Claim":             func() error { _, err := s.Claim(ctx, at(0), "w", time.Minute, 10); return err }(),
-		"User":              func() error { _, err := s.User(ctx, "u1"); return err }(),
-		"Users":             func() error { _, err := s.Users(ctx, "", 10); return err }(),
-		"Message":           func() error { _, err := s.Message(ctx, "m1", 0); return err }(),
-		"TriggeredMessages": func() error { _, err := s.TriggeredMessages(ctx, "e"); return err }(),
-		"NextDue":           func() error { _, _, err := s.NextDue(ctx); return err }(),
-		"Job":               func() error { _, err := s.Job(ctx, "j0"); return err }(),
-		"Attempts":          func() error { _, err := s.Attempts(ctx, webhook.AttemptFilter{}); return err }(),
-		"CountSent":         func() error { _, err := s.CountSent(ctx, "u1", "", at(0)); return err }(),
-		"EventStats":        func() error { _, err := s.EventStats(ctx, webhook.EventQuery{UserID: "u1", Name: "e"}); return err }(),
-		"PutCampaign":       s.PutCampaign(ctx, campaign("m1", at(0))),
-		"Campaign":          func() error { _, err := s.Campaign(ctx, "m1"); return err }(),
-		"SetCampaignState":  func() error { _, err := s.SetCampaignState(ctx, "m1", webhook.CampaignPaused); return err }(),
-		"LeaseCampaign":     func() error { _, err := s.LeaseCampaign(ctx, at(0), "w", time.Minute); return err }(),
-		"Checkpoint":        func() error { _, err := s.Checkpoint(ctx, campaign("m1", at(0))); return err }(),
-		"NextCampaignDue":   func() error { _, _, err := s.NextCampaignDue(ctx); return err }(),
-		"HoldJobs":          func() error { _, err := s.HoldJobs(ctx, "m1"); return err }(),
-		"ReleaseJobs":       func() error { _, err := s.ReleaseJobs(ctx, "m1"); return err }(),
-		"EventsByQuarterHour": func() error {
-			_, err := s.EventsByQuarterHour(ctx, "u1", at(0), at(time.Hour))
+		"PutUsers": s.PutUsers(ctx, webhook.PutUsersParams{Now: at(0), Users: []webhook.UserUpdate{{User: webhook.User{ID: "u1", Email: "after@example.com"}}}}),
+		"Users": func() error {
+			_, err := s.Users(ctx, webhook.UserQuery{IDs: []string{"u1"}})
+			return err
+		}(),
+		"Events":     func() error { _, err := s.Events(ctx, webhook.EventQuery{UserID: "u1"}); return err }(),
+		"PutMessage": s.PutMessage(ctx, message("m1", "")),
+		"Messages": func() error {
+			_, err := s.Messages(ctx, webhook.MessageQuery{Event: "e"})
+			return err
+		}(),
+		"DeleteMessage": s.DeleteMessage(ctx, "m1"),
+		"Enqueue": func() error {
+			_, err := s.Enqueue(ctx, webhook.EnqueueParams{Events: []webhook.Event{e}, Jobs: []*webhook.Job{j}})
+			return err
+		}(),
+		"Claim": func() error {
+			_, err := s.Claim(ctx, webhook.ClaimParams{Now: at(time.Hour), Owner: "w2", Lease: time.Minute, Limit: 10})
+			return err
+		}(),
+		"Finish": func() error {
+			_, err := s.Finish(ctx, webhook.FinishParams{Jobs: []webhook.Finished{{Job: &finished, Attempt: attempt(running.ID, 1, at(0))}}})
+			return err
+		}(),
+		"UpdateJobs": func() error {
+			_, err := s.UpdateJobs(ctx, webhook.UpdateJobsParams{Filter: webhook.JobFilter{UserID: "u1"}, From: pending, To: webhook.JobCancelled, Now: at(0)})
+			return err
+		}(),
+		"Jobs":     func() error { _, err := s.Jobs(ctx, webhook.JobQuery{}); return err }(),
+		"Attempts": func() error { _, err := s.Attempts(ctx, webhook.AttemptQuery{}); return err }(),
+		"PutCampaign": func() error {
+			c := campaign("m2", at(0))
+			return s.PutCampaign(ctx, c)
+		}(),
+		"Campaigns": func() error {
+			_, err := s.Campaigns(ctx, webhook.CampaignQuery{MessageIDs: []string{"m1"}})
+			return err
+		}(),
+		"LeaseCampaign": func() error {
+			_, err := s.LeaseCampaign(ctx, webhook.LeaseCampaignParams{Now: at(time.Hour), Owner: "w", Lease: time.Minute})
 			return err
 		}(),
 	}
 	if p, ok := s.(webhook.AttemptPruner); ok {
-		_, calls["DeleteAttempts"] = p.DeleteAttempts(ctx, at(time.Hour))
+		_, calls["DeleteAttempts"] = p.DeleteAttempts(ctx, at(0))
 	}
 	for name, err := range calls {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context = %v, want an error wrapping context.Canceled", name, err)
 		}
 	}
+
 	// Nothing changed.
-	if _, err := s.User(t.Context(), "u1"); !errors.Is(err, webhook.ErrNotFound) {
-		t.Errorf("PutUser with a cancelled context saved the user: User = %v", err)
+	if u := getUser(t, s, "u1"); u.Email != "before@example.com" {
+		t.Errorf("PutUsers with a cancelled context saved the user: Users returns %+v", u)
 	}
-	for _, id := range []string{"j1", "j2"} {
-		if _, err := s.Job(t.Context(), id); !errors.Is(err, webhook.ErrNotFound) {
-			t.Errorf("a cancelled AddEvent or Enqueue saved job %s: Job = %v", id, err)
-		}
+	if es := events(t, s, webhook.EventQuery{UserID: "u1"}); len(es) != 0 {
+		t.Errorf("Enqueue with a cancelled context saved events %v", eventIDs(es))
 	}
-	if m, err := s.Message(t.Context(), "m1", 0); err != nil || m.Version != 1 {
-		t.Errorf("PutMessage with a cancelled context saved a version: Message = %+v, %v", m, err)
+	checkMessages(t, s, "PutMessage or DeleteMessage with a cancelled context changed the message", webhook.MessageQuery{Limit: 10}, "m1@1")
+	for _, want := range jobsBefore {
+		checkJob(t, s, "Enqueue, Claim, Finish or UpdateJobs with a cancelled context changed a job", want)
 	}
-	if _, err := s.Campaign(t.Context(), "m1"); !errors.Is(err, webhook.ErrNotFound) {
-		t.Errorf("PutCampaign with a cancelled context saved the campaign: Campaign = %v", err)
+	if got := jobs(t, s, byID("j9")); len(got) != 0 {
+		t.Errorf("Enqueue with a cancelled context saved job j9")
 	}
-	checkJob(t, s, "after a cancelled Claim, Cancel and HoldJobs", job("j0", "k0", at(0)))
+	if got := attemptIDs(attempts(t, s, webhook.AttemptQuery{})); len(got) != 1 {
+		t.Errorf("Finish, UpdateJobs or DeleteAttempts with a cancelled context changed the attempt log: %v, want [a1#1]", got)
+	}
+	if c := getCampaign(t, s, "m1"); c == nil || c.LeaseOwner != "" {
+		t.Errorf("LeaseCampaign with a cancelled context leased the campaign: %+v", c)
+	}
+	if c := getCampaign(t, s, "m2"); c != nil {
+		t.Errorf("PutCampaign with a cancelled context saved the campaign: %+v", c)
+	}
 }
