@@ -217,7 +217,36 @@ func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []strin
 	return nil
 }
 
-// Claim implements [webhook.JobStore], in one round trip. It locks the due jobs it takes with
+// claimSQL leases up to limit due jobs (see [Store.Claim]) and returns, for each, the time
+// it was due and jobColumns; then a row whose first column is when the first job that it did
+// not claim is due (NULL if none will be) and whose others are NULL. That row reads the
+// statement's snapshot, which does not see the leases just given. The limit is written into
+// the statement, not passed as a parameter, so that the plan kept for it (see planSettings)
+// is made for that limit. The second condition on j.id makes the update find the jobs by
+// their primary key whatever the planner guesses of the CTE's size. The CTE's columns are
+// named apart from the table's, so that jobColumns name the updated job's.
+func claimSQL(limit int) string {
+	return `WITH due AS (
+		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
+		WHERE ready_at <= $1
+		ORDER BY ready_at, id
+		LIMIT ` + strconv.Itoa(limit) + `
+		FOR UPDATE SKIP LOCKED
+	), claimed AS (
+		UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
+		FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
+		RETURNING due.was_ready, ` + jobColumns + `
+	)
+	SELECT * FROM claimed
+	UNION ALL
+	SELECT min(ready_at), ` + strings.Repeat("NULL, ", jobColumnCount-1) + `NULL
+	FROM webhook_jobs WHERE ready_at > $1`
+}
+
+// jobColumnCount is the number of jobColumns.
+var jobColumnCount = strings.Count(jobColumns, ",") + 1
+
+// Claim implements [webhook.JobStore], in one statement. It locks the due jobs it takes with
 // FOR UPDATE SKIP LOCKED, so concurrent claimers take different jobs without waiting for each
 // other; its NextDue leaves out the jobs due now that other claimers hold locked, which are
 // theirs.
@@ -233,42 +262,33 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 	if p.Limit <= 0 {
 		return res, nil
 	}
-	// The limit is written into the statement, not passed as a parameter, so that the plan
-	// kept for it (see planSettings) is made for that limit. The second condition on j.id
-	// makes the update find the jobs by their primary key whatever the planner guesses of
-	// the CTE's size. The CTE's columns are named apart from the table's, so that
-	// jobColumns name the updated job's. The second statement sees the first's leases.
 	type claimed struct {
 		due time.Time
 		job *webhook.Job
 	}
 	var got []claimed
 	var next *time.Time
-	err := s.batch(ctx, hotSettings, []stmt{{`WITH due AS (
-		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
-		WHERE ready_at <= $1
-		ORDER BY ready_at, id
-		LIMIT ` + strconv.Itoa(p.Limit) + `
-		FOR UPDATE SKIP LOCKED
-	)
-	UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
-	FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
-	RETURNING due.was_ready, ` + jobColumns, []any{p.Now, p.Owner, p.Now.Add(p.Lease)}},
-		{`SELECT min(ready_at) FROM webhook_jobs WHERE ready_at > $1`, []any{p.Now}},
-	}, func(i int, rows pgx.Rows) error {
-		if i == 1 {
-			_, err := pgx.ForEachRow(rows, []any{&next}, func() error { return nil })
-			return err
-		}
-		var err error
-		got, err = collect(rows, func(row pgx.Row) (claimed, error) {
-			var c claimed
-			var err error
-			c.job, err = scanJob(scanPrefix{row, []any{&c.due}})
-			return c, err
+	err := s.batch(ctx, hotSettings, []stmt{{claimSQL(p.Limit), []any{p.Now, p.Owner, p.Now.Add(p.Lease)}}},
+		func(_ int, rows pgx.Rows) error {
+			defer rows.Close()
+			for rows.Next() {
+				var due *time.Time
+				var id *string
+				if err := rows.Scan(append([]any{&due, &id}, make([]any, jobColumnCount-1)...)...); err != nil {
+					return err
+				}
+				if id == nil { // the row of NextDue
+					next = due
+					continue
+				}
+				j, err := scanJob(scanPrefix{rows, []any{new(time.Time)}})
+				if err != nil {
+					return err
+				}
+				got = append(got, claimed{*due, j})
+			}
+			return rows.Err()
 		})
-		return err
-	})
 	if err != nil {
 		return res, wrap("claim", err)
 	}

@@ -46,8 +46,8 @@ func TestClaimNextDue(t *testing.T) {
 		t.Errorf("Claim = %v, NextDue %v; want job_0002, and NextDue at the first lease's expiry", res.Jobs, res.NextDue)
 	}
 	res = claim(t, s, epoch.Add(10*time.Minute), "b", 10)
-	if len(res.Jobs) != 2 || !res.NextDue.Equal(epoch.Add(11*time.Minute)) {
-		t.Errorf("Claim after the leases expired = %v, NextDue %v; want both again, and NextDue at the new leases' expiry", res.Jobs, res.NextDue)
+	if len(res.Jobs) != 2 || !res.NextDue.Equal(epoch.Add(time.Hour)) {
+		t.Errorf("Claim after the leases expired = %v, NextDue %v; want both again, and NextDue at job_0003's due time, not at the leases it gave", res.Jobs, res.NextDue)
 	}
 	for _, j := range res.Jobs {
 		j.State = webhook.JobSucceeded
@@ -57,6 +57,10 @@ func TestClaimNextDue(t *testing.T) {
 	}
 	if res := claim(t, s, epoch.Add(10*time.Minute), "b", 10); len(res.Jobs) != 0 || !res.NextDue.Equal(epoch.Add(time.Hour)) {
 		t.Errorf("Claim with nothing due = %v, NextDue %v; want none, and NextDue at job_0003's due time", res.Jobs, res.NextDue)
+	}
+	enqueue(t, s, newJob(4, epoch.Add(time.Minute)))
+	if res := claim(t, s, epoch.Add(10*time.Minute), "b", 10); len(res.Jobs) != 1 || !res.NextDue.Equal(epoch.Add(time.Hour)) {
+		t.Errorf("Claim = %v, NextDue %v; want job_0004, and NextDue at job_0003's due time", res.Jobs, res.NextDue)
 	}
 }
 

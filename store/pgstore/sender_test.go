@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -160,5 +161,69 @@ func TestTriggerTx(t *testing.T) {
 	}
 	if err := sender.TriggerTx(ctx, nil, webhook.Event{UserID: "u", Name: "order"}); err == nil {
 		t.Error("TriggerTx with a nil Store: no error")
+	}
+}
+
+// TestTriggerTxReadsThroughTheTransaction runs two TriggerTx in one transaction for a
+// message sent on a user's second purchase: the second sees the first's event, which only
+// the transaction sees, so the message is sent once if the transaction commits. If it rolls
+// back, nothing is saved and nothing sent.
+func TestTriggerTxReadsThroughTheTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := newPool(t, newSchema(t))
+	store := pgstore.New(pool)
+	recv := webhooktest.NewReceiver(t)
+	sender := newSender(t, store, webhooktest.NewFakeClock(epoch), "sender")
+	m := &webhook.Message{ID: "second-purchase", URL: recv.URL + "/{{ user.id }}",
+		Audience: webhook.Did("purchase", 0, webhook.OpGte, 2),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "purchase"}}
+	if err := sender.SaveMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"rolled-back", "committed"} {
+		if err := sender.Identify(ctx, webhook.User{ID: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webhooktest.Start(t, sender)
+
+	purchaseTwice := func(user string, fail error) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			view := store.WithTx(tx)
+			for range 2 {
+				if err := sender.TriggerTx(ctx, view, webhook.Event{UserID: user, Name: "purchase"}); err != nil {
+					return err
+				}
+			}
+			if jobs, err := view.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}}); err != nil || len(jobs) != 1 {
+				t.Errorf("jobs of %s in the transaction = %v, %v; want one, from the second purchase", user, jobs, err)
+			}
+			return fail
+		})
+	}
+	declined := errors.New("payment declined")
+	if err := purchaseTwice("rolled-back", declined); err != declined {
+		t.Fatalf("rolled-back transaction: %v", err)
+	}
+	if err := purchaseTwice("committed", nil); err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := recv.Wait(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 1 || reqs[0].URI != "/committed" {
+		t.Errorf("requests = %+v, want one to /committed", reqs)
+	}
+	for user, want := range map[string]int{"rolled-back": 0, "committed": 2} {
+		events, err := store.Events(ctx, webhook.EventQuery{UserID: user})
+		if err != nil || len(events) != want {
+			t.Errorf("events of %s = %v, %v; want %d", user, events, err, want)
+		}
+		jobs, err := store.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}})
+		if err != nil || len(jobs) != min(want, 1) {
+			t.Errorf("jobs of %s = %v, %v; want %d", user, jobs, err, min(want, 1))
+		}
 	}
 }
