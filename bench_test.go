@@ -137,7 +137,7 @@ func BenchmarkDelivery(b *testing.B) {
 		}
 		b.StopTimer()
 		report(b, cpu)
-		as, err := s.Attempts(ctx, webhook.AttemptFilter{Limit: 1})
+		as, err := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 		if err != nil || len(as) != 1 || as[0].Outcome != webhook.Succeeded {
 			b.Fatalf("last attempt = %+v, %v; want a success", as, err)
 		}

@@ -43,12 +43,12 @@ func (h *harness) runUntil(tb testing.TB, end time.Time) {
 	tb.Helper()
 	for range 10000 {
 		next := end
-		if at, ok, err := h.store.NextDue(h.ctx); err != nil {
+		if at, ok, err := nextDue(h.ctx, h.store); err != nil {
 			tb.Fatal(err)
 		} else if ok && at.Before(next) {
 			next = at
 		}
-		if at, ok, err := h.store.NextCampaignDue(h.ctx); err != nil {
+		if at, ok, err := nextCampaignDue(h.ctx, h.store); err != nil {
 			tb.Fatal(err)
 		} else if ok && at.Before(next) {
 			next = at
@@ -68,7 +68,7 @@ func (h *harness) runUntil(tb testing.TB, end time.Time) {
 // sends returns the attempts of a message as "user time" in UTC, in time order.
 func (h *harness) sends(tb testing.TB, messageID string) []string {
 	tb.Helper()
-	as := h.attempts(tb, webhook.AttemptFilter{MessageID: messageID})
+	as := h.attempts(tb, webhook.AttemptQuery{MessageID: messageID})
 	var out []string
 	for i := len(as) - 1; i >= 0; i-- {
 		if as[i].Outcome == webhook.Succeeded {
@@ -423,7 +423,7 @@ func TestPauseResumeCancel(t *testing.T) {
 		t.Errorf("resumed sends (-want +got):\n%s", diff)
 	}
 	for _, id := range []string{"cancelled", "paused-then-cancelled"} {
-		as := h.attempts(t, webhook.AttemptFilter{MessageID: id})
+		as := h.attempts(t, webhook.AttemptQuery{MessageID: id})
 		if len(as) != 3 {
 			t.Fatalf("%s: %d attempts logged, want 3 cancelled", id, len(as))
 		}
@@ -472,36 +472,29 @@ type crashingStore struct {
 	batches int
 }
 
-func (s *crashingStore) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
+func (s *crashingStore) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
 	s.mu.Lock()
 	s.batches++
 	n := s.batches
 	s.mu.Unlock()
 	switch {
 	case n == 2:
-		if err := s.Store.Enqueue(ctx, jobs); err != nil {
-			return err
+		if _, err := s.Store.Enqueue(ctx, p); err != nil {
+			return webhook.EnqueueResult{}, err
 		}
-		return errors.New("crashed after writing")
+		return webhook.EnqueueResult{}, errors.New("crashed after writing")
 	case n > 2:
-		return errors.New("crashed")
+		return webhook.EnqueueResult{}, errors.New("crashed")
 	}
-	return s.Store.Enqueue(ctx, jobs)
+	return s.Store.Enqueue(ctx, p)
 }
 
 // startSender starts another Sender on store, with the harness's clock.
 func (h *harness) startSender(tb testing.TB, store webhook.Store, id string) *webhook.Sender {
 	tb.Helper()
 	// No host rate limit: the whole campaign goes out at one instant of the fake clock.
-	s, err := webhook.NewSender(store, &webhook.Config{ID: id, Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks(),
-		HostRate: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.Start(h.ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Stop(context.Background()) })
+	s, _ := webhooktest.NewSender(tb, store, &webhook.Config{ID: id, Clock: h.clock, Logger: slog.New(slog.DiscardHandler)})
+	webhooktest.Start(tb, s)
 	return s
 }
 
@@ -512,7 +505,7 @@ func TestFanOutResumesAfterCrash(t *testing.T) {
 	}
 	const users = 2500 // three pages
 	for i := range users {
-		if err := h.store.PutUser(h.ctx, webhook.User{ID: fmt.Sprintf("u%05d", i)}); err != nil {
+		if err := putUser(h.ctx, h.store, webhook.User{ID: fmt.Sprintf("u%05d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -525,7 +518,7 @@ func TestFanOutResumesAfterCrash(t *testing.T) {
 	if err := a.Stop(h.ctx); err != nil { // the crash
 		t.Fatal(err)
 	}
-	c, err := h.store.Campaign(h.ctx, "m")
+	c, err := getCampaign(h.ctx, h.store, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +541,7 @@ func TestFanOutResumesAfterCrash(t *testing.T) {
 			t.Errorf("user u%05d got %d requests, want 1", i, n)
 		}
 	}
-	if c, err := h.store.Campaign(h.ctx, "m"); err != nil || !c.NextAt.IsZero() || c.LeaseOwner != "" {
+	if c, err := getCampaign(h.ctx, h.store, "m"); err != nil || !c.NextAt.IsZero() || c.LeaseOwner != "" {
 		t.Errorf("campaign = %+v, %v; want its fan-out finished", c, err)
 	}
 }
@@ -599,13 +592,19 @@ type interruptingStore struct {
 	once  sync.Once
 }
 
-func (s *interruptingStore) Enqueue(ctx context.Context, jobs []*webhook.Job) error {
-	if err := s.Store.Enqueue(ctx, jobs); err != nil {
-		return err
+func (s *interruptingStore) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	res, err := s.Store.Enqueue(ctx, p)
+	if err != nil {
+		return res, err
 	}
-	var err error
-	s.once.Do(func() { _, err = s.Store.SetCampaignState(ctx, jobs[0].MessageID, s.state) })
-	return err
+	s.once.Do(func() {
+		var c *webhook.Campaign
+		if c, err = getCampaign(ctx, s.Store, p.Jobs[0].MessageID); err == nil {
+			c.State = s.state
+			err = s.Store.PutCampaign(ctx, c)
+		}
+	})
+	return res, err
 }
 
 func TestPauseOrCancelDuringAPage(t *testing.T) {
@@ -617,7 +616,7 @@ func TestPauseOrCancelDuringAPage(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range users {
-				if err := h.store.PutUser(h.ctx, webhook.User{ID: fmt.Sprintf("u%04d", i)}); err != nil {
+				if err := putUser(h.ctx, h.store, webhook.User{ID: fmt.Sprintf("u%04d", i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -635,7 +634,7 @@ func TestPauseOrCancelDuringAPage(t *testing.T) {
 				t.Fatalf("campaign = %+v, %v; want the first page recorded and no more", c, err)
 			}
 			if state == webhook.CampaignCancelled {
-				as := h.attempts(t, webhook.AttemptFilter{MessageID: "m"})
+				as := h.attempts(t, webhook.AttemptQuery{MessageID: "m"})
 				if len(as) != 1000 || as[0].Outcome != webhook.Cancelled {
 					t.Errorf("%d attempts logged (first %+v), want the first page's 1000 cancelled", len(as), as[0])
 				}
@@ -658,7 +657,6 @@ func TestPauseOrCancelDuringAPage(t *testing.T) {
 	}
 }
 
-// messageReads is memstore that counts the calls of Message.
 // storeReads is a memstore that counts its Message and User reads.
 type storeReads struct {
 	*memstore.Store
@@ -675,14 +673,14 @@ func (s *storeReads) count(method string) {
 	s.n[method]++
 }
 
-func (s *storeReads) Message(ctx context.Context, id string, version int) (*webhook.Message, error) {
-	s.count("Message")
-	return s.Store.Message(ctx, id, version)
+func (s *storeReads) Messages(ctx context.Context, q webhook.MessageQuery) ([]*webhook.Message, error) {
+	s.count("Messages")
+	return s.Store.Messages(ctx, q)
 }
 
-func (s *storeReads) User(ctx context.Context, id string) (webhook.User, error) {
-	s.count("User")
-	return s.Store.User(ctx, id)
+func (s *storeReads) Users(ctx context.Context, q webhook.UserQuery) ([]webhook.User, error) {
+	s.count("Users")
+	return s.Store.Users(ctx, q)
 }
 
 // reads returns how many times method was called.
@@ -697,10 +695,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
 	const users = 20
 	for i := range users {
 		if err := s.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%02d", i)}); err != nil {
@@ -717,7 +712,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Immediate}}); err != nil {
 		t.Fatal(err)
 	}
-	before := store.reads("Message")
+	before := store.reads("Messages")
 	webhooktest.Start(t, s)
 	reqs, err := recv.Wait(ctx, users)
 	if err != nil {
@@ -731,9 +726,9 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 			t.Fatalf("request to %s, want /v1", r.URI)
 		}
 	}
-	// One read for the fan-out's page. Version 1, compiled when it was saved, is kept beside
-	// version 2 for all its deliveries (one worker, so that no two miss the cache at once).
-	if n := store.reads("Message") - before; n != 1 {
-		t.Errorf("Store.Message called %d times for %d deliveries of an older version, want 1", n, users)
+	// Version 1, compiled when it was saved, is kept beside version 2 for the fan-out and
+	// all its jobs (one worker, so that no two miss the cache at once).
+	if n := store.reads("Messages") - before; n != 0 {
+		t.Errorf("Store.Messages called %d times for the fan-out and %d jobs of an older version, want 0", n, users)
 	}
 }

@@ -29,23 +29,25 @@ func newWatchedStore() *watchedStore {
 	return &watchedStore{Store: memstore.New(), claims: map[string]int{}, putBacks: make(chan string, 100)}
 }
 
-func (s *watchedStore) Claim(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*webhook.Job, error) {
-	jobs, err := s.Store.Claim(ctx, now, owner, lease, limit)
+func (s *watchedStore) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.ClaimResult, error) {
+	res, err := s.Store.Claim(ctx, p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.limits = append(s.limits, limit)
-	for _, j := range jobs {
+	s.limits = append(s.limits, p.Limit)
+	for _, j := range res.Jobs {
 		s.claims[j.ID]++
 	}
-	return jobs, err
+	return res, err
 }
 
-func (s *watchedStore) Finish(ctx context.Context, j *webhook.Job, a *webhook.Attempt) error {
-	err := s.Store.Finish(ctx, j, a)
-	if a == nil {
-		s.putBacks <- j.ID
+func (s *watchedStore) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+	errs, err := s.Store.Finish(ctx, p)
+	for _, f := range p.Jobs {
+		if f.Attempt == nil {
+			s.putBacks <- f.Job.ID
+		}
 	}
-	return err
+	return errs, err
 }
 
 // gatedServer answers every request once gate is closed; arrived receives each request's path
@@ -73,12 +75,8 @@ func gatedServer(tb testing.TB) (url string, arrived chan string, gate chan stru
 func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url string, n int) (*webhook.Sender, *webhooktest.FakeClock, []string) {
 	tb.Helper()
 	ctx := tb.Context()
-	clock := webhooktest.NewFakeClock(epoch)
-	cfg.Clock, cfg.Logger, cfg.AllowNetworks = clock, slog.New(slog.DiscardHandler), webhooktest.LoopbackNetworks()
-	s, err := webhook.NewSender(store, &cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg.Clock, cfg.Logger = webhooktest.NewFakeClock(epoch), slog.New(slog.DiscardHandler)
+	s, clock := webhooktest.NewSender(tb, store, &cfg)
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: url + "/{{ user.id }}"}); err != nil {
 		tb.Fatal(err)
 	}
@@ -90,10 +88,7 @@ func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url st
 		}
 		ids = append(ids, id)
 	}
-	if err := s.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Stop(context.Background()) })
+	webhooktest.Start(tb, s)
 	return s, clock, ids
 }
 
@@ -187,7 +182,7 @@ func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
 	if err := h.clock.BlockUntil(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
-	as, err := h.store.Attempts(t.Context(), webhook.AttemptFilter{})
+	as, err := h.store.Attempts(t.Context(), webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +208,7 @@ func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
 		t.Fatalf("Stop = %v", err)
 	}
 	for _, id := range h.ids {
-		j, err := h.store.Job(t.Context(), id)
+		j, err := getJob(t.Context(), h.store, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +220,7 @@ func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
 			t.Errorf("delivery %s is %s with %d attempts, lease %q; want %s with %d, no lease", id, j.State, j.Attempts, j.LeaseOwner, want, attempts)
 		}
 	}
-	if as, _ := h.store.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 1 {
+	if as, _ := h.store.Attempts(t.Context(), webhook.AttemptQuery{}); len(as) != 1 {
 		t.Errorf("logged %d attempts, want 1: %+v", len(as), as)
 	}
 }

@@ -73,6 +73,7 @@ func (c *completer) run() {
 			}
 		}
 		c.write(batch)
+		clear(batch) // keep no job or attempt beyond its write
 	}
 }
 

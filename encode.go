@@ -313,6 +313,9 @@ func parseRenderedURL(raw string) (u *url.URL, auth string, err error) {
 	if u.Host == "" {
 		return nil, "", errors.New("rendered URL has no host")
 	}
+	if err := checkHostForm(u.Hostname()); err != nil {
+		return nil, "", err
+	}
 	if u.User != nil {
 		password, _ := u.User.Password()
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+password))

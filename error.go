@@ -116,12 +116,17 @@ type BlockedError struct {
 	Host string
 	// Addr is the address refused.
 	Addr netip.Addr
-	// Range is the blocked range Addr belongs to.
+	// Range is the blocked range Addr belongs to, or the zero Prefix if Host is an IPv4
+	// address written other than in dotted decimal (such as 2130706433, 0177.0.0.1, 127.1 or
+	// 0x7f.1), which is refused whatever the address.
 	Range netip.Prefix
 }
 
 // Error names the refused address and says how to allow it.
 func (e *BlockedError) Error() string {
+	if !e.Range.IsValid() {
+		return fmt.Sprintf("webhook: refused to connect to %s: it is %s written other than in dotted decimal", e.Host, e.Addr)
+	}
 	host := e.Host
 	if host != e.Addr.String() {
 		host = fmt.Sprintf("%s (%s)", e.Addr, e.Host)

@@ -27,7 +27,7 @@ func exampleSender(users ...webhook.User) (s *webhook.Sender, url string, run fu
 			if err := clock.BlockUntil(ctx, 1); err != nil {
 				panic(err)
 			}
-			as, _ := s.Attempts(ctx, webhook.AttemptFilter{})
+			as, _ := s.Attempts(ctx, webhook.AttemptQuery{})
 			var lines []string
 			for _, a := range as[:len(as)-printed] {
 				lines = append(lines, fmt.Sprintf("%s %s %s", a.Time.UTC().Format("Mon 15:04"), a.UserID, a.Outcome))
@@ -129,7 +129,7 @@ func ExampleSender_CancelCampaign() {
 	if err := s.CancelCampaign(ctx, "sale"); err != nil {
 		panic(err)
 	}
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "sale", Limit: 1})
+	as, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "sale", Limit: 1})
 	fmt.Println(as[0].UserID, as[0].Outcome)
 	// Output:
 	// Mon 11:00 bob succeeded

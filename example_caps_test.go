@@ -51,7 +51,7 @@ func ExampleCap() {
 	for _, id := range []string{"promo", "promo", "receipt", "promo"} {
 		_, _ = s.Send(ctx, id, "ann", nil)
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the delivery is logged
-		as, _ := s.Attempts(ctx, webhook.AttemptFilter{Limit: 1})
+		as, _ := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 		if as[0].Err == "" {
 			fmt.Println(as[0].MessageID, as[0].Outcome)
 		} else {
@@ -61,7 +61,7 @@ func ExampleCap() {
 	clock.Advance(24*time.Hour + time.Minute) // the window includes its start: the first two sends leave it after 24 hours
 	_, _ = s.Send(ctx, "promo", "ann", nil)
 	_ = clock.BlockUntil(ctx, 1)
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{Limit: 1})
+	as, _ := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 	fmt.Println(as[0].MessageID, as[0].Outcome, "a day later")
 	// Output:
 	// promo succeeded
@@ -92,7 +92,7 @@ func ExampleQuietHours() {
 		clock.Advance(time.Hour)
 	}
 	_ = clock.BlockUntil(ctx, 1)
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{UserID: "kenji"})
+	as, _ := s.Attempts(ctx, webhook.AttemptQuery{UserID: "kenji"})
 	for i := len(as) - 1; i >= 0; i-- { // oldest first
 		fmt.Println(as[i].MessageID, as[i].Outcome, "at", as[i].Time.In(tokyo).Format("Mon 15:04"), "in Tokyo")
 	}

@@ -6,24 +6,18 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// A Store adapter that reads a window of events and filters them in Go compiles the query's
-// Where once and matches every event with it.
-func ExampleCondition_Matcher() {
+// A Condition compares one value of a map, such as an event parameter, with a constant.
+func ExampleCondition_Match() {
 	where := &webhook.Condition{Key: "currency", Op: webhook.OpIn, Value: []any{"EUR", "GBP"}}
-	match := where.Matcher()
 	for _, params := range []webhook.Map{
 		{"currency": "EUR", "total": 30},
 		{"currency": "USD", "total": 12},
 		{"total": 99},
 	} {
-		fmt.Println(params["currency"], match(params))
+		fmt.Println(params["currency"], where.Match(params))
 	}
-
-	var none *webhook.Condition // an EventQuery without Where
-	fmt.Println(none.Matcher()(webhook.Map{}))
 	// Output:
 	// EUR true
 	// USD false
 	// <nil> false
-	// true
 }

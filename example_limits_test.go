@@ -17,7 +17,7 @@ func ExampleDelivery_once() {
 		{ID: "welcome", URL: url + "/welcome", Delivery: webhook.Delivery{
 			Kind: webhook.Triggered, Event: "signup", Once: true}},
 		{ID: "viewed", URL: url + "/viewed", Delivery: webhook.Delivery{
-			Kind: webhook.Triggered, Event: "view", Limit: webhook.Cap{Max: 2, Per: 24 * time.Hour}}},
+			Kind: webhook.Triggered, Event: "view", Cap: webhook.Cap{Max: 2, Per: 24 * time.Hour}}},
 	} {
 		if err := s.SaveMessage(ctx, m); err != nil {
 			panic(err)
@@ -32,14 +32,14 @@ func ExampleDelivery_once() {
 		}
 	}
 	run(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "viewed", Limit: 1})
+	as, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "viewed", Limit: 1})
 	fmt.Println(as[0].Err)
 	// Output:
 	// Mon 09:00 ann skipped
 	// Mon 09:00 ann succeeded
 	// Mon 09:00 ann succeeded
 	// Mon 09:00 bob succeeded
-	// message limit reached: 2 sent in 24h0m0s, at most 2
+	// message cap reached: 2 sent in 24h0m0s, at most 2
 }
 
 // Where filters a Triggered message's events by their parameters, and the Audience is checked
@@ -78,10 +78,10 @@ func ExampleDelivery_where() {
 		panic(err)
 	}
 	run(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{UserID: "ann"})
+	as, _ := s.Attempts(ctx, webhook.AttemptQuery{UserID: "ann"})
 	fmt.Println(as[0].Err)
 	// Output:
 	// Mon 10:00 ann skipped
 	// Mon 10:00 dee succeeded
-	// the user is no longer in the message's audience
+	// the user is not in the message's audience
 }

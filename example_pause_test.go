@@ -23,7 +23,7 @@ func ExampleSender_PauseCampaign() {
 	show := func() {
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle
 		c, _ := s.Campaign(ctx, "sale")
-		as, _ := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "sale"})
+		as, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "sale"})
 		var sent []string
 		for _, a := range as {
 			sent = append(sent, fmt.Sprintf("%s %s at %s", a.UserID, a.Outcome, a.Time.Format("15:04")))

@@ -29,7 +29,7 @@ func ExampleAttemptPruner() {
 	var pruner webhook.AttemptPruner = store
 	n, err := pruner.DeleteAttempts(ctx, clock.Now().Add(-30*24*time.Hour))
 	fmt.Println("deleted", n, err)
-	as, _ := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, _ := s.Attempts(ctx, webhook.AttemptQuery{})
 	for _, a := range as {
 		fmt.Println(a.Time.Format(time.DateOnly), a.MessageID, a.Outcome)
 	}

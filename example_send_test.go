@@ -58,7 +58,7 @@ func ExampleSender_Send() {
 	if err := s.Stop(ctx); err != nil { // waits until the attempt is logged
 		panic(err)
 	}
-	attempts, _ := s.Attempts(ctx, webhook.AttemptFilter{DeliveryID: id})
+	attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{JobID: id})
 	for _, a := range attempts {
 		fmt.Println("attempt", a.Number, a.StatusCode, a.Outcome, "signature logged as", a.RequestHeader.Get("webhook-signature"))
 	}
@@ -95,7 +95,7 @@ func ExampleDialer() {
 	defer s.Stop(ctx)
 	id, _ := s.Send(ctx, "internal", "u1", nil)
 	_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the attempt is logged
-	attempts, _ := s.Attempts(ctx, webhook.AttemptFilter{DeliveryID: id})
+	attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{JobID: id})
 	fmt.Println(attempts[0].Outcome, attempts[0].Err)
 	// Output:
 	// refused 169.254.169.254 in 169.254.0.0/16

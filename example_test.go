@@ -66,7 +66,7 @@ func ExampleSender_Trigger() {
 	clock.Advance(time.Minute)
 	_ = clock.BlockUntil(ctx, 1)
 
-	attempts, _ := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "update-status"})
+	attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "update-status"})
 	for _, a := range attempts { // newest first
 		fmt.Printf("attempt %d at %s: %d %s %s\n", a.Number, a.Time.Format("15:04"), a.StatusCode, a.Outcome, strings.TrimPrefix(a.URL, receiver.URL))
 	}

@@ -67,7 +67,7 @@ func ExampleDelivery_unless() {
 	clock.Advance(90 * time.Minute)
 	wait()
 
-	attempts, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	attempts, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		log.Fatal(err)
 	}

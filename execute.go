@@ -147,9 +147,15 @@ func (x *executor) decide(ctx context.Context, at *attempt) verdict {
 	for _, check := range []func(context.Context, *attempt) verdict{
 		x.checkQuietHours, x.checkCaps, x.checkAudience, x.render, x.throttle,
 	} {
-		if v := check(ctx, at); !v.passed() {
-			return v
+		v := check(ctx, at)
+		switch {
+		case v.passed():
+			continue
+		case ctx.Err() != nil && v.kind != held:
+			// The Sender is stopping hard: what the check said may come of the stop.
+			return verdict{kind: putBack, at: x.clock.Now()}
 		}
+		return v
 	}
 	req, err := x.signed(at)
 	if err != nil {
@@ -412,7 +418,8 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 			a.Err = v.err.Error()
 		}
 		a.Duration = x.clock.Now().Sub(at.start)
-		logged = a
+		rec := *a // not a pointer into at, which holds the whole response
+		logged = &rec
 	}
 	switch {
 	case j.State.Ended():
@@ -420,8 +427,8 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 	case at.fresh && v.kind != putBack:
 		j.Request = at.request // every retry sends the same bytes
 	}
-	x.complete.add(Finished{Job: j, Attempt: logged}, at.unlock)
 	x.logVerdict(ctx, at, v)
+	x.complete.add(Finished{Job: j, Attempt: logged}, at.unlock)
 }
 
 // logVerdict logs how an attempt ended: sent attempts at debug level; retries, skipped jobs

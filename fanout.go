@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hookline/webhook/internal/wallclock"
 )
 
 // fanOutPageSize is how many users a fan-out reads, and enqueues deliveries for, at a time:
@@ -157,19 +159,19 @@ func newPlan(d *Delivery, c *Campaign) (*plan, error) {
 	p := &plan{d: d, launch: c.StartedAt, dues: map[*time.Location]due{}}
 	var err error
 	if !d.UserTimeZone && d.kind() != OptimalTime {
-		if p.zone, err = parseZone(d.TimeZone); err != nil {
+		if p.zone, err = wallclock.ParseZone(d.TimeZone); err != nil {
 			return nil, err
 		}
 	}
 	if d.TimeOfDay != "" {
-		if p.tod, err = parseTimeOfDay(d.TimeOfDay); err != nil {
+		if p.tod, err = wallclock.ParseTimeOfDay(d.TimeOfDay); err != nil {
 			return nil, err
 		}
 	}
 	switch d.kind() {
 	case Scheduled:
 		if !d.At.IsZero() {
-			p.day = dateOf(d.At, time.UTC)
+			p.day = wallclock.Date(d.At, time.UTC)
 			p.tod = d.At.Sub(p.day)
 		} else if p.day, err = time.Parse(time.DateOnly, d.Date); err != nil {
 			return nil, err
@@ -194,7 +196,7 @@ func (p *plan) first() (string, time.Time) {
 	case Scheduled:
 		return "", later(p.fanOutAt(p.day), p.launch)
 	case Recurring:
-		return p.from(dateOf(p.start, time.UTC).AddDate(0, 0, -1))
+		return p.from(wallclock.Date(p.start, time.UTC).AddDate(0, 0, -1))
 	}
 	return "", p.launch
 }
@@ -207,9 +209,9 @@ func (p *plan) from(day time.Time) (string, time.Time) {
 		day = p.d.nextOccurrence(day)
 	}
 	for {
-		last := day.Add(p.tod + maxZoneBehind)
+		last := day.Add(p.tod + wallclock.MaxBehind)
 		if p.zone != nil {
-			last = wallClock(day, p.tod, p.zone)
+			last = wallclock.At(day, p.tod, p.zone)
 		}
 		if !last.Before(p.start) {
 			break
@@ -227,9 +229,9 @@ func (p *plan) from(day time.Time) (string, time.Time) {
 // when it comes in the first time zone for each user's own.
 func (p *plan) fanOutAt(day time.Time) time.Time {
 	if p.zone != nil {
-		return wallClock(day, p.tod, p.zone)
+		return wallclock.At(day, p.tod, p.zone)
 	}
-	return day.Add(p.tod - maxZoneAhead)
+	return day.Add(p.tod - wallclock.MaxAhead)
 }
 
 // dueAt returns when a user's delivery of the occurrence is due, and false if the user gets
@@ -263,7 +265,7 @@ type due struct {
 // dueIn returns when a Scheduled or Recurring occurrence is due on the clocks of loc: the
 // same for every user there.
 func (p *plan) dueIn(loc *time.Location) due {
-	t := wallClock(p.day, p.tod, loc)
+	t := wallclock.At(p.day, p.tod, loc)
 	if p.d.kind() == Recurring {
 		return due{t, !t.Before(p.start) && (p.d.End.IsZero() || t.Before(p.d.End))}
 	}
@@ -273,7 +275,7 @@ func (p *plan) dueIn(loc *time.Location) due {
 	case p.d.IfPassed == PassedSkip:
 		return due{}
 	case p.d.IfPassed == PassedNextDay:
-		return due{nextWallClock(p.day.AddDate(0, 0, 1), p.tod, loc, p.launch), true}
+		return due{wallclock.Next(p.day.AddDate(0, 0, 1), p.tod, loc, p.launch), true}
 	}
 	return due{p.launch, true}
 }
@@ -298,14 +300,14 @@ func (f *fanOuter) optimalTime(ctx context.Context, p *plan, userID string, loc 
 	}
 	if total < optimalMinEvents {
 		if p.d.TimeOfDay != "" {
-			if t := nextWallClock(dateOf(p.launch, loc), p.tod, loc, p.launch); t.Before(until) {
+			if t := wallclock.Next(wallclock.Date(p.launch, loc), p.tod, loc, p.launch); t.Before(until) {
 				return t, nil
 			}
 		}
 		return p.launch, nil
 	}
 	best, most := p.launch, byHour[p.launch.In(loc).Hour()]
-	for t := nextLocalHour(p.launch, loc); t.Before(until); t = nextLocalHour(t, loc) {
+	for t := wallclock.NextHour(p.launch, loc); t.Before(until); t = wallclock.NextHour(t, loc) {
 		if n := byHour[t.In(loc).Hour()]; n > most {
 			best, most = t, n
 		}

@@ -21,7 +21,7 @@ type campaignReads struct {
 
 func (s *campaignReads) NextCampaignDue(ctx context.Context) (time.Time, bool, error) {
 	s.reads.Add(1)
-	return s.Store.NextCampaignDue(ctx)
+	return nextCampaignDue(ctx, s.Store)
 }
 
 // poll is the PollInterval of the Senders of these tests.
@@ -40,10 +40,7 @@ func testContext(tb testing.TB) context.Context {
 func startOn(tb testing.TB, store webhook.Store, clock *webhooktest.FakeClock, recv *webhooktest.Receiver) *webhook.Sender {
 	tb.Helper()
 	s := newSenderOn(tb, store, clock, recv, "m")
-	if err := s.Start(tb.Context()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Stop(context.Background()) })
+	webhooktest.Start(tb, s)
 	if err := clock.BlockUntil(testContext(tb), 1); err != nil {
 		tb.Fatal(err)
 	}
@@ -54,13 +51,9 @@ func startOn(tb testing.TB, store webhook.Store, clock *webhooktest.FakeClock, r
 // message of the given ID to recv.
 func newSenderOn(tb testing.TB, store webhook.Store, clock *webhooktest.FakeClock, recv *webhooktest.Receiver, messageID string) *webhook.Sender {
 	tb.Helper()
-	s, err := webhook.NewSender(store, &webhook.Config{
-		Clock: clock, Logger: slog.New(slog.DiscardHandler), AllowNetworks: webhooktest.LoopbackNetworks(),
-		Workers: 4, HostRate: -1, PollInterval: poll,
+	s, _ := webhooktest.NewSender(tb, store, &webhook.Config{
+		Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 4, PollInterval: poll,
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	if err := s.SaveMessage(tb.Context(), &webhook.Message{ID: messageID, URL: recv.URL + "/" + messageID + "/{{ user.id }}"}); err != nil {
 		tb.Fatal(err)
 	}
@@ -121,7 +114,7 @@ func TestCampaignOfAnotherSenderIsFound(t *testing.T) {
 	}
 	campaignSends := func(t *testing.T, s *webhook.Sender) int {
 		t.Helper()
-		as, err := s.Attempts(t.Context(), webhook.AttemptFilter{MessageID: "c"})
+		as, err := s.Attempts(t.Context(), webhook.AttemptQuery{MessageID: "c"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,8 +3,12 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -118,7 +122,8 @@ type Dialer struct {
 
 // DialContext connects to address on the named network ("tcp", "tcp4" or "tcp6"), unless the
 // address, or any address its host name resolves to, is refused by the guard, in which case it
-// returns a [*BlockedError] without connecting.
+// returns a [*BlockedError] without connecting. An IPv4 address written other than in dotted
+// decimal, such as 2130706433, 0177.0.0.1, 127.1 or 0x7f.1, is refused whatever the address.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
@@ -127,6 +132,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
+	} else if err := checkHostForm(host); err != nil {
+		return nil, err
 	} else {
 		lookup := net.DefaultResolver.LookupNetIP
 		if d.Resolver != nil {
@@ -180,4 +187,87 @@ func (d *Dialer) control(_, address string, _ syscall.RawConn) error {
 		return err
 	}
 	return checkAddr(ap.Addr().String(), ap.Addr(), d.AllowNetworks)
+}
+
+// parseNumericHost reads host, a URL's host without its port, as a browser does (the WHATWG
+// URL standard's IPv4 parser) when its last label is a number: as an IPv4 address in any of
+// the forms inet_aton accepts, such as 2130706433, 0177.0.0.1, 127.1 and 0x7f.1, whose parts
+// may be decimal, octal (a leading 0) or hexadecimal (0x), and of which the last fills the
+// bytes left. numeric reports whether the last label is a number; addr is the address, or the
+// zero Addr if host is not one (too many parts, a part too large, a label not a number).
+func parseNumericHost(host string) (addr netip.Addr, numeric bool) {
+	parts := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := parts[len(parts)-1]
+	if hex, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		numeric = strings.Trim(hex, "0123456789abcdef") == ""
+	} else {
+		numeric = last != "" && strings.Trim(last, "0123456789") == ""
+	}
+	if !numeric || len(parts) > 4 {
+		return netip.Addr{}, numeric
+	}
+	var v uint64
+	for i, p := range parts {
+		base := 10
+		switch lower := strings.ToLower(p); {
+		case strings.HasPrefix(lower, "0x"):
+			base, p = 16, lower[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, p = 8, p[1:]
+		}
+		n, err := uint64(0), error(nil)
+		if p != "" || base != 16 { // "0x" alone is 0
+			n, err = strconv.ParseUint(p, base, 32)
+		}
+		bits := 8 * uint(5-len(parts)) // the last part fills the bytes left; the others take one
+		if i < len(parts)-1 {
+			bits = 8
+		}
+		if err != nil || n >= 1<<bits {
+			return netip.Addr{}, true
+		}
+		v = v<<bits | n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+}
+
+// checkHostForm returns an error if host, a URL's host without its port, ends in a number but
+// is not an IPv4 address in dotted decimal (see parseNumericHost). Resolvers disagree on such
+// a host: Go's looks it up as a name that does not exist, the C library's reads it as an
+// address. So one that is an IPv4 address in another form is refused whatever the address,
+// with a *BlockedError with no Range; any other is an error saying it is no address.
+func checkHostForm(host string) error {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	switch addr, numeric := parseNumericHost(host); {
+	case !numeric:
+		return nil
+	case addr.IsValid():
+		return &BlockedError{Host: host, Addr: addr}
+	}
+	return fmt.Errorf("host %q ends in a number but is not an IPv4 address", host)
+}
+
+// validateURLHost adds a problem if the host of a URL template is literal text that
+// checkHostForm refuses. prefix is the template's text before its first value; whole reports
+// whether it has no value.
+func validateURLHost(prefix string, whole bool, ps *problems) {
+	_, rest, ok := strings.Cut(prefix, "://")
+	end := strings.IndexAny(rest, "/?#")
+	switch {
+	case !ok || end < 0 && !whole:
+		return // the host is templated
+	case end < 0:
+		end = len(rest)
+	}
+	authority := rest[:end]
+	u := url.URL{Host: authority[strings.LastIndexByte(authority, '@')+1:]}
+	var be *BlockedError
+	switch err := checkHostForm(u.Hostname()); {
+	case errors.As(err, &be):
+		ps.add("url", "host %q is %s written other than in dotted decimal, which is refused", be.Host, be.Addr)
+	case err != nil:
+		ps.add("url", "%v", err)
+	}
 }

@@ -185,3 +185,83 @@ func TestDialerControlRefusesBlockedSocketAddress(t *testing.T) {
 		t.Errorf("control(public) = %v, want nil", err)
 	}
 }
+
+func TestParseNumericHost(t *testing.T) {
+	for _, tt := range []struct {
+		host    string
+		numeric bool
+		want    string // the address, or "" for none
+	}{
+		{"2130706433", true, "127.0.0.1"},
+		{"0177.0.0.1", true, "127.0.0.1"},
+		{"127.1", true, "127.0.0.1"},
+		{"127.0.1", true, "127.0.0.1"},
+		{"0x7f.1", true, "127.0.0.1"},
+		{"0X7F.0.0.1", true, "127.0.0.1"},
+		{"0x7f000001", true, "127.0.0.1"},
+		{"017700000001", true, "127.0.0.1"},
+		{"127.0.0.1.", true, "127.0.0.1"},
+		{"169.254.43518", true, "169.254.169.254"},
+		{"0xa9fea9fe", true, "169.254.169.254"},
+		{"1.2.3.04", true, "1.2.3.4"},
+		{"0x", true, "0.0.0.0"},
+		{"0", true, "0.0.0.0"},
+		{"8.8.8.8", true, "8.8.8.8"},
+		{"4294967295", true, "255.255.255.255"},
+		{"4294967296", true, ""},
+		{"256.1", true, ""},
+		{"1.2.3.4.5", true, ""},
+		{"1..2", true, ""},
+		{"08", true, ""},
+		{"example.123", true, ""},
+		{"example.com", false, ""},
+		{"0xg", false, ""},
+		{"123abc", false, ""},
+		{"::1", false, ""},
+		{"", false, ""},
+	} {
+		addr, numeric := parseNumericHost(tt.host)
+		got := ""
+		if addr.IsValid() {
+			got = addr.String()
+		}
+		if numeric != tt.numeric || got != tt.want {
+			t.Errorf("parseNumericHost(%q) = %q, %t; want %q, %t", tt.host, got, numeric, tt.want, tt.numeric)
+		}
+	}
+}
+
+// An IPv4 address written other than in dotted decimal is refused whatever the address,
+// allowed or public, before it is resolved or dialed; so is a host that ends in a number
+// and is no address.
+func TestDialerRefusesNumericHostForms(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	for _, tt := range []struct{ address, want string }{
+		{"2130706433:80", "127.0.0.1"},
+		{"0177.0.0.1:80", "127.0.0.1"},
+		{"127.1:8080", "127.0.0.1"},
+		{"0x7f.1:443", "127.0.0.1"},
+		{"0xa9fea9fe:80", "169.254.169.254"},
+		{"134744072:443", "8.8.8.8"},
+		{"1.2.3.4.5:80", ""},
+	} {
+		r := &fakeResolver{}
+		d := &Dialer{Resolver: r, AllowNetworks: allow, dial: refusingDial(t)}
+		conn, err := d.DialContext(context.Background(), "tcp", tt.address)
+		if conn != nil {
+			conn.Close()
+		}
+		var be *BlockedError
+		switch {
+		case tt.want == "" && (err == nil || errors.As(err, &be) || !strings.Contains(err.Error(), "not an IPv4 address")):
+			t.Errorf("DialContext(%s) = %v, want an error saying it is not an IPv4 address", tt.address, err)
+		case tt.want != "" && !errors.As(err, &be):
+			t.Errorf("DialContext(%s) = %v, want a *BlockedError", tt.address, err)
+		case tt.want != "" && (be.Addr.String() != tt.want || be.Range.IsValid() || !strings.Contains(err.Error(), "dotted decimal")):
+			t.Errorf("DialContext(%s) = %v (address %s, range %s), want %s refused for its form", tt.address, err, be.Addr, be.Range, tt.want)
+		}
+		if len(r.asked) != 0 {
+			t.Errorf("DialContext(%s) asked the resolver %v, want no lookup", tt.address, r.asked)
+		}
+	}
+}

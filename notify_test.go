@@ -43,10 +43,7 @@ func TestNotifierWakesSender(t *testing.T) {
 	store := &notifyingStore{Store: memstore.New(), ch: make(chan struct{}), ctx: make(chan context.Context, 1)}
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, PollInterval: time.Hour, AllowNetworks: webhooktest.LoopbackNetworks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, PollInterval: time.Hour})
 	m := &webhook.Message{ID: "m", URL: recv.URL + "/hook"}
 	if err := s.SaveMessage(ctx, m); err != nil {
 		t.Fatal(err)
@@ -63,9 +60,9 @@ func TestNotifierWakesSender(t *testing.T) {
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	// Another process enqueues a delivery, which this Sender's wake-up does not see.
-	err = store.Enqueue(ctx, []*webhook.Job{{ID: "dlv_1", Key: "k1", MessageID: "m", MessageVersion: m.Version,
-		UserID: "u1", State: webhook.JobScheduled, CreatedAt: epoch, DueAt: epoch}})
+	// Another process enqueues a job, which this Sender's wake-up does not see.
+	_, err := store.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{{ID: "job_1", Key: "k1", MessageID: "m",
+		MessageVersion: m.Version, UserID: "u1", State: webhook.JobScheduled, CreatedAt: epoch, DueAt: epoch}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package webhook
 
-import "time"
+import (
+	"time"
+
+	"github.com/hookline/webhook/internal/wallclock"
+)
 
 // QuietHours is a daily period, in each user's time zone (Config.DefaultTimeZone for users
 // without one), during which no message is sent: a job that comes due in quiet hours,
@@ -18,13 +22,13 @@ type QuietHours struct {
 }
 
 // until reports whether t is in quiet hours in t's location and, if so, when they end: at End
-// on the clocks there, as [wallClock] reads a time of day on a daylight-saving day.
+// on the clocks there, as [wallclock.At] reads a time of day on a daylight-saving day.
 func (q QuietHours) until(t time.Time) (time.Time, bool) {
 	if q == (QuietHours{}) {
 		return time.Time{}, false
 	}
 	y, mo, d := t.Date()
-	tod := timeOfDay(t)
+	tod := wallclock.TimeOfDay(t)
 	switch {
 	case q.Start < q.End && q.Start <= tod && tod < q.End, q.Start > q.End && tod < q.End:
 		// Quiet hours end today.
@@ -33,14 +37,8 @@ func (q QuietHours) until(t time.Time) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	end := wallClock(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), q.End, t.Location()).In(t.Location())
+	end := wallclock.At(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), q.End, t.Location()).In(t.Location())
 	return end, end.After(t)
-}
-
-// timeOfDay returns t's wall-clock time since midnight.
-func timeOfDay(t time.Time) time.Duration {
-	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
-		time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
 }
 
 // validate adds the problems of Config.QuietHours to ps.

@@ -333,6 +333,7 @@ func (e *engine) compileURL(src string, ps *problems) *template {
 		ps.add("url", "must start with http:// or https://")
 		ok = false
 	}
+	validateURLHost(literal, !valueSeen, ps)
 	if !ok {
 		return nil
 	}

@@ -215,14 +215,12 @@ func TestRenderGolden(t *testing.T) {
 
 func newPreviewSender(tb testing.TB, cfg *webhook.Config, users ...webhook.User) *webhook.Sender {
 	tb.Helper()
-	if cfg == nil {
-		cfg = &webhook.Config{}
+	c := webhook.Config{}
+	if cfg != nil {
+		c = *cfg
 	}
-	cfg.Clock = webhooktest.NewFakeClock(epoch)
-	s, err := webhook.NewSender(memstore.New(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	c.Clock = webhooktest.NewFakeClock(epoch)
+	s, _ := webhooktest.NewSender(tb, memstore.New(), &c)
 	for _, u := range users {
 		if err := s.Identify(context.Background(), u); err != nil {
 			tb.Fatal(err)

@@ -67,12 +67,12 @@ func TestRetryAfterDelaysTheRetry(t *testing.T) {
 	}
 	h.clock.Advance(9 * time.Minute)
 	h.idle(t)
-	if n := len(h.attempts(t, webhook.AttemptFilter{})); n != 1 {
+	if n := len(h.attempts(t, webhook.AttemptQuery{})); n != 1 {
 		t.Errorf("%d attempts after 9 minutes, want 1", n)
 	}
 	h.clock.Advance(time.Minute)
 	h.idle(t)
-	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 2 || as[0].Outcome != webhook.Succeeded {
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 2 || as[0].Outcome != webhook.Succeeded {
 		t.Errorf("after 10 minutes: %+v, want a second, successful attempt", as)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/hookline/webhook/internal/wallclock"
 )
 
 // DeliveryKind says how a message's deliveries are started.
@@ -177,12 +179,12 @@ func (d *Delivery) validateTiming(ps *problems) {
 		}
 	}
 	if d.TimeOfDay != "" {
-		if _, err := parseTimeOfDay(d.TimeOfDay); err != nil {
+		if _, err := wallclock.ParseTimeOfDay(d.TimeOfDay); err != nil {
 			ps.add("delivery.time_of_day", "%v", err)
 		}
 	}
 	if d.TimeZone != "" {
-		if _, err := parseZone(d.TimeZone); err != nil {
+		if _, err := wallclock.ParseZone(d.TimeZone); err != nil {
 			ps.add("delivery.time_zone", "%v", err)
 		}
 		if d.UserTimeZone {
@@ -230,4 +232,24 @@ func (d *Delivery) validateTiming(ps *problems) {
 			ps.add("delivery.window", "%v is not between 0 and %v", d.Window, maxWindow)
 		}
 	}
+}
+
+// occursOn reports whether a Recurring delivery has an occurrence on day.
+func (d *Delivery) occursOn(day time.Time) bool {
+	switch {
+	case len(d.Weekdays) > 0:
+		return slices.Contains(d.Weekdays, day.Weekday())
+	case d.DayOfMonth > 0:
+		last := time.Date(day.Year(), day.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
+		return day.Day() == min(d.DayOfMonth, last)
+	default:
+		return true
+	}
+}
+
+// nextOccurrence returns the first occurrence day of a Recurring delivery after day.
+func (d *Delivery) nextOccurrence(day time.Time) time.Time {
+	for day = day.AddDate(0, 0, 1); !d.occursOn(day); day = day.AddDate(0, 0, 1) {
+	}
+	return day
 }

@@ -65,7 +65,7 @@ func TestSecretsStayOutOfEveryOutput(t *testing.T) {
 	if len(signatures) == 0 {
 		t.Fatal("the receiver got no signed request")
 	}
-	as := h.attempts(t, webhook.AttemptFilter{})
+	as := h.attempts(t, webhook.AttemptQuery{})
 	logged, err := json.Marshal(as)
 	if err != nil {
 		t.Fatal(err)

@@ -166,7 +166,7 @@ func (s *Sender) Identify(ctx context.Context, u User) error {
 		return err
 	}
 	u.Attributes = attrs
-	p := PutUsersParams{Users: []UserUpdate{{User: u}}, Now: s.clock.Now()}
+	p := PutUsersParams{Users: []UserUpdate{{User: u, Replace: true}}, Now: s.clock.Now()}
 	if err := s.store.PutUsers(ctx, p); err != nil {
 		return fmt.Errorf("webhook: identify %q: %w", u.ID, err)
 	}

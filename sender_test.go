@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,20 +50,16 @@ func newHarness(tb testing.TB, cfg *webhook.Config) *harness {
 		store: memstore.New(),
 		logs:  &bytes.Buffer{},
 	}
-	if cfg == nil {
-		cfg = &webhook.Config{}
+	c := webhook.Config{}
+	if cfg != nil {
+		c = *cfg
 	}
-	cfg.Clock = h.clock
-	cfg.AllowNetworks = webhooktest.LoopbackNetworks()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c.Clock = h.clock
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s, err := webhook.NewSender(h.store, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h.sender = s
-	webhooktest.Start(tb, s)
+	h.sender, _ = webhooktest.NewSender(tb, h.store, &c)
+	webhooktest.Start(tb, h.sender)
 	return h
 }
 
@@ -91,7 +89,7 @@ func (h *harness) save(tb testing.TB, m *webhook.Message) {
 	}
 }
 
-func (h *harness) attempts(tb testing.TB, f webhook.AttemptFilter) []webhook.Attempt {
+func (h *harness) attempts(tb testing.TB, f webhook.AttemptQuery) []webhook.Attempt {
 	tb.Helper()
 	as, err := h.sender.Attempts(h.ctx, f)
 	if err != nil {
@@ -137,12 +135,12 @@ func TestTriggerSendsPersonalizedForm(t *testing.T) {
 	if got := string(r.Body); got != "first_name=Mary&last_name=Doe" {
 		t.Errorf("body = %q, want first_name=Mary&last_name=Doe", got)
 	}
-	as := h.attempts(t, webhook.AttemptFilter{MessageID: "update-status"})
+	as := h.attempts(t, webhook.AttemptQuery{MessageID: "update-status"})
 	if len(as) != 1 || as[0].Outcome != webhook.Succeeded || as[0].StatusCode != 200 {
 		t.Fatalf("attempt log = %+v, want one success", as)
 	}
-	if id := r.Header.Get("Webhook-Id"); id != as[0].DeliveryID {
-		t.Errorf("webhook-id = %q, want the delivery ID %q", id, as[0].DeliveryID)
+	if id := r.Header.Get("Webhook-Id"); id != as[0].JobID {
+		t.Errorf("webhook-id = %q, want the delivery ID %q", id, as[0].JobID)
 	}
 }
 
@@ -160,7 +158,7 @@ func TestRetrySchedule(t *testing.T) {
 		h.clock.Advance(time.Second)
 		h.idle(t)
 	}
-	as := h.attempts(t, webhook.AttemptFilter{})
+	as := h.attempts(t, webhook.AttemptQuery{})
 	var got []time.Duration
 	for i := len(as) - 1; i >= 0; i-- {
 		got = append(got, as[i].Time.Sub(epoch))
@@ -206,7 +204,7 @@ func (h *harness) sendOnce(tb testing.TB, m *webhook.Message) webhook.Attempt {
 		tb.Fatal(err)
 	}
 	h.idle(tb)
-	as := h.attempts(tb, webhook.AttemptFilter{MessageID: m.ID})
+	as := h.attempts(tb, webhook.AttemptQuery{MessageID: m.ID})
 	if len(as) != 1 {
 		tb.Fatalf("got %d attempts, want 1: %+v", len(as), as)
 	}
@@ -232,7 +230,7 @@ func TestStatusOutcomes(t *testing.T) {
 			if a.Outcome != tt.want || a.StatusCode != tt.status {
 				t.Fatalf("attempt = %s with status %d, want %s with %d", a.Outcome, a.StatusCode, tt.want, tt.status)
 			}
-			j, err := h.store.Job(h.ctx, a.DeliveryID)
+			j, err := getJob(h.ctx, h.store, a.JobID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,13 +297,9 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 // message to recv, waits until the Sender is idle, and returns the attempt log.
 func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *webhooktest.Receiver) []webhook.Attempt {
 	tb.Helper()
-	clock := webhooktest.NewFakeClock(epoch)
 	ctx := context.Background()
-	cfg.Clock, cfg.Logger = clock, slog.New(slog.DiscardHandler)
-	s, err := webhook.NewSender(store, &cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg.Clock, cfg.Logger = webhooktest.NewFakeClock(epoch), slog.New(slog.DiscardHandler)
+	s, clock := webhooktest.NewSender(tb, store, &cfg)
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		tb.Fatal(err)
 	}
@@ -316,7 +310,7 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		tb.Fatal(err)
 	}
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -325,7 +319,8 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 
 func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
-	as := sendOnceOn(t, memstore.New(), webhook.Config{}, recv)
+	// An empty AllowNetworks, not nil, is the default of a Sender outside tests: no network.
+	as := sendOnceOn(t, memstore.New(), webhook.Config{AllowNetworks: []netip.Prefix{}}, recv)
 	if len(as) != 1 || as[0].Outcome != webhook.Blocked {
 		t.Fatalf("attempts = %+v, want one blocked", as)
 	}
@@ -336,6 +331,46 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 	}
 	if n := len(recv.Requests()); n != 0 {
 		t.Errorf("the receiver got %d requests, want 0", n)
+	}
+}
+
+// A URL host that is an IPv4 address written other than in dotted decimal is rejected by
+// SaveMessage when it is literal, and ends a delivery as blocked, never retried and never
+// dialed, when it is rendered; even with a client that has no guard.
+func TestNumericHostFormsAreRefused(t *testing.T) {
+	forms := []string{"2130706433", "0177.0.0.1", "127.1", "0x7f.1", "127.0.0.1.", "0xa9fea9fe"}
+	var dialed atomic.Int64
+	client := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		dialed.Add(1)
+		return nil, errors.New("test transport: not dialing")
+	}}}
+	h := newHarness(t, &webhook.Config{HTTPClient: client})
+	for _, host := range forms {
+		err := h.sender.SaveMessage(h.ctx, &webhook.Message{ID: "literal", URL: "http://user:pw@" + host + ":8080/hook?x={{ parameter.x }}"})
+		var ve *webhook.ValidationError
+		if !errors.As(err, &ve) || ve.Problems[0].Path != "url" || !strings.Contains(err.Error(), "dotted decimal") {
+			t.Errorf("SaveMessage(URL with host %s) = %v, want a problem at url saying it is not dotted decimal", host, err)
+		}
+	}
+	h.save(t, &webhook.Message{ID: "m", URL: "http://{{ parameter.host }}:8080/hook"})
+	for _, host := range forms {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"host": host}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.idle(t)
+	h.advance(t, time.Hour) // a retry would be due
+	as := h.attempts(t, webhook.AttemptQuery{MessageID: "m"})
+	if len(as) != len(forms) {
+		t.Errorf("got %d attempts, want %d: one each, never retried", len(as), len(forms))
+	}
+	for _, a := range as {
+		if a.Outcome != webhook.Blocked || !strings.Contains(a.Err, "dotted decimal") {
+			t.Errorf("attempt = %s, error %q; want blocked for the host's form", a.Outcome, a.Err)
+		}
+	}
+	if n := dialed.Load(); n != 0 {
+		t.Errorf("the transport dialed %d times, want 0", n)
 	}
 }
 
@@ -370,10 +405,8 @@ func TestNewSenderListsConfigProblems(t *testing.T) {
 func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 	ctx := t.Context()
 	clock := webhooktest.NewFakeClock(epoch)
-	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 1, BreakerThreshold: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), Workers: 1, BreakerThreshold: 1,
+		AllowNetworks: []netip.Prefix{}}) // no network: every attempt is blocked
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://127.0.0.1:9/hook"}); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +419,7 @@ func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +444,7 @@ func TestRenderFailureIsLoggedNotRetried(t *testing.T) {
 	if n := len(h.recv.Requests()); n != 0 {
 		t.Errorf("receiver got %d requests, want 0", n)
 	}
-	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 1 {
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 1 {
 		t.Errorf("got %d attempts after an hour, want 1", len(as))
 	}
 }
@@ -465,10 +498,7 @@ func TestEnqueuedDeliveriesKeepTheirMessageVersion(t *testing.T) {
 	if m.Version != 1 {
 		t.Errorf("first save set Version %d, want 1", m.Version)
 	}
-	s2, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock, AllowNetworks: webhooktest.LoopbackNetworks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2, _ := webhooktest.NewSender(t, h.store, &webhook.Config{Clock: h.clock})
 	// Saved through s2, version 2 is the one s2 has compiled when it sends the delivery.
 	if err := s2.SaveMessage(h.ctx, &webhook.Message{ID: "m", URL: h.recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}}); err != nil {
 		t.Fatal(err)
@@ -518,7 +548,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		{Key: "X-Api-Key", Value: "hunter2-apikey"},
 	}, Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
 	h.triggerAndRetry(t, webhook.Event{UserID: "u1", Name: "e"})
-	as := h.attempts(t, webhook.AttemptFilter{})
+	as := h.attempts(t, webhook.AttemptQuery{})
 	if len(as) != 12 {
 		t.Fatalf("got %d attempts, want 12", len(as))
 	}
@@ -553,11 +583,7 @@ func TestStartTwice(t *testing.T) {
 func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	url, arrived, _ := gatedServer(t)
 	store := memstore.New()
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler),
-		AllowNetworks: webhooktest.LoopbackNetworks(), RequestTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler), RequestTimeout: 5 * time.Second})
 	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: url + "/hook"}); err != nil {
 		t.Fatal(err)
 	}
@@ -574,14 +600,14 @@ func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	if err := s.Stop(t.Context()); err != nil { // waits until the dispatcher has returned
 		t.Fatalf("Stop = %v", err)
 	}
-	j, err := store.Job(t.Context(), id)
+	j, err := getJob(t.Context(), store, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.State != webhook.JobScheduled || j.Attempts != 0 {
 		t.Errorf("delivery is %s with %d attempts, want scheduled with 0", j.State, j.Attempts)
 	}
-	if as, _ := s.Attempts(t.Context(), webhook.AttemptFilter{}); len(as) != 0 {
+	if as, _ := s.Attempts(t.Context(), webhook.AttemptQuery{}); len(as) != 0 {
 		t.Errorf("logged %d attempts, want 0: %+v", len(as), as)
 	}
 }
@@ -607,14 +633,14 @@ func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
 	if err := h.sender.Stop(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Stop(cancelled) = %v, want context.Canceled", err)
 	}
-	j, err := h.store.Job(h.ctx, id)
+	j, err := getJob(h.ctx, h.store, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.State != webhook.JobScheduled || j.Attempts != 0 || j.LeaseOwner != "" {
 		t.Errorf("after a hard stop the delivery is %s with %d attempts, lease %q; want scheduled, 0, none", j.State, j.Attempts, j.LeaseOwner)
 	}
-	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 0 {
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 0 {
 		t.Errorf("a cancelled send was logged: %+v", as)
 	}
 }
@@ -626,11 +652,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
 	leaks := goleak.IgnoreCurrent()
 	clock := webhooktest.NewFakeClock(epoch)
-	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler),
-		AllowNetworks: webhooktest.LoopbackNetworks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 	ctx := t.Context()
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		t.Fatal(err)
@@ -691,9 +713,9 @@ type userCounter struct {
 	n atomic.Int64
 }
 
-func (s *userCounter) User(ctx context.Context, id string) (webhook.User, error) {
+func (s *userCounter) Users(ctx context.Context, q webhook.UserQuery) ([]webhook.User, error) {
 	s.n.Add(1)
-	return s.Store.User(ctx, id)
+	return s.Store.Users(ctx, q)
 }
 
 // TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a delivery whose templates read
@@ -716,8 +738,12 @@ type staleHolder struct {
 	*memstore.Store
 }
 
-func (staleHolder) Finish(context.Context, *webhook.Job, *webhook.Attempt) error {
-	return webhook.ErrLeaseLost
+func (staleHolder) Finish(_ context.Context, p webhook.FinishParams) ([]error, error) {
+	errs := make([]error, len(p.Jobs))
+	for i := range errs {
+		errs[i] = webhook.ErrLeaseLost
+	}
+	return errs, nil
 }
 
 // TestLeaseLostIsLoggedAsWarning checks that a Sender whose Store says it no longer holds a
@@ -729,11 +755,8 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
 	var logs bytes.Buffer
-	s, err := webhook.NewSender(staleHolder{memstore.New()}, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+	s, _ := webhooktest.NewSender(t, staleHolder{memstore.New()}, &webhook.Config{Clock: clock,
 		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := strings.Replace(recv.URL, "http://", "http://api:hunter2-basic@", 1)
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: base + "/hook?token=hunter2-query",
 		Headers: []webhook.Field{{Key: "X-Api-Key", Value: "hunter2-key"}}}); err != nil {
@@ -761,7 +784,7 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	}
 
 	// Stop has returned, so nothing writes to logs any more.
-	const msg = "webhook: delivery lease lost; another sender has it"
+	const msg = "webhook: job lease lost; another sender has it"
 	var lost []map[string]any
 	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any
@@ -781,8 +804,8 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	if got := lost[0][slog.LevelKey]; got != "WARN" {
 		t.Errorf("lease lost logged at level %v, want WARN", got)
 	}
-	if got := lost[0]["delivery_id"]; got != id {
-		t.Errorf("lease lost logged with delivery_id %v, want %s", got, id)
+	if got := lost[0]["job_id"]; got != id {
+		t.Errorf("lease lost logged with job_id %v, want %s", got, id)
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte("api:hunter2-basic"))
 	for _, secret := range []string{"hunter2", basic} {
@@ -801,11 +824,11 @@ func TestFinishedDeliveryKeepsNoRequest(t *testing.T) {
 	h.save(t, &webhook.Message{ID: "m", URL: url + "/hook", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
 	job := func(user string) *webhook.Job {
 		t.Helper()
-		as := h.attempts(t, webhook.AttemptFilter{UserID: user, Limit: 1})
+		as := h.attempts(t, webhook.AttemptQuery{UserID: user, Limit: 1})
 		if len(as) != 1 {
 			t.Fatalf("%s has %d attempts, want 1", user, len(as))
 		}
-		j, err := h.store.Job(h.ctx, as[0].DeliveryID)
+		j, err := getJob(h.ctx, h.store, as[0].JobID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -146,7 +146,7 @@ func TestSignedDeliveries(t *testing.T) {
 	if string(reqs[0].Body) != string(reqs[1].Body) || reqs[0].Header.Get("Webhook-Signature") == reqs[1].Header.Get("Webhook-Signature") {
 		t.Errorf("the retry should resend the same body with a new signature: %s / %s", reqs[0].Header, reqs[1].Header)
 	}
-	for _, a := range h.attempts(t, webhook.AttemptFilter{}) {
+	for _, a := range h.attempts(t, webhook.AttemptQuery{}) {
 		if got := a.RequestHeader.Get("Webhook-Signature"); got != "REDACTED" {
 			t.Errorf("attempt log shows webhook-signature %q, want REDACTED", got)
 		}

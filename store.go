@@ -42,10 +42,11 @@ type UserStore interface {
 	// PutUsers saves users, as one change where the store can make it atomic. A user the
 	// Store does not hold is saved as given, with CreatedAt set to p.Now if it is zero. For a
 	// user it holds, a zero CreatedAt keeps the stored one, and then:
-	//   - without Merge, the user is replaced whole;
-	//   - with Merge, the fields of User that are not zero replace the stored ones (Test
-	//     only ever sets), each key of User.Attributes replaces the stored attribute of that
-	//     name, and the attributes named in Unset are removed; other attributes are kept.
+	//   - by default the update is merged: the fields of User that are not zero replace the
+	//     stored ones (Test only ever sets), each key of User.Attributes replaces the stored
+	//     attribute of that name, and the attributes named in Unset are removed; other
+	//     attributes are kept;
+	//   - with Replace, the user is replaced whole.
 	PutUsers(ctx context.Context, p PutUsersParams) error
 	// Users returns users in ID order (byte-wise): those of q.IDs that it holds, or, if
 	// q.IDs is empty, a page of up to q.Limit users whose IDs sort after q.After. Pass "" for
@@ -64,9 +65,9 @@ type PutUsersParams struct {
 // UserUpdate is one user to save with [UserStore.PutUsers].
 type UserUpdate struct {
 	User User
-	// Merge merges User into the stored user instead of replacing it.
-	Merge bool
-	// Unset names attributes to remove, with Merge.
+	// Replace replaces the stored user whole instead of merging User into it.
+	Replace bool
+	// Unset names attributes to remove, when merging.
 	Unset []string
 }
 

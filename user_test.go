@@ -36,7 +36,7 @@ func TestIdentifyNormalizesAttributes(t *testing.T) {
 			if err := s.Identify(ctx, webhook.User{ID: "u", Attributes: webhook.Map{"v": tt.in}}); err != nil {
 				t.Fatal(err)
 			}
-			u, err := st.User(ctx, "u")
+			u, err := getUser(ctx, st, "u")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -38,7 +38,7 @@ func ExampleFakeClock() {
 	_, _ = s.Send(ctx, "ping", "u1", nil)
 	for {
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the attempt is logged
-		attempts, _ := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "ping", Limit: 1})
+		attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "ping", Limit: 1})
 		a := attempts[0] // the latest
 		fmt.Printf("attempt %d at %s: %d %s\n", a.Number, a.Time.Format("15:04"), a.StatusCode, a.Outcome)
 		if a.NextAttemptAt.IsZero() {

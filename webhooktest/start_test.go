@@ -2,6 +2,7 @@ package webhooktest_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -41,5 +42,56 @@ func TestStartStopsTheSenderWhenTheTestEnds(t *testing.T) {
 	// the clock.
 	if n := clock.Waiters(); n != 0 {
 		t.Errorf("after the subtest ended, %d goroutines wait on the clock, want 0: webhooktest.Start should have stopped the Sender", n)
+	}
+}
+
+// NewSender gives a test Sender a fake clock, loopback access and no host limit, so that
+// BlockUntil returns once every due job was attempted: 30 jobs to one host all arrive, where
+// the default host limit would hold back all but a burst of 10.
+func TestNewSenderSendsEveryDueJob(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	s, clock := webhooktest.NewSender(t, memstore.New(), nil)
+	if clock == nil || !clock.Now().Equal(webhooktest.Epoch) {
+		t.Fatalf("NewSender's clock = %v, want a FakeClock at Epoch", clock)
+	}
+	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	webhooktest.Start(t, s)
+	for i := range 30 {
+		if _, err := s.Send(t.Context(), "m", fmt.Sprint("u", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clock.BlockUntil(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recv.Requests()); n != 30 {
+		t.Errorf("the receiver got %d requests once the Sender was idle, want 30", n)
+	}
+}
+
+// NewSender keeps what the Config sets: a host limit asked for holds jobs back.
+func TestNewSenderKeepsTheConfig(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	clock := webhooktest.NewFakeClock(t0)
+	s, got := webhooktest.NewSender(t, memstore.New(), &webhook.Config{Clock: clock, HostRate: 1, HostBurst: 2})
+	if got != clock {
+		t.Fatalf("NewSender returned clock %p, want the Config's %p", got, clock)
+	}
+	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	webhooktest.Start(t, s)
+	for i := range 5 {
+		if _, err := s.Send(t.Context(), "m", fmt.Sprint("u", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clock.BlockUntil(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recv.Requests()); n != 2 {
+		t.Errorf("the receiver got %d requests at once, want the burst of 2", n)
 	}
 }

@@ -26,7 +26,7 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 			if u.CreatedAt.IsZero() {
 				u.CreatedAt = p.Now
 			}
-		case up.Merge:
+		case !up.Replace:
 			u = merge(old, u, up.Unset)
 		case u.CreatedAt.IsZero():
 			u.CreatedAt = old.CreatedAt

@@ -32,7 +32,7 @@ func (h *harness) advance(tb testing.TB, d time.Duration) {
 // history returns the attempt log oldest first, as "user message outcome +offset-from-epoch".
 func (h *harness) history(tb testing.TB) []string {
 	tb.Helper()
-	as := h.attempts(tb, webhook.AttemptFilter{})
+	as := h.attempts(tb, webhook.AttemptQuery{})
 	out := make([]string, len(as))
 	for i, a := range as {
 		out[len(as)-1-i] = a.UserID + " " + a.MessageID + " " + string(a.Outcome) + " +" + a.Time.Sub(epoch).String()
@@ -102,11 +102,11 @@ func TestTriggerUnlessCancelsPendingDelivery(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].URI != "/remind/u2" {
 		t.Fatalf("requests = %+v, want one to /remind/u2", reqs)
 	}
-	cancelled := h.attempts(t, webhook.AttemptFilter{UserID: "u1"})[0]
+	cancelled := h.attempts(t, webhook.AttemptQuery{UserID: "u1"})[0]
 	if !strings.Contains(cancelled.Err, `"purchase"`) || cancelled.URL != "" || cancelled.Number != 1 {
 		t.Errorf("cancelled attempt = %+v, want one naming the purchase event, with no request", cancelled)
 	}
-	j, err := h.store.Job(h.ctx, cancelled.DeliveryID)
+	j, err := getJob(h.ctx, h.store, cancelled.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,11 +212,11 @@ func TestDeliveryCapsAcrossMessages(t *testing.T) {
 		"u1 a skipped +27h0m0s",
 		"u1 a succeeded +168h1m0s",
 	)
-	skipped := h.attempts(t, webhook.AttemptFilter{UserID: "u1", MessageID: "a"})[1]
+	skipped := h.attempts(t, webhook.AttemptQuery{UserID: "u1", MessageID: "a"})[1]
 	if !strings.Contains(skipped.Err, "cap") || skipped.URL != "" {
 		t.Errorf("skipped attempt = %+v, want one naming the cap, with no request", skipped)
 	}
-	j, err := h.store.Job(h.ctx, skipped.DeliveryID)
+	j, err := getJob(h.ctx, h.store, skipped.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,12 +265,12 @@ func TestQuietHoursHoldDeliveriesUntilTheyEnd(t *testing.T) {
 		"auckland": time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC), // 08:00 NZDT on the 24th
 	}
 	for _, user := range []string{"ny", "default", "auckland"} {
-		as := h.attempts(t, webhook.AttemptFilter{UserID: user, MessageID: "m"})
+		as := h.attempts(t, webhook.AttemptQuery{UserID: user, MessageID: "m"})
 		if len(as) != 0 {
 			t.Errorf("%s: attempts %+v while held, want none", user, as)
 		}
 	}
-	next, ok, err := h.store.NextDue(h.ctx)
+	next, ok, err := nextDue(h.ctx, h.store)
 	if err != nil || !ok || !next.Equal(want["ny"]) {
 		t.Errorf("NextDue = %v, %v, %v; want %v, so the Sender sleeps until then", next, ok, err, want["ny"])
 	}
@@ -284,7 +284,7 @@ func TestQuietHoursHoldDeliveriesUntilTheyEnd(t *testing.T) {
 		"ny m succeeded +4h0m0s", "default m succeeded +7h0m0s", "auckland m succeeded +10h0m0s",
 	)
 	for user, at := range want {
-		a := h.attempts(t, webhook.AttemptFilter{UserID: user, MessageID: "m"})[0]
+		a := h.attempts(t, webhook.AttemptQuery{UserID: user, MessageID: "m"})[0]
 		if a.Number != 1 || !a.Time.Equal(at) {
 			t.Errorf("%s: attempt %d at %v, want attempt 1 at %v", user, a.Number, a.Time, at)
 		}
@@ -299,7 +299,7 @@ func TestQuietHoursHoldARetry(t *testing.T) {
 	h.advance(t, time.Minute)
 	h.advance(t, 59*time.Minute)
 	h.wantHistory(t, "u1 m retrying +0s", "u1 m succeeded +1h0m0s")
-	if a := h.attempts(t, webhook.AttemptFilter{})[0]; a.Number != 2 {
+	if a := h.attempts(t, webhook.AttemptQuery{})[0]; a.Number != 2 {
 		t.Errorf("the retry is attempt %d, want 2", a.Number)
 	}
 }
@@ -311,9 +311,9 @@ func TestTriggerAndCapValidation(t *testing.T) {
 		d    webhook.Delivery
 		want []string // field paths
 	}{
-		{"trigger rules on a manual message", webhook.Delivery{Delay: time.Hour, Unless: "x", Once: true, Limit: webhook.Cap{Max: 1, Per: time.Hour}},
-			[]string{"delivery.delay", "delivery.unless", "delivery.once", "delivery.limit"}},
-		{"bad limit", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Limit: webhook.Cap{Per: -time.Hour}}, []string{"delivery.limit.max", "delivery.limit.per"}},
+		{"trigger rules on a manual message", webhook.Delivery{Delay: time.Hour, Unless: "x", Once: true, Cap: webhook.Cap{Max: 1, Per: time.Hour}},
+			[]string{"delivery.delay", "delivery.unless", "delivery.once", "delivery.cap"}},
+		{"bad limit", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Cap: webhook.Cap{Per: -time.Hour}}, []string{"delivery.cap.max", "delivery.cap.per"}},
 		{"negative delay", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Delay: -time.Second}, []string{"delivery.delay"}},
 		{"unless without delay", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Unless: "x"}, []string{"delivery.unless"}},
 		{"unless is the event", webhook.Delivery{Kind: webhook.Triggered, Event: "e", Unless: "e", Delay: time.Hour}, []string{"delivery.unless"}},
@@ -361,7 +361,7 @@ func TestCapHoldsForDeliveriesDueTogether(t *testing.T) {
 	h.fire(t, "u2", "e")
 	for _, user := range []string{"u1", "u2"} {
 		outcomes := map[webhook.Outcome]int{}
-		for _, a := range h.attempts(t, webhook.AttemptFilter{UserID: user}) {
+		for _, a := range h.attempts(t, webhook.AttemptQuery{UserID: user}) {
 			outcomes[a.Outcome]++
 		}
 		if want := map[webhook.Outcome]int{webhook.Succeeded: 2, webhook.Skipped: messages - 2}; !cmp.Equal(outcomes, want) {
@@ -373,7 +373,7 @@ func TestCapHoldsForDeliveriesDueTogether(t *testing.T) {
 func TestTriggerLimitPerUserPerPeriod(t *testing.T) {
 	h := newHarness(t, &webhook.Config{Caps: []webhook.Cap{{Max: 1, Per: 24 * time.Hour}}})
 	h.save(t, &webhook.Message{ID: "digest", URL: h.recv.URL + "/digest", Delivery: webhook.Delivery{
-		Kind: webhook.Triggered, Event: "view", IgnoreCaps: true, Limit: webhook.Cap{Max: 2, Per: 24 * time.Hour},
+		Kind: webhook.Triggered, Event: "view", IgnoreCaps: true, Cap: webhook.Cap{Max: 2, Per: 24 * time.Hour},
 	}})
 	h.save(t, &webhook.Message{ID: "promo", URL: h.recv.URL + "/promo", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "promo"}})
 	for range 3 { // a burst: three deliveries due at once
@@ -392,8 +392,8 @@ func TestTriggerLimitPerUserPerPeriod(t *testing.T) {
 		"u1 digest skipped +1h0m0s", "u1 promo succeeded +1h0m0s",
 		"u1 digest succeeded +24h1m0s",
 	)
-	if a := h.attempts(t, webhook.AttemptFilter{MessageID: "digest"})[1]; !strings.Contains(a.Err, "message limit") {
-		t.Errorf("skipped attempt error %q, want it to name the message limit", a.Err)
+	if a := h.attempts(t, webhook.AttemptQuery{MessageID: "digest"})[1]; !strings.Contains(a.Err, "message cap") {
+		t.Errorf("skipped attempt error %q, want it to name the message cap", a.Err)
 	}
 }
 
@@ -417,11 +417,14 @@ func TestCapsApplyToManualSends(t *testing.T) {
 	h.wantHistory(t, "u1 m succeeded +0s", "u1 m skipped +0s", "u1 m skipped +1h0m0s", "u1 m succeeded +1h0m1s")
 }
 
-// brokenCounts is a Store whose CountSent fails.
+// brokenCounts is a Store that fails to read the attempts caps count.
 type brokenCounts struct{ *memstore.Store }
 
-func (brokenCounts) CountSent(context.Context, string, string, time.Time) (int, error) {
-	return 0, errors.New("disk on fire")
+func (s brokenCounts) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook.Attempt, error) {
+	if q.Brief {
+		return nil, errors.New("disk on fire")
+	}
+	return s.Store.Attempts(ctx, q)
 }
 
 func TestCapCountFailureIsRetried(t *testing.T) {

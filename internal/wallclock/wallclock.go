@@ -1,22 +1,24 @@
-package webhook
+// Package wallclock reads and computes wall-clock times in time zones: times of day, dates,
+// and the instants at which clocks show them, across daylight-saving changes.
+package wallclock
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Bounds of the time zones in use: no clock is more than 14 hours ahead of UTC or 12 behind.
+// MaxAhead and MaxBehind bound the time zones in use: no clock is more than 14 hours
+// ahead of UTC or 12 behind.
 const (
-	maxZoneAhead  = 14 * time.Hour
-	maxZoneBehind = 12 * time.Hour
+	MaxAhead  = 14 * time.Hour
+	MaxBehind = 12 * time.Hour
 )
 
-// parseZone returns the time zone a Delivery names: "" (UTC), an offset such as "GMT-7",
+// ParseZone returns the time zone a Delivery names: "" (UTC), an offset such as "GMT-7",
 // "UTC+05:45" or "GMT", or an IANA name.
-func parseZone(name string) (*time.Location, error) {
+func ParseZone(name string) (*time.Location, error) {
 	for _, prefix := range []string{"GMT", "UTC"} {
 		rest, ok := strings.CutPrefix(name, prefix)
 		if !ok {
@@ -54,19 +56,19 @@ func parseZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// parseTimeOfDay returns the time since midnight of a "15:04" time of day.
-func parseTimeOfDay(s string) (time.Duration, error) {
+// ParseTimeOfDay returns the time since midnight of a "15:04" time of day.
+func ParseTimeOfDay(s string) (time.Duration, error) {
 	t, err := time.Parse("15:04", s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a time of day like 15:04", s)
 	}
-	return timeOfDay(t), nil
+	return TimeOfDay(t), nil
 }
 
-// wallClock returns the instant at which clocks in loc show the time of day tod on day (a
+// At returns the instant at which clocks in loc show the time of day tod on day (a
 // date at midnight UTC). A time the clocks skip is taken as if they had not jumped (02:30
 // when 02:00 becomes 03:00 is 03:30); a time they show twice is the first of the two.
-func wallClock(day time.Time, tod time.Duration, loc *time.Location) time.Time {
+func At(day time.Time, tod time.Duration, loc *time.Location) time.Time {
 	naive := day.Add(tod)
 	_, before := naive.Add(-24 * time.Hour).In(loc).Zone()
 	_, after := naive.Add(24 * time.Hour).In(loc).Zone()
@@ -84,52 +86,39 @@ func wallClock(day time.Time, tod time.Duration, loc *time.Location) time.Time {
 	}
 }
 
+// offset returns the offset of loc from UTC at t, in seconds.
 func offset(t time.Time, loc *time.Location) int {
 	_, off := t.In(loc).Zone()
 	return off
 }
 
-// dateOf returns the day (at midnight UTC) that clocks in loc show at t.
-func dateOf(t time.Time, loc *time.Location) time.Time {
+// Date returns the day (at midnight UTC) that clocks in loc show at t.
+func Date(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// nextWallClock returns the first time of day tod in loc, on day or a later day, that is not
+// Next returns the first time of day tod in loc, on day or a later day, that is not
 // before notBefore.
-func nextWallClock(day time.Time, tod time.Duration, loc *time.Location, notBefore time.Time) time.Time {
-	if d := dateOf(notBefore, loc).AddDate(0, 0, -1); d.After(day) {
+func Next(day time.Time, tod time.Duration, loc *time.Location, notBefore time.Time) time.Time {
+	if d := Date(notBefore, loc).AddDate(0, 0, -1); d.After(day) {
 		day = d
 	}
 	for ; ; day = day.AddDate(0, 0, 1) {
-		if t := wallClock(day, tod, loc); !t.Before(notBefore) {
+		if t := At(day, tod, loc); !t.Before(notBefore) {
 			return t
 		}
 	}
 }
 
-// occursOn reports whether a Recurring delivery has an occurrence on day.
-func (d *Delivery) occursOn(day time.Time) bool {
-	switch {
-	case len(d.Weekdays) > 0:
-		return slices.Contains(d.Weekdays, day.Weekday())
-	case d.DayOfMonth > 0:
-		last := time.Date(day.Year(), day.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
-		return day.Day() == min(d.DayOfMonth, last)
-	default:
-		return true
-	}
-}
-
-// nextOccurrence returns the first occurrence day of a Recurring delivery after day.
-func (d *Delivery) nextOccurrence(day time.Time) time.Time {
-	for day = day.AddDate(0, 0, 1); !d.occursOn(day); day = day.AddDate(0, 0, 1) {
-	}
-	return day
-}
-
-// nextLocalHour returns the first time after t at which clocks in loc show a whole hour (or
+// NextHour returns the first time after t at which clocks in loc show a whole hour (or
 // the time that stands for it, when the clocks jump over it).
-func nextLocalHour(t time.Time, loc *time.Location) time.Time {
-	return t.Add(time.Hour - timeOfDay(t.In(loc))%time.Hour)
+func NextHour(t time.Time, loc *time.Location) time.Time {
+	return t.Add(time.Hour - TimeOfDay(t.In(loc))%time.Hour)
+}
+
+// TimeOfDay returns t's wall-clock time since midnight.
+func TimeOfDay(t time.Time) time.Duration {
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
+		time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
 }

@@ -30,7 +30,7 @@ func (h *harness) sendN(tb testing.TB, id string, n int) []string {
 // attemptTimes returns the times of the attempts in the log, oldest first, from epoch.
 func (h *harness) attemptTimes(tb testing.TB) []time.Duration {
 	tb.Helper()
-	as := h.attempts(tb, webhook.AttemptFilter{})
+	as := h.attempts(tb, webhook.AttemptQuery{})
 	var got []time.Duration
 	for i := len(as) - 1; i >= 0; i-- {
 		got = append(got, as[i].Time.Sub(epoch))
@@ -50,7 +50,7 @@ func TestHostRateLimit(t *testing.T) {
 	}
 	held := 0
 	for _, id := range ids {
-		j, err := h.store.Job(h.ctx, id)
+		j, err := getJob(h.ctx, h.store, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,13 +87,13 @@ func TestMessageMaxPerMinute(t *testing.T) {
 		h.idle(t)
 	}
 	var got []time.Duration
-	for _, a := range h.attempts(t, webhook.AttemptFilter{MessageID: "campaign"}) {
+	for _, a := range h.attempts(t, webhook.AttemptQuery{MessageID: "campaign"}) {
 		got = append([]time.Duration{a.Time.Sub(epoch)}, got...)
 	}
 	if diff := cmp.Diff([]time.Duration{0, 30 * time.Second, time.Minute}, got); diff != "" {
 		t.Errorf("campaign attempt times (-want +got):\n%s", diff)
 	}
-	if n := len(h.attempts(t, webhook.AttemptFilter{MessageID: "other"})); n != 3 {
+	if n := len(h.attempts(t, webhook.AttemptQuery{MessageID: "other"})); n != 3 {
 		t.Errorf("other message: %d attempts, want 3", n)
 	}
 	m := &webhook.Message{ID: "bad", URL: h.recv.URL, MaxPerMinute: -1}
@@ -137,7 +137,7 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	attempted := 0
 	for i, id := range ids {
-		j, err := h.store.Job(h.ctx, id)
+		j, err := getJob(h.ctx, h.store, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +156,7 @@ func TestCircuitBreaker(t *testing.T) {
 	h.clock.Advance(time.Minute)
 	h.idle(t)
 	for i, id := range ids {
-		if j, err := h.store.Job(h.ctx, id); err != nil || j.State != webhook.JobSucceeded {
+		if j, err := getJob(h.ctx, h.store, id); err != nil || j.State != webhook.JobSucceeded {
 			t.Errorf("delivery %d after the cool-down: %+v, %v; want succeeded", i, j, err)
 		}
 	}
@@ -182,7 +182,7 @@ func TestGoneEndsTheDeliveryAndIsNoHostFailure(t *testing.T) {
 	h.idle(t)
 	h.clock.Advance(time.Hour)
 	h.idle(t)
-	as := h.attempts(t, webhook.AttemptFilter{})
+	as := h.attempts(t, webhook.AttemptQuery{})
 	if len(as) != 4 {
 		t.Fatalf("got %d attempts, want 4: one per delivery, none held back", len(as))
 	}
@@ -228,7 +228,7 @@ func TestHostRateLimitIgnoresCase(t *testing.T) {
 	if sent["upper"] {
 		held = "lower"
 	}
-	j, err := h.store.Job(h.ctx, ids[held])
+	j, err := getJob(h.ctx, h.store, ids[held])
 	if err != nil {
 		t.Fatal(err)
 	}

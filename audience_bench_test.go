@@ -19,12 +19,12 @@ func BenchmarkAudienceSize(b *testing.B) {
 	for i := range users {
 		id := fmt.Sprintf("user-%07d", i)
 		u := webhook.User{ID: id, Attributes: webhook.Map{"plan": plans[i%3], "age": int64(18 + i%60)}}
-		if err := p.store.PutUser(p.ctx, u); err != nil {
+		if err := putUser(p.ctx, p.store, u); err != nil {
 			b.Fatal(err)
 		}
 		for k := range i % 4 {
 			e := webhook.Event{ID: fmt.Sprint(k), UserID: id, Name: "purchase", Time: epoch.Add(-time.Duration(k) * 20 * days)}
-			if err := p.store.AddEvent(p.ctx, e, nil); err != nil {
+			if _, err := p.store.Enqueue(p.ctx, webhook.EnqueueParams{Events: []webhook.Event{e}}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -72,7 +72,7 @@ func TestTriggerChecksAudienceAndEventFilters(t *testing.T) {
 	if got, want := h.sentTo(), []string{"gold", "gold"}; !slicesEqual(got, want) {
 		t.Errorf("sent to %v, want %v", got, want)
 	}
-	if as := h.attempts(t, webhook.AttemptFilter{}); len(as) != 2 {
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 2 {
 		t.Errorf("got %d attempts, want 2 (filtered events enqueue nothing)", len(as))
 	}
 }
@@ -171,10 +171,7 @@ func TestTriggerUsesTheSavedVersionsAudience(t *testing.T) {
 func (h *harness) enqueueUnseen(tb testing.TB, e webhook.Event) {
 	tb.Helper()
 	h.idle(tb)
-	other, err := webhook.NewSender(h.store, &webhook.Config{Clock: h.clock})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	other, _ := webhooktest.NewSender(tb, h.store, &webhook.Config{Clock: h.clock})
 	if err := other.Trigger(h.ctx, e); err != nil {
 		tb.Fatal(err)
 	}
@@ -196,11 +193,11 @@ func TestAudienceIsCheckedAgainBeforeSending(t *testing.T) {
 		h.clock.Advance(time.Second) // the Sender polls
 		h.idle(t)
 
-		as := h.attempts(t, webhook.AttemptFilter{})
+		as := h.attempts(t, webhook.AttemptQuery{})
 		if len(as) != 1 {
 			t.Fatalf("CheckAudienceOnce %v: got %d attempts, want 1", once, len(as))
 		}
-		job, err := h.store.Job(h.ctx, as[0].DeliveryID)
+		job, err := getJob(h.ctx, h.store, as[0].JobID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +210,7 @@ func TestAudienceIsCheckedAgainBeforeSending(t *testing.T) {
 		if as[0].Outcome != webhook.Skipped || job.State != webhook.JobSkipped || len(h.recv.Requests()) != 0 {
 			t.Errorf("user left: outcome %s, job %s, %d requests; want skipped, skipped, 0", as[0].Outcome, job.State, len(h.recv.Requests()))
 		}
-		if as[0].URL != "" || !strings.Contains(as[0].Err, "no longer in the message's audience") {
+		if as[0].URL != "" || !strings.Contains(as[0].Err, "not in the message's audience") {
 			t.Errorf("skipped attempt: URL %q, error %q; want no request and the reason", as[0].URL, as[0].Err)
 		}
 		logs := h.logs.String()
@@ -234,16 +231,16 @@ type stallingUsers struct {
 	called chan struct{} // closed by the first armed call
 }
 
-func (st *stallingUsers) User(ctx context.Context, id string) (webhook.User, error) {
+func (st *stallingUsers) Users(ctx context.Context, q webhook.UserQuery) ([]webhook.User, error) {
 	if !st.armed.Load() {
-		return st.Store.User(ctx, id)
+		return st.Store.Users(ctx, q)
 	}
 	st.once.Do(func() { close(st.called) })
 	<-ctx.Done()
 	if st.answer {
-		return st.Store.User(context.WithoutCancel(ctx), id)
+		return st.Store.Users(context.WithoutCancel(ctx), q)
 	}
-	return webhook.User{}, ctx.Err()
+	return nil, ctx.Err()
 }
 
 // TestStopDuringAudienceRecheckPutsTheDeliveryBack checks that a delivery whose audience
@@ -265,11 +262,8 @@ func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
 			clock := webhooktest.NewFakeClock(epoch)
 			recv := webhooktest.NewReceiver(t)
 			var logs bytes.Buffer
-			s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+			s, _ := webhooktest.NewSender(t, st, &webhook.Config{Clock: clock,
 				Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-			if err != nil {
-				t.Fatal(err)
-			}
 			if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook",
 				Audience: webhook.Attr("plan", webhook.OpEq, "gold")}); err != nil {
 				t.Fatal(err)
@@ -297,7 +291,7 @@ func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
 				t.Errorf("Stop(cancelled) = %v, want context.Canceled", err)
 			}
 
-			j, err := st.Job(ctx, id)
+			j, err := getJob(ctx, st, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,7 +299,7 @@ func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
 				t.Errorf("delivery is %s with %d attempts, lease %q, due %v; want scheduled with 0, no lease, due %v",
 					j.State, j.Attempts, j.LeaseOwner, j.DueAt, epoch)
 			}
-			as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+			as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,11 +333,11 @@ func newFailingHistory() failingHistory {
 
 var errHistory = errors.New("history unavailable")
 
-func (st failingHistory) EventStats(ctx context.Context, q webhook.EventQuery) (webhook.EventStats, error) {
+func (st failingHistory) Events(ctx context.Context, q webhook.EventQuery) ([]webhook.Event, error) {
 	if st.failing.Load() {
-		return webhook.EventStats{}, errHistory
+		return nil, errHistory
 	}
-	return st.Store.EventStats(ctx, q)
+	return st.Store.Events(ctx, q)
 }
 
 func TestRecheckErrorIsRetried(t *testing.T) {
@@ -353,11 +347,8 @@ func TestRecheckErrorIsRetried(t *testing.T) {
 	st.failing.Store(false)
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(st, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+	s, _ := webhooktest.NewSender(t, st, &webhook.Config{Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := &webhook.Message{ID: "m", URL: recv.URL, Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
 		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
 	if err := s.SaveMessage(ctx, m); err != nil {
@@ -371,7 +362,7 @@ func TestRecheckErrorIsRetried(t *testing.T) {
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	as, err := s.Attempts(ctx, webhook.AttemptFilter{})
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,10 +379,7 @@ func TestRecheckErrorIsRetried(t *testing.T) {
 func TestEventHistoryErrors(t *testing.T) {
 	ctx := context.Background()
 	st := newFailingHistory()
-	s, err := webhook.NewSender(st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := webhooktest.NewSender(t, st, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch)})
 	m := &webhook.Message{ID: "m", URL: "https://x.example.com/", Audience: webhook.Did("buy", 0, webhook.OpGte, 1),
 		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}
 	if err := s.SaveMessage(ctx, m); err != nil {
@@ -403,7 +391,7 @@ func TestEventHistoryErrors(t *testing.T) {
 	if err := s.Trigger(ctx, webhook.Event{UserID: "u1", Name: "buy"}); !errors.Is(err, errHistory) {
 		t.Errorf("Trigger = %v, want the Store's error", err)
 	}
-	if _, ok, _ := st.NextDue(ctx); ok {
+	if _, ok, _ := nextDue(ctx, st); ok {
 		t.Errorf("a trigger that failed enqueued a delivery")
 	}
 	if n, err := s.AudienceSize(ctx, m.Audience); !errors.Is(err, errHistory) {
@@ -456,11 +444,8 @@ func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
 	recv := webhooktest.NewReceiver(t)
-	s, err := webhook.NewSender(store, &webhook.Config{Clock: clock, AllowNetworks: webhooktest.LoopbackNetworks(),
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock,
 		Logger: slog.New(slog.DiscardHandler), QuietHours: webhook.QuietHours{Start: 22 * time.Hour, End: 6 * time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Identify(ctx, webhook.User{ID: "u1", Attributes: map[string]any{"plan": "gold"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +454,7 @@ func TestAttemptLoadsItsUserOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	webhooktest.Start(t, s)
-	before := store.reads("User")
+	before := store.reads("Users")
 	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +467,7 @@ func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	if reqs := recv.Requests(); len(reqs) != 1 || reqs[0].URI != "/gold" {
 		t.Fatalf("requests = %+v, want one to /gold", reqs)
 	}
-	if n := store.reads("User") - before; n != 1 {
+	if n := store.reads("Users") - before; n != 1 {
 		t.Errorf("Store.User called %d times for one attempt, want 1", n)
 	}
 }

@@ -1,0 +1,253 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// audienceEnv is what evaluating an audience for one user needs.
+type audienceEnv struct {
+	ctx   context.Context
+	store EventStore
+	user  *User
+	now   time.Time
+	// pending is an event being triggered, not yet in the Store, which event criteria
+	// count as if it were.
+	pending *Event
+}
+
+// eval reports whether the user is in n.
+func (n *audienceNode) eval(env *audienceEnv) (bool, error) {
+	for _, c := range n.all {
+		if ok, err := c.eval(env); !ok || err != nil {
+			return false, err
+		}
+	}
+	if len(n.any) > 0 {
+		found := false
+		for _, c := range n.any {
+			ok, err := c.eval(env)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	if n.not != nil {
+		if ok, err := n.not.eval(env); ok || err != nil {
+			return false, err
+		}
+	}
+	if n.leaf != nil {
+		return n.leaf.eval(env)
+	}
+	return true, nil
+}
+
+func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
+	u := env.user
+	switch l.subject {
+	case subjectAttr:
+		v, ok := u.Attributes[l.name]
+		return l.check.match(v, ok, env.now), nil
+	case subjectField:
+		v, ok := userField(u, l.name)
+		return l.check.match(v, ok, env.now), nil
+	case subjectBucket:
+		return l.check.match(int64(BucketOf(l.name, u.ID)), true, env.now), nil
+	}
+	q := EventQuery{UserID: u.ID, Names: []string{l.name}, Until: env.now}
+	if l.within > 0 {
+		q.Since = env.now.Add(-l.within)
+	}
+	events, err := env.store.Events(env.ctx, q)
+	if err != nil {
+		return false, fmt.Errorf("webhook: audience: events %q: %w", l.name, err)
+	}
+	if e := env.pending; e != nil && e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
+		events = append(events, *e)
+	}
+	var st eventStats
+	for i := range events {
+		if e := &events[i]; l.where == nil || l.where.matches(e.Params) {
+			var v any
+			if l.param != "" {
+				v = e.Params[l.param]
+			}
+			st.add(e.Time, v)
+		}
+	}
+	v, ok := st.aggregate(l.agg)
+	return l.check.match(v, ok, env.now), nil
+}
+
+func (c *compiledCondition) matches(m Map) bool {
+	v, ok := m[c.key]
+	return c.check.match(v, ok, time.Time{})
+}
+
+// covers reports whether t is in q's window.
+func (q *EventQuery) covers(t time.Time) bool {
+	return (q.Since.IsZero() || !t.Before(q.Since)) && (q.Until.IsZero() || !t.After(q.Until))
+}
+
+// eventStats describes the events an event criterion selects.
+type eventStats struct {
+	// count is how many events were selected.
+	count int
+	// first and last are the earliest and latest time among them; zero if count is 0.
+	first, last time.Time
+	// numbers counts the selected events whose parameter is a number; sum, min and max are
+	// over those values.
+	numbers       int
+	sum, min, max float64
+}
+
+// add counts one more selected event at t whose parameter's value is v (nil if the criterion
+// names no parameter, or the event has no such parameter).
+func (st *eventStats) add(t time.Time, v any) {
+	if st.count == 0 || t.Before(st.first) {
+		st.first = t
+	}
+	if st.count == 0 || t.After(st.last) {
+		st.last = t
+	}
+	st.count++
+	var f float64
+	switch v := v.(type) {
+	case int64:
+		f = float64(v)
+	case float64:
+		f = v
+	default:
+		return
+	}
+	if st.numbers == 0 || f < st.min {
+		st.min = f
+	}
+	if st.numbers == 0 || f > st.max {
+		st.max = f
+	}
+	st.numbers++
+	st.sum += f
+}
+
+// aggregate returns the value of agg, and whether it is set.
+func (st *eventStats) aggregate(agg Aggregate) (any, bool) {
+	switch agg {
+	case AggSum:
+		return st.sum, true
+	case AggAvg:
+		return st.sum / float64(st.numbers), st.numbers > 0
+	case AggMin:
+		return st.min, st.numbers > 0
+	case AggMax:
+		return st.max, st.numbers > 0
+	case AggFirst:
+		return st.first, st.count > 0
+	case AggLast:
+		return st.last, st.count > 0
+	}
+	return int64(st.count), true
+}
+
+// userField returns the value of a user field, and whether it is set.
+func userField(u *User, name string) (any, bool) {
+	var s string
+	switch name {
+	case "test":
+		return u.Test, true
+	case "created_at", "last_active":
+		t := u.CreatedAt
+		if name == "last_active" {
+			t = u.LastActive
+		}
+		return t, !t.IsZero()
+	case "id":
+		s = u.ID
+	case "email":
+		s = u.Email
+	case "country":
+		s = u.Country
+	case "region":
+		s = u.Region
+	case "city":
+		s = u.City
+	case "locale":
+		s = u.Locale
+	case "language":
+		s, _, _ = strings.Cut(u.Locale, "-")
+		s, _, _ = strings.Cut(s, "_")
+		s = strings.ToLower(s)
+	case "time_zone":
+		s = u.TimeZone
+	}
+	return s, s != ""
+}
+
+// inAudience reports whether u is in the audience of cm at now, reading events from store.
+func (cm *compiledMessage) inAudience(ctx context.Context, store EventStore, u *User, now time.Time) (bool, error) {
+	if cm.audience == nil {
+		return true, nil
+	}
+	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now})
+}
+
+// triggeredBy reports whether the event e, being triggered, enqueues a job of cm: its
+// parameters meet Delivery.Where and its user, u, is in the audience, counting e itself.
+func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e *Event, u *User, now time.Time) (bool, error) {
+	for _, c := range cm.where {
+		if !c.matches(e.Params) {
+			return false, nil
+		}
+	}
+	if cm.audience == nil {
+		return true, nil
+	}
+	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now, pending: e})
+}
+
+// AudienceSize counts the users in the Store that a matches now, for a UI to show before a
+// campaign starts. It reads every user, a page at a time, and returns a [*ValidationError]
+// if a is invalid, or the Store's error (or ctx's) if reading failed.
+func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
+	if err := s.made(); err != nil {
+		return 0, err
+	}
+	var ps problems
+	n := compileAudience(&a, "audience", &ps)
+	if err := ps.err("audience"); err != nil {
+		return 0, err
+	}
+	env := &audienceEnv{ctx: ctx, store: s.store, now: s.clock.Now()}
+	const page = 1000
+	count := 0
+	for after := ""; ; {
+		users, err := s.store.Users(ctx, UserQuery{After: after, Limit: page})
+		if err != nil {
+			return 0, fmt.Errorf("webhook: audience size: %w", err)
+		}
+		for i := range users {
+			env.user = &users[i]
+			ok, err := n.eval(env)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				count++
+			}
+		}
+		if len(users) < page {
+			return count, nil
+		}
+		after = users[len(users)-1].ID
+	}
+}
