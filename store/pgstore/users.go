@@ -11,8 +11,8 @@ import (
 
 // putUsersSQL saves the users of the arrays $1 to $4 (ID, the user as JSON, whether to merge
 // it, and the attributes to unset as a JSON array), whose IDs differ: a new user as given,
-// with created_at $5 (JSON, or NULL for none) if it has none; a stored one replaced, keeping
-// its created_at if the new one has none, or merged. The user's JSON leaves out zero fields
+// with created_at $5 (JSON, or NULL for none) if it has none; a stored one merged, or
+// replaced, keeping its created_at if the new one has none. The user's JSON leaves out zero fields
 // (and Test if false), so merging is jsonb's ||, with the attributes merged a level down.
 const putUsersSQL = `WITH u AS (
 	SELECT * FROM unnest($1::text[], $2::jsonb[], $3::boolean[], $4::jsonb[]) AS u(id, data, merge, unset)
@@ -81,12 +81,13 @@ func userRounds(ups []webhook.UserUpdate) ([][]any, error) {
 			return nil, err
 		}
 		var unset []byte
-		if up.Merge && len(up.Unset) > 0 {
+		merge := !up.Replace
+		if merge && len(up.Unset) > 0 {
 			if unset, err = json.Marshal(up.Unset); err != nil {
 				return nil, err
 			}
 		}
-		r.ids, r.data, r.merges, r.unsets = append(r.ids, up.User.ID), append(r.data, data), append(r.merges, up.Merge), append(r.unsets, unset)
+		r.ids, r.data, r.merges, r.unsets = append(r.ids, up.User.ID), append(r.data, data), append(r.merges, merge), append(r.unsets, unset)
 	}
 	args := make([][]any, len(rounds))
 	for i, r := range rounds {
