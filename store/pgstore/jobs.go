@@ -218,9 +218,10 @@ func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []strin
 }
 
 // claimSQL leases up to limit due jobs (see [Store.Claim]) and returns, for each, the time
-// it was due and jobColumns; then a row whose first column is when the first job that it did
-// not claim is due (NULL if none will be) and whose others are NULL. That row reads the
-// statement's snapshot, which does not see the leases just given. The limit is written into
+// it was due and jobColumns; then, if it claimed fewer than limit, a row whose first column
+// is when the first job that it did not claim is due (NULL if none will be) and whose others
+// are NULL. That row reads the statement's snapshot, which does not see the leases just
+// given. The limit is written into
 // the statement, not passed as a parameter, so that the plan kept for it (see planSettings)
 // is made for that limit. The second condition on j.id makes the update find the jobs by
 // their primary key whatever the planner guesses of the CTE's size. The CTE's columns are
@@ -240,7 +241,8 @@ func claimSQL(limit int) string {
 	SELECT * FROM claimed
 	UNION ALL
 	SELECT min(ready_at), ` + strings.Repeat("NULL, ", jobColumnCount-1) + `NULL
-	FROM webhook_jobs WHERE ready_at > $1`
+	FROM webhook_jobs WHERE ready_at > $1
+	HAVING (SELECT count(*) FROM claimed) < ` + strconv.Itoa(limit)
 }
 
 // jobColumnCount is the number of jobColumns.
