@@ -9,14 +9,26 @@ import (
 )
 
 // Events implements [webhook.EventStore]. It reads only the events of the window, by a range
-// scan of the index on (user_id, name, time) for each name, or of its user_id prefix if q
-// names none. Events with the same time come in the order they were saved (by seq). Since
-// is rounded up to the microsecond, as stored times are whole microseconds (see ceilMicro).
+// scan of the index on (user_id, name, time) for each name: those of q, or, if q names none
+// and has a window, each name of the user's events, which it finds by skipping through the
+// same index from one name to the next. Events with the same time come in the order they
+// were saved (by seq). Since is rounded up to the microsecond, as stored times are whole
+// microseconds (see ceilMicro).
 func (s *Store) Events(ctx context.Context, q webhook.EventQuery) ([]webhook.Event, error) {
 	var args params
-	sql := `SELECT id, user_id, name, params, time FROM webhook_events WHERE user_id = ` + args.add(q.UserID)
-	if len(q.Names) > 0 {
+	user := args.add(q.UserID)
+	sql := `SELECT id, user_id, name, params, time FROM webhook_events WHERE user_id = ` + user
+	window := !q.Since.IsZero() || !q.Until.IsZero()
+	switch {
+	case len(q.Names) > 0:
 		sql += ` AND name = ANY (` + args.add(q.Names) + `)`
+	case window:
+		sql = `WITH RECURSIVE names (name) AS (
+			SELECT min(name) FROM webhook_events WHERE user_id = ` + user + `
+			UNION ALL
+			SELECT (SELECT min(name) FROM webhook_events WHERE user_id = ` + user + ` AND name > names.name)
+			FROM names WHERE name IS NOT NULL
+		) ` + sql + ` AND name = ANY (ARRAY (SELECT name FROM names WHERE name IS NOT NULL))`
 	}
 	if !q.Since.IsZero() {
 		sql += ` AND time >= ` + args.add(ceilMicro(q.Since))
@@ -39,17 +51,22 @@ func (s *Store) Events(ctx context.Context, q webhook.EventQuery) ([]webhook.Eve
 	return events, wrap("events", err)
 }
 
-// eventArgs returns the arrays of the events' columns for enqueueSQL: ID, user ID, name,
-// params and time.
-func eventArgs(events []webhook.Event) ([]any, error) {
+// insertEvents returns a statement that saves events in order, the first of each user and
+// event ID winning, with its arguments added to args.
+func insertEvents(events []webhook.Event, args *params) (string, error) {
 	n := len(events)
 	ids, users, names, params, times := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n), make([]time.Time, n)
 	for i, e := range events {
 		ids[i], users[i], names[i], times[i] = e.ID, e.UserID, e.Name, e.Time
 		var err error
 		if params[i], err = marshal(e.Params); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
-	return []any{ids, users, names, params, times}, nil
+	return `INSERT INTO webhook_events (id, user_id, name, params, time)
+		SELECT id, user_id, name, params, time
+		FROM unnest(` + args.add(ids) + `::text[], ` + args.add(users) + `::text[], ` + args.add(names) + `::text[], ` +
+		args.add(params) + `::jsonb[], ` + args.add(times) + `::timestamptz[]) WITH ORDINALITY AS e(id, user_id, name, params, time, n)
+		ORDER BY n
+		ON CONFLICT (user_id, id) DO NOTHING`, nil
 }

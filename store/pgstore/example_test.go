@@ -2,6 +2,8 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"log"
 	"os"
 
@@ -40,4 +42,20 @@ func ExampleStore_WithTx() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// The migrations, for a tool of your own: they are named and begin as golang-migrate and
+// goose expect, so that either takes the file system as it is (see [pgstore.Migrations]).
+func ExampleMigrations() {
+	names, err := fs.Glob(pgstore.Migrations(), "*")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range names {
+		fmt.Println(name)
+	}
+	// Output:
+	// 001_init.up.sql
+	// 002_roles.up.sql
+	// 003_contract_v2.up.sql
 }

@@ -39,40 +39,12 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	return j, nil
 }
 
-// enqueueSQL saves the events of the arrays $1 to $5 (see eventArgs) and the jobs of the
-// arrays $6 to $18 (see jobArgs), the first of each (user, event ID) and each key winning,
-// in order. It returns, for the job numbered n (from 1), the row (n, the ID of the job saved
-// under its key), which is NULL only if another transaction saved the key after this one
-// began; and a row (0, NULL) if it notified listeners, which it does if it saved a job that is
-// scheduled. The ID of a job saved before is looked up by key only for the jobs not saved.
-const enqueueSQL = `WITH new_events AS (
-	INSERT INTO webhook_events (id, user_id, name, params, time)
-	SELECT id, user_id, name, params, time
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
-		WITH ORDINALITY AS e(id, user_id, name, params, time, n)
-	ORDER BY n
-	ON CONFLICT (user_id, id) DO NOTHING
-), j AS (
-	SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::jsonb[],
-		$12::jsonb[], $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[], $18::text[])
-		WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
-			attempts, created_at, due_at, request, unless, n)
-), new_jobs AS (
-	INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-		state, attempts, created_at, due_at, request, unless)
-	SELECT id, key, message_id, message_version, user_id, event, params,
-		CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless
-	FROM j ORDER BY n
-	ON CONFLICT (key) DO NOTHING
-	RETURNING id, key, state
-)
-SELECT j.n, coalesce(new_jobs.id, (SELECT id FROM webhook_jobs WHERE key = j.key))
-FROM j LEFT JOIN new_jobs ON new_jobs.key = j.key
-UNION ALL
-SELECT 0, NULL FROM (` + notifySQL + `) notified WHERE EXISTS (SELECT FROM new_jobs WHERE state = 'scheduled')`
-
-// jobArgs returns the arrays of the jobs' columns for enqueueSQL.
-func jobArgs(jobs []*webhook.Job) ([]any, error) {
+// insertJobs returns a statement that saves jobs in order, in state scheduled or held, the
+// first of each key winning, and returns the key and ID of each job it saved; then a row
+// (NULL, NULL) if it notified listeners, which it does if it saved a scheduled job. Its
+// arguments are added to args, and before is put in it as its first common table
+// expressions, if not empty.
+func insertJobs(jobs []*webhook.Job, before string, args *params) (string, error) {
 	n := len(jobs)
 	var (
 		ids, keys, msgs, users = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -88,16 +60,37 @@ func jobArgs(jobs []*webhook.Job) ([]any, error) {
 		created[i], due[i] = j.CreatedAt, j.DueAt
 		var err error
 		if events[i], err = marshal(j.Event); err != nil {
-			return nil, err
+			return "", err
 		}
 		if params[i], err = marshal(j.Params); err != nil {
-			return nil, err
+			return "", err
 		}
 		if reqs[i], err = marshal(j.Request); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
-	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless}, nil
+	if before != "" {
+		before += ", "
+	}
+	return `WITH ` + before + `new_jobs AS (
+		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
+			state, attempts, created_at, due_at, request, unless)
+		SELECT id, key, message_id, message_version, user_id, event, params,
+			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless
+		FROM unnest(` + args.add(ids) + `::text[], ` + args.add(keys) + `::text[], ` + args.add(msgs) + `::text[], ` +
+		args.add(versions) + `::int[], ` + args.add(users) + `::text[], ` + args.add(events) + `::jsonb[], ` +
+		args.add(params) + `::jsonb[], ` + args.add(states) + `::text[], ` + args.add(attempts) + `::int[], ` +
+		args.add(created) + `::timestamptz[], ` + args.add(due) + `::timestamptz[], ` + args.add(reqs) + `::jsonb[], ` +
+		args.add(unless) + `::text[])
+			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
+				attempts, created_at, due_at, request, unless, n)
+		ORDER BY n
+		ON CONFLICT (key) DO NOTHING
+		RETURNING key, id, state
+	)
+	SELECT key, id FROM new_jobs
+	UNION ALL
+	SELECT NULL, NULL FROM (` + notifySQL + `) notified WHERE EXISTS (SELECT FROM new_jobs WHERE state = 'scheduled')`, nil
 }
 
 // enqueueCall is an Enqueue call: its parameters, and its result.
@@ -154,42 +147,53 @@ func eachAlone[T any](ctx context.Context, calls []T, run func(context.Context, 
 	return errs
 }
 
-// enqueue runs the Enqueue call c in one statement, and sets its result.
+// enqueue runs the Enqueue call c in one statement, with planSettings (PostgreSQL would
+// otherwise plan the statement anew for each call, which costs more than running it), and
+// sets its result. The statement returns the IDs of the jobs it saved; those of jobs whose
+// keys were saved before are looked up after it, in a statement of their own.
 func (s *Store) enqueue(ctx context.Context, c *enqueueCall) error {
-	events, err := eventArgs(c.p.Events)
-	if err != nil {
-		return err
+	var args params
+	var sql string
+	var err error
+	if len(c.p.Events) > 0 {
+		sql, err = insertEvents(c.p.Events, &args)
 	}
-	jobs, err := jobArgs(c.p.Jobs)
+	if err == nil && len(c.p.Jobs) > 0 {
+		if sql != "" {
+			sql = `new_events AS (` + sql + `)`
+		}
+		sql, err = insertJobs(c.p.Jobs, sql, &args)
+	}
+	if err != nil {
+		return unsent{err}
+	}
+	saved := make(map[string]string, len(c.p.Jobs)) // key → ID
+	err = s.batch(ctx, planSettings, []stmt{{sql, args}}, func(_ int, rows pgx.Rows) error {
+		var key, id *string
+		_, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error {
+			if key != nil { // else the row that says it notified
+				saved[*key] = *id
+			}
+			return nil
+		})
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	ids := make([]string, len(c.p.Jobs))
-	rows, err := s.db.Query(ctx, enqueueSQL, append(events, jobs...)...)
-	if err != nil {
-		return err
+	for i, j := range c.p.Jobs {
+		ids[i] = saved[j.Key]
 	}
-	var n int
-	var id *string
-	_, err = pgx.ForEachRow(rows, []any{&n, &id}, func() error {
-		switch {
-		case n == 0:
-		case n > len(ids):
-			return fmt.Errorf("row for job %d of %d", n, len(ids))
-		case id != nil:
-			ids[n-1] = *id
-		}
-		return nil
-	})
-	if err == nil && slices.Contains(ids, "") {
+	if slices.Contains(ids, "") {
 		err = s.lookUpKeys(ctx, c.p.Jobs, ids)
 	}
 	c.res.JobIDs = ids
 	return err
 }
 
-// lookUpKeys sets the empty ones of ids, those of the jobs whose keys another transaction
-// saved while the enqueue ran, to the IDs of the jobs saved under the keys of jobs.
+// lookUpKeys sets the empty ones of ids, those of jobs whose keys were saved before, to the
+// IDs of the jobs saved under their keys.
 func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []string) error {
 	var keys []string
 	for i, id := range ids {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/pgstore"
@@ -88,6 +89,14 @@ func indexReads(t *testing.T, pool *pgxpool.Pool) int64 {
 		WHERE schemaname = current_schema() AND relname LIKE 'webhook\_%'`)
 }
 
+// seqReads returns how many rows of the webhook_* tables of the pool's schema the server has
+// counted as read by sequential scans.
+func seqReads(t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	return count(t, pool, `SELECT coalesce(sum(seq_tup_read), 0)::bigint FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname LIKE 'webhook\_%'`)
+}
+
 // seqScans returns how many sequential scans of the webhook_* tables of the pool's schema
 // the server has counted.
 func seqScans(t *testing.T, pool *pgxpool.Pool) int64 {
@@ -110,4 +119,43 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string) int64 {
 		t.Fatal(fmt.Errorf("read scan counts: %w", err))
 	}
 	return n
+}
+
+// TestEventWindowReadsOnlyTheWindow checks that Events of a window, for some names or for
+// all, reads the index entries of the window's events and not the user's whole history, as
+// the Store contract asks: an OptimalTime fan-out reads every user's events of the last
+// weeks without names.
+func TestEventWindowReadsOnlyTheWindow(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	s := pgstore.New(pool)
+	// 3000 events of u1 over 3000 minutes, under three names, and a few of another user.
+	for _, sql := range []string{
+		`INSERT INTO webhook_events (id, user_id, name, time)
+			SELECT 'e' || g, 'u1', (ARRAY['a', 'b', 'c'])[g % 3 + 1], $1::timestamptz + g * interval '1 minute'
+			FROM generate_series(1, 3000) g`,
+		`INSERT INTO webhook_events (id, user_id, name, time) SELECT 'e' || g, 'u2', 'a', $1 FROM generate_series(1, 10) g`,
+	} {
+		if _, err := pool.Exec(ctx, sql, epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE webhook_events`); err != nil {
+		t.Fatal(err)
+	}
+	for _, names := range [][]string{nil, {"a", "c"}} {
+		q := webhook.EventQuery{UserID: "u1", Names: names, Since: epoch.Add(1500 * time.Minute), Until: epoch.Add(1505 * time.Minute)}
+		before := indexReads(t, pool) + seqReads(t, pool)
+		events, err := s.Events(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := indexReads(t, pool) + seqReads(t, pool) - before
+		if want := 6 - 2*min(len(names), 1); len(events) != want {
+			t.Errorf("Events(names %v, 6 minutes) = %d events, want %d", names, len(events), want)
+		}
+		if read > 50 {
+			t.Errorf("Events(names %v, 6 minutes) read %d rows or index entries of a history of 3000 events, want about the window's", names, read)
+		}
+	}
 }

@@ -253,3 +253,66 @@ func TestViewKeepsCommitMode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWithTx checks that a view's writes are seen by its reads and by no one else until the
+// transaction commits, and are gone if it rolls back: a user, an event and a job, as a
+// signup in the app's own transaction records them.
+func TestWithTx(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	s := pgstore.New(pool)
+	for _, commit := range []bool{false, true} {
+		user := fmt.Sprintf("commit-%v", commit)
+		j := newJob(1, epoch)
+		j.ID, j.Key, j.UserID = "job_"+user, "key-"+user, user
+		seen := func(s *pgstore.Store) (users, events, jobs int) {
+			t.Helper()
+			us, err := s.Users(ctx, webhook.UserQuery{IDs: []string{user}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			es, err := s.Events(ctx, webhook.EventQuery{UserID: user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := s.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(us), len(es), len(js)
+		}
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		view := s.WithTx(tx)
+		if err := view.PutUsers(ctx, webhook.PutUsersParams{Users: []webhook.UserUpdate{{User: webhook.User{ID: user}}}, Now: epoch}); err != nil {
+			t.Fatal(err)
+		}
+		e := webhook.Event{ID: "signup", UserID: user, Name: "signup", Time: epoch}
+		if _, err := view.Enqueue(ctx, webhook.EnqueueParams{Events: []webhook.Event{e}, Jobs: []*webhook.Job{j}}); err != nil {
+			t.Fatal(err)
+		}
+		if u, e, j := seen(view); u != 1 || e != 1 || j != 1 {
+			t.Errorf("the view sees %d users, %d events, %d jobs of its own; want 1 of each", u, e, j)
+		}
+		if u, e, j := seen(s); u+e+j != 0 {
+			t.Errorf("before the commit, others see %d users, %d events, %d jobs of the transaction; want none", u, e, j)
+		}
+		if commit {
+			err = tx.Commit(ctx)
+		} else {
+			err = tx.Rollback(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if commit {
+			want = 1
+		}
+		if u, e, j := seen(s); u != want || e != want || j != want {
+			t.Errorf("after the transaction ends (commit %v), %d users, %d events, %d jobs are saved; want %d of each", commit, u, e, j, want)
+		}
+	}
+}

@@ -34,7 +34,8 @@ ON CONFLICT (id) DO UPDATE SET data = (
 
 // PutUsers implements [webhook.UserStore], in one statement, or, if p names a user more than
 // once, in one statement per time it names one user (the first of each user's updates in the
-// first), in one transaction.
+// first), in one round trip and one transaction. The statements run with planSettings:
+// PostgreSQL would otherwise plan them anew for each call.
 func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	rounds, err := userRounds(p.Users)
 	if err != nil {
@@ -44,17 +45,13 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	if err != nil {
 		return wrap("put users", err)
 	}
-	if len(rounds) == 1 {
-		_, err = s.db.Exec(ctx, putUsersSQL, append(rounds[0], now)...)
-		return wrap("put users", err)
+	stmts := make([]stmt, len(rounds))
+	for i, args := range rounds {
+		stmts[i] = stmt{putUsersSQL, append(args, now)}
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		for _, args := range rounds {
-			if _, err := tx.Exec(ctx, putUsersSQL, append(args, now)...); err != nil {
-				return err
-			}
-		}
-		return nil
+	err = s.batch(ctx, planSettings, stmts, func(_ int, rows pgx.Rows) error {
+		rows.Close()
+		return rows.Err()
 	})
 	return wrap("put users", err)
 }
