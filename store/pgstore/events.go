@@ -51,22 +51,25 @@ func (s *Store) Events(ctx context.Context, q webhook.EventQuery) ([]webhook.Eve
 	return events, wrap("events", err)
 }
 
-// insertEvents returns a statement that saves events in order, the first of each user and
-// event ID winning, with its arguments added to args.
-func insertEvents(events []webhook.Event, args *params) (string, error) {
+// insertEventsSQL saves the events of the arrays $1 to $5 (see eventArgs) in order, the
+// first of each user and event ID winning.
+const insertEventsSQL = `INSERT INTO webhook_events (id, user_id, name, params, time)
+	SELECT id, user_id, name, params, time
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+		WITH ORDINALITY AS e(id, user_id, name, params, time, n)
+	ORDER BY n
+	ON CONFLICT (user_id, id) DO NOTHING`
+
+// eventArgs returns the arguments of insertEventsSQL for events.
+func eventArgs(events []webhook.Event) ([]any, error) {
 	n := len(events)
 	ids, users, names, params, times := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n), make([]time.Time, n)
 	for i, e := range events {
 		ids[i], users[i], names[i], times[i] = e.ID, e.UserID, e.Name, e.Time
 		var err error
 		if params[i], err = marshal(e.Params); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	return `INSERT INTO webhook_events (id, user_id, name, params, time)
-		SELECT id, user_id, name, params, time
-		FROM unnest(` + args.add(ids) + `::text[], ` + args.add(users) + `::text[], ` + args.add(names) + `::text[], ` +
-		args.add(params) + `::jsonb[], ` + args.add(times) + `::timestamptz[]) WITH ORDINALITY AS e(id, user_id, name, params, time, n)
-		ORDER BY n
-		ON CONFLICT (user_id, id) DO NOTHING`, nil
+	return []any{ids, users, names, params, times}, nil
 }

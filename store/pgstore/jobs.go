@@ -39,12 +39,45 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	return j, nil
 }
 
-// insertJobs returns a statement that saves jobs in order, in state scheduled or held, the
-// first of each key winning, and returns the key and ID of each job it saved; then a row
-// (NULL, NULL) if it notified listeners, which it does if it saved a scheduled job. Its
-// arguments are added to args, and before is put in it as its first common table
-// expressions, if not empty.
-func insertJobs(jobs []*webhook.Job, before string, args *params) (string, error) {
+// insertJobsSQL returns a statement that saves the jobs of 13 arrays of arguments from
+// $first on (see jobArgs) in order, in state scheduled or held, the first of each key
+// winning, and returns the key and ID of each job it saved; then a row (NULL, NULL) if it
+// notified listeners, which it does if it saved a scheduled job. before, if not empty, is
+// put in it as its first common table expressions.
+func insertJobsSQL(first int, before string) string {
+	arrays := make([]string, 13)
+	for i, typ := range []string{"text", "text", "text", "int", "text", "jsonb", "jsonb", "text", "int",
+		"timestamptz", "timestamptz", "jsonb", "text"} {
+		arrays[i] = "$" + strconv.Itoa(first+i) + "::" + typ + "[]"
+	}
+	if before != "" {
+		before += ", "
+	}
+	return `WITH ` + before + `new_jobs AS (
+		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
+			state, attempts, created_at, due_at, request, unless)
+		SELECT id, key, message_id, message_version, user_id, event, params,
+			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless
+		FROM unnest(` + strings.Join(arrays, ", ") + `)
+			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
+				attempts, created_at, due_at, request, unless, n)
+		ORDER BY n
+		ON CONFLICT (key) DO NOTHING
+		RETURNING key, id, state
+	)
+	SELECT key, id FROM new_jobs
+	UNION ALL
+	SELECT NULL, NULL FROM (` + notifySQL + `) notified WHERE EXISTS (SELECT FROM new_jobs WHERE state = 'scheduled')`
+}
+
+// The statements of Enqueue: the jobs of a call, or its events and jobs.
+var (
+	enqueueJobsSQL = insertJobsSQL(1, "")
+	enqueueAllSQL  = insertJobsSQL(6, "new_events AS ("+insertEventsSQL+")")
+)
+
+// jobArgs returns the 13 arrays of arguments of insertJobsSQL for jobs.
+func jobArgs(jobs []*webhook.Job) ([]any, error) {
 	n := len(jobs)
 	var (
 		ids, keys, msgs, users = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -60,37 +93,16 @@ func insertJobs(jobs []*webhook.Job, before string, args *params) (string, error
 		created[i], due[i] = j.CreatedAt, j.DueAt
 		var err error
 		if events[i], err = marshal(j.Event); err != nil {
-			return "", err
+			return nil, err
 		}
 		if params[i], err = marshal(j.Params); err != nil {
-			return "", err
+			return nil, err
 		}
 		if reqs[i], err = marshal(j.Request); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	if before != "" {
-		before += ", "
-	}
-	return `WITH ` + before + `new_jobs AS (
-		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-			state, attempts, created_at, due_at, request, unless)
-		SELECT id, key, message_id, message_version, user_id, event, params,
-			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless
-		FROM unnest(` + args.add(ids) + `::text[], ` + args.add(keys) + `::text[], ` + args.add(msgs) + `::text[], ` +
-		args.add(versions) + `::int[], ` + args.add(users) + `::text[], ` + args.add(events) + `::jsonb[], ` +
-		args.add(params) + `::jsonb[], ` + args.add(states) + `::text[], ` + args.add(attempts) + `::int[], ` +
-		args.add(created) + `::timestamptz[], ` + args.add(due) + `::timestamptz[], ` + args.add(reqs) + `::jsonb[], ` +
-		args.add(unless) + `::text[])
-			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
-				attempts, created_at, due_at, request, unless, n)
-		ORDER BY n
-		ON CONFLICT (key) DO NOTHING
-		RETURNING key, id, state
-	)
-	SELECT key, id FROM new_jobs
-	UNION ALL
-	SELECT NULL, NULL FROM (` + notifySQL + `) notified WHERE EXISTS (SELECT FROM new_jobs WHERE state = 'scheduled')`, nil
+	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless}, nil
 }
 
 // enqueueCall is an Enqueue call: its parameters, and its result.
@@ -147,38 +159,41 @@ func eachAlone[T any](ctx context.Context, calls []T, run func(context.Context, 
 	return errs
 }
 
-// enqueue runs the Enqueue call c in one statement, with planSettings (PostgreSQL would
-// otherwise plan the statement anew for each call, which costs more than running it), and
-// sets its result. The statement returns the IDs of the jobs it saved; those of jobs whose
-// keys were saved before are looked up after it, in a statement of their own.
+// enqueue runs the Enqueue call c in one statement, and sets its result. The statement
+// returns the IDs of the jobs it saved; those of jobs whose keys were saved before are looked
+// up after it, in a statement of their own.
 func (s *Store) enqueue(ctx context.Context, c *enqueueCall) error {
-	var args params
 	var sql string
-	var err error
+	var args []any
 	if len(c.p.Events) > 0 {
-		sql, err = insertEvents(c.p.Events, &args)
-	}
-	if err == nil && len(c.p.Jobs) > 0 {
-		if sql != "" {
-			sql = `new_events AS (` + sql + `)`
+		events, err := eventArgs(c.p.Events)
+		if err != nil {
+			return unsent{err}
 		}
-		sql, err = insertJobs(c.p.Jobs, sql, &args)
+		sql, args = insertEventsSQL, events
 	}
-	if err != nil {
-		return unsent{err}
+	if len(c.p.Jobs) > 0 {
+		jobs, err := jobArgs(c.p.Jobs)
+		if err != nil {
+			return unsent{err}
+		}
+		sql, args = enqueueJobsSQL, append(args, jobs...)
+		if len(c.p.Events) > 0 {
+			sql = enqueueAllSQL
+		}
 	}
 	saved := make(map[string]string, len(c.p.Jobs)) // key → ID
-	err = s.batch(ctx, planSettings, []stmt{{sql, args}}, func(_ int, rows pgx.Rows) error {
-		var key, id *string
-		_, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error {
-			if key != nil { // else the row that says it notified
-				saved[*key] = *id
-			}
-			return nil
-		})
-		return err
-	})
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
+		return err
+	}
+	var key, id *string
+	if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error {
+		if key != nil { // else the row that says it notified
+			saved[*key] = *id
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	ids := make([]string, len(c.p.Jobs))

@@ -34,8 +34,7 @@ ON CONFLICT (id) DO UPDATE SET data = (
 
 // PutUsers implements [webhook.UserStore], in one statement, or, if p names a user more than
 // once, in one statement per time it names one user (the first of each user's updates in the
-// first), in one round trip and one transaction. The statements run with planSettings:
-// PostgreSQL would otherwise plan them anew for each call.
+// first), in one round trip and one transaction.
 func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	rounds, err := userRounds(p.Users)
 	if err != nil {
@@ -49,7 +48,7 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	for i, args := range rounds {
 		stmts[i] = stmt{putUsersSQL, append(args, now)}
 	}
-	err = s.batch(ctx, planSettings, stmts, func(_ int, rows pgx.Rows) error {
+	err = s.batch(ctx, "", stmts, func(_ int, rows pgx.Rows) error {
 		rows.Close()
 		return rows.Err()
 	})
