@@ -271,7 +271,7 @@ func testEnqueueAtomic(t *testing.T, s webhook.Store) {
 	// While one goroutine enqueues events with their jobs, another reads the user's jobs
 	// and then their events: a job it sees was saved with its event, in the same change,
 	// so the event must be there.
-	const n = 100
+	const n = 200
 	done := make(chan struct{})
 	defer func() { <-done }() // a failed check ends the rule only once the writer is done
 	go func() {
@@ -736,6 +736,21 @@ func testScheduleJobs(t *testing.T, s webhook.Store) {
 		if got := ids(claimFor(t, s, at(tt.now), "w", 10*time.Hour, 10).Jobs); !slices.Equal(got, tt.want) {
 			t.Errorf("Claim at epoch+%v = %v, want %v: a job moved to scheduled is due at its DueAt, or the new one if given", tt.now, got, tt.want)
 		}
+	}
+	// A job that ended and is scheduled again is selected by its Unless event like any other.
+	u := job("unless", "ku", at(3*time.Hour))
+	u.Unless = "buy"
+	enqueueJobs(t, s, u)
+	u = claim(t, s, at(3*time.Hour), "w", 1)[0]
+	u.State = webhook.JobFailed
+	must(t, "Finish", finishOne(t, s, u, nil))
+	byUnless := webhook.UpdateJobsParams{Filter: webhook.JobFilter{UserID: "u1", Unless: "buy"}, From: pending, To: webhook.JobCancelled, Now: at(3 * time.Hour)}
+	if got := updateJobs(t, s, byUnless); len(got) != 0 {
+		t.Errorf("UpdateJobs(%+v) with the job failed = %v, want none", byUnless.Filter, ids(got))
+	}
+	updateJobs(t, s, webhook.UpdateJobsParams{Filter: webhook.JobFilter{IDs: []string{"unless"}}, From: []webhook.JobState{webhook.JobFailed}, To: webhook.JobScheduled})
+	if got := updateJobs(t, s, byUnless); !slices.Equal(ids(got), []string{"unless"}) {
+		t.Errorf("UpdateJobs(%+v) after the failed job was scheduled again = %v, want [unless]", byUnless.Filter, ids(got))
 	}
 }
 

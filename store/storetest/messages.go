@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
@@ -21,16 +22,32 @@ var messageRules = []rule{
 }
 
 // message returns a message with every field set, Triggered by event if it is not empty.
+// Its values are in the JSON data model, as the Sender saves them.
 func message(id, event string) *webhook.Message {
 	m := &webhook.Message{
 		ID: id, Name: "Message " + id, Method: "PUT",
-		URL:         "https://api:secret@example.com/users/{{ user.id }}?q={{ parameter.q }}",
-		ContentType: webhook.Form,
-		Headers:     []webhook.Field{{Key: "X-B", Value: "2"}, {Key: "X-A", Value: "{{ user.email }}"}},
-		Data:        []webhook.Field{{Key: "z", Value: "last"}, {Key: "a", Value: "first"}, {Key: "z", Value: "again"}},
+		URL:          "https://api:secret@example.com/users/{{ user.id }}?q={{ parameter.q }}",
+		ContentType:  webhook.Form,
+		Headers:      []webhook.Field{{Key: "X-B", Value: "2"}, {Key: "X-A", Value: "{{ user.email }}"}},
+		Data:         []webhook.Field{{Key: "z", Value: "last"}, {Key: "a", Value: "first"}, {Key: "z", Value: "again"}},
+		Secrets:      []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_b2xkZXI="},
+		MaxPerMinute: 60,
+		Audience: webhook.Audience{All: []webhook.Audience{
+			{Criterion: webhook.Criterion{Attr: "plan", Op: webhook.OpIn, Value: []any{"pro", "team"}}},
+			{Not: &webhook.Audience{Criterion: webhook.Criterion{
+				Event: "buy", Agg: webhook.AggSum, Param: "total", Within: webhook.Duration(30 * 24 * time.Hour),
+				Where: &webhook.Condition{Key: "currency", Op: webhook.OpEq, Value: "EUR"}, Op: webhook.OpGte, Value: int64(100),
+			}}},
+		}},
+		CheckAudienceOnce: true,
 	}
 	if event != "" {
-		m.Delivery = webhook.Delivery{Kind: webhook.Triggered, Event: event}
+		m.Delivery = webhook.Delivery{
+			Kind: webhook.Triggered, Event: event, Delay: 5 * time.Minute, Unless: "refund", Once: true,
+			Where:      []webhook.Condition{{Key: "total", Op: webhook.OpGt, Value: 9.5}, {Key: "coupon", Op: webhook.OpNotExists}},
+			Cap:        webhook.Cap{Max: 2, Per: 24 * time.Hour},
+			IgnoreCaps: true, IgnoreQuietHours: true,
+		}
 	}
 	return m
 }

@@ -11,8 +11,8 @@ import (
 var userRules = []rule{
 	{"PutUsersThenUsersReturnsThem", testUserRoundTrip},
 	{"PutUsersSetsCreatedAtOfANewUserToNowIfZero", testUserCreatedAt},
-	{"PutUsersReplacesAUserWholeWithoutMerge", testPutUsersReplaces},
-	{"PutUsersMergeSetsNonZeroFieldsAndNamedAttributes", testPutUsersMerges},
+	{"PutUsersWithReplaceReplacesAUserWhole", testPutUsersReplaces},
+	{"PutUsersMergesNonZeroFieldsAndNamedAttributesByDefault", testPutUsersMerges},
 	{"PutUsersMergeOfANewUserSavesItAsGiven", testPutUsersMergeNew},
 	{"UsersByIDsAreInIDOrderWithoutMissingOrRepeatedUsers", testUsersByIDs},
 	{"UsersPagesByIDInByteOrder", testUsersPaging},
@@ -33,12 +33,12 @@ func fullUser(id string) webhook.User {
 	}
 }
 
-// putUsers saves users as given, replacing them, with Now at epoch.
+// putUsers saves users as given, with Replace, and Now at epoch.
 func putUsers(t *testing.T, s webhook.Store, users ...webhook.User) {
 	t.Helper()
 	p := webhook.PutUsersParams{Now: at(0)}
 	for _, u := range users {
-		p.Users = append(p.Users, webhook.UserUpdate{User: u})
+		p.Users = append(p.Users, webhook.UserUpdate{User: u, Replace: true})
 	}
 	must(t, "PutUsers", s.PutUsers(t.Context(), p))
 }
@@ -78,7 +78,7 @@ func testUserCreatedAt(t *testing.T, s webhook.Store) {
 	given := webhook.User{ID: "given", CreatedAt: at(-time.Hour)}
 	none := webhook.User{ID: "none"}
 	now := at(3*time.Hour + 5*µs)
-	p := webhook.PutUsersParams{Now: now, Users: []webhook.UserUpdate{{User: given}, {User: none, Merge: true}}}
+	p := webhook.PutUsersParams{Now: now, Users: []webhook.UserUpdate{{User: given, Replace: true}, {User: none}}}
 	must(t, "PutUsers", s.PutUsers(t.Context(), p))
 	if got := getUser(t, s, "given"); !got.CreatedAt.Equal(at(-time.Hour)) {
 		t.Errorf("a new user saved with CreatedAt %v has CreatedAt %v, want it kept", at(-time.Hour), got.CreatedAt)
@@ -92,15 +92,15 @@ func testPutUsersReplaces(t *testing.T, s webhook.Store) {
 	putUsers(t, s, fullUser("u1"), fullUser("u2"))
 	bob := webhook.User{ID: "u1", Attributes: webhook.Map{"name": "Bob"}}
 	later := webhook.User{ID: "u2", CreatedAt: at(time.Hour)}
-	p := webhook.PutUsersParams{Now: at(2 * time.Hour), Users: []webhook.UserUpdate{{User: bob}, {User: later}}}
+	p := webhook.PutUsersParams{Now: at(2 * time.Hour), Users: []webhook.UserUpdate{{User: bob, Replace: true}, {User: later, Replace: true}}}
 	must(t, "PutUsers again", s.PutUsers(t.Context(), p))
 	want := bob
 	want.CreatedAt = at(0)
 	if diff := cmp.Diff(want, getUser(t, s, "u1"), diffOpts...); diff != "" {
-		t.Errorf("PutUsers without Merge must replace the user whole, keeping the stored CreatedAt if the new one is zero (-want +got):\n%s", diff)
+		t.Errorf("PutUsers with Replace must replace the user whole, keeping the stored CreatedAt if the new one is zero (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(later, getUser(t, s, "u2"), diffOpts...); diff != "" {
-		t.Errorf("PutUsers without Merge must replace the user whole, CreatedAt too if it is not zero (-want +got):\n%s", diff)
+		t.Errorf("PutUsers with Replace must replace the user whole, CreatedAt too if it is not zero (-want +got):\n%s", diff)
 	}
 	users, err := s.Users(t.Context(), webhook.UserQuery{Limit: 10})
 	must(t, "Users", err)
@@ -118,11 +118,11 @@ func testPutUsersMerges(t *testing.T, s webhook.Store) {
 	u2 := webhook.User{ID: "u2", Email: "new@example.com", CreatedAt: at(-time.Hour)}
 	bare := webhook.User{ID: "bare", Test: true, Attributes: webhook.Map{"a": "b"}}
 	p := webhook.PutUsersParams{Now: at(9 * time.Hour), Users: []webhook.UserUpdate{
-		{User: u1, Merge: true, Unset: []string{"tags", "age", "missing"}},
-		{User: u2, Merge: true},
-		{User: bare, Merge: true},
+		{User: u1, Unset: []string{"tags", "age", "missing"}},
+		{User: u2},
+		{User: bare},
 	}}
-	must(t, "PutUsers with Merge", s.PutUsers(t.Context(), p))
+	must(t, "PutUsers", s.PutUsers(t.Context(), p))
 
 	want1 := fullUser("u1")
 	want1.City, want1.LastActive = "Potsdam", at(5*time.Hour)
@@ -142,7 +142,7 @@ func testPutUsersMerges(t *testing.T, s webhook.Store) {
 		{"Test is set, and attributes are added to a user that had none", wantBare},
 	} {
 		if diff := cmp.Diff(tt.want, getUser(t, s, tt.want.ID), diffOpts...); diff != "" {
-			t.Errorf("PutUsers with Merge of user %s: %s (-want +got):\n%s", tt.want.ID, tt.rule, diff)
+			t.Errorf("PutUsers without Replace merges: of user %s, %s (-want +got):\n%s", tt.want.ID, tt.rule, diff)
 		}
 	}
 }
@@ -150,12 +150,12 @@ func testPutUsersMerges(t *testing.T, s webhook.Store) {
 func testPutUsersMergeNew(t *testing.T, s webhook.Store) {
 	u := fullUser("u1")
 	u.CreatedAt = time.Time{}
-	p := webhook.PutUsersParams{Now: at(time.Hour), Users: []webhook.UserUpdate{{User: u, Merge: true, Unset: []string{"name"}}}}
-	must(t, "PutUsers with Merge", s.PutUsers(t.Context(), p))
+	p := webhook.PutUsersParams{Now: at(time.Hour), Users: []webhook.UserUpdate{{User: u, Unset: []string{"name"}}}}
+	must(t, "PutUsers", s.PutUsers(t.Context(), p))
 	want := u
 	want.CreatedAt = at(time.Hour)
 	if diff := cmp.Diff(want, getUser(t, s, "u1"), diffOpts...); diff != "" {
-		t.Errorf("PutUsers with Merge of a user the Store does not hold must save it as given, with CreatedAt Now (-want +got):\n%s", diff)
+		t.Errorf("PutUsers that merges a user the Store does not hold must save it as given, with CreatedAt Now (-want +got):\n%s", diff)
 	}
 }
 
