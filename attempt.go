@@ -14,21 +14,21 @@ type Outcome string
 const (
 	// Succeeded: the receiver answered with a 2xx status.
 	Succeeded Outcome = "succeeded"
-	// Retrying: the attempt failed and the delivery will be tried again at NextAttemptAt.
+	// Retrying: the attempt failed and the job will be tried again at NextAttemptAt.
 	Retrying Outcome = "retrying"
-	// Failed: the attempt failed and the delivery will not be tried again.
+	// Failed: the attempt failed and the job will not be tried again.
 	Failed Outcome = "failed"
-	// Blocked: the private-address guard refused the destination; the delivery failed.
+	// Blocked: the private-address guard refused the destination; the job failed.
 	Blocked Outcome = "blocked"
-	// Skipped: the delivery was not sent because a rule said so when it came due (the user
+	// Skipped: the job was not sent because a rule said so when it came due (the user
 	// left the audience, a cap was reached); no request was made.
 	Skipped Outcome = "skipped"
-	// Cancelled: the delivery was cancelled before it was sent (its campaign was cancelled,
+	// Cancelled: the job was cancelled before it was sent (its campaign was cancelled,
 	// or an "unless" event arrived); no request was made.
 	Cancelled Outcome = "cancelled"
 )
 
-// Attempt is one try to send a delivery, as kept in the attempt log (the "notifications log"
+// Attempt is one try to send a job, as kept in the attempt log (the "notifications log"
 // of engagement platforms). Credentials are redacted from its URL and headers (see
 // [Request.Redacted]).
 type Attempt struct {
@@ -37,16 +37,16 @@ type Attempt struct {
 	// MessageID and MessageVersion identify the message sent.
 	MessageID      string `json:"message_id"`
 	MessageVersion int    `json:"message_version,omitempty"`
-	// UserID is the user the delivery was for.
+	// UserID is the user the job was for.
 	UserID string `json:"user_id"`
-	// Number counts the delivery's attempts from 1.
+	// Number counts the job's attempts from 1.
 	Number int `json:"number"`
 	// Time is when the attempt started, on the Sender's Clock.
 	Time time.Time `json:"time"`
 	// Duration is how long it took, on the Sender's Clock.
 	Duration time.Duration `json:"duration"`
 	// Method, URL, RequestHeader and RequestBody are the request, with credentials redacted.
-	// They are empty if the delivery could not be rendered.
+	// They are empty if the job could not be rendered.
 	Method        string      `json:"method,omitempty"`
 	URL           string      `json:"url,omitempty"`
 	RequestHeader http.Header `json:"request_header,omitempty"`
@@ -62,10 +62,10 @@ type Attempt struct {
 	Err string `json:"error,omitempty"`
 	// Outcome is how the attempt ended.
 	Outcome Outcome `json:"outcome"`
-	// NextAttemptAt is when the delivery will be tried again, if Outcome is Retrying.
+	// NextAttemptAt is when the job will be tried again, if Outcome is Retrying.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	// IgnoreCaps is set on attempts of a message whose Delivery.IgnoreCaps is set; they do
-	// not count toward Config.Caps (see [AttemptStore.CountSent]).
+	// not count toward Config.Caps (see [Cap]).
 	IgnoreCaps bool `json:"ignore_caps,omitempty"`
 }
 

@@ -13,9 +13,9 @@ type audienceEnv struct {
 	store EventStore
 	user  *User
 	now   time.Time
-	// pending is an event being triggered, not yet in the Store, which event criteria
-	// count as if it were.
-	pending *Event
+	// pending are events being triggered, not yet in the Store, which event criteria count
+	// as if they were.
+	pending []Event
 }
 
 // eval reports whether the user is in n.
@@ -72,8 +72,10 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("webhook: audience: events %q: %w", l.name, err)
 	}
-	if e := env.pending; e != nil && e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
-		events = append(events, *e)
+	for _, e := range env.pending {
+		if e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
+			events = append(events, e)
+		}
 	}
 	var st eventStats
 	for i := range events {
@@ -112,7 +114,8 @@ type eventStats struct {
 }
 
 // add counts one more selected event at t whose parameter's value is v (nil if the criterion
-// names no parameter, or the event has no such parameter).
+// names no parameter, or the event has no such parameter). A number, or a string that spells
+// one (see numericString), is summed.
 func (st *eventStats) add(t time.Time, v any) {
 	if st.count == 0 || t.Before(st.first) {
 		st.first = t
@@ -121,15 +124,11 @@ func (st *eventStats) add(t time.Time, v any) {
 		st.last = t
 	}
 	st.count++
-	var f float64
-	switch v := v.(type) {
-	case int64:
-		f = float64(v)
-	case float64:
-		f = v
-	default:
+	x, ok := subjectOperand(v, kindNumber) // numbers, and strings that spell one
+	if !ok {
 		return
 	}
+	f := x.f
 	if st.numbers == 0 || f < st.min {
 		st.min = f
 	}
@@ -201,9 +200,11 @@ func (cm *compiledMessage) inAudience(ctx context.Context, store EventStore, u *
 	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now})
 }
 
-// triggeredBy reports whether the event e, being triggered, enqueues a job of cm: its
-// parameters meet Delivery.Where and its user, u, is in the audience, counting e itself.
-func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e *Event, u *User, now time.Time) (bool, error) {
+// triggeredBy reports whether the last of events, being triggered, enqueues a job of cm: its
+// parameters meet Delivery.Where and its user, u, is in the audience, counting the events
+// (which are not saved yet).
+func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, events []Event, u *User, now time.Time) (bool, error) {
+	e := &events[len(events)-1]
 	for _, c := range cm.where {
 		if !c.matches(e.Params) {
 			return false, nil
@@ -212,7 +213,7 @@ func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, e 
 	if cm.audience == nil {
 		return true, nil
 	}
-	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now, pending: e})
+	return cm.audience.eval(&audienceEnv{ctx: ctx, store: store, user: u, now: now, pending: events})
 }
 
 // AudienceSize counts the users in the Store that a matches now, for a UI to show before a

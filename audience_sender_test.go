@@ -61,7 +61,7 @@ func TestTriggerChecksAudienceAndEventFilters(t *testing.T) {
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},                // sent
 		{UserID: "free", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},                // not in the audience
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 5, "currency": "EUR"}},                 // too small
-		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": "20", "currency": "EUR"}},              // a string
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": "20", "currency": "EUR"}},              // sent: a numeric string
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 10, "currency": "GBP"}},                // other currency
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 10.5, "currency": "USD"}, ID: "again"}, // sent
 		{UserID: "nobody", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},              // no attributes
@@ -69,11 +69,11 @@ func TestTriggerChecksAudienceAndEventFilters(t *testing.T) {
 		h.trigger(t, e)
 	}
 	h.idle(t)
-	if got, want := h.sentTo(), []string{"gold", "gold"}; !slicesEqual(got, want) {
+	if got, want := h.sentTo(), []string{"gold", "gold", "gold"}; !slicesEqual(got, want) {
 		t.Errorf("sent to %v, want %v", got, want)
 	}
-	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 2 {
-		t.Errorf("got %d attempts, want 2 (filtered events enqueue nothing)", len(as))
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 3 {
+		t.Errorf("got %d attempts, want 3 (filtered events enqueue nothing)", len(as))
 	}
 }
 
@@ -166,7 +166,7 @@ func TestTriggerUsesTheSavedVersionsAudience(t *testing.T) {
 }
 
 // enqueueUnseen triggers e through a second, unstarted Sender on the harness's Store, so the
-// harness's Sender sees the delivery only when it next polls (after PollInterval on the fake
+// harness's Sender sees the job only when it next polls (after PollInterval on the fake
 // clock): the user can change in between.
 func (h *harness) enqueueUnseen(tb testing.TB, e webhook.Event) {
 	tb.Helper()
@@ -243,7 +243,7 @@ func (st *stallingUsers) Users(ctx context.Context, q webhook.UserQuery) ([]webh
 	return nil, ctx.Err()
 }
 
-// TestStopDuringAudienceRecheckPutsTheDeliveryBack checks that a delivery whose audience
+// TestStopDuringAudienceRecheckPutsTheDeliveryBack checks that a job whose audience
 // check is cut short by a hard stop goes back in the queue, due now, with the attempt not
 // counted and nothing logged: not skipped, although the user has left the audience, and not
 // failed, although the check saw the context's error.
@@ -272,7 +272,7 @@ func TestStopDuringAudienceRecheckPutsTheDeliveryBack(t *testing.T) {
 			if err := s.Identify(ctx, webhook.User{ID: "u1", Attributes: webhook.Map{"plan": "free"}}); err != nil {
 				t.Fatal(err)
 			}
-			id, err := s.Send(ctx, "m", "u1", nil)
+			id, err := s.Send(ctx, "m", "u1", nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -437,7 +437,7 @@ func TestDeliveryWhereValidation(t *testing.T) {
 	}
 }
 
-// A delivery's first attempt loads its user from the Store once, although quiet hours, the
+// A job's first attempt loads its user from the Store once, although quiet hours, the
 // audience check and a template reading an attribute each need it.
 func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	ctx := t.Context()
@@ -455,7 +455,7 @@ func TestAttemptLoadsItsUserOnce(t *testing.T) {
 	}
 	webhooktest.Start(t, s)
 	before := store.reads("Users")
-	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+	if _, err := s.Send(ctx, "m", "u1", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := recv.Wait(ctx, 1); err != nil {

@@ -41,8 +41,8 @@ func newCountingServer(tb testing.TB) *countingServer {
 	return s
 }
 
-// report reports deliveries per second and, steadier on a busy machine, the process's CPU
-// time per delivery (the receiver's share included, which is the same for both paths).
+// report reports jobs per second and, steadier on a busy machine, the process's CPU
+// time per job (the receiver's share included, which is the same for both paths).
 func report(b *testing.B, cpuStart time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 	b.ReportMetric(float64((cpuTime(b)-cpuStart).Microseconds())/float64(b.N), "cpu-µs/delivery")
@@ -59,7 +59,7 @@ func (s *countingServer) expect(n int) <-chan struct{} {
 // BenchmarkDelivery compares the whole path of a Triggered message (trigger, store, claim,
 // render, encode, POST to a loopback receiver, attempt log) with a raw net/http loop that
 // POSTs a body of the same size to the same receiver with the same concurrency. Compare the
-// deliveries/s of the two sub-benchmarks of one run.
+// jobs/s of the two sub-benchmarks of one run.
 func BenchmarkDelivery(b *testing.B) {
 	srv := newCountingServer(b)
 	body := []byte(`{"first_name":"Mary","last_name":"Doe","tier":"gold"}`)

@@ -8,7 +8,7 @@ import (
 )
 
 // versionCache keeps what a Sender compiles from saved messages, by message ID: for the newest
-// version compiled, and for the last older version a delivery needed, since deliveries
+// version compiled, and for the last older version a job needed, since jobs
 // enqueued before a new version was saved keep theirs. Its zero value is empty and ready; it
 // is safe for concurrent use.
 type versionCache[T any] struct {

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,22 +12,22 @@ import (
 type CampaignState string
 
 const (
-	// CampaignRunning campaigns fan out when due and their deliveries are sent.
+	// CampaignRunning campaigns fan out when due and their jobs are sent.
 	CampaignRunning CampaignState = "running"
-	// CampaignPaused campaigns do not fan out, and their pending deliveries are held.
+	// CampaignPaused campaigns do not fan out, and their pending jobs are held.
 	CampaignPaused CampaignState = "paused"
-	// CampaignCancelled campaigns are over: their pending deliveries were cancelled. Only a
+	// CampaignCancelled campaigns are over: their pending jobs were cancelled. Only a
 	// new [Sender.StartCampaign] starts them again.
 	CampaignCancelled CampaignState = "cancelled"
 )
 
 // Campaign is the state of the sending of a message to its whole audience (any message that
 // is not Triggered), started by [Sender.StartCampaign]: its state, and the progress of its
-// fan-out, the enqueuing of one delivery per user of the audience for each occurrence.
+// fan-out, the enqueuing of one job per user of the audience for each occurrence.
 //
 // A fan-out goes through the users in pages in ID order and records after each page the last
 // user done, so that one interrupted by a crash resumes after the last page recorded; the
-// delivery of a message to a user for an occurrence has one dedupe key, so a page done twice
+// job of a message to a user for an occurrence has one dedupe key, so a page done twice
 // enqueues nothing twice.
 type Campaign struct {
 	// MessageID identifies the campaign and its message.
@@ -44,7 +45,7 @@ type Campaign struct {
 	// Occurrence names the occurrence being fanned out: the day, as "2006-01-02", of a
 	// Recurring message, and empty for other kinds.
 	Occurrence string `json:"occurrence,omitempty"`
-	// After is the ID of the last user whose delivery for Occurrence was enqueued; empty
+	// After is the ID of the last user whose job for Occurrence was enqueued; empty
 	// before the first page.
 	After string `json:"after,omitempty"`
 	// NextAt is when the fan-out of Occurrence is due to start or go on; zero once the
@@ -62,29 +63,70 @@ type Campaign struct {
 // once (Immediate and Manual messages: the server-to-server start of a campaign), once at a
 // time (Scheduled), at every occurrence (Recurring) or at each user's most active hour
 // (OptimalTime). A started Sender fans it out when due; a Sender that is not started does
-// nothing until it is. Starting a campaign whose previous run has finished its fan-out, or
-// was cancelled, starts a new run, which sends to everyone again.
+// nothing until it is.
+//
+// Starting is idempotent: a campaign is started once, so a call retried after a timeout sends
+// nobody twice. Starting a campaign that was started before returns an error wrapping
+// ErrCampaignStarted, and changes nothing; [Sender.RestartCampaign] starts a new run of one
+// that finished or was cancelled, which sends to everyone again. A Triggered message is sent
+// by its events, with a campaign that is running from the start: StartCampaign only starts
+// again one that was cancelled.
 //
 // It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
-// ErrInvalid if the message is Triggered, if its campaign is paused or running with a
-// fan-out still to do, or if a Recurring message has no occurrence left.
+// ErrInvalid if the message is disabled, if its campaign is paused, or if a Recurring
+// message has no occurrence left.
 func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 	if err := s.made(); err != nil {
 		return err
 	}
+	return s.launch(ctx, messageID, false)
+}
+
+// RestartCampaign starts a new run of a campaign that finished its fan-out or was
+// cancelled: it sends the message to its whole audience again, as [Sender.StartCampaign]
+// does the first time. A campaign that was never started is started. It returns the errors
+// of StartCampaign, and one wrapping ErrInvalid if the campaign is running with a fan-out
+// still to do or if the message is Triggered (use StartCampaign to start a cancelled one
+// again).
+func (s *Sender) RestartCampaign(ctx context.Context, messageID string) error {
+	if err := s.made(); err != nil {
+		return err
+	}
+	return s.launch(ctx, messageID, true)
+}
+
+// launch starts a campaign, or with restart a new run of one.
+func (s *Sender) launch(ctx context.Context, messageID string, restart bool) error {
+	op := "start"
+	if restart {
+		op = "restart"
+	}
 	m, err := loadMessage(ctx, s.store, messageID, 0)
 	if err != nil {
-		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
+		return fmt.Errorf("webhook: %s campaign %q: %w", op, messageID, err)
 	}
-	if m.Delivery.kind() == Triggered {
-		return invalidf("webhook: start campaign %q: a triggered message is sent by events", messageID)
+	if m.Disabled {
+		return invalidf("webhook: %s campaign %q: the message is disabled", op, messageID)
 	}
+	triggered := m.Delivery.kind() == Triggered
 	_, err = changeCampaign(ctx, s.store, messageID, func(old *Campaign) (*Campaign, error) {
+		switch {
+		case triggered && restart:
+			return nil, invalidf("a triggered message has no runs: start it if it was cancelled")
+		case old != nil && old.State == CampaignPaused:
+			return nil, invalidf("it is paused: resume it")
+		case triggered && (old == nil || old.State == CampaignRunning):
+			return nil, fmt.Errorf("%w: a triggered message is running from the start", ErrCampaignStarted)
+		case triggered:
+			old.State = CampaignRunning
+			return old, nil
+		case old != nil && !restart:
+			return nil, fmt.Errorf("%w: run %d is %s", ErrCampaignStarted, old.Run, old.state())
+		case old != nil && old.State == CampaignRunning && !old.NextAt.IsZero():
+			return nil, invalidf("run %d is still fanning out", old.Run)
+		}
 		c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: 1, State: CampaignRunning, StartedAt: s.clock.Now()}
 		if old != nil {
-			if old.State == CampaignPaused || old.State == CampaignRunning && !old.NextAt.IsZero() {
-				return nil, invalidf("it is %s", old.State)
-			}
 			c.Run = old.Run + 1
 		}
 		p, err := newPlan(&m.Delivery, c)
@@ -98,10 +140,19 @@ func (s *Sender) StartCampaign(ctx context.Context, messageID string) error {
 		return c, nil
 	})
 	if err != nil {
-		return fmt.Errorf("webhook: start campaign %q: %w", messageID, err)
+		return fmt.Errorf("webhook: %s campaign %q: %w", op, messageID, err)
 	}
 	s.disp.wake()
 	return nil
+}
+
+// state describes where c is: its State, or "finished" for a running campaign with no
+// fan-out left to do.
+func (c *Campaign) state() string {
+	if c.State == CampaignRunning && c.NextAt.IsZero() {
+		return "finished"
+	}
+	return string(c.State)
 }
 
 // Campaign returns the state of the campaign of a message, or an error wrapping ErrNotFound
@@ -175,15 +226,21 @@ func (s *Sender) CancelCampaign(ctx context.Context, messageID string) error {
 	return nil
 }
 
-// setCampaignState sets the state of a campaign that is not cancelled.
+// setCampaignState sets the state of a campaign that is not cancelled. A Triggered message's
+// campaign, running from the start, is saved the first time its state is set.
 func (s *Sender) setCampaignState(ctx context.Context, messageID string, state CampaignState) error {
 	_, err := changeCampaign(ctx, s.store, messageID, func(c *Campaign) (*Campaign, error) {
+		if c == nil {
+			m, err := loadMessage(ctx, s.store, messageID, 0)
+			if err != nil || m.Delivery.kind() != Triggered {
+				return nil, cmp.Or(err, ErrNotFound)
+			}
+			c = &Campaign{MessageID: m.ID, MessageVersion: m.Version, State: CampaignRunning, StartedAt: s.clock.Now()}
+		}
 		switch {
-		case c == nil:
-			return nil, ErrNotFound
 		case c.State == CampaignCancelled && state != CampaignCancelled:
 			return nil, invalidf("it is %s", c.State)
-		case c.State == state:
+		case c.State == state && c.Rev > 0:
 			return nil, nil // nothing to change
 		}
 		c.State = state

@@ -37,7 +37,7 @@ func (h *harness) campaign(tb testing.TB, m *webhook.Message) {
 	h.idle(tb)
 }
 
-// runUntil moves the clock from due time to due time, of deliveries and of fan-outs, until
+// runUntil moves the clock from due time to due time, of jobs and of fan-outs, until
 // end, letting the Sender do what comes due at each.
 func (h *harness) runUntil(tb testing.TB, end time.Time) {
 	tb.Helper()
@@ -107,8 +107,16 @@ func TestImmediateAndManualCampaigns(t *testing.T) {
 			if c.State != webhook.CampaignRunning || !c.NextAt.IsZero() || c.Run != 1 {
 				t.Errorf("campaign = %+v, want running, fan-out done, run 1", c)
 			}
-			// A second start is a new run that sends to everyone again.
-			if err := h.sender.StartCampaign(h.ctx, "m"); err != nil {
+			// A second start, such as a retry of the first, sends nobody anything.
+			if err := h.sender.StartCampaign(h.ctx, "m"); !errors.Is(err, webhook.ErrCampaignStarted) {
+				t.Errorf("a second StartCampaign = %v, want ErrCampaignStarted", err)
+			}
+			h.idle(t)
+			if n := len(h.recv.Requests()); n != 3 {
+				t.Errorf("after a second start the receiver got %d requests, want 3", n)
+			}
+			// A restart is a new run that sends to everyone again.
+			if err := h.sender.RestartCampaign(h.ctx, "m"); err != nil {
 				t.Fatal(err)
 			}
 			h.idle(t)
@@ -126,8 +134,11 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "nope"); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("StartCampaign(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrInvalid) {
-		t.Errorf("StartCampaign(triggered) = %v, want ErrInvalid", err)
+	if err := h.sender.StartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrCampaignStarted) {
+		t.Errorf("StartCampaign(triggered) = %v, want ErrCampaignStarted: it runs from the start", err)
+	}
+	if err := h.sender.RestartCampaign(h.ctx, "trig"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("RestartCampaign(triggered) = %v, want ErrInvalid", err)
 	}
 	h.save(t, &webhook.Message{ID: "over", URL: h.recv.URL, Delivery: webhook.Delivery{
 		Kind: webhook.Recurring, TimeOfDay: "10:00", Start: epoch.Add(-2 * days), End: epoch.Add(-days),
@@ -138,20 +149,30 @@ func TestStartCampaignErrors(t *testing.T) {
 	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
-		t.Errorf("StartCampaign(running) = %v, want ErrInvalid", err)
+	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrCampaignStarted) {
+		t.Errorf("StartCampaign(running) = %v, want ErrCampaignStarted", err)
+	}
+	if err := h.sender.RestartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("RestartCampaign(running, fanning out) = %v, want ErrInvalid", err)
 	}
 	if err := h.sender.PauseCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
-		t.Errorf("StartCampaign(paused) = %v, want ErrInvalid", err)
+	for name, start := range map[string]func(context.Context, string) error{
+		"Start": h.sender.StartCampaign, "Restart": h.sender.RestartCampaign,
+	} {
+		if err := start(h.ctx, "later"); !errors.Is(err, webhook.ErrInvalid) {
+			t.Errorf("%sCampaign(paused) = %v, want ErrInvalid", name, err)
+		}
 	}
 	if err := h.sender.CancelCampaign(h.ctx, "later"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.sender.StartCampaign(h.ctx, "later"); err != nil {
-		t.Errorf("StartCampaign(cancelled) = %v, want a new run", err)
+	if err := h.sender.StartCampaign(h.ctx, "later"); !errors.Is(err, webhook.ErrCampaignStarted) {
+		t.Errorf("StartCampaign(cancelled) = %v, want ErrCampaignStarted", err)
+	}
+	if err := h.sender.RestartCampaign(h.ctx, "later"); err != nil {
+		t.Errorf("RestartCampaign(cancelled) = %v, want a new run", err)
 	}
 	if c, err := h.sender.Campaign(h.ctx, "later"); err != nil || c.Run != 2 || c.State != webhook.CampaignRunning {
 		t.Errorf("Campaign after a restart = %+v, %v; want run 2, running", c, err)
@@ -464,7 +485,7 @@ func TestPausedRecurringCampaignDoesNotFanOut(t *testing.T) {
 	}
 }
 
-// crashingStore writes the second batch of deliveries and then fails, as if the process died
+// crashingStore writes the second batch of jobs and then fails, as if the process died
 // before recording its progress, and fails every later batch without writing it.
 type crashingStore struct {
 	*memstore.Store
@@ -585,7 +606,7 @@ func TestDeliveryValidation(t *testing.T) {
 }
 
 // interruptingStore sets a campaign's state, as a pause or cancel from elsewhere would, right
-// after the first batch of deliveries is written and before the fan-out records its progress.
+// after the first batch of jobs is written and before the fan-out records its progress.
 type interruptingStore struct {
 	*memstore.Store
 	state webhook.CampaignState
@@ -730,5 +751,26 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	// all its jobs (one worker, so that no two miss the cache at once).
 	if n := store.reads("Messages") - before; n != 0 {
 		t.Errorf("Store.Messages called %d times for the fan-out and %d jobs of an older version, want 0", n, users)
+	}
+}
+
+// An OptimalTime campaign counts each event at its hour on the user's clock when it happened:
+// a New Yorker who opened the app at 19:00 in the days before the clocks went back (Nov 1,
+// 2026) gets the message at 19:00 after the change, not 18:00, which the offset in force at
+// the start (EST) would give.
+func TestOptimalTimeAcrossDaylightSaving(t *testing.T) {
+	h := newHarness(t, nil)
+	h.identifyAt(t, "ny@America/New_York")
+	for d := 27; d <= 31; d++ { // 19:00 EDT is 23:00 UTC
+		e := webhook.Event{UserID: "ny", Name: "open", Time: at(fmt.Sprintf("2026-10-%02d 23:00", d))}
+		if err := h.sender.Trigger(h.ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.campaign(t, &webhook.Message{ID: "m", Delivery: webhook.Delivery{Kind: webhook.OptimalTime}})
+	h.runUntil(t, at("2026-11-25 00:00"))
+	// 19:00 EST on Nov 23 is 00:00 UTC on Nov 24.
+	if diff := cmp.Diff([]string{"ny 2026-11-24 00:00"}, h.sends(t, "m")); diff != "" {
+		t.Errorf("sends (-want +got):\n%s", diff)
 	}
 }

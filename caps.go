@@ -19,7 +19,7 @@ import (
 // once it succeeds. Senders that share a Store do not wait for each other: a cap can be
 // exceeded by one job per other Sender sending to the same user at the same moment.
 type Cap struct {
-	// Max is the most deliveries in the window. It must be at least 1.
+	// Max is the most jobs in the window. It must be at least 1.
 	Max int `json:"max"`
 	// Per is the window's length, such as 24*time.Hour for "per day" or 7*24*time.Hour for
 	// "per week". It must be positive.
@@ -81,7 +81,7 @@ func exceeded(caps []messageCap, sent []Attempt, now time.Time) string {
 			}
 		}
 		if n >= c.Max {
-			what := "delivery cap"
+			what := "frequency cap"
 			if c.messageID != "" {
 				what = "message cap"
 			}

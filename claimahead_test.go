@@ -15,8 +15,8 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
-// watchedStore is memstore that records the limit of every Claim, how often each delivery
-// was claimed, and reports each Finish without an attempt (a delivery put back unsent).
+// watchedStore is memstore that records the limit of every Claim, how often each job
+// was claimed, and reports each Finish without an attempt (a job put back unsent).
 type watchedStore struct {
 	*memstore.Store
 	mu       sync.Mutex
@@ -71,7 +71,7 @@ func gatedServer(tb testing.TB) (url string, arrived chan string, gate chan stru
 }
 
 // startWatched starts a Sender of cfg on store and a fake clock, with message "m" to url, and
-// enqueues n deliveries before it starts, so that its first claim finds them all due.
+// enqueues n jobs before it starts, so that its first claim finds them all due.
 func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url string, n int) (*webhook.Sender, *webhooktest.FakeClock, []string) {
 	tb.Helper()
 	ctx := tb.Context()
@@ -82,7 +82,7 @@ func startWatched(tb testing.TB, store *watchedStore, cfg webhook.Config, url st
 	}
 	var ids []string
 	for i := range n {
-		id, err := s.Send(ctx, "m", string(rune('a'+i)), nil)
+		id, err := s.Send(ctx, "m", string(rune('a'+i)), nil, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestClaimAheadAsksForTwiceWorkers(t *testing.T) {
 	}
 }
 
-// held is a started Sender of one worker that claims ahead, with two deliveries: the worker
+// held is a started Sender of one worker that claims ahead, with two jobs: the worker
 // sends the first, held at the receiver until gate closes, while the second waits, claimed.
 type held struct {
 	store   *watchedStore
@@ -149,7 +149,7 @@ func oneSendingOneHeld(t *testing.T) *held {
 	return h
 }
 
-// putBack waits until a delivery is put back unsent and returns its ID.
+// putBack waits until a job is put back unsent and returns its ID.
 func (h *held) putBack(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -163,7 +163,7 @@ func (h *held) putBack(t *testing.T) string {
 	}
 }
 
-// A delivery claimed ahead that waited for longer than half of (Lease - RequestTimeout) goes
+// A job claimed ahead that waited for longer than half of (Lease - RequestTimeout) goes
 // back to the queue unsent, and is claimed again with a fresh lease: it starts with at least
 // RequestTimeout and a margin for the reads and rendering before the send.
 func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
@@ -196,7 +196,7 @@ func TestClaimedAheadDeliveryPutBackWhenLeaseRunsShort(t *testing.T) {
 	}
 }
 
-// Stop puts the deliveries claimed ahead that no worker started back in the queue, unsent and
+// Stop puts the jobs claimed ahead that no worker started back in the queue, unsent and
 // unlogged, and waits for those in flight.
 func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
 	h := oneSendingOneHeld(t)

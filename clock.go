@@ -2,7 +2,7 @@ package webhook
 
 import "time"
 
-// Clock tells the Sender what time it is and wakes it when deliveries come due. Every time the
+// Clock tells the Sender what time it is and wakes it when jobs come due. Every time the
 // library reads or waits for comes from its Clock, so a test can replace it with
 // webhooktest.FakeClock and run hours of retries and schedules in milliseconds.
 //

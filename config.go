@@ -38,7 +38,7 @@ type Config struct {
 	// real time. Defaults to 30 seconds.
 	RequestTimeout time.Duration
 	// MissingAsEmpty renders a missing template variable as empty instead of failing the
-	// delivery; in a JSON body, a Data value that is only the missing variable is null, as a
+	// job; in a JSON body, a Data value that is only the missing variable is null, as a
 	// one-expression value keeps its type. Defaults to false.
 	MissingAsEmpty bool
 	// UserAgent is the User-Agent header of requests whose message sets none. Defaults to
@@ -67,7 +67,7 @@ type Config struct {
 	PollInterval time.Duration
 	// ID names this Sender in leases and logs. Defaults to a random ID.
 	ID string
-	// DefaultTimeZone is the time zone of users whose User.TimeZone is empty, for deliveries
+	// DefaultTimeZone is the time zone of users whose User.TimeZone is empty, for jobs
 	// at a local time and for quiet hours. Defaults to UTC.
 	DefaultTimeZone *time.Location
 	// HostRate is how many requests per second, on average, the Sender sends to one
@@ -92,7 +92,7 @@ type Config struct {
 	SensitiveHeaders []string
 	// Caps limit how many messages each user is sent across all messages, such as at most
 	// 3 in any 24 hours and 10 in any 7 days: []Cap{{3, 24 * time.Hour}, {10, 7 * 24 *
-	// time.Hour}}. A delivery of any kind that would exceed a cap when it comes due is not
+	// time.Hour}}. A job of any kind that would exceed a cap when it comes due is not
 	// sent: it is logged as Skipped. Messages with Delivery.IgnoreCaps are exempt. Defaults to
 	// none: no cap.
 	Caps []Cap

@@ -9,14 +9,19 @@
 // [NewSender] makes a Sender over a Store (store/memstore keeps everything in memory) and a
 // [Config] whose zero value, or nil, means every default. Save a message with
 // [Sender.SaveMessage] (or check one first with [Message.Validate]), keep users with
-// [Sender.Identify], and call [Sender.Start] to run the workers and [Sender.Stop] to drain
-// them. Then report app events with [Sender.Trigger], send one message to one user with
+// [Sender.Identify] (or many at once with [Sender.UpdateUsers]), and call [Sender.Start] to
+// run the workers and [Sender.Stop] to drain them. Then report app events with
+// [Sender.Trigger] (or [Sender.TriggerMany]), send one message to one user with
 // [Sender.Send], or start a campaign with [Sender.StartCampaign]. [Sender.Preview] shows the
 // exact request a message makes, and [Sender.Attempts] reads the attempt log. The examples
 // show each of these, sending to a local receiver; examples/quickstart in the repository is a
-// whole program, and package webhooktest has a fake clock, a receiver and
-// [github.com/hookline/webhook/webhooktest.Start]
-// for your tests.
+// whole program, and package webhooktest has a fake clock, a receiver,
+// [github.com/hookline/webhook/webhooktest.NewSender] and
+// [github.com/hookline/webhook/webhooktest.Start] for your tests.
+//
+// The unit of work is a [Job]: one message to one user, in the Store's queue. Its ID is the
+// webhook-id header of every attempt. A [Delivery] is not a job: it is a message's delivery
+// method, which says when its jobs are enqueued.
 //
 // # Messages and templates
 //
@@ -25,7 +30,7 @@
 // (user, userAttribute), the triggering event's parameters (parameter, event), the message and
 // now; see [Message] for the list. Values substituted into the URL are escaped for their
 // place, so a value can never add a path segment or a query parameter. A variable that is
-// missing makes the delivery fail for good unless the template gives a fallback with
+// missing makes the job fail for good unless the template gives a fallback with
 // | default(...). Basic auth comes from the URL's user info (https://user:pass@host) and is
 // sent as an Authorization header, never in the URL.
 //
@@ -34,7 +39,7 @@
 // A Message's [Audience] is a tree of [Criterion] leaves over the user's attributes, fields,
 // event history and a stable random bucket ([BucketOf]), combined with [All], [Any] and [Not];
 // the zero Audience means everyone. Build one with [Attr], [UserField], [Did], [NeverDid],
-// [EventStat] and [InBucket], or read it from JSON. It is checked when a delivery is enqueued
+// [EventStat] and [InBucket], or read it from JSON. It is checked when a job is enqueued
 // and again before its first attempt (see Message.CheckAudienceOnce); [Sender.AudienceSize]
 // counts the users it matches.
 //
@@ -42,18 +47,18 @@
 //
 // A message's [Delivery] says when it is sent. A Triggered message is sent when
 // [Sender.Trigger] reports its event, after an optional Delay, unless an Unless event comes
-// first, at most Once or within a Limit. Every other [DeliveryKind] (Manual, Immediate,
-// Scheduled, Recurring, OptimalTime) is a [Campaign] to the whole audience, started with
-// [Sender.StartCampaign] and controlled with [Sender.PauseCampaign], [Sender.ResumeCampaign]
-// and [Sender.CancelCampaign]; its fan-out is paged and checkpointed in the Store, so it
-// survives a crash. Config.Caps ([Cap]) and Config.QuietHours ([QuietHours]) apply to every
-// kind.
+// first, at most Once or within a Cap. Every other [DeliveryKind] (Manual, Immediate,
+// Scheduled, Recurring, OptimalTime) is a [Campaign] to the whole audience, started once with
+// [Sender.StartCampaign] (again with [Sender.RestartCampaign]) and controlled with
+// [Sender.PauseCampaign], [Sender.ResumeCampaign] and [Sender.CancelCampaign], which control a
+// Triggered message too; a fan-out is paged and checkpointed in the Store, so it survives a
+// crash. Config.Caps ([Cap]) and Config.QuietHours ([QuietHours]) apply to every kind.
 //
 // # Sending
 //
-// [Sender.Trigger] records an app event and enqueues a delivery for every message Triggered
-// by it; [Sender.Send] enqueues one delivery of any message to one user now (the
-// server-to-server call). A started Sender's workers claim due deliveries from the Store,
+// [Sender.Trigger] records an app event and enqueues a job for every message Triggered
+// by it; [Sender.Send] enqueues one job of any message to one user now (the
+// server-to-server call). A started Sender's workers claim due jobs from the Store,
 // render each once, send it with a timeout through an HTTP client that refuses private and
 // reserved addresses (see [Dialer] and Config.AllowNetworks), and record an [Attempt].
 //
@@ -61,7 +66,7 @@
 //
 // The default HTTP client dials through a [Dialer] that refuses private, loopback, link-local
 // and other reserved addresses, after DNS resolution and on the connected socket, and never
-// follows redirects; a refused delivery is logged as [Blocked] (see [BlockedError]). Message
+// follows redirects; a refused job is logged as [Blocked] (see [BlockedError]). Message
 // Secrets sign every request the Standard Webhooks way; receivers check it with [Verify]
 // ([Sign] computes the header, [NewSecret] makes a secret). Requests are rate-limited per
 // host and guarded by a circuit breaker (Config.HostRate, Config.BreakerThreshold), templates
@@ -72,18 +77,27 @@
 //
 // [DefaultRetryPolicy] retries HTTP 408, 409, 429 and 500–599 and network errors and timeouts,
 // at most 5 times, after 1, 2, 4, 8 and 16 minutes; other statuses fail for good and
-// redirects are not followed. A retry is a delivery row in the Store with a due time, never a
+// redirects are not followed. A retry is a job row in the Store with a due time, never a
 // sleeping goroutine, and it resends the bytes of the first attempt with the same webhook-id
 // header, so receivers can drop duplicates.
 //
 // # Stores and clocks
 //
-// The Store keeps users, events, messages, campaigns, the delivery queue and the attempt log.
+// The Store keeps users, events, messages, campaigns, the job queue and the attempt log.
 // store/memstore is the in-memory default; store/sqlitestore keeps them in SQLite for one app
-// instance, and store/pgstore in PostgreSQL for many instances sharing one queue, with
-// [Sender.TriggerTx] to enqueue in the app's own transaction. store/storetest checks any
-// Store against the Store contract. No Store deletes anything by itself; the three here
-// implement [AttemptPruner], so that a job of the app's own can delete old attempts. Everything the library reads or waits for comes
-// from the Config's Clock, so tests can use webhooktest.FakeClock and run hours of retries in
-// milliseconds.
+// instance, and store/pgstore in PostgreSQL for many instances sharing one queue; with either,
+// [Sender.InTx] records users, events and jobs in the app's own transaction. store/storetest
+// checks any Store against the Store contract. No Store deletes anything by itself; the three
+// here implement [AttemptPruner], so that a task of the app's own can delete old attempts.
+// Everything the library reads or waits for comes from the Config's Clock, so tests can use
+// webhooktest.FakeClock and run hours of retries in milliseconds.
+//
+// # How one job is sent
+//
+// A dispatcher claims due jobs from the Store in batches and hands each to a worker. The
+// worker runs the attempt through one function that decides how it ends — quiet hours, caps,
+// the audience, rendering, the host and message rate limits, signing, then the HTTP exchange
+// and the [RetryPolicy] — and one that records it: exactly one Store write per attempt, which
+// a completer batches with the writes of other workers, so that a durable Store commits once
+// for many jobs.
 package webhook

@@ -17,15 +17,19 @@ var (
 
 	// ErrLeaseLost is returned by [JobStore.Finish] when a job's lease has passed to another
 	// claimer, so the stale holder's result is not saved.
-	ErrLeaseLost = errors.New("webhook: delivery lease lost")
+	ErrLeaseLost = errors.New("webhook: job lease lost")
 
 	// ErrMissingVariable is wrapped by a [*RenderError] when a template uses a variable that
-	// the delivery does not have and gives no fallback with | default(...).
+	// the job does not have and gives no fallback with | default(...).
 	ErrMissingVariable = errors.New("missing variable")
 
 	// ErrConflict is returned by [CampaignStore.PutCampaign] when the campaign changed since
 	// it was read: its Rev is not the one given.
 	ErrConflict = errors.New("webhook: conflicting change")
+
+	// ErrCampaignStarted is wrapped by the error [Sender.StartCampaign] returns for a
+	// campaign that was started before.
+	ErrCampaignStarted = errors.New("webhook: campaign already started")
 
 	// ErrSenderStarted is returned by [Sender.Start] when the Sender was already started.
 	ErrSenderStarted = errors.New("webhook: sender already started")

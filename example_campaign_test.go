@@ -112,7 +112,7 @@ func ExampleDelivery_recurring() {
 	// Fri 14:30 ann succeeded
 }
 
-// Cancelling a campaign cancels its pending deliveries and logs them as cancelled.
+// Cancelling a campaign cancels its pending jobs and logs them as cancelled.
 func ExampleSender_CancelCampaign() {
 	s, url, run := exampleSender(webhook.User{ID: "ann"}, webhook.User{ID: "bob", TimeZone: "Asia/Tokyo"})
 	ctx := context.Background()

@@ -49,7 +49,7 @@ func ExampleCap() {
 		Delivery: webhook.Delivery{IgnoreCaps: true}})
 
 	for _, id := range []string{"promo", "promo", "receipt", "promo"} {
-		_, _ = s.Send(ctx, id, "ann", nil)
+		_, _ = s.Send(ctx, id, "ann", nil, nil)
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the delivery is logged
 		as, _ := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 		if as[0].Err == "" {
@@ -59,7 +59,7 @@ func ExampleCap() {
 		}
 	}
 	clock.Advance(24*time.Hour + time.Minute) // the window includes its start: the first two sends leave it after 24 hours
-	_, _ = s.Send(ctx, "promo", "ann", nil)
+	_, _ = s.Send(ctx, "promo", "ann", nil, nil)
 	_ = clock.BlockUntil(ctx, 1)
 	as, _ := s.Attempts(ctx, webhook.AttemptQuery{Limit: 1})
 	fmt.Println(as[0].MessageID, as[0].Outcome, "a day later")
@@ -67,7 +67,7 @@ func ExampleCap() {
 	// promo succeeded
 	// promo succeeded
 	// receipt succeeded
-	// promo skipped: delivery cap reached: 2 sent in 24h0m0s, at most 2
+	// promo skipped: frequency cap reached: 2 sent in 24h0m0s, at most 2
 	// promo succeeded a day later
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// Pausing a campaign holds its pending deliveries, keeping their due times; resuming it
+// Pausing a campaign holds its pending jobs, keeping their due times; resuming it
 // releases them, and those whose time came during the pause go at once.
 func ExampleSender_PauseCampaign() {
 	ctx := context.Background()

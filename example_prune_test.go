@@ -22,7 +22,7 @@ func ExampleAttemptPruner() {
 		if i > 0 {
 			clock.Advance(20 * 24 * time.Hour)
 		}
-		_, _ = s.Send(ctx, "receipt", "ann", nil)
+		_, _ = s.Send(ctx, "receipt", "ann", nil, nil)
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the delivery is logged
 	}
 

@@ -15,7 +15,7 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
-// Send delivers a message to one user now and returns the delivery ID, which the receiver
+// Send delivers a message to one user now and returns the job ID, which the receiver
 // gets as the webhook-id header. A message with Secrets is signed, and the receiver checks
 // the signature with Verify.
 func ExampleSender_Send() {
@@ -50,11 +50,11 @@ func ExampleSender_Send() {
 		panic(err)
 	}
 
-	id, err := s.Send(ctx, "order-shipped", "u1", map[string]any{"order": 42})
+	id, err := s.Send(ctx, "order-shipped", "u1", map[string]any{"order": 42}, nil)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("webhook-id is the delivery ID:", <-got == id)
+	fmt.Println("webhook-id is the job ID:", <-got == id)
 	if err := s.Stop(ctx); err != nil { // waits until the attempt is logged
 		panic(err)
 	}
@@ -63,17 +63,17 @@ func ExampleSender_Send() {
 		fmt.Println("attempt", a.Number, a.StatusCode, a.Outcome, "signature logged as", a.RequestHeader.Get("webhook-signature"))
 	}
 
-	_, err = s.Send(ctx, "no-such-message", "u1", nil)
+	_, err = s.Send(ctx, "no-such-message", "u1", nil, nil)
 	fmt.Println(errors.Is(err, webhook.ErrNotFound))
 	// Output:
 	// receiver: POST {"order":42,"user":"u1"}, signature error: <nil>
-	// webhook-id is the delivery ID: true
+	// webhook-id is the job ID: true
 	// attempt 1 200 succeeded signature logged as REDACTED
 	// true
 }
 
 // The default HTTP client refuses private, loopback and other reserved addresses, after
-// DNS resolution too; a delivery to one ends at once as a Blocked attempt. A Dialer keeps
+// DNS resolution too; a job to one ends at once as a Blocked attempt. A Dialer keeps
 // the same guard on an HTTP client of your own; AllowNetworks lets chosen ranges through.
 func ExampleDialer() {
 	ctx := context.Background()
@@ -93,7 +93,7 @@ func ExampleDialer() {
 	_ = s.SaveMessage(ctx, &webhook.Message{ID: "internal", URL: "http://127.0.0.1:9/hook"})
 	_ = s.Start(ctx)
 	defer s.Stop(ctx)
-	id, _ := s.Send(ctx, "internal", "u1", nil)
+	id, _ := s.Send(ctx, "internal", "u1", nil, nil)
 	_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the attempt is logged
 	attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{JobID: id})
 	fmt.Println(attempts[0].Outcome, attempts[0].Err)

@@ -18,7 +18,7 @@ import (
 )
 
 // A Triggered message is sent when the app reports its event. The receiver here fails the
-// first attempt with 503, so the delivery is retried a minute later on the fake clock.
+// first attempt with 503, so the job is retried a minute later on the fake clock.
 func ExampleSender_Trigger() {
 	ctx := context.Background()
 	var mu sync.Mutex

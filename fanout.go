@@ -9,7 +9,7 @@ import (
 	"github.com/hookline/webhook/internal/wallclock"
 )
 
-// fanOutPageSize is how many users a fan-out reads, and enqueues deliveries for, at a time:
+// fanOutPageSize is how many users a fan-out reads, and enqueues jobs for, at a time:
 // all it holds in memory.
 const fanOutPageSize = 1000
 
@@ -234,7 +234,7 @@ func (p *plan) fanOutAt(day time.Time) time.Time {
 	return day.Add(p.tod - wallclock.MaxAhead)
 }
 
-// dueAt returns when a user's delivery of the occurrence is due, and false if the user gets
+// dueAt returns when a user's job of the occurrence is due, and false if the user gets
 // none.
 func (f *fanOuter) dueAt(ctx context.Context, p *plan, u *User) (time.Time, bool, error) {
 	switch p.d.kind() {
@@ -256,7 +256,7 @@ func (f *fanOuter) dueAt(ctx context.Context, p *plan, u *User) (time.Time, bool
 	return p.launch, true, nil
 }
 
-// due is when a delivery is due, and whether there is one.
+// due is when a job is due, and whether there is one.
 type due struct {
 	at time.Time
 	ok bool

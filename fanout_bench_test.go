@@ -41,7 +41,7 @@ func heapAfterGC() uint64 {
 
 // BenchmarkUserTimeZoneFanOut enqueues a Scheduled campaign at 21:00 on each user's clock
 // for a million memstore users, run by a started Sender, and reports the rate and the heap
-// bytes each pending delivery takes. The baseline enqueues the same number of jobs of the
+// bytes each pending job takes. The baseline enqueues the same number of jobs of the
 // same shape straight into the Store, in batches of the fan-out's page size. CPU time is
 // reported too, for busy machines. Run it with -benchtime=1x.
 func BenchmarkUserTimeZoneFanOut(b *testing.B) {

@@ -60,7 +60,7 @@ func newSenderOn(tb testing.TB, store webhook.Store, clock *webhooktest.FakeCloc
 	return s
 }
 
-// TestNextFanOutIsReadOncePerPollInterval checks that a Sender sending deliveries reads when
+// TestNextFanOutIsReadOncePerPollInterval checks that a Sender sending jobs reads when
 // the next fan-out is due once per PollInterval, not on every pass of its dispatcher.
 func TestNextFanOutIsReadOncePerPollInterval(t *testing.T) {
 	ctx := testContext(t)
@@ -71,7 +71,7 @@ func TestNextFanOutIsReadOncePerPollInterval(t *testing.T) {
 	const intervals, each = 3, 40
 	for i := range intervals {
 		for u := range each {
-			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d", u), nil); err != nil {
+			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d", u), nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -95,7 +95,7 @@ func TestNextFanOutIsReadOncePerPollInterval(t *testing.T) {
 
 // TestCampaignOfAnotherSenderIsFound checks that a campaign another Sender starts on the same
 // Store, which does not wake this one, is fanned out by it within PollInterval of its last
-// look, even if it sent deliveries in between; and at once on a notification from a Store
+// look, even if it sent jobs in between; and at once on a notification from a Store
 // that is a Notifier.
 func TestCampaignOfAnotherSenderIsFound(t *testing.T) {
 	// other returns a second Sender on store and clock, with users a and b and a message
@@ -129,7 +129,7 @@ func TestCampaignOfAnotherSenderIsFound(t *testing.T) {
 		s := startOn(t, store, clock, recv)
 		other(t, store, clock, recv)
 		clock.Advance(poll / 2)
-		if _, err := s.Send(ctx, "m", "x", nil); err != nil {
+		if _, err := s.Send(ctx, "m", "x", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := recv.Wait(ctx, 1); err != nil {

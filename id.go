@@ -35,7 +35,7 @@ func newID(prefix string, t time.Time) string {
 	return string(out)
 }
 
-// jobKey returns the dedupe key of the delivery of a message to a user for one occurrence
+// jobKey returns the dedupe key of the job of a message to a user for one occurrence
 // (an event, a campaign run, a Send call). It is unambiguous whatever the parts hold.
 func jobKey(messageID, userID, occurrence string) string {
 	b, _ := json.Marshal([3]string{messageID, userID, occurrence}) // strings always encode

@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -34,11 +36,11 @@ type Field struct {
 //     created_at and last_active (fields the user does not have are missing);
 //   - userAttribute: the user's custom attributes;
 //   - parameter: the parameters of the triggering event, or those given to [Sender.Send];
-//   - event: the triggering event's id, name, time and params (missing for other deliveries);
+//   - event: the triggering event's id, name, time and params (missing for other jobs);
 //   - message: the message's id, name and version;
 //   - now: the time of rendering, as an RFC 3339 string in UTC.
 //
-// A variable that is missing makes the delivery fail for good unless the template gives a
+// A variable that is missing makes the job fail for good unless the template gives a
 // fallback, as in {{ userAttribute['first_name'] | default('there') }}; Config.MissingAsEmpty
 // renders missing values as empty instead (in a JSON body, a Data value that is only the
 // missing variable is null). Templates cannot include, import or extend other templates.
@@ -74,20 +76,25 @@ type Message struct {
 	// requests are not signed.
 	Secrets []string `json:"secrets,omitempty"`
 	// MaxPerMinute throttles the message: at most this many of its requests are sent per
-	// minute, across all users, spread evenly (a burst of one second's share). Deliveries
+	// minute, across all users, spread evenly (a burst of one second's share). Jobs
 	// held back wait in the Store, due when they may go, and are not counted as attempts.
 	// Defaults to 0: no limit other than Config.HostRate.
 	MaxPerMinute int `json:"max_per_minute,omitempty"`
 	// Audience selects the users the message goes to. The zero Audience means everyone.
 	Audience Audience `json:"audience,omitzero"`
-	// CheckAudienceOnce checks the Audience only when a delivery is enqueued. By default it
-	// is checked again just before a delivery's first attempt, and a user who left the
+	// CheckAudienceOnce checks the Audience only when a job is enqueued. By default it
+	// is checked again just before a job's first attempt, and a user who left the
 	// audience in between is skipped: the attempt is logged with Outcome Skipped.
 	CheckAudienceOnce bool `json:"check_audience_once,omitempty"`
-	// Delivery says when the message is sent. The zero Delivery is Manual.
+	// Delivery says when the message is sent. The zero Job is Manual.
 	Delivery Delivery `json:"delivery,omitzero"`
-	// Version is set by the Store each time the message is saved, starting at 1. Deliveries
-	// are rendered with the version that was current when they were enqueued.
+	// Disabled stops the message from enqueuing anything new: events no longer trigger it,
+	// and [Sender.Send] and [Sender.StartCampaign] refuse it. Jobs already enqueued are sent
+	// as usual; [Sender.CancelCampaign] cancels them. Saving the message again without it
+	// enables it. Defaults to false.
+	Disabled bool `json:"disabled,omitempty"`
+	// Version is set by the Store each time the message is saved, starting at 1. Jobs are
+	// rendered with the version that was current when they were enqueued.
 	Version int `json:"version,omitempty"`
 }
 
@@ -115,6 +122,102 @@ var reservedHeaders = []string{
 func (m *Message) Validate() error {
 	_, err := newEngine(false).compile(m)
 	return err
+}
+
+// compiledMessage is a validated message with its templates compiled.
+type compiledMessage struct {
+	msg     *Message
+	url     *template
+	headers []compiledField
+	data    []compiledField
+	// readsUser is set when a template may read more of the user than its ID, which the
+	// job has: the user is then loaded from the Store to render it.
+	readsUser bool
+	// where and audience are the compiled Delivery.Where and Audience (nil if empty).
+	where    []*compiledCondition
+	audience *audienceNode
+}
+
+type compiledField struct {
+	key   string
+	value *template
+}
+
+// compile validates m and compiles its templates: every check of a Message starts here. The
+// checks of its Delivery are in schedule.go and trigger.go, those of its Audience in
+// audience_compile.go, those of its templates in the template sandbox (internal/jinja, through
+// template.go), and those of its secrets in sign.go. It returns a *ValidationError listing
+// every problem, or an error wrapping ErrInvalid if m is nil.
+func (e *engine) compile(m *Message) (*compiledMessage, error) {
+	if m == nil {
+		return nil, invalidf("webhook: nil *Message")
+	}
+	var ps problems
+	if !validID(m.ID) {
+		ps.add("id", "must be 1 to %d letters, digits, '-', '_' or '.'", maxIDLen)
+	}
+	method := m.method()
+	if !slices.Contains(methods, method) {
+		ps.add("method", "%q is not one of %s", m.Method, strings.Join(methods, ", "))
+	}
+	ct := m.contentType()
+	if ct != JSON && ct != Form {
+		ps.add("content_type", "%q is neither %s nor %s", m.ContentType, JSON, Form)
+	}
+	cm := &compiledMessage{url: e.compileURL(m.URL, &ps)}
+	if len(m.Headers) > maxFields {
+		ps.add("headers", "more than %d headers", maxFields)
+	}
+	for i, h := range m.Headers {
+		path := fmt.Sprintf("headers[%d]", i)
+		switch {
+		case !validHeaderName(h.Key):
+			ps.add(path+".key", "%q is not a valid header name", h.Key)
+		case slices.Contains(reservedHeaders, http.CanonicalHeaderKey(h.Key)):
+			ps.add(path+".key", "%s is set by the Sender and cannot be given", http.CanonicalHeaderKey(h.Key))
+		}
+		if hasLineBreak(h.Value) {
+			ps.add(path+".value", "contains a line break")
+			continue
+		}
+		cm.headers = append(cm.headers, compiledField{h.Key, e.compileTemplate(path+".value", h.Value, &ps)})
+	}
+	if len(m.Data) > maxFields {
+		ps.add("data", "more than %d fields", maxFields)
+	}
+	first := map[string]int{}
+	for i, d := range m.Data {
+		path := fmt.Sprintf("data[%d]", i)
+		if d.Key == "" {
+			ps.add(path+".key", "required")
+		} else if j, dup := first[d.Key]; dup && ct == JSON && method != http.MethodGet {
+			ps.add(path+".key", "%q is already the key of data[%d]; a JSON object cannot repeat a key", d.Key, j)
+		} else if !dup {
+			first[d.Key] = i
+		}
+		cm.data = append(cm.data, compiledField{d.Key, e.compileTemplate(path+".value", d.Value, &ps)})
+	}
+	if m.MaxPerMinute < 0 {
+		ps.add("max_per_minute", "must not be negative")
+	}
+	validateSecrets(m.Secrets, &ps)
+	m.Delivery.validate(&ps)
+	cm.where, cm.audience = compileTargeting(m, &ps)
+	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
+		return nil, err
+	}
+	cm.readsUser = cm.url.readsUser()
+	for _, f := range slices.Concat(cm.headers, cm.data) {
+		cm.readsUser = cm.readsUser || f.value.readsUser()
+	}
+	msg := *m
+	msg.Method = method
+	msg.ContentType = ct
+	msg.Headers = slices.Clone(m.Headers)
+	msg.Data = slices.Clone(m.Data)
+	msg.Secrets = slices.Clone(m.Secrets)
+	cm.msg = &msg
+	return cm, nil
 }
 
 // method returns m's HTTP method, upper-cased, with the default applied.

@@ -12,29 +12,40 @@ import (
 )
 
 // Every exported method of a Sender that NewSender did not make returns an error wrapping
-// ErrInvalid instead of panicking. The methods are found by reflection, so one added later
-// is checked too; each is called with a context and the zero value of its other arguments.
+// ErrInvalid instead of panicking, and so does every method of what a method returns that
+// is not an error, such as the Tx of InTx. The methods are found by reflection, so one added
+// later is checked too; each is called with a context and the zero value of its other
+// arguments.
 func TestSenderNotMadeByNewSender(t *testing.T) {
 	for name, s := range map[string]*webhook.Sender{"zero Sender": {}, "nil *Sender": nil} {
-		v := reflect.ValueOf(s)
-		for i := range v.NumMethod() {
-			m, method := v.Method(i), v.Type().Method(i)
-			args := make([]reflect.Value, m.Type().NumIn())
-			for j := range args {
-				if in := m.Type().In(j); in == reflect.TypeFor[context.Context]() {
-					args[j] = reflect.ValueOf(t.Context())
-				} else {
-					args[j] = reflect.Zero(in)
-				}
+		checkNotMade(t, name, reflect.ValueOf(s))
+	}
+}
+
+// checkNotMade checks every method of v, as TestSenderNotMadeByNewSender says.
+func checkNotMade(t *testing.T, name string, v reflect.Value) {
+	for i := range v.NumMethod() {
+		m, method := v.Method(i), v.Type().Method(i)
+		args := make([]reflect.Value, m.Type().NumIn())
+		for j := range args {
+			if in := m.Type().In(j); in == reflect.TypeFor[context.Context]() {
+				args[j] = reflect.ValueOf(t.Context())
+			} else {
+				args[j] = reflect.Zero(in)
 			}
-			t.Run(name+"/"+method.Name, func(t *testing.T) {
-				out := m.Call(args)
-				err, _ := out[len(out)-1].Interface().(error)
-				if !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), "NewSender") {
-					t.Errorf("%s = %v, want an error wrapping ErrInvalid that names NewSender", method.Name, err)
-				}
-			})
 		}
+		t.Run(name+"/"+method.Name, func(t *testing.T) {
+			out := m.Call(args)
+			last := out[len(out)-1]
+			if len(out) == 1 && last.Type() != reflect.TypeFor[error]() {
+				checkNotMade(t, method.Name, last)
+				return
+			}
+			err, _ := last.Interface().(error)
+			if !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), "NewSender") {
+				t.Errorf("%s = %v, want an error wrapping ErrInvalid that names NewSender", method.Name, err)
+			}
+		})
 	}
 }
 

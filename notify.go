@@ -11,7 +11,7 @@ import (
 type Notifier interface {
 	// Notifications returns a channel that receives a value soon after any change to the
 	// Store, by any process, that may have made jobs due sooner than the Store's
-	// NextDue said before, such as an Enqueue or AddEvent that committed. It may also
+	// NextDue said before, such as an Enqueue that committed. It may also
 	// receive values when nothing changed, such as after it reconnects to a database,
 	// when it may have missed a change. Values are not counted: the channel holds at most
 	// one, and a receiver that was slow sees at least one value after the latest change.
@@ -20,7 +20,7 @@ type Notifier interface {
 	// and the Sender still finds work by polling.
 	//
 	// On each value the Sender also reads again when the next campaign fan-out is due
-	// ([CampaignStore.NextCampaignDue]), which it otherwise does once per PollInterval: a
+	// (with [CampaignStore.LeaseCampaign]), which it otherwise does once per PollInterval: a
 	// Store may send one after a change that makes a fan-out due sooner, such as a campaign
 	// started or resumed, so that every Sender starts it at once.
 	Notifications(ctx context.Context) <-chan struct{}

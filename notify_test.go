@@ -34,7 +34,7 @@ func (s *notifyingStore) Notifications(ctx context.Context) <-chan struct{} {
 	return out
 }
 
-// TestNotifierWakesSender checks that a started Sender sends at once a delivery that another
+// TestNotifierWakesSender checks that a started Sender sends at once a job that another
 // process enqueued when its Store notifies it, rather than at its next poll, and that it
 // stops listening before Stop returns.
 func TestNotifierWakesSender(t *testing.T) {

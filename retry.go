@@ -9,7 +9,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// AttemptResult is how one attempt to send a delivery ended, as a [RetryPolicy] sees it.
+// AttemptResult is how one attempt to send a job ended, as a [RetryPolicy] sees it.
 type AttemptResult struct {
 	// Attempt is the attempt's number: 1 for the first.
 	Attempt int
@@ -25,14 +25,14 @@ type AttemptResult struct {
 	End time.Time
 }
 
-// RetryPolicy decides whether and when a delivery whose attempt did not succeed is tried
-// again. It is asked only about attempts that reached the network: deliveries that cannot be
+// RetryPolicy decides whether and when a job whose attempt did not succeed is tried
+// again. It is asked only about attempts that reached the network: jobs that cannot be
 // rendered, or whose address is refused by the private-address guard, fail at once.
 //
 // Implementations must be safe for concurrent use.
 type RetryPolicy interface {
 	// NextRetry returns how long after the attempt ended the next one is due, and false if
-	// the delivery has failed for good.
+	// the job has failed for good.
 	NextRetry(r AttemptResult) (wait time.Duration, retry bool)
 }
 
@@ -44,7 +44,7 @@ type RetryPolicy interface {
 // is believed up to MaxRetryAfter (see [RetryAfter]).
 //
 // The waits are an exponential backoff computed with github.com/cenkalti/backoff/v4. They
-// depend only on the attempt number and Retry-After, so a retry is a delivery row in the
+// depend only on the attempt number and Retry-After, so a retry is a job row in the
 // Store with a due time (the attempt's time on the Sender's Clock plus the wait), never a
 // sleeping goroutine.
 type DefaultRetryPolicy struct {
@@ -58,7 +58,7 @@ type DefaultRetryPolicy struct {
 	// MaxInterval caps each wait. Defaults to 1 hour.
 	MaxInterval time.Duration
 	// Jitter spreads each wait at random by up to this fraction either way (0.1 for ±10%),
-	// so that many deliveries failing together do not retry together. Defaults to 0: no
+	// so that many jobs failing together do not retry together. Defaults to 0: no
 	// jitter.
 	Jitter float64
 	// MaxRetryAfter caps how long a Retry-After header can make a wait: a receiver asking

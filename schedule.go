@@ -8,7 +8,7 @@ import (
 	"github.com/hookline/webhook/internal/wallclock"
 )
 
-// DeliveryKind says how a message's deliveries are started.
+// DeliveryKind says how a message's jobs are started.
 type DeliveryKind string
 
 const (
@@ -16,7 +16,7 @@ const (
 	// kind of the zero Delivery.
 	Manual DeliveryKind = "manual"
 	// Triggered messages are sent when a user does something: [Sender.Trigger] with an
-	// event named Delivery.Event enqueues one delivery to that user.
+	// event named Delivery.Event enqueues one job to that user.
 	Triggered DeliveryKind = "triggered"
 	// Immediate messages are sent to the whole audience, at once, when their campaign is
 	// started with [Sender.StartCampaign].
@@ -45,23 +45,28 @@ type Delivery struct {
 	// Triggered.
 	Event string `json:"event,omitempty"`
 	// Where filters the events that trigger a Triggered message: an event enqueues a
-	// delivery only if its parameters meet every condition. Empty means every event.
+	// job only if its parameters meet every condition. Empty means every event.
 	Where []Condition `json:"where,omitempty"`
 	// Delay is how long after its event's Time a Triggered message is sent, such as
-	// 2*time.Hour for "two hours after signup"; a delivery whose time has already passed is
+	// 2*time.Hour for "two hours after signup"; a job whose time has already passed is
 	// sent at once. Defaults to 0: at once.
 	Delay time.Duration `json:"delay,omitempty"`
-	// Unless names an event that cancels a Triggered message's pending deliveries to the
+	// Unless names an event that cancels a Triggered message's pending jobs to the
 	// user who does it, such as "purchase" for "unless they purchased in the meantime": when
-	// it is triggered, every delivery of the message to that user that was enqueued before
+	// it is triggered, every job of the message to that user that was enqueued before
 	// and is not yet sent (or is waiting for a retry) is cancelled and logged as Cancelled.
-	// A delivery being sent at that moment is not stopped. Needs a Delay and must differ
+	// A job being sent at that moment is not stopped. Needs a Delay and must differ
 	// from Event. Defaults to none.
 	Unless string `json:"unless,omitempty"`
 	// Once sends a Triggered message at most once to each user, ever: after the first
-	// delivery is enqueued, later events enqueue nothing, even if that delivery was then
-	// cancelled, skipped or failed. Defaults to false: one delivery per event.
+	// job is enqueued, later events enqueue nothing, even if that job was then
+	// cancelled, skipped or failed. Defaults to false: one job per event.
 	Once bool `json:"once,omitempty"`
+	// DropWhilePaused makes the events that arrive while a Triggered message's campaign is
+	// paused (see [Sender.PauseCampaign]) enqueue nothing. By default their jobs are enqueued
+	// held, and sent when the campaign is resumed (at once, if their time came during the
+	// pause). Defaults to false.
+	DropWhilePaused bool `json:"drop_while_paused,omitempty"`
 	// Cap, if set, sends a Triggered message at most Cap.Max times to each user in any
 	// Cap.Per, such as {Max: 1, Per: 24 * time.Hour} for "at most once a day": a job that
 	// comes due when the user was sent Max of them in the last Per is skipped and logged as
@@ -69,10 +74,10 @@ type Delivery struct {
 	// it is kept as exactly as Config.Caps are (see [Cap]), and applies whether or not
 	// IgnoreCaps is set. Defaults to none.
 	Cap Cap `json:"cap,omitzero"`
-	// IgnoreCaps exempts the message from Config.Caps: its deliveries are never skipped for a
+	// IgnoreCaps exempts the message from Config.Caps: its jobs are never skipped for a
 	// cap and do not count toward one. For transactional messages. Defaults to false.
 	IgnoreCaps bool `json:"ignore_caps,omitempty"`
-	// IgnoreQuietHours exempts the message from Config.QuietHours: its deliveries are sent
+	// IgnoreQuietHours exempts the message from Config.QuietHours: its jobs are sent
 	// when due, day or night. Defaults to false.
 	IgnoreQuietHours bool `json:"ignore_quiet_hours,omitempty"`
 
@@ -234,7 +239,7 @@ func (d *Delivery) validateTiming(ps *problems) {
 	}
 }
 
-// occursOn reports whether a Recurring delivery has an occurrence on day.
+// occursOn reports whether a Recurring job has an occurrence on day.
 func (d *Delivery) occursOn(day time.Time) bool {
 	switch {
 	case len(d.Weekdays) > 0:
@@ -247,7 +252,7 @@ func (d *Delivery) occursOn(day time.Time) bool {
 	}
 }
 
-// nextOccurrence returns the first occurrence day of a Recurring delivery after day.
+// nextOccurrence returns the first occurrence day of a Recurring job after day.
 func (d *Delivery) nextOccurrence(day time.Time) time.Time {
 	for day = day.AddDate(0, 0, 1); !d.occursOn(day); day = day.AddDate(0, 0, 1) {
 	}

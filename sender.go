@@ -1,7 +1,10 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -122,7 +125,9 @@ func (s *Sender) made() error {
 	return nil
 }
 
-// SaveMessage validates m and saves it as a new version in the Store, setting m.Version. It
+// SaveMessage validates m and saves it as a new version in the Store, setting m.Version. A
+// message the same as its current version (once defaults are applied) is not saved again: it
+// keeps its version, so an app that saves its messages at every start adds no versions. It
 // returns a [*ValidationError] listing every problem if m is invalid (see
 // [Message.Validate]). Jobs already enqueued keep the version they were enqueued with.
 func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
@@ -133,6 +138,14 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
+	cur, err := loadMessage(ctx, s.store, m.ID, 0)
+	switch {
+	case err == nil && sameMessage(cur, cm.msg):
+		m.Version = cur.Version
+		return nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
+	}
 	if err := s.store.PutMessage(ctx, cm.msg); err != nil {
 		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
 	}
@@ -141,48 +154,175 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 	return nil
 }
 
-// Identify saves u in the Store, replacing any user with the same ID; if u.CreatedAt is zero
-// it keeps the saved user's, or uses the Clock's time for a new user. It returns an error
-// wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes that are not JSON
-// values.
-func (s *Sender) Identify(ctx context.Context, u User) error {
+// sameMessage reports whether two versions of a message say the same, as their JSON forms
+// do.
+func sameMessage(a, b *Message) bool {
+	x, y := *a, *b
+	x.Version, y.Version = 0, 0
+	ja, err1 := json.Marshal(&x)
+	jb, err2 := json.Marshal(&y)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// Message returns a version of a message (its current version if version is 0), or an error
+// wrapping ErrNotFound. A deleted message's versions are still returned.
+func (s *Sender) Message(ctx context.Context, id string, version int) (*Message, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
+	m, err := loadMessage(ctx, s.store, id, version)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: message %q: %w", id, err)
+	}
+	return m, nil
+}
+
+// Messages returns a page of the messages saved and not deleted, at their current versions,
+// in ID order: up to limit of them whose IDs sort after after. Pass "" for the first page and
+// the last ID of a page for the next; a page shorter than limit is the last.
+func (s *Sender) Messages(ctx context.Context, after string, limit int) ([]*Message, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
+	ms, err := s.store.Messages(ctx, MessageQuery{After: after, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: messages: %w", err)
+	}
+	return ms, nil
+}
+
+// DeleteMessage deletes a message: its pending jobs (scheduled or held) are cancelled, each
+// logged as an attempt with Outcome Cancelled, its campaign is cancelled, and it no longer
+// appears in [Sender.Messages] or triggers anything. Jobs being sent are not stopped, and its
+// versions can still be read with [Sender.Message], as the attempt log refers to them. Saving
+// a message with the same ID again makes it anew, at the next version. It returns an error
+// wrapping ErrNotFound if there is no such message.
+func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	var ps problems
-	if u.ID == "" {
-		ps.add("id", "required")
+	if err := s.store.DeleteMessage(ctx, id); err != nil {
+		return fmt.Errorf("webhook: delete message %q: %w", id, err)
 	}
-	if u.TimeZone != "" {
-		if _, err := time.LoadLocation(u.TimeZone); err != nil {
-			ps.add("time_zone", "unknown time zone %q", u.TimeZone)
+	if c, err := loadCampaign(ctx, s.store, id); err != nil {
+		return fmt.Errorf("webhook: delete message %q: %w", id, err)
+	} else if c != nil {
+		if err := s.setCampaignState(ctx, id, CampaignCancelled); err != nil {
+			return err
 		}
 	}
-	attrs, err := normalizeMap(u.Attributes, 0)
-	if err != nil {
-		ps.add("attributes", "%v", err)
-	}
-	if err := ps.err(fmt.Sprintf("user %q", u.ID)); err != nil {
-		return err
-	}
-	u.Attributes = attrs
-	p := PutUsersParams{Users: []UserUpdate{{User: u, Replace: true}}, Now: s.clock.Now()}
-	if err := s.store.PutUsers(ctx, p); err != nil {
-		return fmt.Errorf("webhook: identify %q: %w", u.ID, err)
+	p := cancelJobs(id, s.clock.Now())
+	p.Reason = "message deleted"
+	if _, err := s.store.UpdateJobs(ctx, p); err != nil {
+		return fmt.Errorf("webhook: delete message %q: cancel jobs: %w", id, err)
 	}
 	return nil
 }
 
-// Send enqueues a job of the current version of a message to one user, due now, and returns
-// its ID: the server-to-server call of a Manual message, which works for messages of any
-// kind. params are available to templates as parameter. A user that was never identified is
-// a user with only an ID.
+// Identify saves what the host app knows of a user, merging it into what the Store has, as
+// Leanplum's setUserAttributes and Iterable's user updates do: the fields of u that are not
+// zero replace the stored ones, each attribute of u replaces the stored attribute of that
+// name, and the other attributes are kept. A new user's CreatedAt is the Clock's time unless
+// u sets it. [Sender.UpdateUsers] replaces users whole, removes attributes, and saves many
+// users at once.
+//
+// It returns an error wrapping ErrInvalid if u has no ID, an unknown time zone, or attributes
+// that are not JSON values.
+func (s *Sender) Identify(ctx context.Context, u User) error {
+	if err := s.made(); err != nil {
+		return err
+	}
+	return s.updateUsers(ctx, s.store, []UserUpdate{{User: u}})
+}
+
+// UpdateUsers saves many users in one Store change: each update merges its User into the
+// stored user as [Sender.Identify] does and removes the attributes named in Unset, or with
+// Replace replaces the stored user whole (keeping its CreatedAt if User has none). It is the
+// bulk form of Identify, for imports: a durable Store saves a batch with one statement.
+//
+// It returns a [*ValidationError] listing the problems of every update, with paths such as
+// "users[3].time_zone", and saves nothing if there is one.
+func (s *Sender) UpdateUsers(ctx context.Context, updates []UserUpdate) error {
+	if err := s.made(); err != nil {
+		return err
+	}
+	return s.updateUsers(ctx, s.store, updates)
+}
+
+// updateUsers is UpdateUsers writing to store, the Sender's Store or a view of it.
+func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpdate) error {
+	var ps problems
+	out := make([]UserUpdate, len(updates))
+	for i, up := range updates {
+		path := ""
+		if len(updates) > 1 {
+			path = fmt.Sprintf("users[%d].", i)
+		}
+		u := up.User
+		if u.ID == "" {
+			ps.add(path+"id", "required")
+		}
+		if u.TimeZone != "" {
+			if _, err := time.LoadLocation(u.TimeZone); err != nil {
+				ps.add(path+"time_zone", "unknown time zone %q", u.TimeZone)
+			}
+		}
+		attrs, err := normalizeMap(u.Attributes, 0)
+		if err != nil {
+			ps.add(path+"attributes", "%v", err)
+		}
+		for j, name := range up.Unset {
+			if name == "" {
+				ps.add(fmt.Sprintf("%sunset[%d]", path, j), "empty attribute name")
+			}
+		}
+		u.Attributes = attrs
+		out[i] = UserUpdate{User: u, Replace: up.Replace, Unset: up.Unset}
+	}
+	what := "users"
+	if len(updates) == 1 {
+		what = fmt.Sprintf("user %q", updates[0].User.ID)
+	}
+	if err := ps.err(what); err != nil {
+		return err
+	}
+	if err := store.PutUsers(ctx, PutUsersParams{Users: out, Now: s.clock.Now()}); err != nil {
+		return fmt.Errorf("webhook: identify %s: %w", what, err)
+	}
+	return nil
+}
+
+// Send enqueues a job of the current version of a message to one user and returns its ID:
+// the server-to-server call of a Manual message, which works for messages of any kind. params
+// are available to templates as parameter. A user that was never identified is a user with
+// only an ID. opts may be nil: the job is then due now, and every call enqueues a new job.
+//
+// With opts.Key, Send is idempotent: a second Send of the message to the user with the same
+// key enqueues nothing and returns the ID of the first call's job, whether it was sent yet or
+// not, so a caller can retry a Send whose answer it did not get.
 //
 // It returns an error wrapping ErrNotFound if there is no such message, and one wrapping
-// ErrInvalid if userID is empty or params are not JSON values.
-func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any) (string, error) {
+// ErrInvalid if userID is empty, params are not JSON values, or the message is disabled.
+func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any, opts *SendOptions) (string, error) {
 	if err := s.made(); err != nil {
 		return "", err
+	}
+	return s.send(ctx, s.store, messageID, userID, params, opts)
+}
+
+// SendOptions are the options of [Sender.Send].
+type SendOptions struct {
+	// Key makes Send idempotent: at most one job is enqueued per message, user and key.
+	// Defaults to none: every call enqueues a job.
+	Key string
+	// At is when the job is due. Defaults to now.
+	At time.Time
+}
+
+// send is Send writing to store, the Sender's Store or a view of it.
+func (s *Sender) send(ctx context.Context, store Store, messageID, userID string, params map[string]any, opts *SendOptions) (string, error) {
+	if opts == nil {
+		opts = &SendOptions{}
 	}
 	var ps problems
 	if userID == "" {
@@ -195,12 +335,23 @@ func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[
 	if err := ps.err(fmt.Sprintf("send of %q", messageID)); err != nil {
 		return "", err
 	}
-	m, err := loadMessage(ctx, s.store, messageID, 0)
+	m, err := loadMessage(ctx, store, messageID, 0)
 	if err != nil {
 		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
 	}
-	j := newJob(m, userID, "", s.clock.Now(), p)
-	res, err := s.store.Enqueue(ctx, EnqueueParams{Jobs: []*Job{j}})
+	if m.Disabled {
+		return "", invalidf("webhook: send %q: the message is disabled", messageID)
+	}
+	occurrence := ""
+	if opts.Key != "" {
+		occurrence = "key:" + opts.Key
+	}
+	now := s.clock.Now()
+	j := newJob(m, userID, occurrence, now, p)
+	if !opts.At.IsZero() {
+		j.DueAt = opts.At
+	}
+	res, err := store.Enqueue(ctx, EnqueueParams{Jobs: []*Job{j}})
 	if err != nil {
 		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
 	}

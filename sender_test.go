@@ -72,7 +72,7 @@ func (h *harness) idle(tb testing.TB) {
 }
 
 // triggerAndRetry reports e, then advances the clock an hour at a time, six times, so that
-// every delivery e enqueues makes all the attempts the default retry policy allows.
+// every job e enqueues makes all the attempts the default retry policy allows.
 func (h *harness) triggerAndRetry(tb testing.TB, e webhook.Event) {
 	tb.Helper()
 	h.trigger(tb, e)
@@ -193,7 +193,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// sendOnce triggers one delivery of a message to the receiver and returns its first attempt.
+// sendOnce triggers one job of a message to the receiver and returns its first attempt.
 func (h *harness) sendOnce(tb testing.TB, m *webhook.Message) webhook.Attempt {
 	tb.Helper()
 	if m.Delivery.Kind == "" {
@@ -304,7 +304,7 @@ func sendOnceOn(tb testing.TB, store webhook.Store, cfg webhook.Config, recv *we
 		tb.Fatal(err)
 	}
 	webhooktest.Start(tb, s)
-	if _, err := s.Send(ctx, "m", "u1", nil); err != nil {
+	if _, err := s.Send(ctx, "m", "u1", nil, nil); err != nil {
 		tb.Fatal(err)
 	}
 	if err := clock.BlockUntil(ctx, 1); err != nil {
@@ -335,7 +335,7 @@ func TestGuardBlocksLoopbackByDefault(t *testing.T) {
 }
 
 // A URL host that is an IPv4 address written other than in dotted decimal is rejected by
-// SaveMessage when it is literal, and ends a delivery as blocked, never retried and never
+// SaveMessage when it is literal, and ends a job as blocked, never retried and never
 // dialed, when it is rendered; even with a client that has no guard.
 func TestNumericHostFormsAreRefused(t *testing.T) {
 	forms := []string{"2130706433", "0177.0.0.1", "127.1", "0x7f.1", "127.0.0.1.", "0xa9fea9fe"}
@@ -354,7 +354,7 @@ func TestNumericHostFormsAreRefused(t *testing.T) {
 	}
 	h.save(t, &webhook.Message{ID: "m", URL: "http://{{ parameter.host }}:8080/hook"})
 	for _, host := range forms {
-		if _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"host": host}); err != nil {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"host": host}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -401,7 +401,7 @@ func TestNewSenderListsConfigProblems(t *testing.T) {
 }
 
 // A connection the guard refuses says nothing of the host's health: it does not count toward
-// the circuit breaker, so later deliveries to the host are refused too, not held back.
+// the circuit breaker, so later jobs to the host are refused too, not held back.
 func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 	ctx := t.Context()
 	clock := webhooktest.NewFakeClock(epoch)
@@ -411,7 +411,7 @@ func TestBlockedAttemptsDoNotTripTheBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []string{"u1", "u2", "u3"} {
-		if _, err := s.Send(ctx, "m", u, nil); err != nil {
+		if _, err := s.Send(ctx, "m", u, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -579,7 +579,7 @@ func TestStartTwice(t *testing.T) {
 }
 
 // Cancelling Start's context stops the Sender as Stop does with an expired context: the send
-// in flight is cancelled and its delivery put back in the queue, unlogged.
+// in flight is cancelled and its job put back in the queue, unlogged.
 func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	url, arrived, _ := gatedServer(t)
 	store := memstore.New()
@@ -587,7 +587,7 @@ func TestCancellingStartContextStopsTheSender(t *testing.T) {
 	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: url + "/hook"}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.Send(t.Context(), "m", "u1", nil)
+	id, err := s.Send(t.Context(), "m", "u1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +623,7 @@ func TestStopCancelsAndRequeuesInFlight(t *testing.T) {
 	}))
 	t.Cleanup(hang.Close)
 	h.save(t, &webhook.Message{ID: "m", URL: hang.URL + "/hook"})
-	id, err := h.sender.Send(h.ctx, "m", "u1", nil)
+	id, err := h.sender.Send(h.ctx, "m", "u1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,7 +661,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 8 {
-		if _, err := s.Send(ctx, "m", fmt.Sprint("u", i), nil); err != nil {
+		if _, err := s.Send(ctx, "m", fmt.Sprint("u", i), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -679,13 +679,16 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 
 func TestSendAndInputErrors(t *testing.T) {
 	h := newHarness(t, nil)
-	if _, err := h.sender.Send(h.ctx, "nope", "u1", nil); !errors.Is(err, webhook.ErrNotFound) {
+	if _, err := h.sender.Send(h.ctx, "nope", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("Send(unknown message) = %v, want ErrNotFound", err)
 	}
 	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/{{ parameter.path }}"})
 	for name, err := range map[string]error{
-		"Send without user":          func() error { _, err := h.sender.Send(h.ctx, "m", "", nil); return err }(),
-		"Send with a func param":     func() error { _, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"f": func() {}}); return err }(),
+		"Send without user": func() error { _, err := h.sender.Send(h.ctx, "m", "", nil, nil); return err }(),
+		"Send with a func param": func() error {
+			_, err := h.sender.Send(h.ctx, "m", "u1", map[string]any{"f": func() {}}, nil)
+			return err
+		}(),
 		"Trigger without user":       h.sender.Trigger(h.ctx, webhook.Event{Name: "e"}),
 		"Trigger without name":       h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1"}),
 		"Trigger with NaN":           h.sender.Trigger(h.ctx, webhook.Event{UserID: "u1", Name: "e", Params: map[string]any{"x": math.NaN()}}),
@@ -696,7 +699,7 @@ func TestSendAndInputErrors(t *testing.T) {
 			t.Errorf("%s = %v, want ErrInvalid", name, err)
 		}
 	}
-	id, err := h.sender.Send(h.ctx, "m", "u9", map[string]any{"path": "manual"})
+	id, err := h.sender.Send(h.ctx, "m", "u9", map[string]any{"path": "manual"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +721,7 @@ func (s *userCounter) Users(ctx context.Context, q webhook.UserQuery) ([]webhook
 	return s.Store.Users(ctx, q)
 }
 
-// TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a delivery whose templates read
+// TestUserNotLoadedWhenTemplatesDoNotReadIt checks that a job whose templates read
 // nothing of the user but its ID is sent without asking the Store for the user.
 func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
@@ -732,8 +735,8 @@ func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
 	}
 }
 
-// staleHolder is a Store that says every delivery's lease has passed to another Sender, as
-// it does to a Sender that held a delivery past its lease.
+// staleHolder is a Store that says every job's lease has passed to another Sender, as
+// it does to a Sender that held a job past its lease.
 type staleHolder struct {
 	*memstore.Store
 }
@@ -747,7 +750,7 @@ func (staleHolder) Finish(_ context.Context, p webhook.FinishParams) ([]error, e
 }
 
 // TestLeaseLostIsLoggedAsWarning checks that a Sender whose Store says it no longer holds a
-// delivery's lease logs one warning naming the delivery, not a Store error, and no secret of
+// job's lease logs one warning naming the job, not a Store error, and no secret of
 // the request it sent.
 func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -762,7 +765,7 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 		Headers: []webhook.Field{{Key: "X-Api-Key", Value: "hunter2-key"}}}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.Send(ctx, "m", "u1", nil)
+	id, err := s.Send(ctx, "m", "u1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -815,7 +818,7 @@ func TestLeaseLostIsLoggedAsWarning(t *testing.T) {
 	}
 }
 
-// A delivery keeps its rendered request, credentials and all, only while a retry may send it
+// A job keeps its rendered request, credentials and all, only while a retry may send it
 // again: once it has succeeded or failed for good, its job holds no request.
 func TestFinishedDeliveryKeepsNoRequest(t *testing.T) {
 	h := newHarness(t, nil)

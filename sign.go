@@ -14,7 +14,7 @@ import (
 )
 
 // Signatures follow the Standard Webhooks specification (standardwebhooks.com): a signed
-// request carries webhook-id (the delivery ID, the same on every attempt), webhook-timestamp
+// request carries webhook-id (the job ID, the same on every attempt), webhook-timestamp
 // (the attempt's time in Unix seconds) and webhook-signature, a space-separated list of
 // "v1,<base64 HMAC-SHA256 of id.timestamp.body>", one per secret.
 
@@ -58,13 +58,9 @@ func decodeSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
-// validateSending adds a problem for each secret of m that is not a valid "whsec_" secret
-// and for a negative MaxPerMinute.
-func validateSending(m *Message, ps *problems) {
-	if m.MaxPerMinute < 0 {
-		ps.add("max_per_minute", "must not be negative")
-	}
-	secrets := m.Secrets
+// validateSecrets adds a problem for each of a message's secrets that is not a valid "whsec_"
+// secret, and one if there are too many.
+func validateSecrets(secrets []string, ps *problems) {
 	if len(secrets) > maxSecrets {
 		ps.add("secrets", "more than %d secrets", maxSecrets)
 	}

@@ -85,9 +85,9 @@ type soakRun struct {
 	failed   int64
 }
 
-// runSoak sends perFast deliveries to each of fast and perHostile to each of hostile, all
+// runSoak sends perFast jobs to each of fast and perHostile to each of hostile, all
 // enqueued at once, interleaved, with a Sender on the real clock that does not retry, and
-// waits until every delivery has ended in a logged outcome.
+// waits until every job has ended in a logged outcome.
 // Each request to a fast host calls the function onFast holds.
 func runSoak(t *testing.T, cfg webhook.Config, onFast *atomic.Pointer[func()], fast, hostile []string, perFast, perHostile int) soakRun {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -111,7 +111,7 @@ func runSoak(t *testing.T, cfg webhook.Config, onFast *atomic.Pointer[func()], f
 		}{{fast, perFast}, {hostile, perHostile}} {
 			for j, host := range hosts.hosts {
 				if i < hosts.n {
-					if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d-%d", j, i), map[string]any{"host": host}); err != nil {
+					if _, err := s.Send(ctx, "m", fmt.Sprintf("u%d-%d", j, i), map[string]any{"host": host}, nil); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -166,9 +166,9 @@ func runSoak(t *testing.T, cfg webhook.Config, onFast *atomic.Pointer[func()], f
 
 // TestSoak is the soak run of slow and hostile receivers (go test -run TestSoak -soak): 20
 // loopback hosts, of which 4 hang until the request timeout, 4 answer 503, 4 reset the
-// connection and 8 answer at once. Deliveries to the fast hosts must flow at their rate
+// connection and 8 answer at once. Jobs to the fast hosts must flow at their rate
 // (each host's rate limit) as they do when there are no hostile hosts, memory must stay flat,
-// and every delivery must end in a logged outcome. It reports the figures.
+// and every job must end in a logged outcome. It reports the figures.
 func TestSoak(t *testing.T) {
 	if !*soak {
 		t.Skip("the soak run takes a minute or so; run it with -soak")

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 )
@@ -69,6 +70,51 @@ type UserUpdate struct {
 	Replace bool
 	// Unset names attributes to remove, when merging.
 	Unset []string
+}
+
+// Apply returns the user that saving up over old gives, as [UserStore.PutUsers] says: old is
+// the user the Store holds, or nil if it holds none, and now is PutUsersParams.Now. Store
+// adapters that merge in Go may use it.
+func (up *UserUpdate) Apply(old *User, now time.Time) User {
+	u := up.User
+	switch {
+	case old == nil:
+		if u.CreatedAt.IsZero() {
+			u.CreatedAt = now
+		}
+		return u
+	case up.Replace:
+		if u.CreatedAt.IsZero() {
+			u.CreatedAt = old.CreatedAt
+		}
+		return u
+	}
+	m := *old
+	for _, f := range []struct{ to, from *string }{
+		{&m.Email, &u.Email}, {&m.TimeZone, &u.TimeZone}, {&m.Locale, &u.Locale},
+		{&m.Country, &u.Country}, {&m.Region, &u.Region}, {&m.City, &u.City},
+	} {
+		if *f.from != "" {
+			*f.to = *f.from
+		}
+	}
+	m.Test = m.Test || u.Test
+	if !u.CreatedAt.IsZero() {
+		m.CreatedAt = u.CreatedAt
+	}
+	if !u.LastActive.IsZero() {
+		m.LastActive = u.LastActive
+	}
+	if len(u.Attributes) > 0 || len(up.Unset) > 0 {
+		attrs := make(Map, len(m.Attributes)+len(u.Attributes))
+		maps.Copy(attrs, m.Attributes)
+		maps.Copy(attrs, u.Attributes)
+		for _, k := range up.Unset {
+			delete(attrs, k)
+		}
+		m.Attributes = attrs
+	}
+	return m
 }
 
 // UserQuery selects users for [UserStore.Users].
@@ -230,7 +276,8 @@ type JobStore interface {
 	// an attempt in the log in the same change, with Number one more than its Attempts,
 	// Time p.Now, Outcome Cancelled and Err p.Reason. A job moved to JobScheduled gets DueAt
 	// p.DueAt if it is not zero. A filter that names no job, message or user is refused with
-	// an error wrapping ErrInvalid, as is a p.From with JobRunning.
+	// an error wrapping ErrInvalid, as is JobRunning in p.From or as p.To: only Claim and
+	// Finish move jobs into and out of it.
 	UpdateJobs(ctx context.Context, p UpdateJobsParams) ([]*Job, error)
 	// Jobs returns the jobs q selects, in ID order, after q.After, at most q.Limit (0 is no
 	// limit).
@@ -417,7 +464,7 @@ type AttemptPruner interface {
 	// DeleteAttempts deletes the attempts whose Time is before before (an attempt at before
 	// is kept) and returns how many it deleted. A Store that keeps times less precisely than
 	// a nanosecond keeps what it cannot tell apart from before. It may delete in several
-	// transactions, so as not to hold up deliveries; if ctx ends or a transaction fails, it
+	// transactions, so as not to hold up jobs; if ctx ends or a transaction fails, it
 	// returns the number deleted so far with the error, and a later call deletes the rest.
 	//
 	// A deleted attempt is gone from [AttemptStore.Attempts], which caps count: keep at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -25,74 +26,88 @@ func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	return s.trigger(ctx, s.store, e)
+	return s.trigger(ctx, s.store, []Event{e})
 }
 
-// TriggerTx is [Sender.Trigger] reading from and writing to store instead of the Sender's
-// Store: the transactional trigger. Pass a view of the Sender's Store that reads and writes
-// through the host app's own database transaction, such as one from pgstore's WithTx, and the
-// event and its jobs are saved if and only if that transaction commits (the outbox pattern):
-// no webhook is sent for work the app rolled back, and none is lost for work it committed.
-// Audiences are checked against what the transaction sees, earlier events of the same
-// transaction included.
-//
-// The Sender finds the jobs once the transaction commits: at once if the Store is a
-// [Notifier], else within Config.PollInterval. store must be a view of the Sender's Store
-// (the same database), or the jobs are never sent. It returns an error wrapping ErrInvalid if
-// store is nil, and otherwise what Trigger returns.
-func (s *Sender) TriggerTx(ctx context.Context, store Store, e Event) error {
+// TriggerMany is the bulk form of [Sender.Trigger], for imports and for apps that report
+// events in batches: it saves every event and enqueues every job they trigger in one Store
+// change, where Trigger makes one change per event. The events count in each other's
+// audiences in the order given, as they would with one Trigger each. It returns a
+// [*ValidationError] listing the problems of every event, with paths such as
+// "events[3].name", and saves nothing if there is one.
+func (s *Sender) TriggerMany(ctx context.Context, events []Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	if store == nil {
-		return invalidf("webhook: TriggerTx: nil Store")
-	}
-	return s.trigger(ctx, store, e)
+	return s.trigger(ctx, s.store, events)
 }
 
-// trigger is Trigger reading and writing store, the Sender's Store or a view of it.
-func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
-	var ps problems
-	if e.UserID == "" {
-		ps.add("user_id", "required")
-	}
-	if e.Name == "" {
-		ps.add("name", "required")
-	}
-	params, err := normalizeMap(e.Params, 0)
-	if err != nil {
-		ps.add("params", "%v", err)
-	}
-	if err := ps.err(fmt.Sprintf("event %q", e.Name)); err != nil {
-		return err
+// trigger is TriggerMany reading and writing store, the Sender's Store or a view of it.
+func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error {
+	if len(events) == 0 {
+		return nil
 	}
 	now := s.clock.Now()
-	e.Params = params
-	if e.Time.IsZero() {
-		e.Time = now
+	events = slices.Clone(events)
+	var ps problems
+	for i := range events {
+		e := &events[i]
+		path := ""
+		if len(events) > 1 {
+			path = fmt.Sprintf("events[%d].", i)
+		}
+		if e.UserID == "" {
+			ps.add(path+"user_id", "required")
+		}
+		if e.Name == "" {
+			ps.add(path+"name", "required")
+		}
+		params, err := normalizeMap(e.Params, 0)
+		if err != nil {
+			ps.add(path+"params", "%v", err)
+		}
+		e.Params = params
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		if e.ID == "" {
+			e.ID = newID("evt", now)
+		}
 	}
-	if e.ID == "" {
-		e.ID = newID("evt", now)
+	what := fmt.Sprintf("event %q", events[0].Name)
+	if len(events) > 1 {
+		what = fmt.Sprintf("%d events", len(events))
 	}
-	jobs, err := s.triggeredJobs(ctx, store, &e, now)
-	if err != nil {
-		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	if err := ps.err(what); err != nil {
+		return err
 	}
-	if _, err := store.Enqueue(ctx, EnqueueParams{Events: []Event{e}, Jobs: jobs}); err != nil {
-		return fmt.Errorf("webhook: trigger %q: %w", e.Name, err)
+	t := &triggering{s: s, store: store, now: now, msgs: map[string][]*Message{}, users: map[string]*User{}}
+	var jobs []*Job
+	for i := range events {
+		js, err := t.jobs(ctx, events[:i+1])
+		if err != nil {
+			return fmt.Errorf("webhook: trigger %s: %w", what, err)
+		}
+		jobs = append(jobs, js...)
 	}
-	cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
-		Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Add(time.Nanosecond)},
-		From:   []JobState{JobScheduled, JobHeld}, To: JobCancelled,
-		Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
-	})
-	if err != nil {
-		return fmt.Errorf("webhook: trigger %q: cancel jobs: %w", e.Name, err)
+	if _, err := store.Enqueue(ctx, EnqueueParams{Events: events, Jobs: jobs}); err != nil {
+		return fmt.Errorf("webhook: trigger %s: %w", what, err)
 	}
-	for _, j := range cancelled {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
-			slog.String("job_id", j.ID), slog.String("message_id", j.MessageID),
-			slog.String("user_id", j.UserID), slog.String("event", e.Name))
+	for _, e := range events {
+		cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
+			// Jobs created no later than now, in a Store that keeps microseconds too.
+			Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Truncate(time.Microsecond).Add(time.Microsecond)},
+			From:   []JobState{JobScheduled, JobHeld}, To: JobCancelled,
+			Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
+		})
+		if err != nil {
+			return fmt.Errorf("webhook: trigger %s: cancel jobs: %w", what, err)
+		}
+		for _, j := range cancelled {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
+				slog.String("job_id", j.ID), slog.String("message_id", j.MessageID),
+				slog.String("user_id", j.UserID), slog.String("event", e.Name))
+		}
 	}
 	if len(jobs) > 0 {
 		s.disp.wakeForJobs()
@@ -100,39 +115,96 @@ func (s *Sender) trigger(ctx context.Context, store Store, e Event) error {
 	return nil
 }
 
-// triggeredJobs returns the jobs that e, being triggered at now, enqueues.
-func (s *Sender) triggeredJobs(ctx context.Context, store Store, e *Event, now time.Time) ([]*Job, error) {
-	msgs, err := store.Messages(ctx, MessageQuery{Event: e.Name})
-	if err != nil {
-		return nil, err
+// triggering is one call of trigger: what it has read from the Store, read once.
+type triggering struct {
+	s     *Sender
+	store Store
+	now   time.Time
+	msgs  map[string][]*Message // by event name
+	users map[string]*User      // by ID
+}
+
+// jobs returns the jobs that the last of events enqueues: held for a message whose campaign
+// is paused, none for one whose campaign is cancelled. The events before it are those of the
+// same call, which its audiences count as if they were saved.
+func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
+	e := &events[len(events)-1]
+	msgs, ok := t.msgs[e.Name]
+	if !ok {
+		var err error
+		if msgs, err = t.store.Messages(ctx, MessageQuery{Event: e.Name}); err != nil {
+			return nil, err
+		}
+		t.msgs[e.Name] = msgs
 	}
 	var jobs []*Job
-	var u *User // loaded for the first audience
 	for _, m := range msgs {
-		cm, ok := s.messages.compiled.get(m.ID, m.Version)
+		if m.Disabled {
+			continue
+		}
+		cm, ok := t.s.messages.compiled.get(m.ID, m.Version)
 		if !ok {
-			if cm, err = s.messages.add(m); err != nil {
+			var err error
+			if cm, err = t.s.messages.add(m); err != nil {
 				return nil, err
 			}
 		}
+		u := t.users[e.UserID]
 		if cm.audience != nil && u == nil {
-			loaded, err := loadUser(ctx, store, e.UserID)
+			loaded, err := loadUser(ctx, t.store, e.UserID)
 			if err != nil {
 				return nil, err
 			}
 			u = &loaded
+			t.users[e.UserID] = u
 		}
-		if ok, err := cm.triggeredBy(ctx, store, e, u, now); err != nil {
+		if ok, err := cm.triggeredBy(ctx, t.store, events, u, t.now); err != nil {
 			return nil, err
 		} else if !ok {
 			continue
 		}
-		j := newJob(m, e.UserID, "event:"+e.ID, now, e.Params)
+		j := newJob(m, e.UserID, "event:"+e.ID, t.now, e.Params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
-		m.Delivery.onTrigger(j, e, now)
+		m.Delivery.onTrigger(j, e, t.now)
 		jobs = append(jobs, j)
 	}
-	return jobs, nil
+	return t.s.applyCampaigns(ctx, t.store, msgs, jobs)
+}
+
+// applyCampaigns holds the jobs of messages whose campaign is paused (or drops them, with
+// Delivery.DropWhilePaused) and drops those of messages whose campaign is cancelled. msgs are
+// the messages of the jobs.
+func (s *Sender) applyCampaigns(ctx context.Context, store Store, msgs []*Message, jobs []*Job) ([]*Job, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.MessageID
+	}
+	cs, err := store.Campaigns(ctx, CampaignQuery{MessageIDs: ids})
+	if err != nil || len(cs) == 0 {
+		return jobs, err
+	}
+	state := map[string]CampaignState{}
+	for _, c := range cs {
+		state[c.MessageID] = c.State
+	}
+	drop := map[string]bool{}
+	for _, m := range msgs {
+		drop[m.ID] = state[m.ID] == CampaignCancelled || state[m.ID] == CampaignPaused && m.Delivery.DropWhilePaused
+	}
+	kept := jobs[:0]
+	for _, j := range jobs {
+		switch {
+		case drop[j.MessageID]:
+			continue
+		case state[j.MessageID] == CampaignPaused:
+			j.State = JobHeld
+		}
+		kept = append(kept, j)
+	}
+	return kept, nil
 }
 
 // validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once, Cap) to ps.
@@ -149,6 +221,9 @@ func (d *Delivery) validateTrigger(ps *problems) {
 		}
 		if d.Cap != (Cap{}) {
 			ps.add("delivery.cap", "only a triggered message has a cap")
+		}
+		if d.DropWhilePaused {
+			ps.add("delivery.drop_while_paused", "only a triggered message receives events while paused")
 		}
 		return
 	}

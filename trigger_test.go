@@ -77,7 +77,7 @@ func TestTriggerDelayCountsFromTheEventTime(t *testing.T) {
 		Kind: webhook.Triggered, Event: "signup", Delay: 2 * time.Hour,
 	}})
 	// Reported late: signed up 90 minutes ago, so due in 30 minutes; and one so late that
-	// its delivery is due at once.
+	// its job is due at once.
 	for user, ago := range map[string]time.Duration{"late": 90 * time.Minute, "later": 3 * time.Hour} {
 		if err := h.sender.Trigger(h.ctx, webhook.Event{UserID: user, Name: "signup", Time: epoch.Add(-ago)}); err != nil {
 			t.Fatal(err)
@@ -258,7 +258,7 @@ func TestQuietHoursHoldDeliveriesUntilTheyEnd(t *testing.T) {
 	h.fire(t, "ny", "alarm")
 	h.wantHistory(t, "london m succeeded +0s", "ny urgent succeeded +0s")
 
-	// Held deliveries are not attempts: no log entry, no attempt counted, due when quiet hours end.
+	// Held jobs are not attempts: no log entry, no attempt counted, due when quiet hours end.
 	want := map[string]time.Time{
 		"ny":       time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC), // 08:00 EST
 		"default":  time.Date(2026, 11, 23, 16, 0, 0, 0, time.UTC), // 08:00 PST
@@ -401,14 +401,14 @@ func TestCapsApplyToManualSends(t *testing.T) {
 	h := newHarness(t, &webhook.Config{Caps: []webhook.Cap{{Max: 1, Per: time.Hour}}})
 	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/m"})
 	for range 2 {
-		if _, err := h.sender.Send(h.ctx, "m", "u1", nil); err != nil {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.idle(t)
 	}
 	h.advance(t, time.Hour) // the window includes its start: the first send still counts
 	for range 2 {
-		if _, err := h.sender.Send(h.ctx, "m", "u1", nil); err != nil {
+		if _, err := h.sender.Send(h.ctx, "m", "u1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.idle(t)
@@ -437,5 +437,36 @@ func TestCapCountFailureIsRetried(t *testing.T) {
 	}
 	if n := len(recv.Requests()); n != 0 {
 		t.Errorf("got %d requests, want 0", n)
+	}
+}
+
+// TriggerMany saves a batch of events in one go; each counts in the audiences of those after
+// it, as with one Trigger each, and an invalid event stops the whole batch.
+func TestTriggerMany(t *testing.T) {
+	h := newHarness(t, nil)
+	h.save(t, &webhook.Message{ID: "second", URL: h.recv.URL + "/{{ user.id }}",
+		Audience: webhook.Did("buy", 0, webhook.OpGte, 2),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}})
+	err := h.sender.TriggerMany(h.ctx, []webhook.Event{
+		{UserID: "a", Name: "buy"}, {UserID: "b", Name: "buy"}, {UserID: "a", Name: "buy"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idle(t)
+	var got []string
+	for _, r := range h.recv.Requests() {
+		got = append(got, r.URI)
+	}
+	if diff := cmp.Diff([]string{"/a"}, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	err = h.sender.TriggerMany(h.ctx, []webhook.Event{{UserID: "c", Name: "buy"}, {Name: "buy"}})
+	var ve *webhook.ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != "events[1].user_id" {
+		t.Fatalf("TriggerMany(bad) = %v, want one problem at events[1].user_id", err)
+	}
+	if evs, _ := h.store.Events(h.ctx, webhook.EventQuery{UserID: "c"}); len(evs) != 0 {
+		t.Errorf("an invalid batch saved %d events of c, want none", len(evs))
 	}
 }

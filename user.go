@@ -206,7 +206,7 @@ type User struct {
 // Event is something a user did in the host app, reported with [Sender.Trigger].
 type Event struct {
 	// ID identifies the event. If set, a second Trigger with the same ID and user enqueues no
-	// deliveries that the first one enqueued, which makes Trigger safe to retry. If empty,
+	// jobs that the first one enqueued, which makes Trigger safe to retry. If empty,
 	// Trigger assigns a new ID.
 	ID string `json:"id,omitempty"`
 	// UserID is the user who did it. Required.

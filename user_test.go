@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -63,5 +64,77 @@ func TestMapUnmarshalJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`null`), &m); err != nil || m != nil {
 		t.Errorf("Unmarshal(null) = %v, %v; want a nil Map", m, err)
+	}
+}
+
+// Identify merges: a second call with only some attributes keeps the others and the fields
+// it does not set, as the platforms' user updates do.
+func TestIdentifyMerges(t *testing.T) {
+	p := newPopulation(t)
+	ctx, st, s := p.ctx, p.store, p.sender
+	if err := s.Identify(ctx, webhook.User{ID: "u", Email: "a@example.com", TimeZone: "Europe/Berlin",
+		Attributes: webhook.Map{"plan": "gold", "age": 29}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Identify(ctx, webhook.User{ID: "u", Attributes: webhook.Map{"age": 30}}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := getUser(ctx, st, "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := webhook.User{ID: "u", Email: "a@example.com", TimeZone: "Europe/Berlin", CreatedAt: epoch,
+		Attributes: webhook.Map{"plan": "gold", "age": int64(30)}}
+	if diff := cmp.Diff(want, u); diff != "" {
+		t.Errorf("user after two Identify calls (-want +got):\n%s", diff)
+	}
+}
+
+// UpdateUsers removes attributes, replaces users whole, and checks every update before
+// saving any.
+func TestUpdateUsers(t *testing.T) {
+	p := newPopulation(t)
+	ctx, st, s := p.ctx, p.store, p.sender
+	if err := s.UpdateUsers(ctx, []webhook.UserUpdate{
+		{User: webhook.User{ID: "a", Email: "a@example.com", Attributes: webhook.Map{"plan": "gold", "age": 29}}},
+		{User: webhook.User{ID: "b", Email: "b@example.com", Attributes: webhook.Map{"plan": "free"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateUsers(ctx, []webhook.UserUpdate{
+		{User: webhook.User{ID: "a", Attributes: webhook.Map{"age": 30}}, Unset: []string{"plan"}},
+		{User: webhook.User{ID: "b", Attributes: webhook.Map{"score": 1}}, Replace: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []webhook.User{
+		{ID: "a", Email: "a@example.com", CreatedAt: epoch, Attributes: webhook.Map{"age": int64(30)}},
+		{ID: "b", CreatedAt: epoch, Attributes: webhook.Map{"score": int64(1)}},
+	} {
+		got, err := getUser(ctx, st, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("user %s (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	err := s.UpdateUsers(ctx, []webhook.UserUpdate{
+		{User: webhook.User{ID: "c"}},
+		{User: webhook.User{TimeZone: "Mars/Olympus"}, Unset: []string{""}},
+	})
+	var ve *webhook.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("UpdateUsers(bad) = %v, want a ValidationError", err)
+	}
+	var paths []string
+	for _, pr := range ve.Problems {
+		paths = append(paths, pr.Path)
+	}
+	if diff := cmp.Diff([]string{"users[1].id", "users[1].time_zone", "users[1].unset[0]"}, paths); diff != "" {
+		t.Errorf("problem paths (-want +got):\n%s", diff)
+	}
+	if _, err := getUser(ctx, st, "c"); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("user c = %v; want nothing saved when one update is invalid", err)
 	}
 }

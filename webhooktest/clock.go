@@ -18,8 +18,8 @@ import (
 //
 // A started Sender waits on its Clock exactly when it is idle: nothing in flight and nothing
 // due. So after a Trigger, [FakeClock.BlockUntil] with 1 (one per Sender) returns once the
-// deliveries it enqueued have been attempted and logged, and after an Advance, once the
-// deliveries that came due have been.
+// jobs it enqueued have been attempted and logged, and after an Advance, once the
+// jobs that came due have been.
 //
 // A FakeClock is safe for concurrent use.
 type FakeClock struct {

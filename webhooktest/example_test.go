@@ -35,7 +35,7 @@ func ExampleFakeClock() {
 	_ = s.Start(ctx)
 	defer s.Stop(ctx)
 
-	_, _ = s.Send(ctx, "ping", "u1", nil)
+	_, _ = s.Send(ctx, "ping", "u1", nil, nil)
 	for {
 		_ = clock.BlockUntil(ctx, 1) // the Sender is idle: the attempt is logged
 		attempts, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "ping", Limit: 1})

@@ -28,7 +28,7 @@ func TestStartStopsTheSenderWhenTheTestEnds(t *testing.T) {
 		if err := s.Start(t.Context()); !errors.Is(err, webhook.ErrSenderStarted) {
 			t.Errorf("Start after webhooktest.Start = %v, want ErrSenderStarted", err)
 		}
-		if _, err := s.Send(t.Context(), "m", "u1", nil); err != nil {
+		if _, err := s.Send(t.Context(), "m", "u1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := clock.BlockUntil(t.Context(), 1); err != nil {
@@ -59,7 +59,7 @@ func TestNewSenderSendsEveryDueJob(t *testing.T) {
 	}
 	webhooktest.Start(t, s)
 	for i := range 30 {
-		if _, err := s.Send(t.Context(), "m", fmt.Sprint("u", i), nil); err != nil {
+		if _, err := s.Send(t.Context(), "m", fmt.Sprint("u", i), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,7 +84,7 @@ func TestNewSenderKeepsTheConfig(t *testing.T) {
 	}
 	webhooktest.Start(t, s)
 	for i := range 5 {
-		if _, err := s.Send(t.Context(), "m", fmt.Sprint("u", i), nil); err != nil {
+		if _, err := s.Send(t.Context(), "m", fmt.Sprint("u", i), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

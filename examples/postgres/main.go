@@ -1,13 +1,13 @@
 // Command postgres runs several instances of a small app that share one Postgres-backed
-// delivery queue: each instance has its own Sender and connection pool, as separate processes
-// would, and each delivery is sent by exactly one of them. Events are recorded by the first
-// instance, half of them inside the app's own transaction with TriggerTx.
+// job queue: each instance has its own Sender and connection pool, as separate processes
+// would, and each job is sent by exactly one of them. Events are recorded by the first
+// instance, half of them inside the app's own transaction with Sender.InTx.
 //
 //	go run ./examples/postgres -dsn 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 //
 // To run the instances as processes instead, start the program several times with
 // -instances 1 against the same database; every one of them sends a share of every run's
-// deliveries. The webhooks go to a receiver the program runs on 127.0.0.1, which counts them
+// jobs. The webhooks go to a receiver the program runs on 127.0.0.1, which counts them
 // by the instance that sent them.
 package main
 
@@ -37,8 +37,8 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	// The receiver counts the requests it gets, by delivery ID and by the instance that sent
-	// them (each instance has its own User-Agent), and closes all once every event's delivery
+	// The receiver counts the requests it gets, by job ID and by the instance that sent
+	// them (each instance has its own User-Agent), and closes all once every event's job
 	// has arrived.
 	var mu sync.Mutex
 	got, by := map[string]int{}, map[string]int{}
@@ -115,7 +115,7 @@ func main() {
 			// The app's own write and the webhook commit together, or neither does.
 			err = pgx.BeginFunc(ctx, pools[0], func(tx pgx.Tx) error {
 				// ... the app's own writes through tx ...
-				return apps[0].TriggerTx(ctx, stores[0].WithTx(tx), e)
+				return apps[0].InTx(stores[0].WithTx(tx)).Trigger(ctx, e)
 			})
 		}
 		if err != nil {

@@ -1,5 +1,5 @@
 // Command quickstart sends a personalized webhook through the in-memory store to a receiver it
-// starts on loopback. The receiver fails the first attempt with 503, so the delivery is
+// starts on loopback. The receiver fails the first attempt with 503, so the job is
 // retried (after half a second, with a short retry policy) and then succeeds; the program
 // prints what the receiver got and the attempt log.
 //
@@ -87,7 +87,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	attempts, err := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "update-status"})
+	attempts, err := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "update-status"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package crashtest proves that a durable Store loses no delivery when the processes
+// Package crashtest proves that a durable Store loses no job when the processes
 // sending through it are killed: a test re-executes its own binary as child processes that
 // each run a Sender on the Store, kills them with SIGKILL at random moments and restarts
 // them, while the parent process runs the receiver and counts what arrives.
@@ -39,20 +39,20 @@ type Config struct {
 	Setup func(t *testing.T) string
 	// Open opens the store in a child process, from what Setup returned. Required.
 	Open func(ctx context.Context, shared string) (webhook.Store, error)
-	// Deliveries is the size of the campaign: one delivery to each of that many users.
+	// Jobs is the size of the campaign: one job to each of that many users.
 	// Defaults to 300.
 	Deliveries int
 	// Processes is how many children send at once. Defaults to 1.
 	Processes int
 	// Kills is the most children killed in the run; the run ends without killing more once
-	// every delivery has arrived. Defaults to 8; a negative Kills kills none, and then any
+	// every job has arrived. Defaults to 8; a negative Kills kills none, and then any
 	// duplicate fails the test.
 	Kills int
-	// Workers is each child's Config.Workers, which bounds the deliveries in flight when a
+	// Workers is each child's Config.Workers, which bounds the jobs in flight when a
 	// child is killed, so each kill may duplicate at most Workers of them. Defaults to 4.
 	Workers int
-	// Lease is each child's Config.Lease: how soon a killed child's deliveries are sent by
-	// another. A delivery that takes longer than its lease is sent twice, so a run without
+	// Lease is each child's Config.Lease: how soon a killed child's jobs are sent by
+	// another. A job that takes longer than its lease is sent twice, so a run without
 	// kills, which must see no duplicates, may want a longer one. Defaults to 2 seconds.
 	Lease time.Duration
 }
@@ -62,7 +62,7 @@ type Result struct {
 	// Kills is how many times a child was killed.
 	Kills int
 	// Requests is how many requests arrived; Duplicates, how many of them repeated a
-	// delivery that had arrived before.
+	// job that had arrived before.
 	Requests, Duplicates int
 }
 
@@ -76,7 +76,7 @@ const (
 
 // Child timings: short, so that a killed child's leases expire soon, in real time, yet with
 // a lease well beyond the request timeout, so that a live child slowed down by a busy
-// machine does not see its own lease expire and send a delivery twice.
+// machine does not see its own lease expire and send a job twice.
 const (
 	requestTimeout = 500 * time.Millisecond
 	lease          = 2 * time.Second
@@ -84,8 +84,8 @@ const (
 	deadline       = 90 * time.Second // the whole run, and a child's life
 )
 
-// Run runs a crash test on the store that cfg opens and fails t if a delivery was lost, if
-// the requests for one delivery carried different webhook-id headers, or if there were more
+// Run runs a crash test on the store that cfg opens and fails t if a job was lost, if
+// the requests for one job carried different webhook-id headers, or if there were more
 // duplicates than the kills can explain. It is skipped with -short. In a child process it
 // runs the child and does not return.
 func Run(t *testing.T, cfg Config) Result {
@@ -186,7 +186,7 @@ func (p *parent) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// counts returns how many requests and distinct deliveries have arrived.
+// counts returns how many requests and distinct jobs have arrived.
 func (p *parent) counts() (requests, distinct int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -10,13 +10,13 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked + 100 {
-		// Two deliveries per host: the second waits. Once the slots are full, a reservation
+		// Two jobs per host: the second waits. Once the slots are full, a reservation
 		// that finds none is cancelled and its host looks idle again, so this checks only
 		// that every map stays bounded; TestLimiterCapHoldsWhenAllHostsAreBusy covers a cap
 		// reached with no idle host.
 		host := fmt.Sprintf("h%d.example.com", i)
-		l.Admit(fmt.Sprintf("a%d", i), host, "m", 600, now)
-		if wait := l.Admit(fmt.Sprintf("b%d", i), host, "m", 600, now); wait <= 0 {
+		l.Admit(nil, fmt.Sprintf("a%d", i), host, "m", 600, now, now.Add(time.Minute))
+		if wait, _ := l.Admit(nil, fmt.Sprintf("b%d", i), host, "m", 600, now, now.Add(time.Minute)); wait <= 0 {
 			t.Fatalf("second delivery to %s was not held back", host)
 		}
 	}
@@ -27,8 +27,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	later := now.Add(time.Hour)
 	for i := range 10 {
 		host := fmt.Sprintf("new%d.example.com", i)
-		l.Admit(fmt.Sprintf("c%d", i), host, "other", 0, later)
-		l.Admit(fmt.Sprintf("d%d", i), host, "other", 0, later)
+		l.Admit(nil, fmt.Sprintf("c%d", i), host, "other", 0, later, later.Add(time.Minute))
+		l.Admit(nil, fmt.Sprintf("d%d", i), host, "other", 0, later, later.Add(time.Minute))
 	}
 	if _, ok := l.slots["d9"]; !ok || len(l.slots) > maxTracked {
 		t.Errorf("after an hour, %d slots and none for d9; stale slots should make room", len(l.slots))
@@ -44,19 +44,19 @@ func TestLimiterCapForgetsIdleHostsFirst(t *testing.T) {
 	now := start.Add(time.Hour) // the buckets spent at start are full again
 	idle := maxTracked / 2
 	for i := range idle {
-		l.Admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start)
+		l.Admit(nil, fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start, start.Add(time.Minute))
 	}
-	l.Admit("f", "failing.example.com", "m", 0, start)
-	l.Record("failing.example.com", true, start)
+	l.Admit(nil, "f", "failing.example.com", "m", 0, start, start.Add(time.Minute))
+	_, _ = l.Done("failing.example.com", start.Add(time.Minute), Failed, start)
 	busy := maxTracked - idle - 1
 	for i := range busy {
-		l.Admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now)
+		l.Admit(nil, fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now, now.Add(time.Minute))
 	}
 	if len(l.hosts) != maxTracked {
 		t.Fatalf("tracking %d hosts before the new one, want %d", len(l.hosts), maxTracked)
 	}
 
-	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait, _ := l.Admit(nil, "n", "new.example.com", "m", 0, now, now.Add(time.Minute)); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), busy+2; got != want {
@@ -88,9 +88,9 @@ func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked {
-		l.Admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now)
+		l.Admit(nil, fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now, now.Add(time.Minute))
 	}
-	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait, _ := l.Admit(nil, "n", "new.example.com", "m", 0, now, now.Add(time.Minute)); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), maxTracked*9/10; got != want {
@@ -106,9 +106,9 @@ func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
 	}
 }
 
-// TestFullSlotsCancelReservations checks that when maxTracked deliveries hold slots due later,
-// a delivery that must wait is told how long but holds no slot, and its reservation is
-// cancelled: it takes no token, so the next delivery waits no longer than it does.
+// TestFullSlotsCancelReservations checks that when maxTracked jobs hold slots due later,
+// a job that must wait is told how long but holds no slot, and its reservation is
+// cancelled: it takes no token, so the next job waits no longer than it does.
 func TestFullSlotsCancelReservations(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
@@ -121,18 +121,18 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimits(tt.cfg)
 			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-			// One delivery goes; the next maxTracked wait, each holding a slot.
+			// One job goes; the next maxTracked wait, each holding a slot.
 			for i := range maxTracked + 1 {
-				l.Admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
+				l.Admit(nil, fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now, now.Add(time.Minute))
 			}
 			if len(l.slots) != maxTracked {
 				t.Fatalf("%d slots held, want %d", len(l.slots), maxTracked)
 			}
-			if wait := l.Admit("d1", "h.example.com", "m", tt.perMinute, now); wait != 0 {
+			if wait, _ := l.Admit(nil, "d1", "h.example.com", "m", tt.perMinute, now, now.Add(time.Minute)); wait != 0 {
 				t.Fatalf("first delivery waits %v, want 0", wait)
 			}
 			for _, id := range []string{"d2", "d3"} {
-				if wait := l.Admit(id, "h.example.com", "m", tt.perMinute, now); wait != time.Second {
+				if wait, _ := l.Admit(nil, id, "h.example.com", "m", tt.perMinute, now, now.Add(time.Minute)); wait != time.Second {
 					t.Errorf("delivery %s waits %v, want 1s: a delivery without a slot must not take a token", id, wait)
 				}
 				if _, ok := l.slots[id]; ok {
@@ -146,26 +146,27 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 	}
 }
 
-// TestPausedHostForgetsReservedSlots checks that a delivery held back by a rate limit and then
+// TestPausedHostForgetsReservedSlots checks that a job held back by a rate limit and then
 // by a paused host asks for a new slot when the pause ends, rather than going at once on the
-// slot it was given before the pause: deliveries held by a pause do not all go together.
+// slot it was given before the pause: jobs held by a pause do not all go together.
 func TestPausedHostForgetsReservedSlots(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1, Threshold: 1, Cooldown: 10 * time.Second})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	const host = "hooks.example.com"
-	l.Admit("a", host, "m", 0, now)
-	if wait := l.Admit("b", host, "m", 0, now); wait != time.Second {
+	l.Admit(nil, "a", host, "m", 0, now, now.Add(time.Minute))
+	if wait, _ := l.Admit(nil, "b", host, "m", 0, now, now.Add(time.Minute)); wait != time.Second {
 		t.Fatalf("second delivery waits %v, want 1s", wait)
 	}
-	l.Record(host, true, now)
-	if wait := l.Admit("b", host, "m", 0, now.Add(2*time.Second)); wait != 8*time.Second {
+	_, _ = l.Done(host, now.Add(time.Minute), Failed, now)
+	if wait, _ := l.Admit(nil, "b", host, "m", 0, now.Add(2*time.Second), now.Add(2*time.Second).Add(time.Minute)); wait != 8*time.Second {
 		t.Fatalf("during the pause the delivery waits %v, want 8s", wait)
 	}
 	end := now.Add(10 * time.Second)
-	if wait := l.Admit("c", host, "m", 0, end); wait != 0 {
+	if wait, _ := l.Admit(nil, "c", host, "m", 0, end, end.Add(time.Minute)); wait != 0 {
 		t.Fatalf("first delivery after the pause waits %v, want 0", wait)
 	}
-	if wait := l.Admit("b", host, "m", 0, end); wait != time.Second {
+	_, _ = l.Done(host, end.Add(time.Minute), Succeeded, end)
+	if wait, _ := l.Admit(nil, "b", host, "m", 0, end, end.Add(time.Minute)); wait != time.Second {
 		t.Errorf("after the pause, the delivery that had a slot before it waits %v, want 1s", wait)
 	}
 }
@@ -187,4 +188,57 @@ func newLimits(cfg Config) *Limits {
 		cfg.Cooldown = def.Cooldown
 	}
 	return New(cfg)
+}
+
+// A host whose last attempt failed gets one attempt at a time: the first job that comes while
+// it is in flight is parked, to go when it ends, and others wait until its deadline, so that a
+// host that hangs holds one worker. A success lifts the rule; uncounted attempts neither lift
+// nor set it.
+func TestFailingHostGetsOneAttemptAtATime(t *testing.T) {
+	l := newLimits(Config{Rate: -1})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "slow.example.com"
+	admit := func(job string, at time.Time) (time.Duration, bool) {
+		return l.Admit(job, job, host, "m", 0, at, at.Add(30*time.Second))
+	}
+	for i := range 3 { // a healthy host: no limit on attempts in flight
+		if wait, parked := admit(fmt.Sprint("a", i), now); wait != 0 || parked {
+			t.Fatalf("attempt %d to a healthy host waits %v, parked %v; want neither", i, wait, parked)
+		}
+	}
+	for range 3 {
+		if next, _ := l.Done(host, now.Add(30*time.Second), Failed, now.Add(30*time.Second)); next != nil {
+			t.Fatalf("Done returned %v parked, want nothing", next)
+		}
+	}
+	later := now.Add(31 * time.Second)
+	if wait, _ := admit("probe", later); wait != 0 {
+		t.Fatalf("the first attempt to a failing host waits %v, want 0", wait)
+	}
+	if _, parked := admit("b", later); !parked {
+		t.Errorf("a second attempt while the probe is in flight was not parked")
+	}
+	if wait, parked := admit("c", later); wait != 30*time.Second || parked {
+		t.Errorf("a third attempt waits %v, parked %v; want until the probe's deadline (30s), not parked", wait, parked)
+	}
+	if wait, _ := l.Admit("other", "other", "other.example.com", "m", 0, later, later.Add(30*time.Second)); wait != 0 {
+		t.Errorf("an attempt to another host waits %v, want 0", wait)
+	}
+	if next, _ := l.Done(host, later.Add(30*time.Second), Uncounted, later); next != "b" {
+		t.Errorf("Done of the probe returned %v, want the parked job b", next)
+	}
+	if wait, _ := admit("b", later); wait != 0 {
+		t.Errorf("once the probe ended, the parked job waits %v, want 0", wait)
+	}
+	if _, parked := admit("c", later); !parked {
+		t.Errorf("an uncounted end kept the host failing, but the next attempt was not parked")
+	}
+	if next, _ := l.Done(host, later.Add(30*time.Second), Succeeded, later); next != "c" {
+		t.Errorf("Done returned %v, want the parked job c", next)
+	}
+	for i := range 3 {
+		if wait, parked := admit(fmt.Sprint("d", i), later); wait != 0 || parked {
+			t.Errorf("attempt %d after a success waits %v, parked %v; want neither", i, wait, parked)
+		}
+	}
 }

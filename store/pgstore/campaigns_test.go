@@ -106,7 +106,7 @@ func TestSendersShareCampaign(t *testing.T) {
 	}
 }
 
-// TestPausedCampaignAcrossSenders checks that the deliveries of a campaign paused by an app
+// TestPausedCampaignAcrossSenders checks that the jobs of a campaign paused by an app
 // that sends nothing itself are held from started Senders in other pools, and that once it
 // resumes they send those that came due during the pause, each once.
 func TestPausedCampaignAcrossSenders(t *testing.T) {
@@ -117,7 +117,7 @@ func TestPausedCampaignAcrossSenders(t *testing.T) {
 	if err := app.SaveMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	// A campaign whose fan-out enqueued three deliveries due in an hour.
+	// A campaign whose fan-out enqueued three jobs due in an hour.
 	var jobs []*webhook.Job
 	for _, u := range []string{"a", "b", "c"} {
 		if err := app.Identify(ctx, webhook.User{ID: u}); err != nil {

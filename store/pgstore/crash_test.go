@@ -27,15 +27,15 @@ func crashConfig(kills int, lease time.Duration) crashtest.Config {
 	}
 }
 
-// TestSharedNoCrash checks that three processes sharing a queue send each delivery exactly
+// TestSharedNoCrash checks that three processes sharing a queue send each job exactly
 // once when none of them crashes. Their leases are long: under load, a fresh process's first
-// deliveries have been seen to take 1.6 s from claim to response, close to the crash test's
+// jobs have been seen to take 1.6 s from claim to response, close to the crash test's
 // default lease, past which a second send is expected behaviour.
 func TestSharedNoCrash(t *testing.T) {
 	crashtest.Run(t, crashConfig(-1, time.Minute))
 }
 
-// TestSharedCrash kills the processes sharing a queue at random moments: no delivery is lost,
+// TestSharedCrash kills the processes sharing a queue at random moments: no job is lost,
 // and the few duplicates carry the same webhook-id.
 func TestSharedCrash(t *testing.T) {
 	crashtest.Run(t, crashConfig(8, 0))

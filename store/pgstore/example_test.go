@@ -35,7 +35,7 @@ func ExampleStore_WithTx() {
 		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, user_id) VALUES ($1, $2)`, 42, "u1"); err != nil {
 			return err // rolled back: no webhook
 		}
-		return sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{
+		return sender.InTx(store.WithTx(tx)).Trigger(ctx, webhook.Event{
 			UserID: "u1", Name: "order_placed", Params: map[string]any{"order": 42},
 		})
 	})
@@ -45,9 +45,9 @@ func ExampleStore_WithTx() {
 }
 
 // The migrations, for a tool of your own: they are named and begin as golang-migrate and
-// goose expect, so that either takes the file system as it is (see [pgstore.Migrations]).
+// goose expect, so that either takes the file system as it is (see pgstore.Migrations).
 func ExampleMigrations() {
-	names, err := fs.Glob(pgstore.Migrations(), "*")
+	names, err := fs.Glob(pgstore.Migrations, "*")
 	if err != nil {
 		log.Fatal(err)
 	}

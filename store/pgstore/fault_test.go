@@ -88,7 +88,7 @@ func enqueueHooks(ctx context.Context, tb testing.TB, store webhook.Store, first
 }
 
 // TestDatabaseConnectionsKilled kills every connection of a Sender's Store four times while
-// it delivers 3000 webhooks. Nothing is lost; a delivery is sent twice only if it was in
+// it delivers 3000 webhooks. Nothing is lost; a job is sent twice only if it was in
 // flight at a kill (its result could not be saved, so it is sent again when its lease
 // expires), and then with the same webhook-id; the errors are logged; and the Sender carries
 // on by itself as time passes, which the test makes happen on a fake clock whenever the
@@ -122,8 +122,8 @@ func TestDatabaseConnectionsKilled(t *testing.T) {
 			t.Errorf("a kill found no connection of the Sender's Store to terminate")
 		}
 	}
-	// Time passes whenever the Sender waits for it, until every delivery is finished: past
-	// the poll interval after a failed claim, past the lease of a delivery whose result was
+	// Time passes whenever the Sender waits for it, until every job is finished: past
+	// the poll interval after a failed claim, past the lease of a job whose result was
 	// lost.
 	for {
 		if err := clock.BlockUntil(ctx, 1); err != nil {
@@ -152,7 +152,7 @@ func TestDatabaseConnectionsKilled(t *testing.T) {
 	if len(ids) != n {
 		t.Errorf("%d users got their delivery, want %d", len(ids), n)
 	}
-	// A kill cuts short at most the deliveries the Sender holds: twice Workers.
+	// A kill cuts short at most the jobs the Sender holds: twice Workers.
 	if dup := sent - len(ids); dup > kills*2*workers {
 		t.Errorf("%d deliveries sent twice, want at most %d (those in flight at %d kills)", dup, kills*2*workers, kills)
 	}
@@ -171,7 +171,7 @@ func TestDatabaseConnectionsKilled(t *testing.T) {
 }
 
 // TestListeningConnectionKilled kills every connection of a Sender's Store, the one it
-// listens on among them, three times, each time enqueueing a delivery from another Store at
+// listens on among them, three times, each time enqueueing a job from another Store at
 // once. The Sender polls only hourly, on a clock that does not move, so only a notification
 // can wake it: the listener connects again and looks for what was enqueued while it was away.
 func TestListeningConnectionKilled(t *testing.T) {

@@ -59,7 +59,7 @@ func (s *Store) listen(ctx context.Context, ch chan<- struct{}) {
 	if _, err := conn.Exec(ctx, `LISTEN `+channel); err != nil {
 		return
 	}
-	// Deliveries may have been enqueued while no connection listened.
+	// Jobs may have been enqueued while no connection listened.
 	notify(ch)
 	for {
 		n, err := conn.WaitForNotification(ctx)

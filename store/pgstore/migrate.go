@@ -13,35 +13,42 @@ import (
 )
 
 //go:embed migrations/*.up.sql
-var migrations embed.FS
+var migrationFiles embed.FS
 
-// Migrations returns the SQL migrations that [Store.Migrate] applies, for apps that run
-// their schema changes with a tool of their own. Its files, at its root, are named
-// NNN_name.up.sql, NNN being the version, and begin with a "-- +goose Up" line, so that
-// golang-migrate (its iofs source), goose (with goose.SetBaseFS) and Atlas (a directory
-// in the golang-migrate format, written out with os.CopyFS) take them as they are. Each is to
-// be applied in one transaction, in version order, to the schema the Store's connections
-// have first in their search_path.
+// Migrations holds the migrations that [Store.Migrate] applies, for apps that apply
+// migrations with a tool of their own: SQL files in its root named NNN_name.up.sql, one per
+// migration, in the order of their numbers. The names are those golang-migrate reads, and
+// each file is marked for goose (-- +goose Up); Atlas imports either format (atlas migrate
+// import --dir-format golang-migrate). Apply them to the schema that is first in the Store's
+// search_path, and give the tool a version table of its own, so that it does not mix the
+// Store's versions with the app's. With goose, for example:
 //
-// Give the tool a version table of its own, such as webhook_schema_migrations, so that it
-// does not mix the Store's versions with the app's. A database that Migrate has migrated is
-// at the latest version Migrate applied (recorded in the table webhook_migrations): tell the
-// tool so before its first run, such as with golang-migrate's force command.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
+//	goose.SetBaseFS(pgstore.Migrations)
+//	goose.SetTableName("webhook_goose_db_version")
+//	err := goose.Up(db, ".")
+//
+// Use either the tool or Migrate, not both: Migrate records what it applied in
+// webhook_migrations and the tool in its own table, and neither sees the other's. To move a
+// database that Migrate made to a tool, tell the tool the latest version Migrate applied,
+// such as with golang-migrate's force command.
+var Migrations fs.FS = mustSub(migrationFiles, "migrations")
+
+// mustSub returns fsys's subtree at dir, and panics if dir is not a valid path.
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
-		panic(err) // "migrations" is a valid path, so fs.Sub cannot fail
+		panic(err)
 	}
 	return sub
 }
 
 // Migrate creates or updates the Store's tables in the first schema of the search_path,
-// applying each of [Migrations] not applied yet, in one transaction. Several instances may
+// applying each migration of [Migrations] not applied yet, in one transaction. Several instances may
 // call it at once: an advisory lock makes them take turns. It records the versions it
 // applied in the table webhook_migrations. It returns an error if a migration fails, in
 // which case nothing was changed.
 func (s *Store) Migrate(ctx context.Context) error {
-	files, err := fs.Glob(migrations, "migrations/*.up.sql")
+	files, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
 	if err != nil {
 		return wrap("migrate", err)
 	}
@@ -67,7 +74,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if tag.RowsAffected() == 0 {
 				continue // applied before
 			}
-			sql, err := migrations.ReadFile(name)
+			sql, err := migrationFiles.ReadFile(name)
 			if err != nil {
 				return err
 			}

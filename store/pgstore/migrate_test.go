@@ -28,13 +28,13 @@ func rebuildAt(t *testing.T, pool *pgxpool.Pool, version int, stmts ...string) {
 	if _, err := pool.Exec(ctx, `DELETE FROM webhook_migrations WHERE version > $1`, version); err != nil {
 		t.Fatal(err)
 	}
-	names, err := fs.Glob(pgstore.Migrations(), "*.sql") // in version order
+	names, err := fs.Glob(pgstore.Migrations, "*.sql") // in version order
 	if err != nil {
 		t.Fatal(err)
 	}
 	var migrations []string
 	for _, name := range names[:version] {
-		sql, err := fs.ReadFile(pgstore.Migrations(), name)
+		sql, err := fs.ReadFile(pgstore.Migrations, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestMigrateFrom002(t *testing.T) {
 // TestMigrations checks the file system of migrations that other tools read: its files are
 // named and begin as goose and golang-migrate expect, and Migrate applies them all.
 func TestMigrations(t *testing.T) {
-	fsys := pgstore.Migrations()
+	fsys := pgstore.Migrations
 	names, err := fs.Glob(fsys, "*")
 	if err != nil {
 		t.Fatal(err)

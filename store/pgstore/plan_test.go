@@ -11,11 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables checks that the statements a
-// delivery runs (and the cancellation by an Unless event that every trigger runs) keep reading by index when PostgreSQL planned them on empty tables, as on a
-// new queue, and kept those plans as the tables grew: a sequential scan then reads the whole
-// queue on every call. It also checks that they read only the rows they look up, not a
-// whole table through an index, as a hash join kept from the empty tables would.
+// TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables checks that the statements a job
+// runs (and the cancellation by an Unless event that every trigger makes) keep reading by
+// index when PostgreSQL planned them on empty tables, as on a new queue, and kept those
+// plans as the tables grew: a sequential scan then reads the whole queue on every call. It
+// also checks that they read only the rows they look up, not a whole table through an
+// index, as a hash join kept from the empty tables would.
 func TestDeliveryPathReadsByIndexAfterPlanningOnEmptyTables(t *testing.T) {
 	ctx := context.Background()
 	pool, err := openPool(ctx, dsn(t), 1, map[string]string{"search_path": newSchema(t)}) // one connection keeps every plan

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func sharedQueue(t *testing.T) (context.Context, string, *webhooktest.Receiver, 
 }
 
 // waitSentOnce waits until recv has n requests and fails the test if two of them are of one
-// delivery or to one user (one URI).
+// job or to one user (one URI).
 func waitSentOnce(ctx context.Context, tb testing.TB, recv *webhooktest.Receiver, n int) {
 	tb.Helper()
 	reqs, err := recv.Wait(ctx, n)
@@ -80,11 +81,11 @@ func hookMessage(url string) *webhook.Message {
 	}
 }
 
-// TestSendersShareQueue checks that three Senders on separate pools share the deliveries that
+// TestSendersShareQueue checks that three Senders on separate pools share the jobs that
 // a fourth one enqueues, each sent once, woken by notifications rather than a poll.
 func TestSendersShareQueue(t *testing.T) {
 	ctx, schema, recv, clock := sharedQueue(t)
-	// All three wait for the next poll, an hour away, before any delivery is enqueued.
+	// All three wait for the next poll, an hour away, before any job is enqueued.
 	senders := startSenders(ctx, t, schema, clock, 3)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
 	if err := app.SaveMessage(ctx, hookMessage(recv.URL)); err != nil {
@@ -108,7 +109,7 @@ func TestSendersShareQueue(t *testing.T) {
 	}
 }
 
-// TestTriggerTx checks that deliveries triggered in a transaction are sent if it commits and
+// TestTriggerTx checks that jobs triggered in a transaction through a Tx are sent if it commits and
 // never exist if it rolls back.
 func TestTriggerTx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -127,7 +128,7 @@ func TestTriggerTx(t *testing.T) {
 		if _, err := tx.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
 			return err
 		}
-		if err := sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: "rolled-back", Name: "order"}); err != nil {
+		if err := sender.InTx(store.WithTx(tx)).Trigger(ctx, webhook.Event{UserID: "rolled-back", Name: "order"}); err != nil {
 			return err
 		}
 		return fmt.Errorf("payment declined")
@@ -139,7 +140,7 @@ func TestTriggerTx(t *testing.T) {
 		if _, err := tx.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
 			return err
 		}
-		return sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: "committed", Name: "order", Params: map[string]any{"order": 7}})
+		return sender.InTx(store.WithTx(tx)).Trigger(ctx, webhook.Event{UserID: "committed", Name: "order", Params: map[string]any{"order": 7}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,71 +160,88 @@ func TestTriggerTx(t *testing.T) {
 	if jobs != 0 || events != 0 {
 		t.Errorf("after rollback: %d jobs and %d events saved, want none", jobs, events)
 	}
-	if err := sender.TriggerTx(ctx, nil, webhook.Event{UserID: "u", Name: "order"}); err == nil {
-		t.Error("TriggerTx with a nil Store: no error")
+	if err := sender.InTx(nil).Trigger(ctx, webhook.Event{UserID: "u", Name: "order"}); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("Trigger in a Tx with a nil Store = %v, want ErrInvalid", err)
 	}
 }
 
-// TestTriggerTxReadsThroughTheTransaction runs two TriggerTx in one transaction for a
-// message sent on a user's second purchase: the second sees the first's event, which only
-// the transaction sees, so the message is sent once if the transaction commits. If it rolls
-// back, nothing is saved and nothing sent.
-func TestTriggerTxReadsThroughTheTransaction(t *testing.T) {
+// TestTxReadsThroughTheTransaction records a signup in one transaction through a Tx: the
+// user, two purchases of a message sent on a user's second purchase, and a manual send. The
+// second purchase sees the user and the first one's event, which only the transaction sees,
+// so the message is sent once if the transaction commits. If it rolls back, nothing is saved
+// and nothing sent.
+func TestTxReadsThroughTheTransaction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool := newPool(t, newSchema(t))
 	store := pgstore.New(pool)
 	recv := webhooktest.NewReceiver(t)
 	sender := newSender(t, store, webhooktest.NewFakeClock(epoch), "sender")
-	m := &webhook.Message{ID: "second-purchase", URL: recv.URL + "/{{ user.id }}",
-		Audience: webhook.Did("purchase", 0, webhook.OpGte, 2),
-		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "purchase"}}
-	if err := sender.SaveMessage(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"rolled-back", "committed"} {
-		if err := sender.Identify(ctx, webhook.User{ID: u}); err != nil {
+	for _, m := range []*webhook.Message{
+		{ID: "second-purchase", URL: recv.URL + "/second-purchase/{{ user.id }}",
+			Audience: webhook.Did("purchase", 0, webhook.OpGte, 2),
+			Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "purchase"}},
+		{ID: "welcome", URL: recv.URL + "/welcome/{{ user.id }}", Delivery: webhook.Delivery{Kind: webhook.Manual}},
+	} {
+		if err := sender.SaveMessage(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	webhooktest.Start(t, sender)
 
-	purchaseTwice := func(user string, fail error) error {
+	signup := func(user string, fail error) error {
 		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			view := store.WithTx(tx)
+			in := sender.InTx(view)
+			if err := in.Identify(ctx, webhook.User{ID: user}); err != nil {
+				return err
+			}
 			for range 2 {
-				if err := sender.TriggerTx(ctx, view, webhook.Event{UserID: user, Name: "purchase"}); err != nil {
+				if err := in.Trigger(ctx, webhook.Event{UserID: user, Name: "purchase"}); err != nil {
 					return err
 				}
 			}
-			if jobs, err := view.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}}); err != nil || len(jobs) != 1 {
-				t.Errorf("jobs of %s in the transaction = %v, %v; want one, from the second purchase", user, jobs, err)
+			if _, err := in.Send(ctx, "welcome", user, nil, nil); err != nil {
+				return err
+			}
+			jobs, err := view.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}})
+			if err != nil || len(jobs) != 2 {
+				t.Errorf("jobs of %s in the transaction = %v, %v; want two, of the second purchase and the send", user, jobs, err)
 			}
 			return fail
 		})
 	}
 	declined := errors.New("payment declined")
-	if err := purchaseTwice("rolled-back", declined); err != declined {
+	if err := signup("rolled-back", declined); err != declined {
 		t.Fatalf("rolled-back transaction: %v", err)
 	}
-	if err := purchaseTwice("committed", nil); err != nil {
+	if err := signup("committed", nil); err != nil {
 		t.Fatal(err)
 	}
-	reqs, err := recv.Wait(ctx, 1)
+	reqs, err := recv.Wait(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reqs) != 1 || reqs[0].URI != "/committed" {
-		t.Errorf("requests = %+v, want one to /committed", reqs)
+	var uris []string
+	for _, r := range reqs {
+		uris = append(uris, r.URI)
 	}
-	for user, want := range map[string]int{"rolled-back": 0, "committed": 2} {
+	slices.Sort(uris)
+	if want := []string{"/second-purchase/committed", "/welcome/committed"}; !slices.Equal(uris, want) {
+		t.Errorf("requests to %v, want %v", uris, want)
+	}
+	for user, want := range map[string]int{"rolled-back": 0, "committed": 1} {
+		users, err := store.Users(ctx, webhook.UserQuery{IDs: []string{user}})
+		if err != nil || len(users) != want {
+			t.Errorf("users %s = %v, %v; want %d", user, users, err, want)
+		}
 		events, err := store.Events(ctx, webhook.EventQuery{UserID: user})
-		if err != nil || len(events) != want {
-			t.Errorf("events of %s = %v, %v; want %d", user, events, err, want)
+		if err != nil || len(events) != 2*want {
+			t.Errorf("events of %s = %v, %v; want %d", user, events, err, 2*want)
 		}
 		jobs, err := store.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}})
-		if err != nil || len(jobs) != min(want, 1) {
-			t.Errorf("jobs of %s = %v, %v; want %d", user, jobs, err, min(want, 1))
+		if err != nil || len(jobs) != 2*want {
+			t.Errorf("jobs of %s = %v, %v; want %d", user, jobs, err, 2*want)
 		}
 	}
 }

@@ -24,9 +24,9 @@
 // # Transactions
 //
 // [Store.WithTx] returns a view of the Store that reads and writes through the caller's
-// pgx.Tx. Pass it to [webhook.Sender.TriggerTx] to record an event and enqueue its jobs in
-// the app's own transaction: they are sent if and only if that transaction commits (the
-// outbox pattern), and the audience is checked against what the transaction sees.
+// pgx.Tx. Pass it to [webhook.Sender.InTx] to record users, events and jobs in the app's own
+// transaction: they are saved, and the jobs sent, if and only if that transaction commits
+// (the outbox pattern), and audiences are checked against what the transaction sees.
 //
 // # Data
 //
@@ -97,7 +97,7 @@ type querier interface {
 // pool's size. Its other calls use up to Config.Workers of the pool's connections, and most
 // need far fewer: concurrent Enqueue, Finish, Users and Messages calls on one Store are
 // merged into one statement each (see [Store.Enqueue]), so each of these uses one connection
-// at a time however many goroutines call it, and the delivery path ran as fast on a pool of
+// at a time however many goroutines call it, and the job path ran as fast on a pool of
 // 4 connections as on one of 20 with 16 workers. pgxpool's default size (4, or the number of
 // CPUs if more) is enough for the Store; add what the app itself needs.
 func New(pool *pgxpool.Pool) *Store {
@@ -110,9 +110,11 @@ func New(pool *pgxpool.Pool) *Store {
 }
 
 // WithTx returns a view of s that reads and writes through tx, so that its changes commit or
-// roll back with tx and its reads see what tx has written: for [webhook.Sender.TriggerTx].
-// Jobs it enqueues become visible to Senders, and wake them, when tx commits. The view is
-// good until tx ends, and like tx it must not be used by two goroutines at once.
+// roll back with tx and its reads see what tx has written: for [webhook.Sender.InTx]. Jobs
+// it enqueues become visible to Senders, and wake them, when tx commits. A call of the view
+// that the server fails leaves tx aborted, as any failed statement does in PostgreSQL: roll
+// tx back.
+// The view is good until tx ends, and like tx it must not be used by two goroutines at once.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
 	return &Store{db: tx, pool: s.pool, view: true}
 }
@@ -132,7 +134,7 @@ const planSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan',
 	set_config('enable_seqscan', 'off', true)`
 
 // hotSettings are planSettings with an asynchronous commit (see [Store.Claim]), for the
-// statements of the delivery path: claims, finishes and lookups, which write nothing to
+// statements of the job path: claims, finishes and lookups, which write nothing to
 // commit.
 const hotSettings = planSettings + `, set_config('synchronous_commit', 'off', true)`
 

@@ -24,11 +24,11 @@ import (
 //   - ClaimFinish/batch=N: jobs claimed N at a time and finished, each with an attempt, with
 //     one Finish per claim, as a Sender's completer finishes the outcomes its workers hand
 //     over, per second;
-//   - Deliver: the whole delivery path, from [webhook.Sender.Send] called by 16 goroutines
+//   - Deliver: the whole job path, from [webhook.Sender.Send] called by 16 goroutines
 //     to a loopback receiver through a started Sender of 16 workers, next to a raw net/http
 //     loop of 16 goroutines posting to the same receiver in the same run; it reports
-//     deliveries/s, raw-req/s and %-of-raw, and where the process's CPU time can be read
-//     (on Unix), the CPU time per delivery and per raw request and their ratio,
+//     jobs/s, raw-req/s and %-of-raw, and where the process's CPU time can be read
+//     (on Unix), the CPU time per job and per raw request and their ratio,
 //     cpu-%-of-raw, which a busy machine does not skew.
 //
 // newStore is called once per sub-benchmark run and must return a new, empty Store.
@@ -149,7 +149,7 @@ func benchDeliver(b *testing.B, s webhook.Store) {
 	b.ResetTimer()
 	cpu0 = cpuTime()
 	parallel(b.N, func(i int) error {
-		_, err := sender.Send(ctx, "bench", fmt.Sprintf("u%d", i), map[string]any{"n": i})
+		_, err := sender.Send(ctx, "bench", fmt.Sprintf("u%d", i), map[string]any{"n": i}, nil)
 		return err
 	})
 	select {
@@ -162,7 +162,7 @@ func benchDeliver(b *testing.B, s webhook.Store) {
 	b.ReportMetric(rate, "deliveries/s")
 	b.ReportMetric(raw, "raw-req/s")
 	b.ReportMetric(100*rate/raw, "%-of-raw")
-	// On a busy machine the rates swing with what else runs; the CPU each delivery costs
+	// On a busy machine the rates swing with what else runs; the CPU each job costs
 	// the process, against each raw request, does not.
 	if cpu := cpuTime() - cpu0; cpu > 0 && rawCPU > 0 {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/delivery")

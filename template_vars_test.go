@@ -1,0 +1,234 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook/internal/jinja"
+)
+
+// simpleVars are variables of every type a simple template may look up.
+func simpleVars(v string, n float64) *vars {
+	params := Map{
+		"s": v, "n": n, "i": int(n), "i64": int64(-7), "u8": uint8(200), "f": 1.0, "big": 1e21,
+		"tiny": 1e-7, "nan": math.NaN(), "inf": math.Inf(-1), "t": true, "b": false, "z": nil,
+		"l":  []any{v, n, true, nil, []any{1, "x"}, map[string]any{"k": v}},
+		"m":  map[string]any{"v": v, "n": n, "deep": map[string]any{"x": []any{"a"}}, "": "empty key"},
+		"nm": Map{"v": v}, "ss": []string{"a", v}, "time": fuzzNow, "num": json.Number("12.50"),
+		"bytes": []byte("raw"), "err": errTestValue{}, "str": stringer{}, "panic": panicker{},
+	}
+	vs := fuzzVars(params)
+	vs.user.Country = "FR"
+	vs.user.CreatedAt = fuzzNow.Add(-time.Hour)
+	vs.event = &Event{ID: "evt_1", Name: "signup", Time: fuzzNow}
+	return vs
+}
+
+type errTestValue struct{}
+
+func (errTestValue) Error() string { return "an error value" }
+
+type stringer struct{}
+
+func (stringer) String() string { return "from String" }
+
+type panicker struct{}
+
+func (panicker) String() string { panic("cannot format") }
+
+// simpleTemplates are simple templates (see simpleParts): text and variable lookups.
+var simpleTemplates = []string{
+	"", "plain text", "{{ user.id }}", "a {{ user.id }} b", "{# comment #}{{ user.test }}",
+	"{{ user.email }}|{{ user.country }}|{{ user.created_at }}", "{{ user.city }}", "{{ user.last_active }}",
+	"{{ user.nope }}", "{{ user }}", "{{ message.id }}/{{ message.version }}/{{ message.name }}",
+	"{{ now }}", "{{ event.id }} {{ event.name }} {{ event.time }} {{ event.params.s }}", "{{ event }}",
+	"{{ parameter.s }}", "{{ parameter['s'] }}", "{{ parameter.n }}", "{{ parameter.i }}", "{{ parameter.i64 }}",
+	"{{ parameter.u8 }}", "{{ parameter.f }}", "{{ parameter.big }}", "{{ parameter.tiny }}",
+	"{{ parameter.nan }}", "{{ parameter.inf }}", "{{ parameter.t }}", "{{ parameter.b }}", "{{ parameter.z }}",
+	"{{ parameter.l }}", "{{ parameter.m }}", "{{ parameter.m.v }}", "{{ parameter['m']['deep'].x }}",
+	"{{ parameter.m[''] }}", "{{ parameter.nm }}", "{{ parameter.nm.v }}", "{{ parameter.ss }}",
+	"{{ parameter.time }}", "{{ parameter.num }}", "{{ parameter.bytes }}", "{{ parameter.err }}",
+	"{{ parameter.str }}", "{{ parameter.panic }}", "a{{ parameter.panic }}", "{{ parameter.missing }}", "{{ parameter.s.x }}", "{{ parameter.z.x }}",
+	"{{ parameter }}", "{{ userAttribute.name }}", "{{ userAttribute.tags }}", "{{ userAttribute.n }}",
+	"{{ userAttribute }}", "{{ now.x }}", "  {{- parameter.s -}}  \n", "line\n{{ parameter.s }}\n",
+	"{{ parameter.s }}{{ parameter.n }}{{ parameter.t }}",
+}
+
+// simpleURLs are URL templates whose values are escaped for their positions.
+var simpleURLs = []string{
+	"https://example.com/{{ parameter.s }}", "https://{{ parameter.s }}.example.com/x",
+	"https://example.com/a?q={{ parameter.s }}&n={{ parameter.n }}#{{ parameter.s }}",
+	"{{ parameter.s }}", "https://example.com/{{ parameter.l }}/{{ parameter.m }}",
+	"https://example.com/{{ user.nope }}", "https://example.com/{{ parameter.missing }}",
+}
+
+// enginePairs returns pairs of engines that render the fast path and gonja alone, with both settings of
+// missing variables and with a tiny output limit.
+func enginePairs() [][2]*engine {
+	var pairs [][2]*engine
+	for _, o := range []jinja.Options{{}, {MissingAsEmpty: true}, {MaxSize: 8}} {
+		o.Undefined = ErrMissingVariable
+		fast := &engine{env: jinja.New(o), maxSize: defaultMaxRenderSize}
+		o.NoFastPath = true
+		pairs = append(pairs, [2]*engine{fast, {env: jinja.New(o), maxSize: defaultMaxRenderSize}})
+	}
+	return pairs
+}
+
+// TestSimpleMatchesGonja checks that simple templates render, through the sandbox's fast
+// path and vars.Lookup, to exactly what gonja renders with vars.Data, for values of every
+// type, with both settings of missing variables, and that values gonja treats differently
+// (missing ones, errors, output over the size limit) are left to gonja.
+func TestSimpleMatchesGonja(t *testing.T) {
+	values := []struct {
+		v string
+		n float64
+	}{{"Ann", 3}, {"a/b?c#d e&f=g%..", -1.5}, {"..", 1e300}, {"", 0}, {"é\x00'\"<>", 2.5e-5}}
+	for _, pair := range enginePairs() {
+		for _, val := range values {
+			vs := simpleVars(val.v, val.n)
+			for _, src := range simpleTemplates {
+				checkSimple(t, pair, src, false, vs)
+			}
+			for _, src := range simpleURLs {
+				checkSimple(t, pair, src, true, vs)
+			}
+		}
+	}
+}
+
+// checkSimple compiles src with both engines of pair, as a field or a URL, renders it with vs
+// and fails if they differ. It returns false if src does not compile.
+func checkSimple(t *testing.T, pair [2]*engine, src string, asURL bool, vs *vars) bool {
+	t.Helper()
+	var tmpls [2]*template
+	for i, e := range pair {
+		var ps problems
+		if asURL {
+			tmpls[i] = e.compileURL(src, &ps)
+		} else {
+			tmpls[i] = e.compileTemplate("t", src, &ps)
+		}
+		if tmpls[i] == nil {
+			return false
+		}
+	}
+	fast, gonja := pair[0], pair[1]
+	want, wantErr := gonja.render(tmpls[1], jinja.NewScope(vs))
+	if got, err := fast.render(tmpls[0], jinja.NewScope(vs)); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Errorf("render(%q) = %q, %v; gonja renders %q, %v", src, got, err, want, wantErr)
+	}
+	wantV, wantErr := gonja.value(tmpls[1], jinja.NewScope(vs))
+	if got, err := fast.value(tmpls[0], jinja.NewScope(vs)); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", wantV) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Errorf("value(%q) = %#v, %v; gonja evaluates %#v, %v", src, got, err, wantV, wantErr)
+	}
+	return true
+}
+
+// FuzzSimpleTemplate checks that any template renders through the fast path to what gonja
+// renders, as a field and as a URL, with values of every type.
+func FuzzSimpleTemplate(f *testing.F) {
+	pairs := enginePairs()[:2]
+	f.Fuzz(func(t *testing.T, src, v string, n float64, asURL bool) {
+		checkSimple(t, pairs[len(v)%2], src, asURL, simpleVars(v, n))
+	})
+}
+
+// BenchmarkRequest renders the request of the message storetest.Bench delivers, whose
+// templates are simple, through the fast path and with gonja rendering every template, as
+// it did before simple templates were rendered without it.
+func BenchmarkRequest(b *testing.B) {
+	m := &Message{ID: "bench", URL: "http://127.0.0.1:8080/users/{{ user.id }}",
+		Data: []Field{{Key: "user", Value: "{{ user.id }}"}, {Key: "n", Value: "{{ parameter.n }}"}}}
+	vs := fuzzVars(Map{"n": 12345})
+	pair := enginePairs()[0]
+	for i, name := range []string{"simple", "gonja"} {
+		e := pair[i]
+		cm, err := e.compile(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.request(cm, vs, "dlv_1", defaultUserAgent); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestReadsUser checks which messages need the user loaded to render: those whose templates
+// may read more of it than user.id.
+func TestReadsUser(t *testing.T) {
+	e := newEngine(false)
+	for _, tt := range []struct {
+		url, header, data string
+		want              bool
+	}{
+		{"https://example.com/{{ user.id }}", "{{ message.id }}", "{{ parameter.n }} {{ now }} {{ event.name }}", false},
+		{"https://example.com/{{ user['id'] }}", "plain", "", false},
+		{"https://example.com/", "", "{{ user.email }}", true},
+		{"https://example.com/", "{{ userAttribute.plan }}", "", true},
+		{"https://example.com/{{ user }}", "", "", true},
+		{"https://example.com/", "", "{{ user.id | upper }}", true},
+		{"https://example.com/", "", "{{ parameter.n if parameter.n else 0 }}", true},
+	} {
+		cm, err := e.compile(&Message{ID: "m", URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cm.readsUser != tt.want {
+			t.Errorf("compile(%q, %q, %q).readsUser = %v, want %v", tt.url, tt.header, tt.data, cm.readsUser, tt.want)
+		}
+	}
+}
+
+// TestOptionalUserFields checks that each optional field of the user is a variable only when
+// it is set, so that a template reading an empty one fails as a missing variable.
+func TestOptionalUserFields(t *testing.T) {
+	set := &vars{message: &Message{}, user: User{ID: "u1", Email: "e@example.com", TimeZone: "Europe/Paris",
+		Locale: "fr", Country: "FR", Region: "IDF", City: "Paris", CreatedAt: fuzzNow, LastActive: fuzzNow}}
+	unset := &vars{message: &Message{}, user: User{ID: "u1"}}
+	for _, k := range []string{"email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"} {
+		if _, ok := set.field("user", k); !ok {
+			t.Errorf("field(user, %s) of a user who has it reports it missing", k)
+		}
+		if x, ok := unset.field("user", k); ok {
+			t.Errorf("field(user, %s) of a user without it = %v, want missing", k, x)
+		}
+	}
+}
+
+// TestTemplatesCannotChangeTheirVariables checks that a template that assigns into a
+// variable ({% set parameter.m.x = 1 %}) changes only its own rendering's copy, not the
+// job's parameters, event or user.
+func TestTemplatesCannotChangeTheirVariables(t *testing.T) {
+	fresh := func() Map { return Map{"m": map[string]any{"a": int64(1)}, "l": []any{map[string]any{"b": int64(2)}}} }
+	vs := fuzzVars(fresh())
+	vs.event = &Event{ID: "e1", Name: "signup", Params: vs.params}
+	vs.user.Attributes = Map(fresh())
+	e := newEngine(false)
+	var ps problems
+	src := "{% set parameter.z = 1 %}{% set parameter.m.z = 1 %}{% set event.params.m.y = 1 %}" +
+		"{% set userAttribute.z = 1 %}{% set userAttribute.m.z = 1 %}{% set x = parameter.l[0] %}{% set x.z = 1 %}" +
+		"{{ parameter.z }}{{ parameter.m.z }}{{ userAttribute.m.z }}"
+	tmpl := e.compileTemplate("data[0].value", src, &ps)
+	if tmpl == nil {
+		t.Fatal(ps.err("template"))
+	}
+	if got, err := e.render(tmpl, jinja.NewScope(vs)); err != nil || got != "111" {
+		t.Fatalf("render(%q) = %q, %v; want the template to see its own assignments, 111", src, got, err)
+	}
+	if !reflect.DeepEqual(vs.params, fresh()) || !reflect.DeepEqual(vs.event.Params, fresh()) {
+		t.Errorf("after render(%q), parameters = %v, event params = %v; want them unchanged, %v", src, vs.params, vs.event.Params, fresh())
+	}
+	if !reflect.DeepEqual(vs.user.Attributes, fresh()) {
+		t.Errorf("after render(%q), user attributes = %v; want them unchanged, %v", src, vs.user.Attributes, fresh())
+	}
+}
