@@ -43,10 +43,10 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 }
 
 // Migrate creates or updates the Store's tables in the first schema of the search_path,
-// applying each migration of [Migrations] not applied yet, in one transaction. Several instances may
-// call it at once: an advisory lock makes them take turns. It records the versions it
-// applied in the table webhook_migrations. It returns an error if a migration fails, in
-// which case nothing was changed.
+// applying each migration of [Migrations] not applied yet, in one transaction. Several
+// instances may call it at once: an advisory lock makes them take turns. It records the
+// versions it applied in the table webhook_migrations. It returns an error if a migration
+// fails, in which case nothing was changed.
 func (s *Store) Migrate(ctx context.Context) error {
 	files, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
 	if err != nil {

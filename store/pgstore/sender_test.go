@@ -109,8 +109,8 @@ func TestSendersShareQueue(t *testing.T) {
 	}
 }
 
-// TestTriggerTx checks that jobs triggered in a transaction through a Tx are sent if it commits and
-// never exist if it rolls back.
+// TestTriggerTx checks that jobs triggered through a Tx in a transaction are sent if it
+// commits and never exist if it rolls back.
 func TestTriggerTx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
