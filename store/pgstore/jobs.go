@@ -111,7 +111,8 @@ type enqueueCall struct {
 	res webhook.EnqueueResult
 }
 
-// Enqueue implements [webhook.JobStore], in one statement. It notifies listeners (see
+// Enqueue implements [webhook.JobStore], in one statement, and one more to look up the IDs of
+// the jobs saved before under the keys of some, if there are any. It notifies listeners (see
 // [Store.Notifications]) when a scheduled job is new, on commit.
 //
 // Calls made at the same time share a statement and a commit: while one commit waits for
@@ -240,11 +241,11 @@ func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []strin
 // it was due and jobColumns; then, if it claimed fewer than limit, a row whose first column
 // is when the first job that it did not claim is due (NULL if none will be) and whose others
 // are NULL. That row reads the statement's snapshot, which does not see the leases just
-// given. The limit is written into
-// the statement, not passed as a parameter, so that the plan kept for it (see planSettings)
-// is made for that limit. The second condition on j.id makes the update find the jobs by
-// their primary key whatever the planner guesses of the CTE's size. The CTE's columns are
-// named apart from the table's, so that jobColumns name the updated job's.
+// given. The limit is written into the statement, not passed as a parameter, so that the
+// plan kept for it (see planSettings) is made for that limit. The second condition on j.id
+// makes the update find the jobs by their primary key whatever the planner guesses of the
+// CTE's size. The CTE's columns are named apart from the table's, so that jobColumns name
+// the updated job's.
 func claimSQL(limit int) string {
 	return `WITH due AS (
 		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
