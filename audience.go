@@ -222,7 +222,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 			}
 			return fmt.Errorf("webhook: audience: %s: unexpected JSON %s", te.Field, te.Value)
 		}
-		return fmt.Errorf("webhook: audience: %w", err)
+		return opErr(err, "audience")
 	}
 	if dec.More() {
 		return errors.New("webhook: audience: data after the JSON value")
@@ -247,12 +247,12 @@ func (r *audienceJSON) audience() (Audience, error) {
 	a := Audience{Criterion: r.Criterion}
 	var err error
 	if a.Value, err = normalizeValue(a.Value, 0); err != nil {
-		return Audience{}, fmt.Errorf("webhook: audience value: %w", err)
+		return Audience{}, opErr(err, "audience value")
 	}
 	if a.Where != nil {
 		w := *a.Where
 		if w.Value, err = normalizeValue(w.Value, 0); err != nil {
-			return Audience{}, fmt.Errorf("webhook: audience where value: %w", err)
+			return Audience{}, opErr(err, "audience where value")
 		}
 		a.Where = &w
 	}

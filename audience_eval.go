@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -70,7 +69,7 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	}
 	events, err := env.store.Events(env.ctx, q)
 	if err != nil {
-		return false, fmt.Errorf("webhook: audience: events %q: %w", l.name, err)
+		return false, opErr(err, "audience: events %q", l.name)
 	}
 	for _, e := range env.pending {
 		if e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
@@ -234,7 +233,7 @@ func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 	for after := ""; ; {
 		users, err := s.store.Users(ctx, UserQuery{After: after, Limit: page})
 		if err != nil {
-			return 0, fmt.Errorf("webhook: audience size: %w", err)
+			return 0, opErr(err, "audience size")
 		}
 		for i := range users {
 			env.user = &users[i]

@@ -678,7 +678,7 @@ func TestPauseOrCancelDuringAPage(t *testing.T) {
 	}
 }
 
-// storeReads is a memstore that counts its Message and User reads.
+// storeReads is a memstore that counts its reads of one message and of users.
 type storeReads struct {
 	*memstore.Store
 	mu sync.Mutex
@@ -695,7 +695,9 @@ func (s *storeReads) count(method string) {
 }
 
 func (s *storeReads) Messages(ctx context.Context, q webhook.MessageQuery) ([]*webhook.Message, error) {
-	s.count("Messages")
+	if q.ID != "" {
+		s.count("Message") // a read of one message, not of the catalog
+	}
 	return s.Store.Messages(ctx, q)
 }
 
@@ -733,7 +735,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/v2", Delivery: webhook.Delivery{Kind: webhook.Immediate}}); err != nil {
 		t.Fatal(err)
 	}
-	before := store.reads("Messages")
+	before := store.reads("Message")
 	webhooktest.Start(t, s)
 	reqs, err := recv.Wait(ctx, users)
 	if err != nil {
@@ -749,7 +751,7 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 	}
 	// Version 1, compiled when it was saved, is kept beside version 2 for the fan-out and
 	// all its jobs (one worker, so that no two miss the cache at once).
-	if n := store.reads("Messages") - before; n != 0 {
+	if n := store.reads("Message") - before; n != 0 {
 		t.Errorf("Store.Messages called %d times for the fan-out and %d jobs of an older version, want 0", n, users)
 	}
 }

@@ -29,6 +29,7 @@ type dispatcher struct {
 	clock   Clock
 	log     *slog.Logger
 	exec    *executor
+	catalog *catalog
 	fanOut  *fanOuter
 	id      string // the lease owner
 	workers int
@@ -173,10 +174,12 @@ func (d *dispatcher) idle(ctx context.Context, stop chan struct{}, next time.Tim
 	return true
 }
 
-// wake makes the dispatcher look for due jobs and campaign fan-outs at once. The wake-up is
+// wake makes the dispatcher look for due jobs and campaign fan-outs at once, after a change to
+// campaigns or a notification from the Store, and makes the catalog read again. The wake-up is
 // not lost if the dispatcher is busy: it looks again when it is next idle.
 func (d *dispatcher) wake() {
 	d.recheck.Store(true)
+	d.catalog.invalidate()
 	d.wakeForJobs()
 }
 

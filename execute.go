@@ -36,6 +36,7 @@ type executor struct {
 	client   *http.Client
 	engine   *engine
 	messages *messageCache
+	catalog  *catalog
 	zones    *zones
 	retry    RetryPolicy
 	hosts    *hostlimit.Limits
@@ -80,6 +81,8 @@ const (
 	held
 	// putBack: the Sender is stopping; the job goes back unsent, due at once, not counted.
 	putBack
+	// paused: the job's campaign is paused; the job is held until it is resumed, not counted.
+	paused
 	// parked: the job waits, in memory, for its failing host's attempt in flight to end; the
 	// worker of that attempt makes it next. Nothing is written.
 	parked
@@ -154,7 +157,7 @@ func (x *executor) decide(ctx context.Context, at *attempt) verdict {
 		return x.failure(ctx, at, at.msgErr, isPermanent(at.msgErr))
 	}
 	for _, check := range []func(context.Context, *attempt) verdict{
-		x.checkQuietHours, x.checkCaps, x.checkAudience, x.render, x.throttle,
+		x.checkCampaign, x.checkQuietHours, x.checkCaps, x.checkAudience, x.render, x.throttle,
 	} {
 		v := check(ctx, at)
 		switch {
@@ -198,6 +201,19 @@ func (x *executor) afterFailure(at *attempt, err error, final bool) verdict {
 // again: the message is gone or invalid, or a template cannot be rendered.
 func isPermanent(err error) bool {
 	return errors.As(err, new(*RenderError)) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)
+}
+
+// checkCampaign holds a job whose campaign is paused, as the catalog says: one enqueued by a
+// Sender that had not yet seen the pause, or claimed as it came.
+func (x *executor) checkCampaign(ctx context.Context, at *attempt) verdict {
+	cat, err := x.catalog.get(ctx)
+	switch {
+	case err != nil:
+		return x.failure(ctx, at, err, false)
+	case cat.states[at.job.MessageID] == CampaignPaused:
+		return verdict{kind: paused}
+	}
+	return pass
 }
 
 // checkQuietHours holds a job that comes due in its user's quiet hours until they end.
@@ -436,6 +452,8 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 	switch v.kind {
 	case held, putBack:
 		j.State, j.DueAt = JobScheduled, v.at
+	case paused:
+		j.State = JobHeld
 	case sent:
 		j.State, a.Outcome = JobSucceeded, Succeeded
 	case skipped:
@@ -448,7 +466,7 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 			a.Outcome = Blocked
 		}
 	}
-	if v.kind != held && v.kind != putBack {
+	if v.kind != held && v.kind != putBack && v.kind != paused {
 		j.Attempts = at.number
 		if v.err != nil {
 			a.Err = v.err.Error()
@@ -476,6 +494,8 @@ func (x *executor) logVerdict(ctx context.Context, at *attempt, v verdict) {
 		msg = "webhook: job held back by quiet hours, a rate limit or a paused host"
 	case putBack:
 		msg = "webhook: job put back unsent; the Sender is stopping"
+	case paused:
+		msg = "webhook: job held: its campaign is paused"
 	case skipped:
 		level, msg = slog.LevelInfo, "webhook: job skipped"
 	case retrying:

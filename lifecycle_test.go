@@ -1,12 +1,16 @@
 package webhook_test
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/webhooktest"
 )
 
 // jobStates returns the state of each job of a message, by user ID.
@@ -197,5 +201,67 @@ func TestSendOptions(t *testing.T) {
 	h.advance(t, time.Hour)
 	if j, err := getJob(h.ctx, h.store, later); err != nil || j.State != webhook.JobSucceeded {
 		t.Errorf("the job due in an hour is %+v, %v; want succeeded once the hour passed", j, err)
+	}
+}
+
+// A pause made by another Sender sharing the Store reaches this one within PollInterval: a job
+// it enqueued meanwhile, not knowing of the pause, is held when it comes due, not sent, and
+// goes when the campaign is resumed.
+func TestPauseByAnotherSenderHoldsJobs(t *testing.T) {
+	h := newHarness(t, &webhook.Config{PollInterval: time.Minute})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL,
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e", Delay: time.Hour}})
+	h.trigger(t, webhook.Event{UserID: "warm", Name: "e"}) // the harness's Sender reads its catalog
+	other, _ := webhooktest.NewSender(t, h.store, &webhook.Config{Clock: h.clock})
+	if err := other.PauseCampaign(h.ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	h.trigger(t, webhook.Event{UserID: "late", Name: "e"})
+	if got := h.jobStates(t, "m")["late"]; got != webhook.JobScheduled {
+		t.Fatalf("the job of an event the harness's Sender took before it saw the pause is %q, want scheduled", got)
+	}
+	h.advance(t, 2*time.Hour)
+	if n := len(h.recv.Requests()); n != 0 {
+		t.Fatalf("%d requests while the campaign was paused, want none", n)
+	}
+	want := map[string]webhook.JobState{"warm": webhook.JobHeld, "late": webhook.JobHeld}
+	if diff := cmp.Diff(want, h.jobStates(t, "m")); diff != "" {
+		t.Errorf("jobs (-want +got):\n%s", diff)
+	}
+	if err := other.ResumeCampaign(h.ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(t, time.Minute) // the harness's Sender polls
+	if n := len(h.recv.Requests()); n != 2 {
+		t.Errorf("%d requests after resuming, want 2", n)
+	}
+}
+
+// updateCounter is a memstore that counts its UpdateJobs calls.
+type updateCounter struct {
+	*memstore.Store
+	n atomic.Int64
+}
+
+func (s *updateCounter) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*webhook.Job, error) {
+	s.n.Add(1)
+	return s.Store.UpdateJobs(ctx, p)
+}
+
+// Trigger looks for jobs to cancel only when some message's Delivery.Unless names its event.
+func TestTriggerCancelsOnlyForUnlessEvents(t *testing.T) {
+	store := &updateCounter{Store: memstore.New()}
+	s, _ := webhooktest.NewSender(t, store, nil)
+	if err := s.SaveMessage(t.Context(), &webhook.Message{ID: "m", URL: "https://example.com",
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "cart", Delay: time.Hour, Unless: "purchase"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"cart", "view", "purchase"} {
+		if err := s.Trigger(t.Context(), webhook.Event{UserID: "u", Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.n.Load(); n != 1 {
+		t.Errorf("UpdateJobs called %d times for cart, view and purchase, want once, for purchase", n)
 	}
 }

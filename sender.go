@@ -31,6 +31,7 @@ type Sender struct {
 	log      *slog.Logger
 	engine   *engine
 	messages *messageCache
+	catalog  *catalog
 	zones    *zones
 	exec     *executor
 	disp     *dispatcher
@@ -73,6 +74,8 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		s.zones.def = time.UTC
 	}
 	s.messages = &messageCache{store: store, engine: s.engine}
+	poll := orDefault(cfg.PollInterval, defaultPollInterval)
+	s.catalog = &catalog{store: store, clock: s.clock, ttl: poll}
 	workers := orDefault(cfg.Workers, defaultWorkers)
 	var client *http.Client
 	client, s.transport = cfg.newClient(workers)
@@ -83,6 +86,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		client:   client,
 		engine:   s.engine,
 		messages: s.messages,
+		catalog:  s.catalog,
 		zones:    s.zones,
 		retry:    orDefault[RetryPolicy](cfg.RetryPolicy, DefaultRetryPolicy{}),
 		hosts:    cfg.hostLimits(),
@@ -94,12 +98,12 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		redact:   newRedactor(cfg.SensitiveHeaders),
 	}
 	id := orDefault(cfg.ID, newID("sender", s.clock.Now()))
-	poll := orDefault(cfg.PollInterval, defaultPollInterval)
 	s.disp = &dispatcher{
 		store:   store,
 		clock:   s.clock,
 		log:     s.log,
 		exec:    s.exec,
+		catalog: s.catalog,
 		id:      id,
 		workers: workers,
 		lease:   cfg.lease(),
@@ -144,13 +148,14 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 		m.Version = cur.Version
 		return nil
 	case err != nil && !errors.Is(err, ErrNotFound):
-		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
+		return opErr(err, "save message %q", m.ID)
 	}
 	if err := s.store.PutMessage(ctx, cm.msg); err != nil {
-		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
+		return opErr(err, "save message %q", m.ID)
 	}
 	m.Version = cm.msg.Version
 	s.messages.compiled.put(m.ID, m.Version, cm)
+	s.catalog.invalidate()
 	return nil
 }
 
@@ -172,7 +177,7 @@ func (s *Sender) Message(ctx context.Context, id string, version int) (*Message,
 	}
 	m, err := loadMessage(ctx, s.store, id, version)
 	if err != nil {
-		return nil, fmt.Errorf("webhook: message %q: %w", id, err)
+		return nil, opErr(err, "message %q", id)
 	}
 	return m, nil
 }
@@ -186,7 +191,7 @@ func (s *Sender) Messages(ctx context.Context, after string, limit int) ([]*Mess
 	}
 	ms, err := s.store.Messages(ctx, MessageQuery{After: after, Limit: limit})
 	if err != nil {
-		return nil, fmt.Errorf("webhook: messages: %w", err)
+		return nil, opErr(err, "messages")
 	}
 	return ms, nil
 }
@@ -202,10 +207,11 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 		return err
 	}
 	if err := s.store.DeleteMessage(ctx, id); err != nil {
-		return fmt.Errorf("webhook: delete message %q: %w", id, err)
+		return opErr(err, "delete message %q", id)
 	}
+	s.catalog.invalidate()
 	if c, err := loadCampaign(ctx, s.store, id); err != nil {
-		return fmt.Errorf("webhook: delete message %q: %w", id, err)
+		return opErr(err, "delete message %q", id)
 	} else if c != nil {
 		if err := s.setCampaignState(ctx, id, CampaignCancelled); err != nil {
 			return err
@@ -214,7 +220,7 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 	p := cancelJobs(id, s.clock.Now())
 	p.Reason = "message deleted"
 	if _, err := s.store.UpdateJobs(ctx, p); err != nil {
-		return fmt.Errorf("webhook: delete message %q: cancel jobs: %w", id, err)
+		return opErr(err, "delete message %q: cancel jobs", id)
 	}
 	return nil
 }
@@ -287,7 +293,7 @@ func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpd
 		return err
 	}
 	if err := store.PutUsers(ctx, PutUsersParams{Users: out, Now: s.clock.Now()}); err != nil {
-		return fmt.Errorf("webhook: identify %s: %w", what, err)
+		return opErr(err, "identify %s", what)
 	}
 	return nil
 }
@@ -337,7 +343,7 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	}
 	m, err := loadMessage(ctx, store, messageID, 0)
 	if err != nil {
-		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
+		return "", opErr(err, "send %q", messageID)
 	}
 	if m.Disabled {
 		return "", invalidf("webhook: send %q: the message is disabled", messageID)
@@ -353,7 +359,7 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	}
 	res, err := store.Enqueue(ctx, EnqueueParams{Jobs: []*Job{j}})
 	if err != nil {
-		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
+		return "", opErr(err, "send %q", messageID)
 	}
 	s.disp.wakeForJobs()
 	return res.JobIDs[0], nil
@@ -415,7 +421,7 @@ func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params 
 func loadUser(ctx context.Context, store UserStore, id string) (User, error) {
 	us, err := store.Users(ctx, UserQuery{IDs: []string{id}})
 	if err != nil {
-		return User{}, fmt.Errorf("webhook: load user %q: %w", id, err)
+		return User{}, opErr(err, "load user %q", id)
 	}
 	if len(us) == 0 {
 		return User{ID: id}, nil

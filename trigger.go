@@ -18,7 +18,11 @@ import (
 //
 // A user that was never identified is a user with only an ID. An event with an ID that the
 // Store already holds for the user is saved once and enqueues nothing twice, so calling
-// Trigger again with the same event is safe. Trigger returns an error wrapping ErrInvalid if
+// Trigger again with the same event is safe. Which messages an event triggers is read from a
+// catalog of messages that the Sender reads again at most once per Config.PollInterval: a
+// message saved or a campaign paused by another Sender sharing the Store takes effect here
+// within that time (and a job it enqueues meanwhile for a paused campaign is held when it
+// comes due). Trigger returns an error wrapping ErrInvalid if
 // e has no UserID or Name or its Params are not JSON values, and the Store's error if the
 // event could not be saved or an audience could not be checked, in which case nothing was
 // saved or enqueued, or if jobs could not be cancelled.
@@ -81,19 +85,26 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 	if err := ps.err(what); err != nil {
 		return err
 	}
-	t := &triggering{s: s, store: store, now: now, msgs: map[string][]*Message{}, users: map[string]*User{}}
+	cat, err := s.catalog.get(ctx)
+	if err != nil {
+		return opErr(err, "trigger %s", what)
+	}
+	t := &triggering{s: s, store: store, cat: cat, now: now, users: map[string]*User{}}
 	var jobs []*Job
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
 		if err != nil {
-			return fmt.Errorf("webhook: trigger %s: %w", what, err)
+			return opErr(err, "trigger %s", what)
 		}
 		jobs = append(jobs, js...)
 	}
 	if _, err := store.Enqueue(ctx, EnqueueParams{Events: events, Jobs: jobs}); err != nil {
-		return fmt.Errorf("webhook: trigger %s: %w", what, err)
+		return opErr(err, "trigger %s", what)
 	}
 	for _, e := range events {
+		if !cat.unless[e.Name] {
+			continue // no message's Delivery.Unless names it
+		}
 		cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
 			// Jobs created no later than now, in a Store that keeps microseconds too.
 			Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Truncate(time.Microsecond).Add(time.Microsecond)},
@@ -101,7 +112,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 			Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
 		})
 		if err != nil {
-			return fmt.Errorf("webhook: trigger %s: cancel jobs: %w", what, err)
+			return opErr(err, "trigger %s: cancel jobs", what)
 		}
 		for _, j := range cancelled {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
@@ -119,9 +130,9 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 type triggering struct {
 	s     *Sender
 	store Store
+	cat   *catalogSnapshot
 	now   time.Time
-	msgs  map[string][]*Message // by event name
-	users map[string]*User      // by ID
+	users map[string]*User // by ID
 }
 
 // jobs returns the jobs that the last of events enqueues: held for a message whose campaign
@@ -129,14 +140,7 @@ type triggering struct {
 // same call, which its audiences count as if they were saved.
 func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 	e := &events[len(events)-1]
-	msgs, ok := t.msgs[e.Name]
-	if !ok {
-		var err error
-		if msgs, err = t.store.Messages(ctx, MessageQuery{Event: e.Name}); err != nil {
-			return nil, err
-		}
-		t.msgs[e.Name] = msgs
-	}
+	msgs := t.cat.triggered[e.Name]
 	var jobs []*Job
 	for _, m := range msgs {
 		if m.Disabled {
@@ -168,43 +172,29 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 		m.Delivery.onTrigger(j, e, t.now)
 		jobs = append(jobs, j)
 	}
-	return t.s.applyCampaigns(ctx, t.store, msgs, jobs)
+	return t.cat.applyCampaigns(msgs, jobs), nil
 }
 
 // applyCampaigns holds the jobs of messages whose campaign is paused (or drops them, with
 // Delivery.DropWhilePaused) and drops those of messages whose campaign is cancelled. msgs are
 // the messages of the jobs.
-func (s *Sender) applyCampaigns(ctx context.Context, store Store, msgs []*Message, jobs []*Job) ([]*Job, error) {
-	if len(jobs) == 0 {
-		return nil, nil
-	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.MessageID
-	}
-	cs, err := store.Campaigns(ctx, CampaignQuery{MessageIDs: ids})
-	if err != nil || len(cs) == 0 {
-		return jobs, err
-	}
-	state := map[string]CampaignState{}
-	for _, c := range cs {
-		state[c.MessageID] = c.State
-	}
+func (c *catalogSnapshot) applyCampaigns(msgs []*Message, jobs []*Job) []*Job {
 	drop := map[string]bool{}
 	for _, m := range msgs {
-		drop[m.ID] = state[m.ID] == CampaignCancelled || state[m.ID] == CampaignPaused && m.Delivery.DropWhilePaused
+		state := c.states[m.ID]
+		drop[m.ID] = state == CampaignCancelled || state == CampaignPaused && m.Delivery.DropWhilePaused
 	}
 	kept := jobs[:0]
 	for _, j := range jobs {
 		switch {
 		case drop[j.MessageID]:
 			continue
-		case state[j.MessageID] == CampaignPaused:
+		case c.states[j.MessageID] == CampaignPaused:
 			j.State = JobHeld
 		}
 		kept = append(kept, j)
 	}
-	return kept, nil
+	return kept
 }
 
 // validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once, Cap) to ps.

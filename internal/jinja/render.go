@@ -269,13 +269,28 @@ func (e *Env) describeError(line int, err error) error {
 		name = m[1]
 	}
 	if name != "" {
-		return fmt.Errorf("%s%w %s: give it a fallback with | default(...)", prefix, e.undefined, unfiltered(name))
+		// The sentinel's text without its package's prefix ("webhook: missing variable").
+		what := e.undefined.Error()
+		if i := strings.LastIndex(what, ": "); i >= 0 {
+			what = what[i+2:]
+		}
+		return &wrapped{prefix + what + " " + unfiltered(name) + ": give it a fallback with | default(...)", e.undefined}
 	}
 	if te := cause(err); te != nil {
 		return errors.New(prefix + te.Error())
 	}
 	return errors.New(prefix + reNoise.ReplaceAllString(msg, ""))
 }
+
+// wrapped is an error with a text of its own that wraps err.
+type wrapped struct {
+	text string
+	err  error
+}
+
+func (w *wrapped) Error() string { return w.text }
+
+func (w *wrapped) Unwrap() error { return w.err }
 
 // cause returns the innermost error the sandbox raised in err's chain, which goes through
 // gonja's values and wrappings, or nil.
