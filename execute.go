@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // An attempt at a claimed job goes through two steps, as River's job executor does:
@@ -47,14 +48,17 @@ type executor struct {
 	ua       string
 	maxBody  int
 	redact   *redactor
+	obs      *observer
 }
 
 // attempt is one attempt at a job, with what it loaded once: the job's compiled message and
 // its user.
 type attempt struct {
 	job    *Job
-	number int       // the attempt's number: one more than the job's Attempts
-	start  time.Time // when it began, on the Clock
+	number int        // the attempt's number: one more than the job's Attempts
+	start  time.Time  // when it began, on the Clock
+	wall   time.Time  // when it began, on the wall clock, for its span
+	span   trace.Span // the attempt's span, once started (see telemetry)
 	msg    *compiledMessage
 	msgErr error // why msg could not be loaded, if it is nil
 	user   *User // loaded on first use (see loadUser)
@@ -112,7 +116,7 @@ func (x *executor) execute(ctx context.Context, j *Job) {
 
 // newAttempt starts an attempt at j, now.
 func (x *executor) newAttempt(j *Job) *attempt {
-	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
+	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), wall: time.Now(), unlock: func() {}}
 	at.rec = Attempt{
 		JobID:          j.ID,
 		MessageID:      j.MessageID,
@@ -319,6 +323,7 @@ func (x *executor) signed(at *attempt) (*Request, error) {
 // send makes the HTTP request and returns the verdict of its outcome. It feeds the outcome to
 // the host's breaker.
 func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict {
+	ctx = x.obs.tel.startAttempt(ctx, at, req)
 	shown := req.Redacted()
 	a := &at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
@@ -333,10 +338,12 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), body
 	}
 	if !errors.As(err, new(*BlockedError)) {
-		if x.hosts.Record(at.host, Retryable(at.res), at.res.End) {
+		ch, until := x.hosts.Record(at.host, Retryable(at.res), at.res.End), at.res.End.Add(x.hosts.Cooldown())
+		if ch == hostlimit.Opened {
 			x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
-				slog.String("host", at.host), slog.Time("until", at.res.End.Add(x.hosts.Cooldown())))
+				slog.String("host", at.host), slog.Time("until", until))
 		}
+		x.obs.breaker(at.host, ch, at.res.End, until, at.job.MessageID == SystemMessageID)
 	}
 	switch {
 	case err != nil:
@@ -428,6 +435,11 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 		j.Request = at.request // every retry sends the same bytes
 	}
 	x.logVerdict(ctx, at, v)
+	if logged != nil {
+		x.obs.tel.endAttempt(at, logged, v.err)
+	} else if at.span != nil {
+		at.span.End() // a hard stop cut the send short: the job is put back
+	}
 	x.complete.add(Finished{Job: j, Attempt: logged}, at.unlock)
 }
 

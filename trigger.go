@@ -26,7 +26,7 @@ func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	return s.trigger(ctx, s.store, []Event{e})
+	return s.trigger(ctx, s.store, false, []Event{e})
 }
 
 // TriggerMany is the bulk form of [Sender.Trigger], for imports and for apps that report
@@ -39,11 +39,13 @@ func (s *Sender) TriggerMany(ctx context.Context, events []Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	return s.trigger(ctx, s.store, events)
+	return s.trigger(ctx, s.store, false, events)
 }
 
-// trigger is TriggerMany reading and writing store, the Sender's Store or a view of it.
-func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error {
+// trigger is TriggerMany reading and writing store, the Sender's Store or, inTx, a view of it
+// bound to the app's transaction, whose cancellations are not reported to the hooks: the
+// Sender cannot tell whether they commit.
+func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -81,7 +83,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 	if err := ps.err(what); err != nil {
 		return err
 	}
-	t := &triggering{s: s, store: store, now: now, msgs: map[string][]*Message{}, users: map[string]*User{}}
+	t := &triggering{s: s, store: store, now: now, msgs: map[string][]*Message{}, users: map[string]*User{}, trace: traceOf(ctx)}
 	var jobs []*Job
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
@@ -94,12 +96,13 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 		return fmt.Errorf("webhook: trigger %s: %w", what, err)
 	}
 	for _, e := range events {
-		cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
+		p := UpdateJobsParams{
 			// Jobs created no later than now, in a Store that keeps microseconds too.
 			Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Truncate(time.Microsecond).Add(time.Microsecond)},
 			From:   []JobState{JobScheduled, JobHeld}, To: JobCancelled,
 			Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
-		})
+		}
+		cancelled, err := store.UpdateJobs(ctx, p)
 		if err != nil {
 			return fmt.Errorf("webhook: trigger %s: cancel jobs: %w", what, err)
 		}
@@ -107,6 +110,9 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
 				slog.String("job_id", j.ID), slog.String("message_id", j.MessageID),
 				slog.String("user_id", j.UserID), slog.String("event", e.Name))
+		}
+		if !inTx {
+			s.obs.cancelled(ctx, cancelled, p.Reason, now)
 		}
 	}
 	if len(jobs) > 0 {
@@ -122,6 +128,7 @@ type triggering struct {
 	now   time.Time
 	msgs  map[string][]*Message // by event name
 	users map[string]*User      // by ID
+	trace map[string]string     // the trace context of the jobs, from the caller's span
 }
 
 // jobs returns the jobs that the last of events enqueues: held for a message whose campaign
@@ -165,6 +172,7 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 		}
 		j := newJob(m, e.UserID, "event:"+e.ID, t.now, e.Params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
+		j.Trace = t.trace
 		m.Delivery.onTrigger(j, e, t.now)
 		jobs = append(jobs, j)
 	}

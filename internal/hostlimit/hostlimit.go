@@ -157,31 +157,64 @@ func (l *Limits) Admit(jobID, host, messageID string, perMinute int, now time.Ti
 	return wait
 }
 
+// Change is what an attempt did to its host's circuit breaker.
+type Change int
+
+const (
+	// Unchanged: the breaker stayed as it was.
+	Unchanged Change = iota
+	// Opened: the attempt paused the host, for the first time or again after a cool-down.
+	Opened
+	// Closed: the attempt succeeded on a host whose breaker had opened.
+	Closed
+)
+
 // Record counts an attempt to host that ended at end for its circuit breaker; failed says
 // whether it failed (the caller decides what counts: a network error, a timeout, 408, 409,
-// 429 or 5xx). After Threshold failures in a row, the host is paused for the cool-down. It
-// reports whether this attempt paused the host. After a cool-down one more failure pauses it
-// again.
-func (l *Limits) Record(host string, failed bool, end time.Time) bool {
+// 429 or 5xx). After Threshold failures in a row, the host is paused for the cool-down: the
+// breaker opens. After a cool-down one more failure opens it again, and a success closes it.
+// Record reports what the attempt changed.
+func (l *Limits) Record(host string, failed bool, end time.Time) Change {
 	if l.threshold <= 0 {
-		return false
+		return Unchanged
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h := l.hosts[host]
 	if h == nil {
-		return false
+		return Unchanged
 	}
 	if !failed {
+		open := h.failures >= l.threshold
 		h.failures = 0
-		return false
+		if open {
+			return Closed
+		}
+		return Unchanged
 	}
 	h.failures++
 	if h.failures >= l.threshold {
 		h.paused = end.Add(l.cooldown)
-		return true
+		return Opened
 	}
-	return false
+	return Unchanged
+}
+
+// OpenBreakers returns how many hosts have an open breaker: paused, or past their cool-down
+// with no success since. It takes time in the number of hosts tracked, at most 10,000.
+func (l *Limits) OpenBreakers() int {
+	if l.threshold <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, h := range l.hosts {
+		if h.failures >= l.threshold {
+			n++
+		}
+	}
+	return n
 }
 
 // Cooldown returns how long a failing host is paused.

@@ -188,3 +188,38 @@ func newLimits(cfg Config) *Limits {
 	}
 	return New(cfg)
 }
+
+// TestBreakerChanges checks what Record reports as a host's breaker opens, opens again after
+// its cool-down, and closes, and that OpenBreakers counts the host from the opening to the
+// closing.
+func TestBreakerChanges(t *testing.T) {
+	l := newLimits(Config{Threshold: 2, Cooldown: time.Minute})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "hooks.example.com"
+	l.Admit("a", host, "m", 0, now)
+	l.Admit("a", "other.example.com", "m", 0, now)
+	steps := []struct {
+		failed bool
+		want   Change
+		open   int
+	}{
+		{true, Unchanged, 0},
+		{false, Unchanged, 0}, // a success before the threshold closes nothing
+		{true, Unchanged, 0},
+		{true, Opened, 1},
+		{true, Opened, 1}, // after the cool-down, one more failure opens it again
+		{false, Closed, 0},
+		{false, Unchanged, 0},
+	}
+	for i, s := range steps {
+		if got := l.Record(host, s.failed, now); got != s.want {
+			t.Errorf("step %d: Record(failed=%v) = %v, want %v", i, s.failed, got, s.want)
+		}
+		if got := l.OpenBreakers(); got != s.open {
+			t.Errorf("step %d: OpenBreakers() = %d, want %d", i, got, s.open)
+		}
+	}
+	if got := New(Config{Threshold: 0}).Record(host, true, now); got != Unchanged {
+		t.Errorf("without a breaker, Record = %v, want Unchanged", got)
+	}
+}
