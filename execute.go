@@ -57,7 +57,6 @@ type attempt struct {
 	job    *Job
 	number int        // the attempt's number: one more than the job's Attempts
 	start  time.Time  // when it began, on the Clock
-	wall   time.Time  // when it began, on the wall clock, for its span
 	span   trace.Span // the attempt's span, once started (see telemetry)
 	msg    *compiledMessage
 	msgErr error // why msg could not be loaded, if it is nil
@@ -116,7 +115,7 @@ func (x *executor) execute(ctx context.Context, j *Job) {
 
 // newAttempt starts an attempt at j, now.
 func (x *executor) newAttempt(j *Job) *attempt {
-	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), wall: time.Now(), unlock: func() {}}
+	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
 	at.rec = Attempt{
 		JobID:          j.ID,
 		MessageID:      j.MessageID,
@@ -436,7 +435,7 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 	}
 	x.logVerdict(ctx, at, v)
 	if logged != nil {
-		x.obs.tel.endAttempt(at, logged, v.err)
+		x.obs.tel.endAttempt(at, logged, v.err, x.clock.Now().Sub(at.start))
 	} else if at.span != nil {
 		at.span.End() // a hard stop cut the send short: the job is put back
 	}

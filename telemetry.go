@@ -188,10 +188,10 @@ func linkTo(tc map[string]string) (trace.Link, bool) {
 
 // endAttempt ends the span of an attempt that the attempt log records as a, started by
 // startAttempt; for an attempt that ended before a request was made (skipped, or failed to
-// render), it makes a span that began when the attempt did.
-func (t *telemetry) endAttempt(at *attempt, a *Attempt, err error) {
+// render), it makes a span that began took ago (the attempt's time so far, on the Clock).
+func (t *telemetry) endAttempt(at *attempt, a *Attempt, err error, took time.Duration) {
 	if at.span == nil {
-		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(at.wall)}
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(time.Now().Add(-took))}
 		if link, ok := linkTo(at.job.Trace); ok {
 			opts = append(opts, trace.WithLinks(link))
 		}
