@@ -101,7 +101,7 @@ func (c *completer) write(batch []completion) {
 			c.log.LogAttrs(ctx, slog.LevelError, "webhook: record attempt; the job will be tried again when its lease expires",
 				slog.String("job_id", b.f.Job.ID), slog.String("error", e.Error()))
 		}
-		c.obs.finished(ctx, &b.f, e, err)
+		c.obs.finished(ctx, &batch[i].f, e, err)
 		if b.after != nil {
 			b.after()
 		}

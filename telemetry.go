@@ -145,9 +145,9 @@ func traceOf(ctx context.Context) map[string]string {
 // ctx with the span, and adds the span's trace context to req's header if
 // Config.PropagateTrace asks for it. req is the attempt's own copy.
 func (t *telemetry) startAttempt(ctx context.Context, at *attempt, req *Request) context.Context {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	opts := clientSpan[:]
 	if link, ok := linkTo(at.job.Trace); ok {
-		opts = append(opts, trace.WithLinks(link))
+		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(link))
 	}
 	ctx, at.span = t.tracer.Start(ctx, req.Method, opts...)
 	if at.span.IsRecording() {
@@ -168,6 +168,9 @@ func (t *telemetry) startAttempt(ctx context.Context, at *attempt, req *Request)
 	}
 	return ctx
 }
+
+// clientSpan are the options of every attempt's span, made once.
+var clientSpan = [...]trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // attemptAttributes are the attributes of an attempt's span that name it.
 func (t *telemetry) attemptAttributes(at *attempt) []attribute.KeyValue {
