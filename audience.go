@@ -43,13 +43,20 @@ type Audience struct {
 // Criterion is one comparison of a user: a subject (exactly one of Attr, Field, Event and
 // Bucket) compared by Op with Value.
 //
-// Rules, the same for every subject:
-//   - numbers compare as numbers, strings as strings (byte-wise), booleans only for
-//     equality, and strings in RFC 3339 form ("2026-11-23T09:00:00Z") as instants, so zones
-//     and offsets do not matter;
-//   - a subject whose value has another type than Value (the string "10" against the
-//     number 9) or that is not set does not match, whatever the operator, except
-//     [OpNotExists] and [OpEmpty]; wrap a criterion in Not for its complement;
+// Rules, the same for every subject and in every Store, since the Sender applies them:
+//
+//	Value       subject            compared
+//	number      number             as numbers
+//	number      "36", "-2.5", "1e3" as numbers: a string that spells a number as JSON writes one
+//	number      " 36", "+36", "0x24", "36 years" never matches
+//	string      string             byte-wise
+//	RFC 3339    RFC 3339 string    as instants, so zones and offsets do not matter
+//	boolean     boolean            only for equality
+//	any         another type, or not set   never matches (but [OpNotExists], [OpEmpty])
+//
+// Wrap a criterion in Not for its complement. Event aggregates (sum, avg, min, max) count the
+// parameters that are numbers or numeric strings.
+//   - relative times ([OpWithinLast], [OpOlderThan]) and event windows end at the Sender's
 //   - relative times ([OpWithinLast], [OpOlderThan]) and event windows end at the Sender's
 //     Clock time, both ends included: they are durations, not calendar days.
 type Criterion struct {
@@ -72,9 +79,9 @@ type Criterion struct {
 	Bucket string `json:"bucket,omitempty"`
 	// Agg is what an event criterion compares: AggCount (the default), AggSum, AggAvg,
 	// AggMin or AggMax of the number parameter Param, or the time of the first or last
-	// event (AggFirst, AggLast). Events whose Param is not a number are left out of sums,
-	// averages, minimums and maximums; an average, minimum, maximum, first or last of no
-	// events is not set.
+	// event (AggFirst, AggLast). Events whose Param is neither a number nor a numeric
+	// string are left out of sums, averages, minimums and maximums; an average, minimum,
+	// maximum, first or last of no events is not set.
 	Agg Aggregate `json:"agg,omitempty"`
 	// Param is the event parameter that AggSum, AggAvg, AggMin and AggMax aggregate.
 	Param string `json:"param,omitempty"`
@@ -215,7 +222,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 			}
 			return fmt.Errorf("webhook: audience: %s: unexpected JSON %s", te.Field, te.Value)
 		}
-		return fmt.Errorf("webhook: audience: %w", err)
+		return opErr(err, "audience")
 	}
 	if dec.More() {
 		return errors.New("webhook: audience: data after the JSON value")
@@ -240,12 +247,12 @@ func (r *audienceJSON) audience() (Audience, error) {
 	a := Audience{Criterion: r.Criterion}
 	var err error
 	if a.Value, err = normalizeValue(a.Value, 0); err != nil {
-		return Audience{}, fmt.Errorf("webhook: audience value: %w", err)
+		return Audience{}, opErr(err, "audience value")
 	}
 	if a.Where != nil {
 		w := *a.Where
 		if w.Value, err = normalizeValue(w.Value, 0); err != nil {
-			return Audience{}, fmt.Errorf("webhook: audience where value: %w", err)
+			return Audience{}, opErr(err, "audience where value")
 		}
 		a.Where = &w
 	}

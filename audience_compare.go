@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -251,9 +253,69 @@ func subjectOperand(v any, k valueKind) (operand, bool) {
 		case kindTime:
 			t, ok := parseInstant(v)
 			return operand{kind: kindTime, t: t}, ok
+		case kindNumber:
+			return numericString(v)
 		}
 	}
 	return operand{}, false
+}
+
+// numericString returns the number a string spells the way JSON writes numbers ("36",
+// "-2.5", "1e3"; not " 36", "+36", "0x24" or "36 years"), which compares with a number as
+// that number: values that arrive as strings, as many apps send them, still match numeric
+// criteria.
+func numericString(s string) (operand, bool) {
+	if !isJSONNumber(s) {
+		return operand{}, false
+	}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return operand{kind: kindNumber, isInt: true, i: i, f: float64(i)}, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return operand{}, false
+	}
+	return operand{kind: kindNumber, f: f}, true
+}
+
+// isJSONNumber reports whether s is a number as JSON writes one:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(s string) bool {
+	digits := func(i int) int { // the index after the digits from i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch j := digits(i); {
+	case j == i, s[i] == '0' && j > i+1:
+		return false
+	default:
+		i = j
+	}
+	if i < len(s) && s[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(s)
 }
 
 // match reports whether a subject's value v (present says whether it is set at all) meets

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -70,7 +69,7 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	}
 	events, err := env.store.Events(env.ctx, q)
 	if err != nil {
-		return false, fmt.Errorf("webhook: audience: events %q: %w", l.name, err)
+		return false, opErr(err, "audience: events %q", l.name)
 	}
 	for _, e := range env.pending {
 		if e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
@@ -114,7 +113,8 @@ type eventStats struct {
 }
 
 // add counts one more selected event at t whose parameter's value is v (nil if the criterion
-// names no parameter, or the event has no such parameter).
+// names no parameter, or the event has no such parameter). A number, or a string that spells
+// one (see numericString), is summed.
 func (st *eventStats) add(t time.Time, v any) {
 	if st.count == 0 || t.Before(st.first) {
 		st.first = t
@@ -123,15 +123,11 @@ func (st *eventStats) add(t time.Time, v any) {
 		st.last = t
 	}
 	st.count++
-	var f float64
-	switch v := v.(type) {
-	case int64:
-		f = float64(v)
-	case float64:
-		f = v
-	default:
+	x, ok := subjectOperand(v, kindNumber) // numbers, and strings that spell one
+	if !ok {
 		return
 	}
+	f := x.f
 	if st.numbers == 0 || f < st.min {
 		st.min = f
 	}
@@ -237,7 +233,7 @@ func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 	for after := ""; ; {
 		users, err := s.store.Users(ctx, UserQuery{After: after, Limit: page})
 		if err != nil {
-			return 0, fmt.Errorf("webhook: audience size: %w", err)
+			return 0, opErr(err, "audience size")
 		}
 		for i := range users {
 			env.user = &users[i]

@@ -61,7 +61,7 @@ func TestTriggerChecksAudienceAndEventFilters(t *testing.T) {
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},                // sent
 		{UserID: "free", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},                // not in the audience
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 5, "currency": "EUR"}},                 // too small
-		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": "20", "currency": "EUR"}},              // a string
+		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": "20", "currency": "EUR"}},              // sent: a numeric string
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 10, "currency": "GBP"}},                // other currency
 		{UserID: "gold", Name: "buy", Params: webhook.Map{"amount": 10.5, "currency": "USD"}, ID: "again"}, // sent
 		{UserID: "nobody", Name: "buy", Params: webhook.Map{"amount": 20, "currency": "EUR"}},              // no attributes
@@ -69,11 +69,11 @@ func TestTriggerChecksAudienceAndEventFilters(t *testing.T) {
 		h.trigger(t, e)
 	}
 	h.idle(t)
-	if got, want := h.sentTo(), []string{"gold", "gold"}; !slicesEqual(got, want) {
+	if got, want := h.sentTo(), []string{"gold", "gold", "gold"}; !slicesEqual(got, want) {
 		t.Errorf("sent to %v, want %v", got, want)
 	}
-	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 2 {
-		t.Errorf("got %d attempts, want 2 (filtered events enqueue nothing)", len(as))
+	if as := h.attempts(t, webhook.AttemptQuery{}); len(as) != 3 {
+		t.Errorf("got %d attempts, want 3 (filtered events enqueue nothing)", len(as))
 	}
 }
 

@@ -74,6 +74,7 @@ var mary = webhook.User{
 	Attributes: webhook.Map{
 		"plan": "gold", "age": int64(30), "score": 9.5, "vip": true, "tags": []any{"a", "b"},
 		"name": "Mary", "s10": "10", "n9": int64(9), "blank": "", "null": nil, "none": []any{},
+		"s2_5": "-2.5", "sx": "0x10", "spaced": " 10", "plus": "+10", "years": "10 years",
 		"signup": "2026-11-20T09:00:00Z", "obj": map[string]any{"k": "v"}, "no_obj": webhook.Map{},
 		"seen_ktm": "2026-11-20T14:45:00+05:45", "seen_lhi": "2026-11-23T20:00:00+11:00",
 	},
@@ -89,6 +90,10 @@ func TestAudienceCriteria(t *testing.T) {
 	p.did(t, "u-1", "purchase", 0, webhook.Map{"amount": "lots"})
 	p.did(t, "u-1", "purchase", time.Hour, webhook.Map{"amount": int64(1000)})
 	p.did(t, "u-2", "purchase", 0, nil) // someone else's
+	// Tips, whose amounts arrive as strings.
+	p.did(t, "u-1", "tip", -days, webhook.Map{"amount": "10"})
+	p.did(t, "u-1", "tip", -days, webhook.Map{"amount": "2.5"})
+	p.did(t, "u-1", "tip", -days, webhook.Map{"amount": "n/a"})
 	const month = 30 * days
 	Attr, Field := webhook.Attr, webhook.UserField
 	for _, tt := range []struct {
@@ -114,8 +119,16 @@ func TestAudienceCriteria(t *testing.T) {
 		{"ne missing", Attr("nope", webhook.OpNe, "gold"), false},
 		{"ne other type", Attr("plan", webhook.OpNe, 1), false},
 
-		{`"10" eq 10`, Attr("s10", webhook.OpEq, 10), false},
-		{`"10" gt 9`, Attr("s10", webhook.OpGt, 9), false},
+		// A string that spells a number the way JSON writes one compares with a number as it.
+		{`"10" eq 10`, Attr("s10", webhook.OpEq, 10), true},
+		{`"10" gt 9`, Attr("s10", webhook.OpGt, 9), true},
+		{`"10" lt 9`, Attr("s10", webhook.OpLt, 9), false},
+		{`"-2.5" lt -2`, Attr("s2_5", webhook.OpLt, -2), true},
+		{`"-2.5" in [-2.5, 3]`, Attr("s2_5", webhook.OpIn, []any{-2.5, 3}), true},
+		{`"0x10" eq 16`, Attr("sx", webhook.OpEq, 16), false},
+		{`" 10" eq 10`, Attr("spaced", webhook.OpEq, 10), false},
+		{`"+10" eq 10`, Attr("plus", webhook.OpEq, 10), false},
+		{`"10 years" gte 10`, Attr("years", webhook.OpGte, 10), false},
 		{`"10" eq "10"`, Attr("s10", webhook.OpEq, "10"), true},
 		{`9 eq "9"`, Attr("n9", webhook.OpEq, "9"), false},
 		{"9 lt 10", Attr("n9", webhook.OpLt, 10), true},
@@ -165,7 +178,8 @@ func TestAudienceCriteria(t *testing.T) {
 		{"between outside", Attr("age", webhook.OpBetween, []any{31, 40}), false},
 		{"between floats", Attr("score", webhook.OpBetween, []any{9.25, 9.75}), true},
 		{"between strings", Attr("name", webhook.OpBetween, []any{"M", "N"}), true},
-		{"between other type", Attr("s10", webhook.OpBetween, []any{1, 20}), false},
+		{"between, a numeric string", Attr("s10", webhook.OpBetween, []any{1, 20}), true},
+		{"between other type", Attr("name", webhook.OpBetween, []any{1, 20}), false},
 		{"in", Attr("plan", webhook.OpIn, []any{"silver", "gold"}), true},
 		{"in not", Attr("plan", webhook.OpIn, []any{"silver", "bronze"}), false},
 		{"in numbers", Attr("age", webhook.OpIn, []any{29, 30}), true},
@@ -226,6 +240,7 @@ func TestAudienceCriteria(t *testing.T) {
 		{"sum", webhook.EventStat("purchase", webhook.AggSum, "amount", month, webhook.OpEq, 125.5), true},
 		{"sum 10d", webhook.EventStat("purchase", webhook.AggSum, "amount", 10*days, webhook.OpEq, 25.5), true},
 		{"sum of nothing", webhook.EventStat("signup", webhook.AggSum, "amount", month, webhook.OpEq, 0), true},
+		{"sum counts numeric strings", webhook.EventStat("tip", webhook.AggSum, "amount", month, webhook.OpEq, 12.5), true},
 		{"avg", webhook.EventStat("purchase", webhook.AggAvg, "amount", month, webhook.OpBetween, []any{41.83, 41.84}), true},
 		{"avg of nothing", webhook.EventStat("signup", webhook.AggAvg, "amount", month, webhook.OpExists, nil), false},
 		{"avg of nothing not_exists", webhook.EventStat("signup", webhook.AggAvg, "amount", month, webhook.OpNotExists, nil), true},
@@ -251,7 +266,7 @@ func TestAudienceCriteria(t *testing.T) {
 		{"any", webhook.Any(Attr("plan", webhook.OpEq, "silver"), Field("country", webhook.OpEq, "DE")), true},
 		{"any none", webhook.Any(Attr("plan", webhook.OpEq, "silver"), Field("country", webhook.OpEq, "FR")), false},
 		{"not", webhook.Not(Attr("plan", webhook.OpEq, "gold")), false},
-		{"not of a mismatch", webhook.Not(Attr("s10", webhook.OpEq, 10)), true},
+		{"not of a mismatch", webhook.Not(Attr("name", webhook.OpEq, 10)), true},
 		{"not not not", webhook.Not(webhook.Not(webhook.Not(Attr("plan", webhook.OpEq, "gold")))), false},
 		{"nested", webhook.All(
 			Attr("plan", webhook.OpEq, "gold"),
@@ -560,7 +575,8 @@ func TestConditionMatch(t *testing.T) {
 	}{
 		{webhook.Map{"n": 3}, true},
 		{webhook.Map{"n": 2.5}, false},
-		{webhook.Map{"n": "3"}, false},
+		{webhook.Map{"n": "3"}, true}, // a numeric string compares as a number
+		{webhook.Map{"n": "three"}, false},
 		{webhook.Map{}, false},
 	} {
 		if got := c.Match(tc.m); got != tc.want {

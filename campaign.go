@@ -106,7 +106,7 @@ func (s *Sender) launch(ctx context.Context, messageID string, restart bool) err
 	}
 	m, err := loadMessage(ctx, s.store, messageID, 0)
 	if err != nil {
-		return fmt.Errorf("webhook: %s campaign %q: %w", op, messageID, err)
+		return opErr(err, "%s campaign %q", op, messageID)
 	}
 	if m.Disabled {
 		return invalidf("webhook: %s campaign %q: the message is disabled", op, messageID)
@@ -143,7 +143,7 @@ func (s *Sender) launch(ctx context.Context, messageID string, restart bool) err
 		return c, nil
 	})
 	if err != nil {
-		return fmt.Errorf("webhook: %s campaign %q: %w", op, messageID, err)
+		return opErr(err, "%s campaign %q", op, messageID)
 	}
 	s.disp.wake()
 	return nil
@@ -169,7 +169,7 @@ func (s *Sender) Campaign(ctx context.Context, messageID string) (*Campaign, err
 		err = ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("webhook: campaign %q: %w", messageID, err)
+		return nil, opErr(err, "campaign %q", messageID)
 	}
 	return c, nil
 }
@@ -187,7 +187,7 @@ func (s *Sender) PauseCampaign(ctx context.Context, messageID string) error {
 		return err
 	}
 	if _, err := s.store.UpdateJobs(ctx, holdJobs(messageID)); err != nil {
-		return fmt.Errorf("webhook: pause campaign %q: %w", messageID, err)
+		return opErr(err, "pause campaign %q", messageID)
 	}
 	return nil
 }
@@ -205,7 +205,7 @@ func (s *Sender) ResumeCampaign(ctx context.Context, messageID string) error {
 	}
 	p := UpdateJobsParams{Filter: JobFilter{MessageID: messageID}, From: []JobState{JobHeld}, To: JobScheduled}
 	if _, err := s.store.UpdateJobs(ctx, p); err != nil {
-		return fmt.Errorf("webhook: resume campaign %q: %w", messageID, err)
+		return opErr(err, "resume campaign %q", messageID)
 	}
 	s.disp.wake()
 	return nil
@@ -226,7 +226,7 @@ func (s *Sender) CancelCampaign(ctx context.Context, messageID string) error {
 	p := cancelJobs(messageID, s.clock.Now())
 	cancelled, err := s.store.UpdateJobs(ctx, p)
 	if err != nil {
-		return fmt.Errorf("webhook: cancel campaign %q: %w", messageID, err)
+		return opErr(err, "cancel campaign %q", messageID)
 	}
 	s.obs.cancelled(ctx, cancelled, p.Reason, p.Now)
 	return nil
@@ -253,7 +253,7 @@ func (s *Sender) setCampaignState(ctx context.Context, messageID string, state C
 		return c, nil
 	})
 	if err != nil {
-		return fmt.Errorf("webhook: set campaign %q %s: %w", messageID, state, err)
+		return opErr(err, "set campaign %q %s", messageID, state)
 	}
 	return nil
 }

@@ -753,3 +753,24 @@ func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
 		t.Errorf("Store.Messages called %d times for the fan-out and %d jobs of an older version, want 0", n, users)
 	}
 }
+
+// An OptimalTime campaign counts each event at its hour on the user's clock when it happened:
+// a New Yorker who opened the app at 19:00 in the days before the clocks went back (Nov 1,
+// 2026) gets the message at 19:00 after the change, not 18:00, which the offset in force at
+// the start (EST) would give.
+func TestOptimalTimeAcrossDaylightSaving(t *testing.T) {
+	h := newHarness(t, nil)
+	h.identifyAt(t, "ny@America/New_York")
+	for d := 27; d <= 31; d++ { // 19:00 EDT is 23:00 UTC
+		e := webhook.Event{UserID: "ny", Name: "open", Time: at(fmt.Sprintf("2026-10-%02d 23:00", d))}
+		if err := h.sender.Trigger(h.ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.campaign(t, &webhook.Message{ID: "m", Delivery: webhook.Delivery{Kind: webhook.OptimalTime}})
+	h.runUntil(t, at("2026-11-25 00:00"))
+	// 19:00 EST on Nov 23 is 00:00 UTC on Nov 24.
+	if diff := cmp.Diff([]string{"ny 2026-11-24 00:00"}, h.sends(t, "m")); diff != "" {
+		t.Errorf("sends (-want +got):\n%s", diff)
+	}
+}

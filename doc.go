@@ -9,14 +9,19 @@
 // [NewSender] makes a Sender over a Store (store/memstore keeps everything in memory) and a
 // [Config] whose zero value, or nil, means every default. Save a message with
 // [Sender.SaveMessage] (or check one first with [Message.Validate]), keep users with
-// [Sender.Identify], and call [Sender.Start] to run the workers and [Sender.Stop] to drain
-// them. Then report app events with [Sender.Trigger], send one message to one user with
+// [Sender.Identify] (or many at once with [Sender.UpdateUsers]), and call [Sender.Start] to
+// run the workers and [Sender.Stop] to drain them. Then report app events with
+// [Sender.Trigger] (or [Sender.TriggerMany]), send one message to one user with
 // [Sender.Send], or start a campaign with [Sender.StartCampaign]. [Sender.Preview] shows the
 // exact request a message makes, and [Sender.Attempts] reads the attempt log. The examples
 // show each of these, sending to a local receiver; examples/quickstart in the repository is a
-// whole program, and package webhooktest has a fake clock, a receiver and
-// [github.com/hookline/webhook/webhooktest.Start]
-// for your tests.
+// whole program, and package webhooktest has a fake clock, a receiver,
+// [github.com/hookline/webhook/webhooktest.NewSender] and
+// [github.com/hookline/webhook/webhooktest.Start] for your tests.
+//
+// The unit of work is a [Job]: one message to one user, in the Store's queue. Its ID is the
+// webhook-id header of every attempt. A [Delivery] is not a job: it is a message's delivery
+// method, which says when its jobs are enqueued.
 //
 // # Messages and templates
 //
@@ -42,12 +47,12 @@
 //
 // A message's [Delivery] says when it is sent. A Triggered message is sent when
 // [Sender.Trigger] reports its event, after an optional Delay, unless an Unless event comes
-// first, at most Once or within a Limit. Every other [DeliveryKind] (Manual, Immediate,
-// Scheduled, Recurring, OptimalTime) is a [Campaign] to the whole audience, started with
-// [Sender.StartCampaign] and controlled with [Sender.PauseCampaign], [Sender.ResumeCampaign]
-// and [Sender.CancelCampaign]; its fan-out is paged and checkpointed in the Store, so it
-// survives a crash. Config.Caps ([Cap]) and Config.QuietHours ([QuietHours]) apply to every
-// kind.
+// first, at most Once or within a Cap. Every other [DeliveryKind] (Manual, Immediate,
+// Scheduled, Recurring, OptimalTime) is a [Campaign] to the whole audience, started once with
+// [Sender.StartCampaign] (again with [Sender.RestartCampaign]) and controlled with
+// [Sender.PauseCampaign], [Sender.ResumeCampaign] and [Sender.CancelCampaign], which control a
+// Triggered message too; a fan-out is paged and checkpointed in the Store, so it survives a
+// crash. Config.Caps ([Cap]) and Config.QuietHours ([QuietHours]) apply to every kind.
 //
 // # Sending
 //
@@ -89,10 +94,19 @@
 //
 // The Store keeps users, events, messages, campaigns, the job queue and the attempt log.
 // store/memstore is the in-memory default; store/sqlitestore keeps them in SQLite for one app
-// instance, and store/pgstore in PostgreSQL for many instances sharing one queue, with
-// [Sender.InTx] to record users, events and jobs in the app's own transaction. store/storetest checks any
-// Store against the Store contract. No Store deletes anything by itself; the three here
-// implement [AttemptPruner], so that a job of the app's own can delete old attempts. Everything the library reads or waits for comes
-// from the Config's Clock, so tests can use webhooktest.FakeClock and run hours of retries in
-// milliseconds.
+// instance, and store/pgstore in PostgreSQL for many instances sharing one queue; with either,
+// [Sender.InTx] records users, events and jobs in the app's own transaction. store/storetest
+// checks any Store against the Store contract. No Store deletes anything by itself; the three
+// here implement [AttemptPruner], so that a task of the app's own can delete old attempts.
+// Everything the library reads or waits for comes from the Config's Clock, so tests can use
+// webhooktest.FakeClock and run hours of retries in milliseconds.
+//
+// # How one job is sent
+//
+// A dispatcher claims due jobs from the Store in batches and hands each to a worker. The
+// worker runs the attempt through one function that decides how it ends — quiet hours, caps,
+// the audience, rendering, the host and message rate limits, signing, then the HTTP exchange
+// and the [RetryPolicy] — and one that records it: exactly one Store write per attempt, which
+// a completer batches with the writes of other workers, so that a durable Store commits once
+// for many jobs.
 package webhook

@@ -21,7 +21,7 @@ var (
 
 	// ErrMissingVariable is wrapped by a [*RenderError] when a template uses a variable that
 	// the job does not have and gives no fallback with | default(...).
-	ErrMissingVariable = errors.New("missing variable")
+	ErrMissingVariable = errors.New("webhook: missing variable")
 
 	// ErrConflict is returned by [CampaignStore.PutCampaign] when the campaign changed since
 	// it was read: its Rev is not the one given.
@@ -137,4 +137,23 @@ func (e *BlockedError) Error() string {
 	}
 	return fmt.Sprintf("webhook: refused to connect to %s: %s is a private or reserved range; "+
 		"add it to Config.AllowNetworks to allow it", host, e.Range)
+}
+
+// opError is the error of an operation of the library: "webhook: <op>: <cause>", where a cause
+// that starts with "webhook: " itself, as the sentinels do, does not say it twice. It wraps
+// the cause.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	return "webhook: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "webhook: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// opErr returns err as the error of the operation fmt.Sprintf(format, args...).
+func opErr(err error, format string, args ...any) error {
+	return &opError{op: fmt.Sprintf(format, args...), err: err}
 }

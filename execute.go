@@ -66,8 +66,10 @@ type attempt struct {
 	request *Request      // the request to send
 	fresh   bool          // request was rendered by this attempt, and is saved for retries
 	host    string        // the destination host (and port), once rendered
+	admit   time.Time     // the deadline the host limits admitted the attempt with, or zero
 	res     AttemptResult // the HTTP outcome, for the retry policy and the breaker
 	unlock  func()        // releases the user's caps lock once the outcome is recorded
+	next    *Job          // a job parked for this attempt's host, to attempt next
 }
 
 // verdictKind says how an attempt ends.
@@ -81,6 +83,9 @@ const (
 	held
 	// putBack: the Sender is stopping; the job goes back unsent, due at once, not counted.
 	putBack
+	// parked: the job waits, in memory, for its failing host's attempt in flight to end; the
+	// worker of that attempt makes it next. Nothing is written.
+	parked
 	// skipped: a rule says the job is not to be sent (a cap, the audience); it ends,
 	// logged as Skipped.
 	skipped
@@ -103,14 +108,18 @@ var pass = verdict{kind: -1}
 // passed reports whether v lets the attempt go on.
 func (v verdict) passed() bool { return v.kind == pass.kind }
 
-// execute makes one attempt at a claimed job and hands its outcome to the completer.
+// execute makes one attempt at a claimed job and hands its outcome to the completer; then one
+// at the job parked for its host, if its attempt freed the host.
 func (x *executor) execute(ctx context.Context, j *Job) {
-	at := x.newAttempt(j)
-	at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
-	if at.msg != nil {
-		at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
+	for j != nil {
+		at := x.newAttempt(j)
+		at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
+		if at.msg != nil {
+			at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
+		}
+		x.report(ctx, at, x.decide(ctx, at))
+		j = at.next
 	}
-	x.report(ctx, at, x.decide(ctx, at))
 }
 
 // newAttempt starts an attempt at j, now.
@@ -162,6 +171,7 @@ func (x *executor) decide(ctx context.Context, at *attempt) verdict {
 	}
 	req, err := x.signed(at)
 	if err != nil {
+		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return x.failure(ctx, at, err, isPermanent(err))
 	}
 	return x.send(ctx, at, req)
@@ -287,16 +297,37 @@ func (x *executor) render(ctx context.Context, at *attempt) verdict {
 }
 
 // throttle holds a rendered job back while its host's or its message's rate limit, or its
-// host's breaker, says wait. The job keeps its rendered request and comes due when it may go.
+// host's breaker, says wait, or while its host, failing, has an attempt in flight. The job
+// keeps its rendered request and comes due when it may go.
 func (x *executor) throttle(_ context.Context, at *attempt) verdict {
 	perMinute := 0
 	if at.msg != nil {
 		perMinute = at.msg.msg.MaxPerMinute
 	}
-	if wait := x.hosts.Admit(at.job.ID, at.host, at.job.MessageID, perMinute, at.start); wait > 0 {
+	deadline := at.start.Add(x.timeout)
+	wait, park := x.hosts.Admit(at.job, at.job.ID, at.host, at.job.MessageID, perMinute, at.start, deadline)
+	switch {
+	case park:
+		return verdict{kind: parked}
+	case wait > 0:
 		return verdict{kind: held, at: at.start.Add(wait)}
 	}
+	at.admit = deadline
 	return pass
+}
+
+// hostDone tells the host limits that the attempt they admitted ended as o says, logs the
+// host's breaker opening and reports its opening or closing.
+func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcome) {
+	end := x.clock.Now()
+	next, ch := x.hosts.Done(at.host, at.admit, o, end)
+	at.next, _ = next.(*Job)
+	until := end.Add(x.hosts.Cooldown())
+	if ch == hostlimit.Opened {
+		x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
+			slog.String("host", at.host), slog.Time("until", until))
+	}
+	x.obs.breaker(at.host, ch, end, until, at.job.MessageID == SystemMessageID)
 }
 
 // signed returns the request to send: the job's rendered request with a webhook-timestamp
@@ -329,6 +360,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 
 	resp, body, err := x.do(ctx, req)
 	if ctx.Err() != nil {
+		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return verdict{kind: putBack, at: x.clock.Now()} // a hard stop cut it short: unlogged
 	}
 	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
@@ -336,13 +368,13 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 		at.res.StatusCode, at.res.Header = resp.StatusCode, resp.Header
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), body
 	}
-	if !errors.As(err, new(*BlockedError)) {
-		ch, until := x.hosts.Record(at.host, Retryable(at.res), at.res.End), at.res.End.Add(x.hosts.Cooldown())
-		if ch == hostlimit.Opened {
-			x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
-				slog.String("host", at.host), slog.Time("until", until))
-		}
-		x.obs.breaker(at.host, ch, at.res.End, until, at.job.MessageID == SystemMessageID)
+	switch {
+	case errors.As(err, new(*BlockedError)):
+		x.hostDone(ctx, at, hostlimit.Uncounted)
+	case Retryable(at.res):
+		x.hostDone(ctx, at, hostlimit.Failed)
+	default:
+		x.hostDone(ctx, at, hostlimit.Succeeded)
 	}
 	switch {
 	case err != nil:
@@ -402,6 +434,10 @@ func (x *executor) putBack(ctx context.Context, j *Job) {
 func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 	j := at.job
 	a := &at.rec
+	if v.kind == parked {
+		at.unlock() // the attempt made when the host is free checks caps again
+		return
+	}
 	var logged *Attempt // the attempt log's record, if the attempt counts
 	switch v.kind {
 	case held, putBack:

@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -120,6 +122,102 @@ var reservedHeaders = []string{
 func (m *Message) Validate() error {
 	_, err := newEngine(false).compile(m)
 	return err
+}
+
+// compiledMessage is a validated message with its templates compiled.
+type compiledMessage struct {
+	msg     *Message
+	url     *template
+	headers []compiledField
+	data    []compiledField
+	// readsUser is set when a template may read more of the user than its ID, which the
+	// job has: the user is then loaded from the Store to render it.
+	readsUser bool
+	// where and audience are the compiled Delivery.Where and Audience (nil if empty).
+	where    []*compiledCondition
+	audience *audienceNode
+}
+
+type compiledField struct {
+	key   string
+	value *template
+}
+
+// compile validates m and compiles its templates: every check of a Message starts here. The
+// checks of its Delivery are in schedule.go and trigger.go, those of its Audience in
+// audience_compile.go, those of its templates in the template sandbox (internal/jinja, through
+// template.go), and those of its secrets in sign.go. It returns a *ValidationError listing
+// every problem, or an error wrapping ErrInvalid if m is nil.
+func (e *engine) compile(m *Message) (*compiledMessage, error) {
+	if m == nil {
+		return nil, invalidf("webhook: nil *Message")
+	}
+	var ps problems
+	if !validID(m.ID) {
+		ps.add("id", "must be 1 to %d letters, digits, '-', '_' or '.'", maxIDLen)
+	}
+	method := m.method()
+	if !slices.Contains(methods, method) {
+		ps.add("method", "%q is not one of %s", m.Method, strings.Join(methods, ", "))
+	}
+	ct := m.contentType()
+	if ct != JSON && ct != Form {
+		ps.add("content_type", "%q is neither %s nor %s", m.ContentType, JSON, Form)
+	}
+	cm := &compiledMessage{url: e.compileURL(m.URL, &ps)}
+	if len(m.Headers) > maxFields {
+		ps.add("headers", "more than %d headers", maxFields)
+	}
+	for i, h := range m.Headers {
+		path := fmt.Sprintf("headers[%d]", i)
+		switch {
+		case !validHeaderName(h.Key):
+			ps.add(path+".key", "%q is not a valid header name", h.Key)
+		case slices.Contains(reservedHeaders, http.CanonicalHeaderKey(h.Key)):
+			ps.add(path+".key", "%s is set by the Sender and cannot be given", http.CanonicalHeaderKey(h.Key))
+		}
+		if hasLineBreak(h.Value) {
+			ps.add(path+".value", "contains a line break")
+			continue
+		}
+		cm.headers = append(cm.headers, compiledField{h.Key, e.compileTemplate(path+".value", h.Value, &ps)})
+	}
+	if len(m.Data) > maxFields {
+		ps.add("data", "more than %d fields", maxFields)
+	}
+	first := map[string]int{}
+	for i, d := range m.Data {
+		path := fmt.Sprintf("data[%d]", i)
+		if d.Key == "" {
+			ps.add(path+".key", "required")
+		} else if j, dup := first[d.Key]; dup && ct == JSON && method != http.MethodGet {
+			ps.add(path+".key", "%q is already the key of data[%d]; a JSON object cannot repeat a key", d.Key, j)
+		} else if !dup {
+			first[d.Key] = i
+		}
+		cm.data = append(cm.data, compiledField{d.Key, e.compileTemplate(path+".value", d.Value, &ps)})
+	}
+	if m.MaxPerMinute < 0 {
+		ps.add("max_per_minute", "must not be negative")
+	}
+	validateSecrets(m.Secrets, &ps)
+	m.Delivery.validate(&ps)
+	cm.where, cm.audience = compileTargeting(m, &ps)
+	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
+		return nil, err
+	}
+	cm.readsUser = cm.url.readsUser()
+	for _, f := range slices.Concat(cm.headers, cm.data) {
+		cm.readsUser = cm.readsUser || f.value.readsUser()
+	}
+	msg := *m
+	msg.Method = method
+	msg.ContentType = ct
+	msg.Headers = slices.Clone(m.Headers)
+	msg.Data = slices.Clone(m.Data)
+	msg.Secrets = slices.Clone(m.Secrets)
+	cm.msg = &msg
+	return cm, nil
 }
 
 // method returns m's HTTP method, upper-cased, with the default applied.

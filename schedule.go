@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -257,4 +258,71 @@ func (d *Delivery) nextOccurrence(day time.Time) time.Time {
 	for day = day.AddDate(0, 0, 1); !d.occursOn(day); day = day.AddDate(0, 0, 1) {
 	}
 	return day
+}
+
+// MarshalJSON writes d with its durations as strings such as "2h" or "7d", as an Audience's
+// are (see [Duration]).
+func (d Delivery) MarshalJSON() ([]byte, error) {
+	type plain Delivery
+	return json.Marshal(struct {
+		plain
+		Delay  Duration `json:"delay,omitempty"`
+		Window Duration `json:"window,omitempty"`
+	}{plain(d), Duration(d.Delay), Duration(d.Window)})
+}
+
+// UnmarshalJSON reads d's JSON form, whose durations are strings such as "2h" or "7d"; a number
+// is read as nanoseconds, the form of messages saved before durations were strings.
+func (d *Delivery) UnmarshalJSON(b []byte) error {
+	type plain Delivery
+	v := struct {
+		*plain
+		Delay  jsonDuration `json:"delay"`
+		Window jsonDuration `json:"window"`
+	}{plain: (*plain)(d)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d.Delay, d.Window = time.Duration(v.Delay), time.Duration(v.Window)
+	return nil
+}
+
+// MarshalJSON writes c with Per as a string such as "24h" or "7d".
+func (c Cap) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Max int      `json:"max"`
+		Per Duration `json:"per"`
+	}{c.Max, Duration(c.Per)})
+}
+
+// UnmarshalJSON reads c's JSON form, whose Per is a string such as "24h" or "7d"; a number is
+// read as nanoseconds.
+func (c *Cap) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Max int          `json:"max"`
+		Per jsonDuration `json:"per"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	c.Max, c.Per = v.Max, time.Duration(v.Per)
+	return nil
+}
+
+// jsonDuration is a duration read from JSON as a string (see [Duration]) or as a number of
+// nanoseconds.
+type jsonDuration time.Duration
+
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*d = jsonDuration(n)
+		return nil
+	}
+	var s Duration
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = jsonDuration(s)
+	return nil
 }

@@ -148,10 +148,10 @@ func (s *Sender) SaveMessage(ctx context.Context, m *Message) error {
 		m.Version = cur.Version
 		return nil
 	case err != nil && !errors.Is(err, ErrNotFound):
-		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
+		return opErr(err, "save message %q", m.ID)
 	}
 	if err := s.store.PutMessage(ctx, cm.msg); err != nil {
-		return fmt.Errorf("webhook: save message %q: %w", m.ID, err)
+		return opErr(err, "save message %q", m.ID)
 	}
 	m.Version = cm.msg.Version
 	s.messages.compiled.put(m.ID, m.Version, cm)
@@ -176,7 +176,7 @@ func (s *Sender) Message(ctx context.Context, id string, version int) (*Message,
 	}
 	m, err := loadMessage(ctx, s.store, id, version)
 	if err != nil {
-		return nil, fmt.Errorf("webhook: message %q: %w", id, err)
+		return nil, opErr(err, "message %q", id)
 	}
 	return m, nil
 }
@@ -190,7 +190,7 @@ func (s *Sender) Messages(ctx context.Context, after string, limit int) ([]*Mess
 	}
 	ms, err := s.store.Messages(ctx, MessageQuery{After: after, Limit: limit})
 	if err != nil {
-		return nil, fmt.Errorf("webhook: messages: %w", err)
+		return nil, opErr(err, "messages")
 	}
 	return ms, nil
 }
@@ -206,10 +206,10 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 		return err
 	}
 	if err := s.store.DeleteMessage(ctx, id); err != nil {
-		return fmt.Errorf("webhook: delete message %q: %w", id, err)
+		return opErr(err, "delete message %q", id)
 	}
 	if c, err := loadCampaign(ctx, s.store, id); err != nil {
-		return fmt.Errorf("webhook: delete message %q: %w", id, err)
+		return opErr(err, "delete message %q", id)
 	} else if c != nil {
 		if err := s.setCampaignState(ctx, id, CampaignCancelled); err != nil {
 			return err
@@ -219,7 +219,7 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 	p.Reason = "message deleted"
 	cancelled, err := s.store.UpdateJobs(ctx, p)
 	if err != nil {
-		return fmt.Errorf("webhook: delete message %q: cancel jobs: %w", id, err)
+		return opErr(err, "delete message %q: cancel jobs", id)
 	}
 	s.obs.cancelled(ctx, cancelled, p.Reason, p.Now)
 	return nil
@@ -293,7 +293,7 @@ func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpd
 		return err
 	}
 	if err := store.PutUsers(ctx, PutUsersParams{Users: out, Now: s.clock.Now()}); err != nil {
-		return fmt.Errorf("webhook: identify %s: %w", what, err)
+		return opErr(err, "identify %s", what)
 	}
 	return nil
 }
@@ -343,7 +343,7 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	}
 	m, err := loadMessage(ctx, store, messageID, 0)
 	if err != nil {
-		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
+		return "", opErr(err, "send %q", messageID)
 	}
 	if m.Disabled {
 		return "", invalidf("webhook: send %q: the message is disabled", messageID)
@@ -360,7 +360,7 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	j.Trace = traceOf(ctx)
 	res, err := store.Enqueue(ctx, EnqueueParams{Jobs: []*Job{j}})
 	if err != nil {
-		return "", fmt.Errorf("webhook: send %q: %w", messageID, err)
+		return "", opErr(err, "send %q", messageID)
 	}
 	s.disp.wakeForJobs()
 	return res.JobIDs[0], nil
@@ -422,7 +422,7 @@ func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params 
 func loadUser(ctx context.Context, store UserStore, id string) (User, error) {
 	us, err := store.Users(ctx, UserQuery{IDs: []string{id}})
 	if err != nil {
-		return User{}, fmt.Errorf("webhook: load user %q: %w", id, err)
+		return User{}, opErr(err, "load user %q", id)
 	}
 	if len(us) == 0 {
 		return User{ID: id}, nil

@@ -855,3 +855,19 @@ func TestFinishedDeliveryKeepsNoRequest(t *testing.T) {
 		t.Errorf("delivery sent on its retry: state %s, request %+v; want succeeded, with no request", j.State, j.Request)
 	}
 }
+
+// An error says "webhook: " once, however deep the sentinel it wraps, and still wraps it.
+func TestErrorsSayTheirPrefixOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	_, err := h.sender.Send(h.ctx, "nope", "u1", nil, nil)
+	if want := `webhook: send "nope": not found`; err == nil || err.Error() != want || !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send(unknown) = %v, want %q wrapping ErrNotFound", err, want)
+	}
+	_, err = h.sender.Preview(h.ctx, &webhook.Message{ID: "m", URL: "https://example.com/{{ nothing }}"}, "u1", nil)
+	if want := "render url: line 1: missing variable nothing: give it a fallback with | default(...)"; err == nil || err.Error() != want || !errors.Is(err, webhook.ErrMissingVariable) {
+		t.Errorf("Preview(missing variable) = %v, want %q wrapping ErrMissingVariable", err, want)
+	}
+	if !strings.HasPrefix(webhook.ErrMissingVariable.Error(), "webhook: ") {
+		t.Errorf("ErrMissingVariable = %q, want the package's prefix", webhook.ErrMissingVariable)
+	}
+}

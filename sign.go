@@ -58,13 +58,9 @@ func decodeSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
-// validateSending adds a problem for each secret of m that is not a valid "whsec_" secret
-// and for a negative MaxPerMinute.
-func validateSending(m *Message, ps *problems) {
-	if m.MaxPerMinute < 0 {
-		ps.add("max_per_minute", "must not be negative")
-	}
-	secrets := m.Secrets
+// validateSecrets adds a problem for each of a message's secrets that is not a valid "whsec_"
+// secret, and one if there are too many.
+func validateSecrets(secrets []string, ps *problems) {
 	if len(secrets) > maxSecrets {
 		ps.add("secrets", "more than %d secrets", maxSecrets)
 	}

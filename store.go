@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 )
@@ -72,6 +73,51 @@ type UserUpdate struct {
 	Unset []string
 }
 
+// Apply returns the user that saving up over old gives, as [UserStore.PutUsers] says: old is
+// the user the Store holds, or nil if it holds none, and now is PutUsersParams.Now. Store
+// adapters that merge in Go may use it.
+func (up *UserUpdate) Apply(old *User, now time.Time) User {
+	u := up.User
+	switch {
+	case old == nil:
+		if u.CreatedAt.IsZero() {
+			u.CreatedAt = now
+		}
+		return u
+	case up.Replace:
+		if u.CreatedAt.IsZero() {
+			u.CreatedAt = old.CreatedAt
+		}
+		return u
+	}
+	m := *old
+	for _, f := range []struct{ to, from *string }{
+		{&m.Email, &u.Email}, {&m.TimeZone, &u.TimeZone}, {&m.Locale, &u.Locale},
+		{&m.Country, &u.Country}, {&m.Region, &u.Region}, {&m.City, &u.City},
+	} {
+		if *f.from != "" {
+			*f.to = *f.from
+		}
+	}
+	m.Test = m.Test || u.Test
+	if !u.CreatedAt.IsZero() {
+		m.CreatedAt = u.CreatedAt
+	}
+	if !u.LastActive.IsZero() {
+		m.LastActive = u.LastActive
+	}
+	if len(u.Attributes) > 0 || len(up.Unset) > 0 {
+		attrs := make(Map, len(m.Attributes)+len(u.Attributes))
+		maps.Copy(attrs, m.Attributes)
+		maps.Copy(attrs, u.Attributes)
+		for _, k := range up.Unset {
+			delete(attrs, k)
+		}
+		m.Attributes = attrs
+	}
+	return m
+}
+
 // UserQuery selects users for [UserStore.Users].
 type UserQuery struct {
 	// IDs, if not empty, selects these users; After and Limit are then ignored.
@@ -112,7 +158,7 @@ type MessageStore interface {
 	// Messages returns the messages q selects, in ID order: with q.ID, that message at
 	// q.Version (its current version if q.Version is 0, even if it is deleted), or none;
 	// with q.Event, the current version of every message that is not deleted and whose
-	// Job is Triggered by that event; with neither, a page of up to q.Limit messages
+	// Delivery is Triggered by that event; with neither, a page of up to q.Limit messages
 	// that are not deleted, at their current versions, whose IDs sort after q.After.
 	Messages(ctx context.Context, q MessageQuery) ([]*Message, error)
 	// DeleteMessage marks the message with the given ID deleted: Messages leaves it out of
@@ -235,7 +281,8 @@ type JobStore interface {
 	// an attempt in the log in the same change, with Number one more than its Attempts,
 	// Time p.Now, Outcome Cancelled and Err p.Reason. A job moved to JobScheduled gets DueAt
 	// p.DueAt if it is not zero. A filter that names no job, message or user is refused with
-	// an error wrapping ErrInvalid, as is a p.From with JobRunning.
+	// an error wrapping ErrInvalid, as is JobRunning in p.From or as p.To: only Claim and
+	// Finish move jobs into and out of it.
 	UpdateJobs(ctx context.Context, p UpdateJobsParams) ([]*Job, error)
 	// Jobs returns the jobs q selects, in ID order, after q.After, at most q.Limit (0 is no
 	// limit).

@@ -88,12 +88,12 @@ func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []E
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
 		if err != nil {
-			return fmt.Errorf("webhook: trigger %s: %w", what, err)
+			return opErr(err, "trigger %s", what)
 		}
 		jobs = append(jobs, js...)
 	}
 	if _, err := store.Enqueue(ctx, EnqueueParams{Events: events, Jobs: jobs}); err != nil {
-		return fmt.Errorf("webhook: trigger %s: %w", what, err)
+		return opErr(err, "trigger %s", what)
 	}
 	for _, e := range events {
 		p := UpdateJobsParams{
@@ -104,7 +104,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []E
 		}
 		cancelled, err := store.UpdateJobs(ctx, p)
 		if err != nil {
-			return fmt.Errorf("webhook: trigger %s: cancel jobs: %w", what, err)
+			return opErr(err, "trigger %s: cancel jobs", what)
 		}
 		for _, j := range cancelled {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -468,5 +469,32 @@ func TestTriggerMany(t *testing.T) {
 	}
 	if evs, _ := h.store.Events(h.ctx, webhook.EventQuery{UserID: "c"}); len(evs) != 0 {
 		t.Errorf("an invalid batch saved %d events of c, want none", len(evs))
+	}
+}
+
+// A Delivery's durations read and write JSON as strings, as an Audience's do; numbers, the
+// nanoseconds of messages saved before, still read.
+func TestDeliveryDurationsInJSON(t *testing.T) {
+	d := webhook.Delivery{Kind: webhook.Triggered, Event: "signup", Delay: 2 * time.Hour,
+		Cap: webhook.Cap{Max: 1, Per: 7 * 24 * time.Hour}}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"kind":"triggered","event":"signup","cap":{"max":1,"per":"7d"},"delay":"2h0m0s"}`; string(b) != want {
+		t.Errorf("Marshal = %s, want %s", b, want)
+	}
+	for _, in := range []string{string(b), `{"kind":"triggered","event":"signup","delay":7200000000000,"cap":{"max":1,"per":604800000000000}}`} {
+		var got webhook.Delivery
+		if err := json.Unmarshal([]byte(in), &got); err != nil {
+			t.Fatalf("Unmarshal(%s): %v", in, err)
+		}
+		if diff := cmp.Diff(d, got); diff != "" {
+			t.Errorf("Unmarshal(%s) (-want +got):\n%s", in, diff)
+		}
+	}
+	var bad webhook.Delivery
+	if err := json.Unmarshal([]byte(`{"delay":"soon"}`), &bad); err == nil {
+		t.Error(`Unmarshal({"delay":"soon"}) = nil, want an error`)
 	}
 }

@@ -18,8 +18,11 @@ import (
 //
 // A started Sender waits on its Clock exactly when it is idle: nothing in flight and nothing
 // due. So after a Trigger, [FakeClock.BlockUntil] with 1 (one per Sender) returns once the
-// jobs it enqueued have been attempted and logged, and after an Advance, once the
-// jobs that came due have been.
+// jobs it enqueued have been attempted and logged, and after an Advance, once the jobs that
+// came due have been. A job that a limit holds back (the host rate limit, a paused host, quiet
+// hours) is due later, so it is not attempted by then: with the default Config.HostRate, only
+// the first 10 jobs to one host go at once. [NewSender] makes a test Sender without a host
+// limit.
 //
 // A FakeClock is safe for concurrent use.
 type FakeClock struct {

@@ -87,7 +87,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	attempts, err := s.Attempts(ctx, webhook.AttemptFilter{MessageID: "update-status"})
+	attempts, err := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "update-status"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -4,6 +4,7 @@ package hostlimit
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,19 +15,38 @@ import (
 // holding a reserved slot; idle ones are forgotten first.
 const maxTracked = 10_000
 
-// limiter is the rate limit, and for a host the circuit breaker, of one destination host or
-// one message.
+// limiter is the rate limit, and for a host the circuit breaker and the attempts in flight, of
+// one destination host or one message.
 type limiter struct {
 	rate     *rate.Limiter // nil if unlimited
 	failures int           // consecutive failed attempts
 	paused   time.Time     // no attempt before this time
+	inFlight []time.Time   // the deadlines of the attempts in flight
+	parked   any           // a job waiting for an attempt in flight to end, or nil
 }
 
-// idle reports whether forgetting l changes nothing: its bucket is full and its breaker is
-// closed.
+// idle reports whether forgetting l changes nothing: its bucket is full, its breaker is
+// closed and nothing is in flight.
 func (l *limiter) idle(now time.Time) bool {
-	return l.failures == 0 && !l.paused.After(now) &&
+	return l.failures == 0 && !l.paused.After(now) && l.firstDeadline(now).IsZero() && l.parked == nil &&
 		(l.rate == nil || l.rate.TokensAt(now) >= float64(l.rate.Burst()))
+}
+
+// firstDeadline drops the attempts in flight whose deadline has passed at now, which must have
+// ended, and returns the earliest deadline of the others, or the zero time if there are none.
+func (l *limiter) firstDeadline(now time.Time) time.Time {
+	var first time.Time
+	live := l.inFlight[:0]
+	for _, d := range l.inFlight {
+		if d.After(now) {
+			live = append(live, d)
+			if first.IsZero() || d.Before(first) {
+				first = d
+			}
+		}
+	}
+	l.inFlight = live
+	return first
 }
 
 // Limits are the rate limiters and circuit breakers of destination hosts, and the rate
@@ -102,9 +122,29 @@ func get(m map[string]*limiter, key string, now time.Time, newRate func() *rate.
 // Admit returns how long a job must wait before it may be sent to host at now: 0 to send it
 // now. A job that must wait holds a reserved slot, so jobs waiting for the same limiter come
 // due one after another instead of all at once; perMinute > 0 limits the message too.
-func (l *Limits) Admit(jobID, host, messageID string, perMinute int, now time.Time) time.Duration {
+//
+// A host whose last attempt failed gets one attempt at a time: while one is in flight, others
+// wait until its deadline, so that a host that hangs until the timeout holds one worker, not
+// all of them. The first of them is parked instead: Admit keeps job, reports parked, and
+// [Limits.Done] returns it when the attempt in flight ends, for the caller to attempt next;
+// the others wait. An admitted attempt is in flight until Done is called with its deadline.
+func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, now, deadline time.Time) (wait time.Duration, parked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	h, wait, busy := l.admit(jobID, host, messageID, perMinute, now)
+	switch {
+	case wait == 0:
+		h.inFlight = append(h.inFlight, deadline)
+	case busy && job != nil && h.parked == nil:
+		h.parked = job
+		return wait, true
+	}
+	return wait, false
+}
+
+// admit is Admit, but for counting the attempt in flight, with l.mu held. It returns the
+// host's limiter.
+func (l *Limits) admit(jobID, host, messageID string, perMinute int, now time.Time) (*limiter, time.Duration, bool) {
 	h := get(l.hosts, host, now, func() *rate.Limiter {
 		if l.hostRate == rate.Inf {
 			return nil
@@ -113,12 +153,16 @@ func (l *Limits) Admit(jobID, host, messageID string, perMinute int, now time.Ti
 	})
 	if h.paused.After(now) {
 		delete(l.slots, jobID) // it asks for a new slot when the pause ends
-		return h.paused.Sub(now)
+		return h, h.paused.Sub(now), false
+	}
+	if first := h.firstDeadline(now); h.failures > 0 && !first.IsZero() {
+		delete(l.slots, jobID)
+		return h, first.Sub(now), true
 	}
 	if slot, ok := l.slots[jobID]; ok {
 		delete(l.slots, jobID)
 		if !slot.After(now) {
-			return 0
+			return h, 0, false
 		}
 	}
 	var rs []*rate.Reservation
@@ -154,8 +198,21 @@ func (l *Limits) Admit(jobID, host, messageID string, perMinute int, now time.Ti
 			}
 		}
 	}
-	return wait
+	return h, wait, false
 }
+
+// Outcome is how an attempt admitted by [Limits.Admit] ended, as its host's breaker counts it.
+type Outcome int
+
+const (
+	// Uncounted attempts did not reach the host: the breaker does not count them.
+	Uncounted Outcome = iota
+	// Succeeded attempts close the breaker.
+	Succeeded
+	// Failed attempts count toward opening it: the caller decides what fails (a network
+	// error, a timeout, 408, 409, 429 or 5xx).
+	Failed
+)
 
 // Change is what an attempt did to its host's circuit breaker.
 type Change int
@@ -169,35 +226,37 @@ const (
 	Closed
 )
 
-// Record counts an attempt to host that ended at end for its circuit breaker; failed says
-// whether it failed (the caller decides what counts: a network error, a timeout, 408, 409,
-// 429 or 5xx). After Threshold failures in a row, the host is paused for the cool-down: the
-// breaker opens. After a cool-down one more failure opens it again, and a success closes it.
-// Record reports what the attempt changed.
-func (l *Limits) Record(host string, failed bool, end time.Time) Change {
-	if l.threshold <= 0 {
-		return Unchanged
-	}
+// Done ends an attempt to host admitted with the given deadline, which ended at end as o
+// says. It returns the job parked for the host, if any, to attempt next, and what the attempt
+// did to the host's breaker: after Threshold failures in a row, the host is paused for the
+// cool-down (the breaker opens), after a cool-down one more failure pauses it again, and a
+// success closes it.
+func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time) (next any, ch Change) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h := l.hosts[host]
 	if h == nil {
-		return Unchanged
+		return nil, Unchanged
 	}
-	if !failed {
-		open := h.failures >= l.threshold
+	next, h.parked = h.parked, nil
+	if i := slices.IndexFunc(h.inFlight, deadline.Equal); i >= 0 {
+		h.inFlight = slices.Delete(h.inFlight, i, i+1)
+	}
+	switch o {
+	case Succeeded:
+		open := l.threshold > 0 && h.failures >= l.threshold
 		h.failures = 0
 		if open {
-			return Closed
+			return next, Closed
 		}
-		return Unchanged
+	case Failed:
+		h.failures++
+		if l.threshold > 0 && h.failures >= l.threshold {
+			h.paused = end.Add(l.cooldown)
+			return next, Opened
+		}
 	}
-	h.failures++
-	if h.failures >= l.threshold {
-		h.paused = end.Add(l.cooldown)
-		return Opened
-	}
-	return Unchanged
+	return next, Unchanged
 }
 
 // OpenBreakers returns how many hosts have an open breaker: paused, or past their cool-down

@@ -15,8 +15,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 		// that every map stays bounded; TestLimiterCapHoldsWhenAllHostsAreBusy covers a cap
 		// reached with no idle host.
 		host := fmt.Sprintf("h%d.example.com", i)
-		l.Admit(fmt.Sprintf("a%d", i), host, "m", 600, now)
-		if wait := l.Admit(fmt.Sprintf("b%d", i), host, "m", 600, now); wait <= 0 {
+		l.Admit(nil, fmt.Sprintf("a%d", i), host, "m", 600, now, now.Add(time.Minute))
+		if wait, _ := l.Admit(nil, fmt.Sprintf("b%d", i), host, "m", 600, now, now.Add(time.Minute)); wait <= 0 {
 			t.Fatalf("second delivery to %s was not held back", host)
 		}
 	}
@@ -27,8 +27,8 @@ func TestLimiterStateIsBounded(t *testing.T) {
 	later := now.Add(time.Hour)
 	for i := range 10 {
 		host := fmt.Sprintf("new%d.example.com", i)
-		l.Admit(fmt.Sprintf("c%d", i), host, "other", 0, later)
-		l.Admit(fmt.Sprintf("d%d", i), host, "other", 0, later)
+		l.Admit(nil, fmt.Sprintf("c%d", i), host, "other", 0, later, later.Add(time.Minute))
+		l.Admit(nil, fmt.Sprintf("d%d", i), host, "other", 0, later, later.Add(time.Minute))
 	}
 	if _, ok := l.slots["d9"]; !ok || len(l.slots) > maxTracked {
 		t.Errorf("after an hour, %d slots and none for d9; stale slots should make room", len(l.slots))
@@ -44,19 +44,19 @@ func TestLimiterCapForgetsIdleHostsFirst(t *testing.T) {
 	now := start.Add(time.Hour) // the buckets spent at start are full again
 	idle := maxTracked / 2
 	for i := range idle {
-		l.Admit(fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start)
+		l.Admit(nil, fmt.Sprintf("i%d", i), fmt.Sprintf("idle%d.example.com", i), "m", 0, start, start.Add(time.Minute))
 	}
-	l.Admit("f", "failing.example.com", "m", 0, start)
-	l.Record("failing.example.com", true, start)
+	l.Admit(nil, "f", "failing.example.com", "m", 0, start, start.Add(time.Minute))
+	_, _ = l.Done("failing.example.com", start.Add(time.Minute), Failed, start)
 	busy := maxTracked - idle - 1
 	for i := range busy {
-		l.Admit(fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now)
+		l.Admit(nil, fmt.Sprintf("b%d", i), fmt.Sprintf("busy%d.example.com", i), "m", 0, now, now.Add(time.Minute))
 	}
 	if len(l.hosts) != maxTracked {
 		t.Fatalf("tracking %d hosts before the new one, want %d", len(l.hosts), maxTracked)
 	}
 
-	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait, _ := l.Admit(nil, "n", "new.example.com", "m", 0, now, now.Add(time.Minute)); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), busy+2; got != want {
@@ -88,9 +88,9 @@ func TestLimiterCapHoldsWhenAllHostsAreBusy(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for i := range maxTracked {
-		l.Admit(fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now)
+		l.Admit(nil, fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.example.com", i), "m", 0, now, now.Add(time.Minute))
 	}
-	if wait := l.Admit("n", "new.example.com", "m", 0, now); wait != 0 {
+	if wait, _ := l.Admit(nil, "n", "new.example.com", "m", 0, now, now.Add(time.Minute)); wait != 0 {
 		t.Errorf("first delivery to a new host waits %v, want 0", wait)
 	}
 	if got, want := len(l.hosts), maxTracked*9/10; got != want {
@@ -123,16 +123,16 @@ func TestFullSlotsCancelReservations(t *testing.T) {
 			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 			// One job goes; the next maxTracked wait, each holding a slot.
 			for i := range maxTracked + 1 {
-				l.Admit(fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now)
+				l.Admit(nil, fmt.Sprintf("held%d", i), "busy.example.com", "busy", tt.perMinute, now, now.Add(time.Minute))
 			}
 			if len(l.slots) != maxTracked {
 				t.Fatalf("%d slots held, want %d", len(l.slots), maxTracked)
 			}
-			if wait := l.Admit("d1", "h.example.com", "m", tt.perMinute, now); wait != 0 {
+			if wait, _ := l.Admit(nil, "d1", "h.example.com", "m", tt.perMinute, now, now.Add(time.Minute)); wait != 0 {
 				t.Fatalf("first delivery waits %v, want 0", wait)
 			}
 			for _, id := range []string{"d2", "d3"} {
-				if wait := l.Admit(id, "h.example.com", "m", tt.perMinute, now); wait != time.Second {
+				if wait, _ := l.Admit(nil, id, "h.example.com", "m", tt.perMinute, now, now.Add(time.Minute)); wait != time.Second {
 					t.Errorf("delivery %s waits %v, want 1s: a delivery without a slot must not take a token", id, wait)
 				}
 				if _, ok := l.slots[id]; ok {
@@ -153,19 +153,20 @@ func TestPausedHostForgetsReservedSlots(t *testing.T) {
 	l := newLimits(Config{Rate: 1, Burst: 1, Threshold: 1, Cooldown: 10 * time.Second})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	const host = "hooks.example.com"
-	l.Admit("a", host, "m", 0, now)
-	if wait := l.Admit("b", host, "m", 0, now); wait != time.Second {
+	l.Admit(nil, "a", host, "m", 0, now, now.Add(time.Minute))
+	if wait, _ := l.Admit(nil, "b", host, "m", 0, now, now.Add(time.Minute)); wait != time.Second {
 		t.Fatalf("second delivery waits %v, want 1s", wait)
 	}
-	l.Record(host, true, now)
-	if wait := l.Admit("b", host, "m", 0, now.Add(2*time.Second)); wait != 8*time.Second {
+	_, _ = l.Done(host, now.Add(time.Minute), Failed, now)
+	if wait, _ := l.Admit(nil, "b", host, "m", 0, now.Add(2*time.Second), now.Add(2*time.Second).Add(time.Minute)); wait != 8*time.Second {
 		t.Fatalf("during the pause the delivery waits %v, want 8s", wait)
 	}
 	end := now.Add(10 * time.Second)
-	if wait := l.Admit("c", host, "m", 0, end); wait != 0 {
+	if wait, _ := l.Admit(nil, "c", host, "m", 0, end, end.Add(time.Minute)); wait != 0 {
 		t.Fatalf("first delivery after the pause waits %v, want 0", wait)
 	}
-	if wait := l.Admit("b", host, "m", 0, end); wait != time.Second {
+	_, _ = l.Done(host, end.Add(time.Minute), Succeeded, end)
+	if wait, _ := l.Admit(nil, "b", host, "m", 0, end, end.Add(time.Minute)); wait != time.Second {
 		t.Errorf("after the pause, the delivery that had a slot before it waits %v, want 1s", wait)
 	}
 }
@@ -189,37 +190,92 @@ func newLimits(cfg Config) *Limits {
 	return New(cfg)
 }
 
-// TestBreakerChanges checks what Record reports as a host's breaker opens, opens again after
+// A host whose last attempt failed gets one attempt at a time: the first job that comes while
+// it is in flight is parked, to go when it ends, and others wait until its deadline, so that a
+// host that hangs holds one worker. A success lifts the rule; uncounted attempts neither lift
+// nor set it.
+func TestFailingHostGetsOneAttemptAtATime(t *testing.T) {
+	l := newLimits(Config{Rate: -1})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "slow.example.com"
+	admit := func(job string, at time.Time) (time.Duration, bool) {
+		return l.Admit(job, job, host, "m", 0, at, at.Add(30*time.Second))
+	}
+	for i := range 3 { // a healthy host: no limit on attempts in flight
+		if wait, parked := admit(fmt.Sprint("a", i), now); wait != 0 || parked {
+			t.Fatalf("attempt %d to a healthy host waits %v, parked %v; want neither", i, wait, parked)
+		}
+	}
+	for range 3 {
+		if next, _ := l.Done(host, now.Add(30*time.Second), Failed, now.Add(30*time.Second)); next != nil {
+			t.Fatalf("Done returned %v parked, want nothing", next)
+		}
+	}
+	later := now.Add(31 * time.Second)
+	if wait, _ := admit("probe", later); wait != 0 {
+		t.Fatalf("the first attempt to a failing host waits %v, want 0", wait)
+	}
+	if _, parked := admit("b", later); !parked {
+		t.Errorf("a second attempt while the probe is in flight was not parked")
+	}
+	if wait, parked := admit("c", later); wait != 30*time.Second || parked {
+		t.Errorf("a third attempt waits %v, parked %v; want until the probe's deadline (30s), not parked", wait, parked)
+	}
+	if wait, _ := l.Admit("other", "other", "other.example.com", "m", 0, later, later.Add(30*time.Second)); wait != 0 {
+		t.Errorf("an attempt to another host waits %v, want 0", wait)
+	}
+	if next, _ := l.Done(host, later.Add(30*time.Second), Uncounted, later); next != "b" {
+		t.Errorf("Done of the probe returned %v, want the parked job b", next)
+	}
+	if wait, _ := admit("b", later); wait != 0 {
+		t.Errorf("once the probe ended, the parked job waits %v, want 0", wait)
+	}
+	if _, parked := admit("c", later); !parked {
+		t.Errorf("an uncounted end kept the host failing, but the next attempt was not parked")
+	}
+	if next, _ := l.Done(host, later.Add(30*time.Second), Succeeded, later); next != "c" {
+		t.Errorf("Done returned %v, want the parked job c", next)
+	}
+	for i := range 3 {
+		if wait, parked := admit(fmt.Sprint("d", i), later); wait != 0 || parked {
+			t.Errorf("attempt %d after a success waits %v, parked %v; want neither", i, wait, parked)
+		}
+	}
+}
+
+// TestBreakerChanges checks what Done reports as a host's breaker opens, opens again after
 // its cool-down, and closes, and that OpenBreakers counts the host from the opening to the
 // closing.
 func TestBreakerChanges(t *testing.T) {
 	l := newLimits(Config{Threshold: 2, Cooldown: time.Minute})
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	const host = "hooks.example.com"
-	l.Admit("a", host, "m", 0, now)
-	l.Admit("a", "other.example.com", "m", 0, now)
+	l.Admit(nil, "other", "other.example.com", "m", 0, now, now.Add(time.Minute))
 	steps := []struct {
-		failed bool
-		want   Change
-		open   int
+		o    Outcome
+		want Change
+		open int
 	}{
-		{true, Unchanged, 0},
-		{false, Unchanged, 0}, // a success before the threshold closes nothing
-		{true, Unchanged, 0},
-		{true, Opened, 1},
-		{true, Opened, 1}, // after the cool-down, one more failure opens it again
-		{false, Closed, 0},
-		{false, Unchanged, 0},
+		{Failed, Unchanged, 0},
+		{Succeeded, Unchanged, 0}, // a success before the threshold closes nothing
+		{Failed, Unchanged, 0},
+		{Uncounted, Unchanged, 0},
+		{Failed, Opened, 1},
+		{Failed, Opened, 1}, // after the cool-down, one more failure opens it again
+		{Succeeded, Closed, 0},
+		{Succeeded, Unchanged, 0},
 	}
 	for i, s := range steps {
-		if got := l.Record(host, s.failed, now); got != s.want {
-			t.Errorf("step %d: Record(failed=%v) = %v, want %v", i, s.failed, got, s.want)
+		at := now.Add(time.Duration(i) * time.Hour) // each after the cool-down of the one before
+		deadline := at.Add(time.Minute)
+		if wait, parked := l.Admit(nil, fmt.Sprint(i), host, "m", 0, at, deadline); wait != 0 || parked {
+			t.Fatalf("step %d: Admit = %v, %v; want the attempt admitted", i, wait, parked)
+		}
+		if _, got := l.Done(host, deadline, s.o, at); got != s.want {
+			t.Errorf("step %d: Done(%v) = %v, want %v", i, s.o, got, s.want)
 		}
 		if got := l.OpenBreakers(); got != s.open {
 			t.Errorf("step %d: OpenBreakers() = %d, want %d", i, got, s.open)
 		}
-	}
-	if got := New(Config{Threshold: 0}).Record(host, true, now); got != Unchanged {
-		t.Errorf("without a breaker, Record = %v, want Unchanged", got)
 	}
 }

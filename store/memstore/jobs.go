@@ -139,7 +139,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	if len(p.Filter.IDs) == 0 && p.Filter.MessageID == "" && p.Filter.UserID == "" {
 		return nil, fmt.Errorf("%w: memstore: update jobs needs job IDs, a message or a user", webhook.ErrInvalid)
 	}
-	if slices.Contains(p.From, webhook.JobRunning) {
+	if slices.Contains(p.From, webhook.JobRunning) || p.To == webhook.JobRunning {
 		return nil, fmt.Errorf("%w: memstore: update jobs cannot move running jobs", webhook.ErrInvalid)
 	}
 	if err := s.lock(ctx); err != nil {

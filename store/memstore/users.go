@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"maps"
 	"slices"
 
 	"github.com/hookline/webhook"
@@ -15,55 +14,18 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	}
 	defer s.mu.Unlock()
 	for _, up := range p.Users {
-		u := up.User
-		old, ok := s.users[u.ID]
-		switch {
-		case !ok:
-			if n := len(s.userIDs); n > 0 && s.userIDs[n-1] >= u.ID {
+		old, ok := s.users[up.User.ID]
+		if !ok {
+			if n := len(s.userIDs); n > 0 && s.userIDs[n-1] >= up.User.ID {
 				s.dirty = true
 			}
-			s.userIDs = append(s.userIDs, u.ID)
-			if u.CreatedAt.IsZero() {
-				u.CreatedAt = p.Now
-			}
-		case !up.Replace:
-			u = merge(old, u, up.Unset)
-		case u.CreatedAt.IsZero():
-			u.CreatedAt = old.CreatedAt
+			s.userIDs = append(s.userIDs, up.User.ID)
+			s.users[up.User.ID] = up.Apply(nil, p.Now)
+			continue
 		}
-		s.users[u.ID] = u
+		s.users[up.User.ID] = up.Apply(&old, p.Now)
 	}
 	return nil
-}
-
-// merge returns old with the fields of u that are not zero, u's attributes, and without the
-// attributes named in unset.
-func merge(old, u webhook.User, unset []string) webhook.User {
-	for _, f := range []struct{ to, from *string }{
-		{&old.Email, &u.Email}, {&old.TimeZone, &u.TimeZone}, {&old.Locale, &u.Locale},
-		{&old.Country, &u.Country}, {&old.Region, &u.Region}, {&old.City, &u.City},
-	} {
-		if *f.from != "" {
-			*f.to = *f.from
-		}
-	}
-	old.Test = old.Test || u.Test
-	if !u.CreatedAt.IsZero() {
-		old.CreatedAt = u.CreatedAt
-	}
-	if !u.LastActive.IsZero() {
-		old.LastActive = u.LastActive
-	}
-	attrs := maps.Clone(old.Attributes)
-	if attrs == nil && len(u.Attributes) > 0 {
-		attrs = webhook.Map{}
-	}
-	maps.Copy(attrs, u.Attributes)
-	for _, k := range unset {
-		delete(attrs, k)
-	}
-	old.Attributes = attrs
-	return old
 }
 
 // Users implements [webhook.UserStore].

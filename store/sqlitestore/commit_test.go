@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/internal/groupcommit"
 )
 
@@ -18,7 +19,7 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 	errBad := errors.New("bad write")
 	put := func(id string, fail bool) groupcommit.Call[writeFunc] {
 		return groupcommit.Call[writeFunc]{Ctx: t.Context(), Item: func(ctx context.Context, tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, data) VALUES (?, '{}')`, id); err != nil || !fail {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_users (id, data) VALUES (?, '{}')`, id); err != nil || !fail {
 				return err
 			}
 			return errBad
@@ -49,7 +50,7 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 			t.Errorf("write %d = %v, want %v", i, err, want)
 		}
 	}
-	rows, err := db.QueryContext(t.Context(), `SELECT id FROM users ORDER BY id`)
+	rows, err := db.QueryContext(t.Context(), `SELECT id FROM webhook_users ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,5 +67,55 @@ func TestCommitUndoesOnlyTheFailedWrite(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{"a", "c"}) {
 		t.Errorf("users saved = %q, want a and c: a failed write must undo only itself", ids)
+	}
+}
+
+// The Store's writes and a view's first use take the write lock before they read, whether or
+// not the DSN makes transactions immediate, so that no other connection can write in
+// between and make their snapshot stale.
+func TestWriteLockFirst(t *testing.T) {
+	_, db := openMigrated(t)
+	var path string
+	if err := db.QueryRowContext(t.Context(), `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	open := func(query string) *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?"+query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	// deferred begins transactions as database/sql does by default, taking the write lock
+	// at their first write; other is a writer that does not wait for the lock.
+	deferred, other := open("_pragma=busy_timeout(10000)"), open("_txlock=immediate")
+	locked := func() bool {
+		tx, err := other.BeginTx(t.Context(), nil)
+		if err == nil {
+			tx.Rollback()
+		}
+		return err != nil
+	}
+	s := New(deferred)
+	err := s.write(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+		if !locked() {
+			t.Error("a write began without the write lock")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := deferred.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := s.WithTx(tx).Messages(t.Context(), webhook.MessageQuery{Event: "signup"}); err != nil {
+		t.Fatal(err)
+	}
+	if !locked() {
+		t.Error("a view read without the write lock")
 	}
 }

@@ -12,7 +12,7 @@ import (
 // migrates it. It returns the Store and its database, for tests that look at the tables.
 func openMigrated(tb testing.TB) (*Store, *sql.DB) {
 	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(tb.TempDir(), "hooks.db"))
+	db, err := Open(tb.Context(), "sqlite", filepath.Join(tb.TempDir(), "hooks.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}

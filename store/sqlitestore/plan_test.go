@@ -3,25 +3,48 @@ package sqlitestore
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
 )
 
-// TestQueryPlans checks that the queries the Sender makes for every job or audience
-// criterion read an index, not a table: their cost must not grow with the log or history.
+// TestQueryPlans checks that the queries the Sender makes for every job, trigger, cap or
+// audience criterion read an index, not a table: their cost must not grow with the queue,
+// the log or the history.
 func TestQueryPlans(t *testing.T) {
 	_, db := openMigrated(t)
-	for _, tt := range []struct {
+	at := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	type plan struct {
 		name, query, index string
 		args               []any
-	}{
-		{"Claim, if any is due", anyDueSQL, "USING COVERING INDEX jobs_ready (ready_at<?)", []any{0}},
-		{"Claim", `SELECT id, ready_at` + firstDue, "USING COVERING INDEX jobs_ready (ready_at<?)", []any{0, 1}},
-		{"NextDue", nextDueSQL, "USING COVERING INDEX jobs_ready", nil},
-		{"CountSent", countSentSQL, "INDEX attempts_sent (user_id=? AND time>?)", []any{"u", 0, ""}},
-		{"EventStats count", `SELECT count(*), min(time), max(time)` + eventWindow, "USING COVERING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
-		{"EventStats rows", `SELECT time, params` + eventWindow, "USING INDEX events_user_name_time", []any{"u", "e", 0, 1}},
-		{"NextCampaignDue", nextCampaignDueSQL, "USING INDEX campaigns_due", nil},
-		{"EventsByQuarterHour", quarterHoursSQL, "USING COVERING INDEX events_user_name_time", []any{"u", 0, 1}},
-	} {
+	}
+	plans := []plan{
+		{"Claim, if any is due", nextReadySQL, "USING COVERING INDEX webhook_jobs_ready", nil},
+		{"Claim, the jobs due", readySQL, "USING COVERING INDEX webhook_jobs_ready", []any{1}},
+		{"Claim, the lease", claimSQL, "USING COVERING INDEX webhook_jobs_ready (ready_at<?)", []any{0, 1, "running", "w", 2}},
+		{"Finish", finishSQL + rowsOf(2, finishRow) + finishEnd, "SEARCH webhook_jobs USING INDEX sqlite_autoindex_webhook_jobs_1 (id=?)",
+			[]any{"j1", "w", "succeeded", 1, nil, nil, nil, "j2", "w", "succeeded", 1, nil, nil, nil, "running"}},
+		{"LeaseCampaign, if any is due", nextFanOutSQL, "USING INDEX webhook_campaigns_due", nil},
+		{"Messages of an event", `SELECT v.data` + currentSQL + ` WHERE m.trigger_event = ? ORDER BY m.id`,
+			"SEARCH m USING INDEX webhook_messages_trigger (trigger_event=?)", []any{"signup"}},
+	}
+	// The jobs a trigger cancels (Unless).
+	unless := webhook.JobFilter{UserID: "u", Unless: "purchase", CreatedBefore: at}
+	if err := forJobs(&unless, []webhook.JobState{webhook.JobScheduled, webhook.JobHeld}, func(where string, args []any) error {
+		plans = append(plans, plan{"UpdateJobs of a trigger", `SELECT id FROM webhook_jobs WHERE ` + where,
+			"USING INDEX webhook_jobs_user (user_id=? AND state=? AND unless_event=?)", args})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	caps, args := attemptsSQL(&webhook.AttemptQuery{UserID: "u", Outcomes: []webhook.Outcome{webhook.Succeeded}, Since: at, Brief: true})
+	plans = append(plans, plan{"Attempts for caps", caps, "USING INDEX webhook_attempts_sent (user_id=? AND time>?)", args})
+	named, args := eventsSQL(&webhook.EventQuery{UserID: "u", Names: []string{"a", "b", "c"}, Since: at, Until: at})
+	plans = append(plans, plan{"Events of some names", named,
+		"USING INDEX webhook_events_name (user_id=? AND name=? AND time>? AND time<?)", args})
+	all, args := eventsSQL(&webhook.EventQuery{UserID: "u", Since: at, Until: at})
+	plans = append(plans, plan{"Events of all names", all, "USING INDEX webhook_events_time (user_id=? AND time>? AND time<?)", args})
+	for _, tt := range plans {
 		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query, tt.args...)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)

@@ -2,13 +2,16 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/sqlitestore"
 	"github.com/hookline/webhook/webhooktest"
 )
 
@@ -16,6 +19,8 @@ import (
 // receiver.
 type senderOnSQLite struct {
 	ctx    context.Context
+	db     *sql.DB
+	store  *sqlitestore.Store
 	sender *webhook.Sender
 	clock  *webhooktest.FakeClock
 	recv   *webhooktest.Receiver
@@ -28,7 +33,8 @@ func newSenderOnSQLite(t *testing.T, cfg *webhook.Config) *senderOnSQLite {
 	epoch := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	h := &senderOnSQLite{ctx: ctx, clock: webhooktest.NewFakeClock(epoch), recv: webhooktest.NewReceiver(t), epoch: epoch}
 	cfg.Clock, cfg.AllowNetworks, cfg.Logger = h.clock, webhooktest.LoopbackNetworks(), slog.New(slog.DiscardHandler)
-	s, err := webhook.NewSender(open(t), cfg)
+	h.store, h.db = openAt(t, filepath.Join(t.TempDir(), "hooks.db"))
+	s, err := webhook.NewSender(h.store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +64,7 @@ func (h *senderOnSQLite) do(t *testing.T, what string, err error) {
 // one time may be recorded in any order).
 func (h *senderOnSQLite) wantHistory(t *testing.T, want ...string) {
 	t.Helper()
-	as, err := h.sender.Attempts(h.ctx, webhook.AttemptFilter{})
+	as, err := h.sender.Attempts(h.ctx, webhook.AttemptQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

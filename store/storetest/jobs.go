@@ -906,6 +906,10 @@ func testUpdateJobsRunning(t *testing.T, s webhook.Store) {
 			t.Errorf("UpdateJobs from %v = %v, %v; want an error wrapping ErrInvalid: running jobs are the claimer's", from, ids(got), err)
 		}
 	}
+	p := webhook.UpdateJobsParams{Filter: webhook.JobFilter{UserID: "u1"}, From: []webhook.JobState{webhook.JobScheduled}, To: webhook.JobRunning}
+	if got, err := s.UpdateJobs(t.Context(), p); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("UpdateJobs to running = %v, %v; want an error wrapping ErrInvalid: only Claim leases jobs", ids(got), err)
+	}
 	checkJob(t, s, "after refused UpdateJobs", running)
 	checkState(t, s, "after refused UpdateJobs", "j1", webhook.JobScheduled)
 }

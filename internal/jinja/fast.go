@@ -1,4 +1,4 @@
-package webhook
+package jinja
 
 import (
 	"reflect"
@@ -12,9 +12,9 @@ import (
 // Most templates are plain text with a few variables ("{{ user.id }}",
 // "{{ parameter['plan'] }}"). Such a simple template is rendered here, without gonja, to the
 // same bytes: the text is what gonja writes for each text node, and each variable is looked
-// up as gonja looks it up in the context vars.context builds, then formatted by gonja's own
-// Value.String. Whenever a variable is missing or the output is too large, gonja renders the
-// template instead, so missing variables and errors behave exactly as before.
+// up with Vars.Lookup, which finds what gonja finds in Vars.Data, then formatted by gonja's
+// own Value.String. Whenever a variable is missing or the output is too large, gonja renders
+// the template instead, so missing variables and errors behave exactly as before.
 
 // part is one piece of a simple template: literal text, or the variable at path, escaped
 // for its position in a URL when escape is set.
@@ -25,7 +25,7 @@ type part struct {
 }
 
 // simpleParts returns the parts of a template made only of text, comments and variable
-// lookups (each with at most one of the URL escaping filters compileURL adds), and whether
+// lookups (each with at most one of the URL escaping filters CompileURL adds), and whether
 // it is one.
 func simpleParts(root *nodes.Template) ([]part, bool) {
 	parts := make([]part, 0, len(root.Nodes))
@@ -54,43 +54,20 @@ func simpleParts(root *nodes.Template) ([]part, bool) {
 	return parts, true
 }
 
-// simpleOutput returns the part of a {{ expression }} that is a variable lookup, possibly
+// simpleOutput returns the part of a {{ expression }} that prints a variable lookup, possibly
 // through one URL escaping filter.
 func simpleOutput(expr nodes.Expression) (part, bool) {
 	var p part
-	if f, ok := expr.(*nodes.FilteredExpression); ok {
-		if len(f.Filters) != 1 || len(f.Filters[0].Args) > 0 || len(f.Filters[0].Kwargs) > 0 {
-			return p, false
-		}
-		if p.escape = urlEscapes[f.Filters[0].Name]; p.escape == nil {
-			return p, false
-		}
+	if f, ok := expr.(*nodes.FilteredExpression); ok && len(f.Filters) == 1 && urlEscapes[f.Filters[0].Name] != nil {
+		p.escape = urlEscapes[f.Filters[0].Name]
 		expr = f.Expression
 	}
-	p.path = lookupPath(expr)
-	if len(p.path) == 0 {
+	inner := printed(expr)
+	if inner == expr {
 		return p, false
 	}
-	switch p.path[0] {
-	case "user", "message", "event", "userAttribute", "parameter", "now":
-		return p, true
-	}
-	return p, false
-}
-
-// readsUser reports whether t may read more of the user than user.id.
-func (t *template) readsUser() bool {
-	if !t.simple {
-		return true
-	}
-	for _, p := range t.parts {
-		switch {
-		case p.path == nil:
-		case p.path[0] == "userAttribute", p.path[0] == "user" && (len(p.path) < 2 || p.path[1] != "id"):
-			return true
-		}
-	}
-	return false
+	p.path = lookupPath(inner)
+	return p, len(p.path) > 0
 }
 
 // lookupPath returns the names of a variable lookup such as a.b['c'], or nil if expr is
@@ -108,7 +85,7 @@ func lookupPath(expr nodes.Node) []string {
 		}
 	case *nodes.GetItem:
 		if k, ok := n.Arg.(*nodes.String); ok {
-			if p := lookupPath(n.Node); p != nil {
+			if p := lookupPath(subscriptTarget(n)); p != nil {
 				return append(p, k.Val)
 			}
 		}
@@ -116,38 +93,10 @@ func lookupPath(expr nodes.Node) []string {
 	return nil
 }
 
-// lookup returns the value at path in the context vars.context builds, without building
-// it, and whether it is there. Only the maps vars.context copies (map[string]any) are
-// walked; any other value on the way, and a value gonja would take for an error, reports
-// false, for gonja to handle.
-func (v *vars) lookup(path []string) (any, bool) {
-	var x any
-	ok := true
-	rest := path[1:]
-	switch path[0] {
-	case "userAttribute":
-		x = map[string]any(v.user.Attributes)
-	case "parameter":
-		x = map[string]any(v.params)
-	case "now":
-		x = formatTime(v.now)
-	default: // a record: user, message or event
-		if len(rest) == 0 {
-			return nil, false
-		}
-		x, ok = v.field(path[0], rest[0])
-		rest = rest[1:]
-	}
-	for _, k := range rest {
-		if !ok {
-			break
-		}
-		m, isMap := x.(map[string]any)
-		if !isMap {
-			return nil, false
-		}
-		x, ok = m[k]
-	}
+// lookup returns the value at path with v, and whether the fast path can use it: a value
+// gonja would take for an error is left to gonja.
+func lookup(v Vars, path []string) (any, bool) {
+	x, ok := v.Lookup(path)
 	switch x.(type) {
 	case error, *exec.Value, reflect.Value, *reflect.Value:
 		return nil, false
@@ -155,22 +104,23 @@ func (v *vars) lookup(path []string) (any, bool) {
 	return x, ok
 }
 
-// renderSimple renders a simple template with v. It reports false if a variable is missing,
+// renderFast renders a simple template with v. It reports false if a variable is missing,
 // the output would be longer than max or formatting a value panics: gonja renders the
 // template then, and fails as it does.
-func (t *template) renderSimple(v *vars, max int) (out string, ok bool) {
+func (t *Template) renderFast(v Vars) (out string, ok bool) {
+	max := t.env.maxSize
 	defer func() {
 		if recover() != nil {
 			out, ok = "", false
 		}
 	}()
 	if len(t.parts) == 1 { // most templates: no need to join
-		s, ok := t.parts[0].render(v)
+		s, ok := t.parts[0].render(v, t.env.missingAsEmpty)
 		return s, ok && len(s) <= max
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
-		s, ok := p.render(v)
+		s, ok := p.render(v, t.env.missingAsEmpty)
 		if !ok || b.Len()+len(s) > max {
 			return "", false
 		}
@@ -180,33 +130,41 @@ func (t *template) renderSimple(v *vars, max int) (out string, ok bool) {
 }
 
 // render renders one part with v.
-func (p *part) render(v *vars) (string, bool) {
+func (p *part) render(v Vars, missingAsEmpty bool) (string, bool) {
 	if p.path == nil {
 		return p.text, true
 	}
-	x, ok := v.lookup(p.path)
+	x, ok := lookup(v, p.path)
 	if !ok {
 		return "", false
 	}
-	s := valueString(x)
+	s := valueString(x, missingAsEmpty)
 	if p.escape != nil {
 		s = p.escape(s)
 	}
 	return s, true
 }
 
-// valueString is gonja's Value.String of x, without boxing the common types.
-func valueString(x any) string {
+// valueString is x as the sandbox prints it (see printValue), without boxing the common
+// types.
+func valueString(x any, missingAsEmpty bool) string {
 	switch x := x.(type) {
 	case string:
 		return x
 	case int:
 		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
 	case bool:
 		if x {
 			return "True"
 		}
 		return "False"
+	case nil:
+		if missingAsEmpty {
+			return ""
+		}
+		return "None"
 	}
-	return exec.ToValue(x).String()
+	return pyStr(exec.ToValue(x))
 }

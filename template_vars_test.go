@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/hookline/webhook/internal/jinja"
 )
 
 // simpleVars are variables of every type a simple template may look up.
@@ -64,133 +66,93 @@ var simpleURLs = []string{
 	"https://example.com/{{ user.nope }}", "https://example.com/{{ parameter.missing }}",
 }
 
-// TestSimpleMatchesGonja checks that simple templates render, without gonja, to exactly what
-// gonja renders, for values of every type, with both settings of missing variables, and
-// that values gonja treats differently (missing ones, errors, output over the size limit)
-// are left to gonja.
+// enginePairs returns pairs of engines that render the fast path and gonja alone, with both settings of
+// missing variables and with a tiny output limit.
+func enginePairs() [][2]*engine {
+	var pairs [][2]*engine
+	for _, o := range []jinja.Options{{}, {MissingAsEmpty: true}, {MaxSize: 8}} {
+		o.Undefined = ErrMissingVariable
+		fast := &engine{env: jinja.New(o), maxSize: defaultMaxRenderSize}
+		o.NoFastPath = true
+		pairs = append(pairs, [2]*engine{fast, {env: jinja.New(o), maxSize: defaultMaxRenderSize}})
+	}
+	return pairs
+}
+
+// TestSimpleMatchesGonja checks that simple templates render, through the sandbox's fast
+// path and vars.Lookup, to exactly what gonja renders with vars.Data, for values of every
+// type, with both settings of missing variables, and that values gonja treats differently
+// (missing ones, errors, output over the size limit) are left to gonja.
 func TestSimpleMatchesGonja(t *testing.T) {
 	values := []struct {
 		v string
 		n float64
 	}{{"Ann", 3}, {"a/b?c#d e&f=g%..", -1.5}, {"..", 1e300}, {"", 0}, {"é\x00'\"<>", 2.5e-5}}
-	small := newEngine(false)
-	small.maxSize = 8 // longer values, and templates of several parts, render to more
-	for _, e := range []*engine{newEngine(false), newEngine(true), small} {
+	for _, pair := range enginePairs() {
 		for _, val := range values {
 			vs := simpleVars(val.v, val.n)
 			for _, src := range simpleTemplates {
-				var ps problems
-				tmpl := e.compileTemplate("t", src, &ps)
-				if tmpl == nil {
-					t.Fatalf("compileTemplate(%q): %v", src, ps)
-				}
-				if !tmpl.simple {
-					t.Errorf("compileTemplate(%q) is not simple", src)
-				}
-				checkSimple(t, e, tmpl, vs)
+				checkSimple(t, pair, src, false, vs)
 			}
 			for _, src := range simpleURLs {
-				var ps problems
-				tmpl := e.compileURL(src, &ps)
-				if tmpl == nil {
-					t.Fatalf("compileURL(%q): %v", src, ps)
-				}
-				if !tmpl.simple {
-					t.Errorf("compileURL(%q) is not simple", src)
-				}
-				checkSimple(t, e, tmpl, vs)
+				checkSimple(t, pair, src, true, vs)
 			}
 		}
 	}
 }
 
-// TestSimpleParts checks which templates are simple.
-func TestSimpleParts(t *testing.T) {
-	for _, tt := range []struct {
-		src    string
-		simple bool
-	}{
-		{"{{ user.id }}", true},
-		{"{{ parameter['a'].b }}", true},
-		{"{{ user.id | upper }}", false},
-		{"{{ parameter.l[0] }}", false},
-		{"{{ parameter.l.0 }}", false},
-		{"{{ parameter[user.id] }}", false},
-		{"{{ user.id if user.test }}", false},
-		{"{{ user.id ~ 'x' }}", false},
-		{"{{ range }}", false},
-		{"{{ loop }}", false},
-		{"{% if user.test %}x{% endif %}", false},
-		{"{{ 'text' }}", false},
-	} {
-		var ps problems
-		tmpl := newEngine(true).compileTemplate("t", tt.src, &ps)
-		if tmpl == nil {
-			t.Fatalf("compileTemplate(%q): %v", tt.src, ps)
-		}
-		if tmpl.simple != tt.simple {
-			t.Errorf("compileTemplate(%q).simple = %v, want %v", tt.src, tmpl.simple, tt.simple)
-		}
-	}
-}
-
-// checkSimple renders tmpl with vs without gonja and with it, and fails if they differ.
-func checkSimple(t *testing.T, e *engine, tmpl *template, vs *vars) {
+// checkSimple compiles src with both engines of pair, as a field or a URL, renders it with vs
+// and fails if they differ. It returns false if src does not compile.
+func checkSimple(t *testing.T, pair [2]*engine, src string, asURL bool, vs *vars) bool {
 	t.Helper()
-	src := tmpl.t.Root().String()
-	want, wantErr := e.execute(tmpl, vs.context())
-	if got, ok := tmpl.renderSimple(vs, e.maxSize); ok && (wantErr != nil || got != want) {
-		t.Errorf("renderSimple(%s) = %q; gonja renders %q, %v", src, got, want, wantErr)
+	var tmpls [2]*template
+	for i, e := range pair {
+		var ps problems
+		if asURL {
+			tmpls[i] = e.compileURL(src, &ps)
+		} else {
+			tmpls[i] = e.compileTemplate("t", src, &ps)
+		}
+		if tmpls[i] == nil {
+			return false
+		}
 	}
-	if got, err := e.render(tmpl, &rendering{vars: vs}); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
-		t.Errorf("render(%s) = %q, %v; gonja renders %q, %v", src, got, err, want, wantErr)
+	fast, gonja := pair[0], pair[1]
+	want, wantErr := gonja.render(tmpls[1], jinja.NewScope(vs))
+	if got, err := fast.render(tmpls[0], jinja.NewScope(vs)); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Errorf("render(%q) = %q, %v; gonja renders %q, %v", src, got, err, want, wantErr)
 	}
-	if tmpl.single == nil {
-		return
+	wantV, wantErr := gonja.value(tmpls[1], jinja.NewScope(vs))
+	if got, err := fast.value(tmpls[0], jinja.NewScope(vs)); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", wantV) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Errorf("value(%q) = %#v, %v; gonja evaluates %#v, %v", src, got, err, wantV, wantErr)
 	}
-	wantV, wantErr := e.evaluate(tmpl, vs.context())
-	if got, err := e.value(tmpl, &rendering{vars: vs}); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", wantV) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
-		t.Errorf("value(%s) = %#v, %v; gonja evaluates %#v, %v", src, got, err, wantV, wantErr)
-	}
+	return true
 }
 
-// FuzzSimpleTemplate checks that any template that is simple renders without gonja to what
-// gonja renders, as a field and as a URL, with values of every type.
+// FuzzSimpleTemplate checks that any template renders through the fast path to what gonja
+// renders, as a field and as a URL, with values of every type.
 func FuzzSimpleTemplate(f *testing.F) {
-	engines := []*engine{newEngine(false), newEngine(true)}
+	pairs := enginePairs()[:2]
 	f.Fuzz(func(t *testing.T, src, v string, n float64, asURL bool) {
-		e := engines[len(v)%2]
-		var ps problems
-		var tmpl *template
-		if asURL {
-			tmpl = e.compileURL(src, &ps)
-		} else {
-			tmpl = e.compileTemplate("t", src, &ps)
-		}
-		if tmpl == nil || !tmpl.simple {
-			return
-		}
-		checkSimple(t, e, tmpl, simpleVars(v, n))
+		checkSimple(t, pairs[len(v)%2], src, asURL, simpleVars(v, n))
 	})
 }
 
 // BenchmarkRequest renders the request of the message storetest.Bench delivers, whose
-// templates are simple, and the same with gonja rendering every template, as it did before
-// simple templates were rendered without it.
+// templates are simple, through the fast path and with gonja rendering every template, as
+// it did before simple templates were rendered without it.
 func BenchmarkRequest(b *testing.B) {
-	e := newEngine(false)
 	m := &Message{ID: "bench", URL: "http://127.0.0.1:8080/users/{{ user.id }}",
 		Data: []Field{{Key: "user", Value: "{{ user.id }}"}, {Key: "n", Value: "{{ parameter.n }}"}}}
 	vs := fuzzVars(Map{"n": 12345})
-	for _, simple := range []bool{true, false} {
+	pair := enginePairs()[0]
+	for i, name := range []string{"simple", "gonja"} {
+		e := pair[i]
 		cm, err := e.compile(m)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, t := range append([]*template{cm.url}, cm.data[0].value, cm.data[1].value) {
-			t.simple = t.simple && simple
-		}
-		b.Run(map[bool]string{true: "simple", false: "gonja"}[simple], func(b *testing.B) {
+		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := e.request(cm, vs, "dlv_1", defaultUserAgent); err != nil {
@@ -260,7 +222,7 @@ func TestTemplatesCannotChangeTheirVariables(t *testing.T) {
 	if tmpl == nil {
 		t.Fatal(ps.err("template"))
 	}
-	if got, err := e.render(tmpl, &rendering{vars: vs}); err != nil || got != "111" {
+	if got, err := e.render(tmpl, jinja.NewScope(vs)); err != nil || got != "111" {
 		t.Fatalf("render(%q) = %q, %v; want the template to see its own assignments, 111", src, got, err)
 	}
 	if !reflect.DeepEqual(vs.params, fresh()) || !reflect.DeepEqual(vs.event.Params, fresh()) {
