@@ -46,8 +46,9 @@ func attrs(kvs []attribute.KeyValue) map[string]string {
 // after a restart, or in another process), is a client span linked to it, with the attributes of the HTTP semantic conventions and of the job. The
 // request carries no traceparent: the Sender was not asked to propagate it.
 //
-// memstore stands in for pgstore here, which is not ported to the v2 Store contract yet; the
-// link is read from Job.Trace, which storetest checks every Store keeps.
+// The link is read from Job.Trace, which storetest checks every Store keeps; sqlitestore's
+// TestTraceLinkSurvivesARestart reopens the database in between. pgstore, not yet ported to
+// the v2 Store contract, has no such test.
 func TestAttemptSpanLinksToTheEnqueuingSpan(t *testing.T) {
 	u := webhook.User{ID: "u1"}
 	cases := []struct {
