@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // An attempt at a claimed job goes through two steps, as River's job executor does:
@@ -48,14 +49,16 @@ type executor struct {
 	ua       string
 	maxBody  int
 	redact   *redactor
+	obs      *observer
 }
 
 // attempt is one attempt at a job, with what it loaded once: the job's compiled message and
 // its user.
 type attempt struct {
 	job    *Job
-	number int       // the attempt's number: one more than the job's Attempts
-	start  time.Time // when it began, on the Clock
+	number int        // the attempt's number: one more than the job's Attempts
+	start  time.Time  // when it began, on the Clock
+	span   trace.Span // the attempt's span, once started (see telemetry)
 	msg    *compiledMessage
 	msgErr error // why msg could not be loaded, if it is nil
 	user   *User // loaded on first use (see loadUser)
@@ -329,16 +332,18 @@ func (x *executor) throttle(_ context.Context, at *attempt) verdict {
 	return pass
 }
 
-// hostDone tells the host limits that the attempt they admitted ended as o says, and logs the
-// host's breaker opening.
+// hostDone tells the host limits that the attempt they admitted ended as o says, logs the
+// host's breaker opening and reports its opening or closing.
 func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcome) {
 	end := x.clock.Now()
-	next, paused := x.hosts.Done(at.host, at.admit, o, end)
+	next, ch := x.hosts.Done(at.host, at.admit, o, end)
 	at.next, _ = next.(*Job)
-	if paused {
+	until := end.Add(x.hosts.Cooldown())
+	if ch == hostlimit.Opened {
 		x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
-			slog.String("host", at.host), slog.Time("until", end.Add(x.hosts.Cooldown())))
+			slog.String("host", at.host), slog.Time("until", until))
 	}
+	x.obs.breaker(at.host, ch, end, until, at.job.MessageID == SystemMessageID)
 }
 
 // signed returns the request to send: the job's rendered request with a webhook-timestamp
@@ -364,6 +369,7 @@ func (x *executor) signed(at *attempt) (*Request, error) {
 // send makes the HTTP request and returns the verdict of its outcome. It feeds the outcome to
 // the host's breaker.
 func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict {
+	ctx = x.obs.tel.startAttempt(ctx, at, req)
 	shown := req.Redacted()
 	a := &at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
@@ -482,6 +488,11 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 		j.Request = at.request // every retry sends the same bytes
 	}
 	x.logVerdict(ctx, at, v)
+	if logged != nil {
+		x.obs.tel.endAttempt(at, logged, v.err, x.clock.Now().Sub(at.start))
+	} else if at.span != nil {
+		at.span.End() // a hard stop cut the send short: the job is put back
+	}
 	x.complete.add(Finished{Job: j, Attempt: logged}, at.unlock)
 }
 

@@ -111,6 +111,7 @@ type Store struct {
 var (
 	_ webhook.Store         = (*Store)(nil)
 	_ webhook.AttemptPruner = (*Store)(nil)
+	_ webhook.QueueReader   = (*Store)(nil)
 )
 
 // New returns a Store over db, which the caller opened with the settings in the package doc

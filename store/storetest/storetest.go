@@ -12,8 +12,8 @@
 // "Jobs/ClaimNeverGivesAJobToTwoClaimers", and its failure message says what the rule
 // expected. The roles are those of [webhook.Store] (Users, Events, Messages, Jobs, Attempts,
 // Campaigns), then the rules every method follows (Store, Context); the rules of the optional
-// roles [webhook.AttemptPruner] and [webhook.Notifier] are skipped for a Store that does not
-// implement them. Rules give times far from the wall clock, with microseconds and in
+// roles [webhook.AttemptPruner], [webhook.Notifier] and [webhook.QueueReader] are skipped for a
+// Store that does not implement them. Rules give times far from the wall clock, with microseconds and in
 // locations other than UTC, so a Store that reads the time instead of using the time it is
 // given, or that keeps less than microseconds, or that compares times in different locations
 // by their wall clocks, fails them. [Bench] measures a Store with the same newStore function.
@@ -50,6 +50,7 @@ var groups = []struct {
 	{"Context", contextRules},
 	{"AttemptPruner", prunerRules},
 	{"Notifier", notifierRules},
+	{"QueueReader", queueRules},
 }
 
 // Run checks the Store that newStore returns against every rule of the Store contract, each
