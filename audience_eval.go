@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -71,8 +72,11 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	if err != nil {
 		return false, opErr(err, "audience: events %q", l.name)
 	}
+	stored := len(events)
 	for _, e := range env.pending {
-		if e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) {
+		// A pending event the Store holds already, a Trigger retried, counts once.
+		if e.UserID == u.ID && e.Name == l.name && q.covers(e.Time) &&
+			!slices.ContainsFunc(events[:stored], func(s Event) bool { return s.ID == e.ID }) {
 			events = append(events, e)
 		}
 	}

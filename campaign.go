@@ -57,6 +57,9 @@ type Campaign struct {
 	// Rev is the campaign's revision in the Store, which sets it: every change to a
 	// campaign is a compare-and-set on it (see [CampaignStore]).
 	Rev int64 `json:"rev"`
+	// Trace is the W3C trace context of the span that was active when the run was started,
+	// or nil: the fan-out gives it to the run's jobs (see Job.Trace).
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // StartCampaign starts sending a message to its whole audience, as its Delivery says: at
@@ -109,7 +112,7 @@ func (s *Sender) launch(ctx context.Context, messageID string, restart bool) err
 		return invalidf("webhook: %s campaign %q: the message is disabled", op, messageID)
 	}
 	triggered := m.Delivery.kind() == Triggered
-	_, err = changeCampaign(ctx, s.store, messageID, func(old *Campaign) (*Campaign, error) {
+	_, err = changeCampaign(ctx, s.store, s.obs, messageID, func(old *Campaign) (*Campaign, error) {
 		switch {
 		case triggered && restart:
 			return nil, invalidf("a triggered message has no runs: start it if it was cancelled")
@@ -125,7 +128,7 @@ func (s *Sender) launch(ctx context.Context, messageID string, restart bool) err
 		case old != nil && old.State == CampaignRunning && !old.NextAt.IsZero():
 			return nil, invalidf("run %d is still fanning out", old.Run)
 		}
-		c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: 1, State: CampaignRunning, StartedAt: s.clock.Now()}
+		c := &Campaign{MessageID: m.ID, MessageVersion: m.Version, Run: 1, State: CampaignRunning, StartedAt: s.clock.Now(), Trace: traceOf(ctx)}
 		if old != nil {
 			c.Run = old.Run + 1
 		}
@@ -220,16 +223,19 @@ func (s *Sender) CancelCampaign(ctx context.Context, messageID string) error {
 	if err := s.setCampaignState(ctx, messageID, CampaignCancelled); err != nil {
 		return err
 	}
-	if _, err := s.store.UpdateJobs(ctx, cancelJobs(messageID, s.clock.Now())); err != nil {
+	p := cancelJobs(messageID, s.clock.Now())
+	cancelled, err := s.store.UpdateJobs(ctx, p)
+	if err != nil {
 		return opErr(err, "cancel campaign %q", messageID)
 	}
+	s.obs.cancelled(ctx, cancelled, p.Reason, p.Now)
 	return nil
 }
 
 // setCampaignState sets the state of a campaign that is not cancelled. A Triggered message's
 // campaign, running from the start, is saved the first time its state is set.
 func (s *Sender) setCampaignState(ctx context.Context, messageID string, state CampaignState) error {
-	_, err := changeCampaign(ctx, s.store, messageID, func(c *Campaign) (*Campaign, error) {
+	_, err := changeCampaign(ctx, s.store, s.obs, messageID, func(c *Campaign) (*Campaign, error) {
 		if c == nil {
 			m, err := loadMessage(ctx, s.store, messageID, 0)
 			if err != nil || m.Delivery.kind() != Triggered {
@@ -278,12 +284,17 @@ func loadCampaign(ctx context.Context, store CampaignStore, messageID string) (*
 // changeCampaign changes the campaign of a message: change gets a copy of it as the Store
 // has it (nil if it has none) and returns what to save in its place, or nil to save nothing.
 // The save is a compare-and-set: if another change came first, change is called again on
-// what that one saved. It returns what was saved, and change's error as it is.
-func changeCampaign(ctx context.Context, store CampaignStore, messageID string, change func(*Campaign) (*Campaign, error)) (*Campaign, error) {
+// what that one saved. It returns what was saved, and change's error as it is, and reports
+// a change of state to obs.
+func changeCampaign(ctx context.Context, store CampaignStore, obs *observer, messageID string, change func(*Campaign) (*Campaign, error)) (*Campaign, error) {
 	for {
 		old, err := loadCampaign(ctx, store, messageID)
 		if err != nil {
 			return nil, err
+		}
+		var before Campaign // as old was, which change may modify
+		if old != nil {
+			before = *old
 		}
 		c, err := change(old)
 		if err != nil || c == nil {
@@ -293,6 +304,9 @@ func changeCampaign(ctx context.Context, store CampaignStore, messageID string, 
 			c.Rev = old.Rev
 		}
 		err = store.PutCampaign(ctx, c)
+		if err == nil {
+			obs.campaignChanged(&before, c)
+		}
 		if !errors.Is(err, ErrConflict) {
 			return c, err
 		}

@@ -24,6 +24,7 @@ const finishTimeout = 10 * time.Second
 type completer struct {
 	store   JobStore
 	log     *slog.Logger
+	obs     *observer
 	in      chan completion // never full: it holds at most one outcome per held job
 	written chan<- struct{} // receives a value per outcome written
 	done    chan struct{}   // closed when run returns
@@ -37,8 +38,8 @@ type completion struct {
 
 // newCompleter returns a completer for at most held jobs at once, which tells written of
 // each outcome written. Its goroutine runs until close is called.
-func newCompleter(store JobStore, log *slog.Logger, held int, written chan<- struct{}) *completer {
-	c := &completer{store: store, log: log, in: make(chan completion, held), written: written, done: make(chan struct{})}
+func newCompleter(store JobStore, log *slog.Logger, obs *observer, held int, written chan<- struct{}) *completer {
+	c := &completer{store: store, log: log, obs: obs, in: make(chan completion, held), written: written, done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -100,6 +101,7 @@ func (c *completer) write(batch []completion) {
 			c.log.LogAttrs(ctx, slog.LevelError, "webhook: record attempt; the job will be tried again when its lease expires",
 				slog.String("job_id", b.f.Job.ID), slog.String("error", e.Error()))
 		}
+		c.obs.finished(ctx, &batch[i].f, e, err)
 		if b.after != nil {
 			b.after()
 		}

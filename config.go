@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a [Sender]. The zero Config, or nil, gives every default.
@@ -101,6 +103,26 @@ type Config struct {
 	// sent when it ends. Messages with Delivery.IgnoreQuietHours are exempt.
 	// Defaults to none.
 	QuietHours QuietHours
+	// Hooks are the host app's functions called when attempts are recorded, jobs end,
+	// campaigns change state and host breakers open or close, off the path of the jobs.
+	// Defaults to none.
+	Hooks Hooks
+	// SystemWebhook is an endpoint to which the Sender forwards what it reports to Hooks, as
+	// signed webhooks sent through its job queue. Defaults to none.
+	SystemWebhook *SystemWebhook
+	// TracerProvider gives the tracer of the attempts' spans: one per attempt, a client span
+	// in the HTTP semantic conventions, linked to the span that was active when its job was
+	// enqueued. Defaults to otel.GetTracerProvider(), which does nothing until the app sets
+	// one.
+	TracerProvider trace.TracerProvider
+	// MeterProvider gives the meter of the Sender's metrics (see the README's Observability
+	// section). Defaults to otel.GetMeterProvider(), which does nothing until the app sets
+	// one.
+	MeterProvider metric.MeterProvider
+	// PropagateTrace adds the traceparent and tracestate headers of each attempt's span to
+	// its request, so that the receiver's trace can continue it. Defaults to false: no trace
+	// ID leaves for the receiver.
+	PropagateTrace bool
 	// OnResponse, if set, is called with the response to every attempt that got a 2xx
 	// status, before the attempt is recorded: for an app that acts on responses in its own
 	// code (Message.UpdateProfile does the common case, merging the response into the
@@ -149,6 +171,8 @@ func (c *Config) validate() error {
 	}
 	validateCaps(c.Caps, &ps)
 	c.QuietHours.validate(&ps)
+	c.Hooks.validate(&ps)
+	c.SystemWebhook.validate(&ps)
 	if hasLineBreak(c.UserAgent) {
 		ps.add("UserAgent", "contains a line break")
 	}

@@ -63,7 +63,10 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 		capacity, maxWait = 2*d.workers, (d.lease-d.timeout)/2
 	}
 	written := make(chan struct{}, capacity)
-	d.exec.complete = newCompleter(d.store, d.log, capacity, written)
+	d.exec.complete = newCompleter(d.store, d.log, d.exec.obs, capacity, written)
+	defer d.exec.obs.tel.observeQueue(d.store, d.clock, d.exec.hosts.OpenBreakers, func(err error) {
+		d.log.LogAttrs(ctx, slog.LevelError, "webhook: read the queue for metrics", slog.String("error", err.Error()))
+	})()
 	defer d.exec.complete.close()
 	todo := make(chan claimed, capacity) // never full: at most capacity jobs are held
 	var workers sync.WaitGroup

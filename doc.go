@@ -81,6 +81,15 @@
 // sleeping goroutine, and it resends the bytes of the first attempt with the same webhook-id
 // header, so receivers can drop duplicates.
 //
+// # Observability
+//
+// [Hooks] in the Config receive each recorded attempt, each job that ended, each campaign
+// change and each breaker that opened or closed, off the path of the jobs; a [SystemWebhook]
+// forwards the same as signed webhooks. Each attempt is an OpenTelemetry client span linked
+// to the span that enqueued its job (Config.TracerProvider), and the Sender keeps metrics of
+// attempts, latency, the queue and the breakers (Config.MeterProvider); both are no-ops until
+// the app sets a provider.
+//
 // # Stores and clocks
 //
 // The Store keeps users, events, messages, campaigns, the job queue and the attempt log.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookline/webhook/internal/hostlimit"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // An attempt at a claimed job goes through two steps, as River's job executor does:
@@ -48,6 +49,7 @@ type executor struct {
 	ua       string
 	maxBody  int
 	redact   *redactor
+	obs      *observer
 	// onResponse is Config.OnResponse.
 	onResponse func(context.Context, *Response) error
 }
@@ -56,8 +58,9 @@ type executor struct {
 // its user.
 type attempt struct {
 	job    *Job
-	number int       // the attempt's number: one more than the job's Attempts
-	start  time.Time // when it began, on the Clock
+	number int        // the attempt's number: one more than the job's Attempts
+	start  time.Time  // when it began, on the Clock
+	span   trace.Span // the attempt's span, once started (see telemetry)
 	msg    *compiledMessage
 	msgErr error // why msg could not be loaded, if it is nil
 	user   *User // loaded on first use (see loadUser)
@@ -333,19 +336,22 @@ func (x *executor) throttle(_ context.Context, at *attempt) verdict {
 	return pass
 }
 
-// hostDone tells the host limits that the attempt they admitted ended as o says, and logs the
-// host's breaker opening. A test send, which they did not admit, tells them nothing.
+// hostDone tells the host limits that the attempt they admitted ended as o says, logs the
+// host's breaker opening and reports its opening or closing. A test send, which they did not
+// admit, tells them nothing.
 func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcome) {
 	if at.rec.Test {
 		return
 	}
 	end := x.clock.Now()
-	next, paused := x.hosts.Done(at.host, at.admit, o, end)
+	next, ch := x.hosts.Done(at.host, at.admit, o, end)
 	at.next, _ = next.(*Job)
-	if paused {
+	until := end.Add(x.hosts.Cooldown())
+	if ch == hostlimit.Opened {
 		x.log.LogAttrs(ctx, slog.LevelWarn, "webhook: host paused after consecutive failures",
-			slog.String("host", at.host), slog.Time("until", end.Add(x.hosts.Cooldown())))
+			slog.String("host", at.host), slog.Time("until", until))
 	}
+	x.obs.breaker(at.host, ch, end, until, at.job.MessageID == SystemMessageID)
 }
 
 // signed returns the request to send: the job's rendered request with a webhook-timestamp
@@ -371,6 +377,7 @@ func (x *executor) signed(at *attempt) (*Request, error) {
 // send makes the HTTP request and returns the verdict of its outcome. It feeds the outcome to
 // the host's breaker.
 func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict {
+	ctx = x.obs.tel.startAttempt(ctx, at, req)
 	shown := req.Redacted()
 	a := &at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
@@ -453,15 +460,13 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 		at.unlock() // the attempt made when the host is free checks caps again
 		return
 	}
-	f := x.finished(at, v) // fills in the attempt's record, which logVerdict reads
-	x.logVerdict(ctx, at, v)
-	x.complete.add(f, at.unlock)
+	x.complete.add(x.finished(ctx, at, v), at.unlock)
 }
 
-// finished returns the Store write that records how an attempt ended: the job as it is to be
+// finished returns the Store write that records how an attempt ended — the job as it is to be
 // saved, the attempt log's record if the attempt counts, and the profile update its response
-// made.
-func (x *executor) finished(at *attempt, v verdict) Finished {
+// made — and logs the attempt and ends its span.
+func (x *executor) finished(ctx context.Context, at *attempt, v verdict) Finished {
 	j := at.job
 	a := &at.rec
 	var logged *Attempt // the attempt log's record, if the attempt counts
@@ -500,6 +505,12 @@ func (x *executor) finished(at *attempt, v verdict) Finished {
 	f := Finished{Job: j, Attempt: logged}
 	if v.kind == sent {
 		f.User = at.profile
+	}
+	x.logVerdict(ctx, at, v)
+	if logged != nil {
+		x.obs.tel.endAttempt(at, logged, v.err, x.clock.Now().Sub(at.start))
+	} else if at.span != nil {
+		at.span.End() // a hard stop cut the send short: the job is put back
 	}
 	return f
 }

@@ -31,6 +31,7 @@ type fanOuter struct {
 	id       string // the lease owner
 	lease    time.Duration
 	poll     time.Duration
+	obs      *observer
 	// next is when the next fan-out is due, as the Store last said (zero if none is to
 	// come), and read when it said so (zero if it must be asked again).
 	next, read time.Time
@@ -104,16 +105,18 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 		}
 		if ok {
 			j := newJob(m, u.ID, occurrence, now, nil)
-			j.DueAt = due
+			j.DueAt, j.Trace = due, c.Trace
 			jobs = append(jobs, j)
 		}
 	}
 	if jobs, err = assignVariants(ctx, f.store, jobs, map[string]*Message{m.ID: m}); err != nil {
 		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
 	}
-	if _, err := f.store.Enqueue(ctx, EnqueueParams{Jobs: jobs}); err != nil {
+	res, err := f.store.Enqueue(ctx, EnqueueParams{Jobs: jobs})
+	if err != nil {
 		return fmt.Errorf("campaign %q: enqueue: %w", c.MessageID, err)
 	}
+	f.obs.tel.recordCampaignJobs(ctx, c.MessageID, enqueued(jobs, res))
 	progress := *c
 	if len(users) == fanOutPageSize {
 		progress.After = users[len(users)-1].ID
@@ -125,7 +128,7 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 			progress.Occurrence, progress.NextAt = p.from(p.day.AddDate(0, 0, 1))
 		}
 	}
-	saved, err := changeCampaign(ctx, f.store, c.MessageID, func(cur *Campaign) (*Campaign, error) {
+	saved, err := changeCampaign(ctx, f.store, f.obs, c.MessageID, func(cur *Campaign) (*Campaign, error) {
 		if cur == nil || cur.LeaseOwner != f.id || cur.Run != c.Run {
 			return nil, ErrLeaseLost
 		}
@@ -142,7 +145,10 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 	case CampaignPaused:
 		_, err = f.store.UpdateJobs(ctx, holdJobs(c.MessageID))
 	case CampaignCancelled:
-		_, err = f.store.UpdateJobs(ctx, cancelJobs(c.MessageID, now))
+		p := cancelJobs(c.MessageID, now)
+		var cancelled []*Job
+		cancelled, err = f.store.UpdateJobs(ctx, p)
+		f.obs.cancelled(ctx, cancelled, p.Reason, now)
 	}
 	return err
 }
@@ -324,4 +330,16 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// enqueued counts the jobs that an Enqueue that returned res saved: those the Store holds
+// under their own IDs.
+func enqueued(jobs []*Job, res EnqueueResult) int {
+	n := 0
+	for i, id := range res.JobIDs {
+		if id == jobs[i].ID {
+			n++
+		}
+	}
+	return n
 }

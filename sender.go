@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,7 @@ type Sender struct {
 	zones    *zones
 	exec     *executor
 	disp     *dispatcher
+	obs      *observer
 	ua       string
 	// transport is the client's transport if the Sender made it (the default client's),
 	// else nil.
@@ -76,6 +78,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 	s.messages = &messageCache{store: store, engine: s.engine}
 	poll := orDefault(cfg.PollInterval, defaultPollInterval)
 	s.catalog = &catalog{store: store, clock: s.clock, ttl: poll}
+	s.obs = newObserver(s, cfg)
 	workers := orDefault(cfg.Workers, defaultWorkers)
 	var client *http.Client
 	client, s.transport = cfg.newClient(workers)
@@ -96,6 +99,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		ua:       s.ua,
 		maxBody:  orDefault(cfg.MaxResponseBody, defaultMaxResponseBody),
 		redact:   newRedactor(cfg.SensitiveHeaders),
+		obs:      s.obs,
 
 		onResponse: cfg.OnResponse,
 	}
@@ -114,7 +118,7 @@ func NewSender(store Store, cfg *Config) (*Sender, error) {
 		wakeCh:  make(chan struct{}, 1),
 		fanOut: &fanOuter{
 			store: store, clock: s.clock, log: s.log, messages: s.messages, zones: s.zones,
-			id: id, lease: cfg.lease(), poll: poll,
+			id: id, lease: cfg.lease(), poll: poll, obs: s.obs,
 		},
 	}
 	return s, nil
@@ -236,9 +240,11 @@ func (s *Sender) DeleteMessage(ctx context.Context, id string) error {
 	}
 	p := cancelJobs(id, s.clock.Now())
 	p.Reason = "message deleted"
-	if _, err := s.store.UpdateJobs(ctx, p); err != nil {
+	cancelled, err := s.store.UpdateJobs(ctx, p)
+	if err != nil {
 		return opErr(err, "delete message %q: cancel jobs", id)
 	}
+	s.obs.cancelled(ctx, cancelled, p.Reason, p.Now)
 	return nil
 }
 
@@ -375,6 +381,7 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	if !opts.At.IsZero() {
 		j.DueAt = opts.At
 	}
+	j.Trace = traceOf(ctx)
 	jobs, err := assignVariants(ctx, store, []*Job{j}, map[string]*Message{m.ID: m})
 	switch {
 	case err != nil:
@@ -507,11 +514,13 @@ func (s *Sender) closeStop(stop chan struct{}) {
 	}
 }
 
-// Stop stops claiming jobs and waits until those in flight are sent and their outcomes
-// recorded, or until ctx ends; then it cancels the sends still in flight, whose jobs are put
-// back in the queue unlogged, to be sent again, and returns ctx's error. When it returns, no
-// goroutine of the Sender is left and the connections its default HTTP client kept open are
-// closed. Stop on a Sender that is not started returns nil.
+// Stop stops claiming jobs and waits until those in flight are sent, their outcomes
+// recorded and the hooks of every notice queued called (see [Hooks]), or until ctx ends;
+// then it cancels the sends still in flight, whose jobs are put back in the queue unlogged,
+// to be sent again, drops the notices still queued, and returns ctx's error. When it
+// returns, no goroutine of the Sender is left but a hook that has not returned, and the
+// connections its default HTTP client kept open are closed. Stop on a Sender that is not
+// started returns nil.
 func (s *Sender) Stop(ctx context.Context) error {
 	if err := s.made(); err != nil {
 		return err
@@ -532,6 +541,9 @@ func (s *Sender) Stop(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	cancel()
+	if q := s.obs.queue; q != nil {
+		err = cmp.Or(err, q.wait(ctx))
+	}
 	s.closeIdleConnections()
 	s.mu.Lock()
 	if s.done == done {

@@ -29,7 +29,7 @@ import (
 // and bad parameters with an error wrapping ErrInvalid.
 //
 // Optional roles add what only some Stores can do: [Notifier], [AttemptPruner],
-// [VariantStore], [TemplateStore].
+// [QueueReader], [VariantStore], [TemplateStore].
 type Store interface {
 	UserStore
 	EventStore
@@ -238,6 +238,10 @@ type Job struct {
 	// Unless is the name of the event that cancels this job while it is pending (see
 	// Delivery.Unless), or empty.
 	Unless string `json:"unless,omitempty"`
+	// Trace is the W3C trace context (the traceparent and tracestate headers, by name) of the
+	// span that was active when the job was enqueued, or nil if none was. Each attempt's span
+	// links to it, in whichever process sends the job.
+	Trace map[string]string `json:"trace,omitempty"`
 	// Variant is the ID of the variant of the message the job sends (see Message.Variants),
 	// ControlGroup for a user of the control group, or empty for a message without variants.
 	Variant string `json:"variant,omitempty"`
@@ -485,4 +489,30 @@ type AttemptPruner interface {
 	// least the longest Per of Config.Caps and of your messages' Delivery.Cap, or those
 	// messages may be sent again beyond their cap.
 	DeleteAttempts(ctx context.Context, before time.Time) (int, error)
+}
+
+// QueueReader is an optional role of a Store: counting the job queue, for the gauges
+// webhook.queue.depth and webhook.queue.lag of a started Sender (see Config.MeterProvider),
+// which reports neither if its Store lacks the role. memstore and sqlitestore implement it.
+type QueueReader interface {
+	// QueueStats returns how many jobs are scheduled, running and held, and when the job that
+	// has been due the longest came due: the earliest time at or before p.Now at which a job
+	// is due as [JobStore.Claim] says (the DueAt of a scheduled job, the LeaseExpiresAt of a
+	// running one), or zero if none is due at p.Now. A Sender calls it at each collection of
+	// its metrics, so it must not read the jobs one by one: keep counts, or count with an
+	// index.
+	QueueStats(ctx context.Context, p QueueStatsParams) (QueueStats, error)
+}
+
+// QueueStatsParams are the parameters of [QueueReader.QueueStats].
+type QueueStatsParams struct {
+	Now time.Time
+}
+
+// QueueStats is the result of [QueueReader.QueueStats].
+type QueueStats struct {
+	// Scheduled, Running and Held count the jobs in each of these states.
+	Scheduled, Running, Held int64
+	// OldestDue is when the job that has been due the longest came due; zero if none is due.
+	OldestDue time.Time
 }

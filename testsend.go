@@ -105,8 +105,10 @@ func (s *Sender) TestSend(ctx context.Context, messageID string, opts *TestSendO
 		items = append(items, f)
 	}
 	if len(items) > 0 {
-		errs, err := s.store.Finish(context.WithoutCancel(ctx), FinishParams{Jobs: items})
-		for _, e := range errs {
+		errs, all := s.store.Finish(context.WithoutCancel(ctx), FinishParams{Jobs: items})
+		err := all
+		for i, e := range errs {
+			s.obs.finished(ctx, &items[i], e, all) // the hooks see the attempts, with Test set
 			if !errors.Is(e, ErrNotFound) { // a test send has no job
 				err = cmp.Or(err, e)
 			}
@@ -216,7 +218,5 @@ func (x *executor) testSend(ctx context.Context, cm *compiledMessage, u *User, p
 	case retrying:
 		v = verdict{kind: failed, err: v.err} // a test send is one attempt
 	}
-	f := x.finished(at, v)
-	x.logVerdict(ctx, at, v)
-	return req, f
+	return req, x.finished(ctx, at, v)
 }

@@ -30,7 +30,7 @@ func (s *Sender) Trigger(ctx context.Context, e Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	return s.trigger(ctx, s.store, []Event{e})
+	return s.trigger(ctx, s.store, false, []Event{e})
 }
 
 // TriggerMany is the bulk form of [Sender.Trigger], for imports and for apps that report
@@ -43,11 +43,13 @@ func (s *Sender) TriggerMany(ctx context.Context, events []Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	return s.trigger(ctx, s.store, events)
+	return s.trigger(ctx, s.store, false, events)
 }
 
-// trigger is TriggerMany reading and writing store, the Sender's Store or a view of it.
-func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error {
+// trigger is TriggerMany reading and writing store, the Sender's Store or, inTx, a view of it
+// bound to the app's transaction, whose cancellations are not reported to the hooks: the
+// Sender cannot tell whether they commit.
+func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -89,7 +91,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 	if err != nil {
 		return opErr(err, "trigger %s", what)
 	}
-	t := &triggering{s: s, store: store, cat: cat, now: now, users: map[string]*User{}, msgs: map[string]*Message{}}
+	t := &triggering{s: s, store: store, cat: cat, now: now, users: map[string]*User{}, msgs: map[string]*Message{}, trace: traceOf(ctx)}
 	var jobs []*Job
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
@@ -108,12 +110,13 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 		if !cat.unless[e.Name] {
 			continue // no message's Delivery.Unless names it
 		}
-		cancelled, err := store.UpdateJobs(ctx, UpdateJobsParams{
+		p := UpdateJobsParams{
 			// Jobs created no later than now, in a Store that keeps microseconds too.
 			Filter: JobFilter{UserID: e.UserID, Unless: e.Name, CreatedBefore: now.Truncate(time.Microsecond).Add(time.Microsecond)},
 			From:   []JobState{JobScheduled, JobHeld}, To: JobCancelled,
 			Now: now, Reason: fmt.Sprintf("cancelled by event %q", e.Name),
-		})
+		}
+		cancelled, err := store.UpdateJobs(ctx, p)
 		if err != nil {
 			return opErr(err, "trigger %s: cancel jobs", what)
 		}
@@ -121,6 +124,9 @@ func (s *Sender) trigger(ctx context.Context, store Store, events []Event) error
 			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
 				slog.String("job_id", j.ID), slog.String("message_id", j.MessageID),
 				slog.String("user_id", j.UserID), slog.String("event", e.Name))
+		}
+		if !inTx {
+			s.obs.cancelled(ctx, cancelled, p.Reason, now)
 		}
 	}
 	if len(jobs) > 0 {
@@ -137,6 +143,7 @@ type triggering struct {
 	now   time.Time
 	users map[string]*User    // by ID
 	msgs  map[string]*Message // the messages of the jobs, by ID
+	trace map[string]string   // the trace context of the jobs, from the caller's span
 }
 
 // jobs returns the jobs that the last of events enqueues: held for a message whose campaign
@@ -173,6 +180,7 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 		}
 		j := newJob(m, e.UserID, "event:"+e.ID, t.now, e.Params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
+		j.Trace = t.trace
 		m.Delivery.onTrigger(j, e, t.now)
 		jobs = append(jobs, j)
 		t.msgs[m.ID] = m

@@ -498,3 +498,26 @@ func TestDeliveryDurationsInJSON(t *testing.T) {
 		t.Error(`Unmarshal({"delay":"soon"}) = nil, want an error`)
 	}
 }
+
+// A Trigger retried with the same event ID records the event once: one purchase retried does
+// not count as two for a Did criterion.
+func TestRetriedTriggerRecordsTheEventOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	h.save(t, &webhook.Message{ID: "repeat", URL: h.recv.URL,
+		Audience: webhook.Did("purchase", 0, webhook.OpGte, 2),
+		Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "purchase"}})
+	e := webhook.Event{ID: "order-42", UserID: "u1", Name: "purchase"}
+	h.trigger(t, e)
+	h.trigger(t, e)
+	events, err := h.store.Events(h.ctx, webhook.EventQuery{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 {
+		t.Errorf("a Trigger retried with the same ID recorded %d events, want 1", len(events))
+	}
+	jobs, err := h.store.Jobs(h.ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{MessageID: "repeat"}})
+	if err != nil || len(jobs) != 0 {
+		t.Errorf("a repeat-buyer message has %d jobs (%v) for one purchase retried, want none", len(jobs), err)
+	}
+}

@@ -55,7 +55,7 @@ func (t *Tx) Trigger(ctx context.Context, e Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	return t.s.trigger(ctx, t.store, []Event{e})
+	return t.s.trigger(ctx, t.store, true, []Event{e})
 }
 
 // TriggerMany is [Sender.TriggerMany] in the transaction.
@@ -63,7 +63,7 @@ func (t *Tx) TriggerMany(ctx context.Context, events []Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	return t.s.trigger(ctx, t.store, events)
+	return t.s.trigger(ctx, t.store, true, events)
 }
 
 // Send is [Sender.Send] in the transaction.

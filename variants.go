@@ -335,7 +335,7 @@ func (s *Sender) SendWinner(ctx context.Context, messageID, winner string) error
 	if m.Delivery.kind() == Triggered {
 		return nil
 	}
-	_, err = changeCampaign(ctx, s.store, messageID, func(c *Campaign) (*Campaign, error) {
+	_, err = changeCampaign(ctx, s.store, s.obs, messageID, func(c *Campaign) (*Campaign, error) {
 		if c == nil {
 			return nil, nil // StartCampaign sends the winner
 		}

@@ -214,16 +214,29 @@ const (
 	Failed
 )
 
+// Change is what an attempt did to its host's circuit breaker.
+type Change int
+
+const (
+	// Unchanged: the breaker stayed as it was.
+	Unchanged Change = iota
+	// Opened: the attempt paused the host, for the first time or again after a cool-down.
+	Opened
+	// Closed: the attempt succeeded on a host whose breaker had opened.
+	Closed
+)
+
 // Done ends an attempt to host admitted with the given deadline, which ended at end as o
-// says. It returns the job parked for the host, if any, to attempt next, and reports whether
-// the attempt paused the host: after Threshold failures in a row, the host is paused for the
-// cool-down, and after a cool-down one more failure pauses it again.
-func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time) (next any, paused bool) {
+// says. It returns the job parked for the host, if any, to attempt next, and what the attempt
+// did to the host's breaker: after Threshold failures in a row, the host is paused for the
+// cool-down (the breaker opens), after a cool-down one more failure pauses it again, and a
+// success closes it.
+func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time) (next any, ch Change) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h := l.hosts[host]
 	if h == nil {
-		return nil, false
+		return nil, Unchanged
 	}
 	next, h.parked = h.parked, nil
 	if i := slices.IndexFunc(h.inFlight, deadline.Equal); i >= 0 {
@@ -231,15 +244,36 @@ func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time)
 	}
 	switch o {
 	case Succeeded:
+		open := l.threshold > 0 && h.failures >= l.threshold
 		h.failures = 0
+		if open {
+			return next, Closed
+		}
 	case Failed:
 		h.failures++
 		if l.threshold > 0 && h.failures >= l.threshold {
 			h.paused = end.Add(l.cooldown)
-			return next, true
+			return next, Opened
 		}
 	}
-	return next, false
+	return next, Unchanged
+}
+
+// OpenBreakers returns how many hosts have an open breaker: paused, or past their cool-down
+// with no success since. It takes time in the number of hosts tracked, at most 10,000.
+func (l *Limits) OpenBreakers() int {
+	if l.threshold <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, h := range l.hosts {
+		if h.failures >= l.threshold {
+			n++
+		}
+	}
+	return n
 }
 
 // Cooldown returns how long a failing host is paused.

@@ -242,3 +242,40 @@ func TestFailingHostGetsOneAttemptAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerChanges checks what Done reports as a host's breaker opens, opens again after
+// its cool-down, and closes, and that OpenBreakers counts the host from the opening to the
+// closing.
+func TestBreakerChanges(t *testing.T) {
+	l := newLimits(Config{Threshold: 2, Cooldown: time.Minute})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "hooks.example.com"
+	l.Admit(nil, "other", "other.example.com", "m", 0, now, now.Add(time.Minute))
+	steps := []struct {
+		o    Outcome
+		want Change
+		open int
+	}{
+		{Failed, Unchanged, 0},
+		{Succeeded, Unchanged, 0}, // a success before the threshold closes nothing
+		{Failed, Unchanged, 0},
+		{Uncounted, Unchanged, 0},
+		{Failed, Opened, 1},
+		{Failed, Opened, 1}, // after the cool-down, one more failure opens it again
+		{Succeeded, Closed, 0},
+		{Succeeded, Unchanged, 0},
+	}
+	for i, s := range steps {
+		at := now.Add(time.Duration(i) * time.Hour) // each after the cool-down of the one before
+		deadline := at.Add(time.Minute)
+		if wait, parked := l.Admit(nil, fmt.Sprint(i), host, "m", 0, at, deadline); wait != 0 || parked {
+			t.Fatalf("step %d: Admit = %v, %v; want the attempt admitted", i, wait, parked)
+		}
+		if _, got := l.Done(host, deadline, s.o, at); got != s.want {
+			t.Errorf("step %d: Done(%v) = %v, want %v", i, s.o, got, s.want)
+		}
+		if got := l.OpenBreakers(); got != s.open {
+			t.Errorf("step %d: OpenBreakers() = %d, want %d", i, got, s.open)
+		}
+	}
+}

@@ -41,6 +41,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		if r.job.State != webhook.JobHeld {
 			r.job.State = webhook.JobScheduled
 		}
+		s.states[r.job.State]++
 		s.jobs[j.ID] = r
 		s.indexUnless(r)
 		if r.job.State == webhook.JobScheduled {
@@ -73,7 +74,7 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 			break
 		}
 		heap.Pop(&s.queue)
-		r.job.State = webhook.JobRunning
+		s.setState(r, webhook.JobRunning)
 		r.job.LeaseOwner = p.Owner
 		r.job.LeaseExpiresAt = p.Now.Add(p.Lease)
 		c := r.job
@@ -124,7 +125,8 @@ func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, er
 			errs[i] = webhook.ErrLeaseLost
 			continue
 		}
-		r.job.State, r.job.Attempts, r.job.DueAt, r.job.Request = j.State, j.Attempts, j.DueAt, j.Request
+		s.setState(r, j.State)
+		r.job.Attempts, r.job.DueAt, r.job.Request = j.Attempts, j.DueAt, j.Request
 		r.job.LeaseOwner, r.job.LeaseExpiresAt = "", time.Time{}
 		if r.job.State == webhook.JobScheduled {
 			s.schedule(r, r.job.DueAt)
@@ -152,7 +154,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 		if !slices.Contains(p.From, r.job.State) || !p.Filter.Match(&r.job) {
 			continue
 		}
-		r.job.State = p.To
+		s.setState(r, p.To)
 		s.indexUnless(r)
 		switch p.To {
 		case webhook.JobScheduled:

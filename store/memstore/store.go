@@ -31,6 +31,7 @@ type Store struct {
 	jobs     map[string]*record                  // by ID
 	keys     map[string]string                   // dedupe key → job ID
 	queue    queue                               // scheduled and running jobs by due time
+	states   map[webhook.JobState]int64          // how many jobs are in each state
 	unless   map[string]map[string]bool          // user ID → IDs of its jobs with an Unless event, at least those not ended
 	attempts []webhook.Attempt                   // in the order recorded
 	sent     map[string][]webhook.Attempt        // user ID → its succeeded attempts, brief, by time
@@ -48,6 +49,7 @@ type templateKey struct {
 var (
 	_ webhook.Store         = (*Store)(nil)
 	_ webhook.AttemptPruner = (*Store)(nil)
+	_ webhook.QueueReader   = (*Store)(nil)
 	_ webhook.VariantStore  = (*Store)(nil)
 	_ webhook.TemplateStore = (*Store)(nil)
 )
@@ -63,6 +65,7 @@ func New() *Store {
 		triggers: map[string]map[string]bool{},
 		jobs:     map[string]*record{},
 		keys:     map[string]string{},
+		states:   map[webhook.JobState]int64{},
 		unless:   map[string]map[string]bool{},
 		sent:     map[string][]webhook.Attempt{},
 		campaign: map[string]*webhook.Campaign{},

@@ -2,6 +2,8 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"log"
 	"os"
 
@@ -33,11 +35,27 @@ func ExampleStore_WithTx() {
 		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, user_id) VALUES ($1, $2)`, 42, "u1"); err != nil {
 			return err // rolled back: no webhook
 		}
-		return sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{
+		return sender.InTx(store.WithTx(tx)).Trigger(ctx, webhook.Event{
 			UserID: "u1", Name: "order_placed", Params: map[string]any{"order": 42},
 		})
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// The migrations, for a tool of your own: they are named and begin as golang-migrate and
+// goose expect, so that either takes the file system as it is (see pgstore.Migrations).
+func ExampleMigrations() {
+	names, err := fs.Glob(pgstore.Migrations, "*")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range names {
+		fmt.Println(name)
+	}
+	// Output:
+	// 001_init.up.sql
+	// 002_roles.up.sql
+	// 003_contract_v2.up.sql
 }

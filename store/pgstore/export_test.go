@@ -9,27 +9,41 @@ import (
 
 // The batches that merged calls run, for the tests to run with chosen contents.
 
-func (s *Store) EnqueueBatch(ctx context.Context, calls [][]*webhook.Job) []error {
-	return s.enqueueBatch(ctx, calls)
-}
-
-func (s *Store) FinishBatch(ctx context.Context, jobs []*webhook.Job, attempts []*webhook.Attempt) []error {
-	fs := make([]finishing, len(jobs))
-	for i := range jobs {
-		fs[i] = finishing{jobs[i], attempts[i]}
+func (s *Store) EnqueueBatch(ctx context.Context, calls []webhook.EnqueueParams) ([]webhook.EnqueueResult, []error) {
+	cs := make([]*enqueueCall, len(calls))
+	for i, p := range calls {
+		cs[i] = &enqueueCall{p: p}
 	}
-	return s.finishBatch(ctx, fs)
+	errs := s.enqueueBatch(ctx, cs)
+	res := make([]webhook.EnqueueResult, len(cs))
+	for i, c := range cs {
+		res[i] = c.res
+	}
+	return res, errs
 }
 
-func (s *Store) UserBatch(ctx context.Context, ids []string) ([]webhook.User, []error) {
-	rs := make([]*userRead, len(ids))
-	for i, id := range ids {
-		rs[i] = &userRead{id: id}
+func (s *Store) FinishBatch(ctx context.Context, calls []webhook.FinishParams) [][]error {
+	cs := make([]*finishCall, len(calls))
+	for i, p := range calls {
+		cs[i] = &finishCall{items: p.Jobs}
+	}
+	s.finishBatch(ctx, cs)
+	errs := make([][]error, len(cs))
+	for i, c := range cs {
+		errs[i] = c.errs
+	}
+	return errs
+}
+
+func (s *Store) UserBatch(ctx context.Context, calls [][]string) ([][]webhook.User, []error) {
+	rs := make([]*userRead, len(calls))
+	for i, ids := range calls {
+		rs[i] = &userRead{ids: ids}
 	}
 	errs := s.readUsers(ctx, rs)
-	users := make([]webhook.User, len(rs))
+	users := make([][]webhook.User, len(rs))
 	for i, r := range rs {
-		users[i] = r.user
+		users[i] = r.users
 	}
 	return users, errs
 }
@@ -51,8 +65,8 @@ var ChangedNothing = changedNothing
 
 func Unsent(err error) error { return unsent{err} }
 
-// LosingResults returns a Store on s's database whose statements of the job path fail
-// with err after the server has run them, as when the connection is lost after a commit.
+// LosingResults returns a Store on s's database whose batched statements fail with err
+// after the server has run them, as when the connection is lost after a commit.
 func LosingResults(s *Store, err error) *Store {
 	return &Store{db: losingQuerier{s.db, err}, pool: s.pool}
 }

@@ -70,18 +70,18 @@ func faultSender(tb testing.TB, schema, name string, clock webhook.Clock, errs *
 	return s
 }
 
-// enqueue saves jobs of message "hook" to users first to first+n-1 through store, due
+// enqueueHooks saves jobs of message "hook" to users first to first+n-1 through store, due
 // at epoch, in batches.
-func enqueue(ctx context.Context, tb testing.TB, store webhook.Store, first, n int) {
+func enqueueHooks(ctx context.Context, tb testing.TB, store webhook.Store, first, n int) {
 	tb.Helper()
 	for start := first; start < first+n; start += 500 {
 		var jobs []*webhook.Job
 		for i := start; i < min(start+500, first+n); i++ {
-			id := fmt.Sprintf("dlv_%05d", i)
+			id := fmt.Sprintf("job_%05d", i)
 			jobs = append(jobs, &webhook.Job{ID: id, Key: "key-" + id, MessageID: "hook", MessageVersion: 1,
 				UserID: fmt.Sprintf("u%05d", i), State: webhook.JobScheduled, CreatedAt: epoch, DueAt: epoch})
 		}
-		if err := store.Enqueue(ctx, jobs); err != nil {
+		if _, err := store.Enqueue(ctx, webhook.EnqueueParams{Jobs: jobs}); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -104,7 +104,7 @@ func TestDatabaseConnectionsKilled(t *testing.T) {
 	}
 	appPool := faultPool(t, schema, "webhook_fault_app_"+schema)
 	app := pgstore.New(appPool)
-	enqueue(ctx, t, app, 0, n)
+	enqueueHooks(ctx, t, app, 0, n)
 	webhooktest.Start(t, sender)
 
 	killed := make(chan int)
@@ -158,7 +158,7 @@ func TestDatabaseConnectionsKilled(t *testing.T) {
 	}
 	var succeeded, attempts int
 	if err := appPool.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_jobs WHERE state = 'succeeded'),
-		(SELECT count(DISTINCT delivery_id) FROM webhook_attempts WHERE outcome = 'succeeded')`).Scan(&succeeded, &attempts); err != nil {
+		(SELECT count(DISTINCT job_id) FROM webhook_attempts WHERE outcome = 'succeeded')`).Scan(&succeeded, &attempts); err != nil {
 		t.Fatal(err)
 	}
 	if succeeded != n || attempts != n {
@@ -183,7 +183,7 @@ func TestListeningConnectionKilled(t *testing.T) {
 	}
 	app := pgstore.New(faultPool(t, schema, "webhook_fault_app_"+schema))
 	webhooktest.Start(t, sender)
-	enqueue(ctx, t, app, 0, 1)
+	enqueueHooks(ctx, t, app, 0, 1)
 	if _, err := recv.Wait(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestListeningConnectionKilled(t *testing.T) {
 		if killConnections(ctx, t, name) == 0 {
 			t.Fatalf("round %d: no connection of the Sender's Store to terminate", round)
 		}
-		enqueue(ctx, t, app, round, 1)
+		enqueueHooks(ctx, t, app, round, 1)
 		if _, err := recv.Wait(ctx, round+1); err != nil {
 			t.Fatalf("round %d: the delivery enqueued after the kill was not sent: %v", round, err)
 		}

@@ -5,16 +5,23 @@ import (
 	"time"
 )
 
-// channel is the NOTIFY channel of enqueues; the payload is the schema of the queue.
+// channel is the NOTIFY channel of changes that may make jobs or fan-outs due sooner; the
+// payload is the schema of the queue.
 const channel = "webhook_jobs"
+
+// notifySQL notifies listeners (see [Store.Notifications]) when its transaction commits.
+const notifySQL = `SELECT pg_notify('` + channel + `', current_schema())`
 
 // relisten is how long the listener waits before it reconnects after losing its connection.
 const relisten = time.Second
 
 // Notifications implements [webhook.Notifier] with LISTEN on a dedicated connection, taken out
 // of the pool (which no longer counts it, and may open another in its place) and closed when
-// ctx ends. Enqueues to the same schema by any process send a value when they commit; so does
-// reconnecting after the connection is lost, which the listener retries every second.
+// ctx ends. Changes to the same schema by any process send a value when they commit if they
+// may make work due sooner: an Enqueue of a scheduled job, an UpdateJobs that moves jobs to
+// scheduled, and a PutCampaign or LeaseCampaign that leaves a running campaign with a fan-out
+// to do. So does reconnecting after the connection is lost, which the listener retries every
+// second.
 func (s *Store) Notifications(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	go func() {

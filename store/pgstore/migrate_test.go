@@ -2,13 +2,50 @@ package pgstore_test
 
 import (
 	"context"
-	"os"
+	"io/fs"
+	"strconv"
+	"strings"
 	"testing"
-	"time"
+	"testing/fstest"
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/pgstore"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// rebuildAt empties the pool's schema and applies the migrations up to version alone, as a
+// database made before the later ones were; then it runs stmts, which put data in it.
+func rebuildAt(t *testing.T, pool *pgxpool.Pool, version int, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `DO $$ DECLARE t text; BEGIN
+			FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'webhook_migrations' LOOP
+				EXECUTE 'DROP TABLE ' || quote_ident(t) || ' CASCADE';
+			END LOOP;
+		END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM webhook_migrations WHERE version > $1`, version); err != nil {
+		t.Fatal(err)
+	}
+	names, err := fs.Glob(pgstore.Migrations, "*.sql") // in version order
+	if err != nil {
+		t.Fatal(err)
+	}
+	var migrations []string
+	for _, name := range names[:version] {
+		sql, err := fs.ReadFile(pgstore.Migrations, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		migrations = append(migrations, string(sql))
+	}
+	for _, st := range append(migrations, stmts...) {
+		if _, err := pool.Exec(ctx, st); err != nil {
+			t.Fatalf("%.60s: %v", st, err)
+		}
+	}
+}
 
 // TestMigrateFrom001 checks that Migrate brings a database made by migration 001 alone, with
 // a job and an attempt in it, up to date: the job has no Unless event and can be held and
@@ -16,49 +53,134 @@ import (
 func TestMigrateFrom001(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t, newSchema(t))
-	// Start again from 001, as a database made before 002 was.
-	init, err := os.ReadFile("migrations/001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range []struct {
-		sql  string
-		args []any
-	}{
-		{sql: `DO $$ DECLARE t text; BEGIN
-			FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'webhook_migrations' LOOP
-				EXECUTE 'DROP TABLE ' || quote_ident(t) || ' CASCADE';
-			END LOOP;
-		END $$`},
-		{sql: `DELETE FROM webhook_migrations WHERE version > 1`},
-		{sql: string(init)},
-		{`INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, created_at, due_at)
-			VALUES ('old', 'old', 'm', 1, 'u1', 'scheduled', $1, $1)`, []any{epoch}},
-		{`INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number, time,
+	rebuildAt(t, pool, 1,
+		`INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, created_at, due_at)
+			VALUES ('old', 'old', 'm', 1, 'u1', 'scheduled', '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z')`,
+		`INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number, time,
 			duration, method, url, status_code, error, outcome)
-			VALUES ('sent', 'other', 1, 'u1', 1, $1, 0, 'POST', 'http://example.test/', 200, '', 'succeeded')`, []any{epoch}},
-	} {
-		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
-			t.Fatalf("%.40s: %v", st.sql, err)
-		}
-	}
+			VALUES ('sent', 'other', 1, 'u1', 1, '2026-11-23T09:00:00Z', 0, 'POST', 'http://example.test/', 200, '', 'succeeded')`)
 	s := pgstore.New(pool)
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if j, err := s.Job(ctx, "old"); err != nil || j.Unless != "" || j.State != webhook.JobScheduled {
-		t.Errorf("Job(old) after Migrate = %+v, %v; want it scheduled, with no Unless", j, err)
+	if j := job(t, s, "old"); j.Unless != "" || j.State != webhook.JobScheduled {
+		t.Errorf("job old after Migrate = %+v; want it scheduled, with no Unless", j)
 	}
-	if n, err := s.CountSent(ctx, "u1", "", epoch); err != nil || n != 1 {
-		t.Errorf("CountSent after Migrate = %d, %v; want the old attempt counted", n, err)
+	sent, err := s.Attempts(ctx, webhook.AttemptQuery{UserID: "u1", Outcomes: []webhook.Outcome{webhook.Succeeded}, Since: epoch, Brief: true})
+	if err != nil || len(sent) != 1 || sent[0].JobID != "sent" || sent[0].IgnoreCaps {
+		t.Errorf("succeeded attempts of u1 after Migrate = %+v, %v; want the old attempt, counting toward caps", sent, err)
 	}
-	if n, err := s.HoldJobs(ctx, "m"); err != nil || n != 1 {
-		t.Errorf("HoldJobs after Migrate = %d, %v; want 1", n, err)
+	hold := webhook.UpdateJobsParams{Filter: webhook.JobFilter{MessageID: "m"}, From: []webhook.JobState{webhook.JobScheduled}, To: webhook.JobHeld}
+	if got, err := s.UpdateJobs(ctx, hold); err != nil || len(got) != 1 {
+		t.Errorf("holding m's jobs after Migrate = %v, %v; want the old job", got, err)
 	}
-	if n, err := s.ReleaseJobs(ctx, "m"); err != nil || n != 1 {
-		t.Errorf("ReleaseJobs after Migrate = %d, %v; want 1", n, err)
+	hold.From, hold.To = []webhook.JobState{webhook.JobHeld}, webhook.JobScheduled
+	if got, err := s.UpdateJobs(ctx, hold); err != nil || len(got) != 1 {
+		t.Errorf("releasing m's jobs after Migrate = %v, %v; want the old job", got, err)
 	}
-	if js, err := s.Claim(ctx, epoch, "w", time.Minute, 10); err != nil || len(js) != 1 || js[0].ID != "old" {
-		t.Errorf("Claim after Migrate = %v, %v; want the old job", js, err)
+	if js := claim(t, s, epoch, "w", 10).Jobs; len(js) != 1 || js[0].ID != "old" {
+		t.Errorf("Claim after Migrate = %v; want the old job", js)
+	}
+}
+
+// TestMigrateFrom002 checks that Migrate brings a database of Store contract v1 up to v2:
+// events saved twice are kept once, messages are found by event at their current version,
+// campaigns have a revision, and the attempt log names jobs.
+func TestMigrateFrom002(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	rebuildAt(t, pool, 2,
+		`INSERT INTO webhook_events (id, user_id, name, time) VALUES
+			('e1', 'u1', 'order', '2026-11-23T09:00:00Z'), ('e1', 'u1', 'order', '2026-11-23T09:00:01Z'),
+			('e1', 'u2', 'order', '2026-11-23T09:00:00Z')`,
+		`INSERT INTO webhook_message_heads (id, version) VALUES ('hook', 2), ('news', 1)`,
+		`INSERT INTO webhook_messages (id, version, trigger_event, data) VALUES
+			('hook', 1, 'signup', '{"id": "hook", "url": "https://example.com/1"}'),
+			('hook', 2, 'order', '{"id": "hook", "url": "https://example.com/2"}'),
+			('news', 1, NULL, '{"id": "news", "url": "https://example.com/news"}')`,
+		`INSERT INTO webhook_campaigns (message_id, message_version, run, state, started_at, occurrence, after_user, lease_owner)
+			VALUES ('news', 1, 1, 'running', '2026-11-23T09:00:00Z', '', 'u5', '')`,
+		`INSERT INTO webhook_attempts (delivery_id, message_id, message_version, user_id, number, time,
+			duration, method, url, status_code, error, outcome)
+			VALUES ('dlv_1', 'hook', 2, 'u1', 1, '2026-11-23T09:00:00Z', 0, 'POST', 'https://example.com/2', 500, 'boom', 'retrying')`)
+	s := pgstore.New(pool)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := s.Events(ctx, webhook.EventQuery{UserID: "u1"}); err != nil || len(es) != 1 || !es[0].Time.Equal(epoch) {
+		t.Errorf("Events(u1) after Migrate = %v, %v; want e1 once, the first saved", es, err)
+	}
+	res, err := s.Enqueue(ctx, webhook.EnqueueParams{Events: []webhook.Event{{ID: "e1", UserID: "u2", Name: "order", Time: epoch}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, err := s.Events(ctx, webhook.EventQuery{UserID: "u2"}); err != nil || len(es) != 1 {
+		t.Errorf("Events(u2) after enqueuing e1 again = %v, %v (%v); want it once", es, err, res)
+	}
+	for event, want := range map[string]int{"order": 2, "signup": 0} {
+		ms, err := s.Messages(ctx, webhook.MessageQuery{Event: event})
+		if got := len(ms); err != nil || got != min(want, 1) || got == 1 && ms[0].Version != want {
+			t.Errorf("Messages(event %s) after Migrate = %+v, %v; want version %d of hook, if any", event, ms, err, want)
+		}
+	}
+	if err := s.DeleteMessage(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.Messages(ctx, webhook.MessageQuery{Event: "order"}); err != nil || len(ms) != 0 {
+		t.Errorf("Messages(event order) after DeleteMessage = %v, %v; want none", ms, err)
+	}
+	c, err := s.Campaigns(ctx, webhook.CampaignQuery{MessageIDs: []string{"news"}})
+	if err != nil || len(c) != 1 || c[0].Rev != 1 || c[0].After != "u5" {
+		t.Fatalf("Campaigns(news) after Migrate = %+v, %v; want it at rev 1", c, err)
+	}
+	if err := s.PutCampaign(ctx, c[0]); err != nil || c[0].Rev != 2 {
+		t.Errorf("PutCampaign(news at rev 1) = rev %d, %v; want rev 2", c[0].Rev, err)
+	}
+	if as, err := s.Attempts(ctx, webhook.AttemptQuery{JobID: "dlv_1"}); err != nil || len(as) != 1 || as[0].Err != "boom" {
+		t.Errorf("Attempts(job dlv_1) after Migrate = %+v, %v; want the old attempt", as, err)
+	}
+}
+
+// TestMigrations checks the file system of migrations that other tools read: its files are
+// named and begin as goose and golang-migrate expect, and Migrate applies them all.
+func TestMigrations(t *testing.T) {
+	fsys := pgstore.Migrations
+	names, err := fs.Glob(fsys, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 3 {
+		t.Fatalf("Migrations() holds %v, want the migrations", names)
+	}
+	for i, name := range names {
+		if want := strconv.Itoa(1000 + i + 1)[1:] + "_"; !strings.HasPrefix(name, want) || !strings.HasSuffix(name, ".up.sql") {
+			t.Errorf("migration %d is named %q, want %s<name>.up.sql", i+1, name, want)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, _, _ := strings.Cut(string(b), "\n"); first != "-- +goose Up" {
+			t.Errorf("migration %s begins %q, want -- +goose Up", name, first)
+		}
+	}
+	if err := fstest.TestFS(fsys, names...); err != nil {
+		t.Error(err)
+	}
+	var applied []int
+	pool := newPool(t, newSchema(t))
+	rows, err := pool.Query(context.Background(), `SELECT version FROM webhook_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		applied = append(applied, v)
+	}
+	if len(applied) != len(names) || applied[len(applied)-1] != len(names) {
+		t.Errorf("Migrate applied versions %v, want 1 to %d", applied, len(names))
 	}
 }

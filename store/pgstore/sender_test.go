@@ -2,7 +2,9 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,14 +103,14 @@ func TestSendersShareQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	as, err := app.Attempts(ctx, webhook.AttemptFilter{MessageID: "hook"})
+	as, err := app.Attempts(ctx, webhook.AttemptQuery{MessageID: "hook"})
 	if err != nil || len(as) != n {
 		t.Fatalf("attempt log has %d attempts, %v; want %d", len(as), err, n)
 	}
 }
 
-// TestTriggerTx checks that jobs triggered in a transaction are sent if it commits and
-// never exist if it rolls back.
+// TestTriggerTx checks that jobs triggered through a Tx in a transaction are sent if it
+// commits and never exist if it rolls back.
 func TestTriggerTx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -126,7 +128,7 @@ func TestTriggerTx(t *testing.T) {
 		if _, err := tx.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
 			return err
 		}
-		if err := sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: "rolled-back", Name: "order"}); err != nil {
+		if err := sender.InTx(store.WithTx(tx)).Trigger(ctx, webhook.Event{UserID: "rolled-back", Name: "order"}); err != nil {
 			return err
 		}
 		return fmt.Errorf("payment declined")
@@ -138,7 +140,7 @@ func TestTriggerTx(t *testing.T) {
 		if _, err := tx.Exec(ctx, `CREATE TABLE orders (id int PRIMARY KEY)`); err != nil {
 			return err
 		}
-		return sender.TriggerTx(ctx, store.WithTx(tx), webhook.Event{UserID: "committed", Name: "order", Params: map[string]any{"order": 7}})
+		return sender.InTx(store.WithTx(tx)).Trigger(ctx, webhook.Event{UserID: "committed", Name: "order", Params: map[string]any{"order": 7}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +160,88 @@ func TestTriggerTx(t *testing.T) {
 	if jobs != 0 || events != 0 {
 		t.Errorf("after rollback: %d jobs and %d events saved, want none", jobs, events)
 	}
-	if err := sender.TriggerTx(ctx, nil, webhook.Event{UserID: "u", Name: "order"}); err == nil {
-		t.Error("TriggerTx with a nil Store: no error")
+	if err := sender.InTx(nil).Trigger(ctx, webhook.Event{UserID: "u", Name: "order"}); !errors.Is(err, webhook.ErrInvalid) {
+		t.Errorf("Trigger in a Tx with a nil Store = %v, want ErrInvalid", err)
+	}
+}
+
+// TestTxReadsThroughTheTransaction records a signup in one transaction through a Tx: the
+// user, two purchases of a message sent on a user's second purchase, and a manual send. The
+// second purchase sees the user and the first one's event, which only the transaction sees,
+// so the message is sent once if the transaction commits. If it rolls back, nothing is saved
+// and nothing sent.
+func TestTxReadsThroughTheTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := newPool(t, newSchema(t))
+	store := pgstore.New(pool)
+	recv := webhooktest.NewReceiver(t)
+	sender := newSender(t, store, webhooktest.NewFakeClock(epoch), "sender")
+	for _, m := range []*webhook.Message{
+		{ID: "second-purchase", URL: recv.URL + "/second-purchase/{{ user.id }}",
+			Audience: webhook.Did("purchase", 0, webhook.OpGte, 2),
+			Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "purchase"}},
+		{ID: "welcome", URL: recv.URL + "/welcome/{{ user.id }}", Delivery: webhook.Delivery{Kind: webhook.Manual}},
+	} {
+		if err := sender.SaveMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webhooktest.Start(t, sender)
+
+	signup := func(user string, fail error) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			view := store.WithTx(tx)
+			in := sender.InTx(view)
+			if err := in.Identify(ctx, webhook.User{ID: user}); err != nil {
+				return err
+			}
+			for range 2 {
+				if err := in.Trigger(ctx, webhook.Event{UserID: user, Name: "purchase"}); err != nil {
+					return err
+				}
+			}
+			if _, err := in.Send(ctx, "welcome", user, nil, nil); err != nil {
+				return err
+			}
+			jobs, err := view.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}})
+			if err != nil || len(jobs) != 2 {
+				t.Errorf("jobs of %s in the transaction = %v, %v; want two, of the second purchase and the send", user, jobs, err)
+			}
+			return fail
+		})
+	}
+	declined := errors.New("payment declined")
+	if err := signup("rolled-back", declined); err != declined {
+		t.Fatalf("rolled-back transaction: %v", err)
+	}
+	if err := signup("committed", nil); err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := recv.Wait(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, r := range reqs {
+		uris = append(uris, r.URI)
+	}
+	slices.Sort(uris)
+	if want := []string{"/second-purchase/committed", "/welcome/committed"}; !slices.Equal(uris, want) {
+		t.Errorf("requests to %v, want %v", uris, want)
+	}
+	for user, want := range map[string]int{"rolled-back": 0, "committed": 1} {
+		users, err := store.Users(ctx, webhook.UserQuery{IDs: []string{user}})
+		if err != nil || len(users) != want {
+			t.Errorf("users %s = %v, %v; want %d", user, users, err, want)
+		}
+		events, err := store.Events(ctx, webhook.EventQuery{UserID: user})
+		if err != nil || len(events) != 2*want {
+			t.Errorf("events of %s = %v, %v; want %d", user, events, err, 2*want)
+		}
+		jobs, err := store.Jobs(ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{UserID: user}})
+		if err != nil || len(jobs) != 2*want {
+			t.Errorf("jobs of %s = %v, %v; want %d", user, jobs, err, 2*want)
+		}
 	}
 }

@@ -12,31 +12,39 @@ import (
 
 // campaignColumns are the columns scanCampaign reads, in order.
 const campaignColumns = `message_id, message_version, run, state, started_at, occurrence, after_user,
-	next_at, lease_owner, lease_expires_at, rev`
+	next_at, lease_owner, lease_expires_at, trace, rev`
 
 // scanCampaign reads the campaignColumns of one row.
 func scanCampaign(sc scanner) (*webhook.Campaign, error) {
 	var c webhook.Campaign
 	var started, next, expires sql.NullInt64
+	var trace sql.NullString
 	err := sc.Scan(&c.MessageID, &c.MessageVersion, &c.Run, &c.State, &started, &c.Occurrence, &c.After,
-		&next, &c.LeaseOwner, &expires, &c.Rev)
+		&next, &c.LeaseOwner, &expires, &trace, &c.Rev)
 	if err != nil {
 		return nil, err
 	}
 	c.StartedAt, c.NextAt, c.LeaseExpiresAt = fromNanos(started), fromNanos(next), fromNanos(expires)
+	if err := unmarshalNull(trace, &c.Trace); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
 // PutCampaign implements [webhook.CampaignStore]: one statement inserts a new campaign, or
 // updates the campaign if its rev is c.Rev.
 func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
+	trace, err := marshalNull(c.Trace, len(c.Trace) == 0)
+	if err != nil {
+		return wrap("put campaign "+c.MessageID, err)
+	}
 	args := []any{c.MessageID, c.MessageVersion, c.Run, c.State, nanos(c.StartedAt), c.Occurrence, c.After,
-		nanos(c.NextAt), c.LeaseOwner, nanos(c.LeaseExpiresAt), c.Rev}
-	query := `INSERT INTO webhook_campaigns (` + campaignColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)
+		nanos(c.NextAt), c.LeaseOwner, nanos(c.LeaseExpiresAt), c.Rev, trace}
+	query := `INSERT INTO webhook_campaigns (` + campaignColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, 1)
 		ON CONFLICT DO NOTHING`
 	if c.Rev != 0 {
 		query = `UPDATE webhook_campaigns SET message_version = ?2, run = ?3, state = ?4, started_at = ?5, occurrence = ?6,
-				after_user = ?7, next_at = ?8, lease_owner = ?9, lease_expires_at = ?10, rev = rev + 1
+				after_user = ?7, next_at = ?8, lease_owner = ?9, lease_expires_at = ?10, trace = ?12, rev = rev + 1
 			WHERE message_id = ?1 AND rev = ?11`
 	}
 	n, err := s.execWrite(ctx, query, args...)

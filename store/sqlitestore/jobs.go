@@ -15,17 +15,18 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, variant`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, trace, variant`
 
 // scanJob reads the jobColumns of one row.
 func scanJob(sc scanner) (*webhook.Job, error) {
 	var (
 		j                             webhook.Job
 		event, params, owner, request sql.NullString
+		trace                         sql.NullString
 		created, due, expires         sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params, &j.State,
-		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &j.Variant)
+		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &trace, &j.Variant)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +35,7 @@ func scanJob(sc scanner) (*webhook.Job, error) {
 	for _, u := range []struct {
 		s sql.NullString
 		v any
-	}{{event, &j.Event}, {params, &j.Params}, {request, &j.Request}} {
+	}{{event, &j.Event}, {params, &j.Params}, {request, &j.Request}, {trace, &j.Trace}} {
 		if err := unmarshalNull(u.s, u.v); err != nil {
 			return nil, err
 		}
@@ -54,8 +55,8 @@ func readyAt(due sql.NullInt64) int64 {
 // is taken. (On OR IGNORE, see orIgnore.)
 const (
 	enqueueSQL = `INSERT OR IGNORE INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-		state, attempts, created_at, due_at, request, unless_event, ready_at, variant) VALUES `
-	enqueueRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		state, attempts, created_at, due_at, request, unless_event, ready_at, trace, variant) VALUES `
+	enqueueRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Enqueue implements [webhook.JobStore]: one write saves the events and the jobs, with a
@@ -138,13 +139,17 @@ func enqueueArgs(j *webhook.Job) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	trace, err := marshalNull(j.Trace, len(j.Trace) == 0)
+	if err != nil {
+		return nil, err
+	}
 	due := nanos(j.DueAt)
 	state, ready := webhook.JobScheduled, sql.NullInt64{Int64: readyAt(due), Valid: true}
 	if j.State == webhook.JobHeld {
 		state, ready = webhook.JobHeld, sql.NullInt64{}
 	}
 	return []any{j.ID, j.Key, j.MessageID, j.MessageVersion, j.UserID, event, params, state,
-		j.Attempts, nanos(j.CreatedAt), due, request, j.Unless, ready, j.Variant}, nil
+		j.Attempts, nanos(j.CreatedAt), due, request, j.Unless, ready, trace, j.Variant}, nil
 }
 
 // keysAndIDs reads rows of a key and an ID into ids, by key, and closes rows.

@@ -25,6 +25,7 @@ func TestQueryPlans(t *testing.T) {
 		{"Finish", finishSQL + rowsOf(2, finishRow) + finishEnd, "SEARCH webhook_jobs USING INDEX sqlite_autoindex_webhook_jobs_1 (id=?)",
 			[]any{"j1", "w", "succeeded", 1, nil, nil, nil, "j2", "w", "succeeded", 1, nil, nil, nil, "running"}},
 		{"LeaseCampaign, if any is due", nextFanOutSQL, "USING INDEX webhook_campaigns_due", nil},
+		{"QueueStats, the pending jobs", pendingSQL, "USING COVERING INDEX webhook_jobs_pending", nil},
 		{"Messages of an event", `SELECT v.data` + currentSQL + ` WHERE m.trigger_event = ? ORDER BY m.id`,
 			"SEARCH m USING INDEX webhook_messages_trigger (trigger_event=?)", []any{"signup"}},
 	}

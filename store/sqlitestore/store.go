@@ -111,6 +111,7 @@ type Store struct {
 var (
 	_ webhook.Store         = (*Store)(nil)
 	_ webhook.AttemptPruner = (*Store)(nil)
+	_ webhook.QueueReader   = (*Store)(nil)
 	_ webhook.VariantStore  = (*Store)(nil)
 	_ webhook.TemplateStore = (*Store)(nil)
 )

@@ -74,6 +74,7 @@ func testCampaignRoundTrip(t *testing.T, s webhook.Store) {
 	}
 	c := campaign("m", at(time.Hour+µs))
 	c.Occurrence, c.After, c.LeaseOwner, c.LeaseExpiresAt, c.MessageVersion, c.Run = "2001-02-03", "u1", "w", at(time.Minute), 4, 3
+	c.Trace = traceContext()
 	putCampaigns(t, s, c)
 	if c.Rev <= 0 {
 		t.Errorf("PutCampaign of a new campaign set Rev %d, want it greater than 0", c.Rev)

@@ -175,7 +175,7 @@ func testEnqueueRoundTrip(t *testing.T, s webhook.Store) {
 	e := webhook.Event{ID: "e1", UserID: "u1", Name: "purchase", Time: at(-time.Minute), Params: webhook.Map{"order": "o-1"}}
 	j := job("j1", "k1", at(0))
 	j.Event = &webhook.Event{ID: "e1", UserID: "u1", Name: "purchase", Time: at(-time.Minute)}
-	j.Params, j.Unless, j.Variant = e.Params, "refund", "B"
+	j.Params, j.Unless, j.Trace, j.Variant = e.Params, "refund", traceContext(), "B"
 	h := job("h1", "kh", at(time.Hour+µs))
 	h.State, h.MessageID, h.MessageVersion, h.UserID, h.Params, h.Variant = webhook.JobHeld, "m2", 7, "u2", nil, webhook.ControlGroup
 	res, err := s.Enqueue(t.Context(), webhook.EnqueueParams{Events: []webhook.Event{e}, Jobs: []*webhook.Job{j, h}})
@@ -189,6 +189,17 @@ func testEnqueueRoundTrip(t *testing.T, s webhook.Store) {
 	checkJob(t, s, "after Enqueue of a held job", &wantH)
 	if diff := cmp.Diff([]webhook.Event{e}, events(t, s, webhook.EventQuery{UserID: "u1"}), diffOpts...); diff != "" {
 		t.Errorf("Enqueue with events and jobs must save the events too (-want +got):\n%s", diff)
+	}
+	if got := claim(t, s, at(0), "w", 1); len(got) != 1 || !cmp.Equal(got[0].Trace, wantJ.Trace) {
+		t.Errorf("Claim = %+v, want j1 with the Trace it was enqueued with, %v", got, wantJ.Trace)
+	}
+}
+
+// traceContext returns a W3C trace context, as Job.Trace and Campaign.Trace keep it.
+func traceContext() map[string]string {
+	return map[string]string{
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"tracestate":  "vendor=opaque,other=1",
 	}
 }
 

@@ -12,8 +12,9 @@
 // "Jobs/ClaimNeverGivesAJobToTwoClaimers", and its failure message says what the rule
 // expected. The roles are those of [webhook.Store] (Users, Events, Messages, Jobs, Attempts,
 // Campaigns), then the rules every method follows (Store, Context); the rules of the optional
-// roles [webhook.AttemptPruner], [webhook.Notifier], [webhook.VariantStore] and
-// [webhook.TemplateStore] are skipped for a Store that does not implement them. Rules give times far from the wall clock, with microseconds and in
+// roles [webhook.AttemptPruner], [webhook.Notifier], [webhook.QueueReader],
+// [webhook.VariantStore] and [webhook.TemplateStore] are skipped for a Store that does not
+// implement them. Rules give times far from the wall clock, with microseconds and in
 // locations other than UTC, so a Store that reads the time instead of using the time it is
 // given, or that keeps less than microseconds, or that compares times in different locations
 // by their wall clocks, fails them. [Bench] measures a Store with the same newStore function.
@@ -50,6 +51,7 @@ var groups = []struct {
 	{"Context", contextRules},
 	{"AttemptPruner", prunerRules},
 	{"Notifier", notifierRules},
+	{"QueueReader", queueRules},
 	{"VariantStore", variantRules},
 	{"TemplateStore", templateRules},
 }

@@ -1,3 +1,4 @@
+-- +goose Up
 -- The roles added after 001: held jobs and Unless events on the queue, CountSent on the
 -- attempt log, and campaigns.
 

@@ -1,3 +1,4 @@
+-- +goose Up
 -- The tables of pgstore, created in the first schema of the search_path. IDs and keys sort
 -- byte-wise (collation "C"), as the Store contract says.
 

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -26,11 +27,11 @@ func TestLeaseCampaignConcurrent(t *testing.T) {
 		}
 	}
 	got := leaseAll(t, schema, 4, func(s *pgstore.Store, owner string) ([]string, error) {
-		c, err := s.LeaseCampaign(ctx, epoch.Add(time.Minute), owner, time.Hour)
-		if c == nil {
+		res, err := s.LeaseCampaign(ctx, webhook.LeaseCampaignParams{Now: epoch.Add(time.Minute), Owner: owner, Lease: time.Hour})
+		if res.Campaign == nil {
 			return nil, err
 		}
-		return []string{c.MessageID}, err
+		return []string{res.Campaign.MessageID}, err
 	})
 	if len(got) != n {
 		t.Errorf("leased %d campaigns, want %d", len(got), n)
@@ -122,12 +123,10 @@ func TestPausedCampaignAcrossSenders(t *testing.T) {
 		if err := app.Identify(ctx, webhook.User{ID: u}); err != nil {
 			t.Fatal(err)
 		}
-		jobs = append(jobs, &webhook.Job{ID: "dlv_" + u, Key: "sale:" + u, MessageID: "sale", MessageVersion: m.Version,
-			UserID: u, CreatedAt: epoch, DueAt: epoch.Add(time.Hour)})
+		jobs = append(jobs, &webhook.Job{ID: "job_" + u, Key: "sale:" + u, MessageID: "sale", MessageVersion: m.Version,
+			UserID: u, State: webhook.JobScheduled, CreatedAt: epoch, DueAt: epoch.Add(time.Hour)})
 	}
-	if err := store.Enqueue(ctx, jobs); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, store, jobs...)
 	c := &webhook.Campaign{MessageID: "sale", MessageVersion: m.Version, Run: 1, State: webhook.CampaignRunning, StartedAt: epoch}
 	if err := store.PutCampaign(ctx, c); err != nil {
 		t.Fatal(err)
@@ -141,8 +140,8 @@ func TestPausedCampaignAcrossSenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, j := range jobs {
-		if got, err := store.Job(ctx, j.ID); err != nil || got.State != webhook.JobHeld {
-			t.Fatalf("while paused, Job(%s) = %+v, %v; want it held", j.ID, got, err)
+		if got := job(t, store, j.ID); got.State != webhook.JobHeld {
+			t.Fatalf("while paused, job %s = %+v; want it held", j.ID, got)
 		}
 	}
 	if err := app.ResumeCampaign(ctx, "sale"); err != nil {
@@ -151,8 +150,8 @@ func TestPausedCampaignAcrossSenders(t *testing.T) {
 	waitSentOnce(ctx, t, recv, len(jobs))
 }
 
-// TestCampaignNotifications checks that starting a campaign, releasing held jobs and
-// resuming a campaign with a fan-out to do notify listeners in other pools.
+// TestCampaignNotifications checks that saving a campaign with a fan-out to do and moving
+// jobs back to scheduled notify listeners in other pools.
 func TestCampaignNotifications(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -167,23 +166,27 @@ func TestCampaignNotifications(t *testing.T) {
 		{"listening", func() error { return nil }},
 		{"PutCampaign", func() error { return s.PutCampaign(ctx, c) }},
 		{"Enqueue", func() error {
-			if _, err := s.SetCampaignState(ctx, "m", webhook.CampaignPaused); err != nil {
+			c.State = webhook.CampaignPaused
+			if err := s.PutCampaign(ctx, c); err != nil {
 				return err
 			}
-			return s.Enqueue(ctx, []*webhook.Job{newJob(1, epoch)})
+			_, err := s.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{newJob(1, epoch)}})
+			return err
 		}},
-		{"ReleaseJobs", func() error {
-			if n, err := s.HoldJobs(ctx, "m"); err != nil || n != 1 {
-				return fmt.Errorf("HoldJobs = %d, %v; want 1", n, err)
+		{"UpdateJobs to scheduled", func() error {
+			p := webhook.UpdateJobsParams{Filter: webhook.JobFilter{MessageID: "m"}, From: []webhook.JobState{webhook.JobScheduled}, To: webhook.JobHeld}
+			if got, err := s.UpdateJobs(ctx, p); err != nil || len(got) != 1 {
+				return fmt.Errorf("hold = %v, %v; want one job", got, err)
 			}
-			if n, err := s.ReleaseJobs(ctx, "m"); err != nil || n != 1 {
-				return fmt.Errorf("ReleaseJobs = %d, %v; want 1", n, err)
+			p.From, p.To = []webhook.JobState{webhook.JobHeld}, webhook.JobScheduled
+			if got, err := s.UpdateJobs(ctx, p); err != nil || len(got) != 1 {
+				return fmt.Errorf("release = %v, %v; want one job", got, err)
 			}
 			return nil
 		}},
-		{"SetCampaignState running", func() error {
-			_, err := s.SetCampaignState(ctx, "m", webhook.CampaignRunning)
-			return err
+		{"PutCampaign running again", func() error {
+			c.State = webhook.CampaignRunning
+			return s.PutCampaign(ctx, c)
 		}},
 	} {
 		if err := step.do(); err != nil {
@@ -194,5 +197,66 @@ func TestCampaignNotifications(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("no notification after %s", step.what)
 		}
+	}
+}
+
+func TestPutCampaignIsACompareAndSet(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := &webhook.Campaign{MessageID: "m", MessageVersion: 1, Run: 1, State: webhook.CampaignRunning, StartedAt: epoch}
+	if err := s.PutCampaign(ctx, c); err != nil || c.Rev != 1 {
+		t.Fatalf("PutCampaign of a new campaign = rev %d, %v; want rev 1", c.Rev, err)
+	}
+	again := *c
+	again.Rev = 0
+	if err := s.PutCampaign(ctx, &again); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("PutCampaign with rev 0 of a stored campaign = %v, want ErrConflict", err)
+	}
+	other := &webhook.Campaign{MessageID: "other", Rev: 3, State: webhook.CampaignRunning, StartedAt: epoch}
+	if err := s.PutCampaign(ctx, other); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("PutCampaign with rev 3 of a campaign not stored = %v, want ErrConflict", err)
+	}
+	c.After = "u1"
+	if err := s.PutCampaign(ctx, c); err != nil || c.Rev != 2 {
+		t.Fatalf("PutCampaign at rev 1 = rev %d, %v; want rev 2", c.Rev, err)
+	}
+	stale := *c
+	stale.Rev = 1
+	if err := s.PutCampaign(ctx, &stale); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("PutCampaign at a stale rev = %v, want ErrConflict", err)
+	}
+	cs, err := s.Campaigns(ctx, webhook.CampaignQuery{MessageIDs: []string{"other", "m"}})
+	if err != nil || len(cs) != 1 || cs[0].Rev != 2 || cs[0].After != "u1" {
+		t.Errorf("Campaigns(other, m) = %+v, %v; want m at rev 2, after u1", cs, err)
+	}
+}
+
+func TestLeaseCampaign(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	for i, next := range []time.Time{epoch.Add(time.Hour), epoch, epoch} {
+		c := &webhook.Campaign{MessageID: fmt.Sprintf("m%d", i), Run: 1, State: webhook.CampaignRunning, StartedAt: epoch, NextAt: next}
+		if err := s.PutCampaign(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := webhook.LeaseCampaignParams{Now: epoch, Owner: "a", Lease: 2 * time.Hour}
+	for _, want := range []string{"m1", "m2"} {
+		res, err := s.LeaseCampaign(ctx, p)
+		if err != nil || res.Campaign == nil || res.Campaign.MessageID != want || res.Campaign.Rev != 2 ||
+			res.Campaign.LeaseOwner != "a" || !res.Campaign.LeaseExpiresAt.Equal(epoch.Add(2*time.Hour)) || !res.NextDue.IsZero() {
+			t.Fatalf("LeaseCampaign = %+v, %v; want %s leased to a for 2h, at rev 2, and no NextDue", res, err, want)
+		}
+	}
+	res, err := s.LeaseCampaign(ctx, p)
+	if err != nil || res.Campaign != nil || !res.NextDue.Equal(epoch.Add(time.Hour)) {
+		t.Errorf("LeaseCampaign with none due = %+v, %v; want none, NextDue in an hour (m0's)", res, err)
+	}
+	p.Now = epoch.Add(time.Hour)
+	if res, err := s.LeaseCampaign(ctx, p); err != nil || res.Campaign == nil || res.Campaign.MessageID != "m0" {
+		t.Fatalf("LeaseCampaign an hour later = %+v, %v; want m0", res, err)
+	}
+	if res, err := s.LeaseCampaign(ctx, p); err != nil || res.Campaign != nil || !res.NextDue.Equal(epoch.Add(2*time.Hour)) {
+		t.Errorf("LeaseCampaign with all leased = %+v, %v; want none, NextDue when the first leases expire", res, err)
 	}
 }

@@ -1,0 +1,33 @@
+package memstore
+
+import (
+	"context"
+
+	"github.com/hookline/webhook"
+)
+
+// setState moves r to state, counting the jobs in each state for QueueStats. The caller holds
+// s.mu.
+func (s *Store) setState(r *record, state webhook.JobState) {
+	s.states[r.job.State]--
+	s.states[state]++
+	r.job.State = state
+}
+
+// QueueStats implements [webhook.QueueReader] from counts kept as jobs change state and the
+// head of the queue.
+func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (webhook.QueueStats, error) {
+	if err := s.lock(ctx); err != nil {
+		return webhook.QueueStats{}, err
+	}
+	defer s.mu.Unlock()
+	st := webhook.QueueStats{
+		Scheduled: s.states[webhook.JobScheduled],
+		Running:   s.states[webhook.JobRunning],
+		Held:      s.states[webhook.JobHeld],
+	}
+	if s.head() != nil && !s.queue[0].at.After(p.Now) {
+		st.OldestDue = s.queue[0].at
+	}
+	return st, nil
+}

@@ -1,0 +1,634 @@
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/jackc/pgx/v5"
+)
+
+// jobColumns are the columns scanJob reads, in order.
+const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
+	created_at, due_at, lease_owner, lease_expires_at, request, unless`
+
+// scanJob reads a job from jobColumns.
+func scanJob(row pgx.Row) (*webhook.Job, error) {
+	j := new(webhook.Job)
+	var event, params, req []byte
+	var expires *time.Time
+	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless); err != nil {
+		return nil, err
+	}
+	j.LeaseExpiresAt = timeOrZero(expires)
+	if err := unmarshal(event, &j.Event); err != nil {
+		return nil, err
+	}
+	if err := unmarshal(params, &j.Params); err != nil {
+		return nil, err
+	}
+	if err := unmarshal(req, &j.Request); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// insertJobsSQL returns a statement that saves the jobs of 13 arrays of arguments from
+// $first on (see jobArgs) in order, in state scheduled or held, the first of each key
+// winning, and returns the key and ID of each job it saved; then a row (NULL, NULL) if it
+// notified listeners, which it does if it saved a scheduled job. before, if not empty, is
+// put in it as its first common table expressions.
+func insertJobsSQL(first int, before string) string {
+	arrays := make([]string, 13)
+	for i, typ := range []string{"text", "text", "text", "int", "text", "jsonb", "jsonb", "text", "int",
+		"timestamptz", "timestamptz", "jsonb", "text"} {
+		arrays[i] = "$" + strconv.Itoa(first+i) + "::" + typ + "[]"
+	}
+	if before != "" {
+		before += ", "
+	}
+	return `WITH ` + before + `new_jobs AS (
+		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
+			state, attempts, created_at, due_at, request, unless)
+		SELECT id, key, message_id, message_version, user_id, event, params,
+			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless
+		FROM unnest(` + strings.Join(arrays, ", ") + `)
+			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
+				attempts, created_at, due_at, request, unless, n)
+		ORDER BY n
+		ON CONFLICT (key) DO NOTHING
+		RETURNING key, id, state
+	)
+	SELECT key, id FROM new_jobs
+	UNION ALL
+	SELECT NULL, NULL FROM (` + notifySQL + `) notified WHERE EXISTS (SELECT FROM new_jobs WHERE state = 'scheduled')`
+}
+
+// The statements of Enqueue: the jobs of a call, or its events and jobs.
+var (
+	enqueueJobsSQL = insertJobsSQL(1, "")
+	enqueueAllSQL  = insertJobsSQL(6, "new_events AS ("+insertEventsSQL+")")
+)
+
+// jobArgs returns the 13 arrays of arguments of insertJobsSQL for jobs.
+func jobArgs(jobs []*webhook.Job) ([]any, error) {
+	n := len(jobs)
+	var (
+		ids, keys, msgs, users = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		states, unless         = make([]string, n), make([]string, n)
+		versions, attempts     = make([]int32, n), make([]int32, n)
+		events, params, reqs   = make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		created, due           = make([]time.Time, n), make([]time.Time, n)
+	)
+	for i, j := range jobs {
+		ids[i], keys[i], msgs[i], users[i] = j.ID, j.Key, j.MessageID, j.UserID
+		states[i], unless[i] = string(j.State), j.Unless
+		versions[i], attempts[i] = int32(j.MessageVersion), int32(j.Attempts)
+		created[i], due[i] = j.CreatedAt, j.DueAt
+		var err error
+		if events[i], err = marshal(j.Event); err != nil {
+			return nil, err
+		}
+		if params[i], err = marshal(j.Params); err != nil {
+			return nil, err
+		}
+		if reqs[i], err = marshal(j.Request); err != nil {
+			return nil, err
+		}
+	}
+	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless}, nil
+}
+
+// enqueueCall is an Enqueue call: its parameters, and its result.
+type enqueueCall struct {
+	p   webhook.EnqueueParams
+	res webhook.EnqueueResult
+}
+
+// Enqueue implements [webhook.JobStore], in one statement, and one more to look up the IDs of
+// the jobs saved before under the keys of some, if there are any. It notifies listeners (see
+// [Store.Notifications]) when a scheduled job is new, on commit.
+//
+// Calls made at the same time share a statement and a commit: while one commit waits for
+// the disk, the calls that arrive wait too, and then commit together. Each returns once its
+// events and jobs are committed as durably as the server's synchronous_commit says. A call
+// whose jobs have begun to commit waits for the commit even if ctx ends; the shared statement
+// is cancelled only once the contexts of all the calls that share it have ended.
+func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	if len(p.Events) == 0 && len(p.Jobs) == 0 {
+		return webhook.EnqueueResult{JobIDs: []string{}}, nil
+	}
+	c := &enqueueCall{p: p}
+	err := do(ctx, s.enqueues, s.enqueueBatch, c)
+	return c.res, wrap("enqueue", err)
+}
+
+// enqueueBatch enqueues the events and jobs of several Enqueue calls in one statement, in
+// order, or, if that fails, each call's in a statement of its own.
+func (s *Store) enqueueBatch(ctx context.Context, calls []*enqueueCall) []error {
+	if len(calls) == 1 {
+		return []error{s.enqueue(ctx, calls[0])}
+	}
+	all := &enqueueCall{}
+	for _, c := range calls {
+		all.p.Events = append(all.p.Events, c.p.Events...)
+		all.p.Jobs = append(all.p.Jobs, c.p.Jobs...)
+	}
+	if s.enqueue(ctx, all) != nil {
+		return eachAlone(ctx, calls, s.enqueue)
+	}
+	ids := all.res.JobIDs
+	for _, c := range calls {
+		c.res.JobIDs, ids = ids[:len(c.p.Jobs):len(c.p.Jobs)], ids[len(c.p.Jobs):]
+	}
+	return make([]error, len(calls))
+}
+
+// eachAlone runs each call by itself with run and returns their errors: what a batch falls
+// back to when it fails as a whole, so that one call's bad data fails that call only.
+func eachAlone[T any](ctx context.Context, calls []T, run func(context.Context, T) error) []error {
+	errs := make([]error, len(calls))
+	for i, c := range calls {
+		errs[i] = run(ctx, c)
+	}
+	return errs
+}
+
+// enqueue runs the Enqueue call c in one statement, and sets its result. The statement
+// returns the IDs of the jobs it saved; those of jobs whose keys were saved before are looked
+// up after it, in a statement of their own.
+func (s *Store) enqueue(ctx context.Context, c *enqueueCall) error {
+	var sql string
+	var args []any
+	if len(c.p.Events) > 0 {
+		events, err := eventArgs(c.p.Events)
+		if err != nil {
+			return unsent{err}
+		}
+		sql, args = insertEventsSQL, events
+	}
+	if len(c.p.Jobs) > 0 {
+		jobs, err := jobArgs(c.p.Jobs)
+		if err != nil {
+			return unsent{err}
+		}
+		sql, args = enqueueJobsSQL, append(args, jobs...)
+		if len(c.p.Events) > 0 {
+			sql = enqueueAllSQL
+		}
+	}
+	saved := make(map[string]string, len(c.p.Jobs)) // key → ID
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	var key, id *string
+	if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error {
+		if key != nil { // else the row that says it notified
+			saved[*key] = *id
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	ids := make([]string, len(c.p.Jobs))
+	for i, j := range c.p.Jobs {
+		ids[i] = saved[j.Key]
+	}
+	if slices.Contains(ids, "") {
+		err = s.lookUpKeys(ctx, c.p.Jobs, ids)
+	}
+	c.res.JobIDs = ids
+	return err
+}
+
+// lookUpKeys sets the empty ones of ids, those of jobs whose keys were saved before, to the
+// IDs of the jobs saved under their keys.
+func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []string) error {
+	var keys []string
+	for i, id := range ids {
+		if id == "" {
+			keys = append(keys, jobs[i].Key)
+		}
+	}
+	rows, err := s.db.Query(ctx, `SELECT key, id FROM webhook_jobs WHERE key = ANY ($1)`, keys)
+	if err != nil {
+		return err
+	}
+	saved := map[string]string{}
+	var key, id string
+	if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error {
+		saved[key] = id
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i := range ids {
+		if ids[i] == "" {
+			ids[i] = saved[jobs[i].Key]
+		}
+	}
+	return nil
+}
+
+// claimSQL leases up to limit due jobs (see [Store.Claim]) and returns, for each, the time
+// it was due and jobColumns; then, if it claimed fewer than limit, a row whose first column
+// is when the first job that it did not claim is due (NULL if none will be) and whose others
+// are NULL. That row reads the statement's snapshot, which does not see the leases just
+// given. The limit is written into the statement, not passed as a parameter, so that the
+// plan kept for it (see planSettings) is made for that limit. The second condition on j.id
+// makes the update find the jobs by their primary key whatever the planner guesses of the
+// CTE's size. The CTE's columns are named apart from the table's, so that jobColumns name
+// the updated job's.
+func claimSQL(limit int) string {
+	return `WITH due AS (
+		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
+		WHERE ready_at <= $1
+		ORDER BY ready_at, id
+		LIMIT ` + strconv.Itoa(limit) + `
+		FOR UPDATE SKIP LOCKED
+	), claimed AS (
+		UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
+		FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
+		RETURNING due.was_ready, ` + jobColumns + `
+	)
+	SELECT * FROM claimed
+	UNION ALL
+	SELECT min(ready_at), ` + strings.Repeat("NULL, ", jobColumnCount-1) + `NULL
+	FROM webhook_jobs WHERE ready_at > $1
+	HAVING (SELECT count(*) FROM claimed) < ` + strconv.Itoa(limit)
+}
+
+// jobColumnCount is the number of jobColumns.
+var jobColumnCount = strings.Count(jobColumns, ",") + 1
+
+// Claim implements [webhook.JobStore], in one statement. It locks the due jobs it takes with
+// FOR UPDATE SKIP LOCKED, so concurrent claimers take different jobs without waiting for each
+// other; its NextDue leaves out the jobs due now that other claimers hold locked, which are
+// theirs.
+//
+// Claim and [Store.Finish] commit asynchronously (synchronous_commit off, for their own
+// transactions only): they do not wait for the disk. If the database server crashes, it
+// may forget the last claims and finishes, which are then made again: a job may be sent
+// twice, with the same webhook-id, but none is lost. Enqueues and everything else wait for
+// the disk as the server's settings say. Through a [Store.WithTx] view, they leave the
+// transaction's commit as it is.
+func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.ClaimResult, error) {
+	var res webhook.ClaimResult
+	if p.Limit <= 0 {
+		return res, nil
+	}
+	type claimed struct {
+		due time.Time
+		job *webhook.Job
+	}
+	var got []claimed
+	var next *time.Time
+	err := s.batch(ctx, hotSettings, []stmt{{claimSQL(p.Limit), []any{p.Now, p.Owner, p.Now.Add(p.Lease)}}},
+		func(_ int, rows pgx.Rows) error {
+			defer rows.Close()
+			for rows.Next() {
+				var due *time.Time
+				var id *string
+				if err := rows.Scan(append([]any{&due, &id}, make([]any, jobColumnCount-1)...)...); err != nil {
+					return err
+				}
+				if id == nil { // the row of NextDue
+					next = due
+					continue
+				}
+				j, err := scanJob(scanPrefix{rows, []any{new(time.Time)}})
+				if err != nil {
+					return err
+				}
+				got = append(got, claimed{*due, j})
+			}
+			return rows.Err()
+		})
+	if err != nil {
+		return res, wrap("claim", err)
+	}
+	slices.SortFunc(got, func(a, b claimed) int {
+		return cmp.Or(a.due.Compare(b.due), cmp.Compare(a.job.ID, b.job.ID))
+	})
+	res.Jobs = make([]*webhook.Job, len(got))
+	for i, c := range got {
+		res.Jobs[i] = c.job
+	}
+	if len(res.Jobs) < p.Limit {
+		res.NextDue = timeOrZero(next)
+	}
+	return res, nil
+}
+
+// attemptColumns are the columns of an attempt that Finish writes and Attempts reads, in
+// order.
+const attemptColumns = `job_id, message_id, message_version, user_id, number, time,
+	duration, method, url, request_header, request_body, status_code, response_header,
+	response_body, error, outcome, next_attempt_at, ignore_caps`
+
+// finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
+// job) and appends attempts (the arrays $7 to $24, one element per attempt), in order. It
+// returns a row per job, in order: whether it was saved and whether it exists. Both look
+// the jobs up by id = ANY($1), which the primary key answers whatever the planner guesses
+// of the arrays' lengths.
+const finishSQL = `WITH f AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
+		WITH ORDINALITY AS f(id, owner, state, attempts, due_at, request, n)
+), updated AS (
+	UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
+		request = f.request, lease_owner = '', lease_expires_at = NULL
+	FROM f WHERE j.id = ANY ($1) AND j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
+	RETURNING j.id
+), attempt AS (
+	INSERT INTO webhook_attempts (` + attemptColumns + `)
+	SELECT ` + attemptColumns + `
+	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
+		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
+		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[])
+		WITH ORDINALITY AS a(` + attemptColumns + `, n)
+	ORDER BY n
+), existing AS (
+	SELECT id FROM webhook_jobs WHERE id = ANY ($1)
+)
+SELECT f.id IN (SELECT id FROM updated), f.id IN (SELECT id FROM existing) FROM f ORDER BY f.n`
+
+// finishArgs returns the arguments of finishSQL for fs.
+func finishArgs(fs []webhook.Finished) ([]any, error) {
+	var (
+		ids, owners, states = make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
+		attempts            = make([]int32, len(fs))
+		due                 = make([]time.Time, len(fs))
+		reqs                = make([][]byte, len(fs))
+
+		aJob, aMessage, aUser, aMethod, aURL, aErr, aOutcome []string
+		aVersion, aNumber, aStatus                           []int32
+		aTime                                                []time.Time
+		aDuration                                            []int64
+		aReqHeader, aReqBody, aRespHeader, aRespBody         [][]byte
+		aNext                                                []*time.Time
+		aIgnoreCaps                                          []bool
+	)
+	for i, f := range fs {
+		j := f.Job
+		ids[i], owners[i], states[i], attempts[i], due[i] = j.ID, j.LeaseOwner, string(j.State), int32(j.Attempts), j.DueAt
+		var err error
+		if reqs[i], err = marshal(j.Request); err != nil {
+			return nil, err
+		}
+		a := f.Attempt
+		if a == nil {
+			continue
+		}
+		reqHeader, err := marshal(a.RequestHeader)
+		if err != nil {
+			return nil, err
+		}
+		respHeader, err := marshal(a.ResponseHeader)
+		if err != nil {
+			return nil, err
+		}
+		aJob, aMessage, aVersion = append(aJob, a.JobID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
+		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
+		aDuration, aMethod, aURL = append(aDuration, int64(a.Duration)), append(aMethod, a.Method), append(aURL, a.URL)
+		aReqHeader, aReqBody, aStatus = append(aReqHeader, reqHeader), append(aReqBody, []byte(a.RequestBody)), append(aStatus, int32(a.StatusCode))
+		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
+		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
+	}
+	return []any{ids, owners, states, attempts, due, reqs,
+		aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
+		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps}, nil
+}
+
+// finishCall is a Finish call: its items, and their errors.
+type finishCall struct {
+	items []webhook.Finished
+	errs  []error
+}
+
+// Finish implements [webhook.JobStore], in one statement that commits asynchronously (see
+// [Store.Claim]). Calls made at the same time share the statement, as Enqueue's do. If the
+// statement fails, it is run again for each item alone if it surely changed nothing, so that
+// one item's bad data fails that item only; if it may have been applied (the connection was
+// lost), each item gets its error, since running it again would log its attempt twice.
+func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+	c := &finishCall{items: p.Jobs}
+	if len(c.items) == 0 {
+		return []error{}, nil
+	}
+	if err := do(ctx, s.finishes, s.finishBatch, c); err != nil {
+		return nil, wrap("finish", err)
+	}
+	return c.errs, nil
+}
+
+// finishBatch runs the Finish calls in one statement, or as finishItems says.
+func (s *Store) finishBatch(ctx context.Context, calls []*finishCall) []error {
+	var items []webhook.Finished
+	for _, c := range calls {
+		items = append(items, c.items...)
+	}
+	errs := s.finishItems(ctx, items)
+	for _, c := range calls {
+		c.errs, errs = errs[:len(c.items):len(c.items)], errs[len(c.items):]
+	}
+	return make([]error, len(calls))
+}
+
+// finishItems finishes items in one statement, or, if two finish the same job or the
+// statement fails having surely changed nothing, each in a statement of its own, and
+// returns their errors.
+func (s *Store) finishItems(ctx context.Context, items []webhook.Finished) []error {
+	seen := make(map[string]bool, len(items))
+	for _, f := range items {
+		if seen[f.Job.ID] {
+			return s.finishEach(ctx, items)
+		}
+		seen[f.Job.ID] = true
+	}
+	errs, err := s.finishAll(ctx, items)
+	switch {
+	case err == nil:
+		return errs
+	case len(items) > 1 && changedNothing(err):
+		return s.finishEach(ctx, items)
+	}
+	for i := range errs {
+		errs[i] = wrap("finish", err)
+	}
+	return errs
+}
+
+// finishEach finishes each of items in a statement of its own, in order, and returns their
+// errors.
+func (s *Store) finishEach(ctx context.Context, items []webhook.Finished) []error {
+	errs := make([]error, len(items))
+	for i := range items {
+		one, err := s.finishAll(ctx, items[i:i+1])
+		errs[i] = cmp.Or(wrap("finish", err), one[0])
+	}
+	return errs
+}
+
+// finishAll finishes items, whose jobs differ, in one statement, and returns their errors,
+// or the statement's error.
+func (s *Store) finishAll(ctx context.Context, items []webhook.Finished) ([]error, error) {
+	errs := make([]error, len(items))
+	args, err := finishArgs(items)
+	if err != nil {
+		return errs, unsent{err}
+	}
+	i := 0
+	err = s.batch(ctx, hotSettings, []stmt{{finishSQL, args}}, func(_ int, rows pgx.Rows) error {
+		var saved, exists bool
+		_, err := pgx.ForEachRow(rows, []any{&saved, &exists}, func() error {
+			if i == len(items) {
+				return fmt.Errorf("more results than the %d jobs", len(items))
+			}
+			switch j := items[i].Job; {
+			case saved:
+			case !exists:
+				errs[i] = fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrNotFound)
+			default:
+				errs[i] = fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrLeaseLost)
+			}
+			i++
+			return nil
+		})
+		return err
+	})
+	if err == nil && i != len(items) {
+		err = fmt.Errorf("%d results for %d jobs", i, len(items))
+	}
+	return errs, err
+}
+
+// UpdateJobs implements [webhook.JobStore], in one statement: a job moved to JobCancelled
+// gets its attempt in the same statement. It notifies listeners (see [Store.Notifications])
+// when it moves jobs to JobScheduled, on commit, since they may be due. The statement
+// finds the jobs by the index that p.Filter names: by ID, or the pending jobs of a user with
+// an Unless event, of a user, or of a message.
+func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*webhook.Job, error) {
+	const op = "update jobs"
+	f := &p.Filter
+	switch {
+	case len(f.IDs) == 0 && f.MessageID == "" && f.UserID == "":
+		return nil, invalid(op, "the filter names no job IDs, message or user")
+	case slices.Contains(p.From, webhook.JobRunning):
+		return nil, invalid(op, "from: running jobs cannot be moved")
+	case p.To == webhook.JobRunning || !knownState(p.To):
+		return nil, invalid(op, "to: jobs cannot be moved to state %q", p.To)
+	}
+	var args params
+	where, ok := jobWhere(f, p.From, &args)
+	if !ok || len(p.From) == 0 {
+		return []*webhook.Job{}, nil
+	}
+	set := `state = ` + args.add(string(p.To))
+	switch p.To {
+	case webhook.JobScheduled:
+		if !p.DueAt.IsZero() {
+			set += `, due_at = ` + args.add(p.DueAt)
+		}
+	case webhook.JobCancelled:
+		set += `, request = NULL`
+	}
+	sql := `WITH moved AS (UPDATE webhook_jobs SET ` + set + ` WHERE ` + where + ` RETURNING ` + jobColumns + `)`
+	if p.To == webhook.JobCancelled {
+		sql += `, logged AS (
+			INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time,
+				duration, method, url, status_code, error, outcome)
+			SELECT id, message_id, message_version, user_id, attempts + 1, ` + args.add(p.Now) + `,
+				0, '', '', 0, ` + args.add(p.Reason) + `, '` + string(webhook.Cancelled) + `'
+			FROM moved ORDER BY id
+		)`
+	}
+	stmts := []stmt{{sql + ` SELECT ` + jobColumns + ` FROM moved ORDER BY id`, args}}
+	if p.To == webhook.JobScheduled {
+		stmts = append(stmts, stmt{sql: notifySQL})
+	}
+	var jobs []*webhook.Job
+	err := s.batch(ctx, planSettings, stmts, func(i int, rows pgx.Rows) error {
+		if i == 1 {
+			rows.Close()
+			return rows.Err()
+		}
+		var err error
+		jobs, err = collect(rows, scanJob)
+		return err
+	})
+	return jobs, wrap(op, err)
+}
+
+// Jobs implements [webhook.JobStore].
+func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, error) {
+	var args params
+	where, ok := jobWhere(&q.JobFilter, q.States, &args)
+	if !ok {
+		return []*webhook.Job{}, nil
+	}
+	sql := `SELECT ` + jobColumns + ` FROM webhook_jobs WHERE ` + where + ` AND id > ` + args.add(q.After) + ` ORDER BY id`
+	if q.Limit > 0 {
+		sql += ` LIMIT ` + args.add(q.Limit)
+	}
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap("jobs", err)
+	}
+	jobs, err := collect(rows, scanJob)
+	return jobs, wrap("jobs", err)
+}
+
+// jobWhere returns the condition on webhook_jobs that selects the jobs of f in one of states
+// (any state if it is empty), with its arguments added to args, or false if it selects none.
+// Only the filter's values are arguments: which fields it sets, and the states, are written
+// into the statement, so that PostgreSQL plans each kind of filter apart, by the index that
+// serves it (the partial ones on pending jobs among them).
+func jobWhere(f *webhook.JobFilter, states []webhook.JobState, args *params) (string, bool) {
+	conds := []string{"true"}
+	if len(f.IDs) > 0 {
+		conds = append(conds, `id = ANY (`+args.add(f.IDs)+`)`)
+	}
+	if f.MessageID != "" {
+		conds = append(conds, `message_id = `+args.add(f.MessageID))
+	}
+	if f.UserID != "" {
+		conds = append(conds, `user_id = `+args.add(f.UserID))
+	}
+	if f.Unless != "" {
+		conds = append(conds, `unless = `+args.add(f.Unless)+` AND unless <> ''`)
+	}
+	if !f.CreatedBefore.IsZero() {
+		conds = append(conds, `created_at < `+args.add(ceilMicro(f.CreatedBefore)))
+	}
+	if len(states) > 0 {
+		var known []string
+		for _, st := range states {
+			if knownState(st) {
+				known = append(known, `'`+string(st)+`'`)
+			}
+		}
+		if len(known) == 0 {
+			return "", false
+		}
+		slices.Sort(known)
+		conds = append(conds, `state IN (`+strings.Join(slices.Compact(known), ", ")+`)`)
+	}
+	return strings.Join(conds, " AND "), true
+}
+
+// knownState reports whether st is one of the states of the Store contract.
+func knownState(st webhook.JobState) bool {
+	switch st {
+	case webhook.JobScheduled, webhook.JobRunning, webhook.JobHeld, webhook.JobSucceeded,
+		webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled:
+		return true
+	}
+	return false
+}
