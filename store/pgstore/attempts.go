@@ -11,7 +11,7 @@ import (
 )
 
 // briefColumns are the columns of an attempt that a Brief query reads, in order.
-const briefColumns = `job_id, message_id, user_id, number, time, outcome, ignore_caps`
+const briefColumns = `job_id, message_id, user_id, number, time, outcome, ignore_caps, variant, test`
 
 // Attempts implements [webhook.AttemptStore]. Which fields q sets, and its outcomes, are
 // written into the statement, so that PostgreSQL plans each kind of query apart: the brief
@@ -30,6 +30,9 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 	}
 	if q.UserID != "" {
 		conds = append(conds, `user_id = `+args.add(q.UserID))
+	}
+	if q.Variant != "" {
+		conds = append(conds, `variant = `+args.add(q.Variant))
 	}
 	if len(q.Outcomes) > 0 {
 		var known []string
@@ -71,7 +74,7 @@ func scanAttempt(row pgx.Row) (webhook.Attempt, error) {
 	var next *time.Time
 	if err := row.Scan(&a.JobID, &a.MessageID, &a.MessageVersion, &a.UserID, &a.Number,
 		&a.Time, &duration, &a.Method, &a.URL, &reqHeader, &reqBody, &a.StatusCode, &respHeader,
-		&respBody, &a.Err, &a.Outcome, &next, &a.IgnoreCaps); err != nil {
+		&respBody, &a.Err, &a.Outcome, &next, &a.IgnoreCaps, &a.Variant, &a.Test); err != nil {
 		return a, err
 	}
 	a.Duration, a.RequestBody, a.ResponseBody = time.Duration(duration), string(reqBody), string(respBody)
@@ -85,7 +88,7 @@ func scanAttempt(row pgx.Row) (webhook.Attempt, error) {
 // scanBrief reads an attempt from briefColumns.
 func scanBrief(row pgx.Row) (webhook.Attempt, error) {
 	var a webhook.Attempt
-	err := row.Scan(&a.JobID, &a.MessageID, &a.UserID, &a.Number, &a.Time, &a.Outcome, &a.IgnoreCaps)
+	err := row.Scan(&a.JobID, &a.MessageID, &a.UserID, &a.Number, &a.Time, &a.Outcome, &a.IgnoreCaps, &a.Variant, &a.Test)
 	return a, err
 }
 

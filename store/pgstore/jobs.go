@@ -15,7 +15,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless, variant`
 
 // scanJob reads a job from jobColumns.
 func scanJob(row pgx.Row) (*webhook.Job, error) {
@@ -23,7 +23,7 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	var event, params, req []byte
 	var expires *time.Time
 	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
-		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless); err != nil {
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &j.Variant); err != nil {
 		return nil, err
 	}
 	j.LeaseExpiresAt = timeOrZero(expires)
@@ -39,15 +39,15 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	return j, nil
 }
 
-// insertJobsSQL returns a statement that saves the jobs of 13 arrays of arguments from
+// insertJobsSQL returns a statement that saves the jobs of 14 arrays of arguments from
 // $first on (see jobArgs) in order, in state scheduled or held, the first of each key
 // winning, and returns the key and ID of each job it saved; then a row (NULL, NULL) if it
 // notified listeners, which it does if it saved a scheduled job. before, if not empty, is
 // put in it as its first common table expressions.
 func insertJobsSQL(first int, before string) string {
-	arrays := make([]string, 13)
+	arrays := make([]string, 14)
 	for i, typ := range []string{"text", "text", "text", "int", "text", "jsonb", "jsonb", "text", "int",
-		"timestamptz", "timestamptz", "jsonb", "text"} {
+		"timestamptz", "timestamptz", "jsonb", "text", "text"} {
 		arrays[i] = "$" + strconv.Itoa(first+i) + "::" + typ + "[]"
 	}
 	if before != "" {
@@ -55,12 +55,12 @@ func insertJobsSQL(first int, before string) string {
 	}
 	return `WITH ` + before + `new_jobs AS (
 		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-			state, attempts, created_at, due_at, request, unless)
+			state, attempts, created_at, due_at, request, unless, variant)
 		SELECT id, key, message_id, message_version, user_id, event, params,
-			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless
+			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless, variant
 		FROM unnest(` + strings.Join(arrays, ", ") + `)
 			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
-				attempts, created_at, due_at, request, unless, n)
+				attempts, created_at, due_at, request, unless, variant, n)
 		ORDER BY n
 		ON CONFLICT (key) DO NOTHING
 		RETURNING key, id, state
@@ -76,19 +76,20 @@ var (
 	enqueueAllSQL  = insertJobsSQL(6, "new_events AS ("+insertEventsSQL+")")
 )
 
-// jobArgs returns the 13 arrays of arguments of insertJobsSQL for jobs.
+// jobArgs returns the 14 arrays of arguments of insertJobsSQL for jobs.
 func jobArgs(jobs []*webhook.Job) ([]any, error) {
 	n := len(jobs)
 	var (
 		ids, keys, msgs, users = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		states, unless         = make([]string, n), make([]string, n)
+		variants               = make([]string, n)
 		versions, attempts     = make([]int32, n), make([]int32, n)
 		events, params, reqs   = make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		created, due           = make([]time.Time, n), make([]time.Time, n)
 	)
 	for i, j := range jobs {
 		ids[i], keys[i], msgs[i], users[i] = j.ID, j.Key, j.MessageID, j.UserID
-		states[i], unless[i] = string(j.State), j.Unless
+		states[i], unless[i], variants[i] = string(j.State), j.Unless, j.Variant
 		versions[i], attempts[i] = int32(j.MessageVersion), int32(j.Attempts)
 		created[i], due[i] = j.CreatedAt, j.DueAt
 		var err error
@@ -102,7 +103,7 @@ func jobArgs(jobs []*webhook.Job) ([]any, error) {
 			return nil, err
 		}
 	}
-	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless}, nil
+	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless, variants}, nil
 }
 
 // enqueueCall is an Enqueue call: its parameters, and its result.
@@ -331,10 +332,10 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 // order.
 const attemptColumns = `job_id, message_id, message_version, user_id, number, time,
 	duration, method, url, request_header, request_body, status_code, response_header,
-	response_body, error, outcome, next_attempt_at, ignore_caps`
+	response_body, error, outcome, next_attempt_at, ignore_caps, variant, test`
 
 // finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
-// job) and appends attempts (the arrays $7 to $24, one element per attempt), in order. It
+// job) and appends attempts (the arrays $7 to $26, one element per attempt), in order. It
 // returns a row per job, in order: whether it was saved and whether it exists. Both look
 // the jobs up by id = ANY($1), which the primary key answers whatever the planner guesses
 // of the arrays' lengths.
@@ -351,7 +352,7 @@ const finishSQL = `WITH f AS (
 	SELECT ` + attemptColumns + `
 	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
 		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
-		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[])
+		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[], $25::text[], $26::boolean[])
 		WITH ORDINALITY AS a(` + attemptColumns + `, n)
 	ORDER BY n
 ), existing AS (
@@ -373,7 +374,8 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 		aDuration                                            []int64
 		aReqHeader, aReqBody, aRespHeader, aRespBody         [][]byte
 		aNext                                                []*time.Time
-		aIgnoreCaps                                          []bool
+		aIgnoreCaps, aTest                                   []bool
+		aVariant                                             []string
 	)
 	for i, f := range fs {
 		j := f.Job
@@ -400,10 +402,11 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 		aReqHeader, aReqBody, aStatus = append(aReqHeader, reqHeader), append(aReqBody, []byte(a.RequestBody)), append(aStatus, int32(a.StatusCode))
 		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
 		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
+		aVariant, aTest = append(aVariant, a.Variant), append(aTest, a.Test)
 	}
 	return []any{ids, owners, states, attempts, due, reqs,
 		aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
-		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps}, nil
+		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest}, nil
 }
 
 // finishCall is a Finish call: its items, and their errors.
@@ -484,8 +487,24 @@ func (s *Store) finishAll(ctx context.Context, items []webhook.Finished) ([]erro
 	if err != nil {
 		return errs, unsent{err}
 	}
+	// The users the attempts updated are saved in the same transaction (see Finished.User).
+	var users []webhook.UserUpdate
+	var usersAt []time.Time
+	for _, f := range items {
+		if f.User != nil && f.Attempt != nil {
+			users, usersAt = append(users, *f.User), append(usersAt, f.Attempt.Time)
+		}
+	}
+	userStmts, err := putUsersStmts(users, func(i int) time.Time { return usersAt[i] })
+	if err != nil {
+		return errs, unsent{err}
+	}
 	i := 0
-	err = s.batch(ctx, hotSettings, []stmt{{finishSQL, args}}, func(_ int, rows pgx.Rows) error {
+	err = s.batch(ctx, hotSettings, append([]stmt{{finishSQL, args}}, userStmts...), func(n int, rows pgx.Rows) error {
+		if n > 0 {
+			rows.Close()
+			return rows.Err()
+		}
 		var saved, exists bool
 		_, err := pgx.ForEachRow(rows, []any{&saved, &exists}, func() error {
 			if i == len(items) {
@@ -543,9 +562,9 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	if p.To == webhook.JobCancelled {
 		sql += `, logged AS (
 			INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time,
-				duration, method, url, status_code, error, outcome)
+				duration, method, url, status_code, error, outcome, variant)
 			SELECT id, message_id, message_version, user_id, attempts + 1, ` + args.add(p.Now) + `,
-				0, '', '', 0, ` + args.add(p.Reason) + `, '` + string(webhook.Cancelled) + `'
+				0, '', '', 0, ` + args.add(p.Reason) + `, '` + string(webhook.Cancelled) + `', variant
 			FROM moved ORDER BY id
 		)`
 	}

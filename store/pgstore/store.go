@@ -38,7 +38,8 @@
 //
 // The files of the package follow the roles of the Store contract, as those of
 // store/memstore and store/sqlitestore do: users.go, events.go, messages.go, jobs.go,
-// attempts.go, campaigns.go; and listen.go for [webhook.Notifier], migrate.go for the schema.
+// attempts.go, campaigns.go; and listen.go for [webhook.Notifier], variants.go for
+// [webhook.VariantStore], templates.go for [webhook.TemplateStore], migrate.go for the schema.
 package pgstore
 
 import (
@@ -77,6 +78,8 @@ var (
 	_ webhook.Store         = (*Store)(nil)
 	_ webhook.Notifier      = (*Store)(nil)
 	_ webhook.AttemptPruner = (*Store)(nil)
+	_ webhook.VariantStore  = (*Store)(nil)
+	_ webhook.TemplateStore = (*Store)(nil)
 )
 
 // querier is what the Store needs of a pool or a transaction.

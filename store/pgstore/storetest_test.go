@@ -15,7 +15,8 @@ func TestStore(t *testing.T) {
 	pool := newPool(t, newSchema(t))
 	storetest.Run(t, func(t *testing.T) webhook.Store {
 		if _, err := pool.Exec(context.Background(), `TRUNCATE webhook_users, webhook_events,
-			webhook_message_heads, webhook_messages, webhook_jobs, webhook_attempts, webhook_campaigns RESTART IDENTITY`); err != nil {
+			webhook_message_heads, webhook_messages, webhook_jobs, webhook_attempts, webhook_campaigns,
+			webhook_variants, webhook_template_heads, webhook_templates RESTART IDENTITY`); err != nil {
 			t.Fatal(err)
 		}
 		return pgstore.New(pool)

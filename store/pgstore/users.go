@@ -4,22 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/hookline/webhook"
 	"github.com/jackc/pgx/v5"
 )
 
-// putUsersSQL saves the users of the arrays $1 to $4 (ID, the user as JSON, whether to merge
-// it, and the attributes to unset as a JSON array), whose IDs differ: a new user as given,
-// with created_at $5 (JSON, or NULL for none) if it has none; a stored one merged, or
-// replaced, keeping its created_at if the new one has none. The user's JSON leaves out zero fields
-// (and Test if false), so merging is jsonb's ||, with the attributes merged a level down.
+// putUsersSQL saves the users of the arrays $1 to $5 (ID, the user as JSON, whether to merge
+// it, the attributes to unset as a JSON array, and the created_at of a new user that has
+// none, as JSON or NULL for none), whose IDs differ: a new user as given, with that
+// created_at; a stored one merged, or replaced, keeping its created_at if the new one has
+// none. The user's JSON leaves out zero fields (and Test if false), so merging is jsonb's ||,
+// with the attributes merged a level down.
 const putUsersSQL = `WITH u AS (
-	SELECT * FROM unnest($1::text[], $2::jsonb[], $3::boolean[], $4::jsonb[]) AS u(id, data, merge, unset)
+	SELECT * FROM unnest($1::text[], $2::jsonb[], $3::boolean[], $4::jsonb[], $5::jsonb[]) AS u(id, data, merge, unset, now)
 )
 INSERT INTO webhook_users (id, data)
-SELECT id, CASE WHEN data ? 'created_at' OR $5::jsonb IS NULL THEN data
-	ELSE data || jsonb_build_object('created_at', $5::jsonb) END
+SELECT id, CASE WHEN data ? 'created_at' OR now IS NULL THEN data
+	ELSE data || jsonb_build_object('created_at', now) END
 FROM u
 ON CONFLICT (id) DO UPDATE SET data = (
 	SELECT CASE WHEN NOT u.merge THEN
@@ -36,17 +38,9 @@ ON CONFLICT (id) DO UPDATE SET data = (
 // once, in one statement per time it names one user (the first of each user's updates in the
 // first), in one round trip and one transaction.
 func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
-	rounds, err := userRounds(p.Users)
+	stmts, err := putUsersStmts(p.Users, func(int) time.Time { return p.Now })
 	if err != nil {
 		return wrap("put users", err)
-	}
-	now, err := marshal(nullTime(p.Now))
-	if err != nil {
-		return wrap("put users", err)
-	}
-	stmts := make([]stmt, len(rounds))
-	for i, args := range rounds {
-		stmts[i] = stmt{putUsersSQL, append(args, now)}
 	}
 	err = s.batch(ctx, "", stmts, func(_ int, rows pgx.Rows) error {
 		rows.Close()
@@ -55,17 +49,18 @@ func (s *Store) PutUsers(ctx context.Context, p webhook.PutUsersParams) error {
 	return wrap("put users", err)
 }
 
-// userRounds returns the arguments $1 to $4 of putUsersSQL for each round of ups: the first
-// update of each user in the first round, the second in the second, and so on.
-func userRounds(ups []webhook.UserUpdate) ([][]any, error) {
+// putUsersStmts returns the statements that save ups as PutUsers does, with now(i) the
+// PutUsersParams.Now of ups[i]: one putUsersSQL per round of ups, the first update of each
+// user in the first round, the second in the second, and so on.
+func putUsersStmts(ups []webhook.UserUpdate, now func(i int) time.Time) ([]stmt, error) {
 	type round struct {
-		ids          []string
-		data, unsets [][]byte
-		merges       []bool
+		ids                []string
+		data, unsets, nows [][]byte
+		merges             []bool
 	}
 	var rounds []*round
 	seen := make(map[string]int, len(ups)) // user ID → its updates so far
-	for _, up := range ups {
+	for i, up := range ups {
 		k := seen[up.User.ID]
 		seen[up.User.ID] = k + 1
 		if k == len(rounds) {
@@ -83,13 +78,18 @@ func userRounds(ups []webhook.UserUpdate) ([][]any, error) {
 				return nil, err
 			}
 		}
+		created, err := marshal(nullTime(now(i)))
+		if err != nil {
+			return nil, err
+		}
 		r.ids, r.data, r.merges, r.unsets = append(r.ids, up.User.ID), append(r.data, data), append(r.merges, merge), append(r.unsets, unset)
+		r.nows = append(r.nows, created)
 	}
-	args := make([][]any, len(rounds))
+	stmts := make([]stmt, len(rounds))
 	for i, r := range rounds {
-		args[i] = []any{r.ids, r.data, r.merges, r.unsets}
+		stmts[i] = stmt{putUsersSQL, []any{r.ids, r.data, r.merges, r.unsets, r.nows}}
 	}
-	return args, nil
+	return stmts, nil
 }
 
 // Users implements [webhook.UserStore]. Calls with IDs made at the same time share a

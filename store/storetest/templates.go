@@ -57,7 +57,7 @@ func testTemplateRoundTrip(t *testing.T, s webhook.Store) {
 		ContentType: webhook.Form, Headers: []webhook.Field{{Key: "X-B", Value: "2"}, {Key: "X-A", Value: "1"}},
 		Data: []webhook.Field{{Key: "z", Value: "{{ 1 }}"}, {Key: "a", Value: "é"}}, Dialect: "iterable",
 	}
-	snip := snippet("crm", "{% macro contact() %}\x00\u00e9{% endmacro %}")
+	snip := snippet("crm", "{% macro contact() %}\u00e9\n{% endmacro %}")
 	putTemplates(t, ts, hook, snip)
 	if hook.Version != 1 || snip.Version != 1 {
 		t.Errorf("PutTemplate of new templates set versions %d and %d, want 1 each", hook.Version, snip.Version)
