@@ -109,7 +109,7 @@ func (s *Sender) TestSend(ctx context.Context, messageID string, opts *TestSendO
 		err := all
 		for i, e := range errs {
 			s.obs.finished(ctx, &items[i], e, all) // the hooks see the attempts, with Test set
-			if !errors.Is(e, ErrNotFound) { // a test send has no job
+			if !errors.Is(e, ErrNotFound) {        // a test send has no job
 				err = cmp.Or(err, e)
 			}
 		}
