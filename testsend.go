@@ -108,8 +108,10 @@ func (s *Sender) TestSend(ctx context.Context, messageID string, opts *TestSendO
 		errs, all := s.store.Finish(context.WithoutCancel(ctx), FinishParams{Jobs: items})
 		err := all
 		for i, e := range errs {
-			s.obs.finished(ctx, &items[i], e, all) // the hooks see the attempts, with Test set
-			if !errors.Is(e, ErrNotFound) {        // a test send has no job
+			// The hooks see the attempts, with Test set. A test send has no job: the Store
+			// answers ErrNotFound for it.
+			s.obs.finished(ctx, &items[i], e, all)
+			if !errors.Is(e, ErrNotFound) {
 				err = cmp.Or(err, e)
 			}
 		}

@@ -17,7 +17,7 @@ ORDER BY message_id, user_id, n
 ON CONFLICT (message_id, user_id) DO NOTHING`
 
 // heldVariantsSQL returns the variant saved for each message and user of the arrays $1 and
-// $2, in order (” for none).
+// $2, in order: an empty string for none.
 const heldVariantsSQL = `SELECT coalesce(v.variant, '')
 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS a(message_id, user_id, n)
 LEFT JOIN LATERAL (SELECT variant FROM webhook_variants
