@@ -26,9 +26,12 @@
 // # Messages and templates
 //
 // A Message's URL, header values and Data values are Jinja templates, rendered with gonja in a
-// private environment that cannot read files or load other templates. They see the user
-// (user, userAttribute), the triggering event's parameters (parameter, event), the message and
-// now; see [Message] for the list. Values substituted into the URL are escaped for their
+// private environment that cannot read files. They see the user (user, userAttribute), the
+// triggering event's parameters (parameter, event), the message, its variant and now; see
+// [Message] for the list. They may load snippets saved in the Store ({% include 'footer' %};
+// see [Template] and [Sender.SaveTemplate]), and messages may start from saved webhook
+// templates ([Template.NewMessage]). Templates copied from Leanplum or Iterable work as they
+// are with Message.Dialect. Values substituted into the URL are escaped for their
 // place, so a value can never add a path segment or a query parameter. A variable that is
 // missing makes the job fail for good unless the template gives a fallback with
 // | default(...). Basic auth comes from the URL's user info (https://user:pass@host) and is
@@ -53,6 +56,14 @@
 // [Sender.PauseCampaign], [Sender.ResumeCampaign] and [Sender.CancelCampaign], which control a
 // Triggered message too; a fan-out is paged and checkpointed in the Store, so it survives a
 // crash. Config.Caps ([Cap]) and Config.QuietHours ([QuietHours]) apply to every kind.
+//
+// # A/B tests, test sends and responses
+//
+// A message's [Variant]s and control group split its users by a stable hash, remembered by the
+// Store, until [Sender.SendWinner] sends the rest the winner. [Sender.TestSend] sends a
+// message now to its test users, outside the queue's rules, and returns what was sent and
+// answered. Message.UpdateProfile merges a JSON response into the user's attributes
+// ([ProfileUpdate]); Config.OnResponse hands responses to the app's code.
 //
 // # Sending
 //

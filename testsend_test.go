@@ -1,8 +1,10 @@
 package webhook_test
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,5 +128,38 @@ func TestTestSendReportsFailuresOnceWithoutRetry(t *testing.T) {
 	h.advance(t, time.Hour)
 	if n := len(h.recv.Requests()); n != 1 {
 		t.Errorf("the receiver got %d requests, want 1: a test send is not retried", n)
+	}
+}
+
+func TestTestSendsReachTheHooksMarkedAsTests(t *testing.T) {
+	var mu sync.Mutex
+	var seen []webhook.Attempt
+	var ended []webhook.JobEnd
+	h := newHarness(t, &webhook.Config{Hooks: webhook.Hooks{
+		AttemptFinished: func(_ context.Context, a webhook.Attempt) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, a)
+		},
+		JobEnded: func(_ context.Context, e webhook.JobEnd) {
+			mu.Lock()
+			defer mu.Unlock()
+			ended = append(ended, e)
+		},
+	}})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL})
+	if _, err := h.sender.TestSend(h.ctx, "m", &webhook.TestSendOptions{UserID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.Stop(h.ctx); err != nil { // waits for the hooks
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || !seen[0].Test || seen[0].UserID != "u1" || seen[0].Outcome != webhook.Succeeded {
+		t.Errorf("AttemptFinished saw %+v, want the test send's attempt, marked Test", seen)
+	}
+	if len(ended) != 0 {
+		t.Errorf("JobEnded saw %+v, want nothing: a test send has no job", ended)
 	}
 }
