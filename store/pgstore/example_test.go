@@ -58,4 +58,5 @@ func ExampleMigrations() {
 	// 001_init.up.sql
 	// 002_roles.up.sql
 	// 003_contract_v2.up.sql
+	// 004_trace.up.sql
 }
