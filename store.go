@@ -493,7 +493,8 @@ type AttemptPruner interface {
 
 // QueueReader is an optional role of a Store: counting the job queue, for the gauges
 // webhook.queue.depth and webhook.queue.lag of a started Sender (see Config.MeterProvider),
-// which reports neither if its Store lacks the role. memstore and sqlitestore implement it.
+// which reports neither if its Store lacks the role. memstore, sqlitestore and pgstore
+// implement it.
 type QueueReader interface {
 	// QueueStats returns how many jobs are scheduled, running and held, and when the job that
 	// has been due the longest came due: the earliest time at or before p.Now at which a job

@@ -123,15 +123,15 @@ func get(m map[string]*limiter, key string, now time.Time, newRate func() *rate.
 // now. A job that must wait holds a reserved slot, so jobs waiting for the same limiter come
 // due one after another instead of all at once; perMinute > 0 limits the message too.
 //
-// A host whose last attempt failed gets one attempt at a time: while one is in flight, others
-// wait until its deadline, so that a host that hangs until the timeout holds one worker, not
-// all of them. The first of them is parked instead: Admit keeps job, reports parked, and
+// A host whose last attempt failed, or which has held an attempt for a quarter of its time,
+// gets one attempt at a time: while one is in flight, others wait until its deadline, so that
+// a host that hangs until the timeout holds one worker, not all of them. The first of them is parked instead: Admit keeps job, reports parked, and
 // [Limits.Done] returns it when the attempt in flight ends, for the caller to attempt next;
 // the others wait. An admitted attempt is in flight until Done is called with its deadline.
 func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, now, deadline time.Time) (wait time.Duration, parked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	h, wait, busy := l.admit(jobID, host, messageID, perMinute, now)
+	h, wait, busy := l.admit(jobID, host, messageID, perMinute, now, deadline)
 	switch {
 	case wait == 0:
 		h.inFlight = append(h.inFlight, deadline)
@@ -144,7 +144,7 @@ func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, no
 
 // admit is Admit, but for counting the attempt in flight, with l.mu held. It returns the
 // host's limiter.
-func (l *Limits) admit(jobID, host, messageID string, perMinute int, now time.Time) (*limiter, time.Duration, bool) {
+func (l *Limits) admit(jobID, host, messageID string, perMinute int, now, deadline time.Time) (*limiter, time.Duration, bool) {
 	h := get(l.hosts, host, now, func() *rate.Limiter {
 		if l.hostRate == rate.Inf {
 			return nil
@@ -155,7 +155,12 @@ func (l *Limits) admit(jobID, host, messageID string, perMinute int, now time.Ti
 		delete(l.slots, jobID) // it asks for a new slot when the pause ends
 		return h, h.paused.Sub(now), false
 	}
-	if first := h.firstDeadline(now); h.failures > 0 && !first.IsZero() {
+	// A host is suspect when its last attempt failed, or when an attempt has been in flight
+	// for a quarter of its time (each attempt's deadline is as far from its start as the new
+	// one's): a host that hangs is suspect long before its first attempt times out.
+	first := h.firstDeadline(now)
+	slow := !first.IsZero() && first.Before(now.Add(3*deadline.Sub(now)/4))
+	if (h.failures > 0 || slow) && !first.IsZero() {
 		delete(l.slots, jobID)
 		return h, first.Sub(now), true
 	}

@@ -279,3 +279,24 @@ func TestBreakerChanges(t *testing.T) {
 		}
 	}
 }
+
+// A host that has held an attempt for a quarter of its time is suspect before the attempt
+// fails: the next job is parked, and others wait, as for a failing host.
+func TestSlowHostIsSuspect(t *testing.T) {
+	l := newLimits(Config{Rate: -1})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "hangs.example.com"
+	if wait, _ := l.Admit("a", "a", host, "m", 0, now, now.Add(40*time.Second)); wait != 0 {
+		t.Fatalf("the first attempt waits %v, want 0", wait)
+	}
+	if wait, parked := l.Admit("b", "b", host, "m", 0, now.Add(9*time.Second), now.Add(49*time.Second)); wait != 0 || parked {
+		t.Errorf("an attempt while the first has been in flight for 9s of 40 waits %v, parked %v; want neither", wait, parked)
+	}
+	later := now.Add(11 * time.Second)
+	if _, parked := l.Admit("c", "c", host, "m", 0, later, later.Add(40*time.Second)); !parked {
+		t.Errorf("an attempt while the first has been in flight for 11s of 40 was not parked")
+	}
+	if wait, _ := l.Admit("d", "d", host, "m", 0, later, later.Add(40*time.Second)); wait != 29*time.Second {
+		t.Errorf("the next attempt waits %v, want until the first's deadline (29s)", wait)
+	}
+}

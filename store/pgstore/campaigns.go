@@ -11,17 +11,21 @@ import (
 
 // campaignColumns are the columns scanCampaign reads, in order.
 const campaignColumns = `message_id, message_version, run, state, started_at, occurrence, after_user,
-	next_at, lease_owner, lease_expires_at, rev`
+	next_at, lease_owner, lease_expires_at, rev, trace`
 
 // scanCampaign reads a campaign from campaignColumns.
 func scanCampaign(row pgx.Row) (*webhook.Campaign, error) {
 	c := new(webhook.Campaign)
 	var next, expires *time.Time
+	var trace []byte
 	if err := row.Scan(&c.MessageID, &c.MessageVersion, &c.Run, &c.State, &c.StartedAt, &c.Occurrence,
-		&c.After, &next, &c.LeaseOwner, &expires, &c.Rev); err != nil {
+		&c.After, &next, &c.LeaseOwner, &expires, &c.Rev, &trace); err != nil {
 		return nil, err
 	}
 	c.NextAt, c.LeaseExpiresAt = timeOrZero(next), timeOrZero(expires)
+	if err := unmarshal(trace, &c.Trace); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -30,21 +34,26 @@ func scanCampaign(row pgx.Row) (*webhook.Campaign, error) {
 // hold. It notifies listeners (see [Store.Notifications]) if it saves a running campaign with
 // a fan-out to do, so that any Sender may start it at once.
 func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
+	trace, err := marshal(c.Trace)
+	if err != nil {
+		return wrap("put campaign", err)
+	}
 	var rev int64
-	err := s.db.QueryRow(ctx, `WITH given AS (
+	err = s.db.QueryRow(ctx, `WITH given AS (
 		SELECT $1::text AS message_id, $2::int AS message_version, $3::int AS run, $4::text AS state,
 			$5::timestamptz AS started_at, $6::text AS occurrence, $7::text AS after_user,
-			$8::timestamptz AS next_at, $9::text AS lease_owner, $10::timestamptz AS lease_expires_at
+			$8::timestamptz AS next_at, $9::text AS lease_owner, $10::timestamptz AS lease_expires_at,
+			$12::jsonb AS trace
 	), updated AS (
 		UPDATE webhook_campaigns c SET message_version = g.message_version, run = g.run, state = g.state,
 			started_at = g.started_at, occurrence = g.occurrence, after_user = g.after_user,
 			next_at = g.next_at, lease_owner = g.lease_owner, lease_expires_at = g.lease_expires_at,
-			rev = c.rev + 1
+			trace = g.trace, rev = c.rev + 1
 		FROM given g WHERE c.message_id = g.message_id AND c.rev = $11::bigint AND $11::bigint <> 0
 		RETURNING c.rev, c.state, c.next_at
 	), inserted AS (
 		INSERT INTO webhook_campaigns (message_id, message_version, run, state, started_at, occurrence,
-			after_user, next_at, lease_owner, lease_expires_at, rev)
+			after_user, next_at, lease_owner, lease_expires_at, trace, rev)
 		SELECT *, 1 FROM given WHERE $11::bigint = 0
 		ON CONFLICT (message_id) DO NOTHING
 		RETURNING rev, state, next_at
@@ -57,7 +66,7 @@ func (s *Store) PutCampaign(ctx context.Context, c *webhook.Campaign) error {
 	WHERE EXISTS (SELECT FROM saved WHERE state = 'running' AND next_at IS NOT NULL)
 	ORDER BY rev DESC LIMIT 1`,
 		c.MessageID, c.MessageVersion, c.Run, string(c.State), c.StartedAt, c.Occurrence, c.After,
-		nullTime(c.NextAt), c.LeaseOwner, nullTime(c.LeaseExpiresAt), c.Rev).Scan(&rev)
+		nullTime(c.NextAt), c.LeaseOwner, nullTime(c.LeaseExpiresAt), c.Rev, trace).Scan(&rev)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return webhook.ErrConflict

@@ -58,5 +58,6 @@ func ExampleMigrations() {
 	// 001_init.up.sql
 	// 002_roles.up.sql
 	// 003_contract_v2.up.sql
-	// 004_variants_templates.up.sql
+	// 004_trace.up.sql
+	// 005_variants_templates.up.sql
 }

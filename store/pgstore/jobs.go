@@ -15,15 +15,18 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless, variant`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant`
 
 // scanJob reads a job from jobColumns.
 func scanJob(row pgx.Row) (*webhook.Job, error) {
 	j := new(webhook.Job)
-	var event, params, req []byte
+	var event, params, req, trace []byte
 	var expires *time.Time
 	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
-		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &j.Variant); err != nil {
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant); err != nil {
+		return nil, err
+	}
+	if err := unmarshal(trace, &j.Trace); err != nil {
 		return nil, err
 	}
 	j.LeaseExpiresAt = timeOrZero(expires)
@@ -39,15 +42,15 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	return j, nil
 }
 
-// insertJobsSQL returns a statement that saves the jobs of 14 arrays of arguments from
+// insertJobsSQL returns a statement that saves the jobs of 15 arrays of arguments from
 // $first on (see jobArgs) in order, in state scheduled or held, the first of each key
 // winning, and returns the key and ID of each job it saved; then a row (NULL, NULL) if it
 // notified listeners, which it does if it saved a scheduled job. before, if not empty, is
 // put in it as its first common table expressions.
 func insertJobsSQL(first int, before string) string {
-	arrays := make([]string, 14)
+	arrays := make([]string, 15)
 	for i, typ := range []string{"text", "text", "text", "int", "text", "jsonb", "jsonb", "text", "int",
-		"timestamptz", "timestamptz", "jsonb", "text", "text"} {
+		"timestamptz", "timestamptz", "jsonb", "text", "jsonb", "text"} {
 		arrays[i] = "$" + strconv.Itoa(first+i) + "::" + typ + "[]"
 	}
 	if before != "" {
@@ -55,12 +58,12 @@ func insertJobsSQL(first int, before string) string {
 	}
 	return `WITH ` + before + `new_jobs AS (
 		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
-			state, attempts, created_at, due_at, request, unless, variant)
+			state, attempts, created_at, due_at, request, unless, trace, variant)
 		SELECT id, key, message_id, message_version, user_id, event, params,
-			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless, variant
+			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless, trace, variant
 		FROM unnest(` + strings.Join(arrays, ", ") + `)
 			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
-				attempts, created_at, due_at, request, unless, variant, n)
+				attempts, created_at, due_at, request, unless, trace, variant, n)
 		ORDER BY n
 		ON CONFLICT (key) DO NOTHING
 		RETURNING key, id, state
@@ -76,7 +79,7 @@ var (
 	enqueueAllSQL  = insertJobsSQL(6, "new_events AS ("+insertEventsSQL+")")
 )
 
-// jobArgs returns the 14 arrays of arguments of insertJobsSQL for jobs.
+// jobArgs returns the 15 arrays of arguments of insertJobsSQL for jobs.
 func jobArgs(jobs []*webhook.Job) ([]any, error) {
 	n := len(jobs)
 	var (
@@ -85,6 +88,7 @@ func jobArgs(jobs []*webhook.Job) ([]any, error) {
 		variants               = make([]string, n)
 		versions, attempts     = make([]int32, n), make([]int32, n)
 		events, params, reqs   = make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		traces                 = make([][]byte, n)
 		created, due           = make([]time.Time, n), make([]time.Time, n)
 	)
 	for i, j := range jobs {
@@ -102,8 +106,11 @@ func jobArgs(jobs []*webhook.Job) ([]any, error) {
 		if reqs[i], err = marshal(j.Request); err != nil {
 			return nil, err
 		}
+		if traces[i], err = marshal(j.Trace); err != nil {
+			return nil, err
+		}
 	}
-	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless, variants}, nil
+	return []any{ids, keys, msgs, versions, users, events, params, states, attempts, created, due, reqs, unless, traces, variants}, nil
 }
 
 // enqueueCall is an Enqueue call: its parameters, and its result.

@@ -20,6 +20,10 @@ import (
 
 // Bench measures the Store that newStore returns, in sub-benchmarks:
 //
+//   - PutUsers/batch=N: users saved per second, N per call, as [webhook.Sender.Identify]
+//     (N=1) and [webhook.Sender.UpdateUsers] save them;
+//   - Events/batch=N: events saved per second, N per Enqueue, as [webhook.Sender.Trigger]
+//     and [webhook.Sender.TriggerMany] save events that trigger nothing;
 //   - Enqueue/batch=N: jobs enqueued per second, N per call;
 //   - ClaimFinish/batch=N: jobs claimed N at a time and finished, each with an attempt, with
 //     one Finish per claim, as a Sender's completer finishes the outcomes its workers hand
@@ -33,6 +37,12 @@ import (
 //
 // newStore is called once per sub-benchmark run and must return a new, empty Store.
 func Bench(b *testing.B, newStore func(b *testing.B) webhook.Store) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("PutUsers/batch=%d", n), func(b *testing.B) { benchPutUsers(b, newStore(b), n) })
+	}
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("Events/batch=%d", n), func(b *testing.B) { benchEvents(b, newStore(b), n) })
+	}
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("Enqueue/batch=%d", n), func(b *testing.B) { benchEnqueue(b, newStore(b), n) })
 	}
@@ -56,14 +66,46 @@ func enqueueN(b *testing.B, s webhook.Store, n, batch int) {
 	}
 }
 
+func benchPutUsers(b *testing.B, s webhook.Store, batch int) {
+	cpu0 := cpuTime()
+	users := make([]webhook.UserUpdate, 0, batch)
+	for i := range b.N {
+		users = append(users, webhook.UserUpdate{User: webhook.User{ID: fmt.Sprintf("u%09d", i),
+			Attributes: webhook.Map{"plan": "gold", "age": int64(30 + i%40)}}})
+		if len(users) == batch || i == b.N-1 {
+			if err := s.PutUsers(b.Context(), webhook.PutUsersParams{Users: users, Now: at(0)}); err != nil {
+				b.Fatal(err)
+			}
+			users = users[:0]
+		}
+	}
+	reportJobs(b, cpu0)
+}
+
+func benchEvents(b *testing.B, s webhook.Store, batch int) {
+	cpu0 := cpuTime()
+	events := make([]webhook.Event, 0, batch)
+	for i := range b.N {
+		events = append(events, webhook.Event{ID: fmt.Sprintf("e%09d", i), UserID: fmt.Sprintf("u%d", i%1000),
+			Name: "purchase", Params: webhook.Map{"amount": int64(i % 100)}, Time: at(time.Duration(i))})
+		if len(events) == batch || i == b.N-1 {
+			if _, err := s.Enqueue(b.Context(), webhook.EnqueueParams{Events: events}); err != nil {
+				b.Fatal(err)
+			}
+			events = events[:0]
+		}
+	}
+	reportJobs(b, cpu0)
+}
+
 func benchEnqueue(b *testing.B, s webhook.Store, batch int) {
 	cpu0 := cpuTime()
 	enqueueN(b, s, b.N, batch)
 	reportJobs(b, cpu0)
 }
 
-// reportJobs reports the rate of b.N jobs and, if it can be read, the process's CPU time
-// per job since cpu0.
+// reportJobs reports the rate of b.N jobs (or users, or events) and, if it can be read, the
+// process's CPU time per job since cpu0.
 func reportJobs(b *testing.B, cpu0 time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	if cpu := cpuTime() - cpu0; cpu0 > 0 && cpu > 0 {
