@@ -14,12 +14,12 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
-// newExampleSender returns a Sender on store and a fake clock, which reaches loopback
-// receivers and logs nothing, for the examples. The clock's BlockUntil waits until the
-// Sender has sent everything due.
-func newExampleSender(store webhook.Store) (*webhook.Sender, *webhooktest.FakeClock) {
+// newLoopbackSender returns a Sender on memstore and a fake clock, which reaches loopback
+// receivers and logs nothing, for the examples that send. The clock's BlockUntil waits until
+// the Sender has sent everything due.
+func newLoopbackSender() (*webhook.Sender, *webhooktest.FakeClock) {
 	clock := webhooktest.NewFakeClock(webhooktest.Epoch)
-	s, err := webhook.NewSender(store, &webhook.Config{
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{
 		Clock:         clock,
 		AllowNetworks: webhooktest.LoopbackNetworks(),
 		Logger:        slog.New(slog.DiscardHandler),
@@ -37,7 +37,7 @@ func ExampleVariant() {
 	ctx := context.Background()
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer receiver.Close()
-	s, clock := newExampleSender(memstore.New())
+	s, clock := newLoopbackSender()
 	err := s.SaveMessage(ctx, &webhook.Message{
 		ID:   "promo",
 		URL:  receiver.URL + "/promo",
@@ -85,7 +85,7 @@ func ExampleVariant() {
 // jobs enqueued from then on render with it, and those enqueued before keep the old one.
 func ExampleSender_SaveTemplate() {
 	ctx := context.Background()
-	s, _ := newExampleSender(memstore.New())
+	s, _ := newLoopbackSender()
 	for _, t := range []*webhook.Template{
 		{Kind: webhook.Snippet, Name: "crm", Source: "{% macro contact(kind) %}{{ kind }}:{{ user.id }}{% endmacro %}"},
 		{Kind: webhook.Snippet, Name: "footer", Source: "Sent by Acme"},
@@ -129,7 +129,7 @@ func ExampleSender_SaveTemplate() {
 // A saved webhook template is the start of new messages: its method, URL, headers and data.
 func ExampleTemplate_NewMessage() {
 	ctx := context.Background()
-	s, _ := newExampleSender(memstore.New())
+	s, _ := newLoopbackSender()
 	err := s.SaveTemplate(ctx, &webhook.Template{
 		Kind: webhook.WebhookTemplate, Name: "crm-update", Method: "PUT",
 		URL:  "https://crm.example.com/users/{{ user.id }}",
@@ -163,7 +163,7 @@ func ExampleSender_TestSend() {
 		fmt.Fprintf(w, "got %s", body)
 	}))
 	defer receiver.Close()
-	s, _ := newExampleSender(memstore.New())
+	s, _ := newLoopbackSender()
 	for _, u := range []webhook.User{
 		{ID: "qa-1", Test: true, Attributes: webhook.Map{"name": "Ann"}},
 		{ID: "qa-2", Test: true, Attributes: webhook.Map{"name": "Bob"}},
@@ -204,7 +204,7 @@ func ExampleProfileUpdate() {
 		fmt.Fprintf(w, `{"data":{"company":"Acme","seats":12},"email":%q}`, r.URL.Query().Get("email"))
 	}))
 	defer partner.Close()
-	s, clock := newExampleSender(memstore.New())
+	s, clock := newLoopbackSender()
 	err := s.SaveMessage(ctx, &webhook.Message{
 		ID: "enrich", Method: "GET", URL: partner.URL + "/lookup",
 		Data: []webhook.Field{{Key: "email", Value: "{{ user.email }}"}},
@@ -244,7 +244,7 @@ func ExampleProfileUpdate() {
 // has them.
 func ExampleMessage_dialect() {
 	ctx := context.Background()
-	s, _ := newExampleSender(memstore.New())
+	s, _ := newLoopbackSender()
 	m := &webhook.Message{
 		ID:      "set-status",
 		Dialect: "leanplum",
