@@ -23,6 +23,7 @@ type limiter struct {
 	paused   time.Time     // no attempt before this time
 	inFlight []time.Time   // the deadlines of the attempts in flight
 	parked   any           // a job waiting for an attempt in flight to end, or nil
+	spread   time.Time     // when the next job turned away from a suspect host comes back
 }
 
 // idle reports whether forgetting l changes nothing: its bucket is full, its breaker is
@@ -124,8 +125,9 @@ func get(m map[string]*limiter, key string, now time.Time, newRate func() *rate.
 // due one after another instead of all at once; perMinute > 0 limits the message too.
 //
 // A host whose last attempt failed, or which has held an attempt for a quarter of its time,
-// gets one attempt at a time: while one is in flight, others wait until its deadline, so that
-// a host that hangs until the timeout holds one worker, not all of them. The first of them is parked instead: Admit keeps job, reports parked, and
+// gets one attempt at a time: while one is in flight, others wait until its deadline, and
+// then a quarter of an attempt's time after each other, so that a host that hangs until the
+// timeout holds one worker, not all of them, and its jobs do not all come back at once. The first of them is parked instead: Admit keeps job, reports parked, and
 // [Limits.Done] returns it when the attempt in flight ends, for the caller to attempt next;
 // the others wait. An admitted attempt is in flight until Done is called with its deadline.
 func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, now, deadline time.Time) (wait time.Duration, parked bool) {
@@ -135,9 +137,19 @@ func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, no
 	switch {
 	case wait == 0:
 		h.inFlight = append(h.inFlight, deadline)
-	case busy && job != nil && h.parked == nil:
+	case !busy:
+	case job != nil && h.parked == nil:
 		h.parked = job
 		return wait, true
+	default:
+		// The jobs turned away come back one after another, a quarter of an attempt's time
+		// apart from the deadline of the one in flight on, not all at that deadline.
+		back := now.Add(wait)
+		if h.spread.After(back) {
+			back = h.spread
+		}
+		h.spread = back.Add(deadline.Sub(now) / 4)
+		wait = back.Sub(now)
 	}
 	return wait, false
 }

@@ -300,3 +300,22 @@ func TestSlowHostIsSuspect(t *testing.T) {
 		t.Errorf("the next attempt waits %v, want until the first's deadline (29s)", wait)
 	}
 }
+
+// The jobs turned away from a failing host come back a quarter of an attempt's time apart,
+// from the deadline of the attempt in flight on, not all at once.
+func TestJobsTurnedAwayComeBackSpread(t *testing.T) {
+	l := newLimits(Config{Rate: -1})
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	const host = "down.example.com"
+	deadline := now.Add(40 * time.Second)
+	l.Admit(nil, "a", host, "m", 0, now, deadline)
+	_, _ = l.Done(host, deadline, Failed, now)
+	l.Admit(nil, "probe", host, "m", 0, now, deadline)
+	l.Admit("parked", "parked", host, "m", 0, now, deadline)
+	for i, want := range []time.Duration{40 * time.Second, 50 * time.Second, 60 * time.Second, 70 * time.Second} {
+		id := fmt.Sprint("w", i)
+		if wait, parked := l.Admit(id, id, host, "m", 0, now, deadline); wait != want || parked {
+			t.Errorf("job %d turned away waits %v, parked %v; want %v", i, wait, parked, want)
+		}
+	}
+}
