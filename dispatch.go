@@ -13,7 +13,8 @@ import (
 // (see fanOuter), and otherwise waits.
 //
 // While jobs are held (claimed, and their outcome not yet written) it waits for one of them to
-// be written, or for a wake-up; when none is held it waits on the Clock until the next job or
+// be written, for a wake-up, or, on the system clock, for the next job to come due (see
+// dueWhileBusy); when none is held it waits on the Clock until the next job or
 // fan-out is due or PollInterval passes. So a Sender is idle exactly when its dispatcher waits
 // on the Clock, which is what lets a test with a fake clock wait for it.
 //
@@ -107,7 +108,9 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 			return
 		default:
 		}
-		if room := capacity - held; room > 0 && (held < d.workers || room >= d.workers) {
+		room := capacity - held
+		canClaim := room > 0 && (held < d.workers || room >= d.workers)
+		if canClaim {
 			now := d.clock.Now()
 			res, err := d.store.Claim(ctx, ClaimParams{Now: now, Owner: d.id, Lease: d.lease, Limit: room})
 			if err != nil {
@@ -127,10 +130,15 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 			continue
 		}
 		if held > 0 {
+			var due <-chan time.Time
+			if canClaim {
+				due = d.dueWhileBusy(nextDue)
+			}
 			select {
 			case <-written:
 				held--
 			case <-d.wakeCh:
+			case <-due:
 			case <-stop:
 				return
 			}
@@ -140,6 +148,18 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 			return
 		}
 	}
+}
+
+// dueWhileBusy returns a channel that receives when the job due at next comes due, for the
+// dispatcher to claim it while jobs it holds are in flight: a job held back by a rate limit
+// must not wait for a slow host's attempt to end. It is nil, a channel that never receives,
+// if next is zero or the Clock is not the system clock: a test's Clock sees the Sender idle
+// only when it waits on it with nothing held, and its time moves only then.
+func (d *dispatcher) dueWhileBusy(next time.Time) <-chan time.Time {
+	if next.IsZero() || d.clock != (systemClock{}) {
+		return nil
+	}
+	return time.After(min(time.Until(next), d.poll))
 }
 
 // idle waits on the Clock until the next job (due at next, if not zero) or fan-out is due,
