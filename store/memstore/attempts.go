@@ -14,19 +14,27 @@ import (
 // found from the end. The caller holds s.mu.
 func (s *Store) addAttempt(a webhook.Attempt) {
 	s.attempts = append(s.attempts, a)
+	s.indexSent(len(s.attempts) - 1)
+}
+
+// indexSent adds the attempt at position p of the log to its user's index if it succeeded.
+// The index holds positions, not copies: a user's caps read it on every attempt, and it grows
+// with every success.
+func (s *Store) indexSent(p int) {
+	a := &s.attempts[p]
 	if a.Outcome != webhook.Succeeded {
 		return
 	}
 	index := s.sent[a.UserID]
 	i := len(index)
-	for i > 0 && index[i-1].Time.After(a.Time) {
+	for i > 0 && s.attempts[index[i-1]].Time.After(a.Time) {
 		i--
 	}
-	s.sent[a.UserID] = slices.Insert(index, i, brief(a))
+	s.sent[a.UserID] = slices.Insert(index, i, p)
 }
 
 // brief returns the fields of a that a Brief query returns.
-func brief(a webhook.Attempt) webhook.Attempt {
+func brief(a *webhook.Attempt) webhook.Attempt {
 	return webhook.Attempt{
 		JobID: a.JobID, MessageID: a.MessageID, UserID: a.UserID, Variant: a.Variant, Number: a.Number,
 		Time: a.Time, Outcome: a.Outcome, IgnoreCaps: a.IgnoreCaps, Test: a.Test,
@@ -43,10 +51,10 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 	var out []webhook.Attempt
 	if q.Brief && q.UserID != "" && q.JobID == "" && slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}) {
 		index := s.sent[q.UserID]
-		i, _ := slices.BinarySearchFunc(index, q.Since, func(a webhook.Attempt, t time.Time) int { return a.Time.Compare(t) })
+		i, _ := slices.BinarySearchFunc(index, q.Since, func(p int, t time.Time) int { return s.attempts[p].Time.Compare(t) })
 		for k := len(index) - 1; k >= i; k-- { // newest first
-			if q.Match(&index[k]) {
-				out = append(out, index[k])
+			if a := &s.attempts[index[k]]; q.Match(a) {
+				out = append(out, brief(a))
 			}
 		}
 	} else {
@@ -75,13 +83,10 @@ func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, erro
 	if len(s.attempts) < cap(s.attempts)/4 {
 		s.attempts = slices.Clone(s.attempts)
 	}
-	for user, index := range s.sent {
-		i, _ := slices.BinarySearchFunc(index, before, func(a webhook.Attempt, t time.Time) int { return a.Time.Compare(t) })
-		switch {
-		case i == len(index):
-			delete(s.sent, user)
-		case i > 0:
-			s.sent[user] = slices.Clone(index[i:])
+	if len(s.attempts) < n { // the positions moved
+		clear(s.sent)
+		for p := range s.attempts {
+			s.indexSent(p)
 		}
 	}
 	return n - len(s.attempts), nil

@@ -34,7 +34,7 @@ type Store struct {
 	states   map[webhook.JobState]int64          // how many jobs are in each state
 	unless   map[string]map[string]bool          // user ID → IDs of its jobs with an Unless event, at least those not ended
 	attempts []webhook.Attempt                   // in the order recorded
-	sent     map[string][]webhook.Attempt        // user ID → its succeeded attempts, brief, by time
+	sent     map[string][]int                    // user ID → the positions of its succeeded attempts in attempts, by time
 	campaign map[string]*webhook.Campaign        // campaigns by message ID
 	variants map[[2]string]string                // (message ID, user ID) → the user's variant
 	library  map[templateKey][]*webhook.Template // saved templates by kind and name; element i is version i+1
@@ -67,7 +67,7 @@ func New() *Store {
 		keys:     map[string]string{},
 		states:   map[webhook.JobState]int64{},
 		unless:   map[string]map[string]bool{},
-		sent:     map[string][]webhook.Attempt{},
+		sent:     map[string][]int{},
 		campaign: map[string]*webhook.Campaign{},
 		variants: map[[2]string]string{},
 		library:  map[templateKey][]*webhook.Template{},
