@@ -16,8 +16,9 @@ import (
 
 // TestDocs keeps README.md and docs/*.md honest: every relative link resolves to a file and,
 // with a #fragment, to a heading in it; every repository path they name in code (`bench/`,
-// `go run ./examples/quickstart`) exists; and every ```go block compiles and passes go vet in
-// a module of its own that requires this one. A block marked ```go fragment is not compiled;
+// `go run ./examples/quickstart`) exists, and so does every Example, Test, Benchmark and Fuzz
+// function they name (`ExampleSender_Trigger`, `pgstore.ExampleStore_WithTx`); and every
+// ```go block compiles and passes go vet in a module of its own that requires this one. A block marked ```go fragment is not compiled;
 // a block marked ```go file=PATH must also be identical to the file PATH.
 func TestDocs(t *testing.T) {
 	root, err := filepath.Abs(".")
@@ -54,6 +55,7 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 		"[fine](#bad-page) [fine too](README.md#quickstart)\n" +
 		"[gone](no-such-file.md) [no heading](#no-such-heading) [no heading there](README.md#nowhere)\n" +
 		"Run `go run ./examples/nowhere` or read `store/nostore/`; `application/json` is no path.\n\n" +
+		"`ExampleNoSuchThing`, `pgstore.ExampleFakeClock`, `webhooktest.ExampleFakeClock`\n" +
 		"```sh\ngo test ./no/such/dir\n```\n\n" +
 		"```go file=examples/quickstart/main.go\npackage main\n\nfunc main() {}\n```\n\n" +
 		"```go\npackage main\n\nfunc main() { undefinedName() }\n```\n\n" +
@@ -73,14 +75,16 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 		`bad.md:4: link "README.md#nowhere": no heading`,
 		`bad.md:5: path "./examples/nowhere" does not exist`,
 		`bad.md:5: path "store/nostore/" does not exist`,
-		`bad.md:8: path "./no/such/dir" does not exist`,
-		`bad.md:12: go block differs from examples/quickstart/main.go`,
+		`bad.md:7: no func ExampleNoSuchThing`,
+		`bad.md:7: no func pgstore.ExampleFakeClock`,
+		`bad.md:9: path "./no/such/dir" does not exist`,
+		`bad.md:13: go block differs from examples/quickstart/main.go`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("checkDocs found:\n%s\nwant it to contain %q", got, want)
 		}
 	}
-	for _, unwanted := range []string{"#bad-page", "README.md#quickstart", "application/json"} {
+	for _, unwanted := range []string{"#bad-page", "README.md#quickstart", "application/json", "webhooktest.ExampleFakeClock"} {
 		if strings.Contains(got, `"`+unwanted+`"`) {
 			t.Errorf("checkDocs found:\n%s\nwant nothing about %q", got, unwanted)
 		}
@@ -89,8 +93,8 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 		t.Skip("go blocks not compiled with -short")
 	}
 	compiled := strings.Join(compileGoBlocks(t, root, pages[:1]), "\n")
-	if !strings.Contains(compiled, "bad.md:20:") || !strings.Contains(compiled, "undefinedName") {
-		t.Errorf("compileGoBlocks found:\n%s\nwant undefinedName reported at bad.md:20", compiled)
+	if !strings.Contains(compiled, "bad.md:21:") || !strings.Contains(compiled, "undefinedName") {
+		t.Errorf("compileGoBlocks found:\n%s\nwant undefinedName reported at bad.md:21", compiled)
 	}
 	if strings.Contains(compiled, "not Go") {
 		t.Errorf("compileGoBlocks compiled the fragment:\n%s", compiled)
@@ -209,6 +213,7 @@ func checkDocs(root string, pages []*page) []string {
 		byPath[filepath.Join(root, p.name)] = p
 	}
 	var problems []string
+	var funcs map[string]map[string]bool
 	for _, p := range pages {
 		for _, l := range p.links {
 			if strings.Contains(l.text, "://") || strings.HasPrefix(l.text, "mailto:") {
@@ -241,6 +246,14 @@ func checkDocs(root string, pages []*page) []string {
 			for _, path := range namedPaths(s.text, false) {
 				problems = append(problems, missing(root, p.name, s.line, path)...)
 			}
+			if m := testFuncRE.FindStringSubmatch(s.text); m != nil {
+				if funcs == nil {
+					funcs = testFuncs(root)
+				}
+				if pkg, name := m[1], m[2]; pkg != "webhook" && !funcs[name][pkg] {
+					problems = append(problems, fmt.Sprintf("%s:%d: no func %s", p.name, s.line, s.text))
+				}
+			}
 		}
 		for _, b := range p.blocks {
 			switch blockLang(b.info) {
@@ -263,6 +276,40 @@ func checkDocs(root string, pages []*page) []string {
 		}
 	}
 	return problems
+}
+
+// testFuncRE matches a code span that names a test function, with its package or without:
+// ExampleSender_Trigger, TestCrash, pgstore.ExampleStore_WithTx. (webhook.TestSendOptions is
+// a type, not a test.)
+var testFuncRE = regexp.MustCompile(`^(?:([a-z]\w*)\.)?((?:Example|Test|Benchmark|Fuzz)[A-Z_]\w*)$`)
+
+// testFuncs returns the test functions of the repository's _test.go files: for each name, the
+// packages that have one, by the name of their directory, and "" for any package.
+func testFuncs(root string) map[string]map[string]bool {
+	funcRE := regexp.MustCompile(`(?m)^func ((?:Example|Test|Benchmark|Fuzz)\w*)\(`)
+	funcs := map[string]map[string]bool{}
+	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		pkg := filepath.Base(filepath.Dir(path))
+		if filepath.Dir(path) == root {
+			pkg = "webhook"
+		}
+		for _, m := range funcRE.FindAllStringSubmatch(string(src), -1) {
+			if funcs[m[1]] == nil {
+				funcs[m[1]] = map[string]bool{}
+			}
+			funcs[m[1]][pkg] = true
+			funcs[m[1]][""] = true
+		}
+		return nil
+	})
+	return funcs
 }
 
 func missing(root, name string, line int, path string) []string {
