@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -54,7 +55,8 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 	text := "# Bad page\n\n" +
 		"[fine](#bad-page) [fine too](README.md#quickstart)\n" +
 		"[gone](no-such-file.md) [no heading](#no-such-heading) [no heading there](README.md#nowhere)\n" +
-		"Run `go run ./examples/nowhere` or read `store/nostore/`; `application/json` is no path.\n\n" +
+		"Run `go run ./examples/nowhere` or read `store/nostore/`; `application/json` is no path. " +
+		"`github.com/hookline/webhook/store/pgstore.Store.WithTx`, `github.com/hookline/webhook/store/nostore.New`\n\n" +
 		"`ExampleNoSuchThing`, `pgstore.ExampleFakeClock`, `webhooktest.ExampleFakeClock`\n" +
 		"```sh\ngo test ./no/such/dir\n```\n\n" +
 		"```go file=examples/quickstart/main.go\npackage main\n\nfunc main() {}\n```\n\n" +
@@ -75,6 +77,7 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 		`bad.md:4: link "README.md#nowhere": no heading`,
 		`bad.md:5: path "./examples/nowhere" does not exist`,
 		`bad.md:5: path "store/nostore/" does not exist`,
+		`bad.md:5: path "store/nostore" does not exist`,
 		`bad.md:7: no func ExampleNoSuchThing`,
 		`bad.md:7: no func pgstore.ExampleFakeClock`,
 		`bad.md:9: path "./no/such/dir" does not exist`,
@@ -84,7 +87,7 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 			t.Errorf("checkDocs found:\n%s\nwant it to contain %q", got, want)
 		}
 	}
-	for _, unwanted := range []string{"#bad-page", "README.md#quickstart", "application/json", "webhooktest.ExampleFakeClock"} {
+	for _, unwanted := range []string{"#bad-page", "README.md#quickstart", "application/json", "webhooktest.ExampleFakeClock", "store/pgstore"} {
 		if strings.Contains(got, `"`+unwanted+`"`) {
 			t.Errorf("checkDocs found:\n%s\nwant nothing about %q", got, unwanted)
 		}
@@ -344,7 +347,10 @@ func namedPaths(s string, shell bool) []string {
 			paths = append(paths, w)
 		case w == modulePath:
 		case strings.HasPrefix(w, modulePath+"/"):
-			paths = append(paths, strings.TrimPrefix(w, modulePath+"/"))
+			// An import path, maybe with a symbol as go doc takes it: .../pgstore.Store.WithTx.
+			dir, file := path.Split(strings.TrimPrefix(w, modulePath+"/"))
+			file, _, _ = strings.Cut(file, ".")
+			paths = append(paths, dir+file)
 		case shell || len(words) > 1:
 		case slices.Contains(repoDirs, strings.Split(w, "/")[0]) && strings.Contains(w, "/"):
 			paths = append(paths, w)
