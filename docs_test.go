@@ -3,6 +3,9 @@ package webhook_test
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path"
@@ -18,7 +21,9 @@ import (
 // TestDocs keeps README.md and docs/*.md honest: every relative link resolves to a file and,
 // with a #fragment, to a heading in it; every repository path they name in code (`bench/`,
 // `go run ./examples/quickstart`) exists, and so does every Example, Test, Benchmark and Fuzz
-// function they name (`ExampleSender_Trigger`, `pgstore.ExampleStore_WithTx`); and every
+// function they name (`ExampleSender_Trigger`, `pgstore.ExampleStore_WithTx`) and every
+// declaration of this module's packages (`Config.Caps`, `webhook.Verify`, `pgstore.New`,
+// `Sender.Attempts(ctx, q)`); and every
 // ```go block compiles and passes go vet in a module of its own that requires this one. A block marked ```go fragment is not compiled;
 // a block marked ```go file=PATH must also be identical to the file PATH.
 func TestDocs(t *testing.T) {
@@ -57,7 +62,8 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 		"[gone](no-such-file.md) [no heading](#no-such-heading) [no heading there](README.md#nowhere)\n" +
 		"Run `go run ./examples/nowhere` or read `store/nostore/`; `application/json` is no path. " +
 		"`github.com/hookline/webhook/store/pgstore.Store.WithTx`, `github.com/hookline/webhook/store/nostore.New`\n\n" +
-		"`ExampleNoSuchThing`, `pgstore.ExampleFakeClock`, `webhooktest.ExampleFakeClock`\n" +
+		"`ExampleNoSuchThing`, `pgstore.ExampleFakeClock`, `webhooktest.ExampleFakeClock`, " +
+		"`Config.Caps[0].Max`, `Sender.Attempts(ctx, q)`, `Config.NoSuchField`, `webhook.NoSuchFunc(x)`, `pgstore.Store.NoSuchMethod`\n" +
 		"```sh\ngo test ./no/such/dir\n```\n\n" +
 		"```go file=examples/quickstart/main.go\npackage main\n\nfunc main() {}\n```\n\n" +
 		"```go\npackage main\n\nfunc main() { undefinedName() }\n```\n\n" +
@@ -70,7 +76,7 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 	// The bad page sits in another directory; its links resolve against the repository's.
 	pages[0].dir = root
 	pages = append(pages, readme...)
-	got := strings.Join(checkDocs(root, pages), "\n")
+	got := strings.Join(checkDocs(root, pages), "\n") + "\n"
 	for _, want := range []string{
 		`bad.md:4: link "no-such-file.md": no-such-file.md does not exist`,
 		`bad.md:4: link "#no-such-heading": no heading`,
@@ -80,6 +86,9 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 		`bad.md:5: path "store/nostore" does not exist`,
 		`bad.md:7: no func ExampleNoSuchThing`,
 		`bad.md:7: no func pgstore.ExampleFakeClock`,
+		`bad.md:7: no declaration webhook.Config.NoSuchField`,
+		`bad.md:7: no declaration webhook.NoSuchFunc`,
+		`bad.md:7: no declaration pgstore.Store.NoSuchMethod`,
 		`bad.md:9: path "./no/such/dir" does not exist`,
 		`bad.md:13: go block differs from examples/quickstart/main.go`,
 	} {
@@ -87,8 +96,8 @@ func TestDocsCheckerFindsProblems(t *testing.T) {
 			t.Errorf("checkDocs found:\n%s\nwant it to contain %q", got, want)
 		}
 	}
-	for _, unwanted := range []string{"#bad-page", "README.md#quickstart", "application/json", "webhooktest.ExampleFakeClock", "store/pgstore"} {
-		if strings.Contains(got, `"`+unwanted+`"`) {
+	for _, unwanted := range []string{"#bad-page", "README.md#quickstart", "application/json", "webhooktest.ExampleFakeClock", "store/pgstore", "webhook.Config.Caps", "webhook.Sender.Attempts"} {
+		if strings.Contains(got, `"`+unwanted+`"`) || strings.Contains(got, " "+unwanted+"\n") {
 			t.Errorf("checkDocs found:\n%s\nwant nothing about %q", got, unwanted)
 		}
 	}
@@ -217,6 +226,7 @@ func checkDocs(root string, pages []*page) []string {
 	}
 	var problems []string
 	var funcs map[string]map[string]bool
+	var decls map[string]bool
 	for _, p := range pages {
 		for _, l := range p.links {
 			if strings.Contains(l.text, "://") || strings.HasPrefix(l.text, "mailto:") {
@@ -248,6 +258,12 @@ func checkDocs(root string, pages []*page) []string {
 		for _, s := range p.spans {
 			for _, path := range namedPaths(s.text, false) {
 				problems = append(problems, missing(root, p.name, s.line, path)...)
+			}
+			if decls == nil {
+				decls = declarations(root)
+			}
+			if name, ok := declName(s.text, decls); ok && !decls[name] && !testFuncRE.MatchString(s.text) {
+				problems = append(problems, fmt.Sprintf("%s:%d: no declaration %s", p.name, s.line, name))
 			}
 			if m := testFuncRE.FindStringSubmatch(s.text); m != nil {
 				if funcs == nil {
@@ -313,6 +329,124 @@ func testFuncs(root string) map[string]map[string]bool {
 		return nil
 	})
 	return funcs
+}
+
+// docPackages are the packages whose declarations the docs name, by directory.
+var docPackages = map[string]string{
+	"webhook":     ".",
+	"memstore":    "store/memstore",
+	"sqlitestore": "store/sqlitestore",
+	"pgstore":     "store/pgstore",
+	"storetest":   "store/storetest",
+	"webhooktest": "webhooktest",
+}
+
+// declarations returns the exported declarations of docPackages, outside tests, as
+// "pkg.Name" and "pkg.Type.Member" for the fields and methods of each type (and the methods
+// of interfaces).
+func declarations(root string) map[string]bool {
+	decls := map[string]bool{}
+	for pkg, dir := range docPackages {
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, filepath.Join(root, dir), func(fi os.FileInfo) bool {
+			return !strings.HasSuffix(fi.Name(), "_test.go")
+		}, 0)
+		if err != nil {
+			continue // reported as a missing declaration
+		}
+		for _, p := range pkgs {
+			for _, f := range p.Files {
+				for _, d := range f.Decls {
+					addDecl(decls, pkg, d)
+				}
+			}
+		}
+	}
+	return decls
+}
+
+func addDecl(decls map[string]bool, pkg string, d ast.Decl) {
+	switch d := d.(type) {
+	case *ast.FuncDecl:
+		if d.Recv == nil {
+			decls[pkg+"."+d.Name.Name] = true
+			return
+		}
+		t := d.Recv.List[0].Type
+		if star, ok := t.(*ast.StarExpr); ok {
+			t = star.X
+		}
+		if id, ok := t.(*ast.Ident); ok {
+			decls[pkg+"."+id.Name+"."+d.Name.Name] = true
+		}
+	case *ast.GenDecl:
+		for _, spec := range d.Specs {
+			switch spec := spec.(type) {
+			case *ast.ValueSpec:
+				for _, n := range spec.Names {
+					decls[pkg+"."+n.Name] = true
+				}
+			case *ast.TypeSpec:
+				decls[pkg+"."+spec.Name.Name] = true
+				var fields *ast.FieldList
+				switch t := spec.Type.(type) {
+				case *ast.StructType:
+					fields = t.Fields
+				case *ast.InterfaceType:
+					fields = t.Methods
+				}
+				if fields == nil {
+					continue
+				}
+				for _, f := range fields.List {
+					for _, n := range f.Names {
+						decls[pkg+"."+spec.Name.Name+"."+n.Name] = true
+					}
+				}
+			}
+		}
+	}
+}
+
+// declName returns the declaration a code span names, as declarations spells it, if the span
+// is a selector of one of docPackages or of a type of package webhook: `pgstore.New(pool)`,
+// `webhook.Config`, `Config.Caps[i].Max` (whose Caps is checked), `Sender.Attempts(ctx, q)`.
+func declName(span string, decls map[string]bool) (string, bool) {
+	if i := strings.IndexAny(span, "([{ "); i >= 0 {
+		span = span[:i]
+	}
+	parts := strings.Split(span, ".")
+	if len(parts) < 2 {
+		return "", false
+	}
+	for _, p := range parts {
+		if p == "" || !isIdent(p) {
+			return "", false
+		}
+	}
+	if _, ok := docPackages[parts[0]]; ok {
+		if !unicode.IsUpper(rune(parts[1][0])) {
+			return "", false
+		}
+		if len(parts) > 3 {
+			parts = parts[:3]
+		}
+		return strings.Join(parts, "."), true
+	}
+	// Type.Member, of package webhook.
+	if unicode.IsUpper(rune(parts[0][0])) && decls["webhook."+parts[0]] && len(parts) == 2 {
+		return "webhook." + parts[0] + "." + parts[1], true
+	}
+	return "", false
+}
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if !(unicode.IsLetter(r) || r == '_' || i > 0 && unicode.IsDigit(r)) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func missing(root, name string, line int, path string) []string {
