@@ -23,9 +23,9 @@ import (
 // `go run ./examples/quickstart`) exists, and so does every Example, Test, Benchmark and Fuzz
 // function they name (`ExampleSender_Trigger`, `pgstore.ExampleStore_WithTx`) and every
 // declaration of this module's packages (`Config.Caps`, `webhook.Verify`, `pgstore.New`,
-// `Sender.Attempts(ctx, q)`); and every
-// ```go block compiles and passes go vet in a module of its own that requires this one. A block marked ```go fragment is not compiled;
-// a block marked ```go file=PATH must also be identical to the file PATH.
+// `Sender.Attempts(ctx, q)`); and every ```go block compiles and passes go vet in a module of
+// its own that requires this one. A block marked ```go fragment is not compiled; a block
+// marked ```go file=PATH must also be identical to the file PATH.
 func TestDocs(t *testing.T) {
 	root, err := filepath.Abs(".")
 	if err != nil {
