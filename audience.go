@@ -55,10 +55,9 @@ type Audience struct {
 //	any         another type, or not set   never matches (but [OpNotExists], [OpEmpty])
 //
 // Wrap a criterion in Not for its complement. Event aggregates (sum, avg, min, max) count the
-// parameters that are numbers or numeric strings.
-//   - relative times ([OpWithinLast], [OpOlderThan]) and event windows end at the Sender's
-//   - relative times ([OpWithinLast], [OpOlderThan]) and event windows end at the Sender's
-//     Clock time, both ends included: they are durations, not calendar days.
+// parameters that are numbers or numeric strings. Relative times ([OpWithinLast],
+// [OpOlderThan]) and event windows end at the Sender's Clock time, both ends included: they
+// are durations, not calendar days.
 type Criterion struct {
 	// Attr names a user attribute (User.Attributes) to compare.
 	Attr string `json:"attr,omitempty"`

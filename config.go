@@ -32,7 +32,7 @@ type Config struct {
 	// Workers is how many jobs are sent at once. Defaults to 16.
 	Workers int
 	// RetryPolicy decides which failed attempts are retried and when. Defaults to
-	// DefaultRetryPolicy{}: 5 retries after 1, 2, 4, 8 and 16 minutes.
+	// [DefaultRetryPolicy]{}.
 	RetryPolicy RetryPolicy
 	// AllowNetworks are address ranges the private-address guard lets the default client
 	// reach, such as 127.0.0.0/8 for tests and local development. Defaults to none.
@@ -80,8 +80,8 @@ type Config struct {
 	// HostBurst is how many requests to one host may go at once before HostRate applies.
 	// Defaults to 10.
 	HostBurst int
-	// BreakerThreshold is how many attempts in a row to one host may fail (network errors,
-	// timeouts, 408, 409, 429, 5xx) before the host is paused for BreakerCooldown:
+	// BreakerThreshold is how many attempts in a row to one host may fail (those that
+	// [Retryable] reports) before the host is paused for BreakerCooldown:
 	// jobs to a paused host wait in the Store, not counted as attempts, instead of
 	// using up their retries. After the cool-down, one more failure pauses it again; a
 	// success closes the breaker. Defaults to 20; negative means no breaker.
@@ -89,9 +89,8 @@ type Config struct {
 	// BreakerCooldown is how long a host is paused. Defaults to 1 minute.
 	BreakerCooldown time.Duration
 	// SensitiveHeaders are more header names whose values are redacted from the attempt log
-	// and logs, beyond those whose names contain "auth", "token", "secret", "key",
-	// "password", "passwd", "session", "signature", "credential" or "cookie" (Authorization
-	// and Cookie among them). Case does not matter. Defaults to none.
+	// and logs, beyond those that [Request.Redacted] redacts (Authorization and Cookie among
+	// them). Case does not matter. Defaults to none.
 	SensitiveHeaders []string
 	// Caps limit how many messages each user is sent across all messages, such as at most
 	// 3 in any 24 hours and 10 in any 7 days: []Cap{{3, 24 * time.Hour}, {10, 7 * 24 *
@@ -115,8 +114,8 @@ type Config struct {
 	// enqueued. Defaults to otel.GetTracerProvider(), which does nothing until the app sets
 	// one.
 	TracerProvider trace.TracerProvider
-	// MeterProvider gives the meter of the Sender's metrics (see the README's Observability
-	// section). Defaults to otel.GetMeterProvider(), which does nothing until the app sets
+	// MeterProvider gives the meter of the Sender's metrics (listed in
+	// docs/observability.md). Defaults to otel.GetMeterProvider(), which does nothing until the app sets
 	// one.
 	MeterProvider metric.MeterProvider
 	// PropagateTrace adds the traceparent and tracestate headers of each attempt's span to

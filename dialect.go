@@ -12,8 +12,8 @@ import (
 // them: each {{ ... }} tag that holds one of the platform's tokens is rewritten into the
 // library's template language when the message is compiled, and any other text is left as
 // written. The message keeps the text as written, so a problem with it, found by the dialect
-// or by the template sandbox, is reported at the line and column of that text. The README has
-// the table of what each dialect covers.
+// or by the template sandbox, is reported at the line and column of that text.
+// docs/templates.md has the table of what each dialect covers.
 
 // dialect is the template language of another platform.
 type dialect struct {

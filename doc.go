@@ -17,7 +17,9 @@
 // show each of these, sending to a local receiver; examples/quickstart in the repository is a
 // whole program, and package webhooktest has a fake clock, a receiver,
 // [github.com/hookline/webhook/webhooktest.NewSender] and
-// [github.com/hookline/webhook/webhooktest.Start] for your tests.
+// [github.com/hookline/webhook/webhooktest.Start] for your tests. The docs directory of the
+// repository has a guide per topic (templates, audiences, delivery methods, stores,
+// security, embedding in an HTTP service, ...).
 //
 // The unit of work is a [Job]: one message to one user, in the Store's queue. Its ID is the
 // webhook-id header of every attempt. A [Delivery] is not a job: it is a message's delivery
@@ -75,9 +77,9 @@
 //
 // # Security
 //
-// The default HTTP client dials through a [Dialer] that refuses private, loopback, link-local
-// and other reserved addresses, after DNS resolution and on the connected socket, and never
-// follows redirects; a refused job is logged as [Blocked] (see [BlockedError]). Message
+// The default HTTP client dials through a [Dialer] that refuses private and reserved addresses
+// (its doc lists them), after DNS resolution and on the connected socket, and never follows
+// redirects; a refused job is logged as [Blocked] (see [BlockedError]). Message
 // Secrets sign every request the Standard Webhooks way; receivers check it with [Verify]
 // ([Sign] computes the header, [NewSecret] makes a secret). Requests are rate-limited per
 // host and guarded by a circuit breaker (Config.HostRate, Config.BreakerThreshold), templates
@@ -86,11 +88,10 @@
 //
 // # Retries
 //
-// [DefaultRetryPolicy] retries HTTP 408, 409, 429 and 500–599 and network errors and timeouts,
-// at most 5 times, after 1, 2, 4, 8 and 16 minutes; other statuses fail for good and
-// redirects are not followed. A retry is a job row in the Store with a due time, never a
-// sleeping goroutine, and it resends the bytes of the first attempt with the same webhook-id
-// header, so receivers can drop duplicates.
+// [DefaultRetryPolicy] says which failed attempts are retried and when ([Retryable] says
+// which); redirects are not followed. A retry is a job row in the Store with a due time,
+// never a sleeping goroutine, and it resends the bytes of the first attempt with the same
+// webhook-id header, so receivers can drop duplicates.
 //
 // # Observability
 //

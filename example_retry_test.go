@@ -8,9 +8,7 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// The standard policy retries a failed attempt 5 times, after 1, 2, 4, 8 and 16 minutes, and
-// only for statuses and errors worth retrying. A Retry-After header on a 429 or 503 can
-// lengthen a wait, never shorten it.
+// The standard policy's schedule, and a Retry-After header on a 429 or 503 lengthening a wait.
 func ExampleDefaultRetryPolicy() {
 	var p webhook.DefaultRetryPolicy
 	for n := 1; n <= 6; n++ {

@@ -12,7 +12,7 @@ import (
 )
 
 // The fuzz targets below run their seed corpora (testdata/fuzz/<FuzzName>) in every go test;
-// README.hardening.md says how to fuzz each one.
+// docs/development.md says how to fuzz each one.
 
 var fuzzNow = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 

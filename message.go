@@ -109,8 +109,8 @@ type Message struct {
 	Winner string `json:"winner,omitempty"`
 	// Dialect is the template language of another platform that the URL, Headers and Data
 	// (and those of Variants) are written in, translated into this library's when the
-	// message is compiled: "leanplum" or "iterable" (see the README's table of what each
-	// covers). Problems are reported at the positions of the text as written. Defaults to
+	// message is compiled: "leanplum" or "iterable" (see the table of what each covers in
+	// docs/templates.md). Problems are reported at the positions of the text as written. Defaults to
 	// none: the library's own variables.
 	Dialect string `json:"dialect,omitempty"`
 	// UpdateProfile, if set, merges the JSON object of each 2xx response into the user's

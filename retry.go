@@ -36,9 +36,9 @@ type RetryPolicy interface {
 	NextRetry(r AttemptResult) (wait time.Duration, retry bool)
 }
 
-// DefaultRetryPolicy is the standard retry policy. It retries on HTTP 408, 409, 429 and
-// 500–599 and on network errors and timeouts, and never on any other status; with its zero
-// value it makes at most 5 retries (6 attempts), waiting 1, 2, 4, 8 and 16 minutes.
+// DefaultRetryPolicy is the standard retry policy. It retries the attempts that [Retryable]
+// reports, and no others; with its zero value it makes at most 5 retries (6 attempts),
+// waiting 1, 2, 4, 8 and 16 minutes.
 //
 // A 429 or 503 response's Retry-After header can only lengthen a wait, never shorten it, and
 // is believed up to MaxRetryAfter (see [RetryAfter]).

@@ -67,7 +67,7 @@ type telemetry struct {
 }
 
 // newTelemetry returns the tracer and instruments that c asks for. The instruments' names,
-// units and attributes are listed in the README's Observability section.
+// units and attributes are listed in docs/observability.md.
 func newTelemetry(c *Config) *telemetry {
 	tp, mp := c.TracerProvider, c.MeterProvider
 	if tp == nil {

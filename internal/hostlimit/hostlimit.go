@@ -226,8 +226,8 @@ const (
 	Uncounted Outcome = iota
 	// Succeeded attempts close the breaker.
 	Succeeded
-	// Failed attempts count toward opening it: the caller decides what fails (a network
-	// error, a timeout, 408, 409, 429 or 5xx).
+	// Failed attempts count toward opening it: the caller decides what fails (the Sender
+	// counts what webhook.Retryable reports).
 	Failed
 )
 

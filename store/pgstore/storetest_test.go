@@ -24,7 +24,7 @@ func TestStore(t *testing.T) {
 }
 
 // BenchmarkStore runs the shared store benchmarks, each on a schema of its own, with a pool
-// of one connection per Sender worker and a few more, as the README advises.
+// of one connection per Sender worker and a few more.
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store { return benchStore(b, nil) })
 }
