@@ -198,11 +198,20 @@ func (d *dispatcher) idle(ctx context.Context, stop chan struct{}, next time.Tim
 }
 
 // wake makes the dispatcher look for due jobs and campaign fan-outs at once, after a change to
-// campaigns or a notification from the Store, and makes the catalog read again. The wake-up is
-// not lost if the dispatcher is busy: it looks again when it is next idle.
+// campaigns, and makes the catalog read again. The wake-up is not lost if the dispatcher is
+// busy: it looks again when it is next idle.
 func (d *dispatcher) wake() {
-	d.recheck.Store(true)
 	d.catalog.invalidate()
+	d.wakeForStore()
+}
+
+// wakeForStore is wake after a notification from the Store: the dispatcher looks for due jobs
+// and campaign fan-outs at once, and the catalog is kept. A Store notifies after every
+// enqueue, most of them this Sender's own, so reading the catalog again on each would cost a
+// trigger two more reads; the catalog says that changes made by other Senders are seen within
+// PollInterval.
+func (d *dispatcher) wakeForStore() {
+	d.recheck.Store(true)
 	d.wakeForJobs()
 }
 
@@ -238,7 +247,7 @@ func (d *dispatcher) listen(ctx context.Context) (stop func()) {
 	go func() {
 		defer close(done)
 		for range ch {
-			d.wake()
+			d.wakeForStore()
 		}
 	}()
 	return func() {
