@@ -776,3 +776,37 @@ func TestOptimalTimeAcrossDaylightSaving(t *testing.T) {
 		t.Errorf("sends (-want +got):\n%s", diff)
 	}
 }
+
+// Send reads the message from the catalog, not the Store, and a version this Sender saves is
+// sent at once by the next Send.
+func TestSendReadsNoMessageFromTheStore(t *testing.T) {
+	ctx := t.Context()
+	store := &storeReads{Store: memstore.New()}
+	clock := webhooktest.NewFakeClock(epoch)
+	recv := webhooktest.NewReceiver(t)
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
+	webhooktest.Start(t, s)
+	for i, path := range []string{"/v1", "/v2"} {
+		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + path}); err != nil {
+			t.Fatal(err)
+		}
+		before := store.reads("Message")
+		for range 3 {
+			if _, err := s.Send(ctx, "m", "u", nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := store.reads("Message") - before; n != 0 {
+			t.Errorf("version %d: Store.Messages called %d times for 3 Sends, want 0", i+1, n)
+		}
+		reqs, err := recv.Wait(ctx, 3*(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs[3*i:] {
+			if r.URI != path {
+				t.Errorf("version %d: request to %s, want %s", i+1, r.URI, path)
+			}
+		}
+	}
+}
