@@ -713,12 +713,18 @@ func (s *storeReads) reads(method string) int {
 	return s.n[method]
 }
 
-func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
-	ctx := t.Context()
+// newReadsSender returns a Sender of one worker on a storeReads and a fake clock, with a
+// receiver.
+func newReadsSender(t *testing.T) (*storeReads, *webhook.Sender, *webhooktest.FakeClock, *webhooktest.Receiver) {
 	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
-	recv := webhooktest.NewReceiver(t)
 	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
+	return store, s, clock, webhooktest.NewReceiver(t)
+}
+
+func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
+	ctx := t.Context()
+	store, s, clock, recv := newReadsSender(t)
 	const users = 20
 	for i := range users {
 		if err := s.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%02d", i)}); err != nil {
@@ -781,10 +787,7 @@ func TestOptimalTimeAcrossDaylightSaving(t *testing.T) {
 // sent at once by the next Send.
 func TestSendReadsNoMessageFromTheStore(t *testing.T) {
 	ctx := t.Context()
-	store := &storeReads{Store: memstore.New()}
-	clock := webhooktest.NewFakeClock(epoch)
-	recv := webhooktest.NewReceiver(t)
-	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
+	store, s, _, recv := newReadsSender(t)
 	webhooktest.Start(t, s)
 	for i, path := range []string{"/v1", "/v2"} {
 		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + path}); err != nil {
