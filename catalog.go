@@ -10,9 +10,10 @@ import (
 // from the Store at most once per PollInterval instead of each time: the current version of
 // every message, the Triggered messages by event, the events that cancel pending jobs
 // (Delivery.Unless), and the states of campaigns.
-// A change this Sender makes to a message or a campaign, and a notification from the Store,
-// makes it read them again at its next use; a change made by another Sender sharing the Store
-// is seen within PollInterval. It is safe for concurrent use.
+// A change this Sender makes to a message or a campaign makes it read them again at its next
+// use; a change made by another Sender sharing the Store is seen within PollInterval (a
+// notification from the Store does not make it read them again: a Store notifies after every
+// enqueue). It is safe for concurrent use.
 type catalog struct {
 	store Store
 	clock Clock

@@ -325,6 +325,9 @@ func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpd
 // the server-to-server call of a Manual message, which works for messages of any kind. params
 // are available to templates as parameter. A user that was never identified is a user with
 // only an ID. opts may be nil: the job is then due now, and every call enqueues a new job.
+// The current version is read from the catalog of messages that Trigger reads too: a message
+// saved by another Sender sharing the Store is sent in its new version here within
+// Config.PollInterval, one saved by this Sender at once.
 //
 // With opts.Key, Send is idempotent: a second Send of the message to the user with the same
 // key enqueues nothing and returns the ID of the first call's job, whether it was sent yet or
