@@ -713,12 +713,18 @@ func (s *storeReads) reads(method string) int {
 	return s.n[method]
 }
 
-func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
-	ctx := t.Context()
+// newReadsSender returns a Sender of one worker on a storeReads and a fake clock, with a
+// receiver.
+func newReadsSender(t *testing.T) (*storeReads, *webhook.Sender, *webhooktest.FakeClock, *webhooktest.Receiver) {
 	store := &storeReads{Store: memstore.New()}
 	clock := webhooktest.NewFakeClock(epoch)
-	recv := webhooktest.NewReceiver(t)
 	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), HostRate: -1, Workers: 1})
+	return store, s, clock, webhooktest.NewReceiver(t)
+}
+
+func TestOlderMessageVersionIsCompiledOnce(t *testing.T) {
+	ctx := t.Context()
+	store, s, clock, recv := newReadsSender(t)
 	const users = 20
 	for i := range users {
 		if err := s.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%02d", i)}); err != nil {
@@ -774,5 +780,36 @@ func TestOptimalTimeAcrossDaylightSaving(t *testing.T) {
 	// 19:00 EST on Nov 23 is 00:00 UTC on Nov 24.
 	if diff := cmp.Diff([]string{"ny 2026-11-24 00:00"}, h.sends(t, "m")); diff != "" {
 		t.Errorf("sends (-want +got):\n%s", diff)
+	}
+}
+
+// Send reads the message from the catalog, not the Store, and a version this Sender saves is
+// sent at once by the next Send.
+func TestSendReadsNoMessageFromTheStore(t *testing.T) {
+	ctx := t.Context()
+	store, s, _, recv := newReadsSender(t)
+	webhooktest.Start(t, s)
+	for i, path := range []string{"/v1", "/v2"} {
+		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + path}); err != nil {
+			t.Fatal(err)
+		}
+		before := store.reads("Message")
+		for range 3 {
+			if _, err := s.Send(ctx, "m", "u", nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := store.reads("Message") - before; n != 0 {
+			t.Errorf("version %d: Store.Messages called %d times for 3 Sends, want 0", i+1, n)
+		}
+		reqs, err := recv.Wait(ctx, 3*(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs[3*i:] {
+			if r.URI != path {
+				t.Errorf("version %d: request to %s, want %s", i+1, r.URI, path)
+			}
+		}
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"time"
 )
 
-// catalog is what the Sender reads of its messages on every trigger and every attempt, read
-// from the Store at most once per PollInterval instead of each time: the Triggered messages by
-// event, the events that cancel pending jobs (Delivery.Unless), and the states of campaigns.
-// A change this Sender makes to a message or a campaign, and a notification from the Store,
-// makes it read them again at its next use; a change made by another Sender sharing the Store
-// is seen within PollInterval. It is safe for concurrent use.
+// catalog is what the Sender reads of its messages on every send, trigger and attempt, read
+// from the Store at most once per PollInterval instead of each time: the current version of
+// every message, the Triggered messages by event, the events that cancel pending jobs
+// (Delivery.Unless), and the states of campaigns.
+// A change this Sender makes to a message or a campaign makes it read them again at its next
+// use; a change made by another Sender sharing the Store is seen within PollInterval (a
+// notification from the Store does not make it read them again: a Store notifies after every
+// enqueue). It is safe for concurrent use.
 type catalog struct {
 	store Store
 	clock Clock
@@ -24,6 +26,7 @@ type catalog struct {
 
 // catalogSnapshot is the catalog as read at one time. It is not changed once read.
 type catalogSnapshot struct {
+	messages  map[string]*Message      // ID → the current version of the message, if not deleted
 	triggered map[string][]*Message    // event name → the messages it triggers, in ID order
 	unless    map[string]bool          // the event names some message's Delivery.Unless names
 	states    map[string]CampaignState // message ID → its campaign's state, if it has one
@@ -58,7 +61,8 @@ func (c *catalog) invalidate() {
 // readCatalog reads the catalog from store: every message that is not deleted, and every
 // campaign.
 func readCatalog(ctx context.Context, store Store) (*catalogSnapshot, error) {
-	snap := &catalogSnapshot{triggered: map[string][]*Message{}, unless: map[string]bool{}, states: map[string]CampaignState{}}
+	snap := &catalogSnapshot{messages: map[string]*Message{}, triggered: map[string][]*Message{},
+		unless: map[string]bool{}, states: map[string]CampaignState{}}
 	var ids []string
 	for after := ""; ; {
 		ms, err := store.Messages(ctx, MessageQuery{After: after, Limit: catalogPage})
@@ -67,6 +71,7 @@ func readCatalog(ctx context.Context, store Store) (*catalogSnapshot, error) {
 		}
 		for _, m := range ms {
 			ids = append(ids, m.ID)
+			snap.messages[m.ID] = m
 			if d := &m.Delivery; d.kind() == Triggered {
 				snap.triggered[d.Event] = append(snap.triggered[d.Event], m)
 				if d.Unless != "" {

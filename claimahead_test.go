@@ -224,3 +224,36 @@ func TestStopPutsBackDeliveriesNotStarted(t *testing.T) {
 		t.Errorf("logged %d attempts, want 1: %+v", len(as), as)
 	}
 }
+
+// A Sender that drained the queue does not claim again when an outcome is written: at a low
+// rate, each job costs one claim, not two (the second finding nothing).
+func TestDrainedQueueIsNotClaimedAgainAfterEachOutcome(t *testing.T) {
+	store := newWatchedStore()
+	recv := webhooktest.NewReceiver(t)
+	cfg := webhook.Config{Workers: 4, RequestTimeout: 10 * time.Second, Lease: 30 * time.Second, HostRate: -1}
+	s, clock, _ := startWatched(t, store, cfg, recv.URL, 0)
+	ctx := t.Context()
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	before := len(store.limits)
+	store.mu.Unlock()
+	const n = 5
+	for i := range n {
+		if _, err := s.Send(ctx, "m", "u", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := recv.Wait(ctx, i+1); err != nil {
+			t.Fatal(err)
+		}
+		if err := clock.BlockUntil(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if claims := len(store.limits) - before; claims != n {
+		t.Errorf("%d claims for %d jobs sent one at a time, want one each", claims, n)
+	}
+}

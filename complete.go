@@ -20,13 +20,14 @@ const finishTimeout = 10 * time.Second
 // durable Store commits once for many jobs and no worker waits for a commit.
 //
 // A job stays held by the dispatcher until its outcome is written; the completer tells the
-// dispatcher through written. Its zero value is not usable; see newCompleter.
+// dispatcher through written, and whether the job may come due again. Its zero value is not
+// usable; see newCompleter.
 type completer struct {
 	store   JobStore
 	log     *slog.Logger
 	obs     *observer
 	in      chan completion // never full: it holds at most one outcome per held job
-	written chan<- struct{} // receives a value per outcome written
+	written chan<- bool     // receives a value per outcome written: whether its job may come due again
 	done    chan struct{}   // closed when run returns
 }
 
@@ -37,8 +38,10 @@ type completion struct {
 }
 
 // newCompleter returns a completer for at most held jobs at once, which tells written of
-// each outcome written. Its goroutine runs until close is called.
-func newCompleter(store JobStore, log *slog.Logger, obs *observer, held int, written chan<- struct{}) *completer {
+// each outcome written: true if its job is back in the queue, scheduled (a retry, a job put
+// back or held until later), or if the write failed, leaving the job to come due when its
+// lease expires. Its goroutine runs until close is called.
+func newCompleter(store JobStore, log *slog.Logger, obs *observer, held int, written chan<- bool) *completer {
 	c := &completer{store: store, log: log, obs: obs, in: make(chan completion, held), written: written, done: make(chan struct{})}
 	go c.run()
 	return c
@@ -105,6 +108,6 @@ func (c *completer) write(batch []completion) {
 		if b.after != nil {
 			b.after()
 		}
-		c.written <- struct{}{}
+		c.written <- e != nil || b.f.Job.State == JobScheduled
 	}
 }

@@ -63,7 +63,7 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 	if d.lease >= 2*d.timeout {
 		capacity, maxWait = 2*d.workers, (d.lease-d.timeout)/2
 	}
-	written := make(chan struct{}, capacity)
+	written := make(chan bool, capacity)
 	d.exec.complete = newCompleter(d.store, d.log, d.exec.obs, capacity, written)
 	defer d.exec.obs.tel.observeQueue(d.store, d.clock, d.exec.hosts.OpenBreakers, func(err error) {
 		d.log.LogAttrs(ctx, slog.LevelError, "webhook: read the queue for metrics", slog.String("error", err.Error()))
@@ -102,6 +102,11 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 		}
 	}()
 	nextDue := time.Time{} // when the next job is due, as the last claim said; zero if none
+	// drained is whether the last claim took fewer jobs than it asked for and nothing has
+	// happened since that may have made a job due: no wake-up, no job back in the queue, and
+	// nextDue not reached. A claim then would find nothing, so an outcome written does not
+	// make the dispatcher claim again: at a low rate, that is a Store write saved per job.
+	drained := false
 	for {
 		select {
 		case <-stop:
@@ -110,7 +115,7 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 		}
 		room := capacity - held
 		canClaim := room > 0 && (held < d.workers || room >= d.workers)
-		if canClaim {
+		if canClaim && (!drained || !nextDue.IsZero() && !nextDue.After(d.clock.Now())) {
 			now := d.clock.Now()
 			res, err := d.store.Claim(ctx, ClaimParams{Now: now, Owner: d.id, Lease: d.lease, Limit: room})
 			if err != nil {
@@ -122,11 +127,13 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 				todo <- claimed{j, now}
 			}
 			if len(res.Jobs) == room {
+				drained = false
 				continue // there may be more due
 			}
-			nextDue = res.NextDue
+			nextDue, drained = res.NextDue, err == nil
 		}
 		if d.fanOut.step(ctx, d.recheck.Swap(false)) { // jobs and fan-out pages take turns
+			drained = false // the page enqueued jobs
 			continue
 		}
 		if held > 0 {
@@ -135,10 +142,13 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 				due = d.dueWhileBusy(nextDue)
 			}
 			select {
-			case <-written:
+			case requeued := <-written:
 				held--
+				drained = drained && !requeued
 			case <-d.wakeCh:
+				drained = false
 			case <-due:
+				drained = false
 			case <-stop:
 				return
 			}
@@ -147,6 +157,7 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 		if !d.idle(ctx, stop, nextDue) {
 			return
 		}
+		drained = false
 	}
 }
 
@@ -198,11 +209,20 @@ func (d *dispatcher) idle(ctx context.Context, stop chan struct{}, next time.Tim
 }
 
 // wake makes the dispatcher look for due jobs and campaign fan-outs at once, after a change to
-// campaigns or a notification from the Store, and makes the catalog read again. The wake-up is
-// not lost if the dispatcher is busy: it looks again when it is next idle.
+// campaigns, and makes the catalog read again. The wake-up is not lost if the dispatcher is
+// busy: it looks again when it is next idle.
 func (d *dispatcher) wake() {
-	d.recheck.Store(true)
 	d.catalog.invalidate()
+	d.wakeForStore()
+}
+
+// wakeForStore is wake after a notification from the Store: the dispatcher looks for due jobs
+// and campaign fan-outs at once, and the catalog is kept. A Store notifies after every
+// enqueue, most of them this Sender's own, so reading the catalog again on each would cost a
+// trigger two more reads; the catalog says that changes made by other Senders are seen within
+// PollInterval.
+func (d *dispatcher) wakeForStore() {
+	d.recheck.Store(true)
 	d.wakeForJobs()
 }
 
@@ -238,7 +258,7 @@ func (d *dispatcher) listen(ctx context.Context) (stop func()) {
 	go func() {
 		defer close(done)
 		for range ch {
-			d.wake()
+			d.wakeForStore()
 		}
 	}()
 	return func() {

@@ -325,6 +325,9 @@ func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpd
 // the server-to-server call of a Manual message, which works for messages of any kind. params
 // are available to templates as parameter. A user that was never identified is a user with
 // only an ID. opts may be nil: the job is then due now, and every call enqueues a new job.
+// The current version is read from the catalog of messages that Trigger reads too: a message
+// saved by another Sender sharing the Store is sent in its new version here within
+// Config.PollInterval, one saved by this Sender at once.
 //
 // With opts.Key, Send is idempotent: a second Send of the message to the user with the same
 // key enqueues nothing and returns the ID of the first call's job, whether it was sent yet or
@@ -337,7 +340,25 @@ func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[
 	if err := s.made(); err != nil {
 		return "", err
 	}
-	return s.send(ctx, s.store, messageID, userID, params, opts)
+	return s.send(ctx, s.store, false, messageID, userID, params, opts)
+}
+
+// currentMessage returns the current version of message id for a Send: from the catalog
+// unless inTx, so that a Send reads nothing from the Store but its enqueue, and otherwise, or
+// if the catalog does not have it (saved by another Sender since it was read, or deleted),
+// read from store. As for Trigger, a message saved by another Sender sharing the Store
+// takes effect within Config.PollInterval, and one saved by this Sender at once.
+func (s *Sender) currentMessage(ctx context.Context, store Store, inTx bool, id string) (*Message, error) {
+	if !inTx {
+		cat, err := s.catalog.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if m, ok := cat.messages[id]; ok {
+			return m, nil
+		}
+	}
+	return loadMessage(ctx, store, id, 0)
 }
 
 // SendOptions are the options of [Sender.Send].
@@ -349,8 +370,9 @@ type SendOptions struct {
 	At time.Time
 }
 
-// send is Send writing to store, the Sender's Store or a view of it.
-func (s *Sender) send(ctx context.Context, store Store, messageID, userID string, params map[string]any, opts *SendOptions) (string, error) {
+// send is Send writing to store, the Sender's Store or, inTx, a view of it bound to the
+// app's transaction.
+func (s *Sender) send(ctx context.Context, store Store, inTx bool, messageID, userID string, params map[string]any, opts *SendOptions) (string, error) {
 	if opts == nil {
 		opts = &SendOptions{}
 	}
@@ -365,7 +387,7 @@ func (s *Sender) send(ctx context.Context, store Store, messageID, userID string
 	if err := ps.err(fmt.Sprintf("send of %q", messageID)); err != nil {
 		return "", err
 	}
-	m, err := loadMessage(ctx, store, messageID, 0)
+	m, err := s.currentMessage(ctx, store, inTx, messageID)
 	if err != nil {
 		return "", opErr(err, "send %q", messageID)
 	}

@@ -71,5 +71,5 @@ func (t *Tx) Send(ctx context.Context, messageID, userID string, params map[stri
 	if err := t.check(); err != nil {
 		return "", err
 	}
-	return t.s.send(ctx, t.store, messageID, userID, params, opts)
+	return t.s.send(ctx, t.store, true, messageID, userID, params, opts)
 }

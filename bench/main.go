@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ type config struct {
 	rate                                    float64
 	workers                                 []int
 	shapes, systems                         []string
-	dsn                                     string
+	dsn, cpuProfile                         string
 	timeout                                 time.Duration
 }
 
@@ -61,6 +62,7 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&c.dsn, "pg", dsn, "PostgreSQL URL (the server must run on this machine); defaults to $WEBHOOK_TEST_POSTGRES")
 	flag.IntVar(&c.pgConns, "pgconns", 0, "connections in each Postgres pool, River's and the library's alike; 0 is pgxpool's default")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of each run")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole program, every run of every system, to this file (read it with go tool pprof)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -121,6 +123,17 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var plans []plan
 	needPG := false

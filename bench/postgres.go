@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -107,12 +109,20 @@ func (p *postgres) sample(ctx context.Context) (pgSample, error) {
 	if err != nil {
 		return s, fmt.Errorf("postgres: server processes: %w", err)
 	}
+	var gone error // a process listed that has ended since, such as a pool's connection closed
 	for _, pid := range pids {
 		cpu, err := procCPU(int(pid))
-		if err != nil {
-			return s, fmt.Errorf("postgres: cpu of server process (is the server on this machine?): %w", err)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			gone = err
+		case err != nil:
+			return s, fmt.Errorf("postgres: cpu of server process: %w", err)
+		default:
+			s.cpu[int(pid)] = cpu
 		}
-		s.cpu[int(pid)] = cpu
+	}
+	if gone != nil && len(s.cpu) == 0 {
+		return s, fmt.Errorf("postgres: cpu of server process (is the server on this machine?): %w", gone)
 	}
 	return s, nil
 }

@@ -341,34 +341,24 @@ const attemptColumns = `job_id, message_id, message_version, user_id, number, ti
 	duration, method, url, request_header, request_body, status_code, response_header,
 	response_body, error, outcome, next_attempt_at, ignore_caps, variant, test`
 
-// finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
-// job) and appends attempts (the arrays $7 to $26, one element per attempt), in order. It
-// returns a row per job, in order: whether it was saved and whether it exists. Both look
-// the jobs up by id = ANY($1), which the primary key answers whatever the planner guesses
-// of the arrays' lengths.
-const finishSQL = `WITH f AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
-		WITH ORDINALITY AS f(id, owner, state, attempts, due_at, request, n)
-), updated AS (
-	UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
-		request = f.request, lease_owner = '', lease_expires_at = NULL
-	FROM f WHERE j.id = ANY ($1) AND j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
-	RETURNING j.id
-), attempt AS (
-	INSERT INTO webhook_attempts (` + attemptColumns + `)
-	SELECT ` + attemptColumns + `
-	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
-		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
-		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[], $25::text[], $26::boolean[])
-		WITH ORDINALITY AS a(` + attemptColumns + `, n)
-	ORDER BY n
-), existing AS (
-	SELECT id FROM webhook_jobs WHERE id = ANY ($1)
-)
-SELECT f.id IN (SELECT id FROM updated), f.id IN (SELECT id FROM existing) FROM f ORDER BY f.n`
+// finishJobsSQL saves jobs still leased to their owners (the arrays $1 to $6, one element
+// per job) and returns the IDs of those it saved.
+const finishJobsSQL = `UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
+	request = f.request, lease_owner = '', lease_expires_at = NULL
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
+	AS f(id, owner, state, attempts, due_at, request)
+WHERE j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
+RETURNING j.id`
 
-// finishArgs returns the arguments of finishSQL for fs.
-func finishArgs(fs []webhook.Finished) ([]any, error) {
+// logAttemptsSQL appends attempts (the arrays $1 to $20, one element per attempt), in order.
+const logAttemptsSQL = `INSERT INTO webhook_attempts (` + attemptColumns + `)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::timestamptz[],
+	$7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::bytea[], $12::int[], $13::jsonb[],
+	$14::bytea[], $15::text[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::boolean[])`
+
+// finishArgs returns the arguments of finishJobsSQL and of logAttemptsSQL for fs; the
+// latter are nil if no item has an attempt.
+func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 	var (
 		ids, owners, states = make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
 		attempts            = make([]int32, len(fs))
@@ -387,9 +377,8 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 	for i, f := range fs {
 		j := f.Job
 		ids[i], owners[i], states[i], attempts[i], due[i] = j.ID, j.LeaseOwner, string(j.State), int32(j.Attempts), j.DueAt
-		var err error
 		if reqs[i], err = marshal(j.Request); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		a := f.Attempt
 		if a == nil {
@@ -397,11 +386,11 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 		}
 		reqHeader, err := marshal(a.RequestHeader)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		respHeader, err := marshal(a.ResponseHeader)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		aJob, aMessage, aVersion = append(aJob, a.JobID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
 		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
@@ -411,9 +400,12 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
 		aVariant, aTest = append(aVariant, a.Variant), append(aTest, a.Test)
 	}
-	return []any{ids, owners, states, attempts, due, reqs,
-		aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
-		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest}, nil
+	jobArgs = []any{ids, owners, states, attempts, due, reqs}
+	if len(aJob) > 0 {
+		attemptArgs = []any{aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
+			aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest}
+	}
+	return jobArgs, attemptArgs, nil
 }
 
 // finishCall is a Finish call: its items, and their errors.
@@ -486,11 +478,13 @@ func (s *Store) finishEach(ctx context.Context, items []webhook.Finished) []erro
 	return errs
 }
 
-// finishAll finishes items, whose jobs differ, in one statement, and returns their errors,
-// or the statement's error.
+// finishAll finishes items, whose jobs differ, in one transaction, and returns their
+// errors, or the transaction's error. It runs a statement that saves the jobs, one that logs
+// the attempts and those that save the users in one round trip; then, if some jobs were not
+// saved, one more that tells those whose lease was lost from those that do not exist.
 func (s *Store) finishAll(ctx context.Context, items []webhook.Finished) ([]error, error) {
 	errs := make([]error, len(items))
-	args, err := finishArgs(items)
+	jobArgs, attemptArgs, err := finishArgs(items)
 	if err != nil {
 		return errs, unsent{err}
 	}
@@ -506,33 +500,54 @@ func (s *Store) finishAll(ctx context.Context, items []webhook.Finished) ([]erro
 	if err != nil {
 		return errs, unsent{err}
 	}
-	i := 0
-	err = s.batch(ctx, hotSettings, append([]stmt{{finishSQL, args}}, userStmts...), func(n int, rows pgx.Rows) error {
+	stmts := []stmt{{finishJobsSQL, jobArgs}}
+	if attemptArgs != nil {
+		stmts = append(stmts, stmt{logAttemptsSQL, attemptArgs})
+	}
+	saved := make(map[string]bool, len(items))
+	err = s.batch(ctx, hotSettings, append(stmts, userStmts...), func(n int, rows pgx.Rows) error {
 		if n > 0 {
 			rows.Close()
 			return rows.Err()
 		}
-		var saved, exists bool
-		_, err := pgx.ForEachRow(rows, []any{&saved, &exists}, func() error {
-			if i == len(items) {
-				return fmt.Errorf("more results than the %d jobs", len(items))
-			}
-			switch j := items[i].Job; {
-			case saved:
-			case !exists:
-				errs[i] = fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrNotFound)
-			default:
-				errs[i] = fmt.Errorf("pgstore: finish %q: %w", j.ID, webhook.ErrLeaseLost)
-			}
-			i++
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			saved[id] = true
 			return nil
 		})
 		return err
 	})
-	if err == nil && i != len(items) {
-		err = fmt.Errorf("%d results for %d jobs", i, len(items))
+	if err != nil || len(saved) == len(items) {
+		return errs, err
 	}
-	return errs, err
+	var lost []string
+	for _, f := range items {
+		if !saved[f.Job.ID] {
+			lost = append(lost, f.Job.ID)
+		}
+	}
+	rows, err := s.db.Query(ctx, `SELECT id FROM webhook_jobs WHERE id = ANY ($1)`, lost)
+	if err != nil {
+		return errs, err
+	}
+	exists := make(map[string]bool, len(lost))
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		exists[id] = true
+		return nil
+	}); err != nil {
+		return errs, err
+	}
+	for i, f := range items {
+		switch id := f.Job.ID; {
+		case saved[id]:
+		case exists[id]:
+			errs[i] = fmt.Errorf("pgstore: finish %q: %w", id, webhook.ErrLeaseLost)
+		default:
+			errs[i] = fmt.Errorf("pgstore: finish %q: %w", id, webhook.ErrNotFound)
+		}
+	}
+	return errs, nil
 }
 
 // UpdateJobs implements [webhook.JobStore], in one statement: a job moved to JobCancelled
