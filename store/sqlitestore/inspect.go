@@ -200,7 +200,7 @@ func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]web
 	return out, wrap("count jobs", err)
 }
 
-// countHostsSQL counts the attempts since ?1 by host, from the index webhook_attempts_hosts.
+// countHostsSQL counts the attempts since ?1 by host, from the index webhook_attempts_time.
 const countHostsSQL = `SELECT host, count(*), sum(outcome = 'succeeded'), max(time) FROM webhook_attempts
 	WHERE time >= ?1 AND host != '' GROUP BY host ORDER BY host`
 

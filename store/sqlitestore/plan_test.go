@@ -26,7 +26,7 @@ func TestQueryPlans(t *testing.T) {
 			[]any{"j1", "w", "succeeded", 1, nil, nil, nil, "j2", "w", "succeeded", 1, nil, nil, nil, "running"}},
 		{"LeaseCampaign, if any is due", nextFanOutSQL, "USING INDEX webhook_campaigns_due", nil},
 		{"QueueStats", pendingSQL, "SCAN webhook_job_counts", nil},
-		{"CountHosts", countHostsSQL, "USING COVERING INDEX webhook_attempts_hosts (time>?)", []any{0}},
+		{"CountHosts", countHostsSQL, "USING COVERING INDEX webhook_attempts_time (time>?)", []any{0}},
 		{"Messages of an event", `SELECT v.data` + currentSQL + ` WHERE m.trigger_event = ? ORDER BY m.id`,
 			"SEARCH m USING INDEX webhook_messages_trigger (trigger_event=?)", []any{"signup"}},
 	}

@@ -1,9 +1,13 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/hookline/webhook"
 )
@@ -47,4 +51,42 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 		st.OldestDue = fromNanos(first)
 	}
 	return st, nil
+}
+
+// counts are changes to the counts of jobs by message and state of webhook_job_counts.
+// Claim and Finish, which move jobs into and out of JobRunning, save their changes with one
+// statement per call; the triggers of webhook_jobs count every other move.
+type counts map[[2]string]int64
+
+// move counts a job of message moved from one state to another.
+func (c *counts) move(message string, from, to webhook.JobState) {
+	if from == to {
+		return
+	}
+	if *c == nil {
+		*c = counts{}
+	}
+	(*c)[[2]string{message, string(from)}]--
+	(*c)[[2]string{message, string(to)}]++
+}
+
+// countRow is a row of the statement that saves counts.
+const countRow = `(?, ?, ?)`
+
+// saveCounts adds c to webhook_job_counts in tx, in a few statements, in key order so that
+// writers take the rows in the same order.
+func (s *Store) saveCounts(ctx context.Context, tx *sql.Tx, c counts) error {
+	var rows [][]any
+	for _, k := range slices.SortedFunc(maps.Keys(c), func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	}) {
+		if n := c[k]; n != 0 {
+			rows = append(rows, []any{k[0], k[1], n})
+		}
+	}
+	return chunks(len(rows), maxChunk, func(start, size int) error {
+		_, err := s.stmt(ctx, tx, `INSERT INTO webhook_job_counts (message_id, state, n) VALUES `+rowsOf(size, countRow)+
+			` ON CONFLICT DO UPDATE SET n = n + excluded.n`).ExecContext(ctx, slices.Concat(rows[start:start+size]...)...)
+		return err
+	})
 }
