@@ -25,7 +25,9 @@ var pagesNow = at(30 * 24 * time.Hour)
 // COPY, or multi-row inserts in one transaction.
 func PagesData(n int) (jobs iter.Seq[*webhook.Job], attempts iter.Seq[*webhook.Attempt]) {
 	step := 30 * 24 * time.Hour / time.Duration(n)
-	created := func(i int) time.Time { return pagesNow.Add(-30 * 24 * time.Hour).Add(time.Duration(i) * step).Truncate(time.Microsecond) }
+	created := func(i int) time.Time {
+		return pagesNow.Add(-30 * 24 * time.Hour).Add(time.Duration(i) * step).Truncate(time.Microsecond)
+	}
 	state := func(i int) webhook.JobState {
 		switch k := i / 100 % 200; {
 		case k < 180:
