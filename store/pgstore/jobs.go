@@ -589,7 +589,14 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	case webhook.JobCancelled:
 		set += `, request = NULL`
 	}
-	sql := `WITH moved AS (UPDATE webhook_jobs SET ` + set + ` WHERE ` + where + ` RETURNING ` + jobColumns + `)`
+	// The jobs are locked and read before they are moved, so that the moves are counted from
+	// the states they were in.
+	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` FOR UPDATE),
+		moved AS (UPDATE webhook_jobs j SET ` + set + ` FROM old WHERE j.id = old.id
+			RETURNING old.state AS was_state, ` + qualifiedJobColumns + `),
+		counted AS (` + countMovesSQL + `
+			SELECT message_id, was_state AS state, -1 AS n FROM moved UNION ALL SELECT message_id, state, 1 FROM moved
+			` + countMovesEnd + `)`
 	if p.To == webhook.JobCancelled {
 		sql += `, logged AS (
 			INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time,

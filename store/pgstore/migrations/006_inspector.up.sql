@@ -27,10 +27,10 @@ CREATE INDEX webhook_jobs_message_ended ON webhook_jobs (message_id, state, crea
     WHERE state IN ('failed', 'skipped', 'cancelled');
 
 -- How many jobs of each message are in each state: JobCounts reads it, and QueueStats sums
--- it over messages, so the index of pending states goes. Claim and Finish, which move jobs
--- into and out of 'running' by the batch, count their moves in their own statements; the
--- triggers count every other move: an enqueue once per statement, a move of UpdateJobs or a
--- replay once per job.
+-- it over messages, so the index of pending states goes. The statements that move jobs
+-- (Claim, Finish, UpdateJobs, ReplayJobs) count their moves themselves, in key order, so that
+-- concurrent ones lock the counts in the same order; triggers count the jobs inserted and
+-- deleted, once per statement.
 CREATE TABLE webhook_job_counts (
     message_id text COLLATE "C" NOT NULL,
     state      text NOT NULL,
@@ -52,19 +52,6 @@ END $$;
 -- +goose StatementEnd
 CREATE TRIGGER webhook_jobs_inserted AFTER INSERT ON webhook_jobs
     REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION webhook_jobs_inserted();
-
--- +goose StatementBegin
-CREATE OR REPLACE FUNCTION webhook_jobs_moved() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO webhook_job_counts (message_id, state, n)
-        VALUES (OLD.message_id, OLD.state, -1), (NEW.message_id, NEW.state, 1)
-        ON CONFLICT (message_id, state) DO UPDATE SET n = webhook_job_counts.n + excluded.n;
-    RETURN NULL;
-END $$;
--- +goose StatementEnd
-CREATE TRIGGER webhook_jobs_moved AFTER UPDATE OF state ON webhook_jobs FOR EACH ROW
-    WHEN (OLD.state <> NEW.state AND OLD.state <> 'running' AND NEW.state <> 'running')
-    EXECUTE FUNCTION webhook_jobs_moved();
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION webhook_jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
