@@ -139,9 +139,18 @@ func (x *executor) newAttempt(j *Job) *attempt {
 		Variant:        j.Variant,
 		Number:         at.number,
 		Time:           at.start,
-		Replay:         j.Replay,
+		Replay:         j.ReplayFrom > 0,
 	}
 	return at
+}
+
+// sinceReplay is the attempt's number as the RetryPolicy sees it: counted from the job's
+// latest replay, if it was replayed.
+func (at *attempt) sinceReplay() int {
+	if from := at.job.ReplayFrom; from > 0 {
+		return at.number - from + 1
+	}
+	return at.number
 }
 
 // loadUser returns the attempt's user, loading it from the Store on first use: quiet hours,
@@ -191,7 +200,7 @@ func (x *executor) failure(ctx context.Context, at *attempt, err error, final bo
 	if ctx.Err() != nil {
 		return verdict{kind: putBack, at: x.clock.Now()}
 	}
-	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
+	at.res = AttemptResult{Attempt: at.sinceReplay(), Err: err, End: x.clock.Now()}
 	return x.afterFailure(at, err, final)
 }
 
@@ -391,7 +400,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return verdict{kind: putBack, at: x.clock.Now()} // a hard stop cut it short: unlogged
 	}
-	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
+	at.res = AttemptResult{Attempt: at.sinceReplay(), Err: err, End: x.clock.Now()}
 	if resp != nil {
 		at.res.StatusCode, at.res.Header = resp.StatusCode, resp.Header
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), string(body[:min(len(body), x.maxBody)])

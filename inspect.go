@@ -43,8 +43,8 @@ type Inspector interface {
 	// is the Sender's.
 	CountHosts(ctx context.Context, p CountHostsParams) ([]HostStats, error)
 	// ReplayJobs moves the ended jobs that p selects back to the queue, as one change where
-	// the store can make it atomic: to JobScheduled, with DueAt p.Now, Replay set, and their
-	// Attempts, ID and everything else kept. It returns how many it moved; with p.DryRun it
+	// the store can make it atomic: to JobScheduled, with DueAt p.Now and ReplayFrom one more
+	// than their Attempts, and their Attempts, ID and everything else kept. It returns how many it moved; with p.DryRun it
 	// moves none and returns how many it would have. It selects the jobs that p.Query
 	// selects (its Cursor and Limit are not read; empty States select every ended state,
 	// succeeded among them) and, if p.IDs is not empty, whose ID is one of p.IDs. If
@@ -480,8 +480,8 @@ var replayable = []JobState{JobFailed, JobSkipped, JobCancelled}
 // ErrInvalid: a replay of the whole log by accident would send everything again.
 //
 // A replayed job keeps its ID, so receivers that deduplicate on the webhook-id header can
-// drop a copy they already processed, and its attempt numbering continues (the RetryPolicy
-// sees the continued number, so DefaultRetryPolicy may not retry a replay that fails). It
+// drop a copy they already processed, and its attempt numbering continues, while the
+// RetryPolicy counts its attempts from 1 again: a replay gets the retries of a new job. It
 // goes through the same queue, rate limits, circuit breaker and audience check as any job,
 // and its attempts are marked Attempt.Replay. A job's rendered request is cleared when the
 // job ends (it holds credentials), so a replay renders the request again, from the job's

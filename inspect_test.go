@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,6 +57,31 @@ func TestReplaySendsAFailedJobAgain(t *testing.T) {
 	cs, err := h.sender.JobCounts(h.ctx, "m")
 	if err != nil || len(cs) != 1 || cs[0].States[webhook.JobSucceeded] != 1 || cs[0].Total() != 1 || cs[0].Pending() != 0 {
 		t.Errorf("JobCounts = %+v, %v; want one succeeded job", cs, err)
+	}
+}
+
+// A job that used up its retries gets them again when it is replayed: the RetryPolicy counts
+// its attempts from the replay, while their numbers go on.
+func TestReplayGetsTheRetriesOfANewJob(t *testing.T) {
+	h := newHarness(t, &webhook.Config{RetryPolicy: webhook.DefaultRetryPolicy{MaxRetries: 1}})
+	h.recv.Reply(http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusServiceUnavailable)
+	first := h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	h.advance(t, time.Minute) // the one retry, which fails for good
+	if j, _ := h.sender.Job(h.ctx, first.JobID); j.State != webhook.JobFailed || j.Attempts != 2 {
+		t.Fatalf("after its retry the job is %s with %d attempts, want failed with 2", j.State, j.Attempts)
+	}
+	if n, err := h.sender.Replay(h.ctx, webhook.JobsQuery{MessageID: "m"}, webhook.ReplayOptions{}); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v; want 1", n, err)
+	}
+	h.idle(t)
+	h.advance(t, time.Minute)
+	var got []string
+	for _, a := range h.attempts(t, webhook.AttemptQuery{JobID: first.JobID}) {
+		got = append(got, fmt.Sprintf("%d %s replay=%v", a.Number, a.Outcome, a.Replay))
+	}
+	want := []string{"4 succeeded replay=true", "3 retrying replay=true", "2 failed replay=false", "1 retrying replay=false"}
+	if !cmp.Equal(got, want) {
+		t.Errorf("attempts = %q, want %q", got, want)
 	}
 }
 
@@ -130,8 +156,8 @@ func TestRetryJobAndCancelJob(t *testing.T) {
 	if err := s.RetryJob(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if j, _ := s.Job(ctx, a); j.State != webhook.JobScheduled || !j.DueAt.Equal(clock.Now()) || j.Replay {
-		t.Errorf("after RetryJob of a scheduled job: %s due %v replay %v, want scheduled due now, not a replay", j.State, j.DueAt, j.Replay)
+	if j, _ := s.Job(ctx, a); j.State != webhook.JobScheduled || !j.DueAt.Equal(clock.Now()) || j.ReplayFrom != 0 {
+		t.Errorf("after RetryJob of a scheduled job: %s due %v ReplayFrom %d, want scheduled due now, not a replay", j.State, j.DueAt, j.ReplayFrom)
 	}
 	if err := s.CancelJob(ctx, b); err != nil {
 		t.Fatal(err)
@@ -142,8 +168,8 @@ func TestRetryJobAndCancelJob(t *testing.T) {
 	if err := s.RetryJob(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if j, _ := s.Job(ctx, b); j.State != webhook.JobScheduled || !j.DueAt.Equal(clock.Now()) || !j.Replay {
-		t.Errorf("after RetryJob of a cancelled job: %s due %v replay %v, want a replay due now", j.State, j.DueAt, j.Replay)
+	if j, _ := s.Job(ctx, b); j.State != webhook.JobScheduled || !j.DueAt.Equal(clock.Now()) || j.ReplayFrom != 1 {
+		t.Errorf("after RetryJob of a cancelled job: %s due %v ReplayFrom %d, want a replay due now from attempt 1", j.State, j.DueAt, j.ReplayFrom)
 	}
 	for name, err := range map[string]error{"RetryJob": s.RetryJob(ctx, "nope"), "CancelJob": s.CancelJob(ctx, "nope")} {
 		if !errors.Is(err, webhook.ErrNotFound) || !strings.Contains(err.Error(), "nope") {

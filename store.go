@@ -245,10 +245,12 @@ type Job struct {
 	// Variant is the ID of the variant of the message the job sends (see Message.Variants),
 	// ControlGroup for a user of the control group, or empty for a message without variants.
 	Variant string `json:"variant,omitempty"`
-	// Replay is set on a job that [Sender.Replay] or [Sender.RetryJob] put back in the queue
-	// after it ended; its attempts from then on are marked Attempt.Replay. Stores save it and
+	// ReplayFrom is, for a job that [Sender.Replay] or [Sender.RetryJob] put back in the
+	// queue after it ended, the Number of its first attempt after the latest replay; 0 for a
+	// job never replayed. Its attempts from then on are marked Attempt.Replay, and the
+	// RetryPolicy counts them from 1 again (see AttemptResult.Attempt). Stores save it and
 	// return it; only [Inspector.ReplayJobs] sets it.
-	Replay bool `json:"replay,omitempty"`
+	ReplayFrom int `json:"replay_from,omitempty"`
 }
 
 // JobStore is the job queue. Jobs move from scheduled (or held) to running (Claim), and then

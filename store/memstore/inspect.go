@@ -149,7 +149,7 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 			continue
 		}
 		s.setState(r, webhook.JobScheduled)
-		j.DueAt, j.Replay = p.Now, true
+		j.DueAt, j.ReplayFrom = p.Now, j.Attempts+1
 		j.LeaseOwner, j.LeaseExpiresAt = "", time.Time{}
 		s.indexUnless(r)
 		s.schedule(r, j.DueAt)

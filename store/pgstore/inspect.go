@@ -247,7 +247,7 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		return n, wrap(op, err)
 	}
 	sql := `WITH old AS (SELECT id, state FROM webhook_jobs j WHERE ` + c.String() + ` FOR UPDATE),
-		moved AS (UPDATE webhook_jobs j SET state = 'scheduled', due_at = ` + c.args.add(p.Now) + `, replay = true
+		moved AS (UPDATE webhook_jobs j SET state = 'scheduled', due_at = ` + c.args.add(p.Now) + `, replay_from = j.attempts + 1
 			FROM old WHERE j.id = old.id AND j.state = old.state RETURNING j.message_id, old.state AS was_state),
 		counted AS (` + countMovesSQL + `
 			SELECT message_id, was_state AS state, -1 AS n FROM moved UNION ALL SELECT message_id, 'scheduled', 1 FROM moved

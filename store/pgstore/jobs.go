@@ -15,7 +15,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant, replay`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant, replay_from`
 
 // scanJob reads a job from jobColumns.
 func scanJob(row pgx.Row) (*webhook.Job, error) {
@@ -23,7 +23,7 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	var event, params, req, trace []byte
 	var expires *time.Time
 	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
-		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant, &j.Replay); err != nil {
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant, &j.ReplayFrom); err != nil {
 		return nil, err
 	}
 	if err := unmarshal(trace, &j.Trace); err != nil {

@@ -258,7 +258,7 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		n = 0
 		var moves counts
 		err := run(func(from webhook.JobState, where string, args []any) error {
-			rows, err := s.stmt(ctx, tx, `UPDATE webhook_jobs SET state = 'scheduled', due_at = ?, ready_at = ?, replay = 1 WHERE `+where+
+			rows, err := s.stmt(ctx, tx, `UPDATE webhook_jobs SET state = 'scheduled', due_at = ?, ready_at = ?, replay_from = attempts + 1 WHERE `+where+
 				` RETURNING message_id`).QueryContext(ctx, append([]any{nanos(p.Now), due}, args...)...)
 			if err != nil {
 				return err

@@ -15,7 +15,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, trace, variant, replay`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, trace, variant, replay_from`
 
 // scanJob reads the jobColumns of one row.
 func scanJob(sc scanner) (*webhook.Job, error) {
@@ -26,7 +26,7 @@ func scanJob(sc scanner) (*webhook.Job, error) {
 		created, due, expires         sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params, &j.State,
-		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &trace, &j.Variant, &j.Replay)
+		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &trace, &j.Variant, &j.ReplayFrom)
 	if err != nil {
 		return nil, err
 	}

@@ -345,15 +345,15 @@ func testReplayJobs(t *testing.T, s webhook.Store) {
 	checkState(t, s, "j1 succeeded: not in the states given", "j1", webhook.JobSucceeded)
 	checkState(t, s, "j4 is held: not ended", "j4", webhook.JobHeld)
 	want := job("j2", "k-j2", at(time.Minute))
-	want.UserID, want.CreatedAt, want.Attempts, want.Replay = "u2", at(-5*time.Minute), 0, true
+	want.UserID, want.CreatedAt, want.Attempts, want.ReplayFrom = "u2", at(-5*time.Minute), 0, 1
 	checkJob(t, s, "after ReplayJobs", want)
 	got := claim(t, s, at(time.Minute), "w", 10)
 	if diff := cmp.Diff([]string{"j7", "j2", "j6"}, ids(got)); diff != "" {
 		t.Errorf("Claim after ReplayJobs due at %v must take the replayed jobs (-want +got):\n%s", at(time.Minute), diff)
 	}
 	for _, j := range got {
-		if j.Replay != (j.ID != "j7") {
-			t.Errorf("Claim returned %s with Replay %v, want %v", j.ID, j.Replay, j.ID != "j7")
+		if (j.ReplayFrom == 1) != (j.ID != "j7") {
+			t.Errorf("Claim returned %s with ReplayFrom %d, want %d", j.ID, j.ReplayFrom, map[bool]int{true: 1}[j.ID != "j7"])
 		}
 	}
 	if n := replay(webhook.ReplayJobsParams{Query: webhook.JobsQuery{States: []webhook.JobState{webhook.JobSucceeded}}, Now: at(time.Minute)}); n != 1 {

@@ -8,8 +8,8 @@
 -- never change and is written once per job, when it is enqueued; only the lists of jobs that
 -- ended badly, which a job that succeeds never enters, are partial indexes of webhook_jobs.
 
--- Job.Replay.
-ALTER TABLE webhook_jobs ADD COLUMN replay boolean NOT NULL DEFAULT false;
+-- Job.ReplayFrom.
+ALTER TABLE webhook_jobs ADD COLUMN replay_from integer NOT NULL DEFAULT 0;
 
 CREATE TABLE webhook_job_list (
     id         text COLLATE "C" PRIMARY KEY,

@@ -3,8 +3,8 @@
 -- and replay. Every index here is written when a job is enqueued or an attempt logged; none
 -- is written by a job's moves, whose columns (state, ready_at, ...) none of them holds.
 
--- Job.Replay.
-ALTER TABLE webhook_jobs ADD COLUMN replay INTEGER NOT NULL DEFAULT 0;
+-- Job.ReplayFrom.
+ALTER TABLE webhook_jobs ADD COLUMN replay_from INTEGER NOT NULL DEFAULT 0;
 
 -- The job lists, newest first: all jobs, a message's and a user's by (created_at, id). The
 -- message and user indexes replace those of 0004, whose lookups they serve as well.
