@@ -91,7 +91,8 @@ type ReplayJobsParams struct {
 	// IDs, if not empty, selects only these jobs.
 	IDs []string
 	// Now is the new DueAt of the jobs replayed.
-	Now    time.Time
+	Now time.Time
+	// DryRun counts the jobs that would be replayed, and moves none.
 	DryRun bool
 }
 
