@@ -110,7 +110,8 @@
 // and circuit breaker. [Sender.RetryJob], [Sender.CancelJob] and [Sender.Replay] act on jobs:
 // a replay sends ended jobs again, by filter, after a dry run that counts them, keeping each
 // job's ID, the webhook-id header receivers deduplicate on. They need a Store with the
-// optional [Inspector] role, which the three stores here have.
+// optional [Inspector] role, which the three stores here have. Package
+// [github.com/hookline/webhook/console] shows them in a browser, to mount in the app's server.
 //
 // # Stores and clocks
 //
