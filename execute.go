@@ -139,8 +139,18 @@ func (x *executor) newAttempt(j *Job) *attempt {
 		Variant:        j.Variant,
 		Number:         at.number,
 		Time:           at.start,
+		Replay:         j.ReplayFrom > 0,
 	}
 	return at
+}
+
+// sinceReplay is the attempt's number as the RetryPolicy sees it: counted from the job's
+// latest replay, if it was replayed.
+func (at *attempt) sinceReplay() int {
+	if from := at.job.ReplayFrom; from > 0 {
+		return at.number - from + 1
+	}
+	return at.number
 }
 
 // loadUser returns the attempt's user, loading it from the Store on first use: quiet hours,
@@ -190,7 +200,7 @@ func (x *executor) failure(ctx context.Context, at *attempt, err error, final bo
 	if ctx.Err() != nil {
 		return verdict{kind: putBack, at: x.clock.Now()}
 	}
-	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
+	at.res = AttemptResult{Attempt: at.sinceReplay(), Err: err, End: x.clock.Now()}
 	return x.afterFailure(at, err, final)
 }
 
@@ -381,13 +391,16 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 	shown := req.Redacted()
 	a := &at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
+	if a.Host = at.host; a.Host == "" { // a test send, which is not throttled
+		a.Host = requestHost(req)
+	}
 
 	resp, body, err := x.do(ctx, req, x.readLimit(at.msg))
 	if ctx.Err() != nil {
 		x.hostDone(ctx, at, hostlimit.Uncounted)
 		return verdict{kind: putBack, at: x.clock.Now()} // a hard stop cut it short: unlogged
 	}
-	at.res = AttemptResult{Attempt: at.number, Err: err, End: x.clock.Now()}
+	at.res = AttemptResult{Attempt: at.sinceReplay(), Err: err, End: x.clock.Now()}
 	if resp != nil {
 		at.res.StatusCode, at.res.Header = resp.StatusCode, resp.Header
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), string(body[:min(len(body), x.maxBody)])
@@ -559,11 +572,16 @@ func (x *executor) logVerdict(ctx context.Context, at *attempt, v verdict) {
 	x.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// requestHost is the host (and port) a request goes to, the key of its limiter.
+// requestHost is the host a request goes to, the key of its limiter and Attempt.Host:
+// lower-case, with its port unless that is the scheme's default.
 func requestHost(r *Request) string {
 	u, err := url.Parse(r.URL)
 	if err != nil {
 		return ""
 	}
-	return strings.ToLower(u.Host)
+	host := strings.ToLower(u.Host)
+	if port := u.Port(); (port == "443" && u.Scheme == "https") || (port == "80" && u.Scheme == "http") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return host
 }

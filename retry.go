@@ -11,7 +11,9 @@ import (
 
 // AttemptResult is how one attempt to send a job ended, as a [RetryPolicy] sees it.
 type AttemptResult struct {
-	// Attempt is the attempt's number: 1 for the first.
+	// Attempt is the attempt's number: 1 for the first. A job replayed after it ended
+	// ([Sender.Replay]) counts again from 1 (its Attempt.Number goes on), so that a replay
+	// gets the retries of a new job.
 	Attempt int
 	// StatusCode is the response's HTTP status, or 0 if there was no response.
 	StatusCode int

@@ -29,7 +29,7 @@ import (
 // and bad parameters with an error wrapping ErrInvalid.
 //
 // Optional roles add what only some Stores can do: [Notifier], [AttemptPruner],
-// [QueueReader], [VariantStore], [TemplateStore].
+// [QueueReader], [VariantStore], [TemplateStore], [Inspector].
 type Store interface {
 	UserStore
 	EventStore
@@ -245,6 +245,12 @@ type Job struct {
 	// Variant is the ID of the variant of the message the job sends (see Message.Variants),
 	// ControlGroup for a user of the control group, or empty for a message without variants.
 	Variant string `json:"variant,omitempty"`
+	// ReplayFrom is, for a job that [Sender.Replay] or [Sender.RetryJob] put back in the
+	// queue after it ended, the Number of its first attempt after the latest replay; 0 for a
+	// job never replayed. Its attempts from then on are marked Attempt.Replay, and the
+	// RetryPolicy counts them from 1 again (see AttemptResult.Attempt). Stores save it and
+	// return it; only [Inspector.ReplayJobs] sets it.
+	ReplayFrom int `json:"replay_from,omitempty"`
 }
 
 // JobStore is the job queue. Jobs move from scheduled (or held) to running (Claim), and then

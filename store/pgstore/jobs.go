@@ -15,7 +15,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant, replay_from`
 
 // scanJob reads a job from jobColumns.
 func scanJob(row pgx.Row) (*webhook.Job, error) {
@@ -23,7 +23,7 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	var event, params, req, trace []byte
 	var expires *time.Time
 	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
-		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant); err != nil {
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant, &j.ReplayFrom); err != nil {
 		return nil, err
 	}
 	if err := unmarshal(trace, &j.Trace); err != nil {
@@ -256,7 +256,7 @@ func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []strin
 // the updated job's.
 func claimSQL(limit int) string {
 	return `WITH due AS (
-		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
+		SELECT id AS due_id, ready_at AS was_ready, state AS was_state FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
 		LIMIT ` + strconv.Itoa(limit) + `
@@ -265,13 +265,31 @@ func claimSQL(limit int) string {
 		UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
 		FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
 		RETURNING due.was_ready, ` + jobColumns + `
+	), counted AS (
+		` + countMovesSQL + `
+		SELECT c.message_id, m.state, m.n FROM claimed c JOIN due ON due.due_id = c.id,
+			LATERAL (VALUES ('scheduled', -1), ('running', 1)) AS m(state, n)
+		WHERE due.was_state = 'scheduled'
+		` + countMovesEnd + `
 	)
-	SELECT * FROM claimed
+	SELECT was_ready, ` + jobColumns + ` FROM claimed
 	UNION ALL
 	SELECT min(ready_at), ` + strings.Repeat("NULL, ", jobColumnCount-1) + `NULL
 	FROM webhook_jobs WHERE ready_at > $1
 	HAVING (SELECT count(*) FROM claimed) < ` + strconv.Itoa(limit)
 }
+
+// countMovesSQL and countMovesEnd, around a query of rows (message_id, state, n), add each
+// n to the count of its message and state in webhook_job_counts. Claim and Finish count
+// their moves into and out of running with them, in the same statement (the triggers of
+// webhook_jobs count the others); the rows are taken in key order, so that concurrent
+// statements lock them in the same order.
+const (
+	countMovesSQL = `INSERT INTO webhook_job_counts (message_id, state, n)
+		SELECT message_id, state, sum(n) FROM (`
+	countMovesEnd = `) AS moves GROUP BY message_id, state HAVING sum(n) <> 0 ORDER BY message_id, state
+		ON CONFLICT (message_id, state) DO UPDATE SET n = webhook_job_counts.n + excluded.n`
+)
 
 // jobColumnCount is the number of jobColumns.
 var jobColumnCount = strings.Count(jobColumns, ",") + 1
@@ -339,22 +357,30 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 // order.
 const attemptColumns = `job_id, message_id, message_version, user_id, number, time,
 	duration, method, url, request_header, request_body, status_code, response_header,
-	response_body, error, outcome, next_attempt_at, ignore_caps, variant, test`
+	response_body, error, outcome, next_attempt_at, ignore_caps, variant, test, host, replay`
 
 // finishJobsSQL saves jobs still leased to their owners (the arrays $1 to $6, one element
-// per job) and returns the IDs of those it saved.
-const finishJobsSQL = `UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
-	request = f.request, lease_owner = '', lease_expires_at = NULL
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
-	AS f(id, owner, state, attempts, due_at, request)
-WHERE j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
-RETURNING j.id`
+// per job), counts their moves out of running, and returns the IDs of those it saved.
+const finishJobsSQL = `WITH updated AS (
+	UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
+		request = f.request, lease_owner = '', lease_expires_at = NULL
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
+		AS f(id, owner, state, attempts, due_at, request)
+	WHERE j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
+	RETURNING j.id, j.message_id, j.state
+), counted AS (
+	` + countMovesSQL + `
+	SELECT u.message_id, m.state, m.n FROM updated u, LATERAL (VALUES ('running', -1), (u.state, 1)) AS m(state, n)
+	` + countMovesEnd + `
+)
+SELECT id FROM updated`
 
-// logAttemptsSQL appends attempts (the arrays $1 to $20, one element per attempt), in order.
+// logAttemptsSQL appends attempts (the arrays $1 to $22, one element per attempt), in order.
 const logAttemptsSQL = `INSERT INTO webhook_attempts (` + attemptColumns + `)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::timestamptz[],
 	$7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::bytea[], $12::int[], $13::jsonb[],
-	$14::bytea[], $15::text[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::boolean[])`
+	$14::bytea[], $15::text[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::boolean[],
+	$21::text[], $22::boolean[])`
 
 // finishArgs returns the arguments of finishJobsSQL and of logAttemptsSQL for fs; the
 // latter are nil if no item has an attempt.
@@ -371,8 +397,8 @@ func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 		aDuration                                            []int64
 		aReqHeader, aReqBody, aRespHeader, aRespBody         [][]byte
 		aNext                                                []*time.Time
-		aIgnoreCaps, aTest                                   []bool
-		aVariant                                             []string
+		aIgnoreCaps, aTest, aReplay                          []bool
+		aVariant, aHost                                      []string
 	)
 	for i, f := range fs {
 		j := f.Job
@@ -399,11 +425,12 @@ func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
 		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
 		aVariant, aTest = append(aVariant, a.Variant), append(aTest, a.Test)
+		aHost, aReplay = append(aHost, a.Host), append(aReplay, a.Replay)
 	}
 	jobArgs = []any{ids, owners, states, attempts, due, reqs}
 	if len(aJob) > 0 {
 		attemptArgs = []any{aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
-			aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest}
+			aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest, aHost, aReplay}
 	}
 	return jobArgs, attemptArgs, nil
 }
@@ -580,7 +607,14 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	case webhook.JobCancelled:
 		set += `, request = NULL`
 	}
-	sql := `WITH moved AS (UPDATE webhook_jobs SET ` + set + ` WHERE ` + where + ` RETURNING ` + jobColumns + `)`
+	// The jobs are locked and read before they are moved, so that the moves are counted from
+	// the states they were in.
+	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` FOR UPDATE),
+		moved AS (UPDATE webhook_jobs j SET ` + set + ` FROM old WHERE j.id = old.id
+			RETURNING old.state AS was_state, ` + qualifiedJobColumns + `),
+		counted AS (` + countMovesSQL + `
+			SELECT message_id, was_state AS state, -1 AS n FROM moved UNION ALL SELECT message_id, state, 1 FROM moved
+			` + countMovesEnd + `)`
 	if p.To == webhook.JobCancelled {
 		sql += `, logged AS (
 			INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time,
