@@ -73,6 +73,17 @@ type Attempt struct {
 	// IgnoreCaps is set on attempts of a message whose Delivery.IgnoreCaps is set; they do
 	// not count toward Config.Caps (see [Cap]).
 	IgnoreCaps bool `json:"ignore_caps,omitempty"`
+	// Host is the host of URL, lower-case, with its port if the URL names one: the host whose
+	// rate limit and circuit breaker the attempt went through. It is empty if the job could
+	// not be rendered.
+	Host string `json:"host,omitempty"`
+	// Replay marks an attempt of a job that [Sender.Replay] or [Sender.RetryJob] put back in
+	// the queue after it ended.
+	Replay bool `json:"replay,omitempty"`
+	// Seq orders the attempt log: an attempt recorded later has a greater Seq. The Store sets
+	// it when it records the attempt, and [Inspector.FindAttempts] returns it; it is 0 where a
+	// Store does not return it, and in attempts passed to the Store.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // What the attempt log keeps of a response header (see Attempt.ResponseHeader): a receiver

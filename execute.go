@@ -139,6 +139,7 @@ func (x *executor) newAttempt(j *Job) *attempt {
 		Variant:        j.Variant,
 		Number:         at.number,
 		Time:           at.start,
+		Replay:         j.Replay,
 	}
 	return at
 }
@@ -381,6 +382,9 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 	shown := req.Redacted()
 	a := &at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
+	if a.Host = at.host; a.Host == "" { // a test send, which is not throttled
+		a.Host = requestHost(req)
+	}
 
 	resp, body, err := x.do(ctx, req, x.readLimit(at.msg))
 	if ctx.Err() != nil {
@@ -559,11 +563,16 @@ func (x *executor) logVerdict(ctx context.Context, at *attempt, v verdict) {
 	x.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// requestHost is the host (and port) a request goes to, the key of its limiter.
+// requestHost is the host a request goes to, the key of its limiter and Attempt.Host:
+// lower-case, with its port unless that is the scheme's default.
 func requestHost(r *Request) string {
 	u, err := url.Parse(r.URL)
 	if err != nil {
 		return ""
 	}
-	return strings.ToLower(u.Host)
+	host := strings.ToLower(u.Host)
+	if port := u.Port(); (port == "443" && u.Scheme == "https") || (port == "80" && u.Scheme == "http") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return host
 }

@@ -29,7 +29,7 @@ import (
 // and bad parameters with an error wrapping ErrInvalid.
 //
 // Optional roles add what only some Stores can do: [Notifier], [AttemptPruner],
-// [QueueReader], [VariantStore], [TemplateStore].
+// [QueueReader], [VariantStore], [TemplateStore], [Inspector].
 type Store interface {
 	UserStore
 	EventStore
@@ -245,6 +245,10 @@ type Job struct {
 	// Variant is the ID of the variant of the message the job sends (see Message.Variants),
 	// ControlGroup for a user of the control group, or empty for a message without variants.
 	Variant string `json:"variant,omitempty"`
+	// Replay is set on a job that [Sender.Replay] or [Sender.RetryJob] put back in the queue
+	// after it ended; its attempts from then on are marked Attempt.Replay. Stores save it and
+	// return it; only [Inspector.ReplayJobs] sets it.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // JobStore is the job queue. Jobs move from scheduled (or held) to running (Claim), and then

@@ -293,5 +293,21 @@ func (l *Limits) OpenBreakers() int {
 	return n
 }
 
+// Breaker returns the state of host's circuit breaker at now: "open" while the host is paused,
+// "half-open" once the pause is over until an attempt succeeds or fails again, and "closed"
+// otherwise, including for a host it does not track.
+func (l *Limits) Breaker(host string, now time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.hosts[host]
+	switch {
+	case h == nil || l.threshold <= 0 || h.failures < l.threshold:
+		return "closed"
+	case h.paused.After(now):
+		return "open"
+	}
+	return "half-open"
+}
+
 // Cooldown returns how long a failing host is paused.
 func (l *Limits) Cooldown() time.Duration { return l.cooldown }

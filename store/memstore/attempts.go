@@ -13,6 +13,8 @@ import (
 // succeeded. Attempts arrive in about the order of their times, so the insertion point is
 // found from the end. The caller holds s.mu.
 func (s *Store) addAttempt(a webhook.Attempt) {
+	s.lastSeq++
+	a.Seq = s.lastSeq
 	s.attempts = append(s.attempts, a)
 	s.indexSent(len(s.attempts) - 1)
 }

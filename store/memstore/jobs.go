@@ -41,7 +41,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		if r.job.State != webhook.JobHeld {
 			r.job.State = webhook.JobScheduled
 		}
-		s.states[r.job.State]++
+		s.count(&r.job, 1)
 		s.jobs[j.ID] = r
 		s.indexUnless(r)
 		if r.job.State == webhook.JobScheduled {

@@ -6,12 +6,23 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// setState moves r to state, counting the jobs in each state for QueueStats. The caller holds
-// s.mu.
+// setState moves r to state, counting the jobs in each state, in all and by message, for
+// QueueStats and CountJobs. The caller holds s.mu.
 func (s *Store) setState(r *record, state webhook.JobState) {
-	s.states[r.job.State]--
-	s.states[state]++
+	s.count(&r.job, -1)
 	r.job.State = state
+	s.count(&r.job, 1)
+}
+
+// count adds d to the counts of j's state. The caller holds s.mu.
+func (s *Store) count(j *webhook.Job, d int64) {
+	s.states[j.State] += d
+	c := s.counts[j.MessageID]
+	if c == nil {
+		c = map[webhook.JobState]int64{}
+		s.counts[j.MessageID] = c
+	}
+	c[j.State] += d
 }
 
 // QueueStats implements [webhook.QueueReader] from counts kept as jobs change state and the

@@ -68,7 +68,9 @@ func attemptsSQL(q *webhook.AttemptQuery) (string, []any) {
 		add(`user_id = ?`, q.UserID)
 	}
 	if q.Variant != "" {
-		add(`variant = ?`, q.Variant)
+		// The index of variants leaves out attempts without one: say so, since a parameter
+		// does not imply the index's condition.
+		add(`variant = ? AND variant != ''`, q.Variant)
 	}
 	switch {
 	case slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}):

@@ -160,6 +160,10 @@ func TestMigrateUnprefixed(t *testing.T) {
 	if err != nil || len(res.Jobs) != 1 || res.Jobs[0].ID != "j1" || res.Jobs[0].Unless != "purchase" {
 		t.Errorf("Claim after the upgrade = %+v, %v; want j1, with Unless purchase (held j2 is not due)", res.Jobs, err)
 	}
+	// The held jobs are counted by triggers from a migration on: it counts those already held.
+	if st, err := s.QueueStats(ctx, webhook.QueueStatsParams{Now: at}); err != nil || st.Held != 1 || st.Running != 1 {
+		t.Errorf("QueueStats after the upgrade = %+v, %v; want j2 held and j1 running", st, err)
+	}
 	sent, err := s.Attempts(ctx, webhook.AttemptQuery{UserID: "u1", Outcomes: []webhook.Outcome{webhook.Succeeded}, Since: at, Brief: true})
 	if err != nil || len(sent) != 1 || sent[0].JobID != "j0" || sent[0].Number != 1 {
 		t.Errorf("Attempts for caps = %+v, %v; want j0's: an attempt logged before the upgrade counts", sent, err)

@@ -25,7 +25,8 @@ func TestQueryPlans(t *testing.T) {
 		{"Finish", finishSQL + rowsOf(2, finishRow) + finishEnd, "SEARCH webhook_jobs USING INDEX sqlite_autoindex_webhook_jobs_1 (id=?)",
 			[]any{"j1", "w", "succeeded", 1, nil, nil, nil, "j2", "w", "succeeded", 1, nil, nil, nil, "running"}},
 		{"LeaseCampaign, if any is due", nextFanOutSQL, "USING INDEX webhook_campaigns_due", nil},
-		{"QueueStats, the pending jobs", pendingSQL, "USING COVERING INDEX webhook_jobs_pending", nil},
+		{"QueueStats, the ready jobs", pendingSQL, "USING COVERING INDEX webhook_jobs_ready", nil},
+		{"QueueStats, the held jobs", pendingSQL, "SCAN webhook_held_jobs", nil},
 		{"Messages of an event", `SELECT v.data` + currentSQL + ` WHERE m.trigger_event = ? ORDER BY m.id`,
 			"SEARCH m USING INDEX webhook_messages_trigger (trigger_event=?)", []any{"signup"}},
 	}
@@ -33,7 +34,7 @@ func TestQueryPlans(t *testing.T) {
 	unless := webhook.JobFilter{UserID: "u", Unless: "purchase", CreatedBefore: at}
 	if err := forJobs(&unless, []webhook.JobState{webhook.JobScheduled, webhook.JobHeld}, func(where string, args []any) error {
 		plans = append(plans, plan{"UpdateJobs of a trigger", `SELECT id FROM webhook_jobs WHERE ` + where,
-			"USING INDEX webhook_jobs_user (user_id=? AND state=? AND unless_event=?)", args})
+			"USING INDEX webhook_jobs_user (user_id=?)", args})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

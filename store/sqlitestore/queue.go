@@ -8,13 +8,15 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// pendingSQL counts the pending jobs by state through the partial index
-// webhook_jobs_pending, whose WHERE clause it repeats: ended jobs are not read.
-const pendingSQL = `SELECT state, count(*) FROM webhook_jobs
-	WHERE state IN ('scheduled', 'running', 'held') GROUP BY state`
+// pendingSQL counts the scheduled and running jobs from the partial index webhook_jobs_ready,
+// whose WHERE clause it repeats, and reads the number of held jobs that triggers keep: ended
+// jobs are not read.
+const pendingSQL = `SELECT state, count(*) FROM webhook_jobs WHERE ready_at IS NOT NULL GROUP BY state
+	UNION ALL SELECT 'held', n FROM webhook_held_jobs`
 
-// QueueStats implements [webhook.QueueReader] with two reads of indexes: the pending jobs by
-// state, and the first ready_at (a scheduled job's DueAt, a running job's lease expiry).
+// QueueStats implements [webhook.QueueReader] with two reads: the pending jobs by state (an
+// index and a count), and the first ready_at (a scheduled job's DueAt, a running job's lease
+// expiry).
 func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (webhook.QueueStats, error) {
 	var st webhook.QueueStats
 	rows, err := s.read(ctx, pendingSQL)

@@ -87,6 +87,8 @@ func testAttemptRoundTrip(t *testing.T, s webhook.Store) {
 		Outcome:        webhook.Retrying,
 		NextAttemptAt:  at(2*time.Minute + µs),
 		IgnoreCaps:     true,
+		Host:           "example.com",
+		Replay:         true,
 	}
 	record(t, s, a)
 	if diff := cmp.Diff([]webhook.Attempt{*a}, attempts(t, s, webhook.AttemptQuery{}), diffOpts...); diff != "" {

@@ -1,0 +1,114 @@
+package webhook_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/webhooktest"
+)
+
+// A job that failed for good is replayed by filter: the dry run counts it, the replay sends
+// it again with the same webhook-id, and its attempt continues the numbering, marked Replay.
+func TestReplaySendsAFailedJobAgain(t *testing.T) {
+	h := newHarness(t, nil)
+	h.recv.Reply(http.StatusGone) // final: the job fails for good
+	first := h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	if first.Outcome != webhook.Failed {
+		t.Fatalf("first attempt = %s, want failed", first.Outcome)
+	}
+	u, _ := url.Parse(h.recv.URL)
+	if first.Host != u.Host || first.Replay {
+		t.Errorf("first attempt Host %q Replay %v, want %q false", first.Host, first.Replay, u.Host)
+	}
+	q := webhook.JobsQuery{MessageID: "m"}
+	n, err := h.sender.Replay(h.ctx, q, webhook.ReplayOptions{DryRun: true})
+	if err != nil || n != 1 {
+		t.Fatalf("Replay dry run = %d, %v; want 1", n, err)
+	}
+	if j, _ := h.sender.Job(h.ctx, first.JobID); j.State != webhook.JobFailed {
+		t.Fatalf("after a dry run the job is %s, want still failed", j.State)
+	}
+	if n, err = h.sender.Replay(h.ctx, q, webhook.ReplayOptions{}); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v; want 1", n, err)
+	}
+	h.idle(t)
+	as := h.attempts(t, webhook.AttemptQuery{JobID: first.JobID})
+	if len(as) != 2 {
+		t.Fatalf("got %d attempts, want 2", len(as))
+	}
+	if a := as[0]; a.Outcome != webhook.Succeeded || a.Number != 2 || !a.Replay {
+		t.Errorf("replayed attempt = %s number %d replay %v, want succeeded number 2 replay true", a.Outcome, a.Number, a.Replay)
+	}
+	reqs := h.recv.Requests()
+	if len(reqs) != 2 || reqs[0].Header.Get("Webhook-Id") != reqs[1].Header.Get("Webhook-Id") || reqs[1].Header.Get("Webhook-Id") != first.JobID {
+		t.Errorf("webhook-id of the two requests differ or are not the job's ID %q", first.JobID)
+	}
+	if n, err = h.sender.Replay(h.ctx, q, webhook.ReplayOptions{}); err != nil || n != 0 {
+		t.Errorf("Replay of a succeeded job without naming the state = %d, %v; want 0", n, err)
+	}
+	cs, err := h.sender.JobCounts(h.ctx, "m")
+	if err != nil || len(cs) != 1 || cs[0].States[webhook.JobSucceeded] != 1 || cs[0].Total() != 1 || cs[0].Pending() != 0 {
+		t.Errorf("JobCounts = %+v, %v; want one succeeded job", cs, err)
+	}
+}
+
+func TestReplayRefusesAnEmptyFilter(t *testing.T) {
+	h := newHarness(t, nil)
+	_, err := h.sender.Replay(h.ctx, webhook.JobsQuery{}, webhook.ReplayOptions{DryRun: true})
+	if !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), "names no message") {
+		t.Errorf("Replay with an empty filter = %v, want ErrInvalid saying it names nothing", err)
+	}
+}
+
+// hidden is a Store with only the roles of the Store interface: not an Inspector.
+type hidden struct{ webhook.Store }
+
+func TestQueryAPINeedsTheInspectorRole(t *testing.T) {
+	s, _ := webhooktest.NewSender(t, hidden{memstore.New()}, nil)
+	ctx := t.Context()
+	_, errJobs := s.Jobs(ctx, webhook.JobsQuery{})
+	_, errLog := s.AttemptLog(ctx, webhook.AttemptLogQuery{})
+	_, errCounts := s.JobCounts(ctx)
+	_, errHosts := s.Hosts(ctx, webhooktest.Epoch)
+	_, errReplay := s.Replay(ctx, webhook.JobsQuery{MessageID: "m"}, webhook.ReplayOptions{})
+	_, errQueue := s.QueueStats(ctx)
+	for name, err := range map[string]error{"Jobs": errJobs, "AttemptLog": errLog, "JobCounts": errCounts, "Hosts": errHosts, "Replay": errReplay} {
+		if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "webhook.Inspector") {
+			t.Errorf("%s on a Store without Inspector = %v, want errors.ErrUnsupported naming the role", name, err)
+		}
+	}
+	if !errors.Is(errQueue, errors.ErrUnsupported) || !strings.Contains(errQueue.Error(), "webhook.QueueReader") {
+		t.Errorf("QueueStats on a Store without QueueReader = %v, want errors.ErrUnsupported naming the role", errQueue)
+	}
+}
+
+func TestQueryAPIRefusesBadQueries(t *testing.T) {
+	s, _ := webhooktest.NewSender(t, memstore.New(), nil)
+	ctx := t.Context()
+	for _, tt := range []struct {
+		name, want string
+		call       func() error
+	}{
+		{"negative limit", "limit", func() error { _, err := s.Jobs(ctx, webhook.JobsQuery{Limit: -1}); return err }},
+		{"unknown state", "states", func() error { _, err := s.Jobs(ctx, webhook.JobsQuery{States: []webhook.JobState{"sent"}}); return err }},
+		{"bad cursor", "cursor", func() error { _, err := s.Jobs(ctx, webhook.JobsQuery{Cursor: "nope"}); return err }},
+		{"status class", "status class", func() error { _, err := s.AttemptLog(ctx, webhook.AttemptLogQuery{StatusClass: 6}); return err }},
+		{"unknown outcome", "outcomes", func() error {
+			_, err := s.AttemptLog(ctx, webhook.AttemptLogQuery{Outcomes: []webhook.Outcome{"ok"}})
+			return err
+		}},
+		{"job cursor in the log", "cursor", func() error {
+			_, err := s.AttemptLog(ctx, webhook.AttemptLogQuery{Cursor: "MjAyNi0xMS0yM1QwOTowMDowMFogam9i"})
+			return err
+		}},
+	} {
+		if err := tt.call(); !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error = %v, want ErrInvalid naming %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// FindJobs implements [webhook.Inspector] by a scan of the jobs: memstore keeps no index
+// but the queue's.
+func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webhook.Job, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*webhook.Job
+	for _, r := range s.jobs {
+		j := &r.job
+		if p.Query.Match(j) && (p.AfterID == "" || newestFirst(j, p.AfterCreatedAt, p.AfterID) > 0) {
+			c := *j
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *webhook.Job) int { return newestFirst(a, b.CreatedAt, b.ID) })
+	if p.Limit > 0 && len(out) > p.Limit {
+		out = out[:p.Limit]
+	}
+	return out, nil
+}
+
+// newestFirst compares j with the job created at t with ID id in the order of FindJobs: it
+// is negative if j comes first.
+func newestFirst(j *webhook.Job, t time.Time, id string) int {
+	if c := t.Compare(j.CreatedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(id, j.ID)
+}
+
+// FindAttempts implements [webhook.Inspector] by a scan of the log.
+func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) ([]webhook.Attempt, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []webhook.Attempt
+	for i := range s.attempts {
+		a := &s.attempts[i]
+		if p.Query.Match(a) && (p.AfterSeq == 0 || attemptOrder(a, p.AfterTime, p.AfterSeq) > 0) {
+			out = append(out, *a)
+		}
+	}
+	slices.SortFunc(out, func(a, b webhook.Attempt) int { return attemptOrder(&a, b.Time, b.Seq) })
+	if p.Limit > 0 && len(out) > p.Limit {
+		out = out[:p.Limit]
+	}
+	return out, nil
+}
+
+// attemptOrder compares a with the attempt at t with Seq seq in the order of FindAttempts: it
+// is negative if a comes first.
+func attemptOrder(a *webhook.Attempt, t time.Time, seq int64) int {
+	if c := t.Compare(a.Time); c != 0 {
+		return c
+	}
+	return cmp.Compare(seq, a.Seq)
+}
+
+// CountJobs implements [webhook.Inspector] from the counts kept as jobs change state.
+func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]webhook.MessageCounts, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	ids := p.MessageIDs
+	if len(ids) == 0 {
+		ids = slices.Collect(maps.Keys(s.counts))
+	}
+	var out []webhook.MessageCounts
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		c := webhook.MessageCounts{MessageID: id, States: map[webhook.JobState]int64{}}
+		for st, n := range s.counts[id] {
+			if n > 0 {
+				c.States[st] = n
+			}
+		}
+		if len(c.States) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// CountHosts implements [webhook.Inspector] by a scan of the log.
+func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]webhook.HostStats, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	hosts := map[string]*webhook.HostStats{}
+	for i := range s.attempts {
+		a := &s.attempts[i]
+		if a.Host == "" || a.Time.Before(p.Since) {
+			continue
+		}
+		h := hosts[a.Host]
+		if h == nil {
+			h = &webhook.HostStats{Host: a.Host}
+			hosts[a.Host] = h
+		}
+		h.Attempts++
+		if a.Outcome == webhook.Succeeded {
+			h.Succeeded++
+		}
+		if a.Time.After(h.LastAttempt) {
+			h.LastAttempt = a.Time
+		}
+	}
+	out := make([]webhook.HostStats, 0, len(hosts))
+	for _, host := range slices.Sorted(maps.Keys(hosts)) {
+		out = append(out, *hosts[host])
+	}
+	return out, nil
+}
+
+// ReplayJobs implements [webhook.Inspector].
+func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int, error) {
+	if err := p.Check(); err != nil {
+		return 0, err
+	}
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.jobs {
+		j := &r.job
+		if !j.State.Ended() || !p.Query.Match(j) || (len(p.IDs) > 0 && !slices.Contains(p.IDs, j.ID)) {
+			continue
+		}
+		n++
+		if p.DryRun {
+			continue
+		}
+		s.setState(r, webhook.JobScheduled)
+		j.DueAt, j.Replay = p.Now, true
+		j.LeaseOwner, j.LeaseExpiresAt = "", time.Time{}
+		s.indexUnless(r)
+		s.schedule(r, j.DueAt)
+	}
+	return n, nil
+}
