@@ -70,13 +70,17 @@ func percent(n, of int64) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
 }
 
-// toJSON returns v as indented JSON, for a <pre> block (html/template escapes it).
+// toJSON returns v as indented JSON, for a <pre> block: with <, > and & as they are, since
+// html/template escapes the text.
 func toJSON(v any) string {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprintf("(%v)", err)
 	}
-	return string(b)
+	return b.String()
 }
 
 // headerLines returns h as "Name: value" lines in name order, as a request or response shows

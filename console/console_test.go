@@ -1,0 +1,512 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/console"
+	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/webhooktest"
+)
+
+// Hostile input: a user ID, a user attribute and a response body that try to run a script in
+// the console's pages.
+const (
+	xssUser     = `<script>alert("user")</script>`
+	xssAttr     = `"><img src=x onerror=alert("attr")>`
+	xssResponse = `<script>alert("response")</script><img src=x onerror=alert(1)>`
+)
+
+// Secrets the message holds, which no page may show. (The message's api_key data field,
+// "data-api-key", is sent in the body, which the attempt log keeps as it is: only the message
+// page hides it.)
+var secrets = []string{"hunter2", "sekret-bearer", "qs-token-value", "whsec_"}
+
+// fixture is a Sender on memstore with a fake clock, a receiver on loopback whose status the
+// test sets, and the console over it, served by an httptest.Server.
+type fixture struct {
+	ctx    context.Context
+	sender *webhook.Sender
+	clock  *webhooktest.FakeClock
+	status atomic.Int32 // the receiver's reply
+	hits   atomic.Int32 // requests the receiver got
+	srv    *httptest.Server
+	client *http.Client
+}
+
+// newFixture returns a fixture whose message "m" (basic auth, an Authorization header, a
+// token in the query string, an api_key data field, signed) was sent to users and failed for
+// good: the receiver answered 400 with a hostile body.
+func newFixture(t *testing.T, opts *console.Options, users ...string) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	f := &fixture{ctx: ctx}
+	f.status.Store(http.StatusBadRequest)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Set-Cookie", "session=receiver-cookie")
+		w.WriteHeader(int(f.status.Load()))
+		io.WriteString(w, xssResponse)
+	}))
+	t.Cleanup(recv.Close)
+	f.sender, f.clock = webhooktest.NewSender(t, memstore.New(), nil)
+	err := f.sender.SaveMessage(ctx, &webhook.Message{
+		ID: "m", Name: "Status update",
+		URL:     strings.Replace(recv.URL, "http://", "http://api:hunter2@", 1) + "/hook/{{ user.id }}?token=qs-token-value&plain=1",
+		Headers: []webhook.Field{{Key: "Authorization", Value: "Bearer sekret-bearer"}},
+		Data:    []webhook.Field{{Key: "name", Value: "{{ userAttribute['name'] }}"}, {Key: "api_key", Value: "data-api-key"}},
+		Secrets: []string{webhook.NewSecret()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if err := f.sender.Identify(ctx, webhook.User{ID: u, Attributes: map[string]any{"name": xssAttr}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.sender.Send(ctx, "m", u, map[string]any{"note": xssAttr}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webhooktest.Start(t, f.sender)
+	f.idle(t)
+	if opts == nil {
+		opts = &console.Options{}
+	}
+	opts.Clock = f.clock
+	f.srv = httptest.NewServer(console.New(f.sender, opts))
+	t.Cleanup(f.srv.Close)
+	jar, _ := cookiejar.New(nil)
+	f.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return f
+}
+
+// idle waits until the Sender has attempted and logged every job due.
+func (f *fixture) idle(t *testing.T) {
+	t.Helper()
+	if err := f.clock.BlockUntil(f.ctx, 1); err != nil {
+		t.Fatalf("waiting for the sender to be idle: %v", err)
+	}
+}
+
+// get returns the status and body of the page at path.
+func (f *fixture) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := f.client.Get(f.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// csrfField finds the token in a page's form.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// post posts form to path with the token of the page at from, as a browser on the console's
+// origin does, and returns the response's status and Location.
+func (f *fixture) post(t *testing.T, from, path string, form url.Values) (int, string) {
+	t.Helper()
+	_, page := f.get(t, from)
+	if m := csrfField.FindStringSubmatch(page); m != nil && form.Get("csrf") == "" {
+		form.Set("csrf", m[1])
+	}
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+// jobs returns the jobs of message m in state st.
+func (f *fixture) jobs(t *testing.T, st webhook.JobState) []*webhook.Job {
+	t.Helper()
+	page, err := f.sender.Jobs(f.ctx, webhook.JobsQuery{MessageID: "m", States: []webhook.JobState{st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.Jobs
+}
+
+func TestPages(t *testing.T) {
+	f := newFixture(t, nil, "u1", "u2", "u3")
+	failed := f.jobs(t, webhook.JobFailed)
+	if len(failed) != 3 {
+		t.Fatalf("%d failed jobs, want 3", len(failed))
+	}
+	for _, tc := range []struct {
+		name, path string
+		want       []string
+	}{
+		{"overview", "/", []string{`<a href="/messages/m">m</a>`, `<a href="/jobs?message=m&amp;state=failed">3</a>`, "127.0.0.1", "0.0%", "closed"}},
+		{"message", "/messages/m", []string{"Status update", "3 users", "POST http://api:REDACTED@127.0.0.1", "token=REDACTED&amp;plain=1", "not started", "yes, with 1 secret(s) (not shown)"}},
+		{"jobs filtered", "/jobs?message=m&state=failed", []string{failed[0].ID, failed[2].ID, `value="failed" checked`, "Replay the jobs of this filter"}},
+		{"jobs of user", "/jobs?user=u2", []string{`<a href="/jobs?user=u2">u2</a>`}},
+		{"job", "/jobs/" + failed[0].ID, []string{"#1", "outcome-failed", "Response 400", "Webhook-Id: " + failed[0].ID, `id="replay-job"`}},
+		{"replay confirmation", "/replay?message=m&state=failed", []string{`<strong id="replay-count">3</strong>`, `id="replay-confirm"`, `name="state" value="failed"`}},
+		{"search form", "/search", []string{`name="q"`}},
+		{"stylesheet", "/static/console.css", []string{"no script runs"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := f.get(t, tc.path)
+			if status != http.StatusOK {
+				t.Fatalf("GET %s = %d, want 200\n%s", tc.path, status, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("GET %s does not contain %q\n%s", tc.path, w, body)
+				}
+			}
+		})
+	}
+	if _, body := f.get(t, "/jobs?user=u2"); strings.Contains(body, "u1") {
+		t.Errorf("GET /jobs?user=u2 lists another user's job:\n%s", body)
+	}
+}
+
+func TestPaging(t *testing.T) {
+	users := make([]string, 5)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%d", i)
+	}
+	f := newFixture(t, &console.Options{PageSize: 2}, users...)
+	next := regexp.MustCompile(`id="next" href="([^"]+)"`)
+	seen := map[string]bool{}
+	path := "/jobs?state=failed"
+	for pages := 0; path != ""; pages++ {
+		if pages == 5 {
+			t.Fatal("more than 3 pages of 2 for 5 jobs")
+		}
+		_, body := f.get(t, strings.ReplaceAll(path, "&amp;", "&"))
+		for _, id := range regexp.MustCompile(`<code>(job_[0-9a-z]+)</code>`).FindAllStringSubmatch(body, -1) {
+			if seen[id[1]] {
+				t.Errorf("job %s on two pages", id[1])
+			}
+			seen[id[1]] = true
+		}
+		path = ""
+		if m := next.FindStringSubmatch(body); m != nil {
+			path = m[1]
+			if !strings.Contains(path, "state=failed") {
+				t.Errorf("next page %q lost the filter", path)
+			}
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("saw %d jobs over the pages, want 5", len(seen))
+	}
+}
+
+func TestSearch(t *testing.T) {
+	f := newFixture(t, nil, "u1")
+	id := f.jobs(t, webhook.JobFailed)[0].ID
+	for _, tc := range []struct{ q, want string }{
+		{id, "/jobs/" + id},
+		{"u1", "/jobs?user=u1"},
+		{"a b/c", "/jobs?user=a+b%2Fc"},
+	} {
+		resp, err := f.client.Get(f.srv.URL + "/search?q=" + url.QueryEscape(tc.q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != tc.want {
+			t.Errorf("search %q = %d to %q, want 303 to %q", tc.q, resp.StatusCode, got, tc.want)
+		}
+	}
+}
+
+// Everything rendered is escaped: a user ID, a user attribute (in the request body and the
+// job's parameters) and the receiver's response are hostile input.
+func TestEscapesHostileInput(t *testing.T) {
+	f := newFixture(t, nil, xssUser)
+	id := f.jobs(t, webhook.JobFailed)[0].ID
+	for _, path := range []string{"/", "/messages/m", "/jobs", "/jobs?user=" + url.QueryEscape(xssUser), "/jobs/" + id, "/replay?user=" + url.QueryEscape(xssUser)} {
+		status, body := f.get(t, path)
+		if status != http.StatusOK {
+			t.Fatalf("GET %s = %d, want 200", path, status)
+		}
+		for _, raw := range []string{xssUser, xssAttr, xssResponse, "<script", "<img"} {
+			if strings.Contains(body, raw) {
+				t.Errorf("GET %s has %q unescaped", path, raw)
+			}
+		}
+	}
+	_, body := f.get(t, "/jobs/"+id)
+	for _, escaped := range []string{"&lt;script&gt;alert(&#34;response&#34;)&lt;/script&gt;", "&lt;img src=x onerror=alert(\\&#34;attr\\&#34;)&gt;"} {
+		if !strings.Contains(body, escaped) {
+			t.Errorf("the job page does not show %q: the hostile input should be shown, escaped", escaped)
+		}
+	}
+}
+
+// No page shows a secret: the URL's password, an Authorization header, a token in the query
+// string, a data field named as a key, a signing secret, or a cookie the receiver set.
+func TestHidesSecrets(t *testing.T) {
+	f := newFixture(t, nil, "u1")
+	id := f.jobs(t, webhook.JobFailed)[0].ID
+	for _, path := range []string{"/", "/messages/m", "/jobs", "/jobs/" + id, "/replay?message=m"} {
+		_, body := f.get(t, path)
+		for _, s := range append(secrets, "receiver-cookie") {
+			if strings.Contains(body, s) {
+				t.Errorf("GET %s shows the secret %q", path, s)
+			}
+		}
+	}
+	_, body := f.get(t, "/jobs/"+id)
+	for _, w := range []string{"Authorization: REDACTED", "Set-Cookie: REDACTED", "token=REDACTED&amp;plain=1"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the job page does not show %q", w)
+		}
+	}
+	if _, body := f.get(t, "/messages/m"); strings.Contains(body, "data-api-key") || !strings.Contains(body, "<td>api_key</td><td><code>REDACTED</code>") {
+		t.Errorf("the message page does not redact the api_key data field:\n%s", body)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	f := newFixture(t, nil)
+	resp, err := f.client.Get(f.srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for k, want := range map[string]string{
+		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Cache-Control":           "no-store",
+		"Content-Type":            "text/html; charset=utf-8",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if c := resp.Cookies(); len(c) != 1 || !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode || c[0].Path != "/" {
+		t.Errorf("cookies = %v, want one HttpOnly SameSite=Strict cookie with Path /", c)
+	}
+}
+
+// A POST needs the token of the browser's cookie, and is refused from another origin.
+func TestCSRF(t *testing.T) {
+	f := newFixture(t, nil, "u1")
+	id := f.jobs(t, webhook.JobFailed)[0].ID
+	page := "/jobs/" + id
+	action := "/jobs/" + id + "/retry"
+	if status, _ := f.post(t, page, action, url.Values{"csrf": {"forged"}}); status != http.StatusForbidden {
+		t.Errorf("POST with a wrong token = %d, want 403", status)
+	}
+
+	_, body := f.get(t, page)
+	token := csrfField.FindStringSubmatch(body)[1]
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST with the right token = %d, want 403", resp.StatusCode)
+	}
+
+	other := &http.Client{} // no cookie: a token copied from another browser is of no use
+	req, _ = http.NewRequest(http.MethodPost, f.srv.URL+action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err = other.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST without the cookie = %d, want 403", resp.StatusCode)
+	}
+	if n := len(f.jobs(t, webhook.JobFailed)); n != 1 {
+		t.Fatalf("a refused POST changed the job: %d failed jobs, want 1", n)
+	}
+
+	if status, loc := f.post(t, page, action, url.Values{}); status != http.StatusSeeOther || loc != page+"?done=replayed" {
+		t.Errorf("POST with the token = %d to %q, want 303 to %s?done=replayed", status, loc, page)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	f := newFixture(t, &console.Options{ReadOnly: true}, "u1")
+	id := f.jobs(t, webhook.JobFailed)[0].ID
+	for _, path := range []string{"/jobs/" + id, "/jobs?state=failed", "/replay?state=failed", "/messages/m"} {
+		_, body := f.get(t, path)
+		if strings.Contains(body, `<button type="submit" id="`) || strings.Contains(body, "Replay the jobs") || strings.Contains(body, `method="post"`) {
+			t.Errorf("read-only GET %s shows a button:\n%s", path, body)
+		}
+	}
+	if status, _ := f.post(t, "/jobs/"+id, "/jobs/"+id+"/retry", url.Values{}); status != http.StatusForbidden {
+		t.Errorf("read-only POST = %d, want 403", status)
+	}
+	if n := len(f.jobs(t, webhook.JobFailed)); n != 1 {
+		t.Errorf("a read-only POST changed the job: %d failed jobs, want 1", n)
+	}
+}
+
+// Replay by filter: the confirmation page counts the jobs, the POST replays them, and they
+// are sent again with their IDs.
+func TestReplayByFilter(t *testing.T) {
+	f := newFixture(t, nil, "u1", "u2", "u3")
+	f.status.Store(http.StatusOK)
+	status, loc := f.post(t, "/replay?message=m&state=failed", "/replay", url.Values{"message": {"m"}, "state": {"failed"}})
+	if status != http.StatusSeeOther || loc != "/jobs?done=replay&message=m&n=3" {
+		t.Fatalf("POST /replay = %d to %q, want 303 to /jobs?done=replay&message=m&n=3", status, loc)
+	}
+	f.idle(t)
+	if n := len(f.jobs(t, webhook.JobSucceeded)); n != 3 {
+		t.Errorf("%d jobs succeeded after the replay, want 3", n)
+	}
+	if got := f.hits.Load(); got != 6 {
+		t.Errorf("the receiver got %d requests, want 3 then 3 replays", got)
+	}
+	_, body := f.get(t, loc)
+	if !strings.Contains(body, "3 jobs were replayed") {
+		t.Errorf("the list after the replay does not say so:\n%s", body)
+	}
+	_, body = f.get(t, "/jobs/"+f.jobs(t, webhook.JobSucceeded)[0].ID)
+	if !strings.Contains(body, `<span class="tag">replay</span>`) {
+		t.Errorf("the job page does not mark the replayed attempt:\n%s", body)
+	}
+	if status, _ := f.get(t, "/replay"); status != http.StatusBadRequest {
+		t.Errorf("GET /replay with no filter = %d, want 400 (replaying the whole log is refused)", status)
+	}
+}
+
+func TestJobAndCampaignActions(t *testing.T) {
+	f := newFixture(t, nil)
+	f.clock.Advance(0)
+	if err := f.sender.Identify(f.ctx, webhook.User{ID: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.sender.Send(f.ctx, "m", "later", nil, &webhook.SendOptions{At: f.clock.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := "/jobs/" + id
+	_, body := f.get(t, page)
+	if !strings.Contains(body, `id="retry-job"`) || !strings.Contains(body, `id="cancel-job"`) {
+		t.Fatalf("a scheduled job's page lacks Retry now and Cancel:\n%s", body)
+	}
+	if status, loc := f.post(t, page, page+"/cancel", url.Values{}); status != http.StatusSeeOther || loc != page+"?done=cancelled" {
+		t.Errorf("cancel = %d to %q", status, loc)
+	}
+	if j, err := f.sender.Job(f.ctx, id); err != nil || j.State != webhook.JobCancelled {
+		t.Errorf("after cancel the job is %v (%v), want cancelled", j.State, err)
+	}
+	if status, _ := f.post(t, page, page+"/explode", url.Values{}); status != http.StatusNotFound {
+		t.Errorf("POST an unknown action = %d, want 404", status)
+	}
+
+	if err := f.sender.StartCampaign(f.ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct{ action, state string }{{"pause", "paused"}, {"resume", "running"}, {"cancel", "cancelled"}} {
+		if status, _ := f.post(t, "/messages/m", "/messages/m/"+step.action, url.Values{}); status != http.StatusSeeOther {
+			t.Errorf("%s = %d, want 303", step.action, status)
+		}
+		if c, err := f.sender.Campaign(f.ctx, "m"); err != nil || string(c.State) != step.state {
+			t.Errorf("after %s the campaign is %v (%v), want %s", step.action, c.State, err, step.state)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	f := newFixture(t, nil)
+	for path, want := range map[string]int{
+		"/jobs/job_nope":                 http.StatusNotFound,
+		"/messages/nope":                 http.StatusNotFound,
+		"/jobs?state=bogus":              http.StatusBadRequest,
+		"/jobs?since=yesterday":          http.StatusBadRequest,
+		"/replay?state=scheduled":        http.StatusBadRequest,
+		"/nope":                          http.StatusNotFound,
+		"/jobs?since=2030-01-07T09:00":   http.StatusOK,
+		"/jobs?before=2030-01-07T09:00Z": http.StatusBadRequest,
+	} {
+		if status, body := f.get(t, path); status != want {
+			t.Errorf("GET %s = %d, want %d\n%s", path, status, want, body)
+		}
+	}
+	if _, body := f.get(t, "/jobs?since=yesterday"); !strings.Contains(body, "since &#34;yesterday&#34; is not a time") {
+		t.Errorf("the error page does not name the parameter:\n%s", body)
+	}
+}
+
+// hiddenInspector is a Store without the optional Inspector role.
+type hiddenInspector struct{ webhook.Store }
+
+func TestStoreWithoutInspector(t *testing.T) {
+	s, _ := webhooktest.NewSender(t, hiddenInspector{memstore.New()}, nil)
+	srv := httptest.NewServer(console.New(s, nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(b), "webhook.Inspector") {
+		t.Errorf("GET /jobs over a Store without Inspector = %d, want 501 naming the role:\n%s", resp.StatusCode, b)
+	}
+}
+
+// Mounted under a prefix with http.StripPrefix, every link and form starts with the prefix.
+func TestMountedUnderPrefix(t *testing.T) {
+	f := newFixture(t, nil, "u1")
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", http.StripPrefix("/ops", console.New(f.sender, nil)))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	id := f.jobs(t, webhook.JobFailed)[0].ID
+	for _, path := range []string{"/ops/", "/ops/jobs/" + id} {
+		resp, err := f.client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, resp.StatusCode)
+		}
+		links := regexp.MustCompile(`(?:href|action)="([^"]*)"`).FindAllStringSubmatch(body, -1)
+		if len(links) < 5 {
+			t.Fatalf("GET %s has %d links", path, len(links))
+		}
+		for _, l := range links {
+			if !strings.HasPrefix(l[1], "/ops/") {
+				t.Errorf("GET %s links to %q, outside /ops/", path, l[1])
+			}
+		}
+		if c := resp.Cookies(); len(c) == 1 && c[0].Path != "/ops/" {
+			t.Errorf("cookie path = %q, want /ops/", c[0].Path)
+		}
+	}
+}
