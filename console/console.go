@@ -60,7 +60,7 @@ type handler struct {
 	s     *webhook.Sender
 	opts  Options
 	mux   *http.ServeMux
-	now   func() time.Time                // Options.Clock's Now, or time.Now
+	now   func() time.Time              // Options.Clock's Now, or time.Now
 	pages map[string]*template.Template // by the name of the page's file, without ".html"
 	csrf  csrf
 	cop   *http.CrossOriginProtection
