@@ -1,0 +1,48 @@
+package console_test
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/console"
+	"github.com/hookline/webhook/store/memstore"
+)
+
+// requireOperator stands for the app's own authentication: here, basic auth with one
+// operator's password.
+func requireOperator(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != "ops" || subtle.ConstantTimeCompare([]byte(pass), []byte("correct horse")) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ops"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// The console mounted under /ops/ of the app's mux, behind the app's authentication.
+func ExampleNew() {
+	s, err := webhook.NewSender(memstore.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", requireOperator(http.StripPrefix("/ops", console.New(s, nil))))
+
+	for _, pass := range []string{"guess", "correct horse"} {
+		req := httptest.NewRequest(http.MethodGet, "/ops/jobs?state=failed", nil)
+		req.SetBasicAuth("ops", pass)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		fmt.Println(rec.Code, "filter form posts to /ops/jobs:", strings.Contains(rec.Body.String(), `action="/ops/jobs"`))
+	}
+	// Output:
+	// 401 filter form posts to /ops/jobs: false
+	// 200 filter form posts to /ops/jobs: true
+}
