@@ -48,7 +48,7 @@ type fixture struct {
 // newFixture returns a fixture whose message "m" (basic auth, an Authorization header, a
 // token in the query string, an api_key data field, signed) was sent to users and failed for
 // good: the receiver answered 400 with a hostile body.
-func newFixture(t *testing.T, opts *console.Options, users ...string) *fixture {
+func newFixture(t testing.TB, opts *console.Options, users ...string) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -95,7 +95,7 @@ func newFixture(t *testing.T, opts *console.Options, users ...string) *fixture {
 }
 
 // idle waits until the Sender has attempted and logged every job due.
-func (f *fixture) idle(t *testing.T) {
+func (f *fixture) idle(t testing.TB) {
 	t.Helper()
 	if err := f.clock.BlockUntil(f.ctx, 1); err != nil {
 		t.Fatalf("waiting for the sender to be idle: %v", err)
@@ -143,7 +143,7 @@ func (f *fixture) post(t *testing.T, from, path string, form url.Values) (int, s
 }
 
 // jobs returns the jobs of message m in state st.
-func (f *fixture) jobs(t *testing.T, st webhook.JobState) []*webhook.Job {
+func (f *fixture) jobs(t testing.TB, st webhook.JobState) []*webhook.Job {
 	t.Helper()
 	page, err := f.sender.Jobs(f.ctx, webhook.JobsQuery{MessageID: "m", States: []webhook.JobState{st}})
 	if err != nil {
