@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +118,7 @@ func (h *handler) routes() {
 
 // contentSecurityPolicy lets pages load nothing but the console's stylesheet: no script, no
 // frame, no form posted elsewhere.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // ServeHTTP serves a page or an action, with the security headers every response gets.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -266,6 +267,13 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 // URL but keeps RequestURI as sent). It is "" when the console is mounted at the root.
 func base(r *http.Request) string {
 	sent, _, _ := strings.Cut(r.RequestURI, "?")
+	if !strings.HasPrefix(sent, "/") { // the absolute form, http://host/path: keep the path
+		u, err := url.Parse(sent)
+		if err != nil {
+			return ""
+		}
+		sent = u.EscapedPath()
+	}
 	if prefix, ok := strings.CutSuffix(sent, r.URL.EscapedPath()); ok {
 		return prefix
 	}

@@ -296,7 +296,7 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	resp.Body.Close()
 	for k, want := range map[string]string{
-		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 		"X-Content-Type-Options":  "nosniff",
 		"X-Frame-Options":         "DENY",
 		"Cache-Control":           "no-store",
@@ -355,7 +355,8 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
-	f := newFixture(t, &console.Options{ReadOnly: true}, "u1")
+	key := []byte("a key of thirty-two bytes, for tests")
+	f := newFixture(t, &console.Options{ReadOnly: true, CSRFKey: key}, "u1")
 	id := f.jobs(t, webhook.JobFailed)[0].ID
 	for _, path := range []string{"/jobs/" + id, "/jobs?state=failed", "/replay?state=failed", "/messages/m"} {
 		_, body := f.get(t, path)
@@ -363,7 +364,21 @@ func TestReadOnly(t *testing.T) {
 			t.Errorf("read-only GET %s shows a button:\n%s", path, body)
 		}
 	}
-	if status, _ := f.post(t, "/jobs/"+id, "/jobs/"+id+"/retry", url.Values{}); status != http.StatusForbidden {
+	// A writable console with the same key serves the form, with a valid token and cookie
+	// (cookies do not tell ports apart): the read-only console refuses the POST all the same.
+	writable := httptest.NewServer(console.New(f.sender, &console.Options{CSRFKey: key}))
+	defer writable.Close()
+	resp, err := f.client.Get(writable.URL + "/jobs/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	token := csrfField.FindSubmatch(b)
+	if token == nil {
+		t.Fatal("the writable console's job page has no form")
+	}
+	if status, _ := f.post(t, "/jobs/"+id, "/jobs/"+id+"/retry", url.Values{"csrf": {string(token[1])}}); status != http.StatusForbidden {
 		t.Errorf("read-only POST = %d, want 403", status)
 	}
 	if n := len(f.jobs(t, webhook.JobFailed)); n != 1 {
@@ -507,6 +522,56 @@ func TestMountedUnderPrefix(t *testing.T) {
 		}
 		if c := resp.Cookies(); len(c) == 1 && c[0].Path != "/ops/" {
 			t.Errorf("cookie path = %q, want /ops/", c[0].Path)
+		}
+	}
+	// A request line in the absolute form, as to a proxy, names the host: links keep only
+	// the path.
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://elsewhere.example/ops/jobs", nil))
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `action="/ops/jobs"`) || strings.Contains(body, "elsewhere") {
+		t.Errorf("GET in the absolute form = %d, want links under /ops/ without the host:\n%s", rec.Code, body)
+	}
+}
+
+// leakyStore is a Store of the app's own that keeps attempts with their credentials, as the
+// Sender never writes them.
+type leakyStore struct{ *memstore.Store }
+
+func (s leakyStore) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) ([]webhook.Attempt, error) {
+	as, err := s.Store.FindAttempts(ctx, p)
+	for i := range as {
+		as[i].URL = "https://api:hunter2@example.com/hook?token=qs-token-value"
+		as[i].RequestHeader = http.Header{"Authorization": {"Bearer sekret-bearer"}}
+		as[i].ResponseHeader = http.Header{"Set-Cookie": {"session=receiver-cookie"}}
+	}
+	return as, err
+}
+
+// The job page redacts what a Store returns, whoever wrote it.
+func TestRedactsAttemptsFromTheStore(t *testing.T) {
+	s, clock := webhooktest.NewSender(t, leakyStore{memstore.New()}, nil)
+	recv := webhooktest.NewReceiver(t)
+	ctx := t.Context()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Send(ctx, "m", "u1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhooktest.Start(t, s)
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	console.New(s, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jobs/"+id, nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, "Authorization: REDACTED") {
+		t.Fatalf("the job page shows no redacted attempt:\n%s", body)
+	}
+	for _, s := range append(secrets, "receiver-cookie") {
+		if strings.Contains(body, s) {
+			t.Errorf("the job page shows the secret %q", s)
 		}
 	}
 }
