@@ -16,8 +16,8 @@ import (
 // attemptSQL logs attempts, with their rows of attemptRow after it. (On OR IGNORE, see
 // orIgnore.)
 const (
-	attemptSQL = `INSERT OR IGNORE INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data, variant, test) VALUES `
-	attemptRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	attemptSQL = `INSERT OR IGNORE INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data, variant, test, host, status) VALUES `
+	attemptRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // attemptRows returns the arguments of the attemptRow of each attempt.
@@ -28,7 +28,7 @@ func attemptRows(attempts []*webhook.Attempt) ([][]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("attempt of job %q: %w", a.JobID, err)
 		}
-		rows[i] = []any{a.JobID, a.MessageID, a.UserID, a.Number, instant(a.Time), a.Outcome, a.IgnoreCaps, string(data), a.Variant, a.Test}
+		rows[i] = []any{a.JobID, a.MessageID, a.UserID, a.Number, instant(a.Time), a.Outcome, a.IgnoreCaps, string(data), a.Variant, a.Test, a.Host, a.StatusCode}
 	}
 	return rows, nil
 }

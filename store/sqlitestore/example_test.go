@@ -68,7 +68,7 @@ func ExampleMigrations() {
 		log.Fatal(err)
 	}
 	fmt.Println(names)
-	// Output: [0001_init.up.sql 0002_trace.up.sql 0003_variants_templates.up.sql 0004_lean_indexes.up.sql]
+	// Output: [0001_init.up.sql 0002_trace.up.sql 0003_variants_templates.up.sql 0004_lean_indexes.up.sql 0005_inspector.up.sql]
 }
 
 // Sender.InTx, through a view of the Store on the app's transaction, records an event and

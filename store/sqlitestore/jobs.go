@@ -15,7 +15,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, trace, variant`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless_event, trace, variant, replay`
 
 // scanJob reads the jobColumns of one row.
 func scanJob(sc scanner) (*webhook.Job, error) {
@@ -26,7 +26,7 @@ func scanJob(sc scanner) (*webhook.Job, error) {
 		created, due, expires         sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params, &j.State,
-		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &trace, &j.Variant)
+		&j.Attempts, &created, &due, &owner, &expires, &request, &j.Unless, &trace, &j.Variant, &j.Replay)
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +169,8 @@ func keysAndIDs(rows *sql.Rows, ids map[string]string) error {
 const nextReadySQL = `SELECT min(ready_at) FROM webhook_jobs WHERE ready_at IS NOT NULL`
 
 // readySQL selects the first ?1 jobs that are ready, due or not, in the order a claim takes
-// them.
-const readySQL = `SELECT id, ready_at FROM webhook_jobs WHERE ready_at IS NOT NULL ORDER BY ready_at, id LIMIT ?1`
+// them, with their states.
+const readySQL = `SELECT id, ready_at, state FROM webhook_jobs WHERE ready_at IS NOT NULL ORDER BY ready_at, id LIMIT ?1`
 
 // claimSQL leases the first ?2 jobs ready at ?1 to ?4 until ?5.
 const claimSQL = `UPDATE OR IGNORE webhook_jobs SET state = ?3, lease_owner = ?4, lease_expires_at = ?5, ready_at = ?5
@@ -195,7 +195,8 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 		return res, nil
 	}
 	expires := bound(p.Now.Add(p.Lease), math.MinInt64)
-	dueAt := map[string]int64{} // when each job claimed was due: RETURNING gives the new ready_at
+	dueAt := map[string]int64{}     // when each job claimed was due: RETURNING gives the new ready_at
+	wasRunning := map[string]bool{} // the jobs claimed whose lease had expired
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res = webhook.ClaimResult{}
 		// The jobs to claim, and after them the first job not claimed, which is when the
@@ -205,10 +206,12 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 			return err
 		}
 		clear(dueAt)
+		clear(wasRunning)
 		for rows.Next() {
 			var id string
 			var at int64
-			if err := rows.Scan(&id, &at); err != nil {
+			var state webhook.JobState
+			if err := rows.Scan(&id, &at, &state); err != nil {
 				rows.Close()
 				return err
 			}
@@ -220,6 +223,7 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 				break
 			}
 			dueAt[id] = at
+			wasRunning[id] = state == webhook.JobRunning
 		}
 		if err := rows.Close(); err != nil {
 			return err
@@ -228,7 +232,16 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 		if err == nil {
 			res.Jobs, err = collect(nil, rows, scanJob)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		var moves counts
+		for _, j := range res.Jobs {
+			if !wasRunning[j.ID] {
+				moves.move(j.MessageID, webhook.JobScheduled, webhook.JobRunning)
+			}
+		}
+		return s.saveCounts(ctx, tx, moves)
 	})
 	if err != nil {
 		return webhook.ClaimResult{}, wrap("claim", err)
@@ -249,7 +262,7 @@ const (
 	finishEnd = `) UPDATE OR IGNORE webhook_jobs SET state = f.state, attempts = f.attempts, due_at = f.due_at, request = f.request,
 			lease_owner = NULL, lease_expires_at = NULL, ready_at = f.ready_at
 		FROM f WHERE webhook_jobs.id = f.id AND webhook_jobs.state = ? AND webhook_jobs.lease_owner = f.owner
-		RETURNING webhook_jobs.id`
+		RETURNING webhook_jobs.id, webhook_jobs.message_id, webhook_jobs.state`
 )
 
 // Finish implements [webhook.JobStore]: one write logs the attempts and saves the jobs, with
@@ -299,18 +312,26 @@ func (s *Store) Finish(ctx context.Context, p webhook.FinishParams) ([]error, er
 			return err
 		}
 		saved := map[string]bool{}
+		var moves counts
 		err := chunks(len(rows), maxChunk, func(start, size int) error {
 			args := append(slices.Concat(rows[start:start+size]...), webhook.JobRunning)
 			r, err := s.stmt(ctx, tx, finishSQL+rowsOf(size, finishRow)+finishEnd).QueryContext(ctx, args...)
 			if err != nil {
 				return err
 			}
-			ids, err := collect(nil, r, scanString)
-			for _, id := range ids {
+			_, err = collect(nil, r, func(sc scanner) (struct{}, error) {
+				var id, message string
+				var state webhook.JobState
+				err := sc.Scan(&id, &message, &state)
 				saved[id] = true
-			}
+				moves.move(message, webhook.JobRunning, state)
+				return struct{}{}, err
+			})
 			return err
 		})
+		if err == nil {
+			err = s.saveCounts(ctx, tx, moves)
+		}
 		if err != nil {
 			return err
 		}

@@ -25,8 +25,8 @@ func TestQueryPlans(t *testing.T) {
 		{"Finish", finishSQL + rowsOf(2, finishRow) + finishEnd, "SEARCH webhook_jobs USING INDEX sqlite_autoindex_webhook_jobs_1 (id=?)",
 			[]any{"j1", "w", "succeeded", 1, nil, nil, nil, "j2", "w", "succeeded", 1, nil, nil, nil, "running"}},
 		{"LeaseCampaign, if any is due", nextFanOutSQL, "USING INDEX webhook_campaigns_due", nil},
-		{"QueueStats, the ready jobs", pendingSQL, "USING COVERING INDEX webhook_jobs_ready", nil},
-		{"QueueStats, the held jobs", pendingSQL, "SCAN webhook_held_jobs", nil},
+		{"QueueStats", pendingSQL, "SCAN webhook_job_counts", nil},
+		{"CountHosts", countHostsSQL, "USING COVERING INDEX webhook_attempts_time (time>?)", []any{0}},
 		{"Messages of an event", `SELECT v.data` + currentSQL + ` WHERE m.trigger_event = ? ORDER BY m.id`,
 			"SEARCH m USING INDEX webhook_messages_trigger (trigger_event=?)", []any{"signup"}},
 	}
@@ -38,6 +38,36 @@ func TestQueryPlans(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// The pages of the console (see Inspector): lists newest first from an index, no sort.
+	after := webhook.FindJobsParams{AfterCreatedAt: at, AfterID: "j", Limit: 50}
+	for _, tt := range []struct {
+		name, index string
+		q           webhook.JobsQuery
+	}{
+		{"FindJobs", "SCAN webhook_jobs USING INDEX webhook_jobs_created", webhook.JobsQuery{}},
+		{"FindJobs of a message", "USING INDEX webhook_jobs_message (message_id=?)", webhook.JobsQuery{MessageID: "m"}},
+		{"FindJobs of a user", "USING INDEX webhook_jobs_user (user_id=?)", webhook.JobsQuery{UserID: "u"}},
+		{"FindJobs that failed", "USING INDEX webhook_jobs_ended (state=?)", webhook.JobsQuery{States: []webhook.JobState{webhook.JobFailed}}},
+		{"FindJobs of a message that failed", "USING INDEX webhook_jobs_message_ended (message_id=? AND state=?)",
+			webhook.JobsQuery{MessageID: "m", States: []webhook.JobState{webhook.JobFailed}}},
+	} {
+		p := after
+		p.Query = tt.q
+		query, args := findJobsSQL(&p)
+		plans = append(plans, plan{tt.name, query, tt.index, args})
+	}
+	for _, tt := range []struct {
+		name, index string
+		q           webhook.AttemptLogQuery
+	}{
+		{"FindAttempts", "USING INDEX webhook_attempts_time (time<?)", webhook.AttemptLogQuery{}},
+		{"FindAttempts of a job", "USING INDEX webhook_attempts_job (job_id=? AND time<?)", webhook.AttemptLogQuery{JobID: "j"}},
+		{"FindAttempts that failed", "USING INDEX webhook_attempts_outcome (outcome=?",
+			webhook.AttemptLogQuery{Outcomes: []webhook.Outcome{webhook.Failed}}},
+	} {
+		query, args := findAttemptsSQL(&webhook.FindAttemptsParams{Query: tt.q, AfterTime: at, AfterSeq: 9, Limit: 50})
+		plans = append(plans, plan{tt.name, query, tt.index, args})
 	}
 	caps, args := attemptsSQL(&webhook.AttemptQuery{UserID: "u", Outcomes: []webhook.Outcome{webhook.Succeeded}, Since: at, Brief: true})
 	plans = append(plans, plan{"Attempts for caps", caps, "USING INDEX webhook_attempts_sent (user_id=? AND time>?)", args})
@@ -63,8 +93,12 @@ func TestQueryPlans(t *testing.T) {
 			plan = append(plan, detail)
 		}
 		rows.Close()
-		if got := strings.Join(plan, "; "); !strings.Contains(got, tt.index) {
+		got := strings.Join(plan, "; ")
+		if !strings.Contains(got, tt.index) {
 			t.Errorf("%s: query plan %q, want it %s", tt.name, got, tt.index)
+		}
+		if strings.HasPrefix(tt.name, "Find") && strings.Contains(got, "TEMP B-TREE") {
+			t.Errorf("%s: query plan %q sorts, want the index's order", tt.name, got)
 		}
 	}
 }

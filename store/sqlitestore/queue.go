@@ -1,22 +1,25 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/hookline/webhook"
 )
 
-// pendingSQL counts the scheduled and running jobs from the partial index webhook_jobs_ready,
-// whose WHERE clause it repeats, and reads the number of held jobs that triggers keep: ended
-// jobs are not read.
-const pendingSQL = `SELECT state, count(*) FROM webhook_jobs WHERE ready_at IS NOT NULL GROUP BY state
-	UNION ALL SELECT 'held', n FROM webhook_held_jobs`
+// pendingSQL sums the counts of scheduled, running and held jobs that triggers keep by
+// message (see CountJobs): no job is read.
+const pendingSQL = `SELECT state, sum(n) FROM webhook_job_counts
+	WHERE state IN ('scheduled', 'running', 'held') GROUP BY state`
 
-// QueueStats implements [webhook.QueueReader] with two reads: the pending jobs by state (an
-// index and a count), and the first ready_at (a scheduled job's DueAt, a running job's lease
-// expiry).
+// QueueStats implements [webhook.QueueReader] with two reads: the pending jobs by state (the
+// counts by message, summed), and the first ready_at (a scheduled job's DueAt, a running
+// job's lease expiry).
 func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (webhook.QueueStats, error) {
 	var st webhook.QueueStats
 	rows, err := s.read(ctx, pendingSQL)
@@ -48,4 +51,42 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 		st.OldestDue = fromNanos(first)
 	}
 	return st, nil
+}
+
+// counts are changes to the counts of jobs by message and state of webhook_job_counts.
+// Claim and Finish, which move jobs into and out of JobRunning, save their changes with one
+// statement per call; the triggers of webhook_jobs count every other move.
+type counts map[[2]string]int64
+
+// move counts a job of message moved from one state to another.
+func (c *counts) move(message string, from, to webhook.JobState) {
+	if from == to {
+		return
+	}
+	if *c == nil {
+		*c = counts{}
+	}
+	(*c)[[2]string{message, string(from)}]--
+	(*c)[[2]string{message, string(to)}]++
+}
+
+// countRow is a row of the statement that saves counts.
+const countRow = `(?, ?, ?)`
+
+// saveCounts adds c to webhook_job_counts in tx, in a few statements, in key order so that
+// writers take the rows in the same order.
+func (s *Store) saveCounts(ctx context.Context, tx *sql.Tx, c counts) error {
+	var rows [][]any
+	for _, k := range slices.SortedFunc(maps.Keys(c), func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	}) {
+		if n := c[k]; n != 0 {
+			rows = append(rows, []any{k[0], k[1], n})
+		}
+	}
+	return chunks(len(rows), maxChunk, func(start, size int) error {
+		_, err := s.stmt(ctx, tx, `INSERT INTO webhook_job_counts (message_id, state, n) VALUES `+rowsOf(size, countRow)+
+			` ON CONFLICT DO UPDATE SET n = n + excluded.n`).ExecContext(ctx, slices.Concat(rows[start:start+size]...)...)
+		return err
+	})
 }

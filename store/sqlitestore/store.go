@@ -114,6 +114,7 @@ var (
 	_ webhook.QueueReader   = (*Store)(nil)
 	_ webhook.VariantStore  = (*Store)(nil)
 	_ webhook.TemplateStore = (*Store)(nil)
+	_ webhook.Inspector     = (*Store)(nil)
 )
 
 // New returns a Store over db, which the caller opened with the settings in the package doc

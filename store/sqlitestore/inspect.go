@@ -1,0 +1,265 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/hookline/webhook"
+)
+
+// where builds the conditions of a query, joined by AND, and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return "true"
+	}
+	return strings.Join(w.conds, " AND ")
+}
+
+// badEnds are the states of webhook_jobs_ended and webhook_jobs_message_ended, in the words of
+// their WHERE clause, which a query repeats so that SQLite may use them.
+const badEnds = `state IN ('failed', 'skipped', 'cancelled')`
+
+// jobsWhere returns the conditions of the jobs q selects.
+func jobsWhere(q *webhook.JobsQuery) *where {
+	w := &where{}
+	if q.MessageID != "" {
+		w.add(`message_id = ?`, q.MessageID)
+	}
+	if q.UserID != "" {
+		w.add(`user_id = ?`, q.UserID)
+	}
+	if len(q.States) > 0 {
+		list, states := inList(q.States)
+		w.add(`state IN `+list, states...)
+		if !slices.ContainsFunc(q.States, func(st webhook.JobState) bool {
+			return st != webhook.JobFailed && st != webhook.JobSkipped && st != webhook.JobCancelled
+		}) {
+			w.add(badEnds)
+		}
+	}
+	// A NULL time is the zero time, before every other.
+	if !q.CreatedSince.IsZero() {
+		w.add(`created_at >= ?`, instant(q.CreatedSince))
+	}
+	if !q.CreatedBefore.IsZero() {
+		w.add(`(created_at IS NULL OR created_at < ?)`, instant(q.CreatedBefore))
+	}
+	if !q.DueSince.IsZero() {
+		w.add(`due_at >= ?`, instant(q.DueSince))
+	}
+	if !q.DueBefore.IsZero() {
+		w.add(`(due_at IS NULL OR due_at < ?)`, instant(q.DueBefore))
+	}
+	return w
+}
+
+// findJobsSQL returns the query of FindJobs and its arguments.
+func findJobsSQL(p *webhook.FindJobsParams) (string, []any) {
+	w := jobsWhere(&p.Query)
+	switch {
+	case p.AfterID == "":
+	case p.AfterCreatedAt.IsZero():
+		w.add(`created_at IS NULL AND id < ?`, p.AfterID)
+	default:
+		w.add(`(created_at IS NULL OR (created_at, id) < (?, ?))`, instant(p.AfterCreatedAt), p.AfterID)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	return `SELECT ` + jobColumns + ` FROM webhook_jobs WHERE ` + w.String() +
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(w.args, limit)
+}
+
+// FindJobs implements [webhook.Inspector] with one query, which reads the index of
+// (created_at, id) of all jobs, of a message's, of a user's or of those that ended badly.
+func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webhook.Job, error) {
+	query, args := findJobsSQL(&p)
+	rows, err := s.read(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("find jobs", err)
+	}
+	jobs, err := collect(nil, rows, scanJob)
+	return jobs, wrap("find jobs", err)
+}
+
+// findAttemptsSQL returns the query of FindAttempts and its arguments.
+func findAttemptsSQL(p *webhook.FindAttemptsParams) (string, []any) {
+	q, w := &p.Query, &where{}
+	if q.JobID != "" {
+		w.add(`job_id = ?`, q.JobID)
+	}
+	if q.MessageID != "" {
+		w.add(`message_id = ?`, q.MessageID)
+	}
+	if q.UserID != "" {
+		w.add(`user_id = ?`, q.UserID)
+	}
+	if q.Variant != "" {
+		w.add(`variant = ? AND variant != ''`, q.Variant)
+	}
+	if len(q.Outcomes) > 0 {
+		list, outcomes := inList(q.Outcomes)
+		w.add(`outcome IN `+list, outcomes...)
+		if !slices.Contains(q.Outcomes, webhook.Succeeded) {
+			w.add(`outcome != 'succeeded'`) // webhook_attempts_outcome's WHERE
+		}
+	}
+	switch c := q.StatusClass; {
+	case c == -1:
+		w.add(`status = 0`)
+	case c != 0:
+		w.add(`status >= ? AND status < ?`, c*100, c*100+100)
+	}
+	if !q.Since.IsZero() {
+		w.add(`time >= ?`, instant(q.Since))
+	}
+	if !q.Until.IsZero() {
+		w.add(`time < ?`, instant(q.Until))
+	}
+	if p.AfterSeq != 0 {
+		w.add(`(time, seq) < (?, ?)`, instant(p.AfterTime), p.AfterSeq)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	return `SELECT seq, data FROM webhook_attempts WHERE ` + w.String() +
+		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limit)
+}
+
+// FindAttempts implements [webhook.Inspector] with one query, which reads the index of the
+// filter's job, message, user, variant or outcome, or of time, newest first.
+func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) ([]webhook.Attempt, error) {
+	query, args := findAttemptsSQL(&p)
+	rows, err := s.read(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("find attempts", err)
+	}
+	as, err := collect(nil, rows, func(sc scanner) (webhook.Attempt, error) {
+		var seq int64
+		var data []byte
+		if err := sc.Scan(&seq, &data); err != nil {
+			return webhook.Attempt{}, err
+		}
+		var a webhook.Attempt
+		err := json.Unmarshal(data, &a)
+		a.Seq = seq
+		return a, err
+	})
+	return as, wrap("find attempts", err)
+}
+
+// countJobsSQL reads the counts of the messages of an IN list, or of all.
+const countJobsSQL = `SELECT message_id, state, n FROM webhook_job_counts WHERE n != 0`
+
+// CountJobs implements [webhook.Inspector] from webhook_job_counts, which triggers keep.
+func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]webhook.MessageCounts, error) {
+	var out []webhook.MessageCounts
+	read := func(query string, args []any) error {
+		rows, err := s.read(ctx, query+` ORDER BY message_id`, args...)
+		if err != nil {
+			return err
+		}
+		_, err = collect(nil, rows, func(sc scanner) (struct{}, error) {
+			var id string
+			var st webhook.JobState
+			var n int64
+			if err := sc.Scan(&id, &st, &n); err != nil {
+				return struct{}{}, err
+			}
+			if len(out) == 0 || out[len(out)-1].MessageID != id {
+				out = append(out, webhook.MessageCounts{MessageID: id, States: map[webhook.JobState]int64{}})
+			}
+			out[len(out)-1].States[st] = n
+			return struct{}{}, nil
+		})
+		return err
+	}
+	var err error
+	if len(p.MessageIDs) == 0 {
+		err = read(countJobsSQL, nil)
+	} else {
+		ids := slices.Compact(slices.Sorted(slices.Values(p.MessageIDs)))
+		err = inLists(ids, func(list string, args []any) error { return read(countJobsSQL+` AND message_id IN `+list, args) })
+	}
+	return out, wrap("count jobs", err)
+}
+
+// countHostsSQL counts the attempts since ?1 by host, from the index webhook_attempts_time.
+const countHostsSQL = `SELECT host, count(*), sum(outcome = 'succeeded'), max(time) FROM webhook_attempts
+	WHERE time >= ?1 AND host != '' GROUP BY host ORDER BY host`
+
+// CountHosts implements [webhook.Inspector].
+func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]webhook.HostStats, error) {
+	rows, err := s.read(ctx, countHostsSQL, instant(p.Since))
+	if err != nil {
+		return nil, wrap("count hosts", err)
+	}
+	hs, err := collect(nil, rows, func(sc scanner) (webhook.HostStats, error) {
+		var h webhook.HostStats
+		var last int64
+		err := sc.Scan(&h.Host, &h.Attempts, &h.Succeeded, &last)
+		h.LastAttempt = fromInstant(last)
+		return h, err
+	})
+	return hs, wrap("count hosts", err)
+}
+
+// ReplayJobs implements [webhook.Inspector] with one UPDATE (one per IN list of p.IDs), in
+// one write transaction: SQLite has one writer at a time, so two replays never move a job
+// twice.
+func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int, error) {
+	if err := p.Check(); err != nil {
+		return 0, err
+	}
+	w := jobsWhere(&p.Query)
+	w.add(`state IN ('succeeded', 'failed', 'skipped', 'cancelled')`)
+	run := func(f func(where string, args []any) error) error {
+		if len(p.IDs) == 0 {
+			return f(w.String(), w.args)
+		}
+		return inLists(p.IDs, func(list string, ids []any) error {
+			return f(w.String()+` AND id IN `+list, append(slices.Clip(w.args), ids...))
+		})
+	}
+	n := 0
+	if p.DryRun {
+		err := run(func(where string, args []any) error {
+			var c int
+			err := s.readValues(ctx, `SELECT count(*) FROM webhook_jobs WHERE `+where, args, &c)
+			n += c
+			return err
+		})
+		return n, wrap("replay jobs", err)
+	}
+	due := bound(p.Now, math.MinInt64)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		return run(func(where string, args []any) error {
+			res, err := s.stmt(ctx, tx, `UPDATE webhook_jobs SET state = 'scheduled', due_at = ?, ready_at = ?, replay = 1 WHERE `+where).
+				ExecContext(ctx, append([]any{nanos(p.Now), due}, args...)...)
+			if err == nil {
+				var c int64
+				c, err = res.RowsAffected()
+				n += int(c)
+			}
+			return err
+		})
+	})
+	return n, wrap("replay jobs", err)
+}
