@@ -443,13 +443,34 @@ func TestJobAndCampaignActions(t *testing.T) {
 	if err := f.sender.StartCampaign(f.ctx, "m"); err != nil {
 		t.Fatal(err)
 	}
-	for _, step := range []struct{ action, state string }{{"pause", "paused"}, {"resume", "running"}, {"cancel", "cancelled"}} {
+	for _, step := range []struct{ action, button, state string }{{"pause", "pause", "paused"}, {"resume", "resume", "running"}, {"cancel", "cancel-campaign", "cancelled"}} {
+		if _, body := f.get(t, "/messages/m"); !strings.Contains(body, `id="`+step.button+`"`) {
+			t.Errorf("before %s, the message page has no %s button:\n%s", step.action, step.button, body)
+		}
 		if status, _ := f.post(t, "/messages/m", "/messages/m/"+step.action, url.Values{}); status != http.StatusSeeOther {
 			t.Errorf("%s = %d, want 303", step.action, status)
 		}
 		if c, err := f.sender.Campaign(f.ctx, "m"); err != nil || string(c.State) != step.state {
 			t.Errorf("after %s the campaign is %v (%v), want %s", step.action, c.State, err, step.state)
 		}
+	}
+	if _, body := f.get(t, "/messages/m"); strings.Contains(body, `method="post"`) {
+		t.Errorf("a cancelled campaign's page has buttons:\n%s", body)
+	}
+
+	// A Triggered message runs from the start, with no campaign saved: it can be paused.
+	err = f.sender.SaveMessage(f.ctx, &webhook.Message{ID: "t", URL: "https://example.com/", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := f.get(t, "/messages/t"); !strings.Contains(body, `<dd id="campaign-state">running</dd>`) || !strings.Contains(body, `id="pause"`) {
+		t.Errorf("a triggered message's page does not show it running with a Pause button:\n%s", body)
+	}
+	if status, _ := f.post(t, "/messages/t", "/messages/t/pause", url.Values{}); status != http.StatusSeeOther {
+		t.Errorf("pause a triggered message = %d, want 303", status)
+	}
+	if c, err := f.sender.Campaign(f.ctx, "t"); err != nil || c.State != webhook.CampaignPaused {
+		t.Errorf("after pause the triggered message's campaign is %v (%v), want paused", c, err)
 	}
 }
 

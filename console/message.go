@@ -25,9 +25,12 @@ type messageData struct {
 	// Campaign is the message's campaign, or nil if it was never started.
 	Campaign *webhook.Campaign
 	// CampaignState is the campaign's state as shown: "finished" for a running campaign with
-	// no fan-out left.
+	// no fan-out left, "running" for a Triggered message whose campaign was never changed,
+	// "not started" for another that was never started.
 	CampaignState string
-	Counts        webhook.MessageCounts
+	// CanPause, CanResume and CanCancel say which of the campaign's buttons apply.
+	CanPause, CanResume, CanCancel bool
+	Counts                         webhook.MessageCounts
 }
 
 // messageVersion is a version of a message as its page shows it.
@@ -69,15 +72,22 @@ func (h *handler) message(r *http.Request, v *view) (string, error) {
 	} else {
 		d.Audience = n
 	}
+	triggered := m.Delivery.Kind == webhook.Triggered
 	switch c, err := h.s.Campaign(ctx, id); {
+	case errors.Is(err, webhook.ErrNotFound) && triggered: // running from the start
+		d.CampaignState, d.CanPause, d.CanCancel = string(webhook.CampaignRunning), true, true
 	case errors.Is(err, webhook.ErrNotFound):
+		d.CampaignState = "not started"
 	case err != nil:
 		return "", err
 	default:
 		d.Campaign, d.CampaignState = c, string(c.State)
-		if c.State == webhook.CampaignRunning && c.NextAt.IsZero() && m.Delivery.Kind != webhook.Triggered {
+		if c.State == webhook.CampaignRunning && c.NextAt.IsZero() && !triggered {
 			d.CampaignState = "finished"
 		}
+		d.CanPause = c.State == webhook.CampaignRunning
+		d.CanResume = c.State == webhook.CampaignPaused
+		d.CanCancel = c.State != webhook.CampaignCancelled
 	}
 	counts, err := h.s.JobCounts(ctx, id)
 	if err != nil {
