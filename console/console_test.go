@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -17,7 +18,9 @@ import (
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/console"
 	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/store/sqlitestore"
 	"github.com/hookline/webhook/webhooktest"
+	_ "modernc.org/sqlite"
 )
 
 // Hostile input: a user ID, a user attribute and a response body that try to run a script in
@@ -45,10 +48,36 @@ type fixture struct {
 	client *http.Client
 }
 
-// newFixture returns a fixture whose message "m" (basic auth, an Authorization header, a
-// token in the query string, an api_key data field, signed) was sent to users and failed for
-// good: the receiver answered 400 with a hostile body.
+// stores are the Stores the pages are tested over, by name: each call makes a new one.
+var stores = []struct {
+	name string
+	open func(testing.TB) webhook.Store
+}{
+	{"memstore", func(testing.TB) webhook.Store { return memstore.New() }},
+	{"sqlitestore", func(tb testing.TB) webhook.Store {
+		db, err := sqlitestore.Open(tb.Context(), "sqlite", filepath.Join(tb.TempDir(), "hooks.db"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		s := sqlitestore.New(db)
+		if err := s.Migrate(tb.Context()); err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}},
+}
+
+// newFixture returns a fixture on memstore whose message "m" (basic auth, an Authorization
+// header, a token in the query string, an api_key data field, signed) was sent to users and
+// failed for good: the receiver answered 400 with a hostile body.
 func newFixture(t testing.TB, opts *console.Options, users ...string) *fixture {
+	t.Helper()
+	return newFixtureOn(t, memstore.New(), opts, users...)
+}
+
+// newFixtureOn returns the fixture of newFixture on store.
+func newFixtureOn(t testing.TB, store webhook.Store, opts *console.Options, users ...string) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -62,7 +91,7 @@ func newFixture(t testing.TB, opts *console.Options, users ...string) *fixture {
 		io.WriteString(w, xssResponse)
 	}))
 	t.Cleanup(recv.Close)
-	f.sender, f.clock = webhooktest.NewSender(t, memstore.New(), nil)
+	f.sender, f.clock = webhooktest.NewSender(t, store, nil)
 	err := f.sender.SaveMessage(ctx, &webhook.Message{
 		ID: "m", Name: "Status update",
 		URL:     strings.Replace(recv.URL, "http://", "http://api:hunter2@", 1) + "/hook/{{ user.id }}?token=qs-token-value&plain=1",
@@ -153,7 +182,12 @@ func (f *fixture) jobs(t testing.TB, st webhook.JobState) []*webhook.Job {
 }
 
 func TestPages(t *testing.T) {
-	f := newFixture(t, nil, "u1", "u2", "u3")
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { testPages(t, newFixtureOn(t, st.open(t), nil, "u1", "u2", "u3")) })
+	}
+}
+
+func testPages(t *testing.T, f *fixture) {
 	failed := f.jobs(t, webhook.JobFailed)
 	if len(failed) != 3 {
 		t.Fatalf("%d failed jobs, want 3", len(failed))
@@ -389,7 +423,12 @@ func TestReadOnly(t *testing.T) {
 // Replay by filter: the confirmation page counts the jobs, the POST replays them, and they
 // are sent again with their IDs.
 func TestReplayByFilter(t *testing.T) {
-	f := newFixture(t, nil, "u1", "u2", "u3")
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { testReplayByFilter(t, newFixtureOn(t, st.open(t), nil, "u1", "u2", "u3")) })
+	}
+}
+
+func testReplayByFilter(t *testing.T, f *fixture) {
 	f.status.Store(http.StatusOK)
 	status, loc := f.post(t, "/replay?message=m&state=failed", "/replay", url.Values{"message": {"m"}, "state": {"failed"}})
 	if status != http.StatusSeeOther || loc != "/jobs?done=replay&message=m&n=3" {
