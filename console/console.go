@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,8 +24,11 @@ type Options struct {
 	// ReadOnly hides every button that changes something (retry, cancel, replay, pause,
 	// resume) and refuses every POST with 403 Forbidden. Defaults to false.
 	ReadOnly bool
-	// Logger receives the errors of pages that fail with 500 Internal Server Error (the
-	// page itself shows no detail). Defaults to slog.Default().
+	// Logger receives a record of each change made through the console, at level Info (what
+	// was done to which job, message or filter, and the request's remote address; wrap the
+	// handler to add who was signed in), and the errors of pages that fail with 500 Internal
+	// Server Error, at level Error (the page itself shows no detail). Defaults to
+	// slog.Default().
 	Logger *slog.Logger
 	// PageSize is how many jobs a page of the job list shows; more than 1000 is taken as
 	// 1000. Defaults to 50.
@@ -205,6 +209,10 @@ func (h *handler) action(f actionFunc) http.HandlerFunc {
 			h.fail(w, r, v, err)
 			return
 		}
+		form := maps.Clone(r.PostForm)
+		form.Del("csrf")
+		h.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "console action", slog.String("path", r.URL.Path),
+			slog.String("form", form.Encode()), slog.String("result", to), slog.String("remote_addr", r.RemoteAddr))
 		http.Redirect(w, r, v.Base+to, http.StatusSeeOther)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -217,6 +218,9 @@ func testPages(t *testing.T, f *fixture) {
 			}
 		})
 	}
+	if _, body := f.get(t, "/jobs"); strings.Contains(body, "replay-filter") {
+		t.Errorf("the unfiltered job list offers to replay everything:\n%s", body)
+	}
 	if _, body := f.get(t, "/jobs?user=u2"); strings.Contains(body, "u1") {
 		t.Errorf("GET /jobs?user=u2 lists another user's job:\n%s", body)
 	}
@@ -424,7 +428,15 @@ func TestReadOnly(t *testing.T) {
 // are sent again with their IDs.
 func TestReplayByFilter(t *testing.T) {
 	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) { testReplayByFilter(t, newFixtureOn(t, st.open(t), nil, "u1", "u2", "u3")) })
+		t.Run(st.name, func(t *testing.T) {
+			var log strings.Builder // written by the handler's goroutine, read after its response
+			opts := &console.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}
+			testReplayByFilter(t, newFixtureOn(t, st.open(t), opts, "u1", "u2", "u3"))
+			want := `level=INFO msg="console action" path=/replay form="message=m&state=failed" result="/jobs?done=replay&message=m&n=3"`
+			if !strings.Contains(log.String(), want) || strings.Contains(log.String(), "csrf") {
+				t.Errorf("the log = %q, want a record %s, without the token", log.String(), want)
+			}
+		})
 	}
 }
 

@@ -97,6 +97,11 @@ func (f filter) Query() string {
 	return ""
 }
 
+// Empty reports whether f selects every job.
+func (f filter) Empty() bool {
+	return f.Message == "" && f.User == "" && len(f.States) == 0 && f.Since.IsZero() && f.Before.IsZero()
+}
+
 // Has reports whether f selects state st by name.
 func (f filter) Has(st webhook.JobState) bool { return slices.Contains(f.States, st) }
 
