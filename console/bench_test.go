@@ -33,6 +33,7 @@ func BenchmarkPages(b *testing.B) {
 		{"message", "/messages/m"},
 		{"jobs/failed", "/jobs?message=m&state=failed"},
 		{"job", "/jobs/" + id},
+		{"attempts/failed", "/attempts?message=m&outcome=failed"},
 		{"replay/dry-run", "/replay?message=m&state=failed"},
 	} {
 		b.Run(p.name, func(b *testing.B) {

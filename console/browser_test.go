@@ -127,6 +127,16 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the job page's attempts = %q, want the 400 response and the redacted request", got)
 	}
 
+	do("see why they failed",
+		load(chromedp.Click(chromedp.CSS(`header nav a[href="/attempts"]`))),
+		chromedp.Click(chromedp.CSS(`input[name="outcome"][value="failed"]`)),
+		load(chromedp.Submit(chromedp.CSS(`form.filter`))),
+		shot("attempts"),
+	)
+	if got := eval(`[...document.querySelectorAll("#attempts tbody td.error")].map(e => e.textContent).join(",")`); got != strings.Repeat("unexpected status 400 Bad Request,", 2)+"unexpected status 400 Bad Request" {
+		t.Errorf("the failed attempts' errors = %q, want three 400s", got)
+	}
+
 	f.status.Store(http.StatusOK)
 	do("ask to replay the failed jobs",
 		chromedp.Navigate(list),

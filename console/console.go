@@ -113,6 +113,7 @@ func (h *handler) routes() {
 	h.mux.HandleFunc("GET /messages/{id}", h.page(h.message))
 	h.mux.HandleFunc("GET /jobs", h.page(h.jobs))
 	h.mux.HandleFunc("GET /jobs/{id}", h.page(h.job))
+	h.mux.HandleFunc("GET /attempts", h.page(h.attempts))
 	h.mux.HandleFunc("GET /search", h.page(h.search))
 	h.mux.HandleFunc("GET /replay", h.page(h.replayForm))
 	h.mux.HandleFunc("POST /replay", h.action(h.replay))

@@ -203,6 +203,8 @@ func testPages(t *testing.T, f *fixture) {
 		{"jobs of user", "/jobs?user=u2", []string{`<a href="/jobs?user=u2">u2</a>`}},
 		{"job", "/jobs/" + failed[0].ID, []string{"#1", "outcome-failed", "Response 400", "Webhook-Id: " + failed[0].ID, `id="replay-job"`}},
 		{"replay confirmation", "/replay?message=m&state=failed", []string{`<strong id="replay-count">3</strong>`, `id="replay-confirm"`, `name="state" value="failed"`}},
+		{"attempts 4xx failed", "/attempts?outcome=failed&status=4", []string{failed[0].ID, failed[2].ID, `value="failed" checked`, `<option value="4" selected>4xx</option>`, "unexpected status 400"}},
+		{"attempts 5xx", "/attempts?status=5", []string{`id="no-attempts"`}},
 		{"search form", "/search", []string{`name="q"`}},
 		{"stylesheet", "/static/console.css", []string{"no script runs"}},
 	} {
@@ -232,30 +234,35 @@ func TestPaging(t *testing.T) {
 		users[i] = fmt.Sprintf("u%d", i)
 	}
 	f := newFixture(t, &console.Options{PageSize: 2}, users...)
-	next := regexp.MustCompile(`id="next" href="([^"]+)"`)
-	seen := map[string]bool{}
-	path := "/jobs?state=failed"
-	for pages := 0; path != ""; pages++ {
-		if pages == 5 {
-			t.Fatal("more than 3 pages of 2 for 5 jobs")
-		}
-		_, body := f.get(t, strings.ReplaceAll(path, "&amp;", "&"))
-		for _, id := range regexp.MustCompile(`<code>(job_[0-9a-z]+)</code>`).FindAllStringSubmatch(body, -1) {
-			if seen[id[1]] {
-				t.Errorf("job %s on two pages", id[1])
+	for _, first := range []string{"/jobs?state=failed", "/attempts?outcome=failed"} {
+		t.Run(first, func(t *testing.T) {
+			next := regexp.MustCompile(`id="next" href="([^"]+)"`)
+			_, filter, _ := strings.Cut(first, "?")
+			seen := map[string]bool{}
+			path := first
+			for pages := 0; path != ""; pages++ {
+				if pages == 5 {
+					t.Fatal("more than 3 pages of 2 for 5 jobs")
+				}
+				_, body := f.get(t, strings.ReplaceAll(path, "&amp;", "&"))
+				for _, id := range regexp.MustCompile(`<code>(job_[0-9a-z]+)</code>`).FindAllStringSubmatch(body, -1) {
+					if seen[id[1]] {
+						t.Errorf("job %s on two pages", id[1])
+					}
+					seen[id[1]] = true
+				}
+				path = ""
+				if m := next.FindStringSubmatch(body); m != nil {
+					path = m[1]
+					if !strings.Contains(path, filter) {
+						t.Errorf("next page %q lost the filter %s", path, filter)
+					}
+				}
 			}
-			seen[id[1]] = true
-		}
-		path = ""
-		if m := next.FindStringSubmatch(body); m != nil {
-			path = m[1]
-			if !strings.Contains(path, "state=failed") {
-				t.Errorf("next page %q lost the filter", path)
+			if len(seen) != 5 {
+				t.Errorf("saw %d jobs over the pages, want 5", len(seen))
 			}
-		}
-	}
-	if len(seen) != 5 {
-		t.Errorf("saw %d jobs over the pages, want 5", len(seen))
+		})
 	}
 }
 
@@ -283,7 +290,7 @@ func TestSearch(t *testing.T) {
 func TestEscapesHostileInput(t *testing.T) {
 	f := newFixture(t, nil, xssUser)
 	id := f.jobs(t, webhook.JobFailed)[0].ID
-	for _, path := range []string{"/", "/messages/m", "/jobs", "/jobs?user=" + url.QueryEscape(xssUser), "/jobs/" + id, "/replay?user=" + url.QueryEscape(xssUser)} {
+	for _, path := range []string{"/", "/messages/m", "/jobs", "/jobs?user=" + url.QueryEscape(xssUser), "/jobs/" + id, "/replay?user=" + url.QueryEscape(xssUser), "/attempts", "/attempts?user=" + url.QueryEscape(xssUser)} {
 		status, body := f.get(t, path)
 		if status != http.StatusOK {
 			t.Fatalf("GET %s = %d, want 200", path, status)
@@ -307,7 +314,7 @@ func TestEscapesHostileInput(t *testing.T) {
 func TestHidesSecrets(t *testing.T) {
 	f := newFixture(t, nil, "u1")
 	id := f.jobs(t, webhook.JobFailed)[0].ID
-	for _, path := range []string{"/", "/messages/m", "/jobs", "/jobs/" + id, "/replay?message=m"} {
+	for _, path := range []string{"/", "/messages/m", "/jobs", "/jobs/" + id, "/replay?message=m", "/attempts"} {
 		_, body := f.get(t, path)
 		for _, s := range append(secrets, "receiver-cookie") {
 			if strings.Contains(body, s) {
@@ -536,6 +543,9 @@ func TestErrors(t *testing.T) {
 		"/nope":                          http.StatusNotFound,
 		"/jobs?since=2030-01-07T09:00":   http.StatusOK,
 		"/jobs?before=2030-01-07T09:00Z": http.StatusBadRequest,
+		"/attempts?status=7":             http.StatusBadRequest,
+		"/attempts?outcome=bogus":        http.StatusBadRequest,
+		"/attempts?until=soon":           http.StatusBadRequest,
 	} {
 		if status, body := f.get(t, path); status != want {
 			t.Errorf("GET %s = %d, want %d\n%s", path, status, want, body)

@@ -90,8 +90,11 @@ func (f filter) Values() url.Values {
 }
 
 // Query returns f as a query string, with a leading "?" unless it is empty.
-func (f filter) Query() string {
-	if q := f.Values().Encode(); q != "" {
+func (f filter) Query() string { return query(f.Values()) }
+
+// query returns v as a query string, with a leading "?" unless it is empty.
+func query(v url.Values) string {
+	if q := v.Encode(); q != "" {
 		return "?" + q
 	}
 	return ""

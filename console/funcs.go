@@ -16,13 +16,15 @@ import (
 
 // funcs are the functions the templates call.
 var funcs = template.FuncMap{
-	"path":    pathTo,
-	"time":    formatTime,
-	"ago":     ago,
-	"percent": percent,
-	"json":    toJSON,
-	"headers": headerLines,
-	"states":  func() []webhook.JobState { return jobStates },
+	"path":     pathTo,
+	"time":     formatTime,
+	"ago":      ago,
+	"percent":  percent,
+	"json":     toJSON,
+	"headers":  headerLines,
+	"states":   func() []webhook.JobState { return jobStates },
+	"outcomes": func() []webhook.Outcome { return outcomes },
+	"classes":  func() []statusClass { return statusClasses },
 }
 
 // jobStates are the states of a job, in the order of its life.

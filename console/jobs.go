@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/hookline/webhook"
@@ -19,10 +20,12 @@ type jobsData struct {
 }
 
 // NextQuery returns the query string of the next page, with its leading "?".
-func (d *jobsData) NextQuery() string {
-	q := d.Filter.Values()
-	q.Set("cursor", d.Next)
-	return "?" + q.Encode()
+func (d *jobsData) NextQuery() string { return withCursor(d.Filter.Values(), d.Next) }
+
+// withCursor returns the query string of a filter's page at cursor, with its leading "?".
+func withCursor(filter url.Values, cursor string) string {
+	filter.Set("cursor", cursor)
+	return "?" + filter.Encode()
 }
 
 // jobs fills in the job list: a page of the jobs the query string's filter selects, newest
