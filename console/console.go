@@ -30,8 +30,8 @@ type Options struct {
 	// Server Error, at level Error (the page itself shows no detail). Defaults to
 	// slog.Default().
 	Logger *slog.Logger
-	// PageSize is how many jobs a page of the job list shows; more than 1000 is taken as
-	// 1000. Defaults to 50.
+	// PageSize is how many jobs or attempts a page of a list shows; more than 1000 is taken
+	// as 1000. Defaults to 50.
 	PageSize int
 	// Clock tells the pages what time it is: the lag of the oldest due job and the window of
 	// the host statistics are measured from it. Give it the Sender's Config.Clock. Defaults to

@@ -40,9 +40,9 @@ func ExampleNew() {
 		req.SetBasicAuth("ops", pass)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
-		fmt.Println(rec.Code, "filter form posts to /ops/jobs:", strings.Contains(rec.Body.String(), `action="/ops/jobs"`))
+		fmt.Println(rec.Code, "links under /ops/:", strings.Contains(rec.Body.String(), `<a href="/ops/attempts">`))
 	}
 	// Output:
-	// 401 filter form posts to /ops/jobs: false
-	// 200 filter form posts to /ops/jobs: true
+	// 401 links under /ops/: false
+	// 200 links under /ops/: true
 }
