@@ -74,7 +74,7 @@ func scanAttempt(row pgx.Row) (webhook.Attempt, error) {
 	var next *time.Time
 	if err := row.Scan(&a.JobID, &a.MessageID, &a.MessageVersion, &a.UserID, &a.Number,
 		&a.Time, &duration, &a.Method, &a.URL, &reqHeader, &reqBody, &a.StatusCode, &respHeader,
-		&respBody, &a.Err, &a.Outcome, &next, &a.IgnoreCaps, &a.Variant, &a.Test); err != nil {
+		&respBody, &a.Err, &a.Outcome, &next, &a.IgnoreCaps, &a.Variant, &a.Test, &a.Host, &a.Replay); err != nil {
 		return a, err
 	}
 	a.Duration, a.RequestBody, a.ResponseBody = time.Duration(duration), string(reqBody), string(respBody)

@@ -15,7 +15,7 @@ import (
 
 // jobColumns are the columns scanJob reads, in order.
 const jobColumns = `id, key, message_id, message_version, user_id, event, params, state, attempts,
-	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant`
+	created_at, due_at, lease_owner, lease_expires_at, request, unless, trace, variant, replay`
 
 // scanJob reads a job from jobColumns.
 func scanJob(row pgx.Row) (*webhook.Job, error) {
@@ -23,7 +23,7 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 	var event, params, req, trace []byte
 	var expires *time.Time
 	if err := row.Scan(&j.ID, &j.Key, &j.MessageID, &j.MessageVersion, &j.UserID, &event, &params,
-		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant); err != nil {
+		&j.State, &j.Attempts, &j.CreatedAt, &j.DueAt, &j.LeaseOwner, &expires, &req, &j.Unless, &trace, &j.Variant, &j.Replay); err != nil {
 		return nil, err
 	}
 	if err := unmarshal(trace, &j.Trace); err != nil {
@@ -256,7 +256,7 @@ func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []strin
 // the updated job's.
 func claimSQL(limit int) string {
 	return `WITH due AS (
-		SELECT id AS due_id, ready_at AS was_ready FROM webhook_jobs
+		SELECT id AS due_id, ready_at AS was_ready, state AS was_state FROM webhook_jobs
 		WHERE ready_at <= $1
 		ORDER BY ready_at, id
 		LIMIT ` + strconv.Itoa(limit) + `
@@ -265,13 +265,31 @@ func claimSQL(limit int) string {
 		UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
 		FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
 		RETURNING due.was_ready, ` + jobColumns + `
+	), counted AS (
+		` + countMovesSQL + `
+		SELECT c.message_id, m.state, m.n FROM claimed c JOIN due ON due.due_id = c.id,
+			LATERAL (VALUES ('scheduled', -1), ('running', 1)) AS m(state, n)
+		WHERE due.was_state = 'scheduled'
+		` + countMovesEnd + `
 	)
-	SELECT * FROM claimed
+	SELECT was_ready, ` + jobColumns + ` FROM claimed
 	UNION ALL
 	SELECT min(ready_at), ` + strings.Repeat("NULL, ", jobColumnCount-1) + `NULL
 	FROM webhook_jobs WHERE ready_at > $1
 	HAVING (SELECT count(*) FROM claimed) < ` + strconv.Itoa(limit)
 }
+
+// countMovesSQL and countMovesEnd, around a query of rows (message_id, state, n), add each
+// n to the count of its message and state in webhook_job_counts. Claim and Finish count
+// their moves into and out of running with them, in the same statement (the triggers of
+// webhook_jobs count the others); the rows are taken in key order, so that concurrent
+// statements lock them in the same order.
+const (
+	countMovesSQL = `INSERT INTO webhook_job_counts (message_id, state, n)
+		SELECT message_id, state, sum(n) FROM (`
+	countMovesEnd = `) AS moves GROUP BY message_id, state HAVING sum(n) <> 0 ORDER BY message_id, state
+		ON CONFLICT (message_id, state) DO UPDATE SET n = webhook_job_counts.n + excluded.n`
+)
 
 // jobColumnCount is the number of jobColumns.
 var jobColumnCount = strings.Count(jobColumns, ",") + 1
@@ -339,7 +357,7 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 // order.
 const attemptColumns = `job_id, message_id, message_version, user_id, number, time,
 	duration, method, url, request_header, request_body, status_code, response_header,
-	response_body, error, outcome, next_attempt_at, ignore_caps, variant, test`
+	response_body, error, outcome, next_attempt_at, ignore_caps, variant, test, host, replay`
 
 // finishSQL saves jobs still leased to their owners (the arrays $1 to $6, one element per
 // job) and appends attempts (the arrays $7 to $26, one element per attempt), in order. It
@@ -353,13 +371,18 @@ const finishSQL = `WITH f AS (
 	UPDATE webhook_jobs j SET state = f.state, attempts = f.attempts, due_at = f.due_at,
 		request = f.request, lease_owner = '', lease_expires_at = NULL
 	FROM f WHERE j.id = ANY ($1) AND j.id = f.id AND j.state = 'running' AND j.lease_owner = f.owner
-	RETURNING j.id
+	RETURNING j.id, j.message_id, j.state
+), counted AS (
+	` + countMovesSQL + `
+	SELECT u.message_id, m.state, m.n FROM updated u, LATERAL (VALUES ('running', -1), (u.state, 1)) AS m(state, n)
+	` + countMovesEnd + `
 ), attempt AS (
 	INSERT INTO webhook_attempts (` + attemptColumns + `)
 	SELECT ` + attemptColumns + `
 	FROM unnest($7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::timestamptz[],
 		$13::bigint[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::int[], $19::jsonb[],
-		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[], $25::text[], $26::boolean[])
+		$20::bytea[], $21::text[], $22::text[], $23::timestamptz[], $24::boolean[], $25::text[], $26::boolean[],
+		$27::text[], $28::boolean[])
 		WITH ORDINALITY AS a(` + attemptColumns + `, n)
 	ORDER BY n
 ), existing AS (
@@ -381,8 +404,8 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 		aDuration                                            []int64
 		aReqHeader, aReqBody, aRespHeader, aRespBody         [][]byte
 		aNext                                                []*time.Time
-		aIgnoreCaps, aTest                                   []bool
-		aVariant                                             []string
+		aIgnoreCaps, aTest, aReplay                          []bool
+		aVariant, aHost                                      []string
 	)
 	for i, f := range fs {
 		j := f.Job
@@ -410,10 +433,11 @@ func finishArgs(fs []webhook.Finished) ([]any, error) {
 		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
 		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
 		aVariant, aTest = append(aVariant, a.Variant), append(aTest, a.Test)
+		aHost, aReplay = append(aHost, a.Host), append(aReplay, a.Replay)
 	}
 	return []any{ids, owners, states, attempts, due, reqs,
 		aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
-		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest}, nil
+		aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest, aHost, aReplay}, nil
 }
 
 // finishCall is a Finish call: its items, and their errors.

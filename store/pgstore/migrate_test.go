@@ -81,6 +81,16 @@ func TestMigrateFrom001(t *testing.T) {
 	if js := claim(t, s, epoch, "w", 10).Jobs; len(js) != 1 || js[0].ID != "old" {
 		t.Errorf("Claim after Migrate = %v; want the old job", js)
 	}
+	// 006: the old job is listed and counted, the old attempt has the host of its URL.
+	if jobs, err := s.FindJobs(ctx, webhook.FindJobsParams{Query: webhook.JobsQuery{MessageID: "m"}}); err != nil || len(jobs) != 1 {
+		t.Errorf("FindJobs of m after Migrate = %v, %v; want the old job", jobs, err)
+	}
+	if cs, err := s.CountJobs(ctx, webhook.CountJobsParams{MessageIDs: []string{"m"}}); err != nil || len(cs) != 1 || cs[0].States[webhook.JobRunning] != 1 {
+		t.Errorf("CountJobs of m after Migrate and a Claim = %+v, %v; want one running job", cs, err)
+	}
+	if as, err := s.Attempts(ctx, webhook.AttemptQuery{JobID: "sent"}); err != nil || len(as) != 1 || as[0].Host != "example.test" {
+		t.Errorf("attempt of http://example.test/ after Migrate = %+v, %v; want Host example.test", as, err)
+	}
 }
 
 // TestMigrateFrom002 checks that Migrate brings a database of Store contract v1 up to v2:
