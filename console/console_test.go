@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,8 +20,10 @@ import (
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/console"
 	"github.com/hookline/webhook/store/memstore"
+	"github.com/hookline/webhook/store/pgstore"
 	"github.com/hookline/webhook/store/sqlitestore"
 	"github.com/hookline/webhook/webhooktest"
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite"
 )
 
@@ -67,6 +70,41 @@ var stores = []struct {
 		}
 		return s
 	}},
+	{"pgstore", openPostgres},
+}
+
+// openPostgres returns a pgstore on a schema of its own in $WEBHOOK_TEST_POSTGRES, dropped
+// when tb ends, or skips tb if the variable is not set.
+func openPostgres(tb testing.TB) webhook.Store {
+	dsn := os.Getenv("WEBHOOK_TEST_POSTGRES")
+	if dsn == "" {
+		tb.Skip("WEBHOOK_TEST_POSTGRES is not set; set it to a PostgreSQL DSN, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to test the console over pgstore")
+	}
+	ctx := context.Background()
+	schema := fmt.Sprintf("webhook_console_%d", time.Now().UnixNano())
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if _, err := pool.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+		pool.Close()
+	})
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatal(err)
+	}
+	s := pgstore.New(pool)
+	if err := s.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 // newFixture returns a fixture on memstore whose message "m" (basic auth, an Authorization
