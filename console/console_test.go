@@ -366,6 +366,25 @@ func TestHidesSecrets(t *testing.T) {
 			t.Errorf("the job page does not show %q", w)
 		}
 	}
+	// A job waiting for a retry keeps its rendered request, with its credentials.
+	f.status.Store(http.StatusServiceUnavailable)
+	retrying, err := f.sender.Send(f.ctx, "m", "u1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.idle(t)
+	if j, err := f.sender.Job(f.ctx, retrying); err != nil || j.Request == nil {
+		t.Fatalf("the job waiting for a retry has no rendered request (%v)", err)
+	}
+	_, body = f.get(t, "/jobs/"+retrying)
+	if !strings.Contains(body, "Rendered request") || !strings.Contains(body, "Authorization: REDACTED") || !strings.Contains(body, "Next retry") {
+		t.Errorf("the page of a job waiting for a retry does not show its redacted request and next retry:\n%s", body)
+	}
+	for _, s := range secrets {
+		if strings.Contains(body, s) {
+			t.Errorf("the page of a job waiting for a retry shows the secret %q", s)
+		}
+	}
 	if _, body := f.get(t, "/messages/m"); strings.Contains(body, "data-api-key") || !strings.Contains(body, "<td>api_key</td><td><code>REDACTED</code>") {
 		t.Errorf("the message page does not redact the api_key data field:\n%s", body)
 	}
