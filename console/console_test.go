@@ -714,3 +714,26 @@ func TestRedactsAttemptsFromTheStore(t *testing.T) {
 		}
 	}
 }
+
+// The overview shows how long the oldest due job has waited, on the console's Clock.
+func TestOverviewQueueLag(t *testing.T) {
+	s, clock := webhooktest.NewSender(t, memstore.New(), nil) // not started: nothing is sent
+	ctx := t.Context()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"u1", "u2"} {
+		if _, err := s.Send(ctx, "m", u, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(90 * time.Second)
+	rec := httptest.NewRecorder()
+	console.New(s, &console.Options{Clock: clock}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := rec.Body.String()
+	for _, want := range []string{`<dd id="lag">1m30s</dd>`, `<a href="/jobs?state=scheduled">2</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the overview does not show %s:\n%s", want, body)
+		}
+	}
+}
