@@ -737,3 +737,29 @@ func TestOverviewQueueLag(t *testing.T) {
 		}
 	}
 }
+
+// The overview shows a host's breaker open once enough attempts to it failed in a row.
+func TestOverviewBreakerOpen(t *testing.T) {
+	recv := webhooktest.NewReceiver(t)
+	recv.SetStatus(http.StatusServiceUnavailable)
+	s, clock := webhooktest.NewSender(t, memstore.New(), &webhook.Config{BreakerThreshold: 2})
+	ctx := t.Context()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if _, err := s.Send(ctx, "m", u, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webhooktest.Start(t, s)
+	if err := clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	console.New(s, &console.Options{Clock: clock}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, `<span class="breaker breaker-open">open</span>`) {
+		t.Errorf("the overview does not show the host's breaker open:\n%s", body)
+	}
+}
