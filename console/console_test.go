@@ -603,6 +603,8 @@ func TestErrors(t *testing.T) {
 		"/attempts?status=7":             http.StatusBadRequest,
 		"/attempts?outcome=bogus":        http.StatusBadRequest,
 		"/attempts?until=soon":           http.StatusBadRequest,
+		"/jobs?cursor=garbage":           http.StatusBadRequest,
+		"/attempts?cursor=garbage":       http.StatusBadRequest,
 	} {
 		if status, body := f.get(t, path); status != want {
 			t.Errorf("GET %s = %d, want %d\n%s", path, status, want, body)
