@@ -62,13 +62,12 @@ var staticFS embed.FS
 
 // handler is the console: the http.Handler that New returns.
 type handler struct {
-	s     *webhook.Sender
-	opts  Options
-	mux   *http.ServeMux
-	now   func() time.Time              // Options.Clock's Now, or time.Now
-	pages map[string]*template.Template // by the name of the page's file, without ".html"
-	csrf  csrf
-	cop   *http.CrossOriginProtection
+	s    *webhook.Sender
+	opts Options
+	mux  *http.ServeMux
+	now  func() time.Time // Options.Clock's Now, or time.Now
+	csrf csrf
+	cop  *http.CrossOriginProtection
 }
 
 // New returns the console of s: an http.Handler that serves its pages at the paths below "/"
@@ -78,7 +77,7 @@ func New(s *webhook.Sender, opts *Options) http.Handler {
 	if s == nil {
 		panic("console: New with a nil Sender")
 	}
-	h := &handler{s: s, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), now: time.Now, pages: pages}
+	h := &handler{s: s, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), now: time.Now}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -193,15 +192,15 @@ func (h *handler) action(f actionFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := &view{Base: base(r), ReadOnly: h.opts.ReadOnly, Now: h.now()}
 		if h.opts.ReadOnly {
-			h.fail(w, r, v, errForbidden("the console is read-only"))
+			h.fail(w, r, v, forbiddenError("the console is read-only"))
 			return
 		}
 		if err := h.cop.Check(r); err != nil {
-			h.fail(w, r, v, errForbidden("cross-origin request refused"))
+			h.fail(w, r, v, forbiddenError("cross-origin request refused"))
 			return
 		}
 		if !h.csrf.valid(r) {
-			h.fail(w, r, v, errForbidden("the form's token is missing or wrong: reload the page and try again"))
+			h.fail(w, r, v, forbiddenError("the form's token is missing or wrong: reload the page and try again"))
 			return
 		}
 		to, err := f(r)
@@ -223,8 +222,6 @@ type forbiddenError string
 
 func (e forbiddenError) Error() string { return string(e) }
 
-func errForbidden(why string) error { return forbiddenError(why) }
-
 // failure is the data of the error page.
 type failure struct {
 	Status  int
@@ -232,8 +229,9 @@ type failure struct {
 }
 
 // fail serves the error page for err: 404 for webhook.ErrNotFound, 400 for webhook.ErrInvalid
-// (with the error, which names what is wrong), 403 for a refused action, 501 for a Store that
-// lacks a role, and 500 for the rest, whose detail goes to the log only.
+// (with the error, which names what is wrong), 409 for webhook.ErrConflict (a change made at
+// the same time), 403 for a refused action, 501 for a Store that lacks a role, and 500 for the
+// rest, whose detail goes to the log only.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, v *view, err error) {
 	f := failure{Status: http.StatusInternalServerError, Message: "Something went wrong; the app's log has the details."}
 	var forbidden forbiddenError
@@ -244,6 +242,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, v *view, err erro
 		f = failure{Status: http.StatusNotFound, Message: err.Error()}
 	case errors.Is(err, webhook.ErrInvalid):
 		f = failure{Status: http.StatusBadRequest, Message: err.Error()}
+	case errors.Is(err, webhook.ErrConflict):
+		f = failure{Status: http.StatusConflict, Message: err.Error() + " (reload the page and try again)"}
 	case errors.Is(err, errors.ErrUnsupported):
 		f = failure{Status: http.StatusNotImplemented, Message: err.Error()}
 	case errors.Is(err, context.Canceled):
@@ -260,7 +260,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, v *view, err erro
 // render executes the page's template into a buffer and writes it with status.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	var b strings.Builder
-	if err := h.pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
+	if err := pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
 		h.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "console: render page",
 			slog.String("page", name), slog.Any("err", err))
 		http.Error(w, "console: the page could not be rendered", http.StatusInternalServerError)

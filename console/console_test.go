@@ -551,6 +551,12 @@ func TestJobAndCampaignActions(t *testing.T) {
 	if j, err := f.sender.Job(f.ctx, id); err != nil || j.State != webhook.JobCancelled {
 		t.Errorf("after cancel the job is %v (%v), want cancelled", j.State, err)
 	}
+	if _, body := f.get(t, page); strings.Contains(body, `id="cancel-job"`) || !strings.Contains(body, `id="replay-job"`) {
+		t.Errorf("a cancelled job's page offers Cancel, or not Replay:\n%s", body)
+	}
+	if status, _ := f.post(t, page, page+"/cancel", url.Values{}); status != http.StatusBadRequest {
+		t.Errorf("cancel a cancelled job = %d, want 400", status)
+	}
 	if status, _ := f.post(t, page, page+"/explode", url.Values{}); status != http.StatusNotFound {
 		t.Errorf("POST an unknown action = %d, want 404", status)
 	}
