@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/memstore"
 	"github.com/hookline/webhook/webhooktest"
@@ -110,5 +112,61 @@ func TestQueryAPIRefusesBadQueries(t *testing.T) {
 		if err := tt.call(); !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error = %v, want ErrInvalid naming %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// RetryJob makes a scheduled job due now and replays an ended one; CancelJob cancels a
+// scheduled job and refuses an ended one; both say which job is missing.
+func TestRetryJobAndCancelJob(t *testing.T) {
+	store := memstore.New()
+	s, clock := webhooktest.NewSender(t, store, nil)
+	ctx := t.Context()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	later := clock.Now().Add(time.Hour)
+	a, _ := s.Send(ctx, "m", "u1", nil, &webhook.SendOptions{At: later})
+	b, _ := s.Send(ctx, "m", "u2", nil, &webhook.SendOptions{At: later})
+	if err := s.RetryJob(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := s.Job(ctx, a); j.State != webhook.JobScheduled || !j.DueAt.Equal(clock.Now()) || j.Replay {
+		t.Errorf("after RetryJob of a scheduled job: %s due %v replay %v, want scheduled due now, not a replay", j.State, j.DueAt, j.Replay)
+	}
+	if err := s.CancelJob(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CancelJob(ctx, b); !errors.Is(err, webhook.ErrInvalid) || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("CancelJob of a cancelled job = %v, want ErrInvalid saying it is cancelled", err)
+	}
+	if err := s.RetryJob(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := s.Job(ctx, b); j.State != webhook.JobScheduled || !j.DueAt.Equal(clock.Now()) || !j.Replay {
+		t.Errorf("after RetryJob of a cancelled job: %s due %v replay %v, want a replay due now", j.State, j.DueAt, j.Replay)
+	}
+	for name, err := range map[string]error{"RetryJob": s.RetryJob(ctx, "nope"), "CancelJob": s.CancelJob(ctx, "nope")} {
+		if !errors.Is(err, webhook.ErrNotFound) || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("%s of a missing job = %v, want ErrNotFound naming it", name, err)
+		}
+	}
+	if _, err := s.Job(ctx, "nope"); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Job of a missing job = %v, want ErrNotFound", err)
+	}
+}
+
+// Hosts counts the attempts to each host and gives its breaker as the Sender sees it.
+func TestHostsReportTheBreaker(t *testing.T) {
+	h := newHarness(t, &webhook.Config{BreakerThreshold: 1, BreakerCooldown: time.Hour, RetryPolicy: webhook.DefaultRetryPolicy{MaxRetries: -1}})
+	h.recv.Reply(http.StatusServiceUnavailable)
+	h.sendOnce(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	hs, err := h.sender.Hosts(h.ctx, epoch)
+	u, _ := url.Parse(h.recv.URL)
+	want := []webhook.HostStats{{Host: u.Host, Attempts: 1, Succeeded: 0, LastAttempt: epoch, Breaker: "open"}}
+	if err != nil || !cmp.Equal(hs, want) {
+		t.Errorf("Hosts = %+v, %v; want %+v", hs, err, want)
+	}
+	if hs, _ := h.sender.Hosts(h.ctx, epoch.Add(time.Second)); len(hs) != 0 {
+		t.Errorf("Hosts since after the attempt = %+v, want none", hs)
 	}
 }

@@ -35,7 +35,11 @@ func checkNotMade(t *testing.T, name string, v reflect.Value) {
 			}
 		}
 		t.Run(name+"/"+method.Name, func(t *testing.T) {
-			out := m.Call(args)
+			call := m.Call
+			if m.Type().IsVariadic() { // its last argument, a zero slice, is the variadic list
+				call = m.CallSlice
+			}
+			out := call(args)
 			last := out[len(out)-1]
 			if len(out) == 1 && last.Type() != reflect.TypeFor[error]() {
 				checkNotMade(t, method.Name, last)

@@ -252,18 +252,20 @@ func TestBreakerChanges(t *testing.T) {
 	const host = "hooks.example.com"
 	l.Admit(nil, "other", "other.example.com", "m", 0, now, now.Add(time.Minute))
 	steps := []struct {
-		o    Outcome
-		want Change
-		open int
+		o       Outcome
+		want    Change
+		open    int
+		breaker string // at the end of the attempt, and after the cool-down
+		later   string
 	}{
-		{Failed, Unchanged, 0},
-		{Succeeded, Unchanged, 0}, // a success before the threshold closes nothing
-		{Failed, Unchanged, 0},
-		{Uncounted, Unchanged, 0},
-		{Failed, Opened, 1},
-		{Failed, Opened, 1}, // after the cool-down, one more failure opens it again
-		{Succeeded, Closed, 0},
-		{Succeeded, Unchanged, 0},
+		{Failed, Unchanged, 0, "closed", "closed"},
+		{Succeeded, Unchanged, 0, "closed", "closed"}, // a success before the threshold closes nothing
+		{Failed, Unchanged, 0, "closed", "closed"},
+		{Uncounted, Unchanged, 0, "closed", "closed"},
+		{Failed, Opened, 1, "open", "half-open"},
+		{Failed, Opened, 1, "open", "half-open"}, // after the cool-down, one more failure opens it again
+		{Succeeded, Closed, 0, "closed", "closed"},
+		{Succeeded, Unchanged, 0, "closed", "closed"},
 	}
 	for i, s := range steps {
 		at := now.Add(time.Duration(i) * time.Hour) // each after the cool-down of the one before
@@ -277,6 +279,12 @@ func TestBreakerChanges(t *testing.T) {
 		if got := l.OpenBreakers(); got != s.open {
 			t.Errorf("step %d: OpenBreakers() = %d, want %d", i, got, s.open)
 		}
+		if got, later := l.Breaker(host, at), l.Breaker(host, at.Add(time.Minute)); got != s.breaker || later != s.later {
+			t.Errorf("step %d: Breaker() = %q, then %q after the cool-down; want %q, %q", i, got, later, s.breaker, s.later)
+		}
+	}
+	if got := l.Breaker("unknown.example.com", now); got != "closed" {
+		t.Errorf("Breaker of a host never attempted = %q, want closed", got)
 	}
 }
 

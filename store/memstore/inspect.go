@@ -25,11 +25,17 @@ func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webh
 			out = append(out, &c)
 		}
 	}
-	slices.SortFunc(out, func(a, b *webhook.Job) int { return newestFirst(a, b.CreatedAt, b.ID) })
-	if p.Limit > 0 && len(out) > p.Limit {
-		out = out[:p.Limit]
+	return firstPage(out, func(a, b *webhook.Job) int { return newestFirst(a, b.CreatedAt, b.ID) }, p.Limit), nil
+}
+
+// firstPage sorts rows by cmp and returns the first limit of them, or all if limit is 0 or
+// less.
+func firstPage[T any](rows []T, cmp func(a, b T) int, limit int) []T {
+	slices.SortFunc(rows, cmp)
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit]
 	}
-	return out, nil
+	return rows
 }
 
 // newestFirst compares j with the job created at t with ID id in the order of FindJobs: it
@@ -54,11 +60,7 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 			out = append(out, *a)
 		}
 	}
-	slices.SortFunc(out, func(a, b webhook.Attempt) int { return attemptOrder(&a, b.Time, b.Seq) })
-	if p.Limit > 0 && len(out) > p.Limit {
-		out = out[:p.Limit]
-	}
-	return out, nil
+	return firstPage(out, func(a, b webhook.Attempt) int { return attemptOrder(&a, b.Time, b.Seq) }, p.Limit), nil
 }
 
 // attemptOrder compares a with the attempt at t with Seq seq in the order of FindAttempts: it

@@ -319,3 +319,55 @@ func TestMigrationsFS(t *testing.T) {
 		t.Errorf("schema made by applying Migrations (-Migrate's +the files'):\n%s", diff)
 	}
 }
+
+// TestMigrateInspectorBackfills applies the migrations before 0005 to a database with jobs
+// and attempts in it, then 0005: the jobs are counted by message and state, and the old
+// attempts get the host and status of their JSON.
+func TestMigrateInspectorBackfills(t *testing.T) {
+	names, err := fs.Glob(sqlitestore.Migrations, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(names, func(n string) bool { return strings.HasPrefix(n, "0005_") })
+	if i < 0 {
+		t.Fatalf("no migration 0005 in %v", names)
+	}
+	db := openDB(t)
+	apply := func(names ...string) {
+		for _, name := range names {
+			src, err := fs.ReadFile(sqlitestore.Migrations, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exec(t, db, string(src))
+		}
+	}
+	apply(names[:i]...)
+	exec(t, db, `INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, attempts, created_at)
+		VALUES ('j1', 'k1', 'm', 1, 'u1', 'failed', 1, 1), ('j2', 'k2', 'm', 1, 'u2', 'held', 0, 2), ('j3', 'k3', 'm', 1, 'u3', 'failed', 1, 3)`,
+		`INSERT INTO webhook_attempts (job_id, message_id, user_id, number, time, outcome, ignore_caps, data) VALUES
+		('j1', 'm', 'u1', 1, 1, 'failed', 0, '{"url":"https://user:REDACTED@Hooks.Example.com:443/x?y=1","status_code":503}'),
+		('j3', 'm', 'u3', 1, 2, 'failed', 0, '{"url":"http://example.net:8080?a=b","status_code":410}'),
+		('j2', 'm', 'u2', 1, 3, 'skipped', 0, '{}')`)
+	apply(names[i])
+	s := sqlitestore.New(db)
+	cs, err := s.CountJobs(t.Context(), webhook.CountJobsParams{})
+	if want := []webhook.MessageCounts{{MessageID: "m", States: map[webhook.JobState]int64{webhook.JobFailed: 2, webhook.JobHeld: 1}}}; err != nil || !cmp.Equal(cs, want) {
+		t.Errorf("CountJobs after 0005 = %+v, %v; want %+v", cs, err, want)
+	}
+	rows, err := db.QueryContext(t.Context(), `SELECT job_id || ' ' || host || ' ' || status FROM webhook_attempts ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if want := []string{"j1 hooks.example.com 503", "j3 example.net:8080 410", "j2  0"}; !cmp.Equal(got, want) {
+		t.Errorf("attempts' host and status after 0005 = %q, want %q", got, want)
+	}
+}
