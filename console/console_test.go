@@ -698,7 +698,8 @@ func (s leakyStore) FindAttempts(ctx context.Context, p webhook.FindAttemptsPara
 func TestRedactsAttemptsFromTheStore(t *testing.T) {
 	s, clock := webhooktest.NewSender(t, leakyStore{memstore.New()}, nil)
 	recv := webhooktest.NewReceiver(t)
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +727,8 @@ func TestRedactsAttemptsFromTheStore(t *testing.T) {
 // The overview shows how long the oldest due job has waited, on the console's Clock.
 func TestOverviewQueueLag(t *testing.T) {
 	s, clock := webhooktest.NewSender(t, memstore.New(), nil) // not started: nothing is sent
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/"}); err != nil {
 		t.Fatal(err)
 	}
@@ -751,7 +753,8 @@ func TestOverviewBreakerOpen(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
 	recv.SetStatus(http.StatusServiceUnavailable)
 	s, clock := webhooktest.NewSender(t, memstore.New(), &webhook.Config{BreakerThreshold: 2})
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
 		t.Fatal(err)
 	}
