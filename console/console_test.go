@@ -310,6 +310,7 @@ func TestSearch(t *testing.T) {
 	for _, tc := range []struct{ q, want string }{
 		{id, "/jobs/" + id},
 		{"u1", "/jobs?user=u1"},
+		{"m", "/messages/m"},
 		{"a b/c", "/jobs?user=a+b%2Fc"},
 	} {
 		resp, err := f.client.Get(f.srv.URL + "/search?q=" + url.QueryEscape(tc.q))
@@ -772,5 +773,24 @@ func TestOverviewBreakerOpen(t *testing.T) {
 	body := rec.Body.String()
 	if !strings.Contains(body, `<span class="breaker breaker-open">open</span>`) {
 		t.Errorf("the overview does not show the host's breaker open:\n%s", body)
+	}
+}
+
+// The overview lists the first 200 messages and says how many more there are.
+func TestOverviewManyMessages(t *testing.T) {
+	s, _ := webhooktest.NewSender(t, memstore.New(), nil)
+	for i := range 203 {
+		if err := s.SaveMessage(t.Context(), &webhook.Message{ID: fmt.Sprintf("m%03d", i), URL: "https://example.com/"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	console.New(s, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := rec.Body.String()
+	if n := strings.Count(body, `<a href="/messages/`); n != 200 || !strings.Contains(body, "m199") || strings.Contains(body, "m200") {
+		t.Errorf("the overview lists %d messages, want m000 to m199", n)
+	}
+	if !strings.Contains(body, "3 more messages are not listed") {
+		t.Errorf("the overview does not say how many messages it left out:\n%s", body)
 	}
 }

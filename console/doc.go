@@ -26,7 +26,8 @@
 //     Retry now and Cancel (a pending job) or Replay (an ended one).
 //   - /attempts: the attempt log, filtered by message, user, outcomes, status class (2xx to
 //     5xx, or no response) and time, newest first, with each attempt's error: why jobs fail.
-//   - /search?q=: the job with that ID, else the jobs of the user with that ID.
+//   - /search?q=: the job with that ID, else the message, else the jobs of the user with
+//     that ID.
 //   - /replay?filter: the exact count of the ended jobs the filter selects, from a dry run,
 //     and the button that replays them.
 //

@@ -124,21 +124,26 @@ func (h *handler) jobAction(r *http.Request) (string, error) {
 	return pathTo("", "jobs", id) + "?done=" + done, nil
 }
 
-// search sends the browser to the job whose ID the query string's q is, or else to the list
-// of the jobs of the user whose ID it is. Without q it shows the search form.
+// search sends the browser to the job whose ID the query string's q is, else to the message
+// whose ID it is, else to the list of the jobs of the user whose ID it is. Without q it shows
+// the search form.
 func (h *handler) search(r *http.Request, v *view) (string, error) {
-	q := strings.TrimSpace(r.FormValue("q"))
+	ctx, q := r.Context(), strings.TrimSpace(r.FormValue("q"))
 	if q == "" {
 		v.Title = "Search"
 		return "search", nil
 	}
-	_, err := h.s.Job(r.Context(), q)
-	switch {
-	case err == nil:
+	_, err := h.s.Job(ctx, q)
+	if err == nil {
 		return "", redirectError(pathTo("", "jobs", q))
-	case errors.Is(err, webhook.ErrNotFound):
-		return "", redirectError("/jobs" + filter{User: q}.Query())
-	default:
+	} else if !errors.Is(err, webhook.ErrNotFound) {
 		return "", err
 	}
+	_, err = h.s.Message(ctx, q, 0)
+	if err == nil {
+		return "", redirectError(pathTo("", "messages", q))
+	} else if !errors.Is(err, webhook.ErrNotFound) {
+		return "", err
+	}
+	return "", redirectError("/jobs" + filter{User: q}.Query())
 }

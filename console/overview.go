@@ -9,14 +9,17 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// overviewMessages is how many saved messages the overview lists besides those with jobs.
+// overviewMessages is how many messages the overview lists: the first in ID order of those
+// with jobs and those saved.
 const overviewMessages = 200
 
 // overviewData is the overview page's.
 type overviewData struct {
 	Queue webhook.QueueStats
-	// Messages are the messages with jobs and the first saved ones, in ID order.
-	Messages []messageRow
+	// Messages are the first of the messages with jobs and the saved ones, in ID order;
+	// MoreMessages counts those left out.
+	Messages     []messageRow
+	MoreMessages int
 	Hosts    []webhook.HostStats
 	// HostsSince is the start of the hosts' window.
 	HostsSince time.Time
@@ -62,6 +65,9 @@ func (h *handler) overview(r *http.Request, v *view) (string, error) {
 		d.Messages = append(d.Messages, *row)
 	}
 	slices.SortFunc(d.Messages, func(a, b messageRow) int { return cmp.Compare(a.MessageID, b.MessageID) })
+	if len(d.Messages) > overviewMessages {
+		d.Messages, d.MoreMessages = d.Messages[:overviewMessages], len(d.Messages)-overviewMessages
+	}
 	if d.Hosts, err = h.s.Hosts(ctx, d.HostsSince); err != nil {
 		return "", err
 	}
