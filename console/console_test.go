@@ -776,7 +776,7 @@ func TestOverviewBreakerOpen(t *testing.T) {
 	}
 }
 
-// The overview lists the first 200 messages and says how many more there are.
+// The overview lists the first 200 messages and says that there are more.
 func TestOverviewManyMessages(t *testing.T) {
 	s, _ := webhooktest.NewSender(t, memstore.New(), nil)
 	for i := range 203 {
@@ -790,7 +790,7 @@ func TestOverviewManyMessages(t *testing.T) {
 	if n := strings.Count(body, `<a href="/messages/`); n != 200 || !strings.Contains(body, "m199") || strings.Contains(body, "m200") {
 		t.Errorf("the overview lists %d messages, want m000 to m199", n)
 	}
-	if !strings.Contains(body, "3 more messages are not listed") {
-		t.Errorf("the overview does not say how many messages it left out:\n%s", body)
+	if !strings.Contains(body, "More messages are not listed") {
+		t.Errorf("the overview does not say that it left messages out:\n%s", body)
 	}
 }

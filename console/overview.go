@@ -17,10 +17,10 @@ const overviewMessages = 200
 type overviewData struct {
 	Queue webhook.QueueStats
 	// Messages are the first of the messages with jobs and the saved ones, in ID order;
-	// MoreMessages counts those left out.
+	// MoreMessages says if some were left out.
 	Messages     []messageRow
-	MoreMessages int
-	Hosts    []webhook.HostStats
+	MoreMessages bool
+	Hosts        []webhook.HostStats
 	// HostsSince is the start of the hosts' window.
 	HostsSince time.Time
 }
@@ -45,7 +45,7 @@ func (h *handler) overview(r *http.Request, v *view) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	saved, err := h.s.Messages(ctx, "", overviewMessages)
+	saved, err := h.s.Messages(ctx, "", overviewMessages+1)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +66,7 @@ func (h *handler) overview(r *http.Request, v *view) (string, error) {
 	}
 	slices.SortFunc(d.Messages, func(a, b messageRow) int { return cmp.Compare(a.MessageID, b.MessageID) })
 	if len(d.Messages) > overviewMessages {
-		d.Messages, d.MoreMessages = d.Messages[:overviewMessages], len(d.Messages)-overviewMessages
+		d.Messages, d.MoreMessages = d.Messages[:overviewMessages], true
 	}
 	if d.Hosts, err = h.s.Hosts(ctx, d.HostsSince); err != nil {
 		return "", err
