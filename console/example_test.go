@@ -46,3 +46,23 @@ func ExampleNew() {
 	// 401 links under /ops/: false
 	// 200 links under /ops/: true
 }
+
+// A read-only console shows the pages without their buttons and refuses every change.
+func ExampleOptions_readOnly() {
+	s, err := webhook.NewSender(memstore.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	h := console.New(s, &console.Options{ReadOnly: true})
+	for _, req := range []*http.Request{
+		httptest.NewRequest(http.MethodGet, "/jobs?state=failed", nil),
+		httptest.NewRequest(http.MethodPost, "/replay", strings.NewReader("state=failed")),
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(req.Method, req.URL, rec.Code)
+	}
+	// Output:
+	// GET /jobs?state=failed 200
+	// POST /replay 403
+}
