@@ -50,6 +50,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox, // CI runs as root
 		chromedp.WindowSize(1280, 900),
+		// The test's traffic stays on loopback: no updates, pings or reports.
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("no-pings", true),
 	)
 	ctx, cancel := chromedp.NewExecAllocator(f.ctx, opts...)
 	defer cancel()
