@@ -283,7 +283,8 @@ func base(r *http.Request) string {
 		}
 		sent = u.EscapedPath()
 	}
-	if prefix, ok := strings.CutSuffix(sent, r.URL.EscapedPath()); ok {
+	// A prefix of "//host" would make the links point at another site.
+	if prefix, ok := strings.CutSuffix(sent, r.URL.EscapedPath()); ok && !strings.HasPrefix(prefix, "//") {
 		return prefix
 	}
 	return ""

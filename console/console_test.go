@@ -672,9 +672,19 @@ func TestMountedUnderPrefix(t *testing.T) {
 			t.Errorf("cookie path = %q, want /ops/", c[0].Path)
 		}
 	}
+	// A handler that does not clean paths, such as StripPrefix under a mux's pattern with a
+	// host, may pass "//host/ops/" on: the links do not point at that host.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.URL.Path, req.RequestURI = "//elsewhere.example/ops/jobs", "//elsewhere.example/ops/jobs"
+	http.StripPrefix("//elsewhere.example/ops", console.New(f.sender, nil)).ServeHTTP(rec, req)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "elsewhere") {
+		t.Errorf("GET //elsewhere.example/ops/jobs = %d, links to another host:\n%s", rec.Code, body)
+	}
+
 	// A request line in the absolute form, as to a proxy, names the host: links keep only
 	// the path.
-	rec := httptest.NewRecorder()
+	rec = httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://elsewhere.example/ops/jobs", nil))
 	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `action="/ops/jobs"`) || strings.Contains(body, "elsewhere") {
 		t.Errorf("GET in the absolute form = %d, want links under /ops/ without the host:\n%s", rec.Code, body)
