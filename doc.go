@@ -102,6 +102,16 @@
 // attempts, latency, the queue and the breakers (Config.MeterProvider); both are no-ops until
 // the app sets a provider.
 //
+// # Operating
+//
+// [Sender.Jobs] and [Sender.AttemptLog] page through the job queue and the attempt log,
+// filtered, newest first, with a cursor; [Sender.JobCounts] gives each message's jobs by
+// state (a campaign's progress), [Sender.Hosts] each destination host's attempts, successes
+// and circuit breaker. [Sender.RetryJob], [Sender.CancelJob] and [Sender.Replay] act on jobs:
+// a replay sends ended jobs again, by filter, after a dry run that counts them, keeping each
+// job's ID, the webhook-id header receivers deduplicate on. They need a Store with the
+// optional [Inspector] role, which the three stores here have.
+//
 // # Stores and clocks
 //
 // The Store keeps users, events, messages, campaigns, the job queue and the attempt log.

@@ -42,15 +42,16 @@ type Inspector interface {
 	// the Time of the latest, in Host order. It leaves HostStats.Breaker empty: the breaker
 	// is the Sender's.
 	CountHosts(ctx context.Context, p CountHostsParams) ([]HostStats, error)
-	// ReplayJobs moves the jobs that p selects back to the queue, as one change where the
-	// store can make it atomic: to JobScheduled, with DueAt p.Now, Replay set, and their
+	// ReplayJobs moves the ended jobs that p selects back to the queue, as one change where
+	// the store can make it atomic: to JobScheduled, with DueAt p.Now, Replay set, and their
 	// Attempts, ID and everything else kept. It returns how many it moved; with p.DryRun it
 	// moves none and returns how many it would have. It selects the jobs that p.Query
-	// selects (its Cursor and Limit are not read) and, if p.IDs is not empty, whose ID is one
-	// of p.IDs. p.Query.States must name only ended states, and p.IDs or p.Query must name
-	// something (a message, user, state or time bound); otherwise it returns an error
-	// wrapping ErrInvalid. Two calls at once never both move a job: each job is moved by
-	// one of them.
+	// selects (its Cursor and Limit are not read; empty States select every ended state,
+	// succeeded among them) and, if p.IDs is not empty, whose ID is one of p.IDs. If
+	// p.Query.States names a state that has not ended, or neither p.IDs nor p.Query names
+	// anything (a message, user, state or time bound), it returns an error wrapping
+	// ErrInvalid (see [ReplayJobsParams.Check]). Two calls at once never both move a job:
+	// each job is moved by one of them.
 	ReplayJobs(ctx context.Context, p ReplayJobsParams) (int, error)
 }
 
