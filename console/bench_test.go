@@ -3,7 +3,6 @@ package console_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/hookline/webhook"
@@ -38,9 +37,7 @@ func BenchmarkPages(b *testing.B) {
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			for b.Loop() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.path, nil))
-				if rec.Code != http.StatusOK {
+				if rec := get(h, p.path); rec.Code != http.StatusOK {
 					b.Fatalf("GET %s = %d", p.path, rec.Code)
 				}
 			}

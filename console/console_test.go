@@ -162,6 +162,13 @@ func newFixtureOn(t testing.TB, store webhook.Store, opts *console.Options, user
 	return f
 }
 
+// get serves a GET of path with h, without a network.
+func get(h http.Handler, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
 // idle waits until the Sender has attempted and logged every job due.
 func (f *fixture) idle(t testing.TB) {
 	t.Helper()
@@ -684,11 +691,30 @@ func TestMountedUnderPrefix(t *testing.T) {
 
 	// A request line in the absolute form, as to a proxy, names the host: links keep only
 	// the path.
-	rec = httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://elsewhere.example/ops/jobs", nil))
+	rec = get(mux, "http://elsewhere.example/ops/jobs")
 	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `action="/ops/jobs"`) || strings.Contains(body, "elsewhere") {
 		t.Errorf("GET in the absolute form = %d, want links under /ops/ without the host:\n%s", rec.Code, body)
 	}
+}
+
+// sendTo saves a message "m" to url on s and sends it to users; it returns a context that
+// ends with the test, at the latest 30 seconds on, and the jobs' IDs.
+func sendTo(t *testing.T, s *webhook.Sender, url string, users ...string) (context.Context, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: url}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, u := range users {
+		id, err := s.Send(ctx, "m", u, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ctx, ids
 }
 
 // leakyStore is a Store of the app's own that keeps attempts with their credentials, as the
@@ -708,23 +734,12 @@ func (s leakyStore) FindAttempts(ctx context.Context, p webhook.FindAttemptsPara
 // The job page redacts what a Store returns, whoever wrote it.
 func TestRedactsAttemptsFromTheStore(t *testing.T) {
 	s, clock := webhooktest.NewSender(t, leakyStore{memstore.New()}, nil)
-	recv := webhooktest.NewReceiver(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
-		t.Fatal(err)
-	}
-	id, err := s.Send(ctx, "m", "u1", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, ids := sendTo(t, s, webhooktest.NewReceiver(t).URL+"/hook", "u1")
 	webhooktest.Start(t, s)
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	console.New(s, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jobs/"+id, nil))
-	body := rec.Body.String()
+	body := get(console.New(s, nil), "/jobs/"+ids[0]).Body.String()
 	if !strings.Contains(body, "Authorization: REDACTED") {
 		t.Fatalf("the job page shows no redacted attempt:\n%s", body)
 	}
@@ -738,20 +753,9 @@ func TestRedactsAttemptsFromTheStore(t *testing.T) {
 // The overview shows how long the oldest due job has waited, on the console's Clock.
 func TestOverviewQueueLag(t *testing.T) {
 	s, clock := webhooktest.NewSender(t, memstore.New(), nil) // not started: nothing is sent
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"u1", "u2"} {
-		if _, err := s.Send(ctx, "m", u, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendTo(t, s, "https://example.com/", "u1", "u2")
 	clock.Advance(90 * time.Second)
-	rec := httptest.NewRecorder()
-	console.New(s, &console.Options{Clock: clock}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	body := rec.Body.String()
+	body := get(console.New(s, &console.Options{Clock: clock}), "/").Body.String()
 	for _, want := range []string{`<dd id="lag">1m30s</dd>`, `<a href="/jobs?state=scheduled">2</a>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the overview does not show %s:\n%s", want, body)
@@ -764,23 +768,12 @@ func TestOverviewBreakerOpen(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
 	recv.SetStatus(http.StatusServiceUnavailable)
 	s, clock := webhooktest.NewSender(t, memstore.New(), &webhook.Config{BreakerThreshold: 2})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"u1", "u2", "u3"} {
-		if _, err := s.Send(ctx, "m", u, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, _ := sendTo(t, s, recv.URL+"/hook", "u1", "u2", "u3")
 	webhooktest.Start(t, s)
 	if err := clock.BlockUntil(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	console.New(s, &console.Options{Clock: clock}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	body := rec.Body.String()
+	body := get(console.New(s, &console.Options{Clock: clock}), "/").Body.String()
 	if !strings.Contains(body, `<span class="breaker breaker-open">open</span>`) {
 		t.Errorf("the overview does not show the host's breaker open:\n%s", body)
 	}
@@ -794,9 +787,7 @@ func TestOverviewManyMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := httptest.NewRecorder()
-	console.New(s, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	body := rec.Body.String()
+	body := get(console.New(s, nil), "/").Body.String()
 	if n := strings.Count(body, `<a href="/messages/`); n != 200 || !strings.Contains(body, "m199") || strings.Contains(body, "m200") {
 		t.Errorf("the overview lists %d messages, want m000 to m199", n)
 	}
