@@ -29,10 +29,6 @@ func (w *where) String() string {
 	return strings.Join(w.conds, " AND ")
 }
 
-// badEnds are the states of webhook_jobs_ended and webhook_jobs_message_ended, in the words of
-// their WHERE clause, which a query repeats so that SQLite may use them.
-const badEnds = `state IN ('failed', 'skipped', 'cancelled')`
-
 // jobsWhere returns the conditions of the jobs q selects.
 func jobsWhere(q *webhook.JobsQuery) *where {
 	w := &where{}
@@ -45,11 +41,6 @@ func jobsWhere(q *webhook.JobsQuery) *where {
 	if len(q.States) > 0 {
 		list, states := inList(q.States)
 		w.add(`state IN `+list, states...)
-		if !slices.ContainsFunc(q.States, func(st webhook.JobState) bool {
-			return st != webhook.JobFailed && st != webhook.JobSkipped && st != webhook.JobCancelled
-		}) {
-			w.add(badEnds)
-		}
 	}
 	// A NULL time is the zero time, before every other.
 	if !q.CreatedSince.IsZero() {
@@ -86,7 +77,9 @@ func findJobsSQL(p *webhook.FindJobsParams) (string, []any) {
 }
 
 // FindJobs implements [webhook.Inspector] with one query, which reads the index of
-// (created_at, id) of all jobs, of a message's, of a user's or of those that ended badly.
+// (created_at, id) of all jobs, of a message's or of a user's, newest first, skipping the
+// jobs that the other conditions leave out: no index holds the state, which every move of a
+// job would write.
 func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webhook.Job, error) {
 	query, args := findJobsSQL(&p)
 	rows, err := s.read(ctx, query, args...)
@@ -228,18 +221,31 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		return 0, err
 	}
 	w := jobsWhere(&p.Query)
-	w.add(`state IN ('succeeded', 'failed', 'skipped', 'cancelled')`)
-	run := func(f func(where string, args []any) error) error {
-		if len(p.IDs) == 0 {
-			return f(w.String(), w.args)
+	// One statement per state replayed, so that the moves are counted.
+	run := func(f func(from webhook.JobState, where string, args []any) error) error {
+		for _, from := range []webhook.JobState{webhook.JobCancelled, webhook.JobFailed, webhook.JobSkipped, webhook.JobSucceeded} {
+			if len(p.Query.States) > 0 && !slices.Contains(p.Query.States, from) {
+				continue
+			}
+			where, args := w.String()+` AND state = ?`, append(slices.Clip(w.args), from)
+			if len(p.IDs) == 0 {
+				if err := f(from, where, args); err != nil {
+					return err
+				}
+				continue
+			}
+			err := inLists(p.IDs, func(list string, ids []any) error {
+				return f(from, where+` AND id IN `+list, append(slices.Clip(args), ids...))
+			})
+			if err != nil {
+				return err
+			}
 		}
-		return inLists(p.IDs, func(list string, ids []any) error {
-			return f(w.String()+` AND id IN `+list, append(slices.Clip(w.args), ids...))
-		})
+		return nil
 	}
 	n := 0
 	if p.DryRun {
-		err := run(func(where string, args []any) error {
+		err := run(func(_ webhook.JobState, where string, args []any) error {
 			var c int
 			err := s.readValues(ctx, `SELECT count(*) FROM webhook_jobs WHERE `+where, args, &c)
 			n += c
@@ -250,16 +256,24 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 	due := bound(p.Now, math.MinInt64)
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n = 0
-		return run(func(where string, args []any) error {
-			res, err := s.stmt(ctx, tx, `UPDATE webhook_jobs SET state = 'scheduled', due_at = ?, ready_at = ?, replay = 1 WHERE `+where).
-				ExecContext(ctx, append([]any{nanos(p.Now), due}, args...)...)
-			if err == nil {
-				var c int64
-				c, err = res.RowsAffected()
-				n += int(c)
+		var moves counts
+		err := run(func(from webhook.JobState, where string, args []any) error {
+			rows, err := s.stmt(ctx, tx, `UPDATE webhook_jobs SET state = 'scheduled', due_at = ?, ready_at = ?, replay = 1 WHERE `+where+
+				` RETURNING message_id`).QueryContext(ctx, append([]any{nanos(p.Now), due}, args...)...)
+			if err != nil {
+				return err
 			}
+			messages, err := collect(nil, rows, scanString)
+			for _, m := range messages {
+				moves.move(m, from, webhook.JobScheduled)
+			}
+			n += len(messages)
 			return err
 		})
+		if err == nil {
+			err = s.saveCounts(ctx, tx, moves)
+		}
+		return err
 	})
 	return n, wrap("replay jobs", err)
 }

@@ -80,12 +80,10 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		}
 		var taken []string                 // the keys of the jobs of statements that did not save them all
 		check := make([]bool, len(p.Jobs)) // the jobs whose keys are taken
+		var saved counts
 		err := chunks(len(rows), maxChunk, func(start, size int) error {
-			r, err := s.stmt(ctx, tx, enqueueSQL+rowsOf(size, enqueueRow)).ExecContext(ctx, slices.Concat(rows[start:start+size]...)...)
-			if err != nil {
-				return err
-			}
-			if n, err := r.RowsAffected(); err != nil || int(n) == size {
+			n, err := s.insertJobs(ctx, tx, rows[start:start+size], &saved)
+			if err != nil || n == size {
 				return err
 			}
 			for i := start; i < start+size; i++ {
@@ -93,6 +91,9 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 			}
 			return nil
 		})
+		if err == nil {
+			err = s.saveCounts(ctx, tx, saved)
+		}
 		if err != nil {
 			return err
 		}
@@ -123,6 +124,26 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		return nil
 	})
 	return res, wrap("enqueue", err)
+}
+
+// insertJobs inserts the jobs of rows, their enqueueArgs, at most maxChunk, with one
+// statement, counts those it saved in c and returns how many it saved.
+func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, rows [][]any, c *counts) (int, error) {
+	r, err := s.stmt(ctx, tx, enqueueSQL+rowsOf(len(rows), enqueueRow)+` RETURNING message_id, state`).
+		QueryContext(ctx, slices.Concat(rows...)...)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	_, err = collect(nil, r, func(sc scanner) (struct{}, error) {
+		var message string
+		var state webhook.JobState
+		err := sc.Scan(&message, &state)
+		c.add(message, state, 1)
+		n++
+		return struct{}{}, err
+	})
+	return n, err
 }
 
 // enqueueArgs returns the arguments of j's row of enqueueSQL.
@@ -422,15 +443,27 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	var jobs []*webhook.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
-		err := forJobs(f, p.From, func(where string, args []any) error {
-			rows, err := s.stmt(ctx, tx, `UPDATE OR IGNORE webhook_jobs SET `+set+` WHERE `+where+` RETURNING `+jobColumns).
-				QueryContext(ctx, append(slices.Clip(setArgs), args...)...)
-			if err == nil {
+		// One statement per state moved from, so that the moves are counted.
+		var moves counts
+		for _, from := range slices.Compact(slices.Sorted(slices.Values(p.From))) {
+			err := forJobs(f, []webhook.JobState{from}, func(where string, args []any) error {
+				rows, err := s.stmt(ctx, tx, `UPDATE OR IGNORE webhook_jobs SET `+set+` WHERE `+where+` RETURNING `+jobColumns).
+					QueryContext(ctx, append(slices.Clip(setArgs), args...)...)
+				if err != nil {
+					return err
+				}
+				n := len(jobs)
 				jobs, err = collect(jobs, rows, scanJob)
+				for _, j := range jobs[n:] {
+					moves.move(j.MessageID, from, j.State)
+				}
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			return err
-		})
-		if err != nil || p.To != webhook.JobCancelled {
+		}
+		if err := s.saveCounts(ctx, tx, moves); err != nil || p.To != webhook.JobCancelled {
 			return err
 		}
 		attempts := make([]*webhook.Attempt, len(jobs))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"flag"
-	"slices"
 	"testing"
 
 	"github.com/hookline/webhook"
@@ -32,11 +31,12 @@ func BenchmarkPages(b *testing.B) {
 	}
 	defer tx.Rollback()
 	var rows [][]any
-	insert := func(query string) {
+	var saved counts
+	insert := func() {
 		if len(rows) == 0 {
 			return
 		}
-		if _, err := tx.ExecContext(ctx, query+rowsOf(len(rows), enqueueRow), slices.Concat(rows...)...); err != nil {
+		if _, err := s.insertJobs(ctx, tx, rows, &saved); err != nil {
 			b.Fatal(err)
 		}
 		rows = rows[:0]
@@ -50,10 +50,13 @@ func BenchmarkPages(b *testing.B) {
 			args[7], args[13] = j.State, sql.NullInt64{}
 		}
 		if rows = append(rows, args); len(rows) == maxChunk {
-			insert(enqueueSQL)
+			insert()
 		}
 	}
-	insert(enqueueSQL)
+	insert()
+	if err := s.saveCounts(ctx, tx, saved); err != nil {
+		b.Fatal(err)
+	}
 	var logged []*webhook.Attempt
 	flush := func() {
 		r, err := attemptRows(logged)

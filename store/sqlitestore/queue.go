@@ -54,20 +54,24 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 }
 
 // counts are changes to the counts of jobs by message and state of webhook_job_counts.
-// Claim and Finish, which move jobs into and out of JobRunning, save their changes with one
-// statement per call; the triggers of webhook_jobs count every other move.
+// Enqueue, Claim and Finish, which save and move jobs by the batch, save their changes with
+// one statement per call; the triggers of webhook_jobs count the other moves.
 type counts map[[2]string]int64
 
-// move counts a job of message moved from one state to another.
-func (c *counts) move(message string, from, to webhook.JobState) {
-	if from == to {
-		return
-	}
+// add adds n to the count of message's jobs in state.
+func (c *counts) add(message string, state webhook.JobState, n int64) {
 	if *c == nil {
 		*c = counts{}
 	}
-	(*c)[[2]string{message, string(from)}]--
-	(*c)[[2]string{message, string(to)}]++
+	(*c)[[2]string{message, string(state)}] += n
+}
+
+// move counts a job of message moved from one state to another.
+func (c *counts) move(message string, from, to webhook.JobState) {
+	if from != to {
+		c.add(message, from, -1)
+		c.add(message, to, 1)
+	}
 }
 
 // countRow is a row of the statement that saves counts.
