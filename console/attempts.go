@@ -1,0 +1,133 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// outcomes are the outcomes of an attempt, in the order the attempt log's filter shows them.
+var outcomes = []webhook.Outcome{
+	webhook.Succeeded, webhook.Retrying, webhook.Failed, webhook.Blocked, webhook.Skipped, webhook.Cancelled,
+}
+
+// statusClass is a choice of the attempt log's status filter.
+type statusClass struct {
+	// Class is the value of AttemptLogQuery.StatusClass.
+	Class int
+	Name  string
+}
+
+// statusClasses are the choices of the attempt log's status filter.
+var statusClasses = []statusClass{{0, "any"}, {2, "2xx"}, {3, "3xx"}, {4, "4xx"}, {5, "5xx"}, {-1, "no response"}}
+
+// attemptFilter selects the attempts of the attempt log page. The query string of /attempts
+// carries it: message, user, outcome (repeated), status, since and until.
+type attemptFilter struct {
+	Message, User string
+	Outcomes      []webhook.Outcome
+	// Status is a class of AttemptLogQuery.StatusClass.
+	Status int
+	// Since and Until bound the attempts' Time: [Since, Until).
+	Since, Until time.Time
+}
+
+// parseAttemptFilter reads the attempt log's filter from r's query string. It returns an
+// error wrapping webhook.ErrInvalid naming the parameter that is wrong.
+func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
+	q := r.URL.Query()
+	f := attemptFilter{Message: q.Get("message"), User: q.Get("user")}
+	for _, s := range q["outcome"] {
+		o := webhook.Outcome(s)
+		if !slices.Contains(outcomes, o) {
+			return attemptFilter{}, fmt.Errorf("console: outcome %q is not an attempt's outcome (one of %v): %w", s, outcomes, webhook.ErrInvalid)
+		}
+		if !slices.Contains(f.Outcomes, o) {
+			f.Outcomes = append(f.Outcomes, o)
+		}
+	}
+	if s := q.Get("status"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || !slices.ContainsFunc(statusClasses, func(c statusClass) bool { return c.Class == n }) {
+			return attemptFilter{}, fmt.Errorf("console: status %q is not a status class (2, 3, 4, 5, or -1 for no response): %w", s, webhook.ErrInvalid)
+		}
+		f.Status = n
+	}
+	var err error
+	if f.Since, err = parseInputTime(q.Get("since"), "since"); err != nil {
+		return attemptFilter{}, err
+	}
+	if f.Until, err = parseInputTime(q.Get("until"), "until"); err != nil {
+		return attemptFilter{}, err
+	}
+	return f, nil
+}
+
+// Values returns f as query parameters.
+func (f attemptFilter) Values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"message": f.Message, "user": f.User, "since": inputTime(f.Since), "until": inputTime(f.Until)} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for _, o := range f.Outcomes {
+		v.Add("outcome", string(o))
+	}
+	if f.Status != 0 {
+		v.Set("status", strconv.Itoa(f.Status))
+	}
+	return v
+}
+
+// Query returns f as a query string, with a leading "?" unless it is empty.
+func (f attemptFilter) Query() string { return query(f.Values()) }
+
+// Has reports whether f selects outcome o by name.
+func (f attemptFilter) Has(o webhook.Outcome) bool { return slices.Contains(f.Outcomes, o) }
+
+// SinceInput returns f.Since as the form's input shows it.
+func (f attemptFilter) SinceInput() string { return inputTime(f.Since) }
+
+// UntilInput returns f.Until as the form's input shows it.
+func (f attemptFilter) UntilInput() string { return inputTime(f.Until) }
+
+// attemptsData is the attempt log page's.
+type attemptsData struct {
+	Filter   attemptFilter
+	Attempts []webhook.Attempt
+	// Cursor is the cursor of this page, "" for the first; Next that of the next page, or ""
+	// if this is the last.
+	Cursor, Next string
+}
+
+// NextQuery returns the query string of the next page, with its leading "?".
+func (d *attemptsData) NextQuery() string { return withCursor(d.Filter.Values(), d.Next) }
+
+// attempts fills in the attempt log page: a page of the attempts the query string's filter
+// selects, newest first, with why each did not succeed.
+func (h *handler) attempts(r *http.Request, v *view) (string, error) {
+	f, err := parseAttemptFilter(r)
+	if err != nil {
+		return "", err
+	}
+	q := webhook.AttemptLogQuery{
+		MessageID: f.Message, UserID: f.User, Outcomes: f.Outcomes, StatusClass: f.Status,
+		Since: f.Since, Until: f.Until, Cursor: r.URL.Query().Get("cursor"), Limit: h.opts.PageSize,
+	}
+	page, err := h.s.AttemptLog(r.Context(), q)
+	if err != nil {
+		return "", err
+	}
+	d := &attemptsData{Filter: f, Attempts: page.Attempts, Cursor: q.Cursor, Next: page.Next}
+	for i := range d.Attempts {
+		redactAttempt(&d.Attempts[i])
+	}
+	v.Title, v.Data = "Attempts", d
+	return "attempts", nil
+}

@@ -1,0 +1,123 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/hookline/webhook"
+)
+
+// filter selects the jobs of the job list and of a replay by filter. The query string of
+// /jobs and /replay carries it: message, user, state (repeated), since and before.
+type filter struct {
+	Message, User string
+	States        []webhook.JobState
+	// Since and Before bound the jobs' CreatedAt: [Since, Before).
+	Since, Before time.Time
+}
+
+// inputLayouts are the forms of a time the filter accepts: what a datetime-local input sends
+// (taken as UTC), with or without seconds, and RFC 3339.
+var inputLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339}
+
+// inputLayout is how the filter form shows a time.
+const inputLayout = "2006-01-02T15:04:05"
+
+// parseFilter reads the filter from r's query string (or, for a POST, its form). It returns an
+// error wrapping webhook.ErrInvalid naming the parameter that is wrong.
+func parseFilter(r *http.Request) (filter, error) {
+	if err := r.ParseForm(); err != nil {
+		return filter{}, fmt.Errorf("console: %v: %w", err, webhook.ErrInvalid)
+	}
+	f := filter{Message: r.Form.Get("message"), User: r.Form.Get("user")}
+	for _, s := range r.Form["state"] {
+		st := webhook.JobState(s)
+		if !slices.Contains(jobStates, st) {
+			return filter{}, fmt.Errorf("console: state %q is not a job state (one of %v): %w", s, jobStates, webhook.ErrInvalid)
+		}
+		if !slices.Contains(f.States, st) {
+			f.States = append(f.States, st)
+		}
+	}
+	var err error
+	if f.Since, err = parseInputTime(r.Form.Get("since"), "since"); err != nil {
+		return filter{}, err
+	}
+	if f.Before, err = parseInputTime(r.Form.Get("before"), "before"); err != nil {
+		return filter{}, err
+	}
+	return f, nil
+}
+
+// parseInputTime parses the time of the parameter called name, or returns the zero time if s
+// is empty.
+func parseInputTime(s, name string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range inputLayouts {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("console: %s %q is not a time such as 2006-01-02T15:04:05 (UTC): %w", name, s, webhook.ErrInvalid)
+}
+
+// query returns the JobsQuery of f.
+func (f filter) query() webhook.JobsQuery {
+	return webhook.JobsQuery{MessageID: f.Message, UserID: f.User, States: f.States, CreatedSince: f.Since, CreatedBefore: f.Before}
+}
+
+// Values returns f as query parameters.
+func (f filter) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("message", f.Message)
+	set("user", f.User)
+	for _, st := range f.States {
+		v.Add("state", string(st))
+	}
+	set("since", inputTime(f.Since))
+	set("before", inputTime(f.Before))
+	return v
+}
+
+// Query returns f as a query string, with a leading "?" unless it is empty.
+func (f filter) Query() string { return query(f.Values()) }
+
+// query returns v as a query string, with a leading "?" unless it is empty.
+func query(v url.Values) string {
+	if q := v.Encode(); q != "" {
+		return "?" + q
+	}
+	return ""
+}
+
+// Empty reports whether f selects every job.
+func (f filter) Empty() bool {
+	return f.Message == "" && f.User == "" && len(f.States) == 0 && f.Since.IsZero() && f.Before.IsZero()
+}
+
+// Has reports whether f selects state st by name.
+func (f filter) Has(st webhook.JobState) bool { return slices.Contains(f.States, st) }
+
+// SinceInput returns f.Since as the form's input shows it.
+func (f filter) SinceInput() string { return inputTime(f.Since) }
+
+// BeforeInput returns f.Before as the form's input shows it.
+func (f filter) BeforeInput() string { return inputTime(f.Before) }
+
+// inputTime returns t as the filter form shows it, or "" if it is zero.
+func inputTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(inputLayout)
+}
