@@ -60,4 +60,5 @@ func ExampleMigrations() {
 	// 003_contract_v2.up.sql
 	// 004_trace.up.sql
 	// 005_variants_templates.up.sql
+	// 006_events_by_name.up.sql
 }

@@ -13,7 +13,7 @@
 // expected. The roles are those of [webhook.Store] (Users, Events, Messages, Jobs, Attempts,
 // Campaigns), then the rules every method follows (Store, Context); the rules of the optional
 // roles [webhook.AttemptPruner], [webhook.Notifier], [webhook.QueueReader],
-// [webhook.VariantStore] and [webhook.TemplateStore] are skipped for a Store that does not
+// [webhook.VariantStore], [webhook.TemplateStore] and [webhook.AudienceStore] are skipped for a Store that does not
 // implement them. Rules give times far from the wall clock, with microseconds and in
 // locations other than UTC, so a Store that reads the time instead of using the time it is
 // given, or that keeps less than microseconds, or that compares times in different locations
@@ -54,6 +54,7 @@ var groups = []struct {
 	{"QueueReader", queueRules},
 	{"VariantStore", variantRules},
 	{"TemplateStore", templateRules},
+	{"AudienceStore", audienceRules},
 }
 
 // Run checks the Store that newStore returns against every rule of the Store contract, each
