@@ -166,11 +166,11 @@ func (c *audienceSQL) event(f *webhook.AudienceFilter) (subject, error) {
 		return subject{}, unsupported("aggregate %q", f.Agg)
 	}
 	if c.lateral {
-		c.joins = append(c.joins, `LEFT JOIN LATERAL (SELECT `+agg+` AS a FROM webhook_events e WHERE e.user_id = u.id AND `+
+		c.joins = append(c.joins, `LEFT JOIN LATERAL (SELECT `+agg+` AS a FROM webhook_events e WHERE e.user_id = u.id COLLATE "default" AND `+
 			strings.Join(cond, " AND ")+`) `+alias+` ON true`)
 	} else {
 		c.joins = append(c.joins, `LEFT JOIN (SELECT e.user_id, `+agg+` AS a FROM webhook_events e WHERE `+
-			strings.Join(cond, " AND ")+` GROUP BY e.user_id) `+alias+` ON `+alias+`.user_id = u.id`)
+			strings.Join(cond, " AND ")+` GROUP BY e.user_id) `+alias+` ON `+alias+`.user_id = u.id COLLATE "default"`)
 	}
 	return sub, nil
 }
