@@ -84,8 +84,8 @@ const (
 // anti-join.
 //
 // Numbers. A JSON number is a number; so is a string that spells a number exactly as JSON
-// writes one ("36", "-2.5", "1e3"; not " 36", "+36", "0x24", ".5", "36 years", "1e400",
-// nor a number whose exponent has more than 3 digits). A number is whole if it is written
+// writes one, with an exponent of at most 3 digits, and that float64 can hold ("36", "-2.5",
+// "1e3"; not " 36", "+36", "0x24", ".5", "36 years", "1e0001" or "1e400"). A number is whole if it is written
 // with no fraction and no exponent and fits an int64, or if it is a JSON number (not a
 // string) whose value is whole and below 2^53 in magnitude. Two whole numbers compare
 // exactly; otherwise both compare as float64.
