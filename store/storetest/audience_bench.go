@@ -53,7 +53,7 @@ func AudiencePopulation(n int, user func(webhook.User), event func(webhook.Event
 // purchase in the last 30 days:
 //
 //   - Count: [webhook.Sender.AudienceSize] of it, in s/count;
-//   - FanOut: a started Sender's fan-out of a campaign to it (a Scheduled message due a day
+//   - FanOut: a started Sender's fan-out of a campaign to it (a Scheduled message due hours
 //     later, so that nothing is sent), from StartCampaign until the fan-out is done, in
 //     s/fan-out and jobs/s;
 //   - Enqueue: the baseline, the same number of jobs of the same shape enqueued straight
@@ -89,8 +89,10 @@ func BenchAudience(b *testing.B, s webhook.Store, reset func(b *testing.B)) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			// At 21:00 on each user's clock: the fan-out is due at once, in the first time
+			// zone, and the jobs of the users, who have none (UTC), are due at 21:00 UTC.
 			m := &webhook.Message{ID: "gold", URL: "https://example.com/{{ user.id }}", Audience: audience, Delivery: webhook.Delivery{
-				Kind: webhook.Scheduled, At: AudienceLaunch.Add(24 * time.Hour),
+				Kind: webhook.Scheduled, Date: AudienceLaunch.Format(time.DateOnly), TimeOfDay: "21:00", UserTimeZone: true,
 			}}
 			if err := sender.SaveMessage(ctx, m); err != nil {
 				b.Fatal(err)
