@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/internal/sqlaudience"
 )
 
 var _ webhook.AudienceStore = (*Store)(nil)
@@ -44,7 +45,7 @@ func (s *Store) AudienceUsers(ctx context.Context, q webhook.AudienceQuery) ([]w
 	return users, wrap("audience users", err)
 }
 
-// audienceSQL compiles an AudienceFilter to a condition on webhook_users u, following the
+// audienceSQL is the PostgreSQL dialect of sqlaudience: subjects in jsonb, following the
 // rules of [webhook.AudienceFilter]. Every value is a bound parameter.
 type audienceSQL struct {
 	args  params
@@ -54,57 +55,42 @@ type audienceSQL struct {
 	lateral bool
 }
 
-func unsupported(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", webhook.ErrUnsupportedFilter, fmt.Sprintf(format, args...))
-}
-
 // filter returns f as an SQL condition that is never NULL.
 func (c *audienceSQL) filter(f *webhook.AudienceFilter) (string, error) {
-	switch f.Kind {
-	case webhook.FilterAll, webhook.FilterAny:
-		if len(f.Parts) == 0 {
-			return "true", nil
-		}
-		parts := make([]string, len(f.Parts))
-		for i, p := range f.Parts {
-			var err error
-			if parts[i], err = c.filter(p); err != nil {
-				return "", err
-			}
-		}
-		op := " AND "
-		if f.Kind == webhook.FilterAny {
-			op = " OR "
-		}
-		return "(" + strings.Join(parts, op) + ")", nil
-	case webhook.FilterNot:
-		p, err := c.filter(f.Parts[0])
-		return "NOT " + p, err
+	return sqlaudience.Compile(f, c)
+}
+
+// arg adds v as a parameter, cast to its SQL type.
+func (c *audienceSQL) arg(v any) string {
+	switch v.(type) {
+	case float64:
+		return c.args.add(v) + "::float8"
+	case int64:
+		return c.args.add(v) + "::bigint"
+	case bool:
+		return c.args.add(v) + "::boolean"
+	case time.Time:
+		return c.args.add(v) + "::timestamptz"
 	}
-	var sub subject
+	return c.args.add(v) + "::text"
+}
+
+// Subject implements sqlaudience.Dialect.
+func (c *audienceSQL) Subject(f *webhook.AudienceFilter) (subject, error) {
 	switch f.Kind {
 	case webhook.FilterAttr:
-		sub = jsonSubject("u.data -> 'attributes' -> " + c.args.add(f.Name))
+		return jsonSubject("u.data -> 'attributes' -> " + c.arg(f.Name)), nil
 	case webhook.FilterField:
-		var err error
-		if sub, err = fieldSubject(f.Name); err != nil {
-			return "", err
-		}
+		return fieldSubject(f.Name)
 	case webhook.FilterBucket:
-		salt := c.args.add(f.Name)
-		h := `('x' || encode(substring(sha256(convert_to(` + salt + `::text, 'UTF8') || '\x00'::bytea || convert_to(u.id, 'UTF8')) FROM 1 FOR 8), 'hex'))::bit(64)::bigint`
+		salt := c.arg(f.Name)
+		h := `('x' || encode(substring(sha256(convert_to(` + salt + `, 'UTF8') || '\x00'::bytea || convert_to(u.id, 'UTF8')) FROM 1 FOR 8), 'hex'))::bit(64)::bigint`
 		n := `mod(` + h + `::numeric + CASE WHEN ` + h + ` < 0 THEN 18446744073709551616 ELSE 0 END, 1000)`
-		sub = subject{num: &number{whole: "true", exact: n, float: n + "::float8"}, set: "true"}
+		return subject{num: &sqlaudience.Number{Whole: sqlaudience.Always, Exact: n, Float: n + "::float8"}, set: sqlaudience.Always}, nil
 	case webhook.FilterEvent:
-		var err error
-		if sub, err = c.event(f); err != nil {
-			return "", err
-		}
-	default:
-		return "", unsupported("filter kind %d", f.Kind)
+		return c.event(f)
 	}
-	p, err := c.test(sub, f.Test)
-	return "coalesce(" + p + ", false)", err
+	return subject{}, sqlaudience.Unsupported("filter kind %d", f.Kind)
 }
 
 // fieldSubject returns the subject of a user field.
@@ -120,42 +106,42 @@ func fieldSubject(name string) (subject, error) {
 	case "id", "email", "country", "region", "city", "locale", "time_zone":
 		return jsonSubject(`to_jsonb(nullif(u.data ->> '` + name + `', ''))`), nil
 	}
-	return subject{}, unsupported("user field %q", name)
+	return subject{}, sqlaudience.Unsupported("user field %q", name)
 }
 
 // event joins the aggregate of an event criterion and returns it as a subject.
 func (c *audienceSQL) event(f *webhook.AudienceFilter) (subject, error) {
 	alias := fmt.Sprintf("e%d", len(c.joins)+1)
-	cond := []string{"e.name = " + c.args.add(f.Name), "e.time <= " + c.args.add(f.Until)}
+	cond := []string{"e.name = " + c.arg(f.Name), "e.time <= " + c.arg(f.Until)}
 	if !f.Since.IsZero() {
-		cond = append(cond, "e.time >= "+c.args.add(ceilMicro(f.Since)))
+		cond = append(cond, "e.time >= "+c.arg(ceilMicro(f.Since)))
 	}
 	if f.Where != nil {
-		p, err := c.test(jsonSubject("e.params -> "+c.args.add(f.Where.Key)), f.Where.Test)
+		p, err := sqlaudience.Test(c, jsonSubject("e.params -> "+c.arg(f.Where.Key)), f.Where.Test)
 		if err != nil {
 			return subject{}, err
 		}
-		cond = append(cond, "coalesce("+p+", false)")
+		cond = append(cond, p)
 	}
 	var agg string
 	param := func(fn string) string {
-		return fn + "(" + numberOf("e.params -> "+c.args.add(f.Param)) + ")"
+		return fn + "(" + numberOf("e.params -> "+c.arg(f.Param)) + ")"
 	}
 	a := alias + ".a"
 	var sub subject
 	switch f.Agg {
 	case webhook.AggCount:
 		agg = "count(*)"
-		sub = subject{num: &number{whole: "true", exact: "coalesce(" + a + ", 0)", float: "coalesce(" + a + ", 0)::float8"}, set: "true"}
+		sub = subject{num: &sqlaudience.Number{Whole: sqlaudience.Always, Exact: "coalesce(" + a + ", 0)", Float: "coalesce(" + a + ", 0)::float8"}, set: sqlaudience.Always}
 	case webhook.AggSum:
 		// The sum is exact, and then rounded; it overflows to an infinity as float64 does.
 		agg = param("sum")
 		sum := "coalesce(" + a + ", 0)"
-		sub = subject{num: &number{whole: "false", float: "CASE WHEN " + sum + " >= " + maxFloat + " THEN 'Infinity'::float8 WHEN " + sum + " <= -" + maxFloat +
-			" THEN '-Infinity'::float8 ELSE " + floatOf(sum) + " END"}, set: "true"}
+		sub = subject{num: &sqlaudience.Number{Whole: sqlaudience.Never, Float: "CASE WHEN " + sum + " >= " + maxFloat + " THEN 'Infinity'::float8 WHEN " + sum + " <= -" + maxFloat +
+			" THEN '-Infinity'::float8 ELSE " + floatOf(sum) + " END"}, set: sqlaudience.Always}
 	case webhook.AggAvg, webhook.AggMin, webhook.AggMax:
 		agg = param(string(f.Agg))
-		sub = subject{num: &number{whole: "false", float: floatOf(a)}, set: a + " IS NOT NULL"}
+		sub = subject{num: &sqlaudience.Number{Whole: sqlaudience.Never, Float: floatOf(a)}, set: a + " IS NOT NULL"}
 	case webhook.AggFirst:
 		agg = "min(e.time)"
 		sub = subject{instant: a, set: a + " IS NOT NULL"}
@@ -163,7 +149,7 @@ func (c *audienceSQL) event(f *webhook.AudienceFilter) (subject, error) {
 		agg = "max(e.time)"
 		sub = subject{instant: a, set: a + " IS NOT NULL"}
 	default:
-		return subject{}, unsupported("aggregate %q", f.Agg)
+		return subject{}, sqlaudience.Unsupported("aggregate %q", f.Agg)
 	}
 	if c.lateral {
 		c.joins = append(c.joins, `LEFT JOIN LATERAL (SELECT `+agg+` AS a FROM webhook_events e WHERE e.user_id = u.id COLLATE "default" AND `+
@@ -179,15 +165,9 @@ func (c *audienceSQL) event(f *webhook.AudienceFilter) (subject, error) {
 // number.
 type subject struct {
 	json    string
-	instant string  // a timestamptz
-	num     *number // a number that is always set, or NULL
-	set     string  // whether an instant or number is set
-}
-
-// number is a number subject: whether it is whole, its exact value if it is (numeric), and
-// its value as a float8. Each is NULL if the subject is not a number.
-type number struct {
-	whole, exact, float string
+	instant string              // a timestamptz
+	num     *sqlaudience.Number // exact values are numeric, floats float8
+	set     string              // whether an instant or number is set
 }
 
 func jsonSubject(j string) subject {
@@ -217,13 +197,13 @@ func floatOf(n string) string {
 }
 
 // jsonNumber returns the number subject of the jsonb j.
-func jsonNumber(j string) *number {
+func jsonNumber(j string) *sqlaudience.Number {
 	n := numberOf(j)
 	s := "(" + j + " #>> '{}')"
 	inRange := ` BETWEEN -9223372036854775808 AND 9223372036854775807`
 	whole := `CASE jsonb_typeof(` + j + `) WHEN 'number' THEN scale((` + j + `)::numeric) = 0 AND (` + j + `)::numeric` + inRange +
 		` WHEN 'string' THEN CASE WHEN ` + s + ` ~ ` + jsonIntRE + ` THEN ` + s + `::numeric` + inRange + ` END END`
-	return &number{whole: whole, exact: n, float: floatOf(n)}
+	return &sqlaudience.Number{Whole: whole, Exact: n, Float: floatOf(n)}
 }
 
 // instant returns the instant of the jsonb j, a string that Go's time.Parse reads with
@@ -241,58 +221,48 @@ func instant(j string) string {
 	return `CASE WHEN jsonb_typeof(` + j + `) = 'string' THEN CASE WHEN ` + s + ` ~ ` + re + ` THEN CASE WHEN substr(` + s + `, 9, 2)::int <= ` + days + ` THEN ` + ts + ` END END END`
 }
 
-// sqlOps are the SQL operators of the comparisons.
-var sqlOps = map[webhook.Op]string{webhook.OpEq: "=", webhook.OpNe: "<>", webhook.OpLt: "<", webhook.OpLte: "<=", webhook.OpGt: ">", webhook.OpGte: ">="}
+// Set implements sqlaudience.Dialect.
+func (c *audienceSQL) Set(sub subject) string { return sub.set }
 
-// test returns the condition that sub passes t; it may be NULL where it does not.
-func (c *audienceSQL) test(sub subject, t webhook.ValueTest) (string, error) {
-	switch t.Op {
-	case webhook.OpExists:
-		return sub.set, nil
-	case webhook.OpNotExists:
-		return "NOT " + sub.set, nil
-	case webhook.OpEmpty:
-		if sub.json == "" {
-			return "NOT " + sub.set, nil
-		}
-		return "(" + sub.json + " IS NULL OR " + sub.json + ` IN ('null', '""', '[]', '{}'))`, nil
-	case webhook.OpEq, webhook.OpNe, webhook.OpLt, webhook.OpLte, webhook.OpGt, webhook.OpGte:
-		return c.compare(sub, sqlOps[t.Op], t.Values[0]), nil
-	case webhook.OpBetween:
-		return "(" + c.compare(sub, ">=", t.Values[0]) + " AND " + c.compare(sub, "<=", t.Values[1]) + ")", nil
-	case webhook.OpIn:
-		parts := make([]string, len(t.Values))
-		for i, v := range t.Values {
-			parts[i] = c.compare(sub, "=", v)
-		}
-		return "(" + strings.Join(parts, " OR ") + ")", nil
-	case webhook.OpStartsWith:
-		if sub.json == "" {
-			return "false", nil
-		}
-		return "(jsonb_typeof(" + sub.json + ") = 'string' AND starts_with(" + sub.json + " #>> '{}', " + c.args.add(t.Values[0].Text) + "))", nil
-	case webhook.OpContains, webhook.OpNotContains:
-		if sub.json == "" {
-			return "false", nil
-		}
-		v := t.Values[0]
-		str := "false"
-		if v.Kind == webhook.ValueString || v.Kind == webhook.ValueInstant {
-			str = "strpos(" + sub.json + " #>> '{}', " + c.args.add(v.Text) + ") > 0"
-		}
-		list := "EXISTS (SELECT 1 FROM jsonb_array_elements(" + sub.json + ") AS x(e) WHERE coalesce(" + c.compare(jsonSubject("x.e"), "=", v) + ", false))"
-		not := ""
-		if t.Op == webhook.OpNotContains {
-			not = "NOT "
-		}
-		return "CASE jsonb_typeof(" + sub.json + ") WHEN 'string' THEN " + not + "(" + str + ") WHEN 'array' THEN " + not + list + " ELSE false END", nil
+// Empty implements sqlaudience.Dialect.
+func (c *audienceSQL) Empty(sub subject) string {
+	if sub.json == "" {
+		return "NOT " + sub.set
 	}
-	return "", unsupported("operator %q", t.Op)
+	return "(" + sub.json + " IS NULL OR " + sub.json + ` IN ('null', '""', '[]', '{}'))`
 }
 
-// compare returns the condition that sub compares by op with v, as the rules of
-// webhook.AudienceFilter say; it may be NULL where it does not.
-func (c *audienceSQL) compare(sub subject, op string, v webhook.FilterValue) string {
+// StartsWith implements sqlaudience.Dialect.
+func (c *audienceSQL) StartsWith(sub subject, prefix string) string {
+	if sub.json == "" {
+		return sqlaudience.Never
+	}
+	return "(jsonb_typeof(" + sub.json + ") = 'string' AND starts_with(" + sub.json + " #>> '{}', " + c.arg(prefix) + "))"
+}
+
+// Contains implements sqlaudience.Dialect.
+func (c *audienceSQL) Contains(sub subject, v webhook.FilterValue, not bool) (string, error) {
+	if sub.json == "" {
+		return sqlaudience.Never, nil
+	}
+	str := "false"
+	if v.Kind == webhook.ValueString || v.Kind == webhook.ValueInstant {
+		str = "strpos(" + sub.json + " #>> '{}', " + c.arg(v.Text) + ") > 0"
+	}
+	eq, err := c.Compare(jsonSubject("x.e"), "=", v)
+	if err != nil {
+		return "", err
+	}
+	list := "EXISTS (SELECT 1 FROM jsonb_array_elements(" + sub.json + ") AS x(e) WHERE " + eq + ")"
+	neg := ""
+	if not {
+		neg = "NOT "
+	}
+	return "CASE jsonb_typeof(" + sub.json + ") WHEN 'string' THEN " + neg + "(" + str + ") WHEN 'array' THEN " + neg + list + " ELSE false END", nil
+}
+
+// Compare implements sqlaudience.Dialect.
+func (c *audienceSQL) Compare(sub subject, op string, v webhook.FilterValue) (string, error) {
 	switch v.Kind {
 	case webhook.ValueNumber:
 		n := sub.num
@@ -300,32 +270,28 @@ func (c *audienceSQL) compare(sub subject, op string, v webhook.FilterValue) str
 			n = jsonNumber(sub.json)
 		}
 		if n == nil {
-			return "false"
+			return sqlaudience.Never, nil
 		}
-		f := "(" + n.float + " " + op + " " + c.args.add(v.Float) + "::float8)"
-		if !v.Whole || n.whole == "false" {
-			return f
-		}
-		return "CASE WHEN " + n.whole + " THEN (" + n.exact + ") " + op + " " + c.args.add(v.Int) + "::bigint ELSE " + f + " END"
+		return n.Compare(op, v, c.arg), nil
 	case webhook.ValueInstant:
 		t := sub.instant
 		if sub.json != "" {
 			t = instant(sub.json)
 		}
 		if t == "" {
-			return "false"
+			return sqlaudience.Never, nil
 		}
-		return "(" + t + " " + op + " " + c.args.add(v.Time.Truncate(time.Microsecond)) + "::timestamptz)"
+		return "(" + t + " " + op + " " + c.arg(v.Time.Truncate(time.Microsecond)) + ")", nil
 	case webhook.ValueString:
 		if sub.json == "" {
-			return "false"
+			return sqlaudience.Never, nil
 		}
-		return "(jsonb_typeof(" + sub.json + ") = 'string' AND (" + sub.json + ` #>> '{}') COLLATE "C" ` + op + " " + c.args.add(v.Text) + "::text)"
+		return "(jsonb_typeof(" + sub.json + ") = 'string' AND (" + sub.json + ` #>> '{}') COLLATE "C" ` + op + " " + c.arg(v.Text) + ")", nil
 	case webhook.ValueBool:
 		if sub.json == "" {
-			return "false"
+			return sqlaudience.Never, nil
 		}
-		return "CASE WHEN jsonb_typeof(" + sub.json + ") = 'boolean' THEN (" + sub.json + ")::boolean " + op + " " + c.args.add(v.Bool) + "::boolean END"
+		return "CASE WHEN jsonb_typeof(" + sub.json + ") = 'boolean' THEN (" + sub.json + ")::boolean " + op + " " + c.arg(v.Bool) + " END", nil
 	}
-	return "false"
+	return sqlaudience.Never, nil
 }
