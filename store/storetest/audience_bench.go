@@ -53,6 +53,8 @@ func AudiencePopulation(n int, user func(webhook.User), event func(webhook.Event
 // purchase in the last 30 days:
 //
 //   - Count: [webhook.Sender.AudienceSize] of it, in s/count;
+//   - CountInGo: the same on the Store without its [webhook.AudienceStore] role, as the
+//     Sender evaluates an audience that a Store cannot, in s/count;
 //   - FanOut: a started Sender's fan-out of a campaign to it (a Scheduled message due hours
 //     later, so that nothing is sent), from StartCampaign until the fan-out is done, in
 //     s/fan-out and jobs/s;
@@ -80,6 +82,24 @@ func BenchAudience(b *testing.B, s webhook.Store, reset func(b *testing.B)) {
 		}
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/count")
 		b.ReportMetric(float64(size), "users")
+	})
+	b.Run("CountInGo", func(b *testing.B) {
+		// The same Store without the AudienceStore role: the Sender reads every user and
+		// the events of each user on the gold plan.
+		sender, err := webhook.NewSender(struct{ webhook.Store }{s}, &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			n, err := sender.AudienceSize(ctx, audience)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n != size {
+				b.Fatalf("AudienceSize in Go = %d, in the Store %d", n, size)
+			}
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/count")
 	})
 	b.Run("FanOut", func(b *testing.B) {
 		for range b.N {
