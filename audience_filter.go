@@ -28,7 +28,7 @@ type AudienceStore interface {
 // cannot evaluate; the Sender then evaluates the audience in Go.
 var ErrUnsupportedFilter = errors.New("webhook: audience filter not supported by the store")
 
-// AudienceQuery is the parameters of [AudienceStore.CountAudience] and
+// AudienceQuery are the parameters of [AudienceStore.CountAudience] and
 // [AudienceStore.AudienceUsers].
 type AudienceQuery struct {
 	// Filter is the audience, from [Audience.Filter].
@@ -110,6 +110,7 @@ const (
 //
 // A filter is read-only; Stores must not change it.
 type AudienceFilter struct {
+	// Kind is what the node is: FilterAll, FilterAny or FilterNot over Parts, or a leaf.
 	Kind FilterKind
 	// Parts are the operands of FilterAll and FilterAny, and the one of FilterNot.
 	Parts []*AudienceFilter
@@ -117,11 +118,15 @@ type AudienceFilter struct {
 	Name string
 	// Test is the test of the subject.
 	Test ValueTest
-	// Agg, Param, Since, Until and Where describe a FilterEvent's subject.
-	Agg          Aggregate
-	Param        string
+	// Agg is what a FilterEvent aggregates, of the parameter Param for AggSum, AggAvg,
+	// AggMin and AggMax.
+	Agg   Aggregate
+	Param string
+	// Since and Until bound the times of the events a FilterEvent selects, both included;
+	// a zero Since is no bound. Until is the time the filter was compiled at.
 	Since, Until time.Time
-	Where        *ParamTest
+	// Where, if not nil, selects only the events whose parameter passes it.
+	Where *ParamTest
 	// NoEvents reports whether a FilterEvent matches a user with no selected events.
 	NoEvents bool
 
@@ -131,7 +136,9 @@ type AudienceFilter struct {
 
 // ParamTest is the test of one event parameter in a FilterEvent.
 type ParamTest struct {
-	Key  string
+	// Key names the parameter.
+	Key string
+	// Test is what the parameter must pass.
 	Test ValueTest
 }
 
@@ -141,7 +148,9 @@ type ParamTest struct {
 // become OpLt and OpGt, OpWithinLast d becomes OpBetween now-d and now, and OpOlderThan d
 // becomes OpLt now-d.
 type ValueTest struct {
-	Op     Op
+	// Op is the operator.
+	Op Op
+	// Values are its values.
 	Values []FilterValue
 }
 
@@ -150,14 +159,15 @@ type ValueKind uint8
 
 // The kinds of FilterValue.
 const (
-	ValueNumber ValueKind = iota + 1
-	ValueString
-	ValueBool
-	ValueInstant
+	ValueNumber  ValueKind = iota + 1 // a number: Whole, Int and Float
+	ValueString                       // a string: Text
+	ValueBool                         // a boolean: Bool
+	ValueInstant                      // an instant: Time, and Text as written
 )
 
 // FilterValue is a value in a [ValueTest].
 type FilterValue struct {
+	// Kind says which of the fields below hold the value.
 	Kind ValueKind
 	// Whole reports whether a number is whole; Int is then its value. Float is the value of
 	// every number.
@@ -166,6 +176,7 @@ type FilterValue struct {
 	Float float64
 	// Text is a string, or an instant as it was written.
 	Text string
+	// Bool is a boolean.
 	Bool bool
 	// Time is an instant.
 	Time time.Time
