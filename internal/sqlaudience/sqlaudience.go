@@ -17,7 +17,8 @@ type Dialect[S any] interface {
 	Subject(f *webhook.AudienceFilter) (S, error)
 	// Set returns the condition that s is set.
 	Set(s S) string
-	// Empty returns the condition that s is not set, or "", [] or {}.
+	// Empty returns the condition that s is not set, or "", [] or {}; for an instant or
+	// number subject, Never.
 	Empty(s S) string
 	// Compare returns the condition that s compares by the SQL operator op (=, <>, <, <=,
 	// > or >=) with v.

@@ -227,7 +227,7 @@ func (c *audienceSQL) Set(sub subject) string { return sub.set }
 // Empty implements sqlaudience.Dialect.
 func (c *audienceSQL) Empty(sub subject) string {
 	if sub.json == "" {
-		return "NOT " + sub.set
+		return sqlaudience.Never
 	}
 	return "(" + sub.json + " IS NULL OR " + sub.json + ` IN ('null', '""', '[]', '{}'))`
 }

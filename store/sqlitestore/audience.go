@@ -2,8 +2,10 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/internal/sqlaudience"
@@ -13,9 +15,8 @@ var _ webhook.AudienceStore = (*Store)(nil)
 
 // CountAudience implements [webhook.AudienceStore] in one statement over the users, each
 // event criterion a correlated aggregate of the user's events by the index on (user_id,
-// name, time). It refuses with [webhook.ErrUnsupportedFilter] buckets (SQLite has no
-// SHA-256) and instants read from JSON strings (attributes, parameters, "created_at" and
-// "last_active"), which the Sender then evaluates in Go.
+// name, time). It refuses buckets with [webhook.ErrUnsupportedFilter] (SQLite has no
+// SHA-256), for the Sender to evaluate in Go.
 func (s *Store) CountAudience(ctx context.Context, q webhook.AudienceQuery) (int, error) {
 	var c audienceSQL
 	where, err := c.filter(q.Filter)
@@ -100,6 +101,9 @@ func (c *audienceSQL) field(name string) (subject, error) {
 		l = "substr(" + l + ", 1, instr(" + l + " || '-', '-') - 1)"
 		l = "substr(" + l + ", 1, instr(" + l + " || '_', '_') - 1)"
 		return textSubject("nullif(lower(" + l + "), '')"), nil
+	case "created_at", "last_active":
+		k := instantKey("json_extract(u.data, '$." + name + "')")
+		return subject{key: k, set: k + " IS NOT NULL"}, nil
 	case "id", "email", "country", "region", "city", "locale", "time_zone":
 		return textSubject("nullif(json_extract(u.data, '$." + name + "'), '')"), nil
 	}
@@ -153,12 +157,35 @@ func (c *audienceSQL) event(f *webhook.AudienceFilter) (subject, error) {
 }
 
 // subject is what a test compares: a JSON value, by its json_type (NULL if missing) and
-// json_extract; an instant in nanoseconds; or a number.
+// json_extract; an instant in nanoseconds, or as the key of instantKey; or a number.
 type subject struct {
 	typ, val string
 	instant  string
+	key      string
 	num      *sqlaudience.Number
 	set      string // whether an instant or number is set
+}
+
+// instantKey returns, for the string s that Go's time.Parse reads with time.RFC3339, a
+// key that sorts as the instants do (see keyOf), and NULL for any other value.
+func instantKey(s string) string {
+	z := "substr(" + s + ", -6)" // the offset, if not Z
+	frac := "CASE WHEN " + s + " GLOB '*Z' THEN substr(" + s + ", 20, length(" + s + ") - 20) ELSE substr(" + s + ", 20, length(" + s + ") - 25) END"
+	valid := "typeof(" + s + ") = 'text' AND " + s + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]*' AND substr(" + s + ", 12, 2) <= '23' AND " +
+		"(" + s + " GLOB '*Z' OR (" + z + " GLOB '[+-][0-2][0-9]:[0-9][0-9]' AND substr(" + z + ", 2, 2) <= '24')) AND " +
+		"(" + frac + " = '' OR (substr(" + frac + ", 1, 1) IN ('.', ',') AND length(" + frac + ") > 1 AND substr(" + frac + ", 2) NOT GLOB '*[^0-9]*'))"
+	offset := "CASE WHEN " + s + " GLOB '*Z' THEN 0 ELSE (CASE substr(" + z + ", 1, 1) WHEN '-' THEN -1 ELSE 1 END) * (CAST(substr(" + z + ", 2, 2) AS INTEGER) * 60 + CAST(substr(" + z + ", 5, 2) AS INTEGER)) END"
+	date := "substr(" + s + ", 1, 10)"
+	sec := "unixepoch(" + date + " || ' ' || substr(" + s + ", 12, 8)) - 60 * " + offset
+	nanos := "CAST(substr(substr(" + frac + ", 2) || '000000000', 1, 9) AS INTEGER)"
+	return "CASE WHEN " + valid + " THEN CASE WHEN date(" + date + ") = " + date + " THEN printf('%012d%09d', " + sec + " + 100000000000, " + nanos + ") END END"
+}
+
+// keyOf returns the key of t that instantKey returns for its RFC 3339 form: its Unix
+// seconds plus 10^11 (so that every year from 0000 is positive) in 12 digits, then its
+// nanoseconds in 9.
+func keyOf(t time.Time) string {
+	return fmt.Sprintf("%012d%09d", t.Unix()+1e11, t.Nanosecond())
 }
 
 // textSubject returns the subject of the string t, not set if NULL.
@@ -195,7 +222,7 @@ func (c *audienceSQL) Set(sub subject) string {
 // Empty implements sqlaudience.Dialect.
 func (c *audienceSQL) Empty(sub subject) string {
 	if sub.typ == "" {
-		return "NOT " + sub.set
+		return sqlaudience.Never
 	}
 	return "(" + sub.typ + " IS NULL OR " + sub.typ + " = 'null' OR (" + sub.typ + " = 'text' AND " + sub.val + " = '') OR (" +
 		sub.typ + " IN ('array', 'object') AND " + sub.val + " IN ('[]', '{}')))"
@@ -244,13 +271,15 @@ func (c *audienceSQL) Compare(sub subject, op string, v webhook.FilterValue) (st
 		}
 		return n.Compare(op, v, c.add), nil
 	case webhook.ValueInstant:
-		if sub.typ != "" {
-			return "", sqlaudience.Unsupported("an instant in a JSON string")
+		switch {
+		case sub.typ != "":
+			return "(" + instantKey(sub.val) + " " + op + " " + c.add(keyOf(v.Time)) + ")", nil
+		case sub.key != "":
+			return "(" + sub.key + " " + op + " " + c.add(keyOf(v.Time)) + ")", nil
+		case sub.instant != "":
+			return "(" + sub.instant + " " + op + " " + c.add(instant(v.Time)) + ")", nil
 		}
-		if sub.instant == "" {
-			return sqlaudience.Never, nil
-		}
-		return "(" + sub.instant + " " + op + " " + c.add(instant(v.Time)) + ")", nil
+		return sqlaudience.Never, nil
 	case webhook.ValueString:
 		if sub.typ == "" {
 			return sqlaudience.Never, nil

@@ -57,14 +57,34 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 	for _, u := range users {
 		history[u.ID] = events(t, s, webhook.EventQuery{UserID: u.ID})
 	}
-	unsupported, failed := 0, 0
-	for i := 0; i < audienceAudiences && failed < 5; {
-		a := g.audience(0)
+	// Every operator on every kind of subject, then trees of them.
+	var audiences []webhook.Audience
+	for _, op := range genOps {
+		for kind := range 4 {
+			audiences = append(audiences, g.leaf(kind, op))
+		}
+		for _, f := range genFields {
+			audiences = append(audiences, webhook.UserField(f, op, g.value(op)))
+		}
+		for _, agg := range genAggs {
+			audiences = append(audiences, g.event(agg, op))
+		}
+	}
+	for n := len(audiences) + audienceAudiences; len(audiences) < n; {
+		if a := g.audience(0); a.Validate() == nil {
+			audiences = append(audiences, a)
+		}
+	}
+	checked, unsupported, failed := 0, 0, 0
+	for _, a := range audiences {
+		if failed == 5 {
+			break
+		}
 		f, err := a.Filter(g.now)
 		if err != nil {
-			continue // an invalid combination: generate another
+			continue // an invalid combination
 		}
-		i++
+		checked++
 		var want []string
 		for _, u := range users {
 			if f.Match(&u, history[u.ID]) {
@@ -99,7 +119,7 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 				js, n, len(got), len(want), describeDiff(got, want, users))
 		}
 	}
-	t.Logf("%d audiences checked, %d refused with ErrUnsupportedFilter", audienceAudiences, unsupported)
+	t.Logf("%d audiences checked, %d refused with ErrUnsupportedFilter", checked, unsupported)
 }
 
 // describeDiff names a few users one side selects and the other does not, with their
@@ -215,35 +235,46 @@ func (g *audienceGen) audience(depth int) webhook.Audience {
 		}
 		return webhook.Not(parts[0])
 	}
-	op := pick(r, genOps...)
-	value := g.value(op)
-	switch r.IntN(6) {
+	return g.leaf(r.IntN(4), pick(r, genOps...))
+}
+
+// leaf returns a criterion with the operator op: on a user field (kind 0), a bucket (1),
+// an event (2) or an attribute (3).
+func (g *audienceGen) leaf(kind int, op webhook.Op) webhook.Audience {
+	r := g.r
+	switch kind {
 	case 0:
-		return webhook.UserField(pick(r, genFields...), op, value)
+		return webhook.UserField(pick(r, genFields...), op, g.value(op))
 	case 1:
 		return webhook.Audience{Criterion: webhook.Criterion{Bucket: "s", Op: op, Value: g.number(op, 1000)}}
-	case 2, 3:
-		agg := pick(r, genAggs...)
-		var param string
-		switch agg {
-		case webhook.AggSum, webhook.AggAvg, webhook.AggMin, webhook.AggMax:
-			param = "amount"
-		case webhook.AggCount:
-			value = g.number(op, 5)
-		}
-		a := webhook.EventStat(pick(r, genEvents...), agg, param, time.Duration(pick(r, 0, 1, 7, 30))*24*time.Hour, op, value)
-		if r.IntN(3) == 0 {
-			a = a.WhereParam(pick(r, "sku", "amount"), pick(r, webhook.OpEq, webhook.OpGt, webhook.OpIn, webhook.OpNotExists), pick[any](r, "a", int64(1), int64(3)))
-			if a.Where.Op == webhook.OpIn {
-				a.Where.Value = []any{a.Where.Value, "b"}
-			}
-			if a.Where.Op == webhook.OpNotExists {
-				a.Where.Value = nil
-			}
-		}
-		return a
+	case 2:
+		return g.event(pick(r, genAggs...), op)
 	}
-	return webhook.Attr(pick(r, genAttrs...), op, value)
+	return webhook.Attr(pick(r, genAttrs...), op, g.value(op))
+}
+
+// event returns an event criterion of the aggregate agg with the operator op.
+func (g *audienceGen) event(agg webhook.Aggregate, op webhook.Op) webhook.Audience {
+	r := g.r
+	value := g.value(op)
+	var param string
+	switch agg {
+	case webhook.AggSum, webhook.AggAvg, webhook.AggMin, webhook.AggMax:
+		param = "amount"
+	case webhook.AggCount:
+		value = g.number(op, 5)
+	}
+	a := webhook.EventStat(pick(r, genEvents...), agg, param, time.Duration(pick(r, 0, 1, 7, 30))*24*time.Hour, op, value)
+	if r.IntN(3) == 0 {
+		a = a.WhereParam(pick(r, "sku", "amount"), pick(r, webhook.OpEq, webhook.OpGt, webhook.OpIn, webhook.OpNotExists), pick[any](r, "a", int64(1), int64(3)))
+		if a.Where.Op == webhook.OpIn {
+			a.Where.Value = []any{a.Where.Value, "b"}
+		}
+		if a.Where.Op == webhook.OpNotExists {
+			a.Where.Value = nil
+		}
+	}
+	return a
 }
 
 // value returns a value for op.
