@@ -25,9 +25,13 @@ type Dialect[S any] interface {
 	Compare(s S, op string, v webhook.FilterValue) (string, error)
 	// StartsWith returns the condition that s is a string that starts with prefix.
 	StartsWith(s S, prefix string) string
-	// Contains returns the condition that s is a string or list that contains v, or, with
-	// not, a string or list that does not.
-	Contains(s S, v webhook.FilterValue, not bool) (string, error)
+	// IsString and IsList return the conditions that s is a string, and a list.
+	IsString(s S) string
+	IsList(s S) string
+	// ContainsText returns the condition that s, a string, contains text.
+	ContainsText(s S, text string) string
+	// Elements returns a FROM item of the elements of s, a list, and the subject of one.
+	Elements(s S) (from string, element S)
 }
 
 // Unsupported returns an error wrapping webhook.ErrUnsupportedFilter that says what.
@@ -104,7 +108,7 @@ func Test[S any](d Dialect[S], s S, t webhook.ValueTest) (string, error) {
 	case webhook.OpStartsWith:
 		p = d.StartsWith(s, t.Values[0].Text)
 	case webhook.OpContains, webhook.OpNotContains:
-		p, err = d.Contains(s, t.Values[0], t.Op == webhook.OpNotContains)
+		p, err = contains(d, s, t.Values[0], t.Op == webhook.OpNotContains)
 	default:
 		err = Unsupported("operator %q", t.Op)
 	}
@@ -112,6 +116,31 @@ func Test[S any](d Dialect[S], s S, t webhook.ValueTest) (string, error) {
 		return "", err
 	}
 	return "coalesce(" + p + ", " + Never + ")", nil
+}
+
+// contains returns the condition that s is a string or list that contains v, or, with not,
+// a string or list that does not: a string contains the text of a string or instant (and
+// nothing else), a list an element equal to v.
+func contains[S any](d Dialect[S], s S, v webhook.FilterValue, not bool) (string, error) {
+	isString, isList := d.IsString(s), d.IsList(s)
+	if isString == Never && isList == Never {
+		return Never, nil
+	}
+	text := Never
+	if v.Kind == webhook.ValueString || v.Kind == webhook.ValueInstant {
+		text = d.ContainsText(s, v.Text)
+	}
+	from, element := d.Elements(s)
+	eq, err := d.Compare(element, "=", v)
+	if err != nil {
+		return "", err
+	}
+	list := "EXISTS (SELECT 1 FROM " + from + " WHERE " + eq + ")"
+	neg := ""
+	if not {
+		neg = "NOT "
+	}
+	return "CASE WHEN " + isString + " THEN " + neg + "(" + text + ") WHEN " + isList + " THEN " + neg + list + " ELSE " + Never + " END", nil
 }
 
 // Number is a number subject in SQL: whether it is whole, its exact value if it is, and

@@ -240,25 +240,28 @@ func (c *audienceSQL) StartsWith(sub subject, prefix string) string {
 	return "(jsonb_typeof(" + sub.json + ") = 'string' AND starts_with(" + sub.json + " #>> '{}', " + c.arg(prefix) + "))"
 }
 
-// Contains implements sqlaudience.Dialect.
-func (c *audienceSQL) Contains(sub subject, v webhook.FilterValue, not bool) (string, error) {
+// IsString implements sqlaudience.Dialect.
+func (c *audienceSQL) IsString(sub subject) string { return typeIs(sub, "string") }
+
+// IsList implements sqlaudience.Dialect.
+func (c *audienceSQL) IsList(sub subject) string { return typeIs(sub, "array") }
+
+// typeIs returns the condition that sub is a JSON value of the type typ.
+func typeIs(sub subject, typ string) string {
 	if sub.json == "" {
-		return sqlaudience.Never, nil
+		return sqlaudience.Never
 	}
-	str := "false"
-	if v.Kind == webhook.ValueString || v.Kind == webhook.ValueInstant {
-		str = "strpos(" + sub.json + " #>> '{}', " + c.arg(v.Text) + ") > 0"
-	}
-	eq, err := c.Compare(jsonSubject("x.e"), "=", v)
-	if err != nil {
-		return "", err
-	}
-	list := "EXISTS (SELECT 1 FROM jsonb_array_elements(" + sub.json + ") AS x(e) WHERE " + eq + ")"
-	neg := ""
-	if not {
-		neg = "NOT "
-	}
-	return "CASE jsonb_typeof(" + sub.json + ") WHEN 'string' THEN " + neg + "(" + str + ") WHEN 'array' THEN " + neg + list + " ELSE false END", nil
+	return "jsonb_typeof(" + sub.json + ") = '" + typ + "'"
+}
+
+// ContainsText implements sqlaudience.Dialect.
+func (c *audienceSQL) ContainsText(sub subject, text string) string {
+	return "strpos(" + sub.json + " #>> '{}', " + c.arg(text) + ") > 0"
+}
+
+// Elements implements sqlaudience.Dialect.
+func (c *audienceSQL) Elements(sub subject) (string, subject) {
+	return "jsonb_array_elements(" + sub.json + ") AS x(e)", jsonSubject("x.e")
 }
 
 // Compare implements sqlaudience.Dialect.

@@ -237,25 +237,28 @@ func (c *audienceSQL) StartsWith(sub subject, prefix string) string {
 	return "(" + sub.typ + " = 'text' AND substr(CAST(" + sub.val + " AS BLOB), 1, length(CAST(" + p + " AS BLOB))) = CAST(" + p + " AS BLOB))"
 }
 
-// Contains implements sqlaudience.Dialect.
-func (c *audienceSQL) Contains(sub subject, v webhook.FilterValue, not bool) (string, error) {
+// IsString implements sqlaudience.Dialect.
+func (c *audienceSQL) IsString(sub subject) string { return typeIs(sub, "text") }
+
+// IsList implements sqlaudience.Dialect.
+func (c *audienceSQL) IsList(sub subject) string { return typeIs(sub, "array") }
+
+// typeIs returns the condition that sub is a JSON value of the type typ.
+func typeIs(sub subject, typ string) string {
 	if sub.typ == "" {
-		return sqlaudience.Never, nil
+		return sqlaudience.Never
 	}
-	str := "0"
-	if v.Kind == webhook.ValueString || v.Kind == webhook.ValueInstant {
-		str = "instr(" + sub.val + ", " + c.add(v.Text) + ") > 0"
-	}
-	eq, err := c.Compare(subject{typ: "x.type", val: "x.value"}, "=", v)
-	if err != nil {
-		return "", err
-	}
-	list := "EXISTS (SELECT 1 FROM json_each(" + sub.val + ") AS x WHERE " + eq + ")"
-	neg := ""
-	if not {
-		neg = "NOT "
-	}
-	return "CASE " + sub.typ + " WHEN 'text' THEN " + neg + "(" + str + ") WHEN 'array' THEN " + neg + list + " ELSE 0 END", nil
+	return sub.typ + " = '" + typ + "'"
+}
+
+// ContainsText implements sqlaudience.Dialect.
+func (c *audienceSQL) ContainsText(sub subject, text string) string {
+	return "instr(" + sub.val + ", " + c.add(text) + ") > 0"
+}
+
+// Elements implements sqlaudience.Dialect.
+func (c *audienceSQL) Elements(sub subject) (string, subject) {
+	return "json_each(" + sub.val + ") AS x", subject{typ: "x.type", val: "x.value"}
 }
 
 // Compare implements sqlaudience.Dialect.
