@@ -48,7 +48,7 @@ type Audience struct {
 //	Value       subject            compared
 //	number      number             as numbers
 //	number      "36", "-2.5", "1e3" as numbers: a string that spells a number as JSON writes one
-//	number      " 36", "+36", "0x24", "36 years" never matches
+//	number      " 36", "+36", "0x24", "36 years", "1e0001" never matches
 //	string      string             byte-wise
 //	RFC 3339    RFC 3339 string    as instants, so zones and offsets do not matter
 //	boolean     boolean            only for equality

@@ -261,9 +261,10 @@ func subjectOperand(v any, k valueKind) (operand, bool) {
 }
 
 // numericString returns the number a string spells the way JSON writes numbers ("36",
-// "-2.5", "1e3"; not " 36", "+36", "0x24" or "36 years"), which compares with a number as
-// that number: values that arrive as strings, as many apps send them, still match numeric
-// criteria.
+// "-2.5", "1e3"; not " 36", "+36", "0x24" or "36 years"), with an exponent of at most 3
+// digits, which compares with a number as that number: values that arrive as strings, as
+// many apps send them, still match numeric criteria. The exponent's limit lets a Store
+// parse such a string as a decimal without overflow (see AudienceFilter).
 func numericString(s string) (operand, bool) {
 	if !isJSONNumber(s) {
 		return operand{}, false
@@ -278,8 +279,8 @@ func numericString(s string) (operand, bool) {
 	return operand{kind: kindNumber, f: f}, true
 }
 
-// isJSONNumber reports whether s is a number as JSON writes one:
-// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+// isJSONNumber reports whether s is a number as JSON writes one, with an exponent of at
+// most 3 digits: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]{1,3})?
 func isJSONNumber(s string) bool {
 	digits := func(i int) int { // the index after the digits from i
 		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
@@ -310,7 +311,7 @@ func isJSONNumber(s string) bool {
 			i++
 		}
 		j := digits(i)
-		if j == i {
+		if j == i || j > i+3 {
 			return false
 		}
 		i = j

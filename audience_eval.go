@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -54,15 +55,8 @@ func (n *audienceNode) eval(env *audienceEnv) (bool, error) {
 
 func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 	u := env.user
-	switch l.subject {
-	case subjectAttr:
-		v, ok := u.Attributes[l.name]
-		return l.check.match(v, ok, env.now), nil
-	case subjectField:
-		v, ok := userField(u, l.name)
-		return l.check.match(v, ok, env.now), nil
-	case subjectBucket:
-		return l.check.match(int64(BucketOf(l.name, u.ID)), true, env.now), nil
+	if l.subject != subjectEvent {
+		return l.matchUser(u, env.now), nil
 	}
 	q := EventQuery{UserID: u.ID, Names: []string{l.name}, Until: env.now}
 	if l.within > 0 {
@@ -80,6 +74,25 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 			events = append(events, e)
 		}
 	}
+	return l.matchEvents(events, env.now), nil
+}
+
+// matchUser reports whether u meets l, a criterion of an attribute, field or bucket, at now.
+func (l *compiledCriterion) matchUser(u *User, now time.Time) bool {
+	switch l.subject {
+	case subjectAttr:
+		v, ok := u.Attributes[l.name]
+		return l.check.match(v, ok, now)
+	case subjectField:
+		v, ok := userField(u, l.name)
+		return l.check.match(v, ok, now)
+	}
+	return l.check.match(int64(BucketOf(l.name, u.ID)), true, now)
+}
+
+// matchEvents reports whether events, those of the user that l's name and window select,
+// meet l, an event criterion, at now.
+func (l *compiledCriterion) matchEvents(events []Event, now time.Time) bool {
 	var st eventStats
 	for i := range events {
 		if e := &events[i]; l.where == nil || l.where.matches(e.Params) {
@@ -91,7 +104,7 @@ func (l *compiledCriterion) eval(env *audienceEnv) (bool, error) {
 		}
 	}
 	v, ok := st.aggregate(l.agg)
-	return l.check.match(v, ok, env.now), nil
+	return l.check.match(v, ok, now)
 }
 
 func (c *compiledCondition) matches(m Map) bool {
@@ -220,8 +233,10 @@ func (cm *compiledMessage) triggeredBy(ctx context.Context, store EventStore, ev
 }
 
 // AudienceSize counts the users in the Store that a matches now, for a UI to show before a
-// campaign starts. It reads every user, a page at a time, and returns a [*ValidationError]
-// if a is invalid, or the Store's error (or ctx's) if reading failed.
+// campaign starts. A Store with the [AudienceStore] role counts them in its own query
+// language; with another Store, or one that cannot evaluate a, AudienceSize reads every
+// user, a page at a time, and the events of each that a's event criteria need. It returns a
+// [*ValidationError] if a is invalid, or the Store's error (or ctx's) if reading failed.
 func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 	if err := s.made(); err != nil {
 		return 0, err
@@ -231,7 +246,17 @@ func (s *Sender) AudienceSize(ctx context.Context, a Audience) (int, error) {
 	if err := ps.err("audience"); err != nil {
 		return 0, err
 	}
-	env := &audienceEnv{ctx: ctx, store: s.store, now: s.clock.Now()}
+	now := s.clock.Now()
+	if as, ok := s.store.(AudienceStore); ok {
+		count, err := as.CountAudience(ctx, AudienceQuery{Filter: n.filter(now)})
+		switch {
+		case err == nil:
+			return count, nil
+		case !errors.Is(err, ErrUnsupportedFilter):
+			return 0, opErr(err, "audience size")
+		}
+	}
+	env := &audienceEnv{ctx: ctx, store: s.store, now: now}
 	const page = 1000
 	count := 0
 	for after := ""; ; {

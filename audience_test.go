@@ -577,6 +577,9 @@ func TestConditionMatch(t *testing.T) {
 		{webhook.Map{"n": 2.5}, false},
 		{webhook.Map{"n": "3"}, true}, // a numeric string compares as a number
 		{webhook.Map{"n": "three"}, false},
+		{webhook.Map{"n": "3e2"}, true},
+		{webhook.Map{"n": "3e002"}, true},
+		{webhook.Map{"n": "3e0002"}, false}, // an exponent of more than 3 digits is not a number
 		{webhook.Map{}, false},
 	} {
 		if got := c.Match(tc.m); got != tc.want {

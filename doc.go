@@ -46,7 +46,9 @@
 // the zero Audience means everyone. Build one with [Attr], [UserField], [Did], [NeverDid],
 // [EventStat] and [InBucket], or read it from JSON. It is checked when a job is enqueued
 // and again before its first attempt (see Message.CheckAudienceOnce); [Sender.AudienceSize]
-// counts the users it matches.
+// counts the users it matches. A Store with the [AudienceStore] role evaluates an audience
+// in its own query language, for AudienceSize and campaign fan-outs, from an
+// [AudienceFilter] whose Match is the Go evaluator.
 //
 // # Campaigns
 //

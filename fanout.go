@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -83,21 +84,23 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 	if err != nil {
 		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
 	}
-	users, err := f.store.Users(ctx, UserQuery{After: c.After, Limit: fanOutPageSize})
+	now := f.clock.Now()
+	users, selected, err := f.users(ctx, cm.audience, c.After, now)
 	if err != nil {
 		return fmt.Errorf("campaign %q: list users: %w", c.MessageID, err)
 	}
-	now := f.clock.Now()
 	occurrence := fmt.Sprintf("campaign:%d:%s", c.Run, c.Occurrence)
 	jobs := make([]*Job, 0, len(users))
 	for i := range users {
 		u := &users[i]
-		in, err := cm.inAudience(ctx, f.store, u, now)
-		if err != nil {
-			return fmt.Errorf("campaign %q: audience of %q: %w", c.MessageID, u.ID, err)
-		}
-		if !in {
-			continue
+		if !selected {
+			in, err := cm.inAudience(ctx, f.store, u, now)
+			if err != nil {
+				return fmt.Errorf("campaign %q: audience of %q: %w", c.MessageID, u.ID, err)
+			}
+			if !in {
+				continue
+			}
 		}
 		due, ok, err := f.dueAt(ctx, p, u)
 		if err != nil {
@@ -151,6 +154,20 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 		f.obs.cancelled(ctx, cancelled, p.Reason, now)
 	}
 	return err
+}
+
+// users returns the next page of users after after for a fan-out: those in the audience a
+// (nil for everyone) at now, with selected set, if the Store is an [AudienceStore] that can
+// evaluate a; else a page of every user, whose audience the caller must check.
+func (f *fanOuter) users(ctx context.Context, a *audienceNode, after string, now time.Time) (users []User, selected bool, err error) {
+	if as, ok := f.store.(AudienceStore); ok && a != nil {
+		users, err := as.AudienceUsers(ctx, AudienceQuery{Filter: a.filter(now), After: after, Limit: fanOutPageSize})
+		if !errors.Is(err, ErrUnsupportedFilter) {
+			return users, true, err
+		}
+	}
+	users, err = f.store.Users(ctx, UserQuery{After: after, Limit: fanOutPageSize})
+	return users, a == nil, err
 }
 
 // plan computes the due times of one occurrence of a campaign.

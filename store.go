@@ -29,7 +29,7 @@ import (
 // and bad parameters with an error wrapping ErrInvalid.
 //
 // Optional roles add what only some Stores can do: [Notifier], [AttemptPruner],
-// [QueueReader], [VariantStore], [TemplateStore], [Inspector].
+// [QueueReader], [VariantStore], [TemplateStore], [Inspector], [AudienceStore].
 type Store interface {
 	UserStore
 	EventStore

@@ -61,4 +61,5 @@ func ExampleMigrations() {
 	// 004_trace.up.sql
 	// 005_variants_templates.up.sql
 	// 006_inspector.up.sql
+	// 007_events_by_name.up.sql
 }

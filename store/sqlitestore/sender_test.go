@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -126,5 +127,58 @@ func TestSenderCampaignOnSQLite(t *testing.T) {
 	h.wantHistory(t, "a cancelled cancelled +0s", "a paused succeeded +4h0m0s", "b cancelled cancelled +0s", "b paused succeeded +4h0m0s")
 	if c, err := h.sender.Campaign(h.ctx, "cancelled"); err != nil || c.State != webhook.CampaignCancelled {
 		t.Errorf("Campaign(cancelled) = %+v, %v; want cancelled", c, err)
+	}
+}
+
+// TestSenderAudienceCampaignOnSQLite fans a campaign out to an audience that sqlitestore
+// evaluates, over several pages, and checks that it enqueues a job for exactly the users in
+// it, as many as AudienceSize counts.
+func TestSenderAudienceCampaignOnSQLite(t *testing.T) {
+	h := newSenderOnSQLite(t, &webhook.Config{})
+	var ups []webhook.UserUpdate
+	var want []string
+	for i := range 3000 {
+		id := fmt.Sprintf("u%04d", i)
+		plan := []string{"gold", "free"}[i%2]
+		ups = append(ups, webhook.UserUpdate{User: webhook.User{ID: id, Attributes: webhook.Map{"plan": plan}}})
+		if plan == "gold" && i%7 != 0 {
+			want = append(want, id)
+		}
+	}
+	h.do(t, "UpdateUsers", h.sender.UpdateUsers(h.ctx, ups))
+	for i := range 3000 {
+		if i%7 == 0 {
+			h.do(t, "Trigger", h.sender.Trigger(h.ctx, webhook.Event{UserID: fmt.Sprintf("u%04d", i), Name: "churn"}))
+		}
+	}
+	audience := webhook.All(webhook.Attr("plan", webhook.OpEq, "gold"), webhook.NeverDid("churn"))
+	if n, err := h.sender.AudienceSize(h.ctx, audience); err != nil || n != len(want) {
+		t.Fatalf("AudienceSize = %d, %v; want %d", n, err, len(want))
+	}
+	m := &webhook.Message{ID: "gold", URL: h.recv.URL + "/{{ user.id }}", Audience: audience,
+		Delivery: webhook.Delivery{Kind: webhook.Scheduled, Date: "2026-11-23", TimeOfDay: "21:00", UserTimeZone: true}}
+	h.do(t, "SaveMessage", h.sender.SaveMessage(h.ctx, m))
+	h.do(t, "StartCampaign", h.sender.StartCampaign(h.ctx, "gold"))
+	for {
+		c, err := h.sender.Campaign(h.ctx, "gold")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.NextAt.IsZero() {
+			break
+		}
+		h.idle(t)
+	}
+	jobs, err := h.store.Jobs(h.ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{MessageID: "gold"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.UserID)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("users with a job (-in the audience +got one):\n%s", diff)
 	}
 }

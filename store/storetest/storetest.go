@@ -13,8 +13,8 @@
 // expected. The roles are those of [webhook.Store] (Users, Events, Messages, Jobs, Attempts,
 // Campaigns), then the rules every method follows (Store, Context); the rules of the optional
 // roles [webhook.AttemptPruner], [webhook.Notifier], [webhook.QueueReader],
-// [webhook.VariantStore], [webhook.TemplateStore] and [webhook.Inspector] are skipped for a Store that does not
-// implement them. Rules give times far from the wall clock, with microseconds and in
+// [webhook.VariantStore], [webhook.TemplateStore], [webhook.Inspector] and
+// [webhook.AudienceStore] are skipped for a Store that does not implement them. Rules give times far from the wall clock, with microseconds and in
 // locations other than UTC, so a Store that reads the time instead of using the time it is
 // given, or that keeps less than microseconds, or that compares times in different locations
 // by their wall clocks, fails them. [Bench] measures a Store with the same newStore function.
@@ -55,6 +55,7 @@ var groups = []struct {
 	{"VariantStore", variantRules},
 	{"TemplateStore", templateRules},
 	{"Inspector", inspectorRules},
+	{"AudienceStore", audienceRules},
 }
 
 // Run checks the Store that newStore returns against every rule of the Store contract, each
