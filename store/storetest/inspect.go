@@ -23,6 +23,7 @@ var inspectorRules = []rule{
 	{"ReplayJobsMovesEndedJobsBackKeepingTheirAttempts", testReplayJobs},
 	{"ReplayJobsRefusesAnEmptyFilterAndStatesNotEnded", testReplayRefuses},
 	{"ReplayJobsAtOnceMoveEachJobOnce", testReplayConcurrent},
+	{"CountJobsMatchesARecountAfterEveryKindOfMove", testCountsMatchRecount},
 }
 
 // inspector returns s as an Inspector, or skips the rule.
