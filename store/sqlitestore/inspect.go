@@ -221,6 +221,8 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		return 0, err
 	}
 	w := jobsWhere(&p.Query)
+	// Each ID once: a dry run would count a job named in two IN lists twice.
+	p.IDs = slices.Compact(slices.Sorted(slices.Values(p.IDs)))
 	// One statement per state replayed, so that the moves are counted.
 	run := func(f func(from webhook.JobState, where string, args []any) error) error {
 		for _, from := range []webhook.JobState{webhook.JobCancelled, webhook.JobFailed, webhook.JobSkipped, webhook.JobSucceeded} {
