@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,168 +15,242 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// testCountsMatchRecount runs a random but fixed sequence of every call that saves or moves
-// jobs (Enqueue with keys taken, Claim taking jobs whose leases expired, Finish of current and
-// stale leases, UpdateJobs between every pair of states, ReplayJobs and its dry runs), and after
-// each call compares CountJobs, and QueueStats if the Store is a QueueReader, with a recount
-// of the jobs that Jobs returns.
-func testCountsMatchRecount(t *testing.T, s webhook.Store) {
-	in := inspector(t, s)
-	qr, _ := s.(webhook.QueueReader)
-	rnd := rand.New(rand.NewPCG(14, 5))
-	messages, users := []string{"m1", "m2", "m3"}, []string{"u1", "u2"}
-	pick := func(list []string) string { return list[rnd.IntN(len(list))] }
-	notRunning := []webhook.JobState{webhook.JobScheduled, webhook.JobHeld, webhook.JobSucceeded,
+// mover makes random calls that save or move jobs: Enqueue (with keys taken), Claim (taking
+// jobs whose leases expired), Finish (of current and stale leases, to every state),
+// UpdateJobs (between every pair of states), ReplayJobs (and its dry runs), and lets time
+// pass between them.
+type mover struct {
+	s      webhook.Store
+	in     webhook.Inspector
+	rnd    *rand.Rand
+	name   string // the prefix of the IDs of its jobs and the names of its claimers
+	now    time.Time
+	next   int                     // the number of the last job made
+	leased map[string]*webhook.Job // the jobs claimed, as their latest claim returned them
+	known  []string                // the IDs of the jobs saved
+}
+
+// newMover returns a mover whose choices follow seed.
+func newMover(s webhook.Store, in webhook.Inspector, name string, seed uint64) *mover {
+	return &mover{s: s, in: in, rnd: rand.New(rand.NewPCG(seed, 14)), name: name, now: at(0), leased: map[string]*webhook.Job{}}
+}
+
+// The messages, users and states the mover picks from.
+var (
+	moverMessages = []string{"m1", "m2", "m3"}
+	moverUsers    = []string{"u1", "u2"}
+	notRunning    = []webhook.JobState{webhook.JobScheduled, webhook.JobHeld, webhook.JobSucceeded,
 		webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled}
-	ended := []webhook.JobState{webhook.JobSucceeded, webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled}
-	someOf := func(states []webhook.JobState) []webhook.JobState {
-		var out []webhook.JobState
-		for _, st := range states {
-			if rnd.IntN(2) == 0 {
-				out = append(out, st)
-			}
+	endStates = []webhook.JobState{webhook.JobSucceeded, webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled}
+)
+
+// pick returns one of list.
+func (m *mover) pick(list []string) string { return list[m.rnd.IntN(len(list))] }
+
+// someOf returns some of states, at least one.
+func (m *mover) someOf(states []webhook.JobState) []webhook.JobState {
+	var out []webhook.JobState
+	for _, st := range states {
+		if m.rnd.IntN(2) == 0 {
+			out = append(out, st)
 		}
-		if len(out) == 0 {
-			out = append(out, states[rnd.IntN(len(states))])
-		}
-		return out
 	}
-	now, next := at(0), 0
-	leased := map[string]*webhook.Job{} // the jobs claimed, as their latest claim returned them
-	var known []string                  // the IDs of the jobs saved
-	someIDs := func() []string {
-		var out []string
-		for range 1 + rnd.IntN(4) {
-			if len(known) > 0 {
-				out = append(out, known[rnd.IntN(len(known))])
-			}
-		}
-		return out
+	if len(out) == 0 {
+		out = append(out, states[m.rnd.IntN(len(states))])
 	}
-	var log []string // the calls made, for the failure message
-	for step := range 300 {
-		var call string
-		switch op := rnd.IntN(10); {
-		case op < 3:
-			var batch []*webhook.Job
-			for range 1 + rnd.IntN(4) {
-				next++
-				j := job(fmt.Sprintf("r%03d", next), fmt.Sprintf("rk%d", rnd.IntN(80)), now.Add(time.Duration(rnd.IntN(5)-2)*time.Minute))
-				j.MessageID, j.UserID, j.CreatedAt = pick(messages), pick(users), now
-				if rnd.IntN(4) == 0 {
-					j.State = webhook.JobHeld
-				}
-				batch = append(batch, j)
-			}
-			res, err := s.Enqueue(t.Context(), webhook.EnqueueParams{Jobs: batch})
-			must(t, "Enqueue", err)
-			for i, j := range batch {
-				if res.JobIDs[i] == j.ID {
-					known = append(known, j.ID)
-				}
-			}
-			call = fmt.Sprintf("Enqueue %d jobs, %d new", len(batch), len(known))
-		case op < 5:
-			owner := fmt.Sprintf("w%d", step)
-			got := claimFor(t, s, now, owner, time.Duration(1+rnd.IntN(3))*time.Minute, 1+rnd.IntN(5)).Jobs
-			for _, j := range got {
-				leased[j.ID] = j
-			}
-			call = fmt.Sprintf("Claim by %s: %v", owner, ids(got))
-		case op < 7:
-			var items []webhook.Finished
-			for _, id := range slices.Sorted(func(yield func(string) bool) {
-				for id := range leased {
-					if rnd.IntN(2) == 0 && !yield(id) {
-						return
-					}
-				}
-			}) {
-				j := *leased[id]
-				j.State, j.Attempts, j.DueAt = notRunning[rnd.IntN(len(notRunning))], j.Attempts+1, now.Add(time.Minute)
-				items = append(items, webhook.Finished{Job: &j})
-				if rnd.IntN(3) > 0 {
-					delete(leased, id) // else finished again later, stale
-				}
-			}
-			errs := finish(t, s, items...)
-			var lost int
-			for _, err := range errs {
-				if errors.Is(err, webhook.ErrLeaseLost) {
-					lost++
-				} else {
-					must(t, "Finish", err)
-				}
-			}
-			call = fmt.Sprintf("Finish of %d jobs, %d leases lost", len(items), lost)
-		case op < 8:
-			p := webhook.UpdateJobsParams{From: someOf(notRunning), To: notRunning[rnd.IntN(len(notRunning))], Now: now}
-			switch rnd.IntN(3) {
-			case 0:
-				p.Filter.IDs = someIDs()
-			case 1:
-				p.Filter.MessageID = pick(messages)
-			default:
-				p.Filter.UserID = pick(users)
-			}
-			if len(p.Filter.IDs) == 0 && p.Filter.MessageID == "" && p.Filter.UserID == "" {
-				p.Filter.MessageID = "m1"
-			}
-			if p.To == webhook.JobScheduled && rnd.IntN(2) == 0 {
-				p.DueAt = now
-			}
-			moved := updateJobs(t, s, p)
-			call = fmt.Sprintf("UpdateJobs %+v: %v", p, ids(moved))
-		case op < 9:
-			p := webhook.ReplayJobsParams{Now: now, DryRun: rnd.IntN(3) == 0}
-			if rnd.IntN(2) == 0 {
-				p.Query.MessageID = pick(messages)
-			}
-			if rnd.IntN(2) == 0 {
-				p.Query.States = someOf(ended)
-			}
-			if rnd.IntN(2) == 0 || (p.Query.MessageID == "" && len(p.Query.States) == 0) {
-				p.IDs = someIDs()
-				if len(p.IDs) == 0 {
-					p.Query.MessageID = "m2"
-				}
-			}
-			n, err := in.ReplayJobs(t.Context(), p)
-			must(t, "ReplayJobs", err)
-			call = fmt.Sprintf("ReplayJobs %+v: %d", p, n)
+	return out
+}
+
+// someIDs returns one to four IDs of the jobs it saved, maybe repeated, or none if it saved
+// none.
+func (m *mover) someIDs() []string {
+	var out []string
+	for range 1 + m.rnd.IntN(4) {
+		if len(m.known) > 0 {
+			out = append(out, m.known[m.rnd.IntN(len(m.known))])
+		}
+	}
+	return out
+}
+
+// step makes one call, and returns what it did or the call's error.
+func (m *mover) step(ctx context.Context) (string, error) {
+	switch op := m.rnd.IntN(10); {
+	case op < 3:
+		return m.enqueue(ctx)
+	case op < 5:
+		owner := fmt.Sprintf("%s-w%d", m.name, m.next)
+		res, err := m.s.Claim(ctx, webhook.ClaimParams{Now: m.now, Owner: owner, Lease: time.Duration(1+m.rnd.IntN(3)) * time.Minute, Limit: 1 + m.rnd.IntN(5)})
+		for _, j := range res.Jobs {
+			m.leased[j.ID] = j
+		}
+		return fmt.Sprintf("Claim by %s: %v", owner, ids(res.Jobs)), err
+	case op < 7:
+		return m.finish(ctx)
+	case op < 8:
+		p := webhook.UpdateJobsParams{From: m.someOf(notRunning), To: notRunning[m.rnd.IntN(len(notRunning))], Now: m.now}
+		switch m.rnd.IntN(3) {
+		case 0:
+			p.Filter.IDs = m.someIDs()
+		case 1:
+			p.Filter.MessageID = m.pick(moverMessages)
 		default:
-			d := time.Duration(rnd.IntN(150)) * time.Second
-			now = now.Add(d)
-			call = fmt.Sprintf("time passes %v", d)
+			p.Filter.UserID = m.pick(moverUsers)
 		}
-		log = append(log, call)
-		if want, got := recount(t, s), countsOf(t, in); !cmp.Equal(want, got) {
-			t.Fatalf("after these calls, CountJobs must count the jobs that Jobs returns (-want +got):\n%s\ncalls:\n%s",
-				cmp.Diff(want, got), strings.Join(log[max(0, len(log)-10):], "\n"))
+		if len(p.Filter.IDs) == 0 && p.Filter.MessageID == "" && p.Filter.UserID == "" {
+			p.Filter.MessageID = "m1"
 		}
-		if qr == nil {
+		if p.To == webhook.JobScheduled && m.rnd.IntN(2) == 0 {
+			p.DueAt = m.now
+		}
+		moved, err := m.s.UpdateJobs(ctx, p)
+		return fmt.Sprintf("UpdateJobs %+v: %v", p, ids(moved)), err
+	case op < 9:
+		p := webhook.ReplayJobsParams{Now: m.now, DryRun: m.rnd.IntN(3) == 0}
+		if m.rnd.IntN(2) == 0 {
+			p.Query.MessageID = m.pick(moverMessages)
+		}
+		if m.rnd.IntN(2) == 0 {
+			p.Query.States = m.someOf(endStates)
+		}
+		if m.rnd.IntN(2) == 0 || (p.Query.MessageID == "" && len(p.Query.States) == 0) {
+			if p.IDs = m.someIDs(); len(p.IDs) == 0 {
+				p.Query.MessageID = "m2"
+			}
+		}
+		n, err := m.in.ReplayJobs(ctx, p)
+		return fmt.Sprintf("ReplayJobs %+v: %d", p, n), err
+	}
+	d := time.Duration(m.rnd.IntN(150)) * time.Second
+	m.now = m.now.Add(d)
+	return fmt.Sprintf("time passes %v", d), nil
+}
+
+// enqueue enqueues one to four jobs, some held, with keys of a small set, so that some are
+// taken.
+func (m *mover) enqueue(ctx context.Context) (string, error) {
+	var batch []*webhook.Job
+	for range 1 + m.rnd.IntN(4) {
+		m.next++
+		j := job(fmt.Sprintf("%s%03d", m.name, m.next), fmt.Sprintf("rk%d", m.rnd.IntN(80)), m.now.Add(time.Duration(m.rnd.IntN(5)-2)*time.Minute))
+		j.MessageID, j.UserID, j.CreatedAt = m.pick(moverMessages), m.pick(moverUsers), m.now
+		if m.rnd.IntN(4) == 0 {
+			j.State = webhook.JobHeld
+		}
+		batch = append(batch, j)
+	}
+	res, err := m.s.Enqueue(ctx, webhook.EnqueueParams{Jobs: batch})
+	if err != nil {
+		return "Enqueue", err
+	}
+	saved := 0
+	for i, j := range batch {
+		if res.JobIDs[i] == j.ID {
+			m.known, saved = append(m.known, j.ID), saved+1
+		}
+	}
+	return fmt.Sprintf("Enqueue of %d jobs, %d saved", len(batch), saved), nil
+}
+
+// finish finishes some of the jobs it claimed, each in a state other than running; some stay
+// in leased, to be finished again later with a lease that may have passed to another claimer.
+func (m *mover) finish(ctx context.Context) (string, error) {
+	var items []webhook.Finished
+	for _, id := range slices.Sorted(func(yield func(string) bool) {
+		for id := range m.leased {
+			if !yield(id) {
+				return
+			}
+		}
+	}) {
+		if m.rnd.IntN(2) == 0 {
 			continue
 		}
-		st := queueStats(t, qr, now)
-		st.OldestDue = time.Time{}
-		if want := recountQueue(t, s); st != want {
-			t.Fatalf("after these calls, QueueStats = %+v, want %+v, as Jobs returns them\ncalls:\n%s",
-				st, want, strings.Join(log[max(0, len(log)-10):], "\n"))
+		j := *m.leased[id]
+		j.State, j.Attempts, j.DueAt = notRunning[m.rnd.IntN(len(notRunning))], j.Attempts+1, m.now.Add(time.Minute)
+		items = append(items, webhook.Finished{Job: &j})
+		if m.rnd.IntN(3) > 0 {
+			delete(m.leased, id)
 		}
+	}
+	if len(items) == 0 {
+		return "Finish of none", nil
+	}
+	errs, err := m.s.Finish(ctx, webhook.FinishParams{Jobs: items})
+	if err != nil {
+		return "Finish", err
+	}
+	lost := 0
+	for i, err := range errs {
+		switch {
+		case errors.Is(err, webhook.ErrLeaseLost):
+			lost++
+		case err != nil:
+			return "Finish of " + items[i].Job.ID, err
+		}
+	}
+	return fmt.Sprintf("Finish of %d jobs, %d leases lost", len(items), lost), nil
+}
+
+// testCountsMatchRecount makes 300 calls of a mover, and after each compares CountJobs, and
+// QueueStats if the Store is a QueueReader, with a recount of the jobs that Jobs returns.
+func testCountsMatchRecount(t *testing.T, s webhook.Store) {
+	m := newMover(s, inspector(t, s), "r", 5)
+	var log []string // the calls made, for the failure message
+	for range 300 {
+		call, err := m.step(t.Context())
+		must(t, call, err)
+		log = append(log, call)
+		checkCounts(t, s, m.now, "after these calls:\n"+strings.Join(log[max(0, len(log)-10):], "\n"))
 	}
 }
 
-// recount returns the counts of the jobs that Jobs returns, as countsOf does.
-func recount(t *testing.T, s webhook.Store) []string {
+// testCountsMatchRecountAtOnce makes the calls of four movers at once, and then compares
+// CountJobs and QueueStats with a recount.
+func testCountsMatchRecountAtOnce(t *testing.T, s webhook.Store) {
+	in := inspector(t, s)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range errs {
+		m := newMover(s, in, fmt.Sprintf("c%d-", i), uint64(i))
+		wg.Go(func() {
+			for range 60 {
+				if call, err := m.step(t.Context()); err != nil {
+					errs[i] = fmt.Errorf("%s: %w", call, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(t, "a call made at the same time as others", err)
+	}
+	checkCounts(t, s, at(time.Hour), "after four sequences of calls made at once")
+}
+
+// checkCounts fails the rule unless CountJobs, and QueueStats at now if s is a QueueReader,
+// count the jobs that Jobs returns.
+func checkCounts(t *testing.T, s webhook.Store, now time.Time, when string) {
 	t.Helper()
+	all := jobs(t, s, webhook.JobQuery{})
 	by := map[string]map[webhook.JobState]int64{}
-	for _, j := range jobs(t, s, webhook.JobQuery{}) {
+	var queue webhook.QueueStats
+	for _, j := range all {
 		if by[j.MessageID] == nil {
 			by[j.MessageID] = map[webhook.JobState]int64{}
 		}
 		by[j.MessageID][j.State]++
+		switch j.State {
+		case webhook.JobScheduled:
+			queue.Scheduled++
+		case webhook.JobRunning:
+			queue.Running++
+		case webhook.JobHeld:
+			queue.Held++
+		}
 	}
-	var out []string
+	var want []string
 	for _, id := range slices.Sorted(func(yield func(string) bool) {
 		for id := range by {
 			if !yield(id) {
@@ -189,25 +265,16 @@ func recount(t *testing.T, s webhook.Store) []string {
 				line += fmt.Sprintf(" %s=%d", st, n)
 			}
 		}
-		out = append(out, line)
+		want = append(want, line)
 	}
-	return out
-}
-
-// recountQueue returns the counts of QueueStats of the jobs that Jobs returns, OldestDue
-// left zero.
-func recountQueue(t *testing.T, s webhook.Store) webhook.QueueStats {
-	t.Helper()
-	var st webhook.QueueStats
-	for _, j := range jobs(t, s, webhook.JobQuery{}) {
-		switch j.State {
-		case webhook.JobScheduled:
-			st.Scheduled++
-		case webhook.JobRunning:
-			st.Running++
-		case webhook.JobHeld:
-			st.Held++
+	if got := countsOf(t, s.(webhook.Inspector)); !cmp.Equal(want, got) {
+		t.Fatalf("%s\nCountJobs must count the jobs that Jobs returns (-want +got):\n%s", when, cmp.Diff(want, got))
+	}
+	if qr, ok := s.(webhook.QueueReader); ok {
+		st := queueStats(t, qr, now)
+		st.OldestDue = time.Time{}
+		if st != queue {
+			t.Fatalf("%s\nQueueStats = %+v, want %+v, as Jobs returns them", when, st, queue)
 		}
 	}
-	return st
 }

@@ -24,6 +24,7 @@ var inspectorRules = []rule{
 	{"ReplayJobsRefusesAnEmptyFilterAndStatesNotEnded", testReplayRefuses},
 	{"ReplayJobsAtOnceMoveEachJobOnce", testReplayConcurrent},
 	{"CountJobsMatchesARecountAfterEveryKindOfMove", testCountsMatchRecount},
+	{"CountJobsMatchesARecountAfterMovesMadeAtOnce", testCountsMatchRecountAtOnce},
 }
 
 // inspector returns s as an Inspector, or skips the rule.
