@@ -608,8 +608,10 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 		set += `, request = NULL`
 	}
 	// The jobs are locked and read before they are moved, so that the moves are counted from
-	// the states they were in.
-	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` FOR UPDATE),
+	// the states they were in; in ID order, so that calls made at once that select the same
+	// jobs by different filters (found in the order of different indexes, or of the rows'
+	// versions after earlier moves) wait for each other rather than deadlock.
+	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` ORDER BY id FOR UPDATE),
 		moved AS (UPDATE webhook_jobs j SET ` + set + ` FROM old WHERE j.id = old.id
 			RETURNING old.state AS was_state, ` + qualifiedJobColumns + `),
 		counted AS (` + countMovesSQL + `

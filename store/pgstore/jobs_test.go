@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,5 +187,48 @@ func TestNotifications(t *testing.T) {
 	}
 	stop()
 	for range ch {
+	}
+}
+
+// TestUpdateJobsAtOnce checks that UpdateJobs calls made at once, by message and by user, over
+// the same jobs, wait for each other rather than deadlock: each locks the jobs it moves in ID
+// order, whatever order the rows are found in after earlier moves.
+func TestUpdateJobsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	const n, movers, calls = 400, 4, 30
+	jobs := make([]*webhook.Job, n)
+	for i := range jobs {
+		jobs[i] = newJob(i, epoch)
+		jobs[i].MessageID, jobs[i].UserID = []string{"m1", "m2"}[i%2], []string{"u1", "u2", "u3"}[i%3]
+	}
+	enqueue(t, pgstore.New(newPool(t, schema)), jobs...)
+	errs := make([]error, movers)
+	var wg sync.WaitGroup
+	for w := range movers {
+		s := pgstore.New(newPool(t, schema))
+		wg.Go(func() {
+			for i := range calls {
+				p := webhook.UpdateJobsParams{From: []webhook.JobState{webhook.JobScheduled}, To: webhook.JobHeld}
+				if i%2 == 1 {
+					p.From, p.To = []webhook.JobState{webhook.JobHeld}, webhook.JobScheduled
+				}
+				if (i+w)%2 == 0 {
+					p.Filter.MessageID = "m1"
+				} else {
+					p.Filter.UserID = "u1"
+				}
+				if _, err := s.UpdateJobs(ctx, p); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("UpdateJobs at once by message and by user: %v", err)
+		}
 	}
 }
