@@ -194,6 +194,19 @@ func TestNotifications(t *testing.T) {
 // the same jobs, wait for each other rather than deadlock: each locks the jobs it moves in ID
 // order, whatever order the rows are found in after earlier moves.
 func TestUpdateJobsAtOnce(t *testing.T) {
+	testMovesAtOnce(t, false)
+}
+
+// TestReplayJobsAtOnce checks the same of ReplayJobs calls made at once, by message and by
+// user, with UpdateJobs calls that fail the jobs again.
+func TestReplayJobsAtOnce(t *testing.T) {
+	testMovesAtOnce(t, true)
+}
+
+// testMovesAtOnce makes UpdateJobs calls (that hold and schedule jobs, or with replay, that
+// fail them) and, with replay, ReplayJobs calls, by message and by user, from four pools at
+// once, over the same jobs, and fails the test if one returns an error.
+func testMovesAtOnce(t *testing.T, replay bool) {
 	ctx := context.Background()
 	schema := newSchema(t)
 	const n, movers, calls = 400, 4, 30
@@ -218,6 +231,17 @@ func TestUpdateJobsAtOnce(t *testing.T) {
 				} else {
 					p.Filter.UserID = "u1"
 				}
+				if replay && i%2 == 1 { // replay the jobs that the call before failed
+					q := webhook.JobsQuery{MessageID: p.Filter.MessageID, UserID: p.Filter.UserID, States: []webhook.JobState{webhook.JobFailed}}
+					if _, err := s.ReplayJobs(ctx, webhook.ReplayJobsParams{Query: q, Now: epoch}); err != nil {
+						errs[w] = err
+						return
+					}
+					continue
+				}
+				if replay {
+					p.To = webhook.JobFailed
+				}
 				if _, err := s.UpdateJobs(ctx, p); err != nil {
 					errs[w] = err
 					return
@@ -228,7 +252,7 @@ func TestUpdateJobsAtOnce(t *testing.T) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			t.Errorf("UpdateJobs at once by message and by user: %v", err)
+			t.Errorf("moves at once by message and by user: %v", err)
 		}
 	}
 }
