@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
 )
 
@@ -267,14 +268,88 @@ func checkCounts(t *testing.T, s webhook.Store, now time.Time, when string) {
 		}
 		want = append(want, line)
 	}
-	if got := countsOf(t, s.(webhook.Inspector)); !cmp.Equal(want, got) {
-		t.Fatalf("%s\nCountJobs must count the jobs that Jobs returns (-want +got):\n%s", when, cmp.Diff(want, got))
+	if got := countsOf(t, s.(webhook.Inspector)); !gocmp.Equal(want, got) {
+		t.Fatalf("%s\nCountJobs must count the jobs that Jobs returns (-want +got):\n%s", when, gocmp.Diff(want, got))
 	}
 	if qr, ok := s.(webhook.QueueReader); ok {
 		st := queueStats(t, qr, now)
 		st.OldestDue = time.Time{}
 		if st != queue {
 			t.Fatalf("%s\nQueueStats = %+v, want %+v, as Jobs returns them", when, st, queue)
+		}
+	}
+}
+
+// testFindJobsMatchesJobs makes 150 calls of a mover, then compares, for random queries, what
+// FindJobs returns, a page at a time, and what a ReplayJobs dry run counts with the jobs that
+// Jobs returns and the query selects by JobsQuery.Match.
+func testFindJobsMatchesJobs(t *testing.T, s webhook.Store) {
+	in := inspector(t, s)
+	m := newMover(s, in, "f", 9)
+	for range 150 {
+		call, err := m.step(t.Context())
+		must(t, call, err)
+	}
+	all := jobs(t, s, webhook.JobQuery{})
+	slices.SortFunc(all, func(a, b *webhook.Job) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
+	})
+	// A random time among the jobs' CreatedAt or DueAt, or, three times in four, zero.
+	someTime := func(due bool) time.Time {
+		if m.rnd.IntN(4) > 0 {
+			return time.Time{}
+		}
+		j := all[m.rnd.IntN(len(all))]
+		if due {
+			return j.DueAt
+		}
+		return j.CreatedAt
+	}
+	for range 60 {
+		q := webhook.JobsQuery{CreatedSince: someTime(false), CreatedBefore: someTime(false), DueSince: someTime(true), DueBefore: someTime(true)}
+		if m.rnd.IntN(2) == 0 {
+			q.MessageID = m.pick(moverMessages)
+		}
+		if m.rnd.IntN(3) == 0 {
+			q.UserID = m.pick(moverUsers)
+		}
+		if m.rnd.IntN(2) == 0 {
+			q.States = m.someOf(append(slices.Clip(notRunning), webhook.JobRunning))
+		}
+		var want []string
+		replayable := 0
+		for _, j := range all {
+			if q.Match(j) {
+				want = append(want, j.ID)
+				if j.State.Ended() {
+					replayable++
+				}
+			}
+		}
+		var got []string
+		p := webhook.FindJobsParams{Query: q, Limit: 1 + m.rnd.IntN(7)}
+		for page := 0; ; page++ {
+			js := findJobs(t, in, p)
+			got = append(got, ids(js)...)
+			if len(js) < p.Limit || page > len(all) {
+				break
+			}
+			p.AfterCreatedAt, p.AfterID = js[len(js)-1].CreatedAt, js[len(js)-1].ID
+		}
+		if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
+			t.Errorf("FindJobs(%+v), in pages of %d, must return the jobs the query matches, newest first (-want +got):\n%s", q, p.Limit, diff)
+		}
+		if len(q.States) > 0 && slices.ContainsFunc(q.States, func(st webhook.JobState) bool { return !st.Ended() }) {
+			continue
+		}
+		if q.MessageID == "" && q.UserID == "" && len(q.States) == 0 && q.CreatedSince.IsZero() && q.CreatedBefore.IsZero() &&
+			q.DueSince.IsZero() && q.DueBefore.IsZero() {
+			continue
+		}
+		n, err := in.ReplayJobs(t.Context(), webhook.ReplayJobsParams{Query: q, Now: m.now, DryRun: true})
+		must(t, "ReplayJobs", err)
+		if n != replayable {
+			t.Errorf("ReplayJobs dry run of %+v = %d, want %d: the ended jobs the query matches", q, n, replayable)
 		}
 	}
 }

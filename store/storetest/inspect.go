@@ -25,6 +25,7 @@ var inspectorRules = []rule{
 	{"ReplayJobsAtOnceMoveEachJobOnce", testReplayConcurrent},
 	{"CountJobsMatchesARecountAfterEveryKindOfMove", testCountsMatchRecount},
 	{"CountJobsMatchesARecountAfterMovesMadeAtOnce", testCountsMatchRecountAtOnce},
+	{"FindJobsAndReplayDryRunsAgreeWithJobsQueryMatch", testFindJobsMatchesJobs},
 }
 
 // inspector returns s as an Inspector, or skips the rule.
