@@ -353,3 +353,83 @@ func testFindJobsMatchesJobs(t *testing.T, s webhook.Store) {
 		}
 	}
 }
+
+// testFindAttemptsMatchesLog logs 120 random attempts, then compares, for random queries,
+// what FindAttempts returns, a page at a time, with the attempts of the whole log, newest
+// first, that AttemptLogQuery.Match selects.
+func testFindAttemptsMatchesLog(t *testing.T, s webhook.Store) {
+	in := inspector(t, s)
+	rnd := rand.New(rand.NewPCG(3, 14))
+	outcomes := []webhook.Outcome{webhook.Succeeded, webhook.Retrying, webhook.Failed, webhook.Blocked, webhook.Skipped, webhook.Cancelled}
+	pickOutcomes := func() []webhook.Outcome {
+		var out []webhook.Outcome
+		for _, o := range outcomes {
+			if rnd.IntN(3) == 0 {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	numbers := map[string]int{} // the last Number of each job's attempts
+	for range 12 {
+		var items []webhook.Finished
+		for range 10 {
+			id := fmt.Sprintf("x%d", rnd.IntN(8))
+			numbers[id]++
+			a := attempt(id, numbers[id], at(time.Duration(rnd.IntN(20))*time.Second))
+			a.MessageID, a.UserID = moverMessages[rnd.IntN(3)], moverUsers[rnd.IntN(2)]
+			a.Variant = []string{"", "A", "B"}[rnd.IntN(3)]
+			a.Outcome = outcomes[rnd.IntN(len(outcomes))]
+			a.StatusCode = []int{0, 200, 204, 302, 404, 429, 500, 503}[rnd.IntN(8)]
+			a.Host = []string{"", "a.example", "b.example"}[rnd.IntN(3)]
+			// Jobs the Store does not hold: Finish logs their attempts all the same.
+			items = append(items, webhook.Finished{Job: &webhook.Job{ID: id, LeaseOwner: "w", State: webhook.JobFailed}, Attempt: a})
+		}
+		finish(t, s, items...)
+	}
+	log := findAttempts(t, in, webhook.FindAttemptsParams{})
+	if len(log) != 120 {
+		t.Fatalf("FindAttempts of the whole log = %d attempts, want the 120 logged", len(log))
+	}
+	someTime := func() time.Time {
+		if rnd.IntN(3) > 0 {
+			return time.Time{}
+		}
+		return at(time.Duration(rnd.IntN(22)) * time.Second)
+	}
+	for range 60 {
+		q := webhook.AttemptLogQuery{Outcomes: pickOutcomes(), Since: someTime(), Until: someTime()}
+		switch rnd.IntN(5) {
+		case 0:
+			q.JobID = fmt.Sprintf("x%d", rnd.IntN(8))
+		case 1:
+			q.MessageID = moverMessages[rnd.IntN(3)]
+		case 2:
+			q.UserID = moverUsers[rnd.IntN(2)]
+		case 3:
+			q.Variant = []string{"A", "B"}[rnd.IntN(2)]
+		}
+		if rnd.IntN(2) == 0 {
+			q.StatusClass = []int{-1, 2, 3, 4, 5}[rnd.IntN(5)]
+		}
+		var want []string
+		for i := range log {
+			if q.Match(&log[i]) {
+				want = append(want, attemptIDs(log[i:i+1])...)
+			}
+		}
+		var got []string
+		p := webhook.FindAttemptsParams{Query: q, Limit: 1 + rnd.IntN(7)}
+		for page := 0; ; page++ {
+			as := findAttempts(t, in, p)
+			got = append(got, attemptIDs(as)...)
+			if len(as) < p.Limit || page > len(log) {
+				break
+			}
+			p.AfterTime, p.AfterSeq = as[len(as)-1].Time, as[len(as)-1].Seq
+		}
+		if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
+			t.Errorf("FindAttempts(%+v), in pages of %d, must return the attempts the query matches, newest first (-want +got):\n%s", q, p.Limit, diff)
+		}
+	}
+}

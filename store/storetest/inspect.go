@@ -26,6 +26,7 @@ var inspectorRules = []rule{
 	{"CountJobsMatchesARecountAfterEveryKindOfMove", testCountsMatchRecount},
 	{"CountJobsMatchesARecountAfterMovesMadeAtOnce", testCountsMatchRecountAtOnce},
 	{"FindJobsAndReplayDryRunsAgreeWithJobsQueryMatch", testFindJobsMatchesJobs},
+	{"FindAttemptsAgreesWithAttemptLogQueryMatch", testFindAttemptsMatchesLog},
 }
 
 // inspector returns s as an Inspector, or skips the rule.
