@@ -356,7 +356,8 @@ func testFindJobsMatchesJobs(t *testing.T, s webhook.Store) {
 
 // testFindAttemptsMatchesLog logs 120 random attempts, then compares, for random queries,
 // what FindAttempts returns, a page at a time, with the attempts of the whole log, newest
-// first, that AttemptLogQuery.Match selects.
+// first, that AttemptLogQuery.Match selects, and what CountHosts returns with a count of
+// the log.
 func testFindAttemptsMatchesLog(t *testing.T, s webhook.Store) {
 	in := inspector(t, s)
 	rnd := rand.New(rand.NewPCG(3, 14))
@@ -430,6 +431,32 @@ func testFindAttemptsMatchesLog(t *testing.T, s webhook.Store) {
 		}
 		if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
 			t.Errorf("FindAttempts(%+v), in pages of %d, must return the attempts the query matches, newest first (-want +got):\n%s", q, p.Limit, diff)
+		}
+	}
+	for d := range 22 {
+		since := at(time.Duration(d) * time.Second)
+		var want []webhook.HostStats
+		for _, host := range []string{"a.example", "b.example"} {
+			h := webhook.HostStats{Host: host}
+			for _, a := range log {
+				if a.Host == host && !a.Time.Before(since) {
+					h.Attempts++
+					if a.Outcome == webhook.Succeeded {
+						h.Succeeded++
+					}
+					if a.Time.After(h.LastAttempt) {
+						h.LastAttempt = a.Time
+					}
+				}
+			}
+			if h.Attempts > 0 {
+				want = append(want, h)
+			}
+		}
+		got, err := in.CountHosts(t.Context(), webhook.CountHostsParams{Since: since})
+		must(t, "CountHosts", err)
+		if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
+			t.Errorf("CountHosts(since %v) must count the log's attempts by host (-want +got):\n%s", since, diff)
 		}
 	}
 }
