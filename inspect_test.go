@@ -196,3 +196,36 @@ func TestHostsReportTheBreaker(t *testing.T) {
 		t.Errorf("Hosts since after the attempt = %+v, want none", hs)
 	}
 }
+
+// RetryJob of a job held by its paused campaign makes it due now, but the Sender holds it
+// again when it claims it, and sends nothing until the campaign is resumed.
+func TestRetryJobOfAHeldJobHoldsItAgain(t *testing.T) {
+	ctx := t.Context()
+	s, clock, url, stop := policySender(webhook.Config{})
+	defer stop()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "sale", URL: url + "/sale", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PauseCampaign(ctx, "sale"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trigger(ctx, webhook.Event{UserID: "ann", Name: "buy"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = clock.BlockUntil(ctx, 1) // the Sender is idle
+	page, err := s.Jobs(ctx, webhook.JobsQuery{MessageID: "sale"})
+	if err != nil || len(page.Jobs) != 1 || page.Jobs[0].State != webhook.JobHeld {
+		t.Fatalf("Jobs of the paused campaign = %+v, %v; want one held job", page.Jobs, err)
+	}
+	id := page.Jobs[0].ID
+	if err := s.RetryJob(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	_ = clock.BlockUntil(ctx, 1)
+	if j, err := s.Job(ctx, id); err != nil || j.State != webhook.JobHeld {
+		t.Errorf("after RetryJob of a held job of a paused campaign, the job is %v (%v), want held again", j.State, err)
+	}
+	if as, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "sale"}); len(as) != 0 {
+		t.Errorf("RetryJob of a held job of a paused campaign sent it: %+v", as)
+	}
+}
