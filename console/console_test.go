@@ -601,6 +601,18 @@ func TestJobAndCampaignActions(t *testing.T) {
 	if c, err := f.sender.Campaign(f.ctx, "t"); err != nil || c.State != webhook.CampaignPaused {
 		t.Errorf("after pause the triggered message's campaign is %v (%v), want paused", c, err)
 	}
+	// A job held by the paused campaign can be cancelled, but not retried: the Sender would
+	// hold it again at once.
+	if err := f.sender.Trigger(f.ctx, webhook.Event{UserID: "later", Name: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := f.sender.Jobs(f.ctx, webhook.JobsQuery{MessageID: "t", States: []webhook.JobState{webhook.JobHeld}})
+	if err != nil || len(held.Jobs) != 1 {
+		t.Fatalf("held jobs of the paused message = %+v, %v; want one", held.Jobs, err)
+	}
+	if _, body := f.get(t, "/jobs/"+held.Jobs[0].ID); strings.Contains(body, `id="retry-job"`) || !strings.Contains(body, `id="cancel-job"`) {
+		t.Errorf("a held job's page offers Retry now, or not Cancel:\n%s", body)
+	}
 }
 
 func TestErrors(t *testing.T) {
