@@ -538,6 +538,42 @@ func testReplayByFilter(t *testing.T, f *fixture) {
 	}
 }
 
+// A filter's times keep their fractions of a second from the page that shows the count to the
+// replay it posts, and to the list's next pages, so that they select the same jobs.
+func TestFilterKeepsFractionsOfASecond(t *testing.T) {
+	f := newFixture(t, &console.Options{PageSize: 1}, "u1", "u2")
+	f.status.Store(http.StatusOK)
+	created := f.jobs(t, webhook.JobFailed)[0].CreatedAt
+	filter := url.Values{"message": {"m"}, "before": {created.Add(time.Second / 2).UTC().Format(time.RFC3339Nano)}}
+	_, body := f.get(t, "/replay?"+filter.Encode())
+	if !strings.Contains(body, `<strong id="replay-count">2</strong>`) {
+		t.Fatalf("the replay page of jobs created before %s does not count both:\n%s", filter.Get("before"), body)
+	}
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="(message|before)" value="([^"]+)">`).FindAllStringSubmatch(body, -1) {
+		form.Add(m[1], m[2])
+	}
+	if status, loc := f.post(t, "/replay?"+filter.Encode(), "/replay", form); status != http.StatusSeeOther || !strings.Contains(loc, "n=2") {
+		t.Errorf("POST /replay of the page's form %v = %d to %q, want both jobs replayed, as the page counted", form, status, loc)
+	}
+	_, body = f.get(t, "/jobs?"+filter.Encode())
+	next := regexp.MustCompile(`id="next" href="([^"]+)"`).FindStringSubmatch(body)
+	if next == nil {
+		t.Fatalf("the first page of one job has no next page:\n%s", body)
+	}
+	if _, body = f.get(t, strings.ReplaceAll(next[1], "&amp;", "&")); !strings.Contains(body, `<table id="jobs">`) {
+		t.Errorf("the next page of jobs created before %s is empty:\n%s", filter.Get("before"), body)
+	}
+	until := url.Values{"until": filter["before"]} // the first attempts were made when the jobs were created
+	_, body = f.get(t, "/attempts?"+until.Encode())
+	if next = regexp.MustCompile(`id="next" href="([^"]+)"`).FindStringSubmatch(body); next == nil {
+		t.Fatalf("the first page of one attempt has no next page:\n%s", body)
+	}
+	if _, body = f.get(t, strings.ReplaceAll(next[1], "&amp;", "&")); !strings.Contains(body, "/jobs/job_") {
+		t.Errorf("the next page of attempts until %s is empty:\n%s", until.Get("until"), body)
+	}
+}
+
 func TestJobAndCampaignActions(t *testing.T) {
 	f := newFixture(t, nil)
 	f.clock.Advance(0)
