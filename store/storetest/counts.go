@@ -127,8 +127,8 @@ func (m *mover) step(ctx context.Context) (string, error) {
 	return fmt.Sprintf("time passes %v", d), nil
 }
 
-// enqueue enqueues one to four jobs, some held, with keys of a small set, so that some are
-// taken.
+// enqueue enqueues one to four jobs, some held, some created or due at the zero time, with
+// keys of a small set, so that some are taken.
 func (m *mover) enqueue(ctx context.Context) (string, error) {
 	var batch []*webhook.Job
 	for range 1 + m.rnd.IntN(4) {
@@ -137,6 +137,12 @@ func (m *mover) enqueue(ctx context.Context) (string, error) {
 		j.MessageID, j.UserID, j.CreatedAt = m.pick(moverMessages), m.pick(moverUsers), m.now
 		if m.rnd.IntN(4) == 0 {
 			j.State = webhook.JobHeld
+		}
+		switch m.rnd.IntN(12) { // the zero time is before every other
+		case 0:
+			j.CreatedAt = time.Time{}
+		case 1:
+			j.DueAt = time.Time{}
 		}
 		batch = append(batch, j)
 	}
