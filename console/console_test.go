@@ -729,17 +729,28 @@ func TestMountedUnderPrefix(t *testing.T) {
 	}
 	// A handler that does not clean paths, such as StripPrefix under a mux's pattern with a
 	// host, may pass "//host/ops/" on: the links do not point at that host.
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.URL.Path, req.RequestURI = "//elsewhere.example/ops/jobs", "//elsewhere.example/ops/jobs"
-	http.StripPrefix("//elsewhere.example/ops", console.New(f.sender, nil)).ServeHTTP(rec, req)
-	if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "elsewhere") {
-		t.Errorf("GET //elsewhere.example/ops/jobs = %d, links to another host:\n%s", rec.Code, body)
+	// Nor may a pattern's wildcard, such as /{tenant}/ops/, pass `/\host/ops/` on, which
+	// browsers read as "//host/ops/".
+	for _, prefix := range []string{"//elsewhere.example/ops", `/\elsewhere.example/ops`} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path, req.RequestURI = prefix+"/jobs", prefix+"/jobs"
+		http.StripPrefix(prefix, console.New(f.sender, nil)).ServeHTTP(rec, req)
+		if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "elsewhere") && !strings.Contains(body, "%5celsewhere") {
+			t.Errorf("GET %s/jobs = %d, links to another host:\n%s", prefix, rec.Code, body)
+		}
+		rec = httptest.NewRecorder()
+		req = httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path, req.URL.RawQuery, req.RequestURI = prefix+"/search", "q=someone", prefix+"/search?q=someone"
+		http.StripPrefix(prefix, console.New(f.sender, nil)).ServeHTTP(rec, req)
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || strings.Contains(loc, "elsewhere") {
+			t.Errorf("GET %s/search?q=someone = %d to %q, want a redirect on this host", prefix, rec.Code, loc)
+		}
 	}
 
 	// A request line in the absolute form, as to a proxy, names the host: links keep only
 	// the path.
-	rec = get(mux, "http://elsewhere.example/ops/jobs")
+	rec := get(mux, "http://elsewhere.example/ops/jobs")
 	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `action="/ops/jobs"`) || strings.Contains(body, "elsewhere") {
 		t.Errorf("GET in the absolute form = %d, want links under /ops/ without the host:\n%s", rec.Code, body)
 	}
