@@ -566,15 +566,17 @@ func (s *Sender) CancelJob(ctx context.Context, id string) error {
 	if j.State != JobScheduled && j.State != JobHeld {
 		return invalidf("webhook: cancel job %q: it is %s; only scheduled and held jobs can be cancelled", id, j.State)
 	}
-	moved, err := s.store.UpdateJobs(ctx, UpdateJobsParams{
+	p := UpdateJobsParams{
 		Filter: JobFilter{IDs: []string{id}}, From: []JobState{JobScheduled, JobHeld}, To: JobCancelled,
 		Now: s.clock.Now(), Reason: "cancelled by an operator",
-	})
+	}
+	moved, err := s.store.UpdateJobs(ctx, p)
 	if err != nil {
 		return opErr(err, "cancel job %q", id)
 	}
 	if len(moved) == 0 {
 		return invalidf("webhook: cancel job %q: it changed state; try again", id)
 	}
+	s.obs.cancelled(ctx, moved, p.Reason, p.Now)
 	return nil
 }

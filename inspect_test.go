@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -227,5 +228,27 @@ func TestRetryJobOfAHeldJobHoldsItAgain(t *testing.T) {
 	}
 	if as, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "sale"}); len(as) != 0 {
 		t.Errorf("RetryJob of a held job of a paused campaign sent it: %+v", as)
+	}
+}
+
+// CancelJob reports the job it cancelled to the JobEnded hook, as every other cancel does.
+func TestCancelJobCallsJobEnded(t *testing.T) {
+	ended := make(chan webhook.JobEnd, 1)
+	h := newHarness(t, &webhook.Config{Hooks: webhook.Hooks{JobEnded: func(_ context.Context, e webhook.JobEnd) { ended <- e }}})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	id, err := h.sender.Send(h.ctx, "m", "u1", nil, &webhook.SendOptions{At: epoch.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.CancelJob(h.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended:
+		if e.JobID != id || e.State != webhook.JobCancelled || e.Reason != "cancelled by an operator" || !e.Time.Equal(epoch) {
+			t.Errorf("JobEnded got %+v, want %s cancelled by an operator at %v", e, id, epoch)
+		}
+	case <-h.ctx.Done():
+		t.Fatal("JobEnded was not called for the job CancelJob cancelled")
 	}
 }
