@@ -179,8 +179,8 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 	return as, wrap("find attempts", err)
 }
 
-// CountJobs implements [webhook.Inspector] from webhook_job_counts, which Claim, Finish and
-// the triggers of webhook_jobs keep.
+// CountJobs implements [webhook.Inspector] from webhook_job_counts, which the statements that
+// move jobs and the triggers of webhook_jobs keep (see countMovesSQL).
 func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]webhook.MessageCounts, error) {
 	var c conds
 	c.add(`n <> 0`)

@@ -280,10 +280,10 @@ func claimSQL(limit int) string {
 }
 
 // countMovesSQL and countMovesEnd, around a query of rows (message_id, state, n), add each
-// n to the count of its message and state in webhook_job_counts. Claim and Finish count
-// their moves into and out of running with them, in the same statement (the triggers of
-// webhook_jobs count the others); the rows are taken in key order, so that concurrent
-// statements lock them in the same order.
+// n to the count of its message and state in webhook_job_counts. Claim, Finish, UpdateJobs
+// and ReplayJobs count their moves with them, in the same statement (the triggers of
+// webhook_jobs count the jobs inserted and deleted); the rows are taken in key order, so that
+// concurrent statements lock them in the same order.
 const (
 	countMovesSQL = `INSERT INTO webhook_job_counts (message_id, state, n)
 		SELECT message_id, state, sum(n) FROM (`

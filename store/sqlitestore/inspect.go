@@ -160,7 +160,8 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 // countJobsSQL reads the counts of the messages of an IN list, or of all.
 const countJobsSQL = `SELECT message_id, state, n FROM webhook_job_counts WHERE n != 0`
 
-// CountJobs implements [webhook.Inspector] from webhook_job_counts, which triggers keep.
+// CountJobs implements [webhook.Inspector] from webhook_job_counts, which the writes that
+// save and move jobs keep (see counts).
 func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]webhook.MessageCounts, error) {
 	var out []webhook.MessageCounts
 	read := func(query string, args []any) error {
