@@ -521,10 +521,11 @@ func (s *Sender) replay(ctx context.Context, q JobsQuery, ids []string, dryRun b
 }
 
 // RetryJob makes the job with the given ID due now: a scheduled or held job is moved to
-// scheduled with DueAt now (a held job leaves its paused campaign's hold), and an ended job
-// is replayed as [Sender.Replay] replays it, succeeded or not. It returns an error wrapping
-// ErrNotFound if there is no such job, and one wrapping ErrInvalid if the job is running.
-// Replaying needs the [Inspector] role.
+// scheduled with DueAt now, and an ended job is replayed as [Sender.Replay] replays it,
+// succeeded or not. A job held because its campaign is paused is held again when it is
+// claimed, as long as the campaign stays paused: [Sender.ResumeCampaign] sends it. It
+// returns an error wrapping ErrNotFound if there is no such job, and one wrapping ErrInvalid
+// if the job is running. Replaying needs the [Inspector] role.
 func (s *Sender) RetryJob(ctx context.Context, id string) error {
 	j, err := s.Job(ctx, id)
 	if err != nil {
@@ -565,15 +566,17 @@ func (s *Sender) CancelJob(ctx context.Context, id string) error {
 	if j.State != JobScheduled && j.State != JobHeld {
 		return invalidf("webhook: cancel job %q: it is %s; only scheduled and held jobs can be cancelled", id, j.State)
 	}
-	moved, err := s.store.UpdateJobs(ctx, UpdateJobsParams{
+	p := UpdateJobsParams{
 		Filter: JobFilter{IDs: []string{id}}, From: []JobState{JobScheduled, JobHeld}, To: JobCancelled,
 		Now: s.clock.Now(), Reason: "cancelled by an operator",
-	})
+	}
+	moved, err := s.store.UpdateJobs(ctx, p)
 	if err != nil {
 		return opErr(err, "cancel job %q", id)
 	}
 	if len(moved) == 0 {
 		return invalidf("webhook: cancel job %q: it changed state; try again", id)
 	}
+	s.obs.cancelled(ctx, moved, p.Reason, p.Now)
 	return nil
 }

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -194,5 +195,60 @@ func TestHostsReportTheBreaker(t *testing.T) {
 	}
 	if hs, _ := h.sender.Hosts(h.ctx, epoch.Add(time.Second)); len(hs) != 0 {
 		t.Errorf("Hosts since after the attempt = %+v, want none", hs)
+	}
+}
+
+// RetryJob of a job held by its paused campaign makes it due now, but the Sender holds it
+// again when it claims it, and sends nothing until the campaign is resumed.
+func TestRetryJobOfAHeldJobHoldsItAgain(t *testing.T) {
+	ctx := t.Context()
+	s, clock, url, stop := policySender(webhook.Config{})
+	defer stop()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "sale", URL: url + "/sale", Delivery: webhook.Delivery{Kind: webhook.Triggered, Event: "buy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PauseCampaign(ctx, "sale"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trigger(ctx, webhook.Event{UserID: "ann", Name: "buy"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = clock.BlockUntil(ctx, 1) // the Sender is idle
+	page, err := s.Jobs(ctx, webhook.JobsQuery{MessageID: "sale"})
+	if err != nil || len(page.Jobs) != 1 || page.Jobs[0].State != webhook.JobHeld {
+		t.Fatalf("Jobs of the paused campaign = %+v, %v; want one held job", page.Jobs, err)
+	}
+	id := page.Jobs[0].ID
+	if err := s.RetryJob(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	_ = clock.BlockUntil(ctx, 1)
+	if j, err := s.Job(ctx, id); err != nil || j.State != webhook.JobHeld {
+		t.Errorf("after RetryJob of a held job of a paused campaign, the job is %v (%v), want held again", j.State, err)
+	}
+	if as, _ := s.Attempts(ctx, webhook.AttemptQuery{MessageID: "sale"}); len(as) != 0 {
+		t.Errorf("RetryJob of a held job of a paused campaign sent it: %+v", as)
+	}
+}
+
+// CancelJob reports the job it cancelled to the JobEnded hook, as every other cancel does.
+func TestCancelJobCallsJobEnded(t *testing.T) {
+	ended := make(chan webhook.JobEnd, 1)
+	h := newHarness(t, &webhook.Config{Hooks: webhook.Hooks{JobEnded: func(_ context.Context, e webhook.JobEnd) { ended <- e }}})
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	id, err := h.sender.Send(h.ctx, "m", "u1", nil, &webhook.SendOptions{At: epoch.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sender.CancelJob(h.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended:
+		if e.JobID != id || e.State != webhook.JobCancelled || e.Reason != "cancelled by an operator" || !e.Time.Equal(epoch) {
+			t.Errorf("JobEnded got %+v, want %s cancelled by an operator at %v", e, id, epoch)
+		}
+	case <-h.ctx.Done():
+		t.Fatal("JobEnded was not called for the job CancelJob cancelled")
 	}
 }

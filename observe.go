@@ -33,8 +33,8 @@ type Hooks struct {
 	// back or put back unsent, which are not attempts, nor for cancelled jobs (see JobEnded).
 	AttemptFinished func(ctx context.Context, a Attempt)
 	// JobEnded is called when a job ended: after the attempt that ended it, or when the
-	// Sender cancelled it (its campaign was cancelled, its message deleted, or an Unless
-	// event came).
+	// Sender cancelled it (its campaign was cancelled, its message deleted, an Unless event
+	// came, or [Sender.CancelJob] was called).
 	JobEnded func(ctx context.Context, e JobEnd)
 	// CampaignChanged is called when a campaign changed state: a run started, it was
 	// paused, resumed or cancelled, or its fan-out finished.

@@ -71,7 +71,7 @@ func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 // Values returns f as query parameters.
 func (f attemptFilter) Values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"message": f.Message, "user": f.User, "since": inputTime(f.Since), "until": inputTime(f.Until)} {
+	for k, s := range map[string]string{"message": f.Message, "user": f.User, "since": queryTime(f.Since), "until": queryTime(f.Until)} {
 		if s != "" {
 			v.Set(k, s)
 		}

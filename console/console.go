@@ -283,8 +283,9 @@ func base(r *http.Request) string {
 		}
 		sent = u.EscapedPath()
 	}
-	// A prefix of "//host" would make the links point at another site.
-	if prefix, ok := strings.CutSuffix(sent, r.URL.EscapedPath()); ok && !strings.HasPrefix(prefix, "//") {
+	// A prefix of "//host", or of "/\host", which browsers read alike, would make the links and
+	// redirects point at another site.
+	if prefix, ok := strings.CutSuffix(sent, r.URL.EscapedPath()); ok && !strings.HasPrefix(prefix, "//") && !strings.HasPrefix(prefix, `/\`) {
 		return prefix
 	}
 	return ""

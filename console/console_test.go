@@ -538,6 +538,42 @@ func testReplayByFilter(t *testing.T, f *fixture) {
 	}
 }
 
+// A filter's times keep their fractions of a second from the page that shows the count to the
+// replay it posts, and to the list's next pages, so that they select the same jobs.
+func TestFilterKeepsFractionsOfASecond(t *testing.T) {
+	f := newFixture(t, &console.Options{PageSize: 1}, "u1", "u2")
+	f.status.Store(http.StatusOK)
+	created := f.jobs(t, webhook.JobFailed)[0].CreatedAt
+	filter := url.Values{"message": {"m"}, "before": {created.Add(time.Second / 2).UTC().Format(time.RFC3339Nano)}}
+	_, body := f.get(t, "/replay?"+filter.Encode())
+	if !strings.Contains(body, `<strong id="replay-count">2</strong>`) {
+		t.Fatalf("the replay page of jobs created before %s does not count both:\n%s", filter.Get("before"), body)
+	}
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="(message|before)" value="([^"]+)">`).FindAllStringSubmatch(body, -1) {
+		form.Add(m[1], m[2])
+	}
+	if status, loc := f.post(t, "/replay?"+filter.Encode(), "/replay", form); status != http.StatusSeeOther || !strings.Contains(loc, "n=2") {
+		t.Errorf("POST /replay of the page's form %v = %d to %q, want both jobs replayed, as the page counted", form, status, loc)
+	}
+	_, body = f.get(t, "/jobs?"+filter.Encode())
+	next := regexp.MustCompile(`id="next" href="([^"]+)"`).FindStringSubmatch(body)
+	if next == nil {
+		t.Fatalf("the first page of one job has no next page:\n%s", body)
+	}
+	if _, body = f.get(t, strings.ReplaceAll(next[1], "&amp;", "&")); !strings.Contains(body, `<table id="jobs">`) {
+		t.Errorf("the next page of jobs created before %s is empty:\n%s", filter.Get("before"), body)
+	}
+	until := url.Values{"until": filter["before"]} // the first attempts were made when the jobs were created
+	_, body = f.get(t, "/attempts?"+until.Encode())
+	if next = regexp.MustCompile(`id="next" href="([^"]+)"`).FindStringSubmatch(body); next == nil {
+		t.Fatalf("the first page of one attempt has no next page:\n%s", body)
+	}
+	if _, body = f.get(t, strings.ReplaceAll(next[1], "&amp;", "&")); !strings.Contains(body, "/jobs/job_") {
+		t.Errorf("the next page of attempts until %s is empty:\n%s", until.Get("until"), body)
+	}
+}
+
 func TestJobAndCampaignActions(t *testing.T) {
 	f := newFixture(t, nil)
 	f.clock.Advance(0)
@@ -600,6 +636,18 @@ func TestJobAndCampaignActions(t *testing.T) {
 	}
 	if c, err := f.sender.Campaign(f.ctx, "t"); err != nil || c.State != webhook.CampaignPaused {
 		t.Errorf("after pause the triggered message's campaign is %v (%v), want paused", c, err)
+	}
+	// A job held by the paused campaign can be cancelled, but not retried: the Sender would
+	// hold it again at once.
+	if err := f.sender.Trigger(f.ctx, webhook.Event{UserID: "later", Name: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := f.sender.Jobs(f.ctx, webhook.JobsQuery{MessageID: "t", States: []webhook.JobState{webhook.JobHeld}})
+	if err != nil || len(held.Jobs) != 1 {
+		t.Fatalf("held jobs of the paused message = %+v, %v; want one", held.Jobs, err)
+	}
+	if _, body := f.get(t, "/jobs/"+held.Jobs[0].ID); strings.Contains(body, `id="retry-job"`) || !strings.Contains(body, `id="cancel-job"`) {
+		t.Errorf("a held job's page offers Retry now, or not Cancel:\n%s", body)
 	}
 }
 
@@ -681,17 +729,28 @@ func TestMountedUnderPrefix(t *testing.T) {
 	}
 	// A handler that does not clean paths, such as StripPrefix under a mux's pattern with a
 	// host, may pass "//host/ops/" on: the links do not point at that host.
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.URL.Path, req.RequestURI = "//elsewhere.example/ops/jobs", "//elsewhere.example/ops/jobs"
-	http.StripPrefix("//elsewhere.example/ops", console.New(f.sender, nil)).ServeHTTP(rec, req)
-	if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "elsewhere") {
-		t.Errorf("GET //elsewhere.example/ops/jobs = %d, links to another host:\n%s", rec.Code, body)
+	// Nor may a pattern's wildcard, such as /{tenant}/ops/, pass `/\host/ops/` on, which
+	// browsers read as "//host/ops/".
+	for _, prefix := range []string{"//elsewhere.example/ops", `/\elsewhere.example/ops`} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path, req.RequestURI = prefix+"/jobs", prefix+"/jobs"
+		http.StripPrefix(prefix, console.New(f.sender, nil)).ServeHTTP(rec, req)
+		if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "elsewhere") && !strings.Contains(body, "%5celsewhere") {
+			t.Errorf("GET %s/jobs = %d, links to another host:\n%s", prefix, rec.Code, body)
+		}
+		rec = httptest.NewRecorder()
+		req = httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path, req.URL.RawQuery, req.RequestURI = prefix+"/search", "q=someone", prefix+"/search?q=someone"
+		http.StripPrefix(prefix, console.New(f.sender, nil)).ServeHTTP(rec, req)
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || strings.Contains(loc, "elsewhere") {
+			t.Errorf("GET %s/search?q=someone = %d to %q, want a redirect on this host", prefix, rec.Code, loc)
+		}
 	}
 
 	// A request line in the absolute form, as to a proxy, names the host: links keep only
 	// the path.
-	rec = get(mux, "http://elsewhere.example/ops/jobs")
+	rec := get(mux, "http://elsewhere.example/ops/jobs")
 	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `action="/ops/jobs"`) || strings.Contains(body, "elsewhere") {
 		t.Errorf("GET in the absolute form = %d, want links under /ops/ without the host:\n%s", rec.Code, body)
 	}

@@ -23,7 +23,7 @@
 //     newest first, a page at a time (Options.PageSize) with a cursor.
 //   - /jobs/{id}: a job and its attempts, newest first, each with its request and response
 //     (the receiver's response is shown as text, escaped), when the next attempt is due, and
-//     Retry now and Cancel (a pending job) or Replay (an ended one).
+//     Retry now (a scheduled job), Cancel (a scheduled or held one) or Replay (an ended one).
 //   - /attempts: the attempt log, filtered by message, user, outcomes, status class (2xx to
 //     5xx, or no response) and time, newest first, with each attempt's error: why jobs fail.
 //   - /search?q=: the job with that ID, else the message, else the jobs of the user with

@@ -23,8 +23,13 @@ type filter struct {
 // (taken as UTC), with or without seconds, and RFC 3339.
 var inputLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339}
 
-// inputLayout is how the filter form shows a time.
-const inputLayout = "2006-01-02T15:04:05"
+// inputLayout is how the filter form shows a time; queryLayout how a query string gives it,
+// with its fraction of a second, so that the pages and the replay a query string leads to
+// select the same jobs as the page it came from. inputLayouts parse both.
+const (
+	inputLayout = "2006-01-02T15:04:05"
+	queryLayout = "2006-01-02T15:04:05.999999999"
+)
 
 // parseFilter reads the filter from r's query string (or, for a POST, its form). It returns an
 // error wrapping webhook.ErrInvalid naming the parameter that is wrong.
@@ -84,8 +89,8 @@ func (f filter) Values() url.Values {
 	for _, st := range f.States {
 		v.Add("state", string(st))
 	}
-	set("since", inputTime(f.Since))
-	set("before", inputTime(f.Before))
+	set("since", queryTime(f.Since))
+	set("before", queryTime(f.Before))
 	return v
 }
 
@@ -115,9 +120,15 @@ func (f filter) SinceInput() string { return inputTime(f.Since) }
 func (f filter) BeforeInput() string { return inputTime(f.Before) }
 
 // inputTime returns t as the filter form shows it, or "" if it is zero.
-func inputTime(t time.Time) string {
+func inputTime(t time.Time) string { return formatUTC(t, inputLayout) }
+
+// queryTime returns t as a query string gives it, or "" if it is zero.
+func queryTime(t time.Time) string { return formatUTC(t, queryLayout) }
+
+// formatUTC returns t in UTC in layout, or "" if it is zero.
+func formatUTC(t time.Time, layout string) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(inputLayout)
+	return t.UTC().Format(layout)
 }

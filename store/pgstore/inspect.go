@@ -179,8 +179,8 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 	return as, wrap("find attempts", err)
 }
 
-// CountJobs implements [webhook.Inspector] from webhook_job_counts, which Claim, Finish and
-// the triggers of webhook_jobs keep.
+// CountJobs implements [webhook.Inspector] from webhook_job_counts, which the statements that
+// move jobs and the triggers of webhook_jobs keep (see countMovesSQL).
 func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]webhook.MessageCounts, error) {
 	var c conds
 	c.add(`n <> 0`)
@@ -225,9 +225,10 @@ func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]w
 }
 
 // ReplayJobs implements [webhook.Inspector] with one statement, which locks the ended jobs
-// that p selects (SELECT ... FOR UPDATE), moves them and counts the moves: a concurrent
-// replay of the same job waits for the row, then finds it scheduled and leaves it. Listeners
-// are notified on commit, as the jobs are due.
+// that p selects (SELECT ... FOR UPDATE, in ID order as UpdateJobs does, so that calls made at
+// once wait for each other rather than deadlock), moves them and counts the moves: a
+// concurrent replay of the same job waits for the row, then finds it scheduled and leaves
+// it. Listeners are notified on commit, as the jobs are due.
 func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int, error) {
 	const op = "replay jobs"
 	if err := p.Check(); err != nil {
@@ -246,7 +247,7 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		err := s.db.QueryRow(ctx, `SELECT count(*) FROM webhook_jobs j WHERE `+c.String(), c.args...).Scan(&n)
 		return n, wrap(op, err)
 	}
-	sql := `WITH old AS (SELECT id, state FROM webhook_jobs j WHERE ` + c.String() + ` FOR UPDATE),
+	sql := `WITH old AS (SELECT id, state FROM webhook_jobs j WHERE ` + c.String() + ` ORDER BY id FOR UPDATE),
 		moved AS (UPDATE webhook_jobs j SET state = 'scheduled', due_at = ` + c.args.add(p.Now) + `, replay_from = j.attempts + 1
 			FROM old WHERE j.id = old.id AND j.state = old.state RETURNING j.message_id, old.state AS was_state),
 		counted AS (` + countMovesSQL + `

@@ -280,10 +280,10 @@ func claimSQL(limit int) string {
 }
 
 // countMovesSQL and countMovesEnd, around a query of rows (message_id, state, n), add each
-// n to the count of its message and state in webhook_job_counts. Claim and Finish count
-// their moves into and out of running with them, in the same statement (the triggers of
-// webhook_jobs count the others); the rows are taken in key order, so that concurrent
-// statements lock them in the same order.
+// n to the count of its message and state in webhook_job_counts. Claim, Finish, UpdateJobs
+// and ReplayJobs count their moves with them, in the same statement (the triggers of
+// webhook_jobs count the jobs inserted and deleted); the rows are taken in key order, so that
+// concurrent statements lock them in the same order.
 const (
 	countMovesSQL = `INSERT INTO webhook_job_counts (message_id, state, n)
 		SELECT message_id, state, sum(n) FROM (`
@@ -608,8 +608,10 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 		set += `, request = NULL`
 	}
 	// The jobs are locked and read before they are moved, so that the moves are counted from
-	// the states they were in.
-	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` FOR UPDATE),
+	// the states they were in; in ID order, so that calls made at once that select the same
+	// jobs by different filters (found in the order of different indexes, or of the rows'
+	// versions after earlier moves) wait for each other rather than deadlock.
+	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` ORDER BY id FOR UPDATE),
 		moved AS (UPDATE webhook_jobs j SET ` + set + ` FROM old WHERE j.id = old.id
 			RETURNING old.state AS was_state, ` + qualifiedJobColumns + `),
 		counted AS (` + countMovesSQL + `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,5 +187,72 @@ func TestNotifications(t *testing.T) {
 	}
 	stop()
 	for range ch {
+	}
+}
+
+// TestUpdateJobsAtOnce checks that UpdateJobs calls made at once, by message and by user, over
+// the same jobs, wait for each other rather than deadlock: each locks the jobs it moves in ID
+// order, whatever order the rows are found in after earlier moves.
+func TestUpdateJobsAtOnce(t *testing.T) {
+	testMovesAtOnce(t, false)
+}
+
+// TestReplayJobsAtOnce checks the same of ReplayJobs calls made at once, by message and by
+// user, with UpdateJobs calls that fail the jobs again.
+func TestReplayJobsAtOnce(t *testing.T) {
+	testMovesAtOnce(t, true)
+}
+
+// testMovesAtOnce makes UpdateJobs calls (that hold and schedule jobs, or with replay, that
+// fail them) and, with replay, ReplayJobs calls, by message and by user, from four pools at
+// once, over the same jobs, and fails the test if one returns an error.
+func testMovesAtOnce(t *testing.T, replay bool) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	const n, movers, calls = 400, 4, 30
+	jobs := make([]*webhook.Job, n)
+	for i := range jobs {
+		jobs[i] = newJob(i, epoch)
+		jobs[i].MessageID, jobs[i].UserID = []string{"m1", "m2"}[i%2], []string{"u1", "u2", "u3"}[i%3]
+	}
+	enqueue(t, pgstore.New(newPool(t, schema)), jobs...)
+	errs := make([]error, movers)
+	var wg sync.WaitGroup
+	for w := range movers {
+		s := pgstore.New(newPool(t, schema))
+		wg.Go(func() {
+			for i := range calls {
+				p := webhook.UpdateJobsParams{From: []webhook.JobState{webhook.JobScheduled}, To: webhook.JobHeld}
+				if i%2 == 1 {
+					p.From, p.To = []webhook.JobState{webhook.JobHeld}, webhook.JobScheduled
+				}
+				if (i+w)%2 == 0 {
+					p.Filter.MessageID = "m1"
+				} else {
+					p.Filter.UserID = "u1"
+				}
+				if replay && i%2 == 1 { // replay the jobs that the call before failed
+					q := webhook.JobsQuery{MessageID: p.Filter.MessageID, UserID: p.Filter.UserID, States: []webhook.JobState{webhook.JobFailed}}
+					if _, err := s.ReplayJobs(ctx, webhook.ReplayJobsParams{Query: q, Now: epoch}); err != nil {
+						errs[w] = err
+						return
+					}
+					continue
+				}
+				if replay {
+					p.To = webhook.JobFailed
+				}
+				if _, err := s.UpdateJobs(ctx, p); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("moves at once by message and by user: %v", err)
+		}
 	}
 }

@@ -160,7 +160,8 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 // countJobsSQL reads the counts of the messages of an IN list, or of all.
 const countJobsSQL = `SELECT message_id, state, n FROM webhook_job_counts WHERE n != 0`
 
-// CountJobs implements [webhook.Inspector] from webhook_job_counts, which triggers keep.
+// CountJobs implements [webhook.Inspector] from webhook_job_counts, which the writes that
+// save and move jobs keep (see counts).
 func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]webhook.MessageCounts, error) {
 	var out []webhook.MessageCounts
 	read := func(query string, args []any) error {
@@ -221,6 +222,8 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		return 0, err
 	}
 	w := jobsWhere(&p.Query)
+	// Each ID once: a dry run would count a job named in two IN lists twice.
+	p.IDs = slices.Compact(slices.Sorted(slices.Values(p.IDs)))
 	// One statement per state replayed, so that the moves are counted.
 	run := func(f func(from webhook.JobState, where string, args []any) error) error {
 		for _, from := range []webhook.JobState{webhook.JobCancelled, webhook.JobFailed, webhook.JobSkipped, webhook.JobSucceeded} {

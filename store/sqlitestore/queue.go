@@ -12,8 +12,8 @@ import (
 	"github.com/hookline/webhook"
 )
 
-// pendingSQL sums the counts of scheduled, running and held jobs that triggers keep by
-// message (see CountJobs): no job is read.
+// pendingSQL sums the counts of scheduled, running and held jobs kept by message (see
+// counts): no job is read.
 const pendingSQL = `SELECT state, sum(n) FROM webhook_job_counts
 	WHERE state IN ('scheduled', 'running', 'held') GROUP BY state`
 
@@ -54,8 +54,9 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 }
 
 // counts are changes to the counts of jobs by message and state of webhook_job_counts.
-// Enqueue, Claim and Finish, which save and move jobs by the batch, save their changes with
-// one statement per call; the triggers of webhook_jobs count the other moves.
+// Enqueue, Claim, Finish, UpdateJobs and ReplayJobs, which save and move jobs, save their
+// changes with one statement per call, in the same transaction; a trigger of webhook_jobs
+// counts the jobs deleted.
 type counts map[[2]string]int64
 
 // add adds n to the count of message's jobs in state.

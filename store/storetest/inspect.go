@@ -23,6 +23,10 @@ var inspectorRules = []rule{
 	{"ReplayJobsMovesEndedJobsBackKeepingTheirAttempts", testReplayJobs},
 	{"ReplayJobsRefusesAnEmptyFilterAndStatesNotEnded", testReplayRefuses},
 	{"ReplayJobsAtOnceMoveEachJobOnce", testReplayConcurrent},
+	{"CountJobsMatchesARecountAfterEveryKindOfMove", testCountsMatchRecount},
+	{"CountJobsMatchesARecountAfterMovesMadeAtOnce", testCountsMatchRecountAtOnce},
+	{"FindJobsAndReplayDryRunsAgreeWithJobsQueryMatch", testFindJobsMatchesJobs},
+	{"FindAttemptsAgreesWithAttemptLogQueryMatch", testFindAttemptsMatchesLog},
 }
 
 // inspector returns s as an Inspector, or skips the rule.
@@ -335,6 +339,9 @@ func testReplayJobs(t *testing.T, s webhook.Store) {
 		t.Errorf("ReplayJobs dry run of m1's failed, skipped and cancelled jobs = %d, want 2 (j2, j6)", n)
 	}
 	checkState(t, s, "after a dry run", "j2", webhook.JobFailed)
+	if n := replay(webhook.ReplayJobsParams{Query: q, IDs: slices.Repeat([]string{"j2"}, 1100), Now: at(time.Minute), DryRun: true}); n != 1 {
+		t.Errorf("ReplayJobs dry run of IDs naming j2 1100 times = %d, want 1: each job is counted once, as it is replayed once", n)
+	}
 	if n := replay(webhook.ReplayJobsParams{Query: q, IDs: []string{"j6", "j5"}, Now: at(time.Minute)}); n != 1 {
 		t.Errorf("ReplayJobs of m1's ended jobs among [j6 j5] = %d, want 1 (j6)", n)
 	}
