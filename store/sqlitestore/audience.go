@@ -197,11 +197,11 @@ func textSubject(t string) subject {
 const maxFloat = `1.797693134862315807937e308`
 
 // numberOf returns the number of the JSON subject sub: a number, or a string that spells
-// one as JSON writes it (canonical JSON, only the characters of a number, and an exponent
-// of at most 3 digits) and does not overflow a float64.
+// one as JSON writes it (canonical JSON, only the characters of a number, a sign after
+// an exponent's e included, and an exponent of at most 3 digits) and does not overflow a float64.
 func numberOf(sub subject) *sqlaudience.Number {
 	v := sub.val
-	isNum := "CASE WHEN json_valid(" + v + ") THEN json_type(" + v + ") IN ('integer', 'real') AND " + v + ` NOT GLOB '*[^-.0-9eE]*' AND ` +
+	isNum := "CASE WHEN json_valid(" + v + ") THEN json_type(" + v + ") IN ('integer', 'real') AND " + v + ` NOT GLOB '*[^-+.0-9eE]*' AND ` +
 		v + ` NOT GLOB '*[eE]*[0-9][0-9][0-9][0-9]*' AND abs(CAST(` + v + ` AS REAL)) < ` + maxFloat + " END"
 	str := "CASE WHEN " + sub.typ + " = 'text' THEN CASE WHEN " + isNum + " THEN "
 	return &sqlaudience.Number{
