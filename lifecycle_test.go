@@ -265,3 +265,39 @@ func TestTriggerCancelsOnlyForUnlessEvents(t *testing.T) {
 		t.Errorf("UpdateJobs called %d times for cart, view and purchase, want once, for purchase", n)
 	}
 }
+
+// Send of a deleted message is refused with ErrNotFound, as for a message never saved,
+// whether this Sender deleted it or another one did, whose deletion it sees once its catalog
+// is read again; a message another Sender saves after this one read its catalog is sent at
+// once.
+func TestSendOfADeletedMessage(t *testing.T) {
+	h := newHarness(t, &webhook.Config{PollInterval: time.Minute})
+	h.save(t, &webhook.Message{ID: "a", URL: h.recv.URL})
+	h.save(t, &webhook.Message{ID: "b", URL: h.recv.URL})
+	if err := h.sender.DeleteMessage(h.ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sender.Send(h.ctx, "a", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send of a message this Sender deleted = %v, want ErrNotFound", err)
+	}
+	if _, err := h.sender.InTx(h.store).Send(h.ctx, "a", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send in a transaction of a message this Sender deleted = %v, want ErrNotFound", err)
+	}
+	other, _ := webhooktest.NewSender(t, h.store, &webhook.Config{Clock: h.clock, PollInterval: time.Minute})
+	if _, err := other.Send(h.ctx, "b", "u1", nil, nil); err != nil { // other reads its catalog
+		t.Fatal(err)
+	}
+	if err := h.sender.DeleteMessage(h.ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	h.save(t, &webhook.Message{ID: "c", URL: h.recv.URL})
+	if _, err := other.Send(h.ctx, "c", "u1", nil, nil); err != nil {
+		t.Errorf("Send of a message another Sender saved = %v, want a job", err)
+	}
+	if _, err := other.Send(h.ctx, "b", "u2", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send of a message another Sender deleted, once the catalog was read again = %v, want ErrNotFound", err)
+	}
+	if got := h.jobStates(t, "a"); len(got) != 0 {
+		t.Errorf("the deleted message has jobs %v, want none", got)
+	}
+}
