@@ -207,10 +207,11 @@ func jsonNumber(j string) *sqlaudience.Number {
 }
 
 // instant returns the instant of the jsonb j, a string that Go's time.Parse reads with
-// time.RFC3339, as a timestamptz; NULL if it is not one.
+// time.RFC3339 (offset hours up to 24, minutes up to 60), as a timestamptz; NULL if it is
+// not one.
 func instant(j string) string {
 	s := "(" + j + " #>> '{}')"
-	const re = `'^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.,][0-9]+)?(Z|[+-]([01][0-9]|2[0-4]):[0-9]{2})$'`
+	const re = `'^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.,][0-9]+)?(Z|[+-]([01][0-9]|2[0-4]):([0-5][0-9]|60))$'`
 	y, m := "left("+s+", 4)::int", "substr("+s+", 6, 2)"
 	days := `CASE WHEN ` + m + ` IN ('04', '06', '09', '11') THEN 30 WHEN ` + m + ` = '02' THEN CASE WHEN (` + y + ` % 4 = 0 AND ` + y + ` % 100 <> 0) OR ` + y + ` % 400 = 0 THEN 29 ELSE 28 END ELSE 31 END`
 	offset := `CASE WHEN right(` + s + `, 1) = 'Z' THEN 0 ELSE (substr(` + s + `, length(` + s + `) - 5, 1) || '1')::int * (substr(` + s + `, length(` + s + `) - 4, 2)::int * 60 + right(` + s + `, 2)::int) END`

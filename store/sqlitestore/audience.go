@@ -166,13 +166,14 @@ type subject struct {
 	set      string // whether an instant or number is set
 }
 
-// instantKey returns, for the string s that Go's time.Parse reads with time.RFC3339, a
-// key that sorts as the instants do (see keyOf), and NULL for any other value.
+// instantKey returns, for the string s that Go's time.Parse reads with time.RFC3339
+// (offset hours up to 24, minutes up to 60), a key that sorts as the instants do (see
+// keyOf), and NULL for any other value.
 func instantKey(s string) string {
 	z := "substr(" + s + ", -6)" // the offset, if not Z
 	frac := "CASE WHEN " + s + " GLOB '*Z' THEN substr(" + s + ", 20, length(" + s + ") - 20) ELSE substr(" + s + ", 20, length(" + s + ") - 25) END"
 	valid := "typeof(" + s + ") = 'text' AND " + s + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]*' AND substr(" + s + ", 12, 2) <= '23' AND " +
-		"(" + s + " GLOB '*Z' OR (" + z + " GLOB '[+-][0-2][0-9]:[0-9][0-9]' AND substr(" + z + ", 2, 2) <= '24')) AND " +
+		"(" + s + " GLOB '*Z' OR (" + z + " GLOB '[+-][0-2][0-9]:[0-9][0-9]' AND substr(" + z + ", 2, 2) <= '24' AND substr(" + z + ", 5, 2) <= '60')) AND " +
 		"(" + frac + " = '' OR (substr(" + frac + ", 1, 1) IN ('.', ',') AND length(" + frac + ") > 1 AND substr(" + frac + ", 2) NOT GLOB '*[^0-9]*'))"
 	offset := "CASE WHEN " + s + " GLOB '*Z' THEN 0 ELSE (CASE substr(" + z + ", 1, 1) WHEN '-' THEN -1 ELSE 1 END) * (CAST(substr(" + z + ", 2, 2) AS INTEGER) * 60 + CAST(substr(" + z + ", 5, 2) AS INTEGER)) END"
 	date := "substr(" + s + ", 1, 10)"
