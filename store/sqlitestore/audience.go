@@ -16,7 +16,8 @@ var _ webhook.AudienceStore = (*Store)(nil)
 // CountAudience implements [webhook.AudienceStore] in one statement over the users, each
 // event criterion a correlated aggregate of the user's events by the index on (user_id,
 // name, time). It refuses buckets with [webhook.ErrUnsupportedFilter] (SQLite has no
-// SHA-256), for the Sender to evaluate in Go.
+// SHA-256), and attribute and parameter names with a double quote or a backslash, for the
+// Sender to evaluate in Go.
 func (s *Store) CountAudience(ctx context.Context, q webhook.AudienceQuery) (int, error) {
 	var c audienceSQL
 	where, err := c.filter(q.Filter)
@@ -77,10 +78,12 @@ func (c *audienceSQL) Subject(f *webhook.AudienceFilter) (subject, error) {
 }
 
 // jsonAt returns the subject at the key of the JSON document doc, under the key parent if
-// it is not empty.
+// it is not empty. A key with a double quote or a backslash is refused: a JSON path quotes
+// the key, and SQLite reads a backslash in it as an escape (a key ending in one makes the
+// path invalid, another selects a different key).
 func (c *audienceSQL) jsonAt(doc, parent, key string) (subject, error) {
-	if strings.Contains(key, `"`) {
-		return subject{}, sqlaudience.Unsupported("a key with a double quote: %q", key)
+	if strings.ContainsAny(key, `"\`) {
+		return subject{}, sqlaudience.Unsupported("a key with a double quote or a backslash: %q", key)
 	}
 	path := `$.`
 	if parent != "" {

@@ -14,6 +14,7 @@ import (
 
 var audienceRules = []rule{
 	{"SelectsTheUsersTheGoEvaluatorSelects", testAudienceAgreesWithGo},
+	{"NamesWithAnyCharacters", testAudienceNames},
 }
 
 // Sizes of the generated population and audiences.
@@ -120,6 +121,58 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 		}
 	}
 	t.Logf("%d audiences checked, %d refused with ErrUnsupportedFilter", checked, unsupported)
+}
+
+// testAudienceNames checks that attributes and event parameters whose names hold
+// characters that a query language may give a meaning to (quotes, a backslash, a dot,
+// brackets, HTML characters that JSON escapes) are selected as the Go evaluator selects
+// them, or refused with ErrUnsupportedFilter.
+func testAudienceNames(t *testing.T, s webhook.Store) {
+	as, ok := s.(webhook.AudienceStore)
+	if !ok {
+		t.Skip("the Store does not implement webhook.AudienceStore")
+	}
+	ctx := t.Context()
+	names := []string{`a\b`, `a\`, `a"b`, `a'b`, `a.b`, `a[0]`, `$`, `a<b&c>`, "a\tb", `\u0041`, "A", "é"}
+	var ups []webhook.UserUpdate
+	var evs []webhook.Event
+	for i, name := range names {
+		id := fmt.Sprintf("u%02d", i)
+		ups = append(ups, webhook.UserUpdate{User: webhook.User{ID: id, Attributes: webhook.Map{name: "v"}}, Replace: true})
+		evs = append(evs, webhook.Event{ID: id, UserID: id, Name: "e", Time: at(-time.Minute), Params: webhook.Map{name: int64(2)}})
+	}
+	must(t, "PutUsers", s.PutUsers(ctx, webhook.PutUsersParams{Users: ups, Now: at(-time.Hour)}))
+	saveEvents(t, s, evs...)
+	users, err := s.Users(ctx, webhook.UserQuery{Limit: len(names) + 1})
+	must(t, "Users", err)
+	history := map[string][]webhook.Event{}
+	for _, u := range users {
+		history[u.ID] = events(t, s, webhook.EventQuery{UserID: u.ID})
+	}
+	for _, name := range names {
+		for _, a := range []webhook.Audience{
+			webhook.Attr(name, webhook.OpEq, "v"),
+			webhook.EventStat("e", webhook.AggSum, name, 0, webhook.OpEq, 2),
+			webhook.Did("e", 0, webhook.OpGte, 1).WhereParam(name, webhook.OpEq, 2),
+		} {
+			f, err := a.Filter(at(0))
+			must(t, "Filter", err)
+			want := 0
+			for _, u := range users {
+				if f.Match(&u, history[u.ID]) {
+					want++
+				}
+			}
+			n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
+			if errors.Is(err, webhook.ErrUnsupportedFilter) {
+				continue
+			}
+			if err != nil || n != want {
+				js, _ := json.Marshal(a)
+				t.Errorf("CountAudience(%s) = %d, %v; the Go evaluator selects %d", js, n, err, want)
+			}
+		}
+	}
 }
 
 // describeDiff names a few users one side selects and the other does not, with their
