@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -299,5 +300,28 @@ func TestSendOfADeletedMessage(t *testing.T) {
 	}
 	if got := h.jobStates(t, "a"); len(got) != 0 {
 		t.Errorf("the deleted message has jobs %v, want none", got)
+	}
+}
+
+// Sends of a deleted message read the catalog again once, not each time: a burst of them does
+// not make every Send and Trigger wait for catalog reads.
+func TestSendsOfADeletedMessageReadTheCatalogOnce(t *testing.T) {
+	ctx := t.Context()
+	store := &storeReads{Store: memstore.New()}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler)})
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMessage(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	before := store.reads("Catalog")
+	for range 5 {
+		if _, err := s.Send(ctx, "m", "u", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+			t.Fatalf("Send of a deleted message = %v, want ErrNotFound", err)
+		}
+	}
+	if n := store.reads("Catalog") - before; n != 2 {
+		t.Errorf("5 Sends of a deleted message read the catalog %d times, want 2 (once as it was stale, once to tell the message deleted)", n)
 	}
 }

@@ -350,7 +350,9 @@ func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[
 // unless inTx, so that a Send reads nothing from the Store but its enqueue, and otherwise
 // read from store. A message the catalog does not have was saved by another Sender since it
 // was read, or deleted, or never saved: it is read from store, and, since store returns the
-// current version of a deleted message too, the catalog is then read again to tell which. As
+// current version of a deleted message too, the catalog is then read again to tell which
+// (once per deleted message until the catalog is next read, so that Sends of one do not
+// make every Send and Trigger wait for catalog reads). As
 // for Trigger, a message saved or deleted by another Sender sharing the Store takes effect
 // within Config.PollInterval, and one saved or deleted by this Sender at once.
 func (s *Sender) currentMessage(ctx context.Context, store Store, inTx bool, id string) (*Message, error) {
@@ -362,6 +364,9 @@ func (s *Sender) currentMessage(ctx context.Context, store Store, inTx bool, id 
 	if ok && !inTx {
 		return m, nil
 	}
+	if _, gone := cat.gone.Load(id); gone {
+		return nil, ErrNotFound
+	}
 	if m, err = loadMessage(ctx, store, id, 0); err != nil || ok {
 		return m, err
 	}
@@ -370,7 +375,8 @@ func (s *Sender) currentMessage(ctx context.Context, store Store, inTx bool, id 
 		return nil, err
 	}
 	if _, ok := cat.messages[id]; !ok {
-		return nil, ErrNotFound // deleted
+		cat.gone.Store(id, true) // until the catalog is read again
+		return nil, ErrNotFound
 	}
 	return m, nil
 }
