@@ -232,10 +232,14 @@ func (c *audienceSQL) Empty(sub subject) string {
 		sub.typ + " IN ('array', 'object') AND " + sub.val + " IN ('[]', '{}')))"
 }
 
-// StartsWith implements sqlaudience.Dialect: byte-wise.
+// StartsWith implements sqlaudience.Dialect: byte-wise. Every string starts with "" (which
+// substr cannot say: it makes an empty blob NULL).
 func (c *audienceSQL) StartsWith(sub subject, prefix string) string {
 	if sub.typ == "" {
 		return sqlaudience.Never
+	}
+	if prefix == "" {
+		return "(" + sub.typ + " = 'text')"
 	}
 	p := c.add(prefix)
 	return "(" + sub.typ + " = 'text' AND substr(CAST(" + sub.val + " AS BLOB), 1, length(CAST(" + p + " AS BLOB))) = CAST(" + p + " AS BLOB))"

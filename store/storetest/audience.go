@@ -71,6 +71,8 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 			audiences = append(audiences, g.event(agg, op))
 		}
 	}
+	// Every string starts with the empty string, the empty string too.
+	audiences = append(audiences, webhook.Attr("a", webhook.OpStartsWith, ""), webhook.Not(webhook.Attr("b", webhook.OpStartsWith, "")))
 	for n := len(audiences) + audienceAudiences; len(audiences) < n; {
 		if a := g.audience(0); a.Validate() == nil {
 			audiences = append(audiences, a)
