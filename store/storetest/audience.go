@@ -222,6 +222,7 @@ var (
 		"2001-02-03T04:05:06Z", "2001-02-03T09:35:06+05:30", "2001-01-01T00:00:00.5Z", "2001-02-30T00:00:00Z",
 		"2000-02-29T12:00:00,25-01:00", "2001-02-03t04:05:06Z", "0000-01-01T00:00:00Z", "2001-02-03T04:05:06+24:00",
 		"2001-02-03T04:05:06+05:60", "2001-02-03T04:05:06+05:61", "2001-02-03T04:05:06-00:99", "2001-02-03T4:05:06.5Z",
+		"2001-02-03T04:05:06.0000004Z", "2001-02-03T04:05:05.9999996Z", "2001-02-03T04:05:06.0000000009Z",
 		true, false, nil,
 		[]any{}, []any{"gold", int64(3)}, []any{"36", 2.5, true}, []any{"2001-02-03T04:05:06Z"},
 		map[string]any{}, map[string]any{"k": int64(1)},
@@ -230,7 +231,7 @@ var (
 	genCriterionValues = []any{
 		int64(0), int64(3), int64(36), int64(-2), int64(1000), 2.5, -0.5, 36.25, 5.0,
 		"gold", "Gold", "g", "", "36", "gol", "2.5",
-		"2001-02-03T04:05:06Z", "2001-02-03T04:05:06+05:30", "2000-06-01T00:00:00Z",
+		"2001-02-03T04:05:06Z", "2001-02-03T04:05:06+05:30", "2000-06-01T00:00:00Z", "2001-02-03T04:05:06.0000004Z",
 		true, false,
 	}
 	genOps    = []webhook.Op{webhook.OpExists, webhook.OpNotExists, webhook.OpEq, webhook.OpNe, webhook.OpContains, webhook.OpNotContains, webhook.OpStartsWith, webhook.OpEmpty, webhook.OpGt, webhook.OpLt, webhook.OpGte, webhook.OpLte, webhook.OpBetween, webhook.OpIn, webhook.OpBefore, webhook.OpAfter, webhook.OpWithinLast, webhook.OpOlderThan}
