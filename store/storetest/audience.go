@@ -15,6 +15,7 @@ import (
 var audienceRules = []rule{
 	{"SelectsTheUsersTheGoEvaluatorSelects", testAudienceAgreesWithGo},
 	{"NamesWithAnyCharacters", testAudienceNames},
+	{"ListsAsLongAsAnAudienceTakes", testAudienceLongLists},
 }
 
 // Sizes of the generated population and audiences.
@@ -173,6 +174,63 @@ func testAudienceNames(t *testing.T, s webhook.Store) {
 				js, _ := json.Marshal(a)
 				t.Errorf("CountAudience(%s) = %d, %v; the Go evaluator selects %d", js, n, err, want)
 			}
+		}
+	}
+}
+
+// testAudienceLongLists checks that an audience with a list of as many values as
+// Audience.Validate takes, 10,000 numbers, one with four such lists, and one with as many
+// criteria as it takes, are counted and paged as the Go evaluator
+// selects, or refused with ErrUnsupportedFilter (and so evaluated in Go by the Sender), not
+// failed: a failure would fail AudienceSize and every page of a campaign's fan-out.
+func testAudienceLongLists(t *testing.T, s webhook.Store) {
+	as, ok := s.(webhook.AudienceStore)
+	if !ok {
+		t.Skip("the Store does not implement webhook.AudienceStore")
+	}
+	ctx := t.Context()
+	var ups []webhook.UserUpdate
+	for i := range 20 {
+		ups = append(ups, webhook.UserUpdate{User: webhook.User{ID: fmt.Sprintf("u%02d", i), Attributes: webhook.Map{"n": int64(i * 3000)}}, Replace: true})
+	}
+	must(t, "PutUsers", s.PutUsers(ctx, webhook.PutUsersParams{Users: ups, Now: at(-time.Hour)}))
+	var parts []webhook.Audience
+	for l := range 4 {
+		list := make([]any, 10000)
+		for i := range list {
+			list[i] = int64(l*10000 + i)
+		}
+		parts = append(parts, webhook.Attr("n", webhook.OpIn, list))
+	}
+	users, err := s.Users(ctx, webhook.UserQuery{Limit: 100})
+	must(t, "Users", err)
+	// And as many criteria as Audience.Validate takes, that compare no value.
+	var leaves []webhook.Audience
+	for range 996 {
+		leaves = append(leaves, webhook.UserField("test", webhook.OpNotExists, nil))
+	}
+	many := webhook.All(webhook.Any(leaves...), webhook.Attr("n", webhook.OpLt, 9000))
+	for _, a := range []webhook.Audience{parts[0], webhook.Any(parts...), many} {
+		f, err := a.Filter(at(0))
+		must(t, "Filter", err)
+		var want []string
+		for _, u := range users {
+			if f.Match(&u, nil) {
+				want = append(want, u.ID)
+			}
+		}
+		js, _ := json.Marshal(a)
+		what := fmt.Sprintf("an audience of %d bytes", len(js))
+		n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
+		if errors.Is(err, webhook.ErrUnsupportedFilter) {
+			continue
+		}
+		if err != nil || n != len(want) {
+			t.Errorf("CountAudience of %s = %d, %v; the Go evaluator selects %d", what, n, err, len(want))
+		}
+		page, err := as.AudienceUsers(ctx, webhook.AudienceQuery{Filter: f, Limit: 100})
+		if err != nil || len(page) != len(want) {
+			t.Errorf("AudienceUsers of %s = %d users, %v; the Go evaluator selects %d", what, len(page), err, len(want))
 		}
 	}
 }
