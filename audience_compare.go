@@ -75,9 +75,10 @@ func newOperand(v any) (operand, bool) {
 	return operand{}, false
 }
 
-// parseInstant parses an RFC 3339 time, quickly rejecting strings that cannot be one.
+// parseInstant parses an RFC 3339 time, quickly rejecting strings that cannot be one. The
+// hour has two digits, as RFC 3339 says (time.Parse would take one).
 func parseInstant(s string) (time.Time, bool) {
-	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' || s[0] < '0' || s[0] > '9' {
+	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' || s[13] != ':' || s[0] < '0' || s[0] > '9' {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339, s)

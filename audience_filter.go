@@ -91,8 +91,9 @@ const (
 // exactly; otherwise both compare as float64.
 //
 // Strings compare byte-wise. An instant is a string that Go's time.Parse reads with
-// time.RFC3339 (a fraction after '.' or ','; offset hours up to 24), or
-// a time; instants compare as instants, to the microsecond. Booleans are only equal or not.
+// time.RFC3339 with a two-digit hour (a fraction after '.' or ','; offset hours up to 24,
+// minutes up to 60), or a time; instants compare as instants, to the nanosecond (a string
+// may spell more digits than a Store keeps in its times). Booleans are only equal or not.
 //
 // Tests. A [ValueTest] on a subject, where "set" means present and not null:
 //   - OpExists: set; OpNotExists: not set; OpEmpty: not set, or "", [] or {}.

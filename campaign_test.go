@@ -695,8 +695,11 @@ func (s *storeReads) count(method string) {
 }
 
 func (s *storeReads) Messages(ctx context.Context, q webhook.MessageQuery) ([]*webhook.Message, error) {
-	if q.ID != "" {
+	switch {
+	case q.ID != "":
 		s.count("Message") // a read of one message, not of the catalog
+	case q.Event == "":
+		s.count("Catalog") // a page of the catalog
 	}
 	return s.Store.Messages(ctx, q)
 }

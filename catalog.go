@@ -24,12 +24,16 @@ type catalog struct {
 	read time.Time // when snap was read; zero if it must be read again
 }
 
-// catalogSnapshot is the catalog as read at one time. It is not changed once read.
+// catalogSnapshot is the catalog as read at one time. It is not changed once read, but for
+// gone.
 type catalogSnapshot struct {
 	messages  map[string]*Message      // ID → the current version of the message, if not deleted
 	triggered map[string][]*Message    // event name → the messages it triggers, in ID order
 	unless    map[string]bool          // the event names some message's Delivery.Unless names
 	states    map[string]CampaignState // message ID → its campaign's state, if it has one
+	// gone holds the IDs of deleted messages that a Send asked for (see
+	// Sender.currentMessage), so that another Send of one reads nothing more.
+	gone sync.Map
 }
 
 // catalogPage is how many messages the catalog reads at a time.

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,5 +264,64 @@ func TestTriggerCancelsOnlyForUnlessEvents(t *testing.T) {
 	}
 	if n := store.n.Load(); n != 1 {
 		t.Errorf("UpdateJobs called %d times for cart, view and purchase, want once, for purchase", n)
+	}
+}
+
+// Send of a deleted message is refused with ErrNotFound, as for a message never saved,
+// whether this Sender deleted it or another one did, whose deletion it sees once its catalog
+// is read again; a message another Sender saves after this one read its catalog is sent at
+// once.
+func TestSendOfADeletedMessage(t *testing.T) {
+	h := newHarness(t, &webhook.Config{PollInterval: time.Minute})
+	h.save(t, &webhook.Message{ID: "a", URL: h.recv.URL})
+	h.save(t, &webhook.Message{ID: "b", URL: h.recv.URL})
+	if err := h.sender.DeleteMessage(h.ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sender.Send(h.ctx, "a", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send of a message this Sender deleted = %v, want ErrNotFound", err)
+	}
+	if _, err := h.sender.InTx(h.store).Send(h.ctx, "a", "u1", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send in a transaction of a message this Sender deleted = %v, want ErrNotFound", err)
+	}
+	other, _ := webhooktest.NewSender(t, h.store, &webhook.Config{Clock: h.clock, PollInterval: time.Minute})
+	if _, err := other.Send(h.ctx, "b", "u1", nil, nil); err != nil { // other reads its catalog
+		t.Fatal(err)
+	}
+	if err := h.sender.DeleteMessage(h.ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	h.save(t, &webhook.Message{ID: "c", URL: h.recv.URL})
+	if _, err := other.Send(h.ctx, "c", "u1", nil, nil); err != nil {
+		t.Errorf("Send of a message another Sender saved = %v, want a job", err)
+	}
+	if _, err := other.Send(h.ctx, "b", "u2", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("Send of a message another Sender deleted, once the catalog was read again = %v, want ErrNotFound", err)
+	}
+	if got := h.jobStates(t, "a"); len(got) != 0 {
+		t.Errorf("the deleted message has jobs %v, want none", got)
+	}
+}
+
+// Sends of a deleted message read the catalog again once, not each time: a burst of them does
+// not make every Send and Trigger wait for catalog reads.
+func TestSendsOfADeletedMessageReadTheCatalogOnce(t *testing.T) {
+	ctx := t.Context()
+	store := &storeReads{Store: memstore.New()}
+	s, _ := webhooktest.NewSender(t, store, &webhook.Config{Clock: webhooktest.NewFakeClock(epoch), Logger: slog.New(slog.DiscardHandler)})
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "https://example.com/m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMessage(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	before := store.reads("Catalog")
+	for range 5 {
+		if _, err := s.Send(ctx, "m", "u", nil, nil); !errors.Is(err, webhook.ErrNotFound) {
+			t.Fatalf("Send of a deleted message = %v, want ErrNotFound", err)
+		}
+	}
+	if n := store.reads("Catalog") - before; n != 2 {
+		t.Errorf("5 Sends of a deleted message read the catalog %d times, want 2 (once as it was stale, once to tell the message deleted)", n)
 	}
 }

@@ -327,15 +327,18 @@ func (s *Sender) updateUsers(ctx context.Context, store Store, updates []UserUpd
 // only an ID. opts may be nil: the job is then due now, and every call enqueues a new job.
 // The current version is read from the catalog of messages that Trigger reads too: a message
 // saved by another Sender sharing the Store is sent in its new version here within
-// Config.PollInterval, one saved by this Sender at once.
+// Config.PollInterval, one saved by this Sender at once; likewise, a message deleted by
+// another Sender may still be sent here within Config.PollInterval, one deleted by this
+// Sender is not.
 //
 // With opts.Key, Send is idempotent: a second Send of the message to the user with the same
 // key enqueues nothing and returns the ID of the first call's job, whether it was sent yet or
 // not, so a caller can retry a Send whose answer it did not get.
 //
-// It returns an error wrapping ErrNotFound if there is no such message, one wrapping
-// ErrInvalid if userID is empty, params are not JSON values, or the message is disabled, and
-// one wrapping [ErrWaiting] if the user waits for the winner of the message's A/B test.
+// It returns an error wrapping ErrNotFound if there is no such message or it was deleted,
+// one wrapping ErrInvalid if userID is empty, params are not JSON values, or the message is
+// disabled, and one wrapping [ErrWaiting] if the user waits for the winner of the message's
+// A/B test.
 func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[string]any, opts *SendOptions) (string, error) {
 	if err := s.made(); err != nil {
 		return "", err
@@ -344,21 +347,38 @@ func (s *Sender) Send(ctx context.Context, messageID, userID string, params map[
 }
 
 // currentMessage returns the current version of message id for a Send: from the catalog
-// unless inTx, so that a Send reads nothing from the Store but its enqueue, and otherwise, or
-// if the catalog does not have it (saved by another Sender since it was read, or deleted),
-// read from store. As for Trigger, a message saved by another Sender sharing the Store
-// takes effect within Config.PollInterval, and one saved by this Sender at once.
+// unless inTx, so that a Send reads nothing from the Store but its enqueue, and otherwise
+// read from store. A message the catalog does not have was saved by another Sender since it
+// was read, or deleted, or never saved: it is read from store, and, since store returns the
+// current version of a deleted message too, the catalog is then read again to tell which
+// (once per deleted message until the catalog is next read, so that Sends of one do not
+// make every Send and Trigger wait for catalog reads). As
+// for Trigger, a message saved or deleted by another Sender sharing the Store takes effect
+// within Config.PollInterval, and one saved or deleted by this Sender at once.
 func (s *Sender) currentMessage(ctx context.Context, store Store, inTx bool, id string) (*Message, error) {
-	if !inTx {
-		cat, err := s.catalog.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if m, ok := cat.messages[id]; ok {
-			return m, nil
-		}
+	cat, err := s.catalog.get(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return loadMessage(ctx, store, id, 0)
+	m, ok := cat.messages[id]
+	if ok && !inTx {
+		return m, nil
+	}
+	if _, gone := cat.gone.Load(id); gone {
+		return nil, ErrNotFound
+	}
+	if m, err = loadMessage(ctx, store, id, 0); err != nil || ok {
+		return m, err
+	}
+	s.catalog.invalidate()
+	if cat, err = s.catalog.get(ctx); err != nil {
+		return nil, err
+	}
+	if _, ok := cat.messages[id]; !ok {
+		cat.gone.Store(id, true) // until the catalog is read again
+		return nil, ErrNotFound
+	}
+	return m, nil
 }
 
 // SendOptions are the options of [Sender.Send].

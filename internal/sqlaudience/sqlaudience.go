@@ -5,7 +5,6 @@ package sqlaudience
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/hookline/webhook"
 )
@@ -63,7 +62,7 @@ func Compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
 		if f.Kind == webhook.FilterAny {
 			op = " OR "
 		}
-		return "(" + strings.Join(parts, op) + ")", nil
+		return join(parts, op), nil
 	case webhook.FilterNot:
 		p, err := Compile(f.Parts[0], d)
 		return "NOT " + p, err
@@ -73,6 +72,18 @@ func Compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
 		return "", err
 	}
 	return Test(d, s, f.Test)
+}
+
+// join joins conds with the SQL operator op (" AND " or " OR ") as a balanced tree of
+// parentheses, so that the expression is nested as deep as the logarithm of their number,
+// not their number: SQLite refuses an expression nested more than 1,000 deep, as a chain of
+// the comparisons of a long OpIn list is.
+func join(conds []string, op string) string {
+	if len(conds) == 1 {
+		return "(" + conds[0] + ")"
+	}
+	mid := len(conds) / 2
+	return "(" + join(conds[:mid], op) + op + join(conds[mid:], op) + ")"
 }
 
 // ops are the SQL operators of the comparisons.
@@ -104,7 +115,7 @@ func Test[S any](d Dialect[S], s S, t webhook.ValueTest) (string, error) {
 				break
 			}
 		}
-		p = "(" + strings.Join(parts, " OR ") + ")"
+		p = join(parts, " OR ")
 	case webhook.OpStartsWith:
 		p = d.StartsWith(s, t.Values[0].Text)
 	case webhook.OpContains, webhook.OpNotContains:

@@ -443,9 +443,14 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	var jobs []*webhook.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
-		// One statement per state moved from, so that the moves are counted.
+		// One statement per state moved from, so that the moves are counted; p.To's first, so
+		// that no job moved into it is moved, and returned, again.
 		var moves counts
-		for _, from := range slices.Compact(slices.Sorted(slices.Values(p.From))) {
+		froms := slices.Compact(slices.Sorted(slices.Values(p.From)))
+		if i := slices.Index(froms, p.To); i > 0 {
+			froms[0], froms[i] = froms[i], froms[0]
+		}
+		for _, from := range froms {
 			err := forJobs(f, []webhook.JobState{from}, func(where string, args []any) error {
 				rows, err := s.stmt(ctx, tx, `UPDATE OR IGNORE webhook_jobs SET `+set+` WHERE `+where+` RETURNING `+jobColumns).
 					QueryContext(ctx, append(slices.Clip(setArgs), args...)...)

@@ -371,3 +371,117 @@ func TestMigrateInspectorBackfills(t *testing.T) {
 		t.Errorf("attempts' host and status after 0005 = %q, want %q", got, want)
 	}
 }
+
+// TestMigrationChainKeepsTheQueueCounts applies the migrations one after another to a
+// database with jobs in every state, as a Store on each version would have them: up to 0003,
+// then 0004 (whose triggers count the held jobs while it is the last, through a move into and
+// out of held), then the rest with Migrate. QueueStats and CountJobs then count every job, and
+// the Store's moves keep the counts equal to the jobs' states.
+func TestMigrationChainKeepsTheQueueCounts(t *testing.T) {
+	names, err := fs.Glob(sqlitestore.Migrations, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(names, func(n string) bool { return strings.HasPrefix(n, "0004_") })
+	if i < 0 {
+		t.Fatalf("no migration 0004 in %v", names)
+	}
+	db := openDB(t)
+	exec(t, db, `CREATE TABLE webhook_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`)
+	apply := func(names ...string) {
+		for _, name := range names {
+			src, err := fs.ReadFile(sqlitestore.Migrations, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exec(t, db, string(src), `INSERT INTO webhook_migrations (version) VALUES (`+strings.TrimLeft(name[:4], "0")+`)`)
+		}
+	}
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ns := func(d time.Duration) string { return fmt.Sprint(base.Add(d).UnixNano()) }
+	apply(names[:i]...)
+	exec(t, db, `INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, attempts, created_at, due_at, lease_owner, lease_expires_at, ready_at) VALUES
+		('s1', 'k1', 'm', 1, 'u1', 'scheduled', 0, `+ns(0)+`, `+ns(time.Minute)+`, NULL, NULL, `+ns(time.Minute)+`),
+		('s2', 'k2', 'n', 1, 'u2', 'scheduled', 1, `+ns(0)+`, `+ns(2*time.Minute)+`, NULL, NULL, `+ns(2*time.Minute)+`),
+		('r1', 'k3', 'm', 1, 'u3', 'running', 0, `+ns(0)+`, `+ns(0)+`, 'old', `+ns(3*time.Minute)+`, `+ns(3*time.Minute)+`),
+		('h1', 'k4', 'm', 1, 'u4', 'held', 0, `+ns(0)+`, `+ns(time.Minute)+`, NULL, NULL, NULL),
+		('h2', 'k5', 'n', 1, 'u5', 'held', 0, `+ns(0)+`, `+ns(time.Minute)+`, NULL, NULL, NULL),
+		('e1', 'k6', 'm', 1, 'u6', 'succeeded', 1, `+ns(0)+`, `+ns(0)+`, NULL, NULL, NULL),
+		('e2', 'k7', 'm', 1, 'u7', 'failed', 3, `+ns(0)+`, `+ns(0)+`, NULL, NULL, NULL),
+		('e3', 'k8', 'n', 1, 'u8', 'cancelled', 0, `+ns(0)+`, `+ns(0)+`, NULL, NULL, NULL),
+		('e4', 'k9', 'n', 1, 'u9', 'skipped', 1, `+ns(0)+`, `+ns(0)+`, NULL, NULL, NULL)`)
+	apply(names[i])
+	// At 0004: h2 is released, and a new held job enqueued.
+	exec(t, db, `UPDATE webhook_jobs SET state = 'scheduled', ready_at = `+ns(90*time.Second)+` WHERE id = 'h2'`,
+		`INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, attempts, created_at, due_at)
+		VALUES ('h3', 'k10', 'n', 1, 'u10', 'held', 0, `+ns(0)+`, `+ns(time.Minute)+`)`)
+	var held int
+	if err := db.QueryRowContext(t.Context(), `SELECT n FROM webhook_held_jobs`).Scan(&held); err != nil || held != 2 {
+		t.Errorf("held jobs counted at 0004 = %d, %v; want 2", held, err)
+	}
+	s := sqlitestore.New(db)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	st, err := s.QueueStats(ctx, webhook.QueueStatsParams{Now: base.Add(time.Hour)})
+	if want := (webhook.QueueStats{Scheduled: 3, Running: 1, Held: 2, OldestDue: base.Add(time.Minute)}); err != nil || !cmp.Equal(st, want) {
+		t.Errorf("QueueStats after the migrations = %+v, %v; want %+v", st, err, want)
+	}
+	checkCounts := func(when string, want map[string]map[webhook.JobState]int64) {
+		t.Helper()
+		cs, err := s.CountJobs(ctx, webhook.CountJobsParams{})
+		if err != nil {
+			t.Fatalf("CountJobs %s: %v", when, err)
+		}
+		got := map[string]map[webhook.JobState]int64{}
+		for _, c := range cs {
+			got[c.MessageID] = map[webhook.JobState]int64{}
+			for st, n := range c.States {
+				if n != 0 {
+					got[c.MessageID][st] = n
+				}
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("CountJobs %s (-want +got):\n%s", when, diff)
+		}
+	}
+	checkCounts("after the migrations", map[string]map[webhook.JobState]int64{
+		"m": {webhook.JobScheduled: 1, webhook.JobRunning: 1, webhook.JobHeld: 1, webhook.JobSucceeded: 1, webhook.JobFailed: 1},
+		"n": {webhook.JobScheduled: 2, webhook.JobHeld: 1, webhook.JobCancelled: 1, webhook.JobSkipped: 1},
+	})
+	// The Store moves the jobs on: it claims the scheduled ones and the one whose lease
+	// expired, finishes two, and cancels the held job of m.
+	res, err := s.Claim(ctx, webhook.ClaimParams{Now: base.Add(time.Hour), Owner: "new", Lease: time.Minute, Limit: 10})
+	if err != nil || len(res.Jobs) != 4 {
+		t.Fatalf("Claim = %d jobs, %v; want s1, s2, h2 and r1", len(res.Jobs), err)
+	}
+	var fin []webhook.Finished
+	for _, j := range res.Jobs {
+		switch j.ID {
+		case "s1":
+			j.State = webhook.JobSucceeded
+		case "r1":
+			j.State, j.DueAt = webhook.JobScheduled, base.Add(2*time.Hour)
+		default:
+			continue
+		}
+		fin = append(fin, webhook.Finished{Job: j})
+	}
+	if errs, err := s.Finish(ctx, webhook.FinishParams{Jobs: fin}); err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("Finish = %v, %v", errs, err)
+	}
+	if _, err := s.UpdateJobs(ctx, webhook.UpdateJobsParams{Filter: webhook.JobFilter{MessageID: "m"}, From: []webhook.JobState{webhook.JobHeld},
+		To: webhook.JobCancelled, Now: base.Add(time.Hour), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts("after claims and finishes", map[string]map[webhook.JobState]int64{
+		"m": {webhook.JobScheduled: 1, webhook.JobSucceeded: 2, webhook.JobFailed: 1, webhook.JobCancelled: 1},
+		"n": {webhook.JobRunning: 2, webhook.JobHeld: 1, webhook.JobCancelled: 1, webhook.JobSkipped: 1},
+	})
+	st, err = s.QueueStats(ctx, webhook.QueueStatsParams{Now: base.Add(time.Hour)})
+	if want := (webhook.QueueStats{Scheduled: 1, Running: 2, Held: 1}); err != nil || !cmp.Equal(st, want) {
+		t.Errorf("QueueStats after the moves = %+v, %v; want %+v", st, err, want)
+	}
+}

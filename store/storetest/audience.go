@@ -14,6 +14,8 @@ import (
 
 var audienceRules = []rule{
 	{"SelectsTheUsersTheGoEvaluatorSelects", testAudienceAgreesWithGo},
+	{"NamesWithAnyCharacters", testAudienceNames},
+	{"ListsAsLongAsAnAudienceTakes", testAudienceLongLists},
 }
 
 // Sizes of the generated population and audiences.
@@ -70,6 +72,8 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 			audiences = append(audiences, g.event(agg, op))
 		}
 	}
+	// Every string starts with the empty string, the empty string too.
+	audiences = append(audiences, webhook.Attr("a", webhook.OpStartsWith, ""), webhook.Not(webhook.Attr("b", webhook.OpStartsWith, "")))
 	for n := len(audiences) + audienceAudiences; len(audiences) < n; {
 		if a := g.audience(0); a.Validate() == nil {
 			audiences = append(audiences, a)
@@ -122,6 +126,115 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 	t.Logf("%d audiences checked, %d refused with ErrUnsupportedFilter", checked, unsupported)
 }
 
+// testAudienceNames checks that attributes and event parameters whose names hold
+// characters that a query language may give a meaning to (quotes, a backslash, a dot,
+// brackets, HTML characters that JSON escapes) are selected as the Go evaluator selects
+// them, or refused with ErrUnsupportedFilter.
+func testAudienceNames(t *testing.T, s webhook.Store) {
+	as, ok := s.(webhook.AudienceStore)
+	if !ok {
+		t.Skip("the Store does not implement webhook.AudienceStore")
+	}
+	ctx := t.Context()
+	names := []string{`a\b`, `a\`, `a"b`, `a'b`, `a.b`, `a[0]`, `$`, `a<b&c>`, "a\tb", `\u0041`, "A", "é"}
+	var ups []webhook.UserUpdate
+	var evs []webhook.Event
+	for i, name := range names {
+		id := fmt.Sprintf("u%02d", i)
+		ups = append(ups, webhook.UserUpdate{User: webhook.User{ID: id, Attributes: webhook.Map{name: "v"}}, Replace: true})
+		evs = append(evs, webhook.Event{ID: id, UserID: id, Name: "e", Time: at(-time.Minute), Params: webhook.Map{name: int64(2)}})
+	}
+	must(t, "PutUsers", s.PutUsers(ctx, webhook.PutUsersParams{Users: ups, Now: at(-time.Hour)}))
+	saveEvents(t, s, evs...)
+	users, err := s.Users(ctx, webhook.UserQuery{Limit: len(names) + 1})
+	must(t, "Users", err)
+	history := map[string][]webhook.Event{}
+	for _, u := range users {
+		history[u.ID] = events(t, s, webhook.EventQuery{UserID: u.ID})
+	}
+	for _, name := range names {
+		for _, a := range []webhook.Audience{
+			webhook.Attr(name, webhook.OpEq, "v"),
+			webhook.EventStat("e", webhook.AggSum, name, 0, webhook.OpEq, 2),
+			webhook.Did("e", 0, webhook.OpGte, 1).WhereParam(name, webhook.OpEq, 2),
+		} {
+			f, err := a.Filter(at(0))
+			must(t, "Filter", err)
+			want := 0
+			for _, u := range users {
+				if f.Match(&u, history[u.ID]) {
+					want++
+				}
+			}
+			n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
+			if errors.Is(err, webhook.ErrUnsupportedFilter) {
+				continue
+			}
+			if err != nil || n != want {
+				js, _ := json.Marshal(a)
+				t.Errorf("CountAudience(%s) = %d, %v; the Go evaluator selects %d", js, n, err, want)
+			}
+		}
+	}
+}
+
+// testAudienceLongLists checks that an audience with a list of as many values as
+// Audience.Validate takes, 10,000 numbers, one with four such lists, and one with as many
+// criteria as it takes, are counted and paged as the Go evaluator
+// selects, or refused with ErrUnsupportedFilter (and so evaluated in Go by the Sender), not
+// failed: a failure would fail AudienceSize and every page of a campaign's fan-out.
+func testAudienceLongLists(t *testing.T, s webhook.Store) {
+	as, ok := s.(webhook.AudienceStore)
+	if !ok {
+		t.Skip("the Store does not implement webhook.AudienceStore")
+	}
+	ctx := t.Context()
+	var ups []webhook.UserUpdate
+	for i := range 20 {
+		ups = append(ups, webhook.UserUpdate{User: webhook.User{ID: fmt.Sprintf("u%02d", i), Attributes: webhook.Map{"n": int64(i * 3000)}}, Replace: true})
+	}
+	must(t, "PutUsers", s.PutUsers(ctx, webhook.PutUsersParams{Users: ups, Now: at(-time.Hour)}))
+	var parts []webhook.Audience
+	for l := range 4 {
+		list := make([]any, 10000)
+		for i := range list {
+			list[i] = int64(l*10000 + i)
+		}
+		parts = append(parts, webhook.Attr("n", webhook.OpIn, list))
+	}
+	users, err := s.Users(ctx, webhook.UserQuery{Limit: 100})
+	must(t, "Users", err)
+	// And as many criteria as Audience.Validate takes, that compare no value.
+	var leaves []webhook.Audience
+	for range 996 {
+		leaves = append(leaves, webhook.UserField("test", webhook.OpNotExists, nil))
+	}
+	many := webhook.All(webhook.Any(leaves...), webhook.Attr("n", webhook.OpLt, 9000))
+	for _, a := range []webhook.Audience{parts[0], webhook.Any(parts...), many} {
+		f, err := a.Filter(at(0))
+		must(t, "Filter", err)
+		var want []string
+		for _, u := range users {
+			if f.Match(&u, nil) {
+				want = append(want, u.ID)
+			}
+		}
+		js, _ := json.Marshal(a)
+		what := fmt.Sprintf("an audience of %d bytes", len(js))
+		n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
+		if errors.Is(err, webhook.ErrUnsupportedFilter) {
+			continue
+		}
+		if err != nil || n != len(want) {
+			t.Errorf("CountAudience of %s = %d, %v; the Go evaluator selects %d", what, n, err, len(want))
+		}
+		page, err := as.AudienceUsers(ctx, webhook.AudienceQuery{Filter: f, Limit: 100})
+		if err != nil || len(page) != len(want) {
+			t.Errorf("AudienceUsers of %s = %d users, %v; the Go evaluator selects %d", what, len(page), err, len(want))
+		}
+	}
+}
+
 // describeDiff names a few users one side selects and the other does not, with their
 // attributes.
 func describeDiff(got, want []string, users []webhook.User) string {
@@ -162,10 +275,12 @@ var (
 	// are not quite, and empty values.
 	genValues = []any{
 		int64(0), int64(3), int64(36), int64(-2), int64(1000), 2.5, -0.5, 36.25, 1e300,
-		"36", "-2.5", "1e3", "3", "0.5e1", " 36", "+36", "0x24", "36 years", "007", "1e400", "1e-400", ".5", "1e002", "1e0002",
+		"36", "-2.5", "1e3", "3", "0.5e1", " 36", "+36", "0x24", "36 years", "007", "1e400", "1e-400", ".5", "1e002", "1e0002", "1e+3", "2.5E+2", "1e+0002",
 		"gold", "Gold", "golden", "silver", "", "göld", "g",
 		"2001-02-03T04:05:06Z", "2001-02-03T09:35:06+05:30", "2001-01-01T00:00:00.5Z", "2001-02-30T00:00:00Z",
 		"2000-02-29T12:00:00,25-01:00", "2001-02-03t04:05:06Z", "0000-01-01T00:00:00Z", "2001-02-03T04:05:06+24:00",
+		"2001-02-03T04:05:06+05:60", "2001-02-03T04:05:06+05:61", "2001-02-03T04:05:06-00:99", "2001-02-03T4:05:06.5Z",
+		"2001-02-03T04:05:06.0000004Z", "2001-02-03T04:05:05.9999996Z", "2001-02-03T04:05:06.0000000009Z",
 		true, false, nil,
 		[]any{}, []any{"gold", int64(3)}, []any{"36", 2.5, true}, []any{"2001-02-03T04:05:06Z"},
 		map[string]any{}, map[string]any{"k": int64(1)},
@@ -174,7 +289,7 @@ var (
 	genCriterionValues = []any{
 		int64(0), int64(3), int64(36), int64(-2), int64(1000), 2.5, -0.5, 36.25, 5.0,
 		"gold", "Gold", "g", "", "36", "gol", "2.5",
-		"2001-02-03T04:05:06Z", "2001-02-03T04:05:06+05:30", "2000-06-01T00:00:00Z",
+		"2001-02-03T04:05:06Z", "2001-02-03T04:05:06+05:30", "2000-06-01T00:00:00Z", "2001-02-03T04:05:06.0000004Z",
 		true, false,
 	}
 	genOps    = []webhook.Op{webhook.OpExists, webhook.OpNotExists, webhook.OpEq, webhook.OpNe, webhook.OpContains, webhook.OpNotContains, webhook.OpStartsWith, webhook.OpEmpty, webhook.OpGt, webhook.OpLt, webhook.OpGte, webhook.OpLte, webhook.OpBetween, webhook.OpIn, webhook.OpBefore, webhook.OpAfter, webhook.OpWithinLast, webhook.OpOlderThan}

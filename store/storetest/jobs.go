@@ -743,7 +743,8 @@ func testScheduleJobs(t *testing.T, s webhook.Store) {
 	f := claim(t, s, at(-time.Minute), "w", 1)[0]
 	f.State, f.Attempts = webhook.JobFailed, 6
 	must(t, "Finish", finishOne(t, s, f, nil))
-	enqueueJobs(t, s, mk("h1", webhook.JobHeld, 0), mk("h2", webhook.JobHeld, 10*time.Minute), mk("s1", webhook.JobScheduled, time.Hour))
+	enqueueJobs(t, s, mk("h1", webhook.JobHeld, 0), mk("h2", webhook.JobHeld, 10*time.Minute), mk("s1", webhook.JobScheduled, time.Hour),
+		mk("h3", webhook.JobHeld, time.Minute))
 	for _, tt := range []struct {
 		id     string
 		from   []webhook.JobState
@@ -754,6 +755,9 @@ func testScheduleJobs(t *testing.T, s webhook.Store) {
 		{"h2", held, at(20 * time.Minute), at(20 * time.Minute)},
 		{"s1", scheduled, at(2 * time.Hour), at(2 * time.Hour)},
 		{"failed", []webhook.JobState{webhook.JobFailed}, at(30 * time.Minute), at(30 * time.Minute)},
+		// From the state moved to as well (as Sender.RetryJob does): the job is moved, and
+		// returned, once.
+		{"h3", []webhook.JobState{webhook.JobScheduled, webhook.JobHeld}, at(30 * time.Minute), at(30 * time.Minute)},
 	} {
 		p := webhook.UpdateJobsParams{Filter: webhook.JobFilter{IDs: []string{tt.id}}, From: tt.from, To: webhook.JobScheduled, DueAt: tt.dueAt}
 		got := updateJobs(t, s, p)
@@ -769,7 +773,7 @@ func testScheduleJobs(t *testing.T, s webhook.Store) {
 		{0, []string{"h1"}},
 		{20*time.Minute - µs, nil},
 		{20 * time.Minute, []string{"h2"}},
-		{30 * time.Minute, []string{"failed"}},
+		{30 * time.Minute, []string{"failed", "h3"}},
 		{time.Hour, nil},
 		{2 * time.Hour, []string{"s1"}},
 	} {
