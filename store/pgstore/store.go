@@ -1,5 +1,5 @@
 // Package pgstore is a [webhook.Store] on PostgreSQL (pgx v5), for many app instances sharing
-// one job queue on a database they already run.
+// one job queue on a database they already run. It needs PostgreSQL 14 or later.
 //
 // # Setup
 //
