@@ -53,22 +53,12 @@ type audienceSQL struct {
 	args []any
 }
 
-// maxAudienceParams is how many parameters the condition of an audience may have, about
-// one per value compared (two per whole number). Each comparison repeats the expressions
-// that read its subject, and past a few hundred the statement costs far more than the
-// Sender's evaluation in Go: in PostgreSQL, a list of 300 numbers took 0.2 s to count 20
-// users, one of 1,000 took 24 s, and one of 10,000 (Audience.Validate takes as many) ran
-// for minutes, deaf to cancellation; a statement also takes at most 65,535 parameters, and
-// SQLite's at most 32,766.
-const maxAudienceParams = 500
-
-// filter returns f as an SQL condition that is never NULL. An audience with more values
-// than maxAudienceParams (an OpIn list can hold 10,000) is refused with
-// ErrUnsupportedFilter, for the Sender to evaluate in Go.
+// filter returns f as an SQL condition that is never NULL, or refuses it as
+// [sqlaudience.CheckParams] says.
 func (c *audienceSQL) filter(f *webhook.AudienceFilter) (string, error) {
 	where, err := sqlaudience.Compile(f, c)
-	if err == nil && len(c.args) > maxAudienceParams {
-		err = sqlaudience.Unsupported("%d values, more than %d", len(c.args), maxAudienceParams)
+	if err == nil {
+		err = sqlaudience.CheckParams(len(c.args))
 	}
 	return where, err
 }
