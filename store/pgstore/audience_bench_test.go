@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"testing"
 
@@ -25,17 +24,9 @@ func BenchmarkAudience1M(b *testing.B) {
 	ctx := context.Background()
 	pool := newPool(b, newSchema(b))
 	var users, events [][]any
-	storetest.AudiencePopulation(1_000_000, func(u webhook.User) {
-		data, err := json.Marshal(u)
-		if err != nil {
-			b.Fatal(err)
-		}
+	storetest.AudiencePopulation(1_000_000, func(u webhook.User, data []byte) {
 		users = append(users, []any{u.ID, string(data)})
-	}, func(e webhook.Event) {
-		params, err := json.Marshal(e.Params)
-		if err != nil {
-			b.Fatal(err)
-		}
+	}, func(e webhook.Event, params []byte) {
 		events = append(events, []any{e.ID, e.UserID, e.Name, string(params), e.Time})
 	})
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -20,9 +21,10 @@ var AudienceLaunch = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 // or "free"), "age" (a number), "score" (a float or a numeric string) and "vip" (a
 // boolean), and three events on average named "purchase", "view" or "open", with a
 // parameter "amount", in the 60 days before AudienceLaunch. It calls user for each user
-// and event for each event, in order, so that a Store's benchmark can load them in bulk
-// (with COPY or multi-row inserts in one transaction) rather than through a Sender.
-func AudiencePopulation(n int, user func(webhook.User), event func(webhook.Event)) {
+// with the user in JSON, and event for each event with its parameters in JSON, in order,
+// so that a Store's benchmark can load them in bulk (with COPY or multi-row inserts in
+// one transaction) rather than through a Sender.
+func AudiencePopulation(n int, user func(u webhook.User, data []byte), event func(e webhook.Event, params []byte)) {
 	plans := []string{"gold", "silver", "free", "free", "silver"}
 	names := []string{"purchase", "view", "view", "open"}
 	seed := uint64(1)
@@ -38,14 +40,26 @@ func AudiencePopulation(n int, user func(webhook.User), event func(webhook.Event
 		if i%3 == 0 {
 			score = fmt.Sprint(next(1000))
 		}
-		user(webhook.User{ID: id, CreatedAt: AudienceLaunch.Add(-400 * 24 * time.Hour), Attributes: webhook.Map{
+		u := webhook.User{ID: id, CreatedAt: AudienceLaunch.Add(-400 * 24 * time.Hour), Attributes: webhook.Map{
 			"plan": plans[i%len(plans)], "age": int64(18 + next(60)), "score": score, "vip": next(10) == 0,
-		}})
+		}}
+		user(u, mustJSON(u))
 		for j := range next(7) {
-			event(webhook.Event{ID: fmt.Sprintf("%s-%d", id, j), UserID: id, Name: names[next(len(names))],
-				Time: AudienceLaunch.Add(-time.Duration(next(60*24*60)) * time.Minute), Params: webhook.Map{"amount": int64(next(100))}})
+			e := webhook.Event{ID: fmt.Sprintf("%s-%d", id, j), UserID: id, Name: names[next(len(names))],
+				Time: AudienceLaunch.Add(-time.Duration(next(60*24*60)) * time.Minute), Params: webhook.Map{"amount": int64(next(100))}}
+			event(e, mustJSON(e.Params))
 		}
 	}
+}
+
+// mustJSON returns v in JSON. The population holds only strings, integers, finite
+// floats and booleans, which always encode.
+func mustJSON(v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return data
 }
 
 // BenchAudience measures, on a Store holding a population of n users that
