@@ -308,9 +308,10 @@ func (f *AudienceFilter) Match(u *User, events []Event) bool {
 	case FilterNot:
 		return !f.Parts[0].Match(u, events)
 	case FilterEvent:
+		window := EventQuery{Since: f.Since, Until: f.Until}
 		var selected []Event
 		for _, e := range events {
-			if e.UserID == u.ID && e.Name == f.Name && (f.Since.IsZero() || !e.Time.Before(f.Since)) && !e.Time.After(f.Until) {
+			if e.UserID == u.ID && e.Name == f.Name && window.covers(e.Time) {
 				selected = append(selected, e)
 			}
 		}
