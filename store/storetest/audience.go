@@ -49,16 +49,7 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 	for b := 0; b < len(evs); b += 1000 {
 		saveEvents(t, s, evs[b:min(b+1000, len(evs))]...)
 	}
-	// The users and events as the Store returns them, which the Go evaluator reads.
-	users, err := s.Users(ctx, webhook.UserQuery{Limit: audienceUsers + 1})
-	must(t, "Users", err)
-	if len(users) != audienceUsers {
-		t.Fatalf("Users returned %d users, want %d", len(users), audienceUsers)
-	}
-	history := make(map[string][]webhook.Event, len(users))
-	for _, u := range users {
-		history[u.ID] = events(t, s, webhook.EventQuery{UserID: u.ID})
-	}
+	users, history := storedPopulation(t, s, audienceUsers)
 	// Every operator on every kind of subject, then trees of them.
 	var audiences []webhook.Audience
 	for _, op := range genOps {
@@ -89,12 +80,7 @@ func testAudienceAgreesWithGo(t *testing.T, s webhook.Store) {
 			continue // an invalid combination
 		}
 		checked++
-		var want []string
-		for _, u := range users {
-			if f.Match(&u, history[u.ID]) {
-				want = append(want, u.ID)
-			}
-		}
+		want := goSelects(f, users, history)
 		n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
 		if errors.Is(err, webhook.ErrUnsupportedFilter) {
 			unsupported++
@@ -146,12 +132,7 @@ func testAudienceNames(t *testing.T, s webhook.Store) {
 	}
 	must(t, "PutUsers", s.PutUsers(ctx, webhook.PutUsersParams{Users: ups, Now: at(-time.Hour)}))
 	saveEvents(t, s, evs...)
-	users, err := s.Users(ctx, webhook.UserQuery{Limit: len(names) + 1})
-	must(t, "Users", err)
-	history := map[string][]webhook.Event{}
-	for _, u := range users {
-		history[u.ID] = events(t, s, webhook.EventQuery{UserID: u.ID})
-	}
+	users, history := storedPopulation(t, s, len(names))
 	for _, name := range names {
 		for _, a := range []webhook.Audience{
 			webhook.Attr(name, webhook.OpEq, "v"),
@@ -160,12 +141,7 @@ func testAudienceNames(t *testing.T, s webhook.Store) {
 		} {
 			f, err := a.Filter(at(0))
 			must(t, "Filter", err)
-			want := 0
-			for _, u := range users {
-				if f.Match(&u, history[u.ID]) {
-					want++
-				}
-			}
+			want := len(goSelects(f, users, history))
 			n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
 			if errors.Is(err, webhook.ErrUnsupportedFilter) {
 				continue
@@ -213,12 +189,7 @@ func testAudienceLongLists(t *testing.T, s webhook.Store) {
 	for _, a := range []webhook.Audience{parts[0], webhook.Any(parts...), many} {
 		f, err := a.Filter(at(0))
 		must(t, "Filter", err)
-		var want []string
-		for _, u := range users {
-			if f.Match(&u, nil) {
-				want = append(want, u.ID)
-			}
-		}
+		want := goSelects(f, users, nil)
 		js, _ := json.Marshal(a)
 		what := fmt.Sprintf("an audience of %d bytes", len(js))
 		n, err := as.CountAudience(ctx, webhook.AudienceQuery{Filter: f})
@@ -233,6 +204,33 @@ func testAudienceLongLists(t *testing.T, s webhook.Store) {
 			t.Errorf("AudienceUsers of %s = %d users, %v; the Go evaluator selects %d", what, len(page), err, len(want))
 		}
 	}
+}
+
+// storedPopulation returns the n users of s, and the events of each by user ID, as the
+// Store returns them: what the Go evaluator reads.
+func storedPopulation(t *testing.T, s webhook.Store, n int) ([]webhook.User, map[string][]webhook.Event) {
+	users, err := s.Users(t.Context(), webhook.UserQuery{Limit: n + 1})
+	must(t, "Users", err)
+	if len(users) != n {
+		t.Fatalf("Users returned %d users, want %d", len(users), n)
+	}
+	history := make(map[string][]webhook.Event, len(users))
+	for _, u := range users {
+		history[u.ID] = events(t, s, webhook.EventQuery{UserID: u.ID})
+	}
+	return users, history
+}
+
+// goSelects returns the IDs of the users that f, evaluated in Go by AudienceFilter.Match
+// on each user's events in history, selects, in the order of users.
+func goSelects(f *webhook.AudienceFilter, users []webhook.User, history map[string][]webhook.Event) []string {
+	var ids []string
+	for _, u := range users {
+		if f.Match(&u, history[u.ID]) {
+			ids = append(ids, u.ID)
+		}
+	}
+	return ids
 }
 
 // describeDiff names a few users one side selects and the other does not, with their
