@@ -31,6 +31,8 @@ type Dialect[S any] interface {
 	ContainsText(s S, text string) string
 	// Elements returns a FROM item of the elements of s, a list, and the subject of one.
 	Elements(s S) (from string, element S)
+	// Params returns how many parameters the conditions returned so far take.
+	Params() int
 }
 
 // Unsupported returns an error wrapping webhook.ErrUnsupportedFilter that says what.
@@ -44,27 +46,29 @@ const (
 	Never  = "(1 = 0)"
 )
 
-// MaxParams is how many parameters the condition of an audience may have, about one per
-// value compared (two per whole number). Each comparison repeats the expressions that read
-// its subject, and past a few hundred the statement costs far more than the Sender's
-// evaluation in Go: in PostgreSQL, a list of 300 numbers took 0.2 s to count 20 users, one of
+// MaxParams is how many parameters [Compile] lets the condition of an audience take, about
+// one per value compared (two per whole number). Each comparison repeats the expressions
+// that read its subject, and past a few hundred the statement costs far more than the
+// Sender's evaluation in Go: in PostgreSQL, a list of 300 numbers took 0.2 s to count 20 users, one of
 // 1,000 took 24 s, and one of 10,000 (Audience.Validate takes as many) ran for minutes, deaf
 // to cancellation; a statement also takes at most 65,535 parameters, and SQLite's at most
 // 32,766.
 const MaxParams = 500
 
-// CheckParams returns an error wrapping webhook.ErrUnsupportedFilter, for the Sender to
-// evaluate the audience in Go, if its condition takes n parameters, more than MaxParams (an
-// OpIn list can hold 10,000 values).
-func CheckParams(n int) error {
-	if n > MaxParams {
-		return Unsupported("%d values, more than %d", n, MaxParams)
+// Compile returns f as an SQL condition that is never NULL, or an error wrapping
+// webhook.ErrUnsupportedFilter, for the Sender to evaluate the audience in Go, if d cannot
+// write it or it takes more than MaxParams parameters of d (an OpIn list can hold 10,000
+// values).
+func Compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
+	where, err := compile(f, d)
+	if err == nil && d.Params() > MaxParams {
+		err = Unsupported("%d values, more than %d", d.Params(), MaxParams)
 	}
-	return nil
+	return where, err
 }
 
-// Compile returns f as an SQL condition that is never NULL.
-func Compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
+// compile returns f as an SQL condition that is never NULL.
+func compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
 	switch f.Kind {
 	case webhook.FilterAll, webhook.FilterAny:
 		if len(f.Parts) == 0 {
@@ -73,7 +77,7 @@ func Compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
 		parts := make([]string, len(f.Parts))
 		for i, p := range f.Parts {
 			var err error
-			if parts[i], err = Compile(p, d); err != nil {
+			if parts[i], err = compile(p, d); err != nil {
 				return "", err
 			}
 		}
@@ -83,7 +87,7 @@ func Compile[S any](f *webhook.AudienceFilter, d Dialect[S]) (string, error) {
 		}
 		return join(parts, op), nil
 	case webhook.FilterNot:
-		p, err := Compile(f.Parts[0], d)
+		p, err := compile(f.Parts[0], d)
 		return "NOT " + p, err
 	}
 	s, err := d.Subject(f)

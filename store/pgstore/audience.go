@@ -17,7 +17,7 @@ var _ webhook.AudienceStore = (*Store)(nil)
 // and the filter as a WHERE clause.
 func (s *Store) CountAudience(ctx context.Context, q webhook.AudienceQuery) (int, error) {
 	c := audienceSQL{}
-	where, err := c.filter(q.Filter)
+	where, err := sqlaudience.Compile(q.Filter, &c)
 	if err != nil {
 		return 0, wrap("count audience", err)
 	}
@@ -31,7 +31,7 @@ func (s *Store) CountAudience(ctx context.Context, q webhook.AudienceQuery) (int
 // on (user_id, name, time), so that a page costs what its users cost.
 func (s *Store) AudienceUsers(ctx context.Context, q webhook.AudienceQuery) ([]webhook.User, error) {
 	c := audienceSQL{lateral: true}
-	where, err := c.filter(q.Filter)
+	where, err := sqlaudience.Compile(q.Filter, &c)
 	if err != nil {
 		return nil, wrap("audience users", err)
 	}
@@ -55,15 +55,8 @@ type audienceSQL struct {
 	lateral bool
 }
 
-// filter returns f as an SQL condition that is never NULL, or refuses it as
-// [sqlaudience.CheckParams] says.
-func (c *audienceSQL) filter(f *webhook.AudienceFilter) (string, error) {
-	where, err := sqlaudience.Compile(f, c)
-	if err == nil {
-		err = sqlaudience.CheckParams(len(c.args))
-	}
-	return where, err
-}
+// Params implements sqlaudience.Dialect.
+func (c *audienceSQL) Params() int { return len(c.args) }
 
 // arg adds v as a parameter, cast to its SQL type.
 func (c *audienceSQL) arg(v any) string {

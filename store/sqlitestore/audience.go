@@ -20,7 +20,7 @@ var _ webhook.AudienceStore = (*Store)(nil)
 // Sender to evaluate in Go.
 func (s *Store) CountAudience(ctx context.Context, q webhook.AudienceQuery) (int, error) {
 	var c audienceSQL
-	where, err := c.filter(q.Filter)
+	where, err := sqlaudience.Compile(q.Filter, &c)
 	if err != nil {
 		return 0, wrap("count audience", err)
 	}
@@ -33,7 +33,7 @@ func (s *Store) CountAudience(ctx context.Context, q webhook.AudienceQuery) (int
 // time.
 func (s *Store) AudienceUsers(ctx context.Context, q webhook.AudienceQuery) ([]webhook.User, error) {
 	var c audienceSQL
-	where, err := c.filter(q.Filter)
+	where, err := sqlaudience.Compile(q.Filter, &c)
 	if err != nil {
 		return nil, wrap("audience users", err)
 	}
@@ -53,15 +53,8 @@ type audienceSQL struct {
 	args []any
 }
 
-// filter returns f as an SQL condition that is never NULL, or refuses it as
-// [sqlaudience.CheckParams] says.
-func (c *audienceSQL) filter(f *webhook.AudienceFilter) (string, error) {
-	where, err := sqlaudience.Compile(f, c)
-	if err == nil {
-		err = sqlaudience.CheckParams(len(c.args))
-	}
-	return where, err
-}
+// Params implements sqlaudience.Dialect.
+func (c *audienceSQL) Params() int { return len(c.args) }
 
 // add appends v and returns its placeholder, such as "?3".
 func (c *audienceSQL) add(v any) string {
