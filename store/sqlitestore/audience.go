@@ -71,6 +71,8 @@ func (c *audienceSQL) Subject(f *webhook.AudienceFilter) (subject, error) {
 		return c.field(f.Name)
 	case webhook.FilterEvent:
 		return c.event(f)
+	case webhook.FilterBucket:
+		return subject{}, sqlaudience.Unsupported("a bucket: SQLite has no SHA-256")
 	}
 	return subject{}, sqlaudience.Unsupported("filter kind %d", f.Kind)
 }
