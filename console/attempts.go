@@ -42,14 +42,9 @@ type attemptFilter struct {
 func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 	q := r.URL.Query()
 	f := attemptFilter{Message: q.Get("message"), User: q.Get("user")}
-	for _, s := range q["outcome"] {
-		o := webhook.Outcome(s)
-		if !slices.Contains(outcomes, o) {
-			return attemptFilter{}, fmt.Errorf("console: outcome %q is not an attempt's outcome (one of %v): %w", s, outcomes, webhook.ErrInvalid)
-		}
-		if !slices.Contains(f.Outcomes, o) {
-			f.Outcomes = append(f.Outcomes, o)
-		}
+	var err error
+	if f.Outcomes, err = parseChoices(q["outcome"], outcomes, "outcome", "an attempt's outcome"); err != nil {
+		return attemptFilter{}, err
 	}
 	if s := q.Get("status"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -58,7 +53,6 @@ func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 		}
 		f.Status = n
 	}
-	var err error
 	if f.Since, err = parseInputTime(q.Get("since"), "since"); err != nil {
 		return attemptFilter{}, err
 	}
