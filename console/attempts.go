@@ -65,11 +65,10 @@ func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 // Values returns f as query parameters.
 func (f attemptFilter) Values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"message": f.Message, "user": f.User, "since": queryTime(f.Since), "until": queryTime(f.Until)} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
+	setNonEmpty(v, "message", f.Message)
+	setNonEmpty(v, "user", f.User)
+	setNonEmpty(v, "since", queryTime(f.Since))
+	setNonEmpty(v, "until", queryTime(f.Until))
 	for _, o := range f.Outcomes {
 		v.Add("outcome", string(o))
 	}

@@ -89,19 +89,21 @@ func (f filter) query() webhook.JobsQuery {
 // Values returns f as query parameters.
 func (f filter) Values() url.Values {
 	v := url.Values{}
-	set := func(k, s string) {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	set("message", f.Message)
-	set("user", f.User)
+	setNonEmpty(v, "message", f.Message)
+	setNonEmpty(v, "user", f.User)
 	for _, st := range f.States {
 		v.Add("state", string(st))
 	}
-	set("since", queryTime(f.Since))
-	set("before", queryTime(f.Before))
+	setNonEmpty(v, "since", queryTime(f.Since))
+	setNonEmpty(v, "before", queryTime(f.Before))
 	return v
+}
+
+// setNonEmpty sets v's parameter k to s, unless s is empty.
+func setNonEmpty(v url.Values, k, s string) {
+	if s != "" {
+		v.Set(k, s)
+	}
 }
 
 // Query returns f as a query string, with a leading "?" unless it is empty.
