@@ -290,6 +290,9 @@ func TestPaging(t *testing.T) {
 					t.Fatal("more than 3 pages of 2 for 5 jobs")
 				}
 				_, body := f.get(t, strings.ReplaceAll(path, "&amp;", "&"))
+				if hasFirst := strings.Contains(body, `<a href="`+first+`">First page</a>`); hasFirst != (pages > 0) {
+					t.Errorf("page %d links to the first page: %t, want %t", pages+1, hasFirst, pages > 0)
+				}
 				for _, id := range regexp.MustCompile(`<code>(job_[0-9a-z]+)</code>`).FindAllStringSubmatch(body, -1) {
 					if seen[id[1]] {
 						t.Errorf("job %s on two pages", id[1])
