@@ -94,13 +94,8 @@ func (f attemptFilter) UntilInput() string { return inputTime(f.Until) }
 type attemptsData struct {
 	Filter   attemptFilter
 	Attempts []webhook.Attempt
-	// Cursor is the cursor of this page, "" for the first; Next that of the next page, or ""
-	// if this is the last.
-	Cursor, Next string
+	Pager    pager
 }
-
-// NextQuery returns the query string of the next page, with its leading "?".
-func (d *attemptsData) NextQuery() string { return withCursor(d.Filter.Values(), d.Next) }
 
 // attempts fills in the attempt log page: a page of the attempts the query string's filter
 // selects, newest first, with why each did not succeed.
@@ -117,7 +112,7 @@ func (h *handler) attempts(r *http.Request, v *view) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d := &attemptsData{Filter: f, Attempts: page.Attempts, Cursor: q.Cursor, Next: page.Next}
+	d := &attemptsData{Filter: f, Attempts: page.Attempts, Pager: newPager(v.Base, "/attempts", f.Values(), q.Cursor, page.Next)}
 	for i := range d.Attempts {
 		redactAttempt(&d.Attempts[i])
 	}
