@@ -203,13 +203,23 @@ func (f *fixture) post(t *testing.T, from, path string, form url.Values) (int, s
 	if m := csrfField.FindStringSubmatch(page); m != nil && form.Get("csrf") == "" {
 		form.Set("csrf", m[1])
 	}
+	return f.postAs(t, f.client, "same-origin", path, form)
+}
+
+// postAs posts form to path with client, whose cookies are the browser's, with the
+// Sec-Fetch-Site header site unless it is "", and returns the response's status and
+// Location.
+func (f *fixture) postAs(t *testing.T, client *http.Client, site, path string, form url.Values) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err := f.client.Do(req)
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,27 +446,13 @@ func TestCSRF(t *testing.T) {
 
 	_, body := f.get(t, page)
 	token := csrfField.FindStringSubmatch(body)[1]
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-site POST with the right token = %d, want 403", resp.StatusCode)
+	if status, _ := f.postAs(t, f.client, "cross-site", action, url.Values{"csrf": {token}}); status != http.StatusForbidden {
+		t.Errorf("cross-site POST with the right token = %d, want 403", status)
 	}
 
 	other := &http.Client{} // no cookie: a token copied from another browser is of no use
-	req, _ = http.NewRequest(http.MethodPost, f.srv.URL+action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if resp, err = other.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("POST without the cookie = %d, want 403", resp.StatusCode)
+	if status, _ := f.postAs(t, other, "", action, url.Values{"csrf": {token}}); status != http.StatusForbidden {
+		t.Errorf("POST without the cookie = %d, want 403", status)
 	}
 	if n := len(f.jobs(t, webhook.JobFailed)); n != 1 {
 		t.Fatalf("a refused POST changed the job: %d failed jobs, want 1", n)
