@@ -206,7 +206,6 @@ func (h *handler) action(f actionFunc) http.HandlerFunc {
 		}
 		to, err := f(r)
 		if err != nil {
-			v.CSRF = h.csrf.token(w, r, v.Base)
 			h.fail(w, r, v, err)
 			return
 		}
