@@ -78,9 +78,6 @@ func (f attemptFilter) Values() url.Values {
 	return v
 }
 
-// Query returns f as a query string, with a leading "?" unless it is empty.
-func (f attemptFilter) Query() string { return query(f.Values()) }
-
 // Has reports whether f selects outcome o by name.
 func (f attemptFilter) Has(o webhook.Outcome) bool { return slices.Contains(f.Outcomes, o) }
 
