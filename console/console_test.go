@@ -324,6 +324,43 @@ func TestPaging(t *testing.T) {
 	}
 }
 
+// The attempt log's user, since and until parameters select the attempts they name.
+func TestAttemptLogFilter(t *testing.T) {
+	f := newFixture(t, nil, "u1", "u2")
+	jobOf := map[string]string{}
+	for _, j := range f.jobs(t, webhook.JobFailed) {
+		jobOf[j.UserID] = j.ID
+	}
+	hour := func(n int) string {
+		return f.clock.Now().Add(time.Duration(n) * time.Hour).UTC().Format("2006-01-02T15:04:05")
+	}
+	for _, tc := range []struct {
+		query    string
+		want     []string // the users whose job the page lists
+		excluded []string // those whose job it does not
+	}{
+		{"user=u2", []string{"u2"}, []string{"u1"}},
+		{"since=" + hour(-1) + "&until=" + hour(1), []string{"u1", "u2"}, nil},
+		{"since=" + hour(1), nil, []string{"u1", "u2"}},
+		{"until=" + hour(-1), nil, []string{"u1", "u2"}},
+	} {
+		status, body := f.get(t, "/attempts?"+tc.query)
+		if status != http.StatusOK {
+			t.Fatalf("GET /attempts?%s = %d\n%s", tc.query, status, body)
+		}
+		for _, u := range tc.want {
+			if !strings.Contains(body, "<code>"+jobOf[u]+"</code>") {
+				t.Errorf("GET /attempts?%s does not list %s's attempt", tc.query, u)
+			}
+		}
+		for _, u := range tc.excluded {
+			if strings.Contains(body, "<code>"+jobOf[u]+"</code>") {
+				t.Errorf("GET /attempts?%s lists %s's attempt", tc.query, u)
+			}
+		}
+	}
+}
+
 func TestSearch(t *testing.T) {
 	f := newFixture(t, nil, "u1")
 	id := f.jobs(t, webhook.JobFailed)[0].ID
