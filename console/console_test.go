@@ -574,6 +574,30 @@ func testReplayByFilter(t *testing.T, f *fixture) {
 	}
 }
 
+// The job list's and the replay's message, since and before parameters select the jobs they
+// name: a replay does not reach past the filter it shows.
+func TestJobFilter(t *testing.T) {
+	f := newFixture(t, nil, "u1", "u2")
+	created := f.jobs(t, webhook.JobFailed)[0].CreatedAt // both jobs were created then
+	at := func(d time.Duration) string { return created.Add(d).UTC().Format(time.RFC3339Nano) }
+	for query, want := range map[string]int{
+		"message=m":     2,
+		"message=other": 0,
+		"message=m&since=" + at(0) + "&before=" + at(time.Second): 2,
+		"message=m&before=" + at(0):                               0,
+		"message=m&since=" + at(time.Second):                      0,
+	} {
+		path := "/replay?" + query
+		if _, body := f.get(t, path); !strings.Contains(body, fmt.Sprintf(`<strong id="replay-count">%d</strong>`, want)) {
+			t.Errorf("GET %s does not count %d jobs:\n%s", path, want, body)
+		}
+		path = "/jobs?" + query
+		if _, body := f.get(t, path); strings.Contains(body, `id="no-jobs"`) != (want == 0) {
+			t.Errorf("GET %s lists jobs: %t, want %t", path, !strings.Contains(body, `id="no-jobs"`), want > 0)
+		}
+	}
+}
+
 // A filter's times keep their fractions of a second from the page that shows the count to the
 // replay it posts, and to the list's next pages, so that they select the same jobs.
 func TestFilterKeepsFractionsOfASecond(t *testing.T) {
