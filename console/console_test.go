@@ -361,6 +361,33 @@ func TestAttemptLogFilter(t *testing.T) {
 	}
 }
 
+// The message page lists the message's older versions as well, the overview its current
+// name, and a campaign with no fan-out left is shown finished.
+func TestMessageVersionsAndCampaign(t *testing.T) {
+	f := newFixture(t, nil, "u1")
+	m, err := f.sender.Message(f.ctx, "m", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name = "Renamed"
+	if err := f.sender.SaveMessage(f.ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sender.StartCampaign(f.ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	f.idle(t)
+	_, body := f.get(t, "/messages/m")
+	for _, w := range []string{"<h3>Version 2: Renamed</h3>", "<h3>Version 1: Status update</h3>", `<dd id="campaign-state">finished</dd>`, "(application/json)"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the message page does not contain %q:\n%s", w, body)
+		}
+	}
+	if _, body := f.get(t, "/"); !strings.Contains(body, `<span class="muted">Renamed</span>`) {
+		t.Errorf("the overview does not name the message:\n%s", body)
+	}
+}
+
 func TestSearch(t *testing.T) {
 	f := newFixture(t, nil, "u1")
 	id := f.jobs(t, webhook.JobFailed)[0].ID
