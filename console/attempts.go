@@ -42,14 +42,9 @@ type attemptFilter struct {
 func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 	q := r.URL.Query()
 	f := attemptFilter{Message: q.Get("message"), User: q.Get("user")}
-	for _, s := range q["outcome"] {
-		o := webhook.Outcome(s)
-		if !slices.Contains(outcomes, o) {
-			return attemptFilter{}, fmt.Errorf("console: outcome %q is not an attempt's outcome (one of %v): %w", s, outcomes, webhook.ErrInvalid)
-		}
-		if !slices.Contains(f.Outcomes, o) {
-			f.Outcomes = append(f.Outcomes, o)
-		}
+	var err error
+	if f.Outcomes, err = parseChoices(q["outcome"], outcomes, "outcome", "an attempt's outcome"); err != nil {
+		return attemptFilter{}, err
 	}
 	if s := q.Get("status"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -58,7 +53,6 @@ func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 		}
 		f.Status = n
 	}
-	var err error
 	if f.Since, err = parseInputTime(q.Get("since"), "since"); err != nil {
 		return attemptFilter{}, err
 	}
@@ -71,11 +65,10 @@ func parseAttemptFilter(r *http.Request) (attemptFilter, error) {
 // Values returns f as query parameters.
 func (f attemptFilter) Values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"message": f.Message, "user": f.User, "since": queryTime(f.Since), "until": queryTime(f.Until)} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
+	setNonEmpty(v, "message", f.Message)
+	setNonEmpty(v, "user", f.User)
+	setNonEmpty(v, "since", queryTime(f.Since))
+	setNonEmpty(v, "until", queryTime(f.Until))
 	for _, o := range f.Outcomes {
 		v.Add("outcome", string(o))
 	}
@@ -84,9 +77,6 @@ func (f attemptFilter) Values() url.Values {
 	}
 	return v
 }
-
-// Query returns f as a query string, with a leading "?" unless it is empty.
-func (f attemptFilter) Query() string { return query(f.Values()) }
 
 // Has reports whether f selects outcome o by name.
 func (f attemptFilter) Has(o webhook.Outcome) bool { return slices.Contains(f.Outcomes, o) }
@@ -101,13 +91,8 @@ func (f attemptFilter) UntilInput() string { return inputTime(f.Until) }
 type attemptsData struct {
 	Filter   attemptFilter
 	Attempts []webhook.Attempt
-	// Cursor is the cursor of this page, "" for the first; Next that of the next page, or ""
-	// if this is the last.
-	Cursor, Next string
+	Pager    pager
 }
-
-// NextQuery returns the query string of the next page, with its leading "?".
-func (d *attemptsData) NextQuery() string { return withCursor(d.Filter.Values(), d.Next) }
 
 // attempts fills in the attempt log page: a page of the attempts the query string's filter
 // selects, newest first, with why each did not succeed.
@@ -124,7 +109,7 @@ func (h *handler) attempts(r *http.Request, v *view) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d := &attemptsData{Filter: f, Attempts: page.Attempts, Cursor: q.Cursor, Next: page.Next}
+	d := &attemptsData{Filter: f, Attempts: page.Attempts, Pager: newPager(v.Base, "/attempts", f.Values(), q.Cursor, page.Next)}
 	for i := range d.Attempts {
 		redactAttempt(&d.Attempts[i])
 	}

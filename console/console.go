@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -205,7 +206,6 @@ func (h *handler) action(f actionFunc) http.HandlerFunc {
 		}
 		to, err := f(r)
 		if err != nil {
-			v.CSRF = h.csrf.token(w, r, v.Base)
 			h.fail(w, r, v, err)
 			return
 		}
@@ -259,7 +259,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, v *view, err erro
 
 // render executes the page's template into a buffer and writes it with status.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
 		h.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "console: render page",
 			slog.String("page", name), slog.Any("err", err))
@@ -268,7 +268,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	b.WriteTo(w)
 }
 
 // base returns the path the console is mounted at, as the browser sees it: the request's

@@ -203,13 +203,23 @@ func (f *fixture) post(t *testing.T, from, path string, form url.Values) (int, s
 	if m := csrfField.FindStringSubmatch(page); m != nil && form.Get("csrf") == "" {
 		form.Set("csrf", m[1])
 	}
+	return f.postAs(t, f.client, "same-origin", path, form)
+}
+
+// postAs posts form to path with client, whose cookies are the browser's, with the
+// Sec-Fetch-Site header site unless it is "", and returns the response's status and
+// Location.
+func (f *fixture) postAs(t *testing.T, client *http.Client, site, path string, form url.Values) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err := f.client.Do(req)
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +300,9 @@ func TestPaging(t *testing.T) {
 					t.Fatal("more than 3 pages of 2 for 5 jobs")
 				}
 				_, body := f.get(t, strings.ReplaceAll(path, "&amp;", "&"))
+				if hasFirst := strings.Contains(body, `<a href="`+first+`">First page</a>`); hasFirst != (pages > 0) {
+					t.Errorf("page %d links to the first page: %t, want %t", pages+1, hasFirst, pages > 0)
+				}
 				for _, id := range regexp.MustCompile(`<code>(job_[0-9a-z]+)</code>`).FindAllStringSubmatch(body, -1) {
 					if seen[id[1]] {
 						t.Errorf("job %s on two pages", id[1])
@@ -308,6 +321,70 @@ func TestPaging(t *testing.T) {
 				t.Errorf("saw %d jobs over the pages, want 5", len(seen))
 			}
 		})
+	}
+}
+
+// The attempt log's user, since and until parameters select the attempts they name.
+func TestAttemptLogFilter(t *testing.T) {
+	f := newFixture(t, nil, "u1", "u2")
+	jobOf := map[string]string{}
+	for _, j := range f.jobs(t, webhook.JobFailed) {
+		jobOf[j.UserID] = j.ID
+	}
+	hour := func(n int) string {
+		return f.clock.Now().Add(time.Duration(n) * time.Hour).UTC().Format("2006-01-02T15:04:05")
+	}
+	for _, tc := range []struct {
+		query    string
+		want     []string // the users whose job the page lists
+		excluded []string // those whose job it does not
+	}{
+		{"user=u2", []string{"u2"}, []string{"u1"}},
+		{"since=" + hour(-1) + "&until=" + hour(1), []string{"u1", "u2"}, nil},
+		{"since=" + hour(1), nil, []string{"u1", "u2"}},
+		{"until=" + hour(-1), nil, []string{"u1", "u2"}},
+	} {
+		status, body := f.get(t, "/attempts?"+tc.query)
+		if status != http.StatusOK {
+			t.Fatalf("GET /attempts?%s = %d\n%s", tc.query, status, body)
+		}
+		for _, u := range tc.want {
+			if !strings.Contains(body, "<code>"+jobOf[u]+"</code>") {
+				t.Errorf("GET /attempts?%s does not list %s's attempt", tc.query, u)
+			}
+		}
+		for _, u := range tc.excluded {
+			if strings.Contains(body, "<code>"+jobOf[u]+"</code>") {
+				t.Errorf("GET /attempts?%s lists %s's attempt", tc.query, u)
+			}
+		}
+	}
+}
+
+// The message page lists the message's older versions as well, the overview its current
+// name, and a campaign with no fan-out left is shown finished.
+func TestMessageVersionsAndCampaign(t *testing.T) {
+	f := newFixture(t, nil, "u1")
+	m, err := f.sender.Message(f.ctx, "m", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name = "Renamed"
+	if err := f.sender.SaveMessage(f.ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sender.StartCampaign(f.ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	f.idle(t)
+	_, body := f.get(t, "/messages/m")
+	for _, w := range []string{"<h3>Version 2: Renamed</h3>", "<h3>Version 1: Status update</h3>", `<dd id="campaign-state">finished</dd>`, "(application/json)"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the message page does not contain %q:\n%s", w, body)
+		}
+	}
+	if _, body := f.get(t, "/"); !strings.Contains(body, `<span class="muted">Renamed</span>`) {
+		t.Errorf("the overview does not name the message:\n%s", body)
 	}
 }
 
@@ -433,27 +510,13 @@ func TestCSRF(t *testing.T) {
 
 	_, body := f.get(t, page)
 	token := csrfField.FindStringSubmatch(body)[1]
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-site POST with the right token = %d, want 403", resp.StatusCode)
+	if status, _ := f.postAs(t, f.client, "cross-site", action, url.Values{"csrf": {token}}); status != http.StatusForbidden {
+		t.Errorf("cross-site POST with the right token = %d, want 403", status)
 	}
 
 	other := &http.Client{} // no cookie: a token copied from another browser is of no use
-	req, _ = http.NewRequest(http.MethodPost, f.srv.URL+action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if resp, err = other.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("POST without the cookie = %d, want 403", resp.StatusCode)
+	if status, _ := f.postAs(t, other, "", action, url.Values{"csrf": {token}}); status != http.StatusForbidden {
+		t.Errorf("POST without the cookie = %d, want 403", status)
 	}
 	if n := len(f.jobs(t, webhook.JobFailed)); n != 1 {
 		t.Fatalf("a refused POST changed the job: %d failed jobs, want 1", n)
@@ -535,6 +598,30 @@ func testReplayByFilter(t *testing.T, f *fixture) {
 	}
 	if status, _ := f.get(t, "/replay"); status != http.StatusBadRequest {
 		t.Errorf("GET /replay with no filter = %d, want 400 (replaying the whole log is refused)", status)
+	}
+}
+
+// The job list's and the replay's message, since and before parameters select the jobs they
+// name: a replay does not reach past the filter it shows.
+func TestJobFilter(t *testing.T) {
+	f := newFixture(t, nil, "u1", "u2")
+	created := f.jobs(t, webhook.JobFailed)[0].CreatedAt // both jobs were created then
+	at := func(d time.Duration) string { return created.Add(d).UTC().Format(time.RFC3339Nano) }
+	for query, want := range map[string]int{
+		"message=m":     2,
+		"message=other": 0,
+		"message=m&since=" + at(0) + "&before=" + at(time.Second): 2,
+		"message=m&before=" + at(0):                               0,
+		"message=m&since=" + at(time.Second):                      0,
+	} {
+		path := "/replay?" + query
+		if _, body := f.get(t, path); !strings.Contains(body, fmt.Sprintf(`<strong id="replay-count">%d</strong>`, want)) {
+			t.Errorf("GET %s does not count %d jobs:\n%s", path, want, body)
+		}
+		path = "/jobs?" + query
+		if _, body := f.get(t, path); strings.Contains(body, `id="no-jobs"`) != (want == 0) {
+			t.Errorf("GET %s lists jobs: %t, want %t", path, !strings.Contains(body, `id="no-jobs"`), want > 0)
+		}
 	}
 }
 

@@ -38,16 +38,10 @@ func parseFilter(r *http.Request) (filter, error) {
 		return filter{}, fmt.Errorf("console: %v: %w", err, webhook.ErrInvalid)
 	}
 	f := filter{Message: r.Form.Get("message"), User: r.Form.Get("user")}
-	for _, s := range r.Form["state"] {
-		st := webhook.JobState(s)
-		if !slices.Contains(jobStates, st) {
-			return filter{}, fmt.Errorf("console: state %q is not a job state (one of %v): %w", s, jobStates, webhook.ErrInvalid)
-		}
-		if !slices.Contains(f.States, st) {
-			f.States = append(f.States, st)
-		}
-	}
 	var err error
+	if f.States, err = parseChoices(r.Form["state"], jobStates, "state", "a job state"); err != nil {
+		return filter{}, err
+	}
 	if f.Since, err = parseInputTime(r.Form.Get("since"), "since"); err != nil {
 		return filter{}, err
 	}
@@ -55,6 +49,22 @@ func parseFilter(r *http.Request) (filter, error) {
 		return filter{}, err
 	}
 	return f, nil
+}
+
+// parseChoices returns the values of a repeated parameter called name, each one of all, less
+// repeats; what names what each must be in the error, which wraps webhook.ErrInvalid.
+func parseChoices[T ~string](values []string, all []T, name, what string) ([]T, error) {
+	var out []T
+	for _, s := range values {
+		c := T(s)
+		if !slices.Contains(all, c) {
+			return nil, fmt.Errorf("console: %s %q is not %s (one of %v): %w", name, s, what, all, webhook.ErrInvalid)
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // parseInputTime parses the time of the parameter called name, or returns the zero time if s
@@ -79,19 +89,21 @@ func (f filter) query() webhook.JobsQuery {
 // Values returns f as query parameters.
 func (f filter) Values() url.Values {
 	v := url.Values{}
-	set := func(k, s string) {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	set("message", f.Message)
-	set("user", f.User)
+	setNonEmpty(v, "message", f.Message)
+	setNonEmpty(v, "user", f.User)
 	for _, st := range f.States {
 		v.Add("state", string(st))
 	}
-	set("since", queryTime(f.Since))
-	set("before", queryTime(f.Before))
+	setNonEmpty(v, "since", queryTime(f.Since))
+	setNonEmpty(v, "before", queryTime(f.Before))
 	return v
+}
+
+// setNonEmpty sets v's parameter k to s, unless s is empty.
+func setNonEmpty(v url.Values, k, s string) {
+	if s != "" {
+		v.Set(k, s)
+	}
 }
 
 // Query returns f as a query string, with a leading "?" unless it is empty.

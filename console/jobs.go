@@ -14,18 +14,28 @@ import (
 type jobsData struct {
 	Filter filter
 	Jobs   []*webhook.Job
-	// Cursor is the cursor of this page, "" for the first; Next that of the next page, or ""
-	// if this is the last.
-	Cursor, Next string
+	Pager  pager
 }
 
-// NextQuery returns the query string of the next page, with its leading "?".
-func (d *jobsData) NextQuery() string { return withCursor(d.Filter.Values(), d.Next) }
+// pager is the links between the pages of a list.
+type pager struct {
+	// First is the link to the list's first page, or "" if this is the first; Next the link
+	// to the next page, or "" if this is the last.
+	First, Next string
+}
 
-// withCursor returns the query string of a filter's page at cursor, with its leading "?".
-func withCursor(filter url.Values, cursor string) string {
-	filter.Set("cursor", cursor)
-	return "?" + filter.Encode()
+// newPager returns the links of the page at cursor of the list at path, below the console's
+// base, with the query parameters of its filter; next is the cursor of the next page, or "".
+func newPager(base, path string, filter url.Values, cursor, next string) pager {
+	var p pager
+	if cursor != "" {
+		p.First = base + path + query(filter)
+	}
+	if next != "" {
+		filter.Set("cursor", next)
+		p.Next = base + path + "?" + filter.Encode()
+	}
+	return p
 }
 
 // jobs fills in the job list: a page of the jobs the query string's filter selects, newest
@@ -41,7 +51,7 @@ func (h *handler) jobs(r *http.Request, v *view) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v.Title, v.Data = "Jobs", &jobsData{Filter: f, Jobs: page.Jobs, Cursor: q.Cursor, Next: page.Next}
+	v.Title, v.Data = "Jobs", &jobsData{Filter: f, Jobs: page.Jobs, Pager: newPager(v.Base, "/jobs", f.Values(), q.Cursor, page.Next)}
 	return "jobs", nil
 }
 
