@@ -6,28 +6,9 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/hookline/webhook"
 )
-
-// where builds the conditions of a query, joined by AND, and their arguments.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return "true"
-	}
-	return strings.Join(w.conds, " AND ")
-}
 
 // jobsWhere returns the conditions of the jobs q selects.
 func jobsWhere(q *webhook.JobsQuery) *where {
@@ -230,16 +211,9 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 			if len(p.Query.States) > 0 && !slices.Contains(p.Query.States, from) {
 				continue
 			}
-			where, args := w.String()+` AND state = ?`, append(slices.Clip(w.args), from)
-			if len(p.IDs) == 0 {
-				if err := f(from, where, args); err != nil {
-					return err
-				}
-				continue
-			}
-			err := inLists(p.IDs, func(list string, ids []any) error {
-				return f(from, where+` AND id IN `+list, append(slices.Clip(args), ids...))
-			})
+			ws := where{conds: slices.Clip(w.conds), args: slices.Clip(w.args)}
+			ws.add(`state = ?`, from)
+			err := ws.each(p.IDs, func(where string, args []any) error { return f(from, where, args) })
 			if err != nil {
 				return err
 			}
