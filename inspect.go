@@ -324,13 +324,19 @@ func (s *Sender) Jobs(ctx context.Context, q JobsQuery) (JobsPage, error) {
 	if err != nil {
 		return JobsPage{}, opErr(err, "list jobs")
 	}
-	page := JobsPage{Jobs: jobs}
-	if len(jobs) > size {
-		page.Jobs = jobs[:size]
-		last := page.Jobs[size-1]
-		page.Next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	var page JobsPage
+	page.Jobs, page.Next = firstPage(jobs, size, func(last *Job) string { return encodeCursor(last.CreatedAt, last.ID) })
 	return page, nil
+}
+
+// firstPage returns the first size rows of rows, read with a limit of size+1, and the cursor
+// of the next page, made from the last row returned, or "" if there is no next page.
+func firstPage[T any](rows []T, size int, cursor func(last T) string) ([]T, string) {
+	if len(rows) <= size {
+		return rows, ""
+	}
+	rows = rows[:size]
+	return rows, cursor(rows[size-1])
 }
 
 // Job returns the job with the given ID, or an error wrapping ErrNotFound. It needs no
@@ -393,12 +399,10 @@ func (s *Sender) AttemptLog(ctx context.Context, q AttemptLogQuery) (AttemptPage
 	if err != nil {
 		return AttemptPage{}, opErr(err, "list attempts")
 	}
-	page := AttemptPage{Attempts: as}
-	if len(as) > size {
-		page.Attempts = as[:size]
-		last := &page.Attempts[size-1]
-		page.Next = encodeCursor(last.Time, strconv.FormatInt(last.Seq, 10))
-	}
+	var page AttemptPage
+	page.Attempts, page.Next = firstPage(as, size, func(last Attempt) string {
+		return encodeCursor(last.Time, strconv.FormatInt(last.Seq, 10))
+	})
 	return page, nil
 }
 
