@@ -62,13 +62,11 @@ func endJobs(t *testing.T, s webhook.Store, st webhook.JobState, ids ...string) 
 	claimed := claimFor(t, s, at(0), "end", time.Hour, 1000).Jobs
 	var items []webhook.Finished
 	for _, j := range claimed {
+		j.State = webhook.JobScheduled // put back
 		if slices.Contains(ids, j.ID) {
 			j.State = st
-			items = append(items, webhook.Finished{Job: j})
-		} else {
-			j.State = webhook.JobScheduled // put back
-			items = append(items, webhook.Finished{Job: j})
 		}
+		items = append(items, webhook.Finished{Job: j})
 	}
 	for i, err := range finish(t, s, items...) {
 		must(t, "Finish of "+items[i].Job.ID, err)
