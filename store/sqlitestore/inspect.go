@@ -73,34 +73,15 @@ func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webh
 
 // findAttemptsSQL returns the query of FindAttempts and its arguments.
 func findAttemptsSQL(p *webhook.FindAttemptsParams) (string, []any) {
-	q, w := &p.Query, &where{}
-	if q.JobID != "" {
-		w.add(`job_id = ?`, q.JobID)
-	}
-	if q.MessageID != "" {
-		w.add(`message_id = ?`, q.MessageID)
-	}
-	if q.UserID != "" {
-		w.add(`user_id = ?`, q.UserID)
-	}
-	if q.Variant != "" {
-		w.add(`variant = ? AND variant != ''`, q.Variant)
-	}
-	if len(q.Outcomes) > 0 {
-		list, outcomes := inList(q.Outcomes)
-		w.add(`outcome IN `+list, outcomes...)
-		if !slices.Contains(q.Outcomes, webhook.Succeeded) {
-			w.add(`outcome != 'succeeded'`) // webhook_attempts_outcome's WHERE
-		}
-	}
+	q := &p.Query
+	w := attemptsWhere(&webhook.AttemptQuery{
+		JobID: q.JobID, MessageID: q.MessageID, UserID: q.UserID, Variant: q.Variant, Outcomes: q.Outcomes, Since: q.Since,
+	})
 	switch c := q.StatusClass; {
 	case c == -1:
 		w.add(`status = 0`)
 	case c != 0:
 		w.add(`status >= ? AND status < ?`, c*100, c*100+100)
-	}
-	if !q.Since.IsZero() {
-		w.add(`time >= ?`, instant(q.Since))
 	}
 	if !q.Until.IsZero() {
 		w.add(`time < ?`, instant(q.Until))
