@@ -51,16 +51,12 @@ const (
 // attemptsSQL returns the query of q and its arguments.
 func attemptsSQL(q *webhook.AttemptQuery) (string, []any) {
 	w := attemptsWhere(q)
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1 // no limit
-	}
 	cols := attemptColumns
 	if q.Brief {
 		cols = briefColumns
 	}
 	return `SELECT ` + cols + ` FROM webhook_attempts WHERE ` + w.String() +
-		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limit)
+		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limitArg(q.Limit))
 }
 
 // attemptsWhere returns the conditions of the attempts q selects, ignoring Limit and Brief.

@@ -49,12 +49,8 @@ func findJobsSQL(p *webhook.FindJobsParams) (string, []any) {
 	default:
 		w.add(`(created_at IS NULL OR (created_at, id) < (?, ?))`, instant(p.AfterCreatedAt), p.AfterID)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
-	}
 	return `SELECT ` + jobColumns + ` FROM webhook_jobs WHERE ` + w.String() +
-		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(w.args, limit)
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(w.args, limitArg(p.Limit))
 }
 
 // FindJobs implements [webhook.Inspector] with one query, which reads the index of
@@ -89,12 +85,8 @@ func findAttemptsSQL(p *webhook.FindAttemptsParams) (string, []any) {
 	if p.AfterSeq != 0 {
 		w.add(`(time, seq) < (?, ?)`, instant(p.AfterTime), p.AfterSeq)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
-	}
 	return `SELECT seq, data FROM webhook_attempts WHERE ` + w.String() +
-		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limit)
+		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limitArg(p.Limit))
 }
 
 // FindAttempts implements [webhook.Inspector] with one query, which reads the index of the

@@ -517,14 +517,10 @@ func forJobs(filter *webhook.JobFilter, states []webhook.JobState, f func(where 
 
 // Jobs implements [webhook.JobStore].
 func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1 // no limit
-	}
 	var jobs []*webhook.Job
 	err := forJobs(&q.JobFilter, q.States, func(where string, args []any) error {
 		rows, err := s.read(ctx, `SELECT `+jobColumns+` FROM webhook_jobs WHERE `+where+` AND id > ? ORDER BY id LIMIT ?`,
-			append(args, q.After, limit)...)
+			append(args, q.After, limitArg(q.Limit))...)
 		if err == nil {
 			jobs, err = collect(jobs, rows, scanJob)
 		}

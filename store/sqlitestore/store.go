@@ -539,6 +539,15 @@ func rowsOf(n int, row string) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
+// limitArg returns the argument of a LIMIT ? for a Limit of n: n, or -1, no limit, if n is 0
+// or less.
+func limitArg(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
 // where builds the conditions of a query, joined by AND, and their arguments.
 type where struct {
 	conds []string
