@@ -237,12 +237,15 @@ func testFindAttemptsPaging(t *testing.T, s webhook.Store) {
 	var got []string
 	p := webhook.FindAttemptsParams{Limit: 5}
 	for page := 0; ; page++ {
-		page := findAttempts(t, in, p)
-		got = append(got, attemptIDs(page)...)
-		if len(page) < p.Limit {
+		rows := findAttempts(t, in, p)
+		got = append(got, attemptIDs(rows)...)
+		if len(rows) < p.Limit {
 			break
 		}
-		last := page[len(page)-1]
+		if page > 10 {
+			t.Fatalf("FindAttempts pages do not end: %v", got)
+		}
+		last := rows[len(rows)-1]
 		p.AfterTime, p.AfterSeq = last.Time, last.Seq
 		a := attempt("late", len(got), at(time.Hour)) // newer than every page
 		a.JobID = fmt.Sprintf("late%d", len(got))
