@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/memstore"
@@ -47,6 +48,47 @@ func ExampleSender_JobCounts() {
 	}
 	// Output:
 	// welcome scheduled: 2 cancelled: 1 total: 3 pending: 2
+}
+
+// Jobs lists jobs a page at a time, newest first: each page's Next is the Cursor of the
+// page after it, and "" on the last. Here five jobs are enqueued a minute apart (the Sender
+// is not started, so none is sent) and listed two at a time.
+func ExampleSender_Jobs() {
+	ctx := context.Background()
+	clock := webhooktest.NewFakeClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "welcome", URL: "https://example.com/hook"}); err != nil {
+		panic(err)
+	}
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5"} {
+		if _, err := s.Send(ctx, "welcome", u, nil, nil); err != nil {
+			panic(err)
+		}
+		clock.Advance(time.Minute)
+	}
+	q := webhook.JobsQuery{MessageID: "welcome", Limit: 2}
+	for {
+		page, err := s.Jobs(ctx, q)
+		if err != nil {
+			panic(err)
+		}
+		var users []string
+		for _, j := range page.Jobs {
+			users = append(users, j.UserID+" "+j.CreatedAt.Format("15:04"))
+		}
+		fmt.Println(strings.Join(users, ", "))
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	// Output:
+	// u5 09:04, u4 09:03
+	// u3 09:02, u2 09:01
+	// u1 09:00
 }
 
 // Replay sends again the jobs that failed for good, here while the receiver was down: a dry

@@ -44,14 +44,14 @@ type Inspector interface {
 	CountHosts(ctx context.Context, p CountHostsParams) ([]HostStats, error)
 	// ReplayJobs moves the ended jobs that p selects back to the queue, as one change where
 	// the store can make it atomic: to JobScheduled, with DueAt p.Now and ReplayFrom one more
-	// than their Attempts, and their Attempts, ID and everything else kept. It returns how many it moved; with p.DryRun it
-	// moves none and returns how many it would have. It selects the jobs that p.Query
-	// selects (its Cursor and Limit are not read; empty States select every ended state,
-	// succeeded among them) and, if p.IDs is not empty, whose ID is one of p.IDs. If
-	// p.Query.States names a state that has not ended, or neither p.IDs nor p.Query names
-	// anything (a message, user, state or time bound), it returns an error wrapping
-	// ErrInvalid (see [ReplayJobsParams.Check]). Two calls at once never both move a job:
-	// each job is moved by one of them.
+	// than their Attempts, and their Attempts, ID and everything else kept. It returns how
+	// many it moved; with p.DryRun it moves none and returns how many it would have. It
+	// selects the jobs that p.Query selects (its Cursor and Limit are not read; empty States
+	// select every ended state, succeeded among them) and, if p.IDs is not empty, whose ID
+	// is one of p.IDs. If p.Query.States names a state that has not ended, or neither p.IDs
+	// nor p.Query names anything (a message, user, state or time bound), it returns an error
+	// wrapping ErrInvalid (see [ReplayJobsParams.Check]). Two calls at once never both move
+	// a job: each job is moved by one of them.
 	ReplayJobs(ctx context.Context, p ReplayJobsParams) (int, error)
 }
 
@@ -324,13 +324,19 @@ func (s *Sender) Jobs(ctx context.Context, q JobsQuery) (JobsPage, error) {
 	if err != nil {
 		return JobsPage{}, opErr(err, "list jobs")
 	}
-	page := JobsPage{Jobs: jobs}
-	if len(jobs) > size {
-		page.Jobs = jobs[:size]
-		last := page.Jobs[size-1]
-		page.Next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	var page JobsPage
+	page.Jobs, page.Next = firstPage(jobs, size, func(last *Job) string { return encodeCursor(last.CreatedAt, last.ID) })
 	return page, nil
+}
+
+// firstPage returns the first size rows of rows, read with a limit of size+1, and the cursor
+// of the next page, made from the last row returned, or "" if there is no next page.
+func firstPage[T any](rows []T, size int, cursor func(last T) string) ([]T, string) {
+	if len(rows) <= size {
+		return rows, ""
+	}
+	rows = rows[:size]
+	return rows, cursor(rows[size-1])
 }
 
 // Job returns the job with the given ID, or an error wrapping ErrNotFound. It needs no
@@ -393,12 +399,10 @@ func (s *Sender) AttemptLog(ctx context.Context, q AttemptLogQuery) (AttemptPage
 	if err != nil {
 		return AttemptPage{}, opErr(err, "list attempts")
 	}
-	page := AttemptPage{Attempts: as}
-	if len(as) > size {
-		page.Attempts = as[:size]
-		last := &page.Attempts[size-1]
-		page.Next = encodeCursor(last.Time, strconv.FormatInt(last.Seq, 10))
-	}
+	var page AttemptPage
+	page.Attempts, page.Next = firstPage(as, size, func(last Attempt) string {
+		return encodeCursor(last.Time, strconv.FormatInt(last.Seq, 10))
+	})
 	return page, nil
 }
 
@@ -475,9 +479,8 @@ var replayable = []JobState{JobFailed, JobSkipped, JobCancelled}
 //
 // Only ended jobs are replayed: failed, skipped and cancelled ones, and succeeded ones only
 // if q.States names JobSucceeded; a state in q.States that has not ended is refused with an
-// error wrapping ErrInvalid. A job
-// skipped because its host was paused or its breaker open is replayed like any skipped job.
-// A query that names no message, user, state or time is refused with an error wrapping
+// error wrapping ErrInvalid. A job skipped because its host was paused or its breaker open
+// is replayed like any skipped job. A query that names no message, user, state or time is refused with an error wrapping
 // ErrInvalid: a replay of the whole log by accident would send everything again.
 //
 // A replayed job keeps its ID, so receivers that deduplicate on the webhook-id header can

@@ -252,3 +252,48 @@ func TestCancelJobCallsJobEnded(t *testing.T) {
 		t.Fatal("JobEnded was not called for the job CancelJob cancelled")
 	}
 }
+
+// Paging through Sender.Jobs and Sender.AttemptLog two rows at a time returns every row once,
+// in the order of one page of them all, and the last page has no cursor. The jobs are
+// created, and their attempts made, at the same time, so the order is that of the IDs and
+// Seqs, which the cursors must carry.
+func TestJobsAndAttemptLogPageWithTheCursor(t *testing.T) {
+	h := newHarness(t, nil)
+	h.save(t, &webhook.Message{ID: "m", URL: h.recv.URL + "/hook"})
+	h.sendN(t, "m", 5)
+	h.idle(t)
+	jobs := func(limit int, cursor string) ([]string, string, error) {
+		page, err := h.sender.Jobs(h.ctx, webhook.JobsQuery{MessageID: "m", Limit: limit, Cursor: cursor})
+		var ids []string
+		for _, j := range page.Jobs {
+			ids = append(ids, j.ID)
+		}
+		return ids, page.Next, err
+	}
+	attempts := func(limit int, cursor string) ([]string, string, error) {
+		page, err := h.sender.AttemptLog(h.ctx, webhook.AttemptLogQuery{MessageID: "m", Limit: limit, Cursor: cursor})
+		var seqs []string
+		for _, a := range page.Attempts {
+			seqs = append(seqs, fmt.Sprint(a.Seq))
+		}
+		return seqs, page.Next, err
+	}
+	for name, list := range map[string]func(int, string) ([]string, string, error){"jobs": jobs, "attempts": attempts} {
+		want, next, err := list(0, "")
+		if err != nil || len(want) != 5 || next != "" {
+			t.Fatalf("%s = %q, next %q, %v; want 5 and no next page", name, want, next, err)
+		}
+		var got []string
+		pages := 0
+		for cursor := ""; pages == 0 || cursor != ""; pages++ {
+			var rows []string
+			if rows, cursor, err = list(2, cursor); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rows...)
+		}
+		if !cmp.Equal(got, want) || pages != 3 {
+			t.Errorf("%s paged two at a time = %q in %d pages, want %q in 3", name, got, pages, want)
+		}
+	}
+}

@@ -129,7 +129,8 @@ func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]w
 	return out, nil
 }
 
-// ReplayJobs implements [webhook.Inspector].
+// ReplayJobs implements [webhook.Inspector]: it looks up the jobs of p.IDs, if any, and
+// otherwise scans the jobs.
 func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int, error) {
 	if err := p.Check(); err != nil {
 		return 0, err
@@ -139,9 +140,9 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 	}
 	defer s.mu.Unlock()
 	n := 0
-	for _, r := range s.jobs {
+	for r := range s.candidates(&webhook.JobFilter{IDs: p.IDs}, nil) {
 		j := &r.job
-		if !j.State.Ended() || !p.Query.Match(j) || (len(p.IDs) > 0 && !slices.Contains(p.IDs, j.ID)) {
+		if !j.State.Ended() || !p.Query.Match(j) {
 			continue
 		}
 		n++

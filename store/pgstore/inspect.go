@@ -225,10 +225,9 @@ func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]w
 }
 
 // ReplayJobs implements [webhook.Inspector] with one statement, which locks the ended jobs
-// that p selects (SELECT ... FOR UPDATE, in ID order as UpdateJobs does, so that calls made at
-// once wait for each other rather than deadlock), moves them and counts the moves: a
-// concurrent replay of the same job waits for the row, then finds it scheduled and leaves
-// it. Listeners are notified on commit, as the jobs are due.
+// that p selects (in ID order, as UpdateJobs does: see moveSQL), moves them and counts the
+// moves: a concurrent replay of the same job waits for the row, then finds it scheduled and
+// leaves it. Listeners are notified on commit, as the jobs are due.
 func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int, error) {
 	const op = "replay jobs"
 	if err := p.Check(); err != nil {
@@ -247,13 +246,8 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 		err := s.db.QueryRow(ctx, `SELECT count(*) FROM webhook_jobs j WHERE `+c.String(), c.args...).Scan(&n)
 		return n, wrap(op, err)
 	}
-	sql := `WITH old AS (SELECT id, state FROM webhook_jobs j WHERE ` + c.String() + ` ORDER BY id FOR UPDATE),
-		moved AS (UPDATE webhook_jobs j SET state = 'scheduled', due_at = ` + c.args.add(p.Now) + `, replay_from = j.attempts + 1
-			FROM old WHERE j.id = old.id AND j.state = old.state RETURNING j.message_id, old.state AS was_state),
-		counted AS (` + countMovesSQL + `
-			SELECT message_id, was_state AS state, -1 AS n FROM moved UNION ALL SELECT message_id, 'scheduled', 1 FROM moved
-			` + countMovesEnd + `)
-		SELECT count(*) FROM moved`
+	sql := moveSQL(c.String(), `state = 'scheduled', due_at = `+c.args.add(p.Now)+`, replay_from = j.attempts + 1`,
+		`j.message_id, j.state`) + ` SELECT count(*) FROM moved`
 	err := s.batch(ctx, "", []stmt{{sql, c.args}, {sql: notifySQL}}, func(i int, rows pgx.Rows) error {
 		defer rows.Close()
 		if i == 0 && rows.Next() {

@@ -291,6 +291,22 @@ const (
 		ON CONFLICT (message_id, state) DO UPDATE SET n = webhook_job_counts.n + excluded.n`
 )
 
+// moveSQL returns the common table expressions old, moved and counted of a statement that
+// moves the jobs of webhook_jobs j that where selects by set, and counts the moves: moved
+// returns was_state, the state a job was moved from, and returning, which must name
+// j.message_id and j.state. The jobs are locked and read before they are moved, so that the
+// moves are counted from the states they were in; in ID order, so that calls made at once
+// that select the same jobs by different filters (found in the order of different indexes,
+// or of the rows' versions after earlier moves) wait for each other rather than deadlock.
+func moveSQL(where, set, returning string) string {
+	return `WITH old AS (SELECT id, state FROM webhook_jobs j WHERE ` + where + ` ORDER BY id FOR UPDATE),
+		moved AS (UPDATE webhook_jobs j SET ` + set + ` FROM old WHERE j.id = old.id AND j.state = old.state
+			RETURNING old.state AS was_state, ` + returning + `),
+		counted AS (` + countMovesSQL + `
+			SELECT message_id, was_state AS state, -1 AS n FROM moved UNION ALL SELECT message_id, state, 1 FROM moved
+			` + countMovesEnd + `)`
+}
+
 // jobColumnCount is the number of jobColumns.
 var jobColumnCount = strings.Count(jobColumns, ",") + 1
 
@@ -607,16 +623,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 	case webhook.JobCancelled:
 		set += `, request = NULL`
 	}
-	// The jobs are locked and read before they are moved, so that the moves are counted from
-	// the states they were in; in ID order, so that calls made at once that select the same
-	// jobs by different filters (found in the order of different indexes, or of the rows'
-	// versions after earlier moves) wait for each other rather than deadlock.
-	sql := `WITH old AS (SELECT id, state FROM webhook_jobs WHERE ` + where + ` ORDER BY id FOR UPDATE),
-		moved AS (UPDATE webhook_jobs j SET ` + set + ` FROM old WHERE j.id = old.id
-			RETURNING old.state AS was_state, ` + qualifiedJobColumns + `),
-		counted AS (` + countMovesSQL + `
-			SELECT message_id, was_state AS state, -1 AS n FROM moved UNION ALL SELECT message_id, state, 1 FROM moved
-			` + countMovesEnd + `)`
+	sql := moveSQL(where, set, qualifiedJobColumns)
 	if p.To == webhook.JobCancelled {
 		sql += `, logged AS (
 			INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hookline/webhook"
@@ -49,49 +48,52 @@ const (
 	attemptColumns = `data`
 )
 
-// attemptsSQL returns the query of q and its arguments. The caps' query, of a user's
-// succeeded attempts from a time, reads the partial index webhook_attempts_sent: its literal
-// 'succeeded' is [webhook.Succeeded], as in the index, so that SQLite can use it.
+// attemptsSQL returns the query of q and its arguments.
 func attemptsSQL(q *webhook.AttemptQuery) (string, []any) {
-	conds, args := []string{"true"}, []any{}
-	add := func(cond string, arg ...any) {
-		conds = append(conds, cond)
-		args = append(args, arg...)
-	}
-	if q.JobID != "" {
-		add(`job_id = ?`, q.JobID)
-	}
-	if q.MessageID != "" {
-		add(`message_id = ?`, q.MessageID)
-	}
-	if q.UserID != "" {
-		add(`user_id = ?`, q.UserID)
-	}
-	if q.Variant != "" {
-		// The index of variants leaves out attempts without one: say so, since a parameter
-		// does not imply the index's condition.
-		add(`variant = ? AND variant != ''`, q.Variant)
-	}
-	switch {
-	case slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}):
-		add(`outcome = 'succeeded'`)
-	case len(q.Outcomes) > 0:
-		list, outcomes := inList(q.Outcomes)
-		add(`outcome IN `+list, outcomes...)
-	}
-	if !q.Since.IsZero() {
-		add(`time >= ?`, instant(q.Since))
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1 // no limit
-	}
+	w := attemptsWhere(q)
 	cols := attemptColumns
 	if q.Brief {
 		cols = briefColumns
 	}
-	return `SELECT ` + cols + ` FROM webhook_attempts WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY time DESC, seq DESC LIMIT ?`, append(args, limit)
+	return `SELECT ` + cols + ` FROM webhook_attempts WHERE ` + w.String() +
+		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limitArg(q.Limit))
+}
+
+// attemptsWhere returns the conditions of the attempts q selects, ignoring Limit and Brief.
+// The caps' query, of a user's succeeded attempts from a time, reads the partial index
+// webhook_attempts_sent: its literal 'succeeded' is [webhook.Succeeded], as in the index, so
+// that SQLite can use it; a query of outcomes other than succeeded says so, to read
+// webhook_attempts_outcome.
+func attemptsWhere(q *webhook.AttemptQuery) *where {
+	w := &where{}
+	if q.JobID != "" {
+		w.add(`job_id = ?`, q.JobID)
+	}
+	if q.MessageID != "" {
+		w.add(`message_id = ?`, q.MessageID)
+	}
+	if q.UserID != "" {
+		w.add(`user_id = ?`, q.UserID)
+	}
+	if q.Variant != "" {
+		// The index of variants leaves out attempts without one: say so, since a parameter
+		// does not imply the index's condition.
+		w.add(`variant = ? AND variant != ''`, q.Variant)
+	}
+	switch {
+	case slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}):
+		w.add(`outcome = 'succeeded'`)
+	case len(q.Outcomes) > 0:
+		list, outcomes := inList(q.Outcomes)
+		w.add(`outcome IN `+list, outcomes...)
+		if !slices.Contains(q.Outcomes, webhook.Succeeded) {
+			w.add(`outcome != 'succeeded'`) // webhook_attempts_outcome's WHERE
+		}
+	}
+	if !q.Since.IsZero() {
+		w.add(`time >= ?`, instant(q.Since))
+	}
+	return w
 }
 
 // Attempts implements [webhook.AttemptStore].

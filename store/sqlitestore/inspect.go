@@ -6,28 +6,9 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/hookline/webhook"
 )
-
-// where builds the conditions of a query, joined by AND, and their arguments.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return "true"
-	}
-	return strings.Join(w.conds, " AND ")
-}
 
 // jobsWhere returns the conditions of the jobs q selects.
 func jobsWhere(q *webhook.JobsQuery) *where {
@@ -68,12 +49,8 @@ func findJobsSQL(p *webhook.FindJobsParams) (string, []any) {
 	default:
 		w.add(`(created_at IS NULL OR (created_at, id) < (?, ?))`, instant(p.AfterCreatedAt), p.AfterID)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
-	}
 	return `SELECT ` + jobColumns + ` FROM webhook_jobs WHERE ` + w.String() +
-		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(w.args, limit)
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(w.args, limitArg(p.Limit))
 }
 
 // FindJobs implements [webhook.Inspector] with one query, which reads the index of
@@ -92,34 +69,15 @@ func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webh
 
 // findAttemptsSQL returns the query of FindAttempts and its arguments.
 func findAttemptsSQL(p *webhook.FindAttemptsParams) (string, []any) {
-	q, w := &p.Query, &where{}
-	if q.JobID != "" {
-		w.add(`job_id = ?`, q.JobID)
-	}
-	if q.MessageID != "" {
-		w.add(`message_id = ?`, q.MessageID)
-	}
-	if q.UserID != "" {
-		w.add(`user_id = ?`, q.UserID)
-	}
-	if q.Variant != "" {
-		w.add(`variant = ? AND variant != ''`, q.Variant)
-	}
-	if len(q.Outcomes) > 0 {
-		list, outcomes := inList(q.Outcomes)
-		w.add(`outcome IN `+list, outcomes...)
-		if !slices.Contains(q.Outcomes, webhook.Succeeded) {
-			w.add(`outcome != 'succeeded'`) // webhook_attempts_outcome's WHERE
-		}
-	}
+	q := &p.Query
+	w := attemptsWhere(&webhook.AttemptQuery{
+		JobID: q.JobID, MessageID: q.MessageID, UserID: q.UserID, Variant: q.Variant, Outcomes: q.Outcomes, Since: q.Since,
+	})
 	switch c := q.StatusClass; {
 	case c == -1:
 		w.add(`status = 0`)
 	case c != 0:
 		w.add(`status >= ? AND status < ?`, c*100, c*100+100)
-	}
-	if !q.Since.IsZero() {
-		w.add(`time >= ?`, instant(q.Since))
 	}
 	if !q.Until.IsZero() {
 		w.add(`time < ?`, instant(q.Until))
@@ -127,12 +85,8 @@ func findAttemptsSQL(p *webhook.FindAttemptsParams) (string, []any) {
 	if p.AfterSeq != 0 {
 		w.add(`(time, seq) < (?, ?)`, instant(p.AfterTime), p.AfterSeq)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
-	}
 	return `SELECT seq, data FROM webhook_attempts WHERE ` + w.String() +
-		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limit)
+		` ORDER BY time DESC, seq DESC LIMIT ?`, append(w.args, limitArg(p.Limit))
 }
 
 // FindAttempts implements [webhook.Inspector] with one query, which reads the index of the
@@ -230,16 +184,9 @@ func (s *Store) ReplayJobs(ctx context.Context, p webhook.ReplayJobsParams) (int
 			if len(p.Query.States) > 0 && !slices.Contains(p.Query.States, from) {
 				continue
 			}
-			where, args := w.String()+` AND state = ?`, append(slices.Clip(w.args), from)
-			if len(p.IDs) == 0 {
-				if err := f(from, where, args); err != nil {
-					return err
-				}
-				continue
-			}
-			err := inLists(p.IDs, func(list string, ids []any) error {
-				return f(from, where+` AND id IN `+list, append(slices.Clip(args), ids...))
-			})
+			ws := where{conds: slices.Clip(w.conds), args: slices.Clip(w.args)}
+			ws.add(`state = ?`, from)
+			err := ws.each(p.IDs, func(where string, args []any) error { return f(from, where, args) })
 			if err != nil {
 				return err
 			}

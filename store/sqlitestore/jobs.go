@@ -495,46 +495,32 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 // states select, and their arguments: once, or once per IN list of filter.IDs (see
 // inLists), stopping at f's first error. Empty fields select every job.
 func forJobs(filter *webhook.JobFilter, states []webhook.JobState, f func(where string, args []any) error) error {
-	conds, args := []string{"true"}, []any{}
-	add := func(cond string, arg ...any) {
-		conds = append(conds, cond)
-		args = append(args, arg...)
-	}
+	var w where
 	if filter.MessageID != "" {
-		add(`message_id = ?`, filter.MessageID)
+		w.add(`message_id = ?`, filter.MessageID)
 	}
 	if filter.UserID != "" {
-		add(`user_id = ?`, filter.UserID)
+		w.add(`user_id = ?`, filter.UserID)
 	}
 	if len(states) > 0 {
 		list, values := inList(states)
-		add(`state IN `+list, values...)
+		w.add(`state IN `+list, values...)
 	}
 	if filter.Unless != "" {
-		add(`unless_event = ?`, filter.Unless)
+		w.add(`unless_event = ?`, filter.Unless)
 	}
 	if !filter.CreatedBefore.IsZero() {
-		add(`(created_at IS NULL OR created_at < ?)`, bound(filter.CreatedBefore, math.MinInt64))
+		w.add(`(created_at IS NULL OR created_at < ?)`, bound(filter.CreatedBefore, math.MinInt64))
 	}
-	where := strings.Join(conds, " AND ")
-	if len(filter.IDs) == 0 {
-		return f(where, args)
-	}
-	return inLists(filter.IDs, func(list string, ids []any) error {
-		return f(where+` AND id IN `+list, append(slices.Clip(args), ids...))
-	})
+	return w.each(filter.IDs, f)
 }
 
 // Jobs implements [webhook.JobStore].
 func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1 // no limit
-	}
 	var jobs []*webhook.Job
 	err := forJobs(&q.JobFilter, q.States, func(where string, args []any) error {
 		rows, err := s.read(ctx, `SELECT `+jobColumns+` FROM webhook_jobs WHERE `+where+` AND id > ? ORDER BY id LIMIT ?`,
-			append(args, q.After, limit)...)
+			append(args, q.After, limitArg(q.Limit))...)
 		if err == nil {
 			jobs, err = collect(jobs, rows, scanJob)
 		}

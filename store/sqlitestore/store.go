@@ -539,6 +539,46 @@ func rowsOf(n int, row string) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
+// limitArg returns the argument of a LIMIT ? for a Limit of n: n, or -1, no limit, if n is 0
+// or less.
+func limitArg(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// where builds the conditions of a query, joined by AND, and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return "true"
+	}
+	return strings.Join(w.conds, " AND ")
+}
+
+// each calls f with w's conditions and their arguments: once if ids is empty, else once per
+// IN list of ids (see inLists) with the condition that the job's id is in it, stopping at
+// f's first error.
+func (w *where) each(ids []string, f func(where string, args []any) error) error {
+	cond := w.String()
+	if len(ids) == 0 {
+		return f(cond, w.args)
+	}
+	return inLists(ids, func(list string, idArgs []any) error {
+		return f(cond+` AND id IN `+list, append(slices.Clip(w.args), idArgs...))
+	})
+}
+
 // inList returns an IN list, such as "(?, ?, ?, ?)", and its values: values padded with
 // copies of the last one to a power of two, so that statements are made from a handful of
 // texts. values must not be empty.
