@@ -138,10 +138,12 @@ func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, rows [][]any, c *cou
 	_, err = collect(nil, r, func(sc scanner) (struct{}, error) {
 		var message string
 		var state webhook.JobState
-		err := sc.Scan(&message, &state)
+		if err := sc.Scan(&message, &state); err != nil {
+			return struct{}{}, err
+		}
 		c.add(message, state, 1)
 		n++
-		return struct{}{}, err
+		return struct{}{}, nil
 	})
 	return n, err
 }
