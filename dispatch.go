@@ -24,7 +24,9 @@ import (
 // job may wait for a worker for half of what its lease leaves beyond RequestTimeout; one that
 // waited longer is put back instead of sent. So a job starts with at least RequestTimeout plus
 // half that margin of its lease left (without claiming ahead, it starts with all of it), for
-// the Store reads, rendering and the send.
+// the Store reads, rendering and the send. On the system clock it holds up to three times
+// Workers: the completer may keep a job's outcome up to finishLinger before writing it, and
+// the workers go on meanwhile.
 type dispatcher struct {
 	store   Store
 	clock   Clock
@@ -59,12 +61,17 @@ type claimed struct {
 func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
 	defer d.listen(ctx)()
-	capacity, maxWait := d.workers, time.Duration(0)
+	capacity, maxWait, linger := d.workers, time.Duration(0), time.Duration(0)
 	if d.lease >= 2*d.timeout {
 		capacity, maxWait = 2*d.workers, (d.lease-d.timeout)/2
+		if d.clock == (systemClock{}) {
+			// Outcomes may wait finishLinger for the completer's write: room for as many
+			// more jobs, so that the workers do not wait for it either.
+			capacity, linger = 3*d.workers, finishLinger
+		}
 	}
 	written := make(chan bool, capacity)
-	d.exec.complete = newCompleter(d.store, d.log, d.exec.obs, capacity, written)
+	d.exec.complete = newCompleter(d.store, d.log, d.exec.obs, capacity, written, linger, d.workers)
 	defer d.exec.obs.tel.observeQueue(d.store, d.clock, d.exec.hosts.OpenBreakers, func(err error) {
 		d.log.LogAttrs(ctx, slog.LevelError, "webhook: read the queue for metrics", slog.String("error", err.Error()))
 	})()
