@@ -25,8 +25,10 @@ type Request struct {
 	Body []byte `json:"body,omitempty"`
 }
 
-// request renders cm for one job, whose ID goes in the webhook-id header.
+// request renders cm with v for one job, whose ID goes in the webhook-id header. It sets
+// v.reads to what cm's templates read.
 func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*Request, error) {
+	v.reads = cm.reads
 	r := jinja.NewScope(v)
 	raw, err := e.render(cm.url, r)
 	if err != nil {

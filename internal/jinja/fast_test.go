@@ -35,8 +35,8 @@ func TestSimpleParts(t *testing.T) {
 		if tmpl == nil {
 			t.Fatalf("Compile(%q): %v", tt.src, ps)
 		}
-		if _, simple := tmpl.Paths(); simple != tt.simple {
-			t.Errorf("Compile(%q).Paths() reports simple = %v, want %v", tt.src, simple, tt.simple)
+		if tmpl.simple != tt.simple {
+			t.Errorf("Compile(%q).simple = %v, want %v", tt.src, tmpl.simple, tt.simple)
 		}
 	}
 }
@@ -46,9 +46,14 @@ func TestPaths(t *testing.T) {
 	if tmpl == nil {
 		t.Fatal(ps)
 	}
-	paths, ok := tmpl.Paths()
-	if got, want := fmt.Sprint(paths), "[[host] [user id] [p a b]]"; !ok || got != want {
-		t.Errorf("Paths() = %s, %v; want %s, true", got, ok, want)
+	var paths [][]string
+	for _, p := range tmpl.parts {
+		if p.path != nil {
+			paths = append(paths, p.path)
+		}
+	}
+	if got, want := fmt.Sprint(paths), "[[host] [user id] [p a b]]"; !tmpl.simple || got != want {
+		t.Errorf("paths of the parts = %s, simple = %v; want %s, true", got, tmpl.simple, want)
 	}
 }
 
@@ -131,7 +136,7 @@ func checkFast(t *testing.T, fast, gonja *Env, src string, asURL bool, vs Vars) 
 		return tmpl
 	}
 	f, g := compile(fast), compile(gonja)
-	if _, ok := f.Paths(); !ok {
+	if !f.simple {
 		t.Errorf("Compile(%q) is not simple", src)
 	}
 	want, wantErr := g.Render(NewScope(vs))
