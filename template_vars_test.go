@@ -57,6 +57,10 @@ var simpleTemplates = []string{
 	"{{ parameter }}", "{{ userAttribute.name }}", "{{ userAttribute.tags }}", "{{ userAttribute.n }}",
 	"{{ userAttribute }}", "{{ now.x }}", "  {{- parameter.s -}}  \n", "line\n{{ parameter.s }}\n",
 	"{{ parameter.s }}{{ parameter.n }}{{ parameter.t }}",
+	"{{ parameter.s | default('x') }}", "{{ parameter.missing | default(0) }}", "{{ parameter.z | default('none') }}",
+	"{{ parameter.m | d }}", "{{ parameter.l | default(100000000) }}", "{{ parameter.n | default(1.5) }}",
+	"{{ user.email | default('') }}", "{{ user.city | d(true) }}", "a{{ parameter.s | default(1) }}b{{ parameter.n | default(2) }}",
+	"{{ parameter.err | default(0) }}", "{{ parameter.panic | default(0) }}", "{{ parameter.nan | default(0) }}",
 }
 
 // simpleURLs are URL templates whose values are escaped for their positions.
@@ -65,6 +69,7 @@ var simpleURLs = []string{
 	"https://example.com/a?q={{ parameter.s }}&n={{ parameter.n }}#{{ parameter.s }}",
 	"{{ parameter.s }}", "https://example.com/{{ parameter.l }}/{{ parameter.m }}",
 	"https://example.com/{{ user.nope }}", "https://example.com/{{ parameter.missing }}",
+	"https://example.com/{{ parameter.s | default('x') }}?n={{ parameter.missing | default(0) }}&m={{ parameter.n | d(0) }}",
 }
 
 // enginePairs returns pairs of engines that render the fast path and gonja alone, with both settings of

@@ -57,7 +57,7 @@ var errTooLarge = errors.New("output is larger than the limit")
 // [Options.Undefined] for a missing variable.
 func (t *Template) Render(s *Scope) (string, error) {
 	if t.simple && t.env.fast {
-		if out, ok := t.renderFast(s.vars); ok {
+		if out, ok := t.renderFast(s); ok {
 			return out, nil
 		}
 	}
@@ -86,7 +86,7 @@ func (t *Template) Value(s *Scope) (any, error) {
 		return t.Render(s)
 	}
 	if t.simple && t.env.fast {
-		if x, ok := lookup(s.vars, t.parts[0].path); ok {
+		if x, work, ok := t.parts[0].value(s.vars, t.env.maxSize); ok && s.budget.charge(work) {
 			return plainValue(x), nil // gonja's value of x holds x itself
 		}
 	}
