@@ -48,7 +48,7 @@ func FuzzRetryAfter(f *testing.F) {
 // fuzzVars are the variables fuzzed templates are rendered with.
 func fuzzVars(params Map) *vars {
 	return &vars{
-		user:    User{ID: "u1", Email: "ann@example.com", Attributes: Map{"name": "Ann", "tags": []any{"a", "b"}, "n": 3.0}},
+		user:    &User{ID: "u1", Email: "ann@example.com", Attributes: Map{"name": "Ann", "tags": []any{"a", "b"}, "n": 3.0}},
 		params:  params,
 		message: &Message{ID: "m", Version: 1},
 		now:     fuzzNow,

@@ -161,7 +161,7 @@ func (e *engine) value(t *template, s *jinja.Scope) (any, error) {
 
 // vars are the variables of one rendering. They implement jinja.Vars.
 type vars struct {
-	user    User
+	user    *User // read only
 	params  Map
 	event   *Event // nil when the delivery was not triggered by an event
 	message *Message
@@ -183,7 +183,7 @@ var records = map[string][]string{
 // field returns the field key of the record variable root, and whether the template context
 // has it: the user's optional fields are left out when empty, and event when there is none.
 func (v *vars) field(root, key string) (any, bool) {
-	u := &v.user
+	u := v.user
 	switch root + "." + key {
 	case "user.id":
 		return u.ID, true

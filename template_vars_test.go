@@ -279,9 +279,9 @@ func TestVariantReadsUser(t *testing.T) {
 // TestOptionalUserFields checks that each optional field of the user is a variable only when
 // it is set, so that a template reading an empty one fails as a missing variable.
 func TestOptionalUserFields(t *testing.T) {
-	set := &vars{message: &Message{}, user: User{ID: "u1", Email: "e@example.com", TimeZone: "Europe/Paris",
+	set := &vars{message: &Message{}, user: &User{ID: "u1", Email: "e@example.com", TimeZone: "Europe/Paris",
 		Locale: "fr", Country: "FR", Region: "IDF", City: "Paris", CreatedAt: fuzzNow, LastActive: fuzzNow}}
-	unset := &vars{message: &Message{}, user: User{ID: "u1"}}
+	unset := &vars{message: &Message{}, user: &User{ID: "u1"}}
 	for _, k := range []string{"email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"} {
 		if _, ok := set.field("user", k); !ok {
 			t.Errorf("field(user, %s) of a user who has it reports it missing", k)
