@@ -314,15 +314,14 @@ func (x *executor) render(ctx context.Context, at *attempt) verdict {
 		}
 		j := at.job
 		v := &vars{user: u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
-		req, err := x.engine.request(at.msg.forVariant(j.Variant), v, j.ID, x.ua)
+		req, host, err := x.engine.requestTo(at.msg.forVariant(j.Variant), v, j.ID, x.ua)
 		if err != nil {
 			return x.failure(ctx, at, err, isPermanent(err))
 		}
-		at.request, at.fresh = req, true
+		at.request, at.fresh, at.host = req, true, host
 	} else {
-		at.request = at.job.Request
+		at.request, at.host = at.job.Request, requestHost(at.job.Request)
 	}
-	at.host = requestHost(at.request)
 	return pass
 }
 
@@ -578,6 +577,11 @@ func requestHost(r *Request) string {
 	if err != nil {
 		return ""
 	}
+	return urlHost(u)
+}
+
+// urlHost is requestHost of a request to u.
+func urlHost(u *url.URL) string {
 	host := strings.ToLower(u.Host)
 	if port := u.Port(); (port == "443" && u.Scheme == "https") || (port == "80" && u.Scheme == "http") {
 		host = strings.TrimSuffix(host, ":"+port)
