@@ -53,7 +53,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 // schedule makes r's queue entry the one due at at, making any older entry stale.
 func (s *Store) schedule(r *record, at time.Time) {
 	r.gen++
-	s.queue.push(entry{at: at, id: r.job.ID, gen: r.gen})
+	s.queue.push(entry{at: at, id: r.job.ID, gen: r.gen, r: r})
 }
 
 // Claim implements [webhook.JobStore].
@@ -91,9 +91,8 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 // live one, or nil.
 func (s *Store) head() *record {
 	for len(s.queue) > 0 {
-		e := s.queue[0]
-		if r := s.jobs[e.id]; r != nil && r.gen == e.gen {
-			return r
+		if e := &s.queue[0]; e.r.gen == e.gen {
+			return e.r
 		}
 		s.queue.pop()
 	}
@@ -246,11 +245,13 @@ func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, e
 	return out, nil
 }
 
-// entry is a job's place in the queue.
+// entry is a job's place in the queue: its record (jobs are never deleted), and its ID,
+// which orders entries due at the same time.
 type entry struct {
 	at  time.Time
 	id  string
 	gen uint64
+	r   *record
 }
 
 // queue is a min-heap of entries by time, then job ID. Its methods are container/heap's
