@@ -305,12 +305,14 @@ func (x *executor) checkAudience(ctx context.Context, at *attempt) verdict {
 // same bytes.
 func (x *executor) render(ctx context.Context, at *attempt) verdict {
 	if at.job.Request == nil {
-		u := &User{ID: at.job.UserID} // all the templates read of the user, unless readsUser
+		var u *User
 		if at.msg.forVariant(at.job.Variant).readsUser {
 			var err error
 			if u, err = x.loadUser(ctx, at); err != nil {
 				return x.failure(ctx, at, err, false)
 			}
+		} else {
+			u = &User{ID: at.job.UserID} // all the templates read of the user
 		}
 		j := at.job
 		v := &vars{user: u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
