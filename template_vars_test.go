@@ -145,7 +145,7 @@ var readTemplates = []string{
 	"{{ parameter.s | default('') }}{{ now | length }}", "{{ variant | default('control') }}",
 	"{% set parameter.s = 'mine' %}{{ event.params.s }}", "{% set event.params.s = 'mine' %}{{ parameter.s }}",
 	"{% set user.email = 'x' %}{{ user.email }}", "{{ userAttribute.name | lower }}",
-	"{% set u = user %}{{ u.country }}", "{% if user.created_at %}{{ user.created_at[:4] }}{% endif %}",
+	"{% set u = user %}{{ u.country }}", "{{ user['get']('email') }}", "{{ message['items']() | length }}", "{% if user.created_at %}{{ user.created_at[:4] }}{% endif %}",
 }
 
 // TestDataOfReadsRendersAsAll checks that templates render with the variables vars.Data

@@ -96,6 +96,7 @@ func (t *Template) Reads() *Reads {
 func readsOf(root *nodes.Template) (*Reads, []*snippetUse) {
 	held := map[*nodes.Name]int{}      // how many places hold each name node
 	keys := map[*nodes.Name][]string{} // the constant keys each is looked up with
+	called := map[*nodes.Name]bool{}   // those a method is called on, through a subscript too
 	var names []*nodes.Name
 	var uses []*snippetUse
 	walkTreeMeeting(reflect.ValueOf(root), func(v reflect.Value) {
@@ -110,6 +111,16 @@ func readsOf(root *nodes.Template) (*Reads, []*snippetUse) {
 			if k, isString := g.Arg.(*nodes.String); ok && isString {
 				keys[name] = append(keys[name], k.Val)
 			}
+		} else if c, ok := node[nodes.Call](v); ok && c.Parent != nil {
+			// gonja calls the method on the parent itself: user['get']('email') would read
+			// user as a whole, where it allows it.
+			parent := c.Parent
+			if f, ok := parent.(*nodes.FilteredExpression); ok && len(f.Filters) == 1 && f.Filters[0].Name == filterSubscript {
+				parent = f.Expression
+			}
+			if name, ok := parent.(*nodes.Name); ok {
+				called[name] = true
+			}
 		} else if u, ok := node[snippetUse](v); ok {
 			uses = append(uses, u)
 		}
@@ -121,7 +132,7 @@ func readsOf(root *nodes.Template) (*Reads, []*snippetUse) {
 	r := &Reads{names: map[string]*nameReads{}}
 	for _, n := range names {
 		ks := keys[n]
-		whole := held[n] > len(ks)
+		whole := held[n] > len(ks) || called[n]
 		slices.Sort(ks)
 		r.add(n.Name.Val, whole, slices.Compact(ks))
 	}

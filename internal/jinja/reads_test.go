@@ -50,6 +50,8 @@ func TestReads(t *testing.T) {
 		{"filter on the whole", "{{ user | tojson }}", "user[*]"},
 		{"attr filter", "{{ user | attr('email') }}", "user[*]"},
 		{"method of the whole", "{{ user.get('email') }}", "user[*]"},
+		{"method by subscript", "{{ user['get']('email') }}", "user[*]"},    // not callable in gonja 2.9
+		{"method of a subscript", "{{ user['email'].upper() }}", "user[*]"}, // gonja's call holds user itself
 		{"items", "{% for k, v in user.items() %}{{ v }}{% endfor %}", "user[*] v[*]"},
 		{"loop over it", "{% for k in user %}{{ k }}{% endfor %}", "k[*] user[*]"},
 		{"computed key", "{{ user[parameter.k] }}", "parameter[k] user[*]"},
