@@ -65,7 +65,7 @@ type attempt struct {
 	msgErr error // why msg could not be loaded, if it is nil
 	user   *User // loaded on first use (see loadUser)
 
-	rec     Attempt       // the attempt log's record, filled in as the attempt goes
+	rec     *Attempt      // the attempt log's record, filled in as the attempt goes
 	request *Request      // the request to send
 	fresh   bool          // request was rendered by this attempt, and is saved for retries
 	host    string        // the destination host (and port), once rendered
@@ -131,7 +131,7 @@ func (x *executor) execute(ctx context.Context, j *Job) {
 // newAttempt starts an attempt at j, now.
 func (x *executor) newAttempt(j *Job) *attempt {
 	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
-	at.rec = Attempt{
+	at.rec = &Attempt{
 		JobID:          j.ID,
 		MessageID:      j.MessageID,
 		MessageVersion: j.MessageVersion,
@@ -305,24 +305,25 @@ func (x *executor) checkAudience(ctx context.Context, at *attempt) verdict {
 // same bytes.
 func (x *executor) render(ctx context.Context, at *attempt) verdict {
 	if at.job.Request == nil {
-		u := &User{ID: at.job.UserID} // all the templates read of the user, unless readsUser
+		var u *User
 		if at.msg.forVariant(at.job.Variant).readsUser {
 			var err error
 			if u, err = x.loadUser(ctx, at); err != nil {
 				return x.failure(ctx, at, err, false)
 			}
+		} else {
+			u = &User{ID: at.job.UserID} // all the templates read of the user
 		}
 		j := at.job
-		v := &vars{user: *u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
-		req, err := x.engine.request(at.msg.forVariant(j.Variant), v, j.ID, x.ua)
+		v := &vars{user: u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
+		req, host, err := x.engine.requestTo(at.msg.forVariant(j.Variant), v, j.ID, x.ua)
 		if err != nil {
 			return x.failure(ctx, at, err, isPermanent(err))
 		}
-		at.request, at.fresh = req, true
+		at.request, at.fresh, at.host = req, true, host
 	} else {
-		at.request = at.job.Request
+		at.request, at.host = at.job.Request, requestHost(at.job.Request)
 	}
-	at.host = requestHost(at.request)
 	return pass
 }
 
@@ -389,7 +390,7 @@ func (x *executor) signed(at *attempt) (*Request, error) {
 func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict {
 	ctx = x.obs.tel.startAttempt(ctx, at, req)
 	shown := req.Redacted()
-	a := &at.rec
+	a := at.rec
 	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
 	if a.Host = at.host; a.Host == "" { // a test send, which is not throttled
 		a.Host = requestHost(req)
@@ -481,7 +482,7 @@ func (x *executor) report(ctx context.Context, at *attempt, v verdict) {
 // made — and logs the attempt and ends its span.
 func (x *executor) finished(ctx context.Context, at *attempt, v verdict) Finished {
 	j := at.job
-	a := &at.rec
+	a := at.rec
 	var logged *Attempt // the attempt log's record, if the attempt counts
 	switch v.kind {
 	case held, putBack:
@@ -506,8 +507,7 @@ func (x *executor) finished(ctx context.Context, at *attempt, v verdict) Finishe
 			a.Err = v.err.Error()
 		}
 		a.Duration = x.clock.Now().Sub(at.start)
-		rec := *a // not a pointer into at, which holds the whole response
-		logged = &rec
+		logged = a // its own allocation: the completer keeps it, not at, which holds the whole response
 	}
 	switch {
 	case j.State.Ended():
@@ -549,7 +549,7 @@ func (x *executor) logVerdict(ctx context.Context, at *attempt, v verdict) {
 	if !x.log.Enabled(ctx, level) {
 		return
 	}
-	a := &at.rec
+	a := at.rec
 	attrs := []slog.Attr{
 		slog.String("job_id", a.JobID), slog.String("message_id", a.MessageID),
 		slog.String("user_id", a.UserID), slog.Int("attempt", a.Number),
@@ -579,6 +579,11 @@ func requestHost(r *Request) string {
 	if err != nil {
 		return ""
 	}
+	return urlHost(u)
+}
+
+// urlHost is requestHost of a request to u.
+func urlHost(u *url.URL) string {
 	host := strings.ToLower(u.Host)
 	if port := u.Port(); (port == "443" && u.Scheme == "https") || (port == "80" && u.Scheme == "http") {
 		host = strings.TrimSuffix(host, ":"+port)

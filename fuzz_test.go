@@ -48,7 +48,7 @@ func FuzzRetryAfter(f *testing.F) {
 // fuzzVars are the variables fuzzed templates are rendered with.
 func fuzzVars(params Map) *vars {
 	return &vars{
-		user:    User{ID: "u1", Email: "ann@example.com", Attributes: Map{"name": "Ann", "tags": []any{"a", "b"}, "n": 3.0}},
+		user:    &User{ID: "u1", Email: "ann@example.com", Attributes: Map{"name": "Ann", "tags": []any{"a", "b"}, "n": 3.0}},
 		params:  params,
 		message: &Message{ID: "m", Version: 1},
 		now:     fuzzNow,
@@ -92,7 +92,7 @@ func FuzzTemplate(f *testing.F) {
 
 // FuzzURL checks that a value substituted into a URL lands in its own position and nowhere
 // else (one path segment, one query value, the fragment), and that any URL template is
-// either refused or renders to an http or https URL with a host.
+// either refused or renders to an http or https URL with a host, the one requestTo says.
 func FuzzURL(f *testing.F) {
 	e := newEngine(true)
 	fixed := &Message{ID: "m", URL: "https://example.com/a/{{ parameter.v }}/b?q={{ parameter.v }}&r=1#{{ parameter.v }}"}
@@ -127,12 +127,15 @@ func FuzzURL(f *testing.F) {
 		if err != nil {
 			return
 		}
-		req, err = e.request(cm, fuzzVars(Map{"v": v}), "dlv_1", defaultUserAgent)
+		req, host, err := e.requestTo(cm, fuzzVars(Map{"v": v}), "dlv_1", defaultUserAgent)
 		if err != nil {
 			return
 		}
 		if u, err := url.Parse(req.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			t.Fatalf("URL template %q with %q rendered to %q", tmpl, v, req.URL)
+		}
+		if want := requestHost(req); host != want {
+			t.Fatalf("URL template %q with %q rendered to %q, whose host is %q, not %q", tmpl, v, req.URL, want, host)
 		}
 	})
 }

@@ -169,8 +169,10 @@ type compiledMessage struct {
 	url     *template
 	headers []compiledField
 	data    []compiledField
-	// readsUser is set when a template may read more of the user than its ID, which the
-	// job has: the user is then loaded from the Store to render it.
+	// reads is what the templates may read of their variables; readsUser is set when that
+	// is more of the user than its ID, which the job has: the user is then loaded from the
+	// Store to render them.
+	reads     *jinja.Reads
 	readsUser bool
 	// where and audience are the compiled Delivery.Where and Audience (nil if empty).
 	where    []*compiledCondition
@@ -227,7 +229,7 @@ func (e *engine) compile(m *Message, lib jinja.Library) (*compiledMessage, error
 	if err := ps.err(fmt.Sprintf("message %q", m.ID)); err != nil {
 		return nil, err
 	}
-	cm.readsUser = readsUser(cm.url, cm.headers, cm.data)
+	cm.setReads()
 	cm.variants = applyVariants(cm, variants)
 	msg := *m
 	msg.Method = method
@@ -288,14 +290,23 @@ func (e *engine) compileData(path string, data []Field, unique bool, in *sources
 	return out
 }
 
-// readsUser reports whether a message's URL, headers or data may read more of the user than
-// its ID.
-func readsUser(url *template, headers, data []compiledField) bool {
-	reads := url.readsUser()
-	for _, f := range slices.Concat(headers, data) {
-		reads = reads || f.value.readsUser()
+// setReads sets what cm's URL, headers and data may read, and whether that is more of the
+// user than its ID.
+func (cm *compiledMessage) setReads() {
+	r := cm.url.t.Reads()
+	for _, f := range slices.Concat(cm.headers, cm.data) {
+		r = r.Union(f.value.t.Reads())
 	}
-	return reads
+	cm.reads, cm.readsUser = r, readsUser(r)
+}
+
+// readsUser reports whether templates that read r may read more of the user than user.id:
+// userAttribute, or user otherwise than as user.id (any other field, or user as a whole). The
+// dialects read the user only through these names too, as dialect.go translates their tags
+// into them.
+func readsUser(r *jinja.Reads) bool {
+	keys, only := r.Keys("user")
+	return r.Read("userAttribute") || !only || slices.ContainsFunc(keys, func(k string) bool { return k != "id" })
 }
 
 // method returns m's HTTP method, upper-cased, with the default applied.

@@ -25,25 +25,34 @@ type Request struct {
 	Body []byte `json:"body,omitempty"`
 }
 
-// request renders cm for one job, whose ID goes in the webhook-id header.
+// request renders cm with v for one job, whose ID goes in the webhook-id header. It sets
+// v.reads to what cm's templates read.
 func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*Request, error) {
+	req, _, err := e.requestTo(cm, v, id, userAgent)
+	return req, err
+}
+
+// requestTo is request that also returns the host the request goes to (see requestHost),
+// from the URL it parsed.
+func (e *engine) requestTo(cm *compiledMessage, v *vars, id, userAgent string) (*Request, string, error) {
+	v.reads = cm.reads
 	r := jinja.NewScope(v)
 	raw, err := e.render(cm.url, r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	u, auth, err := parseRenderedURL(raw)
 	if err != nil {
-		return nil, &RenderError{Path: "url", Err: err}
+		return nil, "", &RenderError{Path: "url", Err: err}
 	}
 	h := make(http.Header, len(cm.headers)+4)
 	for _, f := range cm.headers {
 		val, err := e.render(f.value, r)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if hasLineBreak(val) {
-			return nil, &RenderError{Path: f.value.path, Err: errors.New("rendered value contains a line break")}
+			return nil, "", &RenderError{Path: f.value.path, Err: errors.New("rendered value contains a line break")}
 		}
 		h.Add(f.key, val)
 	}
@@ -60,7 +69,7 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 	case req.Method == http.MethodGet:
 		q, err := e.formBody(cm.data, r)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if q != "" {
 			if u.RawQuery != "" {
@@ -71,22 +80,22 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 	case cm.msg.ContentType == Form:
 		q, err := e.formBody(cm.data, r)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		req.Body = []byte(q)
 	default:
 		if req.Body, err = e.jsonBody(cm.data, r); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	if req.Method != http.MethodGet && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", string(cm.msg.ContentType))
 	}
 	if len(req.Body) > e.maxSize {
-		return nil, &RenderError{Path: "data", Err: fmt.Errorf("body is larger than %d bytes", e.maxSize)}
+		return nil, "", &RenderError{Path: "data", Err: fmt.Errorf("body is larger than %d bytes", e.maxSize)}
 	}
 	req.URL = u.String()
-	return req, nil
+	return req, urlHost(u), nil
 }
 
 // parseRenderedURL checks a rendered URL and takes its user info out as a basic auth

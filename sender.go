@@ -487,7 +487,7 @@ func (s *Sender) Preview(ctx context.Context, m *Message, userID string, params 
 		return nil, err
 	}
 	now := s.clock.Now()
-	v := &vars{user: u, params: p, message: cm.msg, now: now}
+	v := &vars{user: &u, params: p, message: cm.msg, now: now}
 	if m.Delivery.kind() == Triggered {
 		v.event = &Event{Name: m.Delivery.Event, UserID: userID, Time: now}
 	}

@@ -735,6 +735,50 @@ func TestUserNotLoadedWhenTemplatesDoNotReadIt(t *testing.T) {
 	}
 }
 
+// TestUserLoadedOnlyWhenTemplatesReadIt checks that a job is rendered without asking the
+// Store for its user when its templates, however they are written, read nothing of the user
+// but its ID, and with it when they read more; the request is the same either way.
+func TestUserLoadedOnlyWhenTemplatesReadIt(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		data  string
+		reads bool
+		want  string
+	}{
+		{"{{ parameter.n | default(0) }}", false, `{"d":7}`},
+		{"{{ user.id | upper }}-{{ parameter.n if parameter.n else 0 }}", false, `{"d":"U1-7"}`},
+		{"{% for i in range(2) %}{{ user['id'] ~ i }}{% endfor %}", false, `{"d":"u10u11"}`},
+		{"{{ userAttribute.plan | default('none') }}", true, `{"d":"gold"}`},
+		{"{{ user.email }}", true, `{"d":"u1@example.com"}`},
+		{"{% set u = user %}{{ u.id }}", true, `{"d":"u1"}`},
+	} {
+		recv := webhooktest.NewReceiver(t)
+		store := &userCounter{Store: memstore.New()}
+		if err := putUser(ctx, store, webhook.User{ID: "u1", Email: "u1@example.com", Attributes: map[string]any{"plan": "gold"}}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := &webhook.Config{AllowNetworks: webhooktest.LoopbackNetworks(), Logger: slog.New(slog.DiscardHandler)}
+		s, clock := webhooktest.NewSender(t, store, cfg)
+		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: recv.URL + "/hook", Data: []webhook.Field{{Key: "d", Value: tt.data}}}); err != nil {
+			t.Fatal(err)
+		}
+		webhooktest.Start(t, s)
+		store.n.Store(0)
+		if _, err := s.Send(ctx, "m", "u1", map[string]any{"n": 7}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := clock.BlockUntil(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if reqs := recv.Requests(); len(reqs) != 1 || string(reqs[0].Body) != tt.want {
+			t.Errorf("%s: requests = %+v, want one with body %s", tt.data, reqs, tt.want)
+		}
+		if n := store.n.Load(); (n > 0) != tt.reads {
+			t.Errorf("%s: the Store was asked for a user %d times; want some: %v", tt.data, n, tt.reads)
+		}
+	}
+}
+
 // staleHolder is a Store that says every job's lease has passed to another Sender, as
 // it does to a Sender that held a job past its lease.
 type staleHolder struct {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,20 +140,6 @@ func newTemplate(path string, t *jinja.Template, msgs []string, ps *problems) *t
 	return &template{path: path, t: t}
 }
 
-// readsUser reports whether t may read more of the user than user.id.
-func (t *template) readsUser() bool {
-	paths, ok := t.t.Paths()
-	if !ok {
-		return true
-	}
-	for _, p := range paths {
-		if p[0] == "userAttribute" || p[0] == "user" && (len(p) < 2 || p[1] != "id") {
-			return true
-		}
-	}
-	return false
-}
-
 // render renders t to a string.
 func (e *engine) render(t *template, s *jinja.Scope) (string, error) {
 	out, err := t.t.Render(s)
@@ -174,12 +161,15 @@ func (e *engine) value(t *template, s *jinja.Scope) (any, error) {
 
 // vars are the variables of one rendering. They implement jinja.Vars.
 type vars struct {
-	user    User
+	user    *User // read only
 	params  Map
 	event   *Event // nil when the delivery was not triggered by an event
 	message *Message
 	variant string // the job's variant, or empty
 	now     time.Time
+	// reads is what the templates rendered with them may read: Data builds only that. Nil
+	// builds everything.
+	reads *jinja.Reads
 }
 
 // records are the variables whose fields are read from the delivery (see vars.field), with
@@ -193,7 +183,7 @@ var records = map[string][]string{
 // field returns the field key of the record variable root, and whether the template context
 // has it: the user's optional fields are left out when empty, and event when there is none.
 func (v *vars) field(root, key string) (any, bool) {
-	u := &v.user
+	u := v.user
 	switch root + "." + key {
 	case "user.id":
 		return u.ID, true
@@ -250,33 +240,62 @@ func optionalTime(t time.Time) (any, bool) {
 	return formatTime(t), true
 }
 
-// Data returns the variables templates see. Maps and lists are copied, so a template that
-// assigns into them ({% set parameter.a.b = 1 %}) cannot change the stored user or event.
+// Data returns the variables templates see, those that v.reads says they may read. Maps and
+// lists are copied, so a template that assigns into them ({% set parameter.a.b = 1 %})
+// cannot change the stored user or event.
 func (v *vars) Data() map[string]any {
-	params := cloneMap(v.params)
-	data := map[string]any{
-		"userAttribute": cloneMap(v.user.Attributes),
-		"parameter":     params,
-		"now":           formatTime(v.now),
+	r := v.reads
+	data := make(map[string]any, 8)
+	var params map[string]any // the copy of v.params that parameter and event.params share
+	copyParams := func() map[string]any {
+		if params == nil {
+			params = cloneMap(v.params)
+		}
+		return params
 	}
-	if v.variant != "" {
+	if r.Read("userAttribute") {
+		data["userAttribute"] = cloneMap(v.user.Attributes)
+	}
+	if r.Read("parameter") {
+		data["parameter"] = copyParams()
+	}
+	if r.Read("now") {
+		data["now"] = formatTime(v.now)
+	}
+	if v.variant != "" && r.Read("variant") {
 		data["variant"] = v.variant
 	}
-	for root, keys := range records {
+	for root, all := range records {
+		if !r.Read(root) {
+			continue
+		}
+		keys, only := r.Keys(root)
+		if !only {
+			keys = all
+		}
 		m := make(map[string]any, len(keys))
 		for _, k := range keys {
 			if x, ok := v.field(root, k); ok {
 				m[k] = x
 			}
 		}
-		if len(m) > 0 {
+		if _, ok := m["params"]; ok && root == "event" {
+			m["params"] = copyParams()
+		}
+		if len(m) > 0 || v.hasRecord(root) {
 			data[root] = m
 		}
 	}
-	if e, ok := data["event"].(map[string]any); ok {
-		e["params"] = params
-	}
 	return data
+}
+
+// hasRecord reports whether the record variable root (see records) is in the template
+// context: whether it has any field.
+func (v *vars) hasRecord(root string) bool {
+	return slices.ContainsFunc(records[root], func(k string) bool {
+		_, ok := v.field(root, k)
+		return ok
+	})
 }
 
 func cloneMap(m Map) map[string]any {

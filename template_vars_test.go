@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -56,6 +57,10 @@ var simpleTemplates = []string{
 	"{{ parameter }}", "{{ userAttribute.name }}", "{{ userAttribute.tags }}", "{{ userAttribute.n }}",
 	"{{ userAttribute }}", "{{ now.x }}", "  {{- parameter.s -}}  \n", "line\n{{ parameter.s }}\n",
 	"{{ parameter.s }}{{ parameter.n }}{{ parameter.t }}",
+	"{{ parameter.s | default('x') }}", "{{ parameter.missing | default(0) }}", "{{ parameter.z | default('none') }}",
+	"{{ parameter.m | d }}", "{{ parameter.l | default(100000000) }}", "{{ parameter.n | default(1.5) }}",
+	"{{ user.email | default('') }}", "{{ user.city | d(true) }}", "a{{ parameter.s | default(1) }}b{{ parameter.n | default(2) }}",
+	"{{ parameter.err | default(0) }}", "{{ parameter.panic | default(0) }}", "{{ parameter.nan | default(0) }}",
 }
 
 // simpleURLs are URL templates whose values are escaped for their positions.
@@ -64,6 +69,7 @@ var simpleURLs = []string{
 	"https://example.com/a?q={{ parameter.s }}&n={{ parameter.n }}#{{ parameter.s }}",
 	"{{ parameter.s }}", "https://example.com/{{ parameter.l }}/{{ parameter.m }}",
 	"https://example.com/{{ user.nope }}", "https://example.com/{{ parameter.missing }}",
+	"https://example.com/{{ parameter.s | default('x') }}?n={{ parameter.missing | default(0) }}&m={{ parameter.n | d(0) }}",
 }
 
 // enginePairs returns pairs of engines that render the fast path and gonja alone, with both settings of
@@ -129,6 +135,48 @@ func checkSimple(t *testing.T, pair [2]*engine, src string, asURL bool, vs *vars
 	return true
 }
 
+// readTemplates are templates that gonja renders, reading their variables in every way: keys,
+// whole values, missing fields and records, and assignments seen through another name.
+var readTemplates = []string{
+	"{{ user.id | upper }}", "{{ user.email | default('none') }}", "{{ user.timezone | default('none') }}",
+	"{{ user.region }}", "{{ user.nope | default('x') }}", "{{ user | tojson }}", "{{ user.get('email') }}",
+	"{% for k in user | sort %}{{ k }},{% endfor %}", "{{ message.name ~ message.id }}", "{{ message | length }}",
+	"{{ event.name | default('no event') }}", "{{ event.params.s | default('') }}", "{{ event | length }}",
+	"{{ parameter.s | default('') }}{{ now | length }}", "{{ variant | default('control') }}",
+	"{% set parameter.s = 'mine' %}{{ event.params.s }}", "{% set event.params.s = 'mine' %}{{ parameter.s }}",
+	"{% set user.email = 'x' %}{{ user.email }}", "{{ userAttribute.name | lower }}",
+	"{% set u = user %}{{ u.country }}", "{{ user['get']('email') }}", "{{ message['items']() | length }}", "{% if user.created_at %}{{ user.created_at[:4] }}{% endif %}",
+}
+
+// TestDataOfReadsRendersAsAll checks that templates render with the variables vars.Data
+// builds for what they read exactly as with all of them, with and without an event and a
+// variant.
+func TestDataOfReadsRendersAsAll(t *testing.T) {
+	gonja := enginePairs()[0][1]
+	for _, withEvent := range []bool{false, true} {
+		vs := simpleVars("Ann", 3)
+		if !withEvent {
+			vs.event = nil
+		} else {
+			vs.event.Params = vs.params
+			vs.variant = "a"
+		}
+		for _, src := range slices.Concat(simpleTemplates, readTemplates) {
+			var ps problems
+			tmpl := gonja.compileTemplate("t", src, nil, &ps)
+			if tmpl == nil {
+				t.Fatalf("compile(%q): %v", src, ps.err("t"))
+			}
+			all, some := *vs, *vs
+			all.reads, some.reads = nil, tmpl.t.Reads()
+			want, wantErr := gonja.render(tmpl, jinja.NewScope(&all))
+			if got, err := gonja.render(tmpl, jinja.NewScope(&some)); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Errorf("with the variables it reads, render(%q) = %q, %v; with all of them %q, %v", src, got, err, want, wantErr)
+			}
+		}
+	}
+}
+
 // FuzzSimpleTemplate checks that any template renders through the fast path to what gonja
 // renders, as a field and as a URL, with values of every type.
 func FuzzSimpleTemplate(f *testing.F) {
@@ -163,28 +211,67 @@ func BenchmarkRequest(b *testing.B) {
 	}
 }
 
-// TestReadsUser checks which messages need the user loaded to render: those whose templates
-// may read more of it than user.id.
+// TestReadsUser checks which messages need the user loaded to render: those whose templates,
+// or the snippets they load, may read more of it than user.id, in the library's names or a
+// dialect's.
 func TestReadsUser(t *testing.T) {
 	e := newEngine(false)
+	lib := pinnedSnippets{"footer": "{{ user.email }}", "id": "{{ user.id }}", "crm": "{% macro plan() %}{{ userAttribute.plan }}{% endmacro %}"}
 	for _, tt := range []struct {
-		url, header, data string
-		want              bool
+		dialect, url, header, data string
+		want                       bool
 	}{
-		{"https://example.com/{{ user.id }}", "{{ message.id }}", "{{ parameter.n }} {{ now }} {{ event.name }}", false},
-		{"https://example.com/{{ user['id'] }}", "plain", "", false},
-		{"https://example.com/", "", "{{ user.email }}", true},
-		{"https://example.com/", "{{ userAttribute.plan }}", "", true},
-		{"https://example.com/{{ user }}", "", "", true},
-		{"https://example.com/", "", "{{ user.id | upper }}", true},
-		{"https://example.com/", "", "{{ parameter.n if parameter.n else 0 }}", true},
+		{"", "https://example.com/{{ user.id }}", "{{ message.id }}", "{{ parameter.n }} {{ now }} {{ event.name }} {{ variant | default('') }}", false},
+		{"", "https://example.com/{{ user['id'] }}", "plain", "", false},
+		{"", "https://example.com/", "", "{{ user.id | upper }}", false},
+		{"", "https://example.com/", "", "{{ parameter.n if parameter.n else 0 }}", false},
+		{"", "https://example.com/", "", "{{ parameter.enqueued_us | default(0) }}", false},
+		{"", "https://example.com/", "", "{% for i in range(2) %}{{ user.id ~ i }}{% endfor %}{% set x = parameter %}{{ x }}", false},
+		{"", "https://example.com/", "", "{% macro m(id) %}<{{ id }}>{% endmacro %}{{ m(user.id) }}", false},
+		{"", "https://example.com/", "", "{% include 'id' %}", false},
+		{"", "https://example.com/", "", "{{ user.email }}", true},
+		{"", "https://example.com/", "{{ userAttribute.plan }}", "", true},
+		{"", "https://example.com/", "", "{{ userAttribute }}", true},
+		{"", "https://example.com/{{ user }}", "", "", true},
+		{"", "https://example.com/", "", "{{ user.test }}", true},
+		{"", "https://example.com/", "", "{{ user.id if user.country else '' }}", true},
+		{"", "https://example.com/", "", "{{ user | tojson }}", true},
+		{"", "https://example.com/", "", "{{ user.get('email') }}", true},
+		{"", "https://example.com/", "", "{{ user[parameter.field] }}", true},
+		{"", "https://example.com/", "", "{% set u = user %}{{ u.id }}", true},
+		{"", "https://example.com/", "", "{% for k, v in user.items() %}{{ v }}{% endfor %}", true},
+		{"", "https://example.com/", "", "{% macro m(u) %}{{ u.id }}{% endmacro %}{{ m(user) }}", true},
+		{"", "https://example.com/", "", "{% include 'footer' %}", true},
+		{"", "https://example.com/", "", "{% from 'crm' import plan %}", true},
+		{"leanplum", "https://example.com/{{User ID}}", "", "{{ parameter.n }}", false},
+		{"leanplum", "https://example.com/", "", "{{country}}", true},
+		{"iterable", "https://example.com/{{userId}}", "", "", false},
+		{"iterable", "https://example.com/", "", "{{email}}", true},
+		{"iterable", "https://example.com/", "", "{{firstName}}", true},
+		{"iterable", "https://example.com/", "", "{{#if vip}}v{{/if}}", true},
 	} {
-		cm, err := e.compile(&Message{ID: "m", URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}}, nil)
+		m := &Message{ID: "m", Dialect: tt.dialect, URL: tt.url, Headers: []Field{{Key: "X-A", Value: tt.header}}, Data: []Field{{Key: "d", Value: tt.data}}}
+		cm, err := e.compile(m, lib)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if cm.readsUser != tt.want {
-			t.Errorf("compile(%q, %q, %q).readsUser = %v, want %v", tt.url, tt.header, tt.data, cm.readsUser, tt.want)
+			t.Errorf("compile(%q: %q, %q, %q).readsUser = %v, want %v", tt.dialect, tt.url, tt.header, tt.data, cm.readsUser, tt.want)
+		}
+	}
+}
+
+// A variant reads the user when its own templates do, whether or not the message's do.
+func TestVariantReadsUser(t *testing.T) {
+	m := &Message{ID: "m", URL: "https://example.com/{{ user.id }}", Data: []Field{{Key: "d", Value: "{{ parameter.n }}"}},
+		Variants: []Variant{{ID: "a", Weight: 1, Data: []Field{{Key: "d", Value: "{{ userAttribute.name }}"}}}, {ID: "b", Weight: 1}}}
+	cm, err := newEngine(false).compile(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"": false, "a": true, "b": false} {
+		if got := cm.forVariant(id).readsUser; got != want {
+			t.Errorf("forVariant(%q).readsUser = %v, want %v", id, got, want)
 		}
 	}
 }
@@ -192,9 +279,9 @@ func TestReadsUser(t *testing.T) {
 // TestOptionalUserFields checks that each optional field of the user is a variable only when
 // it is set, so that a template reading an empty one fails as a missing variable.
 func TestOptionalUserFields(t *testing.T) {
-	set := &vars{message: &Message{}, user: User{ID: "u1", Email: "e@example.com", TimeZone: "Europe/Paris",
+	set := &vars{message: &Message{}, user: &User{ID: "u1", Email: "e@example.com", TimeZone: "Europe/Paris",
 		Locale: "fr", Country: "FR", Region: "IDF", City: "Paris", CreatedAt: fuzzNow, LastActive: fuzzNow}}
-	unset := &vars{message: &Message{}, user: User{ID: "u1"}}
+	unset := &vars{message: &Message{}, user: &User{ID: "u1"}}
 	for _, k := range []string{"email", "timezone", "locale", "country", "region", "city", "created_at", "last_active"} {
 		if _, ok := set.field("user", k); !ok {
 			t.Errorf("field(user, %s) of a user who has it reports it missing", k)

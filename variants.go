@@ -156,7 +156,7 @@ func applyVariants(cm *compiledMessage, variants []compiledVariant) map[string]*
 			return http.CanonicalHeaderKey(a) == http.CanonicalHeaderKey(b)
 		})
 		v.data = overrideFields(cm.data, cv.data, func(a, b string) bool { return a == b })
-		v.readsUser = readsUser(v.url, v.headers, v.data)
+		v.setReads()
 		out[cv.id] = &v
 	}
 	return out

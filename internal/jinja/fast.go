@@ -10,11 +10,14 @@ import (
 )
 
 // Most templates are plain text with a few variables ("{{ user.id }}",
-// "{{ parameter['plan'] }}"). Such a simple template is rendered here, without gonja, to the
-// same bytes: the text is what gonja writes for each text node, and each variable is looked
-// up with Vars.Lookup, which finds what gonja finds in Vars.Data, then formatted by gonja's
-// own Value.String. Whenever a variable is missing or the output is too large, gonja renders
-// the template instead, so missing variables and errors behave exactly as before.
+// "{{ parameter['plan'] }}", "{{ parameter.n | default(0) }}"). Such a simple template is
+// rendered here, without gonja, to the same bytes: the text is what gonja writes for each
+// text node, and each variable is looked up with Vars.Lookup, which finds what gonja finds in
+// Vars.Data, then formatted by gonja's own Value.String. A variable that is there and not
+// None is what | default(...) gives, and the fast path charges the rendering's budget what
+// the sandbox's guard of that filter charges. Whenever a variable is missing or None, a
+// limit would be passed or the output is too large, gonja renders the template instead, so
+// missing variables and errors behave exactly as before.
 
 // part is one piece of a simple template: literal text, or the variable at path, escaped
 // for its position in a URL when escape is set.
@@ -22,11 +25,15 @@ type part struct {
 	text   string
 	path   []string // nil for literal text
 	escape func(string) string
+	// defaulted is set when the variable is printed through | default(...) with literal
+	// arguments, whose size as checkCall counts it is defaultArgs.
+	defaulted   bool
+	defaultArgs int
 }
 
 // simpleParts returns the parts of a template made only of text, comments and variable
-// lookups (each with at most one of the URL escaping filters CompileURL adds), and whether
-// it is one.
+// lookups (each with at most a | default(...) of literal arguments and one of the URL
+// escaping filters CompileURL adds), and whether it is one.
 func simpleParts(root *nodes.Template) ([]part, bool) {
 	parts := make([]part, 0, len(root.Nodes))
 	for _, n := range root.Nodes {
@@ -66,8 +73,41 @@ func simpleOutput(expr nodes.Expression) (part, bool) {
 	if inner == expr {
 		return p, false
 	}
+	inner, p.defaultArgs, p.defaulted = withoutDefault(inner)
 	p.path = lookupPath(inner)
 	return p, len(p.path) > 0
+}
+
+// withoutDefault returns what expr filters through | default(...) or | d(...), with at
+// most one argument, a literal string, number or boolean, and the size of the arguments as
+// checkCall counts them; or expr and false when it is anything else.
+func withoutDefault(expr nodes.Expression) (nodes.Expression, int, bool) {
+	f, ok := expr.(*nodes.FilteredExpression)
+	if !ok || len(f.Filters) != 1 {
+		return expr, 0, false
+	}
+	c := f.Filters[0]
+	if c.Name != "default" && c.Name != "d" || len(c.Args) > 1 || len(c.Kwargs) > 0 {
+		return expr, 0, false
+	}
+	args := &exec.VarArgs{}
+	for _, a := range c.Args {
+		var v any
+		switch a := a.(type) {
+		case *nodes.String:
+			v = a.Val
+		case *nodes.Integer:
+			v = a.Val
+		case *nodes.Float:
+			v = a.Val
+		case *nodes.Bool:
+			v = a.Val
+		default:
+			return expr, 0, false
+		}
+		args.Args = append(args.Args, exec.AsValue(v))
+	}
+	return f.Expression, argsSize(args), true
 }
 
 // lookupPath returns the names of a variable lookup such as a.b['c'], or nil if expr is
@@ -104,10 +144,11 @@ func lookup(v Vars, path []string) (any, bool) {
 	return x, ok
 }
 
-// renderFast renders a simple template with v. It reports false if a variable is missing,
-// the output would be longer than max or formatting a value panics: gonja renders the
-// template then, and fails as it does.
-func (t *Template) renderFast(v Vars) (out string, ok bool) {
+// renderFast renders a simple template with the variables of s. It reports false if a
+// variable is missing or None where it has a default, a limit would be passed, the output
+// would be longer than max or formatting a value panics: gonja renders the template then,
+// and fails as it does. Only a rendering that succeeds charges s's budget.
+func (t *Template) renderFast(s *Scope) (out string, ok bool) {
 	max := t.env.maxSize
 	defer func() {
 		if recover() != nil {
@@ -115,34 +156,67 @@ func (t *Template) renderFast(v Vars) (out string, ok bool) {
 		}
 	}()
 	if len(t.parts) == 1 { // most templates: no need to join
-		s, ok := t.parts[0].render(v, t.env.missingAsEmpty)
-		return s, ok && len(s) <= max
+		out, work, ok := t.parts[0].render(s.vars, t.env.missingAsEmpty, max)
+		return out, ok && len(out) <= max && s.budget.charge(work)
 	}
 	var b strings.Builder
+	work := 0
 	for _, p := range t.parts {
-		s, ok := p.render(v, t.env.missingAsEmpty)
-		if !ok || b.Len()+len(s) > max {
+		out, n, ok := p.render(s.vars, t.env.missingAsEmpty, max)
+		if !ok || b.Len()+len(out) > max {
 			return "", false
 		}
-		b.WriteString(s)
+		b.WriteString(out)
+		work += n
 	}
-	return b.String(), true
+	return b.String(), s.budget.charge(work)
 }
 
-// render renders one part with v.
-func (p *part) render(v Vars, missingAsEmpty bool) (string, bool) {
-	if p.path == nil {
-		return p.text, true
+// charge spends n bytes of work if the budget has them, and reports whether it had.
+func (b *budget) charge(n int) bool {
+	if n == 0 {
+		return true
 	}
+	if b.work+n > maxWork {
+		return false
+	}
+	b.work += n
+	return true
+}
+
+// value returns the value of the part's variable with v, the work gonja charges the
+// rendering's budget for it, and whether the fast path can use it: false for a missing
+// variable, a value gonja would take for an error, and where the variable has a default, for
+// None or a value guardFilter refuses.
+func (p *part) value(v Vars, maxSize int) (any, int, bool) {
 	x, ok := lookup(v, p.path)
+	if !ok || !p.defaulted {
+		return x, 0, ok
+	}
+	if exec.ToValue(x).IsNil() {
+		return nil, 0, false
+	}
+	n := measure(x, maxSize)
+	if n > maxSize || max(n, 1)*p.defaultArgs > maxAmplification {
+		return nil, 0, false
+	}
+	return x, n, true
+}
+
+// render renders one part with v, and returns the work gonja charges for it (see value).
+func (p *part) render(v Vars, missingAsEmpty bool, maxSize int) (string, int, bool) {
+	if p.path == nil {
+		return p.text, 0, true
+	}
+	x, work, ok := p.value(v, maxSize)
 	if !ok {
-		return "", false
+		return "", 0, false
 	}
 	s := valueString(x, missingAsEmpty)
 	if p.escape != nil {
 		s = p.escape(s)
 	}
-	return s, true
+	return s, work, true
 }
 
 // valueString is x as the sandbox prints it (see printValue), without boxing the common

@@ -23,6 +23,12 @@ func TestSimpleParts(t *testing.T) {
 		{"a {{ p['a'].b }} b", true},
 		{"  {{- p.s -}}  \n", true},
 		{"{{ user.id | upper }}", false},
+		{"{{ p.n | default(0) }}", true},
+		{"{{ p.n | d('none') }}{{ p.s | default }}", true},
+		{"{{ p.n | default(0, true) }}", false},
+		{"{{ p.n | default(p.m) }}", false},
+		{"{{ p.n | default(-1) }}", false},
+		{"{{ p.n | default(0) | upper }}", false},
 		{"{{ p.l[0] }}", false},
 		{"{{ p.l.0 }}", false},
 		{"{{ p[user.id] }}", false},
@@ -35,8 +41,8 @@ func TestSimpleParts(t *testing.T) {
 		if tmpl == nil {
 			t.Fatalf("Compile(%q): %v", tt.src, ps)
 		}
-		if _, simple := tmpl.Paths(); simple != tt.simple {
-			t.Errorf("Compile(%q).Paths() reports simple = %v, want %v", tt.src, simple, tt.simple)
+		if tmpl.simple != tt.simple {
+			t.Errorf("Compile(%q).simple = %v, want %v", tt.src, tmpl.simple, tt.simple)
 		}
 	}
 }
@@ -46,9 +52,14 @@ func TestPaths(t *testing.T) {
 	if tmpl == nil {
 		t.Fatal(ps)
 	}
-	paths, ok := tmpl.Paths()
-	if got, want := fmt.Sprint(paths), "[[host] [user id] [p a b]]"; !ok || got != want {
-		t.Errorf("Paths() = %s, %v; want %s, true", got, ok, want)
+	var paths [][]string
+	for _, p := range tmpl.parts {
+		if p.path != nil {
+			paths = append(paths, p.path)
+		}
+	}
+	if got, want := fmt.Sprint(paths), "[[host] [user id] [p a b]]"; !tmpl.simple || got != want {
+		t.Errorf("paths of the parts = %s, simple = %v; want %s, true", got, tmpl.simple, want)
 	}
 }
 
@@ -82,12 +93,15 @@ var fastTemplates = []string{
 	"{{ z }}", "{{ l }}", "{{ m }}", "{{ m.v }}", "{{ m['deep'].x }}", "{{ m[''] }}", "{{ ss }}",
 	"{{ time }}", "{{ num }}", "{{ bytes }}", "{{ err }}", "{{ str }}", "{{ panic }}", "a{{ panic }}",
 	"{{ missing }}", "{{ s.x }}", "{{ z.x }}", "{{ m.missing }}", "  {{- s -}}  \n", "line\n{{ s }}\n",
+	"{{ s | default('x') }}", "{{ missing | default(0) }}", "{{ z | d('none') }}", "{{ m | default }}",
+	"{{ l | default(100000000) }}", "{{ n | default(1.5) }}{{ s | d(true) }}", "{{ err | default(0) }}",
+	"{{ panic | default(0) }}", "{{ bytes | default('') }}",
 }
 
 var fastURLs = []string{
 	"https://example.com/{{ s }}", "https://{{ s }}.example.com/x",
 	"https://example.com/a?q={{ s }}&n={{ n }}#{{ s }}", "{{ s }}", "https://example.com/{{ l }}/{{ m }}",
-	"https://example.com/{{ missing }}",
+	"https://example.com/{{ missing }}", "https://example.com/{{ s | default('x') }}?n={{ missing | d(0) }}",
 }
 
 // TestFastPathMatchesGonja checks that simple templates render through the fast path to
@@ -131,16 +145,20 @@ func checkFast(t *testing.T, fast, gonja *Env, src string, asURL bool, vs Vars) 
 		return tmpl
 	}
 	f, g := compile(fast), compile(gonja)
-	if _, ok := f.Paths(); !ok {
+	if !f.simple {
 		t.Errorf("Compile(%q) is not simple", src)
 	}
-	want, wantErr := g.Render(NewScope(vs))
-	if got, err := f.Render(NewScope(vs)); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+	fs, gs := NewScope(vs), NewScope(vs)
+	want, wantErr := g.Render(gs)
+	if got, err := f.Render(fs); got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
 		t.Errorf("Render(%q) = %q, %v; gonja renders %q, %v", src, got, err, want, wantErr)
 	}
-	wantV, wantErr := g.Value(NewScope(vs))
-	if got, err := f.Value(NewScope(vs)); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", wantV) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+	wantV, wantErr := g.Value(gs)
+	if got, err := f.Value(fs); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", wantV) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
 		t.Errorf("Value(%q) = %#v, %v; gonja evaluates %#v, %v", src, got, err, wantV, wantErr)
+	}
+	if fs.budget != gs.budget {
+		t.Errorf("Render and Value of %q spent %+v of the budget; gonja spends %+v", src, fs.budget, gs.budget)
 	}
 }
 

@@ -86,6 +86,8 @@ type Template struct {
 	// macros are the names of the macros the template defines at its top level: what it
 	// exports as a snippet.
 	macros []string
+	// reads is what the template and its snippets may read of their variables.
+	reads *Reads
 }
 
 // templateName is the name of the template being compiled in its loader, which holds its
@@ -128,11 +130,19 @@ func (e *Env) compile(src string, state *loading) (tmpl *Template, ps []string) 
 	s.relocate(root)
 	ps = e.checkNames(root)
 	ps = append(ps, rewriteTemplate(root)...)
+	reads, uses := readsOf(root)
 	ps = append(ps, e.loadSnippets(root, state)...) // after the walks, which must not reach them
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	tmpl = &Template{env: e, t: t, loader: loader, macros: topMacros(root)}
+	for _, u := range uses {
+		var more *Reads // anything, for a snippet not loaded (which fails to render)
+		if u.snippet != nil {
+			more = u.snippet.reads
+		}
+		reads = reads.Union(more)
+	}
+	tmpl = &Template{env: e, t: t, loader: loader, macros: topMacros(root), reads: reads}
 	if len(root.Nodes) == 1 {
 		tmpl.single, _ = root.Nodes[0].(*nodes.Output)
 	}
@@ -175,19 +185,4 @@ func (e *Env) checkNames(root *nodes.Template) []string {
 		}
 	})
 	return ps
-}
-
-// Paths returns the variable paths t reads, such as [user id], and true, when t is only text
-// and variable lookups; otherwise nil and false, as t may read anything.
-func (t *Template) Paths() ([][]string, bool) {
-	if !t.simple {
-		return nil, false
-	}
-	var paths [][]string
-	for _, p := range t.parts {
-		if p.path != nil {
-			paths = append(paths, p.path)
-		}
-	}
-	return paths, true
 }

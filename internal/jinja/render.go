@@ -57,7 +57,7 @@ var errTooLarge = errors.New("output is larger than the limit")
 // [Options.Undefined] for a missing variable.
 func (t *Template) Render(s *Scope) (string, error) {
 	if t.simple && t.env.fast {
-		if out, ok := t.renderFast(s.vars); ok {
+		if out, ok := t.renderFast(s); ok {
 			return out, nil
 		}
 	}
@@ -86,7 +86,7 @@ func (t *Template) Value(s *Scope) (any, error) {
 		return t.Render(s)
 	}
 	if t.simple && t.env.fast {
-		if x, ok := lookup(s.vars, t.parts[0].path); ok {
+		if x, work, ok := t.parts[0].value(s.vars, t.env.maxSize); ok && s.budget.charge(work) {
 			return plainValue(x), nil // gonja's value of x holds x itself
 		}
 	}
@@ -180,26 +180,73 @@ type Member struct {
 
 // MarshalJSON encodes o as a JSON object, its members in order, without escaping HTML.
 func (o Object) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	b.WriteByte('{')
+	size := 2 // a guess: the keys, quoted, and 16 bytes a value
+	for _, m := range o {
+		size += len(m.Key) + 20
+	}
+	b := make([]byte, 0, size)
+	var err error
+	b = append(b, '{')
 	for i, m := range o {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		if err := enc.Encode(m.Key); err != nil {
+		if out, ok := appendPlainString(b, m.Key); ok {
+			b = out
+		} else if b, err = appendJSON(b, m.Key); err != nil {
 			return nil, err
 		}
-		b.Truncate(b.Len() - 1) // Encode ends each value with a newline
-		b.WriteByte(':')
-		if err := enc.Encode(m.Value); err != nil {
+		b = append(b, ':')
+		if out, ok := appendPlainJSON(b, m.Value); ok {
+			b = out
+		} else if b, err = appendJSON(b, m.Value); err != nil {
 			return nil, fmt.Errorf("%q: %w", m.Key, err)
 		}
-		b.Truncate(b.Len() - 1)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+// appendJSON appends the JSON encoding of v to b, without escaping HTML.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return b, err
+	}
+	return append(b, out.Bytes()[:out.Len()-1]...), nil // Encode ends each value with a newline
+}
+
+// appendPlainJSON appends to b the JSON encoding of v, the same as encoding/json's without
+// HTML escaping, and reports whether it did, for the values that need neither reflection nor
+// escaping: nil, booleans, ints, int64s and the strings appendPlainString writes.
+func appendPlainJSON(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int64:
+		return strconv.AppendInt(b, v, 10), true
+	case string:
+		return appendPlainString(b, v)
+	}
+	return b, false
+}
+
+// appendPlainString appends s to b as a JSON string, and reports whether it did, when s is
+// printable ASCII but '"' and '\', which encoding/json writes as they are.
+func appendPlainString(b []byte, s string) ([]byte, bool) {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return b, false
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
 }
 
 // cappedWriter is a strings.Builder that refuses to grow past max bytes.

@@ -407,6 +407,16 @@ func checkCall(in *exec.Value, params *exec.VarArgs, maxSize int) (int, error) {
 	if n > maxSize {
 		return 0, fmt.Errorf("input is larger than %d bytes", maxSize)
 	}
+	if max(n, 1)*argsSize(params) > maxAmplification {
+		return 0, fmt.Errorf("input and arguments could produce more than %d bytes", maxAmplification)
+	}
+	return n, nil
+}
+
+// argsSize returns the size of a call's arguments as checkCall counts them: one, plus an
+// integer's value, a float's integer part or the size of any other argument, at most
+// maxAmplification+1.
+func argsSize(params *exec.VarArgs) int {
 	args := 1
 	add := func(v *exec.Value) {
 		switch {
@@ -425,10 +435,7 @@ func checkCall(in *exec.Value, params *exec.VarArgs, maxSize int) (int, error) {
 	for _, v := range params.KwArgs {
 		add(v)
 	}
-	if max(n, 1)*args > maxAmplification {
-		return 0, fmt.Errorf("input and arguments could produce more than %d bytes", maxAmplification)
-	}
-	return n, nil
+	return args
 }
 
 func abs(n int) int {

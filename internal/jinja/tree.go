@@ -275,12 +275,24 @@ func inspect(root *nodes.Template, visit func(n any)) {
 // for each pointer, before walking into it; visit may replace a settable interface value,
 // and the walk then goes into the replacement.
 func walkTree(v reflect.Value, visit func(reflect.Value)) {
+	walkTreeMeeting(v, visit, nil)
+}
+
+// walkTreeMeeting is walkTree that also calls met, if not nil, with every non-nil pointer
+// each time the walk meets it: once for every field, element or interface that holds it.
+func walkTreeMeeting(v reflect.Value, visit func(reflect.Value), met func(reflect.Value)) {
 	seen := map[uintptr]bool{}
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
 		switch v.Kind() {
 		case reflect.Pointer:
-			if v.IsNil() || seen[v.Pointer()] {
+			if v.IsNil() {
+				return
+			}
+			if met != nil {
+				met(v)
+			}
+			if seen[v.Pointer()] {
 				return
 			}
 			seen[v.Pointer()] = true

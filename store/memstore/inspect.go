@@ -54,8 +54,8 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 	}
 	defer s.mu.Unlock()
 	var out []webhook.Attempt
-	for i := range s.attempts {
-		a := &s.attempts[i]
+	for i := range s.attempts.len() {
+		a := s.attempts.at(i)
 		if p.Query.Match(a) && (p.AfterSeq == 0 || attemptOrder(a, p.AfterTime, p.AfterSeq) > 0) {
 			out = append(out, *a)
 		}
@@ -104,8 +104,8 @@ func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]w
 	}
 	defer s.mu.Unlock()
 	hosts := map[string]*webhook.HostStats{}
-	for i := range s.attempts {
-		a := &s.attempts[i]
+	for i := range s.attempts.len() {
+		a := s.attempts.at(i)
 		if a.Host == "" || a.Time.Before(p.Since) {
 			continue
 		}

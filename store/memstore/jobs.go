@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"fmt"
 	"iter"
@@ -54,7 +53,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 // schedule makes r's queue entry the one due at at, making any older entry stale.
 func (s *Store) schedule(r *record, at time.Time) {
 	r.gen++
-	heap.Push(&s.queue, entry{at: at, id: r.job.ID, gen: r.gen})
+	s.queue.push(entry{at: at, id: r.job.ID, gen: r.gen, r: r})
 }
 
 // Claim implements [webhook.JobStore].
@@ -73,7 +72,7 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 			res.NextDue = at // the first job not claimed
 			break
 		}
-		heap.Pop(&s.queue)
+		s.queue.pop()
 		s.setState(r, webhook.JobRunning)
 		r.job.LeaseOwner = p.Owner
 		r.job.LeaseExpiresAt = p.Now.Add(p.Lease)
@@ -92,11 +91,10 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 // live one, or nil.
 func (s *Store) head() *record {
 	for len(s.queue) > 0 {
-		e := s.queue[0]
-		if r := s.jobs[e.id]; r != nil && r.gen == e.gen {
-			return r
+		if e := &s.queue[0]; e.r.gen == e.gen {
+			return e.r
 		}
-		heap.Pop(&s.queue)
+		s.queue.pop()
 	}
 	return nil
 }
@@ -247,32 +245,61 @@ func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, e
 	return out, nil
 }
 
-// entry is a job's place in the queue.
+// entry is a job's place in the queue: its record (jobs are never deleted), and its ID,
+// which orders entries due at the same time.
 type entry struct {
 	at  time.Time
 	id  string
 	gen uint64
+	r   *record
 }
 
-// queue is a min-heap of entries by time, then job ID.
+// queue is a min-heap of entries by time, then job ID. Its methods are container/heap's
+// algorithms on entries themselves, which container/heap would box into interfaces: one
+// allocation for every push and every pop.
 type queue []entry
 
-func (q queue) Len() int { return len(q) }
-
-func (q queue) Less(i, j int) bool {
+// less reports whether the entry at i comes before the one at j.
+func (q queue) less(i, j int) bool {
 	if c := q[i].at.Compare(q[j].at); c != 0 {
 		return c < 0
 	}
 	return cmp.Less(q[i].id, q[j].id)
 }
 
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+// push adds e to q.
+func (q *queue) push(e entry) {
+	*q = append(*q, e)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
 
-func (q *queue) Push(x any) { *q = append(*q, x.(entry)) }
-
-func (q *queue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
+// pop removes the first entry of q, which is not empty.
+func (q *queue) pop() {
+	h := *q
+	n := len(h) - 1
+	h[0], h[n] = h[n], entry{}
+	h = h[:n]
+	*q = h
+	for i := 0; ; {
+		next := 2*i + 1
+		if next >= n {
+			break
+		}
+		if right := next + 1; right < n && h.less(right, next) {
+			next = right
+		}
+		if !h.less(next, i) {
+			break
+		}
+		h[i], h[next] = h[next], h[i]
+		i = next
+	}
 }

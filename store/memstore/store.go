@@ -35,7 +35,7 @@ type Store struct {
 	counts   map[string]map[webhook.JobState]int64 // message ID → how many of its jobs are in each state
 	lastSeq  int64                                 // the Seq of the latest attempt recorded
 	unless   map[string]map[string]bool            // user ID → IDs of its jobs with an Unless event, at least those not ended
-	attempts []webhook.Attempt                     // in the order recorded
+	attempts attemptLog                            // in the order recorded
 	sent     map[string][]int                      // user ID → the positions of its succeeded attempts in attempts, by time
 	campaign map[string]*webhook.Campaign          // campaigns by message ID
 	variants map[[2]string]string                  // (message ID, user ID) → the user's variant

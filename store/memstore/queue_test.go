@@ -1,0 +1,39 @@
+package memstore
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The queue gives its entries back by time, then job ID, however they were pushed and
+// popped.
+func TestQueueOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var q queue
+	var want []entry // what q holds, in no order
+	for round := range 2000 {
+		if len(q) == 0 || rng.IntN(3) > 0 {
+			e := entry{at: base.Add(time.Duration(rng.IntN(50)) * time.Second), id: strconv.Itoa(rng.IntN(20)), gen: uint64(round)}
+			q.push(e)
+			want = append(want, e)
+			continue
+		}
+		first := slices.MinFunc(want, func(a, b entry) int {
+			return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.id, b.id))
+		})
+		if got := q[0]; got.at != first.at || got.id != first.id {
+			t.Fatalf("round %d: the queue's first entry is %v %s, want %v %s", round, got.at, got.id, first.at, first.id)
+		}
+		i := slices.IndexFunc(want, func(e entry) bool { return e.gen == q[0].gen })
+		want = slices.Delete(want, i, i+1)
+		q.pop()
+		if len(q) != len(want) {
+			t.Fatalf("round %d: the queue holds %d entries, want %d", round, len(q), len(want))
+		}
+	}
+}
