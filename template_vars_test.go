@@ -319,3 +319,30 @@ func TestTemplatesCannotChangeTheirVariables(t *testing.T) {
 		t.Errorf("after render(%q), user attributes = %v; want them unchanged, %v", src, vs.user.Attributes, fresh())
 	}
 }
+
+// TestLaterFieldsSeeAssignments checks that a field rendered through the fast path sees what
+// an earlier field of the same request assigned into a variable ({% set parameter.n = 5 %}),
+// as gonja does: the fields of one request share their variables.
+func TestLaterFieldsSeeAssignments(t *testing.T) {
+	m := &Message{ID: "m", URL: "https://example.com/{{ parameter.n }}",
+		Headers: []Field{{Key: "X-Set", Value: "{% set parameter.n = 5 %}{% set user.email = 'set' %}x"}},
+		Data: []Field{{Key: "n", Value: "{{ parameter.n }}"}, {Key: "d", Value: "{{ parameter.n | default(0) }}"},
+			{Key: "s", Value: "{{ parameter.n }}/{{ user.email | default('') }}"}}}
+	for _, pair := range enginePairs()[:2] { // not the tiny output limit, which the URL passes
+		var bodies [2]string
+		for i, e := range pair {
+			cm, err := e.compile(m, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := e.request(cm, fuzzVars(Map{"n": 7}), "j", defaultUserAgent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies[i] = req.URL + " " + string(req.Body)
+		}
+		if bodies[0] != bodies[1] {
+			t.Errorf("with the fast path the request is %s; gonja alone renders %s", bodies[0], bodies[1])
+		}
+	}
+}

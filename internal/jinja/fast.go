@@ -144,6 +144,30 @@ func lookup(v Vars, path []string) (any, bool) {
 	return x, ok
 }
 
+// lookup returns the value at path for a simple template rendered with s, and whether the
+// fast path can use it (see lookup). Once gonja has rendered a template with s, the value is
+// read from the variables gonja rendered with, which that template may have assigned into
+// ({% set parameter.n = 5 %}): the templates of one Scope share them.
+func (s *Scope) lookup(path []string) (any, bool) {
+	x, ok := lookup(s.vars, path)
+	if !ok || s.ctx == nil {
+		return x, ok
+	}
+	x, ok = s.ctx.Get(path[0])
+	for _, k := range path[1:] {
+		m, isMap := x.(map[string]any)
+		if !ok || !isMap {
+			return nil, false
+		}
+		x, ok = m[k]
+	}
+	switch x.(type) {
+	case error, *exec.Value, reflect.Value, *reflect.Value:
+		return nil, false
+	}
+	return x, ok
+}
+
 // renderFast renders a simple template with the variables of s. It reports false if a
 // variable is missing or None where it has a default, a limit would be passed, the output
 // would be longer than max or formatting a value panics: gonja renders the template then,
@@ -156,13 +180,13 @@ func (t *Template) renderFast(s *Scope) (out string, ok bool) {
 		}
 	}()
 	if len(t.parts) == 1 { // most templates: no need to join
-		out, work, ok := t.parts[0].render(s.vars, t.env.missingAsEmpty, max)
+		out, work, ok := t.parts[0].render(s, t.env.missingAsEmpty, max)
 		return out, ok && len(out) <= max && s.budget.charge(work)
 	}
 	var b strings.Builder
 	work := 0
 	for _, p := range t.parts {
-		out, n, ok := p.render(s.vars, t.env.missingAsEmpty, max)
+		out, n, ok := p.render(s, t.env.missingAsEmpty, max)
 		if !ok || b.Len()+len(out) > max {
 			return "", false
 		}
@@ -184,12 +208,12 @@ func (b *budget) charge(n int) bool {
 	return true
 }
 
-// value returns the value of the part's variable with v, the work gonja charges the
+// value returns the value of the part's variable with s, the work gonja charges the
 // rendering's budget for it, and whether the fast path can use it: false for a missing
 // variable, a value gonja would take for an error, and where the variable has a default, for
 // None or a value guardFilter refuses.
-func (p *part) value(v Vars, maxSize int) (any, int, bool) {
-	x, ok := lookup(v, p.path)
+func (p *part) value(s *Scope, maxSize int) (any, int, bool) {
+	x, ok := s.lookup(p.path)
 	if !ok || !p.defaulted {
 		return x, 0, ok
 	}
@@ -203,20 +227,20 @@ func (p *part) value(v Vars, maxSize int) (any, int, bool) {
 	return x, n, true
 }
 
-// render renders one part with v, and returns the work gonja charges for it (see value).
-func (p *part) render(v Vars, missingAsEmpty bool, maxSize int) (string, int, bool) {
+// render renders one part with s, and returns the work gonja charges for it (see value).
+func (p *part) render(s *Scope, missingAsEmpty bool, maxSize int) (string, int, bool) {
 	if p.path == nil {
 		return p.text, 0, true
 	}
-	x, work, ok := p.value(v, maxSize)
+	x, work, ok := p.value(s, maxSize)
 	if !ok {
 		return "", 0, false
 	}
-	s := valueString(x, missingAsEmpty)
+	out := valueString(x, missingAsEmpty)
 	if p.escape != nil {
-		s = p.escape(s)
+		out = p.escape(out)
 	}
-	return s, work, true
+	return out, work, true
 }
 
 // valueString is x as the sandbox prints it (see printValue), without boxing the common
