@@ -151,6 +151,34 @@ func TestMigrateFrom002(t *testing.T) {
 	}
 }
 
+// TestMigrateFrom007 checks that Migrate moves the dedupe keys of the jobs saved before
+// migration 008 out of webhook_jobs and keeps them: enqueuing a job under an old job's key
+// saves nothing and returns the old job's ID, and deleting the old job frees its key.
+func TestMigrateFrom007(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	rebuildAt(t, pool, 7,
+		`INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, created_at, due_at)
+			VALUES ('old', 'k', 'm', 1, 'u1', 'scheduled', '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z')`)
+	s := pgstore.New(pool)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := newJob(1, epoch)
+	again.Key = "k"
+	res, err := s.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{again}})
+	if err != nil || len(res.JobIDs) != 1 || res.JobIDs[0] != "old" {
+		t.Fatalf("Enqueue of a job under the old job's key = %v, %v; want the old job's ID", res.JobIDs, err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM webhook_jobs WHERE id = 'old'`); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{again}})
+	if err != nil || len(res.JobIDs) != 1 || res.JobIDs[0] != again.ID {
+		t.Errorf("Enqueue under the key of a deleted job = %v, %v; want the new job's ID %s", res.JobIDs, err, again.ID)
+	}
+}
+
 // TestMigrations checks the file system of migrations that other tools read: its files are
 // named and begin as goose and golang-migrate expect, and Migrate applies them all.
 func TestMigrations(t *testing.T) {
