@@ -63,4 +63,5 @@ func ExampleMigrations() {
 	// 006_inspector.up.sql
 	// 007_events_by_name.up.sql
 	// 008_job_keys.up.sql
+	// 009_lean_rows.up.sql
 }

@@ -285,12 +285,12 @@ func claimSQL(limit int) string {
 	), claimed AS (
 		UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
 		FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
-		RETURNING due.was_ready, ` + jobColumns + `
+		RETURNING due.was_ready, due.was_state, ` + jobColumns + `
 	), counted AS (
 		` + countMovesSQL + `
-		SELECT c.message_id, m.state, m.n FROM claimed c JOIN due ON due.due_id = c.id,
+		SELECT c.message_id, m.state, m.n FROM claimed c,
 			LATERAL (VALUES ('scheduled', -1), ('running', 1)) AS m(state, n)
-		WHERE due.was_state = 'scheduled'
+		WHERE c.was_state = 'scheduled'
 		` + countMovesEnd + `
 	)
 	SELECT was_ready, ` + jobColumns + ` FROM claimed
