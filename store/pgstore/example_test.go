@@ -64,4 +64,5 @@ func ExampleMigrations() {
 	// 007_events_by_name.up.sql
 	// 008_job_keys.up.sql
 	// 009_lean_rows.up.sql
+	// 010_enqueue_lists.up.sql
 }

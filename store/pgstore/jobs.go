@@ -45,7 +45,7 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 // insertJobsSQL returns a statement that saves the jobs of 15 arrays of arguments from
 // $first on (see jobArgs), whose keys differ, in order, in state scheduled or held: it saves
 // the key of each in webhook_job_keys unless a job was saved under it before, and the jobs
-// whose keys it saved. It returns the key and ID of each job it saved; then a row (NULL,
+// whose keys it saved, and lists and counts them. It returns the key and ID of each job it saved; then a row (NULL,
 // NULL) if it notified listeners, which it does if it saved a scheduled job. before, if not
 // empty, is put in it as its first common table expressions.
 func insertJobsSQL(first int, before string) string {
@@ -73,7 +73,12 @@ func insertJobsSQL(first int, before string) string {
 			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless, trace, variant
 		FROM given WHERE key IN (SELECT key FROM new_keys)
 		ORDER BY n
-		RETURNING key, id, state
+		RETURNING key, id, state, created_at, message_id, user_id
+	), listed AS (
+		INSERT INTO webhook_job_list (id, created_at, message_id, user_id)
+		SELECT id, created_at, message_id, user_id FROM new_jobs
+	), counted AS (
+		` + countMovesSQL + `SELECT message_id, state, 1 AS n FROM new_jobs` + countMovesEnd + `
 	)
 	SELECT key, id FROM new_jobs
 	UNION ALL
@@ -301,10 +306,10 @@ func claimSQL(limit int) string {
 }
 
 // countMovesSQL and countMovesEnd, around a query of rows (message_id, state, n), add each
-// n to the count of its message and state in webhook_job_counts. Claim, Finish, UpdateJobs
-// and ReplayJobs count their moves with them, in the same statement (the triggers of
-// webhook_jobs count the jobs inserted and deleted); the rows are taken in key order, so that
-// concurrent statements lock them in the same order.
+// n to the count of its message and state in webhook_job_counts. Enqueue counts the jobs it
+// inserts with them, and Claim, Finish, UpdateJobs and ReplayJobs their moves, in the same
+// statement (a trigger of webhook_jobs counts the jobs deleted); the rows are taken in key
+// order, so that concurrent statements lock them in the same order.
 const (
 	countMovesSQL = `INSERT INTO webhook_job_counts (message_id, state, n)
 		SELECT message_id, state, sum(n) FROM (`
