@@ -43,11 +43,13 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 }
 
 // insertJobsSQL returns a statement that saves the jobs of 15 arrays of arguments from
-// $first on (see jobArgs), whose keys differ, in order, in state scheduled or held: it saves
-// the key of each in webhook_job_keys unless a job was saved under it before, and the jobs
-// whose keys it saved, and lists and counts them. It returns the key and ID of each job it saved; then a row (NULL,
-// NULL) if it notified listeners, which it does if it saved a scheduled job. before, if not
-// empty, is put in it as its first common table expressions.
+// $first on (see jobArgs), whose keys differ, in state scheduled or held: it saves the key
+// of each in webhook_job_keys unless a job was saved under it before, and the jobs whose keys
+// it saved, and lists and counts them. It returns the key and ID of each job it saved; then a
+// row (NULL, NULL) if it notified listeners, which it does if it saved a scheduled job.
+// before, if not empty, is put in it as its first common table expressions. The statement
+// unnests the arrays twice rather than keep the jobs in a CTE that both inserts read, which
+// would copy every job into a tuplestore.
 func insertJobsSQL(first int, before string) string {
 	arrays := make([]string, 15)
 	for i, typ := range []string{"text", "text", "text", "int", "text", "jsonb", "jsonb", "text", "int",
@@ -57,13 +59,9 @@ func insertJobsSQL(first int, before string) string {
 	if before != "" {
 		before += ", "
 	}
-	return `WITH ` + before + `given AS (
-		SELECT * FROM unnest(` + strings.Join(arrays, ", ") + `)
-			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
-				attempts, created_at, due_at, request, unless, trace, variant, n)
-	), new_keys AS (
+	return `WITH ` + before + `new_keys AS (
 		INSERT INTO webhook_job_keys (key, job_id)
-		SELECT key, id FROM given ORDER BY n
+		SELECT * FROM unnest(` + arrays[1] + `, ` + arrays[0] + `)
 		ON CONFLICT (key) DO NOTHING
 		RETURNING key
 	), new_jobs AS (
@@ -71,8 +69,10 @@ func insertJobsSQL(first int, before string) string {
 			state, attempts, created_at, due_at, request, unless, trace, variant)
 		SELECT id, key, message_id, message_version, user_id, event, params,
 			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless, trace, variant
-		FROM given WHERE key IN (SELECT key FROM new_keys)
-		ORDER BY n
+		FROM unnest(` + strings.Join(arrays, ", ") + `)
+			AS j(id, key, message_id, message_version, user_id, event, params, state,
+				attempts, created_at, due_at, request, unless, trace, variant)
+		WHERE key IN (SELECT key FROM new_keys)
 		RETURNING key, id, state, created_at, message_id, user_id
 	), listed AS (
 		INSERT INTO webhook_job_list (id, created_at, message_id, user_id)
