@@ -88,13 +88,27 @@ func (s *Store) Campaigns(ctx context.Context, q webhook.CampaignQuery) ([]*webh
 	return cs, wrap("campaigns", err)
 }
 
-// LeaseCampaign implements [webhook.CampaignStore], in one round trip. It locks the
-// campaign it leases with FOR UPDATE SKIP LOCKED, so Senders leasing at once, in any
-// process, take different campaigns; its NextDue leaves out the campaigns due now that
-// others hold locked, which are theirs.
+// campaignsDueSQL returns when the first running campaign with a fan-out to do is due: its
+// NextAt, or the expiry of its lease if that is later; NULL if there is none.
+const campaignsDueSQL = `SELECT min(greatest(next_at, CASE WHEN lease_owner <> '' THEN lease_expires_at END))
+	FROM webhook_campaigns WHERE state = 'running' AND next_at IS NOT NULL`
+
+// LeaseCampaign implements [webhook.CampaignStore]. It reads when the first campaign is due,
+// and returns that if it is not due yet, without a write: a Sender asks after every
+// notification, most of which are for jobs. Otherwise it leases one in one more round trip,
+// locking the campaign it leases with FOR UPDATE SKIP LOCKED, so Senders leasing at once, in
+// any process, take different campaigns; its NextDue then leaves out the campaigns due now
+// that others hold locked, which are theirs.
 func (s *Store) LeaseCampaign(ctx context.Context, p webhook.LeaseCampaignParams) (webhook.LeaseCampaignResult, error) {
 	var res webhook.LeaseCampaignResult
 	var next *time.Time
+	if err := s.db.QueryRow(ctx, campaignsDueSQL).Scan(&next); err != nil {
+		return res, wrap("lease campaign", err)
+	}
+	if next == nil || next.After(p.Now) {
+		res.NextDue = timeOrZero(next)
+		return res, nil
+	}
 	err := s.batch(ctx, "", []stmt{{`WITH due AS (
 		SELECT message_id AS due_id FROM webhook_campaigns
 		WHERE state = 'running' AND next_at IS NOT NULL AND next_at <= $1

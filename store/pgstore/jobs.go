@@ -43,10 +43,13 @@ func scanJob(row pgx.Row) (*webhook.Job, error) {
 }
 
 // insertJobsSQL returns a statement that saves the jobs of 15 arrays of arguments from
-// $first on (see jobArgs) in order, in state scheduled or held, the first of each key
-// winning, and returns the key and ID of each job it saved; then a row (NULL, NULL) if it
-// notified listeners, which it does if it saved a scheduled job. before, if not empty, is
-// put in it as its first common table expressions.
+// $first on (see jobArgs), whose keys differ, in state scheduled or held: it saves the key
+// of each in webhook_job_keys unless a job was saved under it before, and the jobs whose keys
+// it saved, and lists and counts them. It returns the key and ID of each job it saved; then a
+// row (NULL, NULL) if it notified listeners, which it does if it saved a scheduled job.
+// before, if not empty, is put in it as its first common table expressions. The statement
+// unnests the arrays twice rather than keep the jobs in a CTE that both inserts read, which
+// would copy every job into a tuplestore.
 func insertJobsSQL(first int, before string) string {
 	arrays := make([]string, 15)
 	for i, typ := range []string{"text", "text", "text", "int", "text", "jsonb", "jsonb", "text", "int",
@@ -56,17 +59,26 @@ func insertJobsSQL(first int, before string) string {
 	if before != "" {
 		before += ", "
 	}
-	return `WITH ` + before + `new_jobs AS (
+	return `WITH ` + before + `new_keys AS (
+		INSERT INTO webhook_job_keys (key, job_id)
+		SELECT * FROM unnest(` + arrays[1] + `, ` + arrays[0] + `)
+		ON CONFLICT (key) DO NOTHING
+		RETURNING key
+	), new_jobs AS (
 		INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, event, params,
 			state, attempts, created_at, due_at, request, unless, trace, variant)
 		SELECT id, key, message_id, message_version, user_id, event, params,
 			CASE state WHEN 'held' THEN 'held' ELSE 'scheduled' END, attempts, created_at, due_at, request, unless, trace, variant
 		FROM unnest(` + strings.Join(arrays, ", ") + `)
-			WITH ORDINALITY AS j(id, key, message_id, message_version, user_id, event, params, state,
-				attempts, created_at, due_at, request, unless, trace, variant, n)
-		ORDER BY n
-		ON CONFLICT (key) DO NOTHING
-		RETURNING key, id, state
+			AS j(id, key, message_id, message_version, user_id, event, params, state,
+				attempts, created_at, due_at, request, unless, trace, variant)
+		WHERE key IN (SELECT key FROM new_keys)
+		RETURNING key, id, state, created_at, message_id, user_id
+	), listed AS (
+		INSERT INTO webhook_job_list (id, created_at, message_id, user_id)
+		SELECT id, created_at, message_id, user_id FROM new_jobs
+	), counted AS (
+		` + countMovesSQL + `SELECT message_id, state, 1 AS n FROM new_jobs` + countMovesEnd + `
 	)
 	SELECT key, id FROM new_jobs
 	UNION ALL
@@ -169,8 +181,8 @@ func eachAlone[T any](ctx context.Context, calls []T, run func(context.Context, 
 }
 
 // enqueue runs the Enqueue call c in one statement, and sets its result. The statement
-// returns the IDs of the jobs it saved; those of jobs whose keys were saved before are looked
-// up after it, in a statement of their own.
+// saves the first job of each key and returns the IDs of the jobs it saved; those of jobs
+// whose keys were saved before are looked up after it, in a statement of their own.
 func (s *Store) enqueue(ctx context.Context, c *enqueueCall) error {
 	var sql string
 	var args []any
@@ -182,7 +194,7 @@ func (s *Store) enqueue(ctx context.Context, c *enqueueCall) error {
 		sql, args = insertEventsSQL, events
 	}
 	if len(c.p.Jobs) > 0 {
-		jobs, err := jobArgs(c.p.Jobs)
+		jobs, err := jobArgs(firstOfEachKey(c.p.Jobs))
 		if err != nil {
 			return unsent{err}
 		}
@@ -216,6 +228,20 @@ func (s *Store) enqueue(ctx context.Context, c *enqueueCall) error {
 	return err
 }
 
+// firstOfEachKey returns jobs without the later ones of each key: Enqueue saves the first
+// job of a key, and the others get its ID.
+func firstOfEachKey(jobs []*webhook.Job) []*webhook.Job {
+	seen := make(map[string]bool, len(jobs))
+	first := make([]*webhook.Job, 0, len(jobs))
+	for _, j := range jobs {
+		if !seen[j.Key] {
+			seen[j.Key] = true
+			first = append(first, j)
+		}
+	}
+	return first
+}
+
 // lookUpKeys sets the empty ones of ids, those of jobs whose keys were saved before, to the
 // IDs of the jobs saved under their keys.
 func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []string) error {
@@ -225,7 +251,7 @@ func (s *Store) lookUpKeys(ctx context.Context, jobs []*webhook.Job, ids []strin
 			keys = append(keys, jobs[i].Key)
 		}
 	}
-	rows, err := s.db.Query(ctx, `SELECT key, id FROM webhook_jobs WHERE key = ANY ($1)`, keys)
+	rows, err := s.db.Query(ctx, `SELECT key, job_id FROM webhook_job_keys WHERE key = ANY ($1)`, keys)
 	if err != nil {
 		return err
 	}
@@ -264,12 +290,12 @@ func claimSQL(limit int) string {
 	), claimed AS (
 		UPDATE webhook_jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $3
 		FROM due WHERE j.id = due.due_id AND j.id = ANY (ARRAY (SELECT due_id FROM due))
-		RETURNING due.was_ready, ` + jobColumns + `
+		RETURNING due.was_ready, due.was_state, ` + jobColumns + `
 	), counted AS (
 		` + countMovesSQL + `
-		SELECT c.message_id, m.state, m.n FROM claimed c JOIN due ON due.due_id = c.id,
+		SELECT c.message_id, m.state, m.n FROM claimed c,
 			LATERAL (VALUES ('scheduled', -1), ('running', 1)) AS m(state, n)
-		WHERE due.was_state = 'scheduled'
+		WHERE c.was_state = 'scheduled'
 		` + countMovesEnd + `
 	)
 	SELECT was_ready, ` + jobColumns + ` FROM claimed
@@ -280,10 +306,10 @@ func claimSQL(limit int) string {
 }
 
 // countMovesSQL and countMovesEnd, around a query of rows (message_id, state, n), add each
-// n to the count of its message and state in webhook_job_counts. Claim, Finish, UpdateJobs
-// and ReplayJobs count their moves with them, in the same statement (the triggers of
-// webhook_jobs count the jobs inserted and deleted); the rows are taken in key order, so that
-// concurrent statements lock them in the same order.
+// n to the count of its message and state in webhook_job_counts. Enqueue counts the jobs it
+// inserts with them, and Claim, Finish, UpdateJobs and ReplayJobs their moves, in the same
+// statement (a trigger of webhook_jobs counts the jobs deleted); the rows are taken in key
+// order, so that concurrent statements lock them in the same order.
 const (
 	countMovesSQL = `INSERT INTO webhook_job_counts (message_id, state, n)
 		SELECT message_id, state, sum(n) FROM (`

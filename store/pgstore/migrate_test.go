@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/pgstore"
@@ -148,6 +149,57 @@ func TestMigrateFrom002(t *testing.T) {
 	}
 	if as, err := s.Attempts(ctx, webhook.AttemptQuery{JobID: "dlv_1"}); err != nil || len(as) != 1 || as[0].Err != "boom" {
 		t.Errorf("Attempts(job dlv_1) after Migrate = %+v, %v; want the old attempt", as, err)
+	}
+}
+
+// TestMigrateFrom007 checks that Migrate moves the dedupe keys of the jobs saved before
+// migration 008 out of webhook_jobs and keeps them, and keeps events unique by user and ID
+// and jobs listed when 009 changes their keys: enqueuing a job under an old job's key saves
+// nothing and returns the old job's ID, an old event saved again is kept once, and deleting
+// the old job frees its key and takes it off the list.
+func TestMigrateFrom007(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	rebuildAt(t, pool, 7,
+		`INSERT INTO webhook_jobs (id, key, message_id, message_version, user_id, state, created_at, due_at)
+			VALUES ('old', 'k', 'm', 1, 'u1', 'scheduled', '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z')`,
+		`INSERT INTO webhook_events (id, user_id, name, time) VALUES ('e1', 'u1', 'order', '2026-11-23T09:00:00Z')`)
+	s := pgstore.New(pool)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enqueue(ctx, webhook.EnqueueParams{Events: []webhook.Event{{ID: "e1", UserID: "u1", Name: "order", Time: epoch.Add(time.Second)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := s.Events(ctx, webhook.EventQuery{UserID: "u1"}); err != nil || len(es) != 1 || !es[0].Time.Equal(epoch) {
+		t.Errorf("Events(u1) after enqueuing e1 again = %v, %v; want e1 once, the first saved", es, err)
+	}
+	list := func() []*webhook.Job {
+		t.Helper()
+		js, err := s.FindJobs(ctx, webhook.FindJobsParams{Query: webhook.JobsQuery{UserID: "u1"}, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	if js := list(); len(js) != 1 || js[0].ID != "old" {
+		t.Errorf("FindJobs(u1) after Migrate = %v, want the old job", js)
+	}
+	again := newJob(1, epoch)
+	again.Key = "k"
+	res, err := s.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{again}})
+	if err != nil || len(res.JobIDs) != 1 || res.JobIDs[0] != "old" {
+		t.Fatalf("Enqueue of a job under the old job's key = %v, %v; want the old job's ID", res.JobIDs, err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM webhook_jobs WHERE id = 'old'`); err != nil {
+		t.Fatal(err)
+	}
+	if js := list(); len(js) != 0 {
+		t.Errorf("FindJobs(u1) after the old job was deleted = %v, want none", js)
+	}
+	res, err = s.Enqueue(ctx, webhook.EnqueueParams{Jobs: []*webhook.Job{again}})
+	if err != nil || len(res.JobIDs) != 1 || res.JobIDs[0] != again.ID {
+		t.Errorf("Enqueue under the key of a deleted job = %v, %v; want the new job's ID %s", res.JobIDs, err, again.ID)
 	}
 }
 

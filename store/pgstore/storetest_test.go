@@ -16,7 +16,8 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) webhook.Store {
 		if _, err := pool.Exec(context.Background(), `TRUNCATE webhook_users, webhook_events,
 			webhook_message_heads, webhook_messages, webhook_jobs, webhook_attempts, webhook_campaigns,
-			webhook_variants, webhook_template_heads, webhook_templates, webhook_job_list, webhook_job_counts RESTART IDENTITY`); err != nil {
+			webhook_variants, webhook_template_heads, webhook_templates, webhook_job_list, webhook_job_counts,
+			webhook_job_keys RESTART IDENTITY`); err != nil {
 			t.Fatal(err)
 		}
 		return pgstore.New(pool)
