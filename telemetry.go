@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -132,9 +133,15 @@ func newTelemetry(c *Config) *telemetry {
 	return t
 }
 
-// unsetTracerProvider is otel's global TracerProvider before the app sets one: its tracers
-// make spans that record nothing until it does.
-var unsetTracerProvider = otel.GetTracerProvider()
+// unsetTracerProvider is otel's global TracerProvider before the app sets one, whose tracers
+// make spans that record nothing until it does; nil if a provider was set before this
+// package was initialized (another package's init may set one), which is then always traced.
+var unsetTracerProvider = func() trace.TracerProvider {
+	if tp := otel.GetTracerProvider(); fmt.Sprintf("%T", tp) == "*global.tracerProvider" {
+		return tp
+	}
+	return nil
+}()
 
 // tracing reports whether the spans of attempts may record anything: not when the tracer
 // comes from a no-op provider, or from otel's global one while the app has set none. An
@@ -145,7 +152,7 @@ func (t *telemetry) tracing() bool {
 	case noop.TracerProvider, *noop.TracerProvider:
 		return false
 	}
-	return t.tp != unsetTracerProvider || otel.GetTracerProvider() != unsetTracerProvider
+	return unsetTracerProvider == nil || t.tp != unsetTracerProvider || otel.GetTracerProvider() != unsetTracerProvider
 }
 
 // traceOf returns the trace context of the span active in ctx, for Job.Trace and
