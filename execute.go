@@ -389,9 +389,8 @@ func (x *executor) signed(at *attempt) (*Request, error) {
 // the host's breaker.
 func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict {
 	ctx = x.obs.tel.startAttempt(ctx, at, req)
-	shown := req.Redacted()
 	a := at.rec
-	a.Method, a.URL, a.RequestHeader, a.RequestBody = shown.Method, shown.URL, x.redact.hide(shown.Header), string(shown.Body)
+	a.Method, a.URL, a.RequestHeader, a.RequestBody = req.Method, redactURL(req.URL), x.redact.request(req.Header), string(req.Body)
 	if a.Host = at.host; a.Host == "" { // a test send, which is not throttled
 		a.Host = requestHost(req)
 	}

@@ -44,6 +44,16 @@ func (r *redactor) response(resp *http.Response) http.Header {
 	return r.hide(redactHeader(h))
 }
 
+// request returns a request's header as the attempt log keeps it: a redacted copy, or h
+// itself when it has nothing to redact. h must not change after: it is the header of the
+// attempt's own copy of the request (see executor.signed), which only net/http reads.
+func (r *redactor) request(h http.Header) http.Header {
+	if !r.hasSecret(h) {
+		return h
+	}
+	return r.hide(redactHeader(h))
+}
+
 // hasSecret reports whether h has a header whose value the attempt log hides.
 func (r *redactor) hasSecret(h http.Header) bool {
 	for k := range h {
@@ -156,6 +166,9 @@ func redactHeader(h http.Header) http.Header {
 // redactURL removes the password of u's user info and the values of query parameters with
 // sensitive names, leaving the rest of u as written.
 func redactURL(s string) string {
+	if plainURL(s) {
+		return s // what url.Parse and URL.String give back
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparsable URL)"
@@ -174,4 +187,39 @@ func redactURL(s string) string {
 		u.RawQuery = strings.Join(parts, "&")
 	}
 	return u.String()
+}
+
+// plainURL reports whether s is an http or https URL with nothing to redact that url.Parse
+// takes and URL.String writes back as it is: a host of letters, digits, dots and dashes with
+// an optional port, and a path of unreserved characters and slashes; no user info, query,
+// fragment or escapes.
+func plainURL(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return false
+		}
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	host, port, _ := strings.Cut(host, ":")
+	if host == "" || !all(host, func(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }) {
+		return false
+	}
+	return all(port, func(c byte) bool { return '0' <= c && c <= '9' }) &&
+		all(path, func(c byte) bool { return isAlnum(c) || strings.IndexByte("-._~/", c) >= 0 })
+}
+
+// all reports whether every byte of s satisfies f.
+func all(s string, f func(byte) bool) bool {
+	for i := range len(s) {
+		if !f(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"net/http"
+	"net/url"
 	"reflect"
 	"testing"
 )
@@ -68,6 +69,30 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := redactURL(tt.in); got != tt.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPlainURL checks that the URLs redactURL gives back without parsing are those url.Parse
+// takes and URL.String writes back unchanged, and that it parses the others.
+func TestPlainURL(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		plain bool
+	}{
+		{"http://127.0.0.1:8080/users/u1/status", true}, {"https://Example.COM", true},
+		{"https://example.com/", true}, {"http://h:/a//b/./c~d_e-f", true}, {"http://h.:99999999", true},
+		{"https://example.com/a?b=1", false}, {"https://ann:pw@example.com/", false},
+		{"https://example.com/a b", false}, {"https://example.com/a%2Fb", false}, {"https://example.com/#x", false},
+		{"https://[::1]:80/", false}, {"https://a:b:c/", false}, {"https://a:8x/", false}, {"https:///x", false},
+		{"ftp://example.com/", false}, {"HTTP://example.com/", false}, {"https://ex_ample.com/", false},
+	} {
+		if got := plainURL(tt.in); got != tt.plain {
+			t.Errorf("plainURL(%q) = %v, want %v", tt.in, got, tt.plain)
+		}
+		u, err := url.Parse(tt.in)
+		if tt.plain && (err != nil || u.String() != tt.in) {
+			t.Errorf("url.Parse(%q) = %v, %v; a plain URL must parse to itself", tt.in, u, err)
 		}
 	}
 }

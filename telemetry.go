@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // instrumentation is the name of the Sender's tracer and meter.
@@ -47,6 +49,7 @@ var (
 // telemetry holds the Sender's OpenTelemetry tracer and instruments (see Config.TracerProvider
 // and Config.MeterProvider). It is safe for concurrent use.
 type telemetry struct {
+	tp        trace.TracerProvider // what tracer comes from
 	tracer    trace.Tracer
 	propagate bool // Config.PropagateTrace
 	meter     metric.Meter
@@ -78,6 +81,7 @@ func newTelemetry(c *Config) *telemetry {
 	}
 	opts := []trace.TracerOption{trace.WithSchemaURL(semconv.SchemaURL)}
 	t := &telemetry{
+		tp:        tp,
 		tracer:    tp.Tracer(instrumentation, opts...),
 		propagate: c.PropagateTrace,
 		meter:     mp.Meter(instrumentation, metric.WithSchemaURL(semconv.SchemaURL)),
@@ -129,6 +133,28 @@ func newTelemetry(c *Config) *telemetry {
 	return t
 }
 
+// unsetTracerProvider is otel's global TracerProvider before the app sets one, whose tracers
+// make spans that record nothing until it does; nil if a provider was set before this
+// package was initialized (another package's init may set one), which is then always traced.
+var unsetTracerProvider = func() trace.TracerProvider {
+	if tp := otel.GetTracerProvider(); fmt.Sprintf("%T", tp) == "*global.tracerProvider" {
+		return tp
+	}
+	return nil
+}()
+
+// tracing reports whether the spans of attempts may record anything: not when the tracer
+// comes from a no-op provider, or from otel's global one while the app has set none. An
+// attempt that is not traced has the no-op span and the context it began with, which holds
+// the same span context as the non-recording span the tracer would make.
+func (t *telemetry) tracing() bool {
+	switch t.tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return false
+	}
+	return unsetTracerProvider == nil || t.tp != unsetTracerProvider || otel.GetTracerProvider() != unsetTracerProvider
+}
+
 // traceOf returns the trace context of the span active in ctx, for Job.Trace and
 // Campaign.Trace, or nil if there is none.
 func traceOf(ctx context.Context) map[string]string {
@@ -141,10 +167,23 @@ func traceOf(ctx context.Context) map[string]string {
 }
 
 // startAttempt starts the span of an attempt that sends req, a client span that follows the
-// HTTP semantic conventions, linked to the span that enqueued the job, if any. It returns
-// ctx with the span, and adds the span's trace context to req's header if
-// Config.PropagateTrace asks for it. req is the attempt's own copy.
+// HTTP semantic conventions, linked to the span that enqueued the job, if any (the no-op span
+// when tracing is off). It returns ctx with the span, and adds the span's trace context to
+// req's header if Config.PropagateTrace asks for it. req is the attempt's own copy.
 func (t *telemetry) startAttempt(ctx context.Context, at *attempt, req *Request) context.Context {
+	if t.tracing() {
+		ctx = t.startSpan(ctx, at, req)
+	} else {
+		at.span = trace.SpanFromContext(context.Background())
+	}
+	if t.propagate {
+		traceContext.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	return ctx
+}
+
+// startSpan starts the span of an attempt that sends req, and returns ctx with it.
+func (t *telemetry) startSpan(ctx context.Context, at *attempt, req *Request) context.Context {
 	opts := clientSpan[:]
 	if link, ok := linkTo(at.job.Trace); ok {
 		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(link))
@@ -162,9 +201,6 @@ func (t *telemetry) startAttempt(ctx context.Context, at *attempt, req *Request)
 		if at.number > 1 {
 			at.span.SetAttributes(semconv.HTTPRequestResendCount(at.number - 1))
 		}
-	}
-	if t.propagate {
-		traceContext.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	return ctx
 }
@@ -191,8 +227,12 @@ func linkTo(tc map[string]string) (trace.Link, bool) {
 
 // endAttempt ends the span of an attempt that the attempt log records as a, started by
 // startAttempt; for an attempt that ended before a request was made (skipped, or failed to
-// render), it makes a span that began took ago (the attempt's time so far, on the Clock).
+// render), it makes a span that began took ago (the attempt's time so far, on the Clock),
+// unless tracing is off.
 func (t *telemetry) endAttempt(at *attempt, a *Attempt, err error, took time.Duration) {
+	if at.span == nil && !t.tracing() {
+		return
+	}
 	if at.span == nil {
 		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(time.Now().Add(-took))}
 		if link, ok := linkTo(at.job.Trace); ok {

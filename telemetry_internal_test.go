@@ -4,6 +4,10 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // BenchmarkAttemptTelemetryNoop measures what the instrumentation adds to one job when no
@@ -25,5 +29,23 @@ func BenchmarkAttemptTelemetryNoop(b *testing.B) {
 		_ = obs.tel.startAttempt(ctx, at, req)
 		obs.tel.endAttempt(at, a, nil, 0)
 		obs.finished(ctx, &Finished{Job: j, Attempt: a}, nil, nil)
+	}
+}
+
+// TestTracing checks which tracer providers make the attempts' spans: not a no-op one, nor
+// otel's global one while the app has set none.
+func TestTracing(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		tp   trace.TracerProvider
+		want bool
+	}{
+		{"default", nil, false},
+		{"noop", noop.NewTracerProvider(), false},
+		{"sdk", sdktrace.NewTracerProvider(), true},
+	} {
+		if got := newTelemetry(&Config{TracerProvider: c.tp}).tracing(); got != c.want {
+			t.Errorf("%s: tracing() = %v; want %v", c.name, got, c.want)
+		}
 	}
 }

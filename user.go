@@ -27,12 +27,49 @@ func (m *Map) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&raw); err != nil {
 		return err
 	}
-	v, err := normalizeMap(raw, 0) // nil for null
-	if err != nil {
+	if err := normalizeDecodedMap(raw, 0); err != nil {
 		return err
 	}
-	*m = v
+	*m = raw // nil for null
 	return nil
+}
+
+// normalizeDecodedMap brings m, decoded by encoding/json with UseNumber, to the JSON data
+// model in place: it does what normalizeMap does, without copying what is already in it.
+func normalizeDecodedMap(m map[string]any, depth int) error {
+	for k, v := range m {
+		nv, err := normalizeDecoded(v, depth+1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		m[k] = nv
+	}
+	return nil
+}
+
+// normalizeDecoded is normalizeValue of v, a value decoded by encoding/json with UseNumber,
+// made in place: its maps become Maps and its lists are reused.
+func normalizeDecoded(v any, depth int) (any, error) {
+	if depth > maxValueDepth {
+		return nil, fmt.Errorf("nested more than %d levels deep", maxValueDepth)
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if err := normalizeDecodedMap(v, depth); err != nil {
+			return nil, err
+		}
+		return Map(v), nil
+	case []any:
+		for i, e := range v {
+			ne, err := normalizeDecoded(e, depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			v[i] = ne
+		}
+		return v, nil
+	}
+	return normalizeValue(v, depth) // a number, string, bool or nil
 }
 
 // maxValueDepth bounds the nesting of attribute and parameter values, so that a cyclic map

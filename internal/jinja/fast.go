@@ -2,6 +2,7 @@ package jinja
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,9 +27,11 @@ type part struct {
 	path   []string // nil for literal text
 	escape func(string) string
 	// defaulted is set when the variable is printed through | default(...) with literal
-	// arguments, whose size as checkCall counts it is defaultArgs.
+	// arguments, whose size as checkCall counts it is defaultArgs; fallback is what the
+	// filter gives for a missing variable: its argument, or "" without one.
 	defaulted   bool
 	defaultArgs int
+	fallback    any
 }
 
 // simpleParts returns the parts of a template made only of text, comments and variable
@@ -73,23 +76,25 @@ func simpleOutput(expr nodes.Expression) (part, bool) {
 	if inner == expr {
 		return p, false
 	}
-	inner, p.defaultArgs, p.defaulted = withoutDefault(inner)
+	inner, p.fallback, p.defaultArgs, p.defaulted = withoutDefault(inner)
 	p.path = lookupPath(inner)
 	return p, len(p.path) > 0
 }
 
 // withoutDefault returns what expr filters through | default(...) or | d(...), with at
-// most one argument, a literal string, number or boolean, and the size of the arguments as
-// checkCall counts them; or expr and false when it is anything else.
-func withoutDefault(expr nodes.Expression) (nodes.Expression, int, bool) {
+// most one argument, a literal string, number or boolean; what the filter gives for a
+// missing variable; and the size of the arguments as checkCall counts them. It returns expr
+// and false when expr is anything else.
+func withoutDefault(expr nodes.Expression) (nodes.Expression, any, int, bool) {
 	f, ok := expr.(*nodes.FilteredExpression)
 	if !ok || len(f.Filters) != 1 {
-		return expr, 0, false
+		return expr, nil, 0, false
 	}
 	c := f.Filters[0]
 	if c.Name != "default" && c.Name != "d" || len(c.Args) > 1 || len(c.Kwargs) > 0 {
-		return expr, 0, false
+		return expr, nil, 0, false
 	}
+	var fallback any = ""
 	args := &exec.VarArgs{}
 	for _, a := range c.Args {
 		var v any
@@ -103,11 +108,12 @@ func withoutDefault(expr nodes.Expression) (nodes.Expression, int, bool) {
 		case *nodes.Bool:
 			v = a.Val
 		default:
-			return expr, 0, false
+			return expr, nil, 0, false
 		}
+		fallback = v
 		args.Args = append(args.Args, exec.AsValue(v))
 	}
-	return f.Expression, argsSize(args), true
+	return f.Expression, fallback, argsSize(args), true
 }
 
 // lookupPath returns the names of a variable lookup such as a.b['c'], or nil if expr is
@@ -211,9 +217,19 @@ func (b *budget) charge(n int) bool {
 // value returns the value of the part's variable with s, the work gonja charges the
 // rendering's budget for it, and whether the fast path can use it: false for a missing
 // variable, a value gonja would take for an error, and where the variable has a default, for
-// None or a value guardFilter refuses.
-func (p *part) value(s *Scope, maxSize int) (any, int, bool) {
+// None or a value guardFilter refuses. A variable with a default that is a missing key of a
+// dict that is there gives the default, as gonja's | default(...) does. gonja looks such a
+// key up as an error, which guardFilter lets through uncharged, or as nil with
+// missingAsEmpty, which it charges.
+func (p *part) value(s *Scope, missingAsEmpty bool, maxSize int) (any, int, bool) {
 	x, ok := s.lookup(p.path)
+	if !ok && p.defaulted && p.missingKey(s) {
+		if !missingAsEmpty {
+			return p.fallback, 0, true
+		}
+		n := measure(nil, maxSize)
+		return p.fallback, n, n*p.defaultArgs <= maxAmplification
+	}
 	if !ok || !p.defaulted {
 		return x, 0, ok
 	}
@@ -227,12 +243,30 @@ func (p *part) value(s *Scope, maxSize int) (any, int, bool) {
 	return x, n, true
 }
 
+// missingKey reports whether the part's variable is a key missing from a dict that is
+// there, which gonja reports as an attribute or item not found (an error | default(...)
+// replaces): the dict's methods (keys, get...) are not missing, and a missing name may be a
+// global, so neither is taken for one.
+func (p *part) missingKey(s *Scope) bool {
+	n := len(p.path)
+	if n < 2 || slices.Contains(safeMethods.dict, p.path[n-1]) {
+		return false
+	}
+	x, ok := s.lookup(p.path[:n-1])
+	m, isMap := x.(map[string]any)
+	if !ok || !isMap {
+		return false
+	}
+	_, there := m[p.path[n-1]]
+	return !there
+}
+
 // render renders one part with s, and returns the work gonja charges for it (see value).
 func (p *part) render(s *Scope, missingAsEmpty bool, maxSize int) (string, int, bool) {
 	if p.path == nil {
 		return p.text, 0, true
 	}
-	x, work, ok := p.value(s, maxSize)
+	x, work, ok := p.value(s, missingAsEmpty, maxSize)
 	if !ok {
 		return "", 0, false
 	}

@@ -95,13 +95,19 @@ var fastTemplates = []string{
 	"{{ missing }}", "{{ s.x }}", "{{ z.x }}", "{{ m.missing }}", "  {{- s -}}  \n", "line\n{{ s }}\n",
 	"{{ s | default('x') }}", "{{ missing | default(0) }}", "{{ z | d('none') }}", "{{ m | default }}",
 	"{{ l | default(100000000) }}", "{{ n | default(1.5) }}{{ s | d(true) }}", "{{ err | default(0) }}",
-	"{{ panic | default(0) }}", "{{ bytes | default('') }}",
+	"{{ panic | default(0) }}", "{{ bytes | default('') }}", "{{ m.missing | default(0) }}",
+	"{{ m['missing'] | d('x') }}", "{{ m.deep.missing | default(1.5) }}{{ m.gone | d }}", "{{ m.keys | default(0) }}",
+	"{{ m['items'] | default(0) }}", "{{ m.get | d(1) }}", "{{ m.copy | d(1) }}", "{{ m.values | d(1) }}",
+	"{{ m.v.missing | default(0) }}", "{{ z.x | default(0) }}", "{{ missing.x | default(0) }}",
+	"{{ s.upper | default(0) }}", "{{ m.missing | default(true) }}", "{{ m.x | default(100000000) }}",
+	"{{ m['0'] | default('zero') }}", "{{ m.deep.x | default(0) }}", "{{ m.deep.x.missing | d(0) }}",
 }
 
 var fastURLs = []string{
 	"https://example.com/{{ s }}", "https://{{ s }}.example.com/x",
 	"https://example.com/a?q={{ s }}&n={{ n }}#{{ s }}", "{{ s }}", "https://example.com/{{ l }}/{{ m }}",
 	"https://example.com/{{ missing }}", "https://example.com/{{ s | default('x') }}?n={{ missing | d(0) }}",
+	"https://example.com/{{ m.missing | default('a b/c') }}?n={{ m.gone | d(0) }}",
 }
 
 // TestFastPathMatchesGonja checks that simple templates render through the fast path to

@@ -86,7 +86,7 @@ func (t *Template) Value(s *Scope) (any, error) {
 		return t.Render(s)
 	}
 	if t.simple && t.env.fast {
-		if x, work, ok := t.parts[0].value(s, t.env.maxSize); ok && s.budget.charge(work) {
+		if x, work, ok := t.parts[0].value(s, t.env.missingAsEmpty, t.env.maxSize); ok && s.budget.charge(work) {
 			return plainValue(x), nil // gonja's value of x holds x itself
 		}
 	}
