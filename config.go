@@ -56,9 +56,10 @@ type Config struct {
 	//
 	// A lease of at least twice RequestTimeout (the default's, for timeouts up to a minute)
 	// lets the Sender claim ahead: it holds up to twice Workers jobs and asks the Store for
-	// about Workers at a time (on the system clock, up to twice Workers plus 32, asking for
-	// at least 32, or Workers if more, but not above twice Workers), rather than for one each
-	// time a worker frees up, which saves a durable Store most of its claim writes. A job held for longer than half of
+	// about Workers at a time, rather than for one each time a worker frees up, which saves a
+	// durable Store most of its claim writes. On the system clock it asks for at least 32 at
+	// a time (but no more than twice Workers) and holds that many more, some of them jobs
+	// whose outcomes wait a few milliseconds to be written together. A job held for longer than half of
 	// (Lease - RequestTimeout) is put back unsent, so that it starts with RequestTimeout and a
 	// margin of its lease left; Stop puts back those no worker started.
 	Lease time.Duration
