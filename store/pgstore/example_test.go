@@ -62,7 +62,5 @@ func ExampleMigrations() {
 	// 005_variants_templates.up.sql
 	// 006_inspector.up.sql
 	// 007_events_by_name.up.sql
-	// 008_job_keys.up.sql
-	// 009_lean_rows.up.sql
-	// 010_enqueue_lists.up.sql
+	// 008_lean_enqueue.up.sql
 }

@@ -154,7 +154,7 @@ func TestMigrateFrom002(t *testing.T) {
 
 // TestMigrateFrom007 checks that Migrate moves the dedupe keys of the jobs saved before
 // migration 008 out of webhook_jobs and keeps them, and keeps events unique by user and ID
-// and jobs listed when 009 changes their keys: enqueuing a job under an old job's key saves
+// and jobs listed when it changes their keys: enqueuing a job under an old job's key saves
 // nothing and returns the old job's ID, an old event saved again is kept once, and deleting
 // the old job frees its key and takes it off the list.
 func TestMigrateFrom007(t *testing.T) {
