@@ -404,8 +404,8 @@ func (s *Sender) send(ctx context.Context, store Store, inTx bool, messageID, us
 	if err != nil {
 		ps.add("params", "%v", err)
 	}
-	if err := ps.err(fmt.Sprintf("send of %q", messageID)); err != nil {
-		return "", err
+	if len(ps) > 0 {
+		return "", ps.err(fmt.Sprintf("send of %q", messageID))
 	}
 	m, err := s.currentMessage(ctx, store, inTx, messageID)
 	if err != nil {

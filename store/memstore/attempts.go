@@ -2,8 +2,12 @@ package memstore
 
 import (
 	"context"
+	"encoding/binary"
+	"math/bits"
+	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hookline/webhook"
@@ -12,32 +16,144 @@ import (
 // attemptChunk is the number of attempts in each chunk of an attemptLog.
 const attemptChunk = 1024
 
+// storedAttempt is an attempt as the log keeps it: its headers packed into strings (see
+// packHeader), which hold no pointers for the garbage collector to follow, and are about a
+// tenth of the size of the maps they were; the embedded Attempt's headers are nil.
+type storedAttempt struct {
+	webhook.Attempt
+	requestHeader, responseHeader string
+}
+
 // attemptLog is the attempt log in the order recorded, in chunks of attemptChunk attempts, so
 // that it grows without copying the attempts it holds, as one slice would at each growth.
 // The zero value is an empty log.
 type attemptLog struct {
-	chunks [][]webhook.Attempt // each full but the last
+	chunks [][]storedAttempt // each full but the last
 	n      int
 }
 
 // add appends a and returns its position.
-func (l *attemptLog) add(a webhook.Attempt) int {
+func (l *attemptLog) add(a *webhook.Attempt) int {
+	st := storedAttempt{Attempt: *a, requestHeader: packHeader(a.RequestHeader), responseHeader: packHeader(a.ResponseHeader)}
+	st.RequestHeader, st.ResponseHeader = nil, nil
+	return l.addStored(&st)
+}
+
+// addStored appends st and returns its position.
+func (l *attemptLog) addStored(st *storedAttempt) int {
 	if l.n%attemptChunk == 0 {
-		l.chunks = append(l.chunks, make([]webhook.Attempt, 0, attemptChunk))
+		l.chunks = append(l.chunks, make([]storedAttempt, 0, attemptChunk))
 	}
 	last := len(l.chunks) - 1
-	l.chunks[last] = append(l.chunks[last], a)
+	l.chunks[last] = append(l.chunks[last], *st)
 	l.n++
 	return l.n - 1
 }
 
-// at returns the attempt at position p, which is less than len.
-func (l *attemptLog) at(p int) *webhook.Attempt {
+// stored returns the attempt at position p, which is less than len, as the log keeps it.
+func (l *attemptLog) stored(p int) *storedAttempt {
 	return &l.chunks[p/attemptChunk][p%attemptChunk]
+}
+
+// at returns the attempt at position p, which is less than len, without its headers: what
+// queries match and what a Brief query returns.
+func (l *attemptLog) at(p int) *webhook.Attempt {
+	return &l.stored(p).Attempt
+}
+
+// full returns a copy of the attempt at position p, which is less than len, with its headers.
+func (l *attemptLog) full(p int) webhook.Attempt {
+	st := l.stored(p)
+	a := st.Attempt
+	a.RequestHeader, a.ResponseHeader = unpackHeader(st.requestHeader), unpackHeader(st.responseHeader)
+	return a
 }
 
 // len returns the number of attempts in the log.
 func (l *attemptLog) len() int { return l.n }
+
+// packHeader returns h in a string that unpackHeader reads back: "" for a nil header, else
+// the number of keys, then each key, the number of its values plus one (zero for a nil
+// slice) and each value, every string after its length; numbers are uvarints.
+func packHeader(h http.Header) string {
+	if h == nil {
+		return ""
+	}
+	size := uvarintLen(len(h))
+	for k, vs := range h {
+		size += uvarintLen(len(k)) + len(k) + uvarintLen(len(vs)+1)
+		for _, v := range vs {
+			size += uvarintLen(len(v)) + len(v)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	var n [binary.MaxVarintLen64]byte
+	putNumber := func(x int) { b.Write(binary.AppendUvarint(n[:0], uint64(x))) }
+	putNumber(len(h))
+	for k, vs := range h {
+		putNumber(len(k))
+		b.WriteString(k)
+		if vs == nil {
+			putNumber(0)
+			continue
+		}
+		putNumber(len(vs) + 1)
+		for _, v := range vs {
+			putNumber(len(v))
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+// uvarintLen returns the length of x as a uvarint.
+func uvarintLen(x int) int {
+	return (bits.Len64(uint64(x)|1) + 6) / 7
+}
+
+// unpackHeader returns the header that packHeader packed into s, as a new map whose keys and
+// values are substrings of s.
+func unpackHeader(s string) http.Header {
+	if s == "" {
+		return nil
+	}
+	number := func() int { // binary.Uvarint on s, without a copy of it into a []byte
+		x, shift := 0, 0
+		for {
+			c := s[0]
+			s = s[1:]
+			x |= int(c&0x7f) << shift
+			if c < 0x80 {
+				return x
+			}
+			shift += 7
+		}
+	}
+	text := func() string {
+		n := number()
+		t := s[:n]
+		s = s[n:]
+		return t
+	}
+	keys := number()
+	h := make(http.Header, keys)
+	values := make([]string, 0, keys) // mostly one array for all the values, as http.Header.Clone makes; never nil
+	for range keys {
+		k := text()
+		count := number()
+		if count == 0 {
+			h[k] = nil
+			continue
+		}
+		start := len(values)
+		for range count - 1 {
+			values = append(values, text())
+		}
+		h[k] = values[start:len(values):len(values)]
+	}
+	return h
+}
 
 // addAttempt appends a to the log, and to its user's index of succeeded attempts if it
 // succeeded. Attempts arrive in about the order of their times, so the insertion point is
@@ -45,7 +161,7 @@ func (l *attemptLog) len() int { return l.n }
 func (s *Store) addAttempt(a webhook.Attempt) {
 	s.lastSeq++
 	a.Seq = s.lastSeq
-	s.indexSent(s.attempts.add(a))
+	s.indexSent(s.attempts.add(&a))
 }
 
 // indexSent adds the attempt at position p of the log to its user's index if it succeeded.
@@ -90,8 +206,8 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 		}
 	} else {
 		for i := s.attempts.len() - 1; i >= 0; i-- { // recorded last first, which breaks ties
-			if a := s.attempts.at(i); q.Match(a) {
-				out = append(out, *a)
+			if q.Match(s.attempts.at(i)) {
+				out = append(out, s.attempts.full(i))
 			}
 		}
 		sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
@@ -121,8 +237,8 @@ func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, erro
 	}
 	var kept attemptLog
 	for p := range n {
-		if a := s.attempts.at(p); !a.Time.Before(before) {
-			kept.add(*a)
+		if st := s.attempts.stored(p); !st.Time.Before(before) {
+			kept.addStored(st)
 		}
 	}
 	s.attempts = kept // the positions moved

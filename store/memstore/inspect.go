@@ -57,7 +57,7 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 	for i := range s.attempts.len() {
 		a := s.attempts.at(i)
 		if p.Query.Match(a) && (p.AfterSeq == 0 || attemptOrder(a, p.AfterTime, p.AfterSeq) > 0) {
-			out = append(out, *a)
+			out = append(out, s.attempts.full(i))
 		}
 	}
 	return firstPage(out, func(a, b webhook.Attempt) int { return attemptOrder(&a, b.Time, b.Seq) }, p.Limit), nil

@@ -53,7 +53,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 // schedule makes r's queue entry the one due at at, making any older entry stale.
 func (s *Store) schedule(r *record, at time.Time) {
 	r.gen++
-	s.queue.push(entry{at: at, id: r.job.ID, gen: r.gen, r: r})
+	s.queue.push(entry{at: at, gen: r.gen, r: r})
 }
 
 // Claim implements [webhook.JobStore].
@@ -245,11 +245,10 @@ func (s *Store) Jobs(ctx context.Context, q webhook.JobQuery) ([]*webhook.Job, e
 	return out, nil
 }
 
-// entry is a job's place in the queue: its record (jobs are never deleted), and its ID,
-// which orders entries due at the same time.
+// entry is a job's place in the queue: its record (jobs are never deleted), whose job's ID,
+// which never changes, orders entries due at the same time.
 type entry struct {
 	at  time.Time
-	id  string
 	gen uint64
 	r   *record
 }
@@ -264,7 +263,7 @@ func (q queue) less(i, j int) bool {
 	if c := q[i].at.Compare(q[j].at); c != 0 {
 		return c < 0
 	}
-	return cmp.Less(q[i].id, q[j].id)
+	return cmp.Less(q[i].r.job.ID, q[j].r.job.ID)
 }
 
 // push adds e to q.

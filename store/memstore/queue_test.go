@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hookline/webhook"
 )
 
 // The queue gives its entries back by time, then job ID, however they were pushed and
@@ -18,16 +20,17 @@ func TestQueueOrder(t *testing.T) {
 	var want []entry // what q holds, in no order
 	for round := range 2000 {
 		if len(q) == 0 || rng.IntN(3) > 0 {
-			e := entry{at: base.Add(time.Duration(rng.IntN(50)) * time.Second), id: strconv.Itoa(rng.IntN(20)), gen: uint64(round)}
+			r := &record{job: webhook.Job{ID: strconv.Itoa(rng.IntN(20))}}
+			e := entry{at: base.Add(time.Duration(rng.IntN(50)) * time.Second), gen: uint64(round), r: r}
 			q.push(e)
 			want = append(want, e)
 			continue
 		}
 		first := slices.MinFunc(want, func(a, b entry) int {
-			return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.id, b.id))
+			return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.r.job.ID, b.r.job.ID))
 		})
-		if got := q[0]; got.at != first.at || got.id != first.id {
-			t.Fatalf("round %d: the queue's first entry is %v %s, want %v %s", round, got.at, got.id, first.at, first.id)
+		if got := q[0]; got.at != first.at || got.r.job.ID != first.r.job.ID {
+			t.Fatalf("round %d: the queue's first entry is %v %s, want %v %s", round, got.at, got.r.job.ID, first.at, first.r.job.ID)
 		}
 		i := slices.IndexFunc(want, func(e entry) bool { return e.gen == q[0].gen })
 		want = slices.Delete(want, i, i+1)
