@@ -38,15 +38,16 @@ func (r *redactor) hide(h http.Header) http.Header {
 // it (2xx).
 func (r *redactor) response(resp *http.Response) http.Header {
 	h := logHeader(resp.Header)
-	if resp.StatusCode/100 == 2 && !r.hasSecret(h) {
-		return h
+	if resp.StatusCode/100 != 2 {
+		return r.hide(redactHeader(h))
 	}
-	return r.hide(redactHeader(h))
+	return r.request(h)
 }
 
 // request returns a request's header as the attempt log keeps it: a redacted copy, or h
 // itself when it has nothing to redact. h must not change after: it is the header of the
-// attempt's own copy of the request (see executor.signed), which only net/http reads.
+// attempt's own copy of the request (see executor.signed), which only net/http reads, or the
+// log's own copy of a response's.
 func (r *redactor) request(h http.Header) http.Header {
 	if !r.hasSecret(h) {
 		return h
