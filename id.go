@@ -3,7 +3,6 @@ package webhook
 import (
 	"crypto/rand"
 	"encoding/json"
-	"strings"
 	"time"
 )
 
@@ -39,31 +38,6 @@ func newID(prefix string, t time.Time) string {
 // jobKey returns the dedupe key of the job of a message to a user for one occurrence
 // (an event, a campaign run, a Send call). It is unambiguous whatever the parts hold.
 func jobKey(messageID, userID, occurrence string) string {
-	if !jsonPlain(messageID) || !jsonPlain(userID) || !jsonPlain(occurrence) {
-		b, _ := json.Marshal([3]string{messageID, userID, occurrence}) // strings always encode
-		return string(b)
-	}
-	// The bytes json.Marshal writes, without its reflection and its copies.
-	var b strings.Builder
-	b.Grow(len(messageID) + len(userID) + len(occurrence) + 10)
-	b.WriteString(`["`)
-	b.WriteString(messageID)
-	b.WriteString(`","`)
-	b.WriteString(userID)
-	b.WriteString(`","`)
-	b.WriteString(occurrence)
-	b.WriteString(`"]`)
-	return b.String()
-}
-
-// jsonPlain reports whether json.Marshal writes s as it is between quotes: printable ASCII
-// with nothing it escapes (a quote, a backslash, and <, > and & for HTML).
-func jsonPlain(s string) bool {
-	for i := range len(s) {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
+	b, _ := json.Marshal([3]string{messageID, userID, occurrence}) // strings always encode
+	return string(b)
 }
