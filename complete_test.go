@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,24 +17,40 @@ import (
 	"github.com/hookline/webhook/store/memstore"
 )
 
-// finishSizes is a memstore that records how many jobs each Finish call writes.
-type finishSizes struct {
+// batchSizes is a memstore that records how many jobs each Claim call asks for and each
+// Finish call writes.
+type batchSizes struct {
 	*memstore.Store
-	mu    sync.Mutex
-	sizes []int
+	mu       sync.Mutex
+	claims   []int
+	finishes []int
 }
 
-func (s *finishSizes) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+func (s *batchSizes) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.ClaimResult, error) {
 	s.mu.Lock()
-	s.sizes = append(s.sizes, len(p.Jobs))
+	s.claims = append(s.claims, p.Limit)
+	s.mu.Unlock()
+	return s.Store.Claim(ctx, p)
+}
+
+func (s *batchSizes) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+	s.mu.Lock()
+	s.finishes = append(s.finishes, len(p.Jobs))
 	s.mu.Unlock()
 	return s.Store.Finish(ctx, p)
 }
 
-func (s *finishSizes) got() []int {
+// got returns the limits of the claims and the sizes of the finishes so far.
+func (s *batchSizes) got() (claims, finishes []int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.sizes)
+	return slices.Clone(s.claims), slices.Clone(s.finishes)
+}
+
+// finished returns the sizes of the finishes so far.
+func (s *batchSizes) finished() []int {
+	_, f := s.got()
+	return f
 }
 
 // On the system clock, an outcome waits briefly for others to be written with it, so that a
@@ -46,7 +63,7 @@ func TestOutcomesWaitBrieflyToBeWrittenTogether(t *testing.T) {
 			<-respond
 			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 		})}
-		store := &finishSizes{Store: memstore.New()}
+		store := &batchSizes{Store: memstore.New()}
 		s, err := webhook.NewSender(store, &webhook.Config{
 			HTTPClient: client, Workers: 3, HostRate: -1, BreakerThreshold: -1,
 			Logger: slog.New(slog.DiscardHandler),
@@ -72,13 +89,13 @@ func TestOutcomesWaitBrieflyToBeWrittenTogether(t *testing.T) {
 		synctest.Wait() // the three workers wait for their responses
 		respond <- struct{}{}
 		synctest.Wait()
-		if got := store.got(); len(got) != 0 {
+		if got := store.finished(); len(got) != 0 {
 			t.Fatalf("one outcome of three in flight was written at once (Finish sizes %v); want it to wait for the others", got)
 		}
 		respond <- struct{}{}
 		respond <- struct{}{}
 		synctest.Wait()
-		if got := store.got(); !slices.Equal(got, []int{3}) {
+		if got := store.finished(); !slices.Equal(got, []int{3}) {
 			t.Fatalf("Finish sizes %v once the three outcomes were in, without time passing; want [3]", got)
 		}
 
@@ -86,15 +103,67 @@ func TestOutcomesWaitBrieflyToBeWrittenTogether(t *testing.T) {
 		synctest.Wait()
 		respond <- struct{}{}
 		synctest.Wait()
-		if got := store.got(); !slices.Equal(got, []int{3}) {
+		if got := store.finished(); !slices.Equal(got, []int{3}) {
 			t.Fatalf("Finish sizes %v right after a lone outcome; want it to wait", got)
 		}
 		<-time.After(50 * time.Millisecond)
-		if got := store.got(); !slices.Equal(got, []int{3, 1}) {
+		if got := store.finished(); !slices.Equal(got, []int{3, 1}) {
 			t.Fatalf("Finish sizes %v after 50ms; want [3 1]: a lone outcome waits only a few milliseconds", got)
 		}
 		if err := s.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// On the system clock, once it holds a job per worker, a Sender with 16 workers asks the
+// Store for at least 32 jobs at a time, not for each worker's worth as it frees up: a durable
+// Store's claim costs a fixed part per statement. (In a synctest bubble.)
+func TestClaimsAskForAtLeast32Jobs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		})}
+		store := &batchSizes{Store: memstore.New()}
+		s, err := webhook.NewSender(store, &webhook.Config{
+			HTTPClient: client, Workers: 16, HostRate: -1, BreakerThreshold: -1,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://hooks.example/in"}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 300
+		for i := range n {
+			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%03d", i), nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-time.After(time.Second) // the bubble's clock: long enough to send all
+		synctest.Wait()
+		if err := s.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		claims, finishes := store.got()
+		if sent := sum(finishes); sent != n {
+			t.Fatalf("%d jobs finished, want %d", sent, n)
+		}
+		if len(claims) < 3 || slices.Min(claims) < 32 {
+			t.Errorf("claim limits %v; want each at least 32", claims)
+		}
+	})
+}
+
+func sum(xs []int) int {
+	total := 0
+	for _, x := range xs {
+		total += x
+	}
+	return total
 }
