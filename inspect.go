@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -244,11 +243,7 @@ func (s *Sender) inspector(what string) (Inspector, error) {
 	if err := s.made(); err != nil {
 		return nil, err
 	}
-	in, ok := s.store.(Inspector)
-	if !ok {
-		return nil, fmt.Errorf("webhook: %s: the Store (%T) does not implement webhook.Inspector: %w", what, s.store, errors.ErrUnsupported)
-	}
-	return in, nil
+	return role[Inspector](s.store, what)
 }
 
 // pageSize returns the page size a query's Limit asks for.
@@ -452,9 +447,9 @@ func (s *Sender) QueueStats(ctx context.Context) (QueueStats, error) {
 	if err := s.made(); err != nil {
 		return QueueStats{}, err
 	}
-	qr, ok := s.store.(QueueReader)
-	if !ok {
-		return QueueStats{}, fmt.Errorf("webhook: queue stats: the Store (%T) does not implement webhook.QueueReader: %w", s.store, errors.ErrUnsupported)
+	qr, err := role[QueueReader](s.store, "queue stats")
+	if err != nil {
+		return QueueStats{}, err
 	}
 	st, err := qr.QueueStats(ctx, QueueStatsParams{Now: s.clock.Now()})
 	if err != nil {

@@ -95,15 +95,6 @@ type TemplateQuery struct {
 	Limit int
 }
 
-// templateStore returns store as a TemplateStore, or an error that says what needed one.
-func templateStore(store Store, what string) (TemplateStore, error) {
-	ts, ok := store.(TemplateStore)
-	if !ok {
-		return nil, fmt.Errorf("webhook: %s: the Store (%T) does not implement webhook.TemplateStore: %w", what, store, errors.ErrUnsupported)
-	}
-	return ts, nil
-}
-
 // currentSnippets is the jinja.Library of the snippets current in a Store, read as they are
 // asked for, which records the versions it read: those a message saved now pins. Its
 // override, if not nil, stands in for the current version of its name.
@@ -172,9 +163,9 @@ func loadPinned(ctx context.Context, store MessageStore, m *Message) (pinnedSnip
 	if len(m.Snippets) == 0 {
 		return nil, nil
 	}
-	ts, ok := store.(TemplateStore)
-	if !ok {
-		return nil, fmt.Errorf("message %q loads snippets, and the Store (%T) does not implement webhook.TemplateStore: %w", m.ID, store, errors.ErrUnsupported)
+	ts, err := role[TemplateStore](store, fmt.Sprintf("message %q loads snippets", m.ID))
+	if err != nil {
+		return nil, err
 	}
 	refs := make([]TemplateRef, 0, len(m.Snippets))
 	for _, name := range slices.Sorted(maps.Keys(m.Snippets)) {
@@ -232,7 +223,7 @@ func (s *Sender) SaveTemplate(ctx context.Context, t *Template) error {
 		return invalidf("webhook: nil *Template")
 	}
 	what := fmt.Sprintf("save template %q", t.Name)
-	ts, err := templateStore(s.store, what)
+	ts, err := role[TemplateStore](s.store, what)
 	if err != nil {
 		return err
 	}
@@ -358,7 +349,7 @@ func (s *Sender) Template(ctx context.Context, kind TemplateKind, name string, v
 		return nil, err
 	}
 	what := fmt.Sprintf("template %q", name)
-	ts, err := templateStore(s.store, what)
+	ts, err := role[TemplateStore](s.store, what)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +370,7 @@ func (s *Sender) Templates(ctx context.Context, kind TemplateKind, after string,
 	if err := s.made(); err != nil {
 		return nil, err
 	}
-	ts, err := templateStore(s.store, "templates")
+	ts, err := role[TemplateStore](s.store, "templates")
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,10 @@ package webhook
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -522,4 +525,14 @@ type QueueStats struct {
 	Scheduled, Running, Held int64
 	// OldestDue is when the job that has been due the longest came due; zero if none is due.
 	OldestDue time.Time
+}
+
+// role returns store as its optional role R, or an error wrapping errors.ErrUnsupported that
+// names what needed it and the role.
+func role[R any](store MessageStore, what string) (R, error) {
+	r, ok := store.(R)
+	if !ok {
+		return r, fmt.Errorf("webhook: %s: the Store (%T) does not implement %v: %w", what, store, reflect.TypeFor[R](), errors.ErrUnsupported)
+	}
+	return r, nil
 }
