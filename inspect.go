@@ -260,9 +260,7 @@ func pageSize(what string, limit int) (int, error) {
 // checkStates returns an error wrapping ErrInvalid if states names an unknown state.
 func checkStates(what string, states []JobState) error {
 	for _, st := range states {
-		switch st {
-		case JobScheduled, JobRunning, JobHeld, JobSucceeded, JobFailed, JobSkipped, JobCancelled:
-		default:
+		if !st.Valid() {
 			return invalidf("webhook: %s: states: unknown state %q", what, st)
 		}
 	}

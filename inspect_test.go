@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -295,5 +296,25 @@ func TestJobsAndAttemptLogPageWithTheCursor(t *testing.T) {
 		if !cmp.Equal(got, want) || pages != 3 {
 			t.Errorf("%s paged two at a time = %q in %d pages, want %q in 3", name, got, pages, want)
 		}
+	}
+}
+
+// JobStates lists every state in the order of a job's life, each Valid, and a caller's
+// change to the list changes nothing else.
+func TestJobStates(t *testing.T) {
+	want := []webhook.JobState{webhook.JobScheduled, webhook.JobRunning, webhook.JobHeld,
+		webhook.JobSucceeded, webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled}
+	got := webhook.JobStates()
+	if !slices.Equal(got, want) {
+		t.Fatalf("JobStates() = %v, want %v", got, want)
+	}
+	for _, st := range got {
+		if !st.Valid() {
+			t.Errorf("%q is not Valid", st)
+		}
+	}
+	got[0] = "bogus"
+	if webhook.JobState("bogus").Valid() || !webhook.JobScheduled.Valid() || webhook.JobStates()[0] != webhook.JobScheduled {
+		t.Error("changing the list JobStates returned changed what states are valid")
 	}
 }

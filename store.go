@@ -201,6 +201,16 @@ const (
 	JobCancelled JobState = "cancelled"
 )
 
+// jobStates are the states of a job, in the order of its life.
+var jobStates = []JobState{JobScheduled, JobRunning, JobHeld, JobSucceeded, JobFailed, JobSkipped, JobCancelled}
+
+// JobStates returns every state of a job, in the order of its life: scheduled, running,
+// held, succeeded, failed, skipped, cancelled.
+func JobStates() []JobState { return slices.Clone(jobStates) }
+
+// Valid reports whether s is one of the states of [JobStates].
+func (s JobState) Valid() bool { return slices.Contains(jobStates, s) }
+
 // Ended reports whether a job in state s is over: succeeded, failed, skipped or cancelled.
 func (s JobState) Ended() bool {
 	return s == JobSucceeded || s == JobFailed || s == JobSkipped || s == JobCancelled

@@ -28,10 +28,7 @@ var funcs = template.FuncMap{
 }
 
 // jobStates are the states of a job, in the order of its life.
-var jobStates = []webhook.JobState{
-	webhook.JobScheduled, webhook.JobRunning, webhook.JobHeld,
-	webhook.JobSucceeded, webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled,
-}
+var jobStates = webhook.JobStates()
 
 // pathTo returns the path below the console's base made of segments, each escaped: so that
 // an ID with a slash or a question mark stays one segment.

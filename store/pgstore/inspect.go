@@ -65,7 +65,7 @@ func jobConds(c *conds, q *webhook.JobsQuery, list bool) bool {
 		c.add(k + `user_id = ` + c.args.add(q.UserID))
 	}
 	if len(q.States) > 0 {
-		states := literals(q.States, knownState)
+		states := literals(q.States, webhook.JobState.Valid)
 		if states == "" {
 			return false
 		}

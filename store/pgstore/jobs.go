@@ -632,7 +632,7 @@ func (s *Store) UpdateJobs(ctx context.Context, p webhook.UpdateJobsParams) ([]*
 		return nil, invalid(op, "the filter names no job IDs, message or user")
 	case slices.Contains(p.From, webhook.JobRunning):
 		return nil, invalid(op, "from: running jobs cannot be moved")
-	case p.To == webhook.JobRunning || !knownState(p.To):
+	case p.To == webhook.JobRunning || !p.To.Valid():
 		return nil, invalid(op, "to: jobs cannot be moved to state %q", p.To)
 	}
 	var args params
@@ -720,7 +720,7 @@ func jobWhere(f *webhook.JobFilter, states []webhook.JobState, args *params) (st
 	if len(states) > 0 {
 		var known []string
 		for _, st := range states {
-			if knownState(st) {
+			if st.Valid() {
 				known = append(known, `'`+string(st)+`'`)
 			}
 		}
@@ -731,14 +731,4 @@ func jobWhere(f *webhook.JobFilter, states []webhook.JobState, args *params) (st
 		conds = append(conds, `state IN (`+strings.Join(slices.Compact(known), ", ")+`)`)
 	}
 	return strings.Join(conds, " AND "), true
-}
-
-// knownState reports whether st is one of the states of the Store contract.
-func knownState(st webhook.JobState) bool {
-	switch st {
-	case webhook.JobScheduled, webhook.JobRunning, webhook.JobHeld, webhook.JobSucceeded,
-		webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled:
-		return true
-	}
-	return false
 }

@@ -266,8 +266,7 @@ func checkCounts(t *testing.T, s webhook.Store, now time.Time, when string) {
 		}
 	}) {
 		line := id
-		for _, st := range []webhook.JobState{webhook.JobScheduled, webhook.JobRunning, webhook.JobHeld, webhook.JobSucceeded,
-			webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled} {
+		for _, st := range webhook.JobStates() {
 			if n := by[id][st]; n != 0 {
 				line += fmt.Sprintf(" %s=%d", st, n)
 			}

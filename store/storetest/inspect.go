@@ -265,8 +265,7 @@ func countsOf(t *testing.T, in webhook.Inspector, ids ...string) []string {
 	var out []string
 	for _, c := range cs {
 		line := c.MessageID
-		for _, st := range []webhook.JobState{webhook.JobScheduled, webhook.JobRunning, webhook.JobHeld, webhook.JobSucceeded,
-			webhook.JobFailed, webhook.JobSkipped, webhook.JobCancelled} {
+		for _, st := range webhook.JobStates() {
 			if n := c.States[st]; n != 0 {
 				line += fmt.Sprintf(" %s=%d", st, n)
 			}
