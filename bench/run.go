@@ -88,6 +88,7 @@ func specs(shape string) []spec {
 		{"raw", "", newRaw},
 		{"river-pg", "", newRiverPG},
 		{"river-sqlite", "", newRiverSQLite},
+		{"proto-batch", "river-pg", newBatchRows},
 	}
 	for _, b := range []struct{ kind, ref string }{{"pgstore", "river-pg"}, {"sqlitestore", "river-sqlite"}, {"memstore", ""}} {
 		for _, how := range hows {
@@ -111,7 +112,7 @@ func selected(shape string, filter []string) []spec {
 
 // usesPostgres reports whether a spec needs the Postgres server.
 func usesPostgres(s spec) bool {
-	return s.name == "river-pg" || strings.HasPrefix(s.name, "pgstore/")
+	return s.name == "river-pg" || s.name == "proto-batch" || strings.HasPrefix(s.name, "pgstore/")
 }
 
 // plan is one run to do.
