@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -166,4 +167,65 @@ func sum(xs []int) int {
 		total += x
 	}
 	return total
+}
+
+// slowFinish is a memstore whose Finish calls wait until release is closed.
+type slowFinish struct {
+	*memstore.Store
+	release chan struct{}
+}
+
+func (s *slowFinish) Finish(ctx context.Context, p webhook.FinishParams) ([]error, error) {
+	<-s.release
+	return s.Store.Finish(ctx, p)
+}
+
+// On the system clock, the workers go on sending while outcomes wait to be written: a
+// durable Store's write takes milliseconds, and a dispatcher that could not claim until it
+// ended would leave its workers without jobs. A Sender with 16 workers holds room for four
+// outcomes a worker beyond the jobs it claims ahead. (In a synctest bubble.)
+func TestWorkersGoOnWhileOutcomesWaitToBeWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent atomic.Int64
+		client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			sent.Add(1)
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		})}
+		store := &slowFinish{Store: memstore.New(), release: make(chan struct{})}
+		const workers = 16
+		s, err := webhook.NewSender(store, &webhook.Config{
+			HTTPClient: client, Workers: workers, HostRate: -1, BreakerThreshold: -1,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://hooks.example/in"}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 300
+		for i := range n {
+			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%03d", i), nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the first write waits; everything else has stopped
+		// Twice the workers, a claim batch of 32, and four outcomes a worker.
+		if got, want := sent.Load(), int64(2*workers+32+4*workers); got != want {
+			t.Errorf("%d jobs sent while the first write waited, want %d", got, want)
+		}
+		close(store.release)
+		<-time.After(time.Second) // the bubble's clock: long enough to send all
+		synctest.Wait()
+		if err := s.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := sent.Load(); got != n {
+			t.Errorf("%d jobs sent in all, want %d", got, n)
+		}
+	})
 }

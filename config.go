@@ -58,10 +58,13 @@ type Config struct {
 	// lets the Sender claim ahead: it holds up to twice Workers jobs and asks the Store for
 	// about Workers at a time, rather than for one each time a worker frees up, which saves a
 	// durable Store most of its claim writes. On the system clock it asks for at least 32 at
-	// a time (but no more than twice Workers) and holds that many more, some of them jobs
-	// whose outcomes wait a few milliseconds to be written together. A job held for longer than half of
-	// (Lease - RequestTimeout) is put back unsent, so that it starts with RequestTimeout and a
-	// margin of its lease left; Stop puts back those no worker started.
+	// a time (but no more than twice Workers), and holds that many more and four times Workers
+	// more again (at most 256): room for the jobs whose requests went out and whose outcomes
+	// wait a few milliseconds to be written together, so that the workers go on meanwhile. It
+	// holds at most eight times Workers in all. A job held
+	// for longer than half of (Lease - RequestTimeout) is put back unsent, so that it starts
+	// with RequestTimeout and a margin of its lease left; Stop puts back those no worker
+	// started.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for jobs that other Senders
 	// enqueued, and how often any Sender checks it for campaigns that other Senders

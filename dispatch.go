@@ -25,10 +25,11 @@ import (
 // waited longer is put back instead of sent. So a job starts with at least RequestTimeout plus
 // half that margin of its lease left (without claiming ahead, it starts with all of it), for
 // the Store reads, rendering and the send. On the system clock it holds up to twice Workers
-// plus claimBatch's jobs, and asks for at least claimBatch's at a time while it holds Workers:
-// the completer may keep a job's outcome up to finishLinger before writing it, and the
-// workers go on meanwhile; and a durable Store's claim costs a fixed part per statement, so
-// that a claim of a few jobs costs it nearly as much as one of 30.
+// plus claimBatch's jobs plus outcomeRoom's, and asks for at least claimBatch's at a time
+// while it holds Workers: a durable Store's claim costs a fixed part per statement, so that a
+// claim of a few jobs costs it nearly as much as one of 30; and the completer may keep a
+// job's outcome up to finishLinger before its write, which takes a durable Store a few
+// milliseconds more, while the workers go on sending the jobs held for them.
 type dispatcher struct {
 	store   Store
 	clock   Clock
@@ -69,10 +70,10 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 	if d.lease >= 2*d.timeout {
 		capacity, maxWait = 2*d.workers, (d.lease-d.timeout)/2
 		if d.clock == (systemClock{}) {
-			// Outcomes may wait finishLinger for the completer's write: room for as many
-			// more jobs, so that the workers do not wait for it either.
+			// Outcomes wait for the completer's write: room for them, so that the workers
+			// do not wait for it either.
 			batch, linger = claimBatch(d.workers), finishLinger
-			capacity = 2*d.workers + batch
+			capacity = 2*d.workers + batch + outcomeRoom(d.workers)
 		}
 	}
 	written := make(chan bool, capacity)
@@ -180,6 +181,16 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 // workers, claims of 32 jobs rather than 16 save it half its claim statements.
 func claimBatch(workers int) int {
 	return min(2*workers, max(workers, 32))
+}
+
+// outcomeRoom returns how many jobs more than it sends from a dispatcher of workers workers
+// that claims ahead on the system clock holds for the outcomes that wait to be written: four
+// times workers, but no more than a write of the completer takes. At 16 workers on pgstore,
+// outcomes wait 2 ms to be written together and then 2 to 5 ms for the write, about 50 at
+// 7,000 a second; without this room, the dispatcher could not claim until they were written,
+// and its workers waited for jobs: a burst on pgstore sent 12 to 20% fewer a second.
+func outcomeRoom(workers int) int {
+	return min(4*workers, maxFinishBatch)
 }
 
 // dueWhileBusy returns a channel that receives when the job due at next comes due, for the
