@@ -27,6 +27,8 @@ type postgres struct {
 	mon     *pgx.Conn  // the monitoring connection
 	schemas map[string]bool
 	seq     int
+
+	checkpoints bool // whether the role may run CHECKPOINT (see checkpoint)
 }
 
 // openPostgres connects to the server at dsn, which must run on this machine for its CPU
@@ -41,7 +43,30 @@ func openPostgres(ctx context.Context, dsn string, conns int) (*postgres, error)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &postgres{dsn: dsn, conns: int32(conns), mon: mon, schemas: map[string]bool{}}, nil
+	p := &postgres{dsn: dsn, conns: int32(conns), mon: mon, schemas: map[string]bool{}}
+	if _, err := mon.Exec(ctx, "CHECKPOINT"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no checkpoint before each run, so a run may pay for one:", err)
+	} else {
+		p.checkpoints = true
+	}
+	return p, nil
+}
+
+// checkpoint makes the server write a checkpoint, if the role may, so that a run does not
+// pay for one that the runs before it made due: after a checkpoint, the first change to each
+// page writes the whole page to the WAL, and the checkpointer's writes compete for the disk.
+// The server starts one every 5 minutes and every max_wal_size of WAL by default; a round
+// of the bench writes some hundred MB.
+func (p *postgres) checkpoint(ctx context.Context) error {
+	if !p.checkpoints {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.mon.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("postgres: checkpoint: %w", err)
+	}
+	return nil
 }
 
 // newSchema creates an empty schema named after the system's kind and returns its name.

@@ -189,6 +189,12 @@ func runOne(ctx context.Context, o *options, p plan) (res result) {
 			res.err = fmt.Errorf("close: %w", err)
 		}
 	}()
+	if o.pg != nil && usesPostgres(p.spec) {
+		if err := o.pg.checkpoint(ctx); err != nil {
+			res.err = err
+			return res
+		}
+	}
 	res.load, _ = loadAverage() // 0 where there is no /proc
 	cpu0, err := processCPU()
 	if err != nil {
