@@ -423,7 +423,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), string(body[:min(len(body), x.maxBody)])
 	}
 	switch {
-	case errors.As(err, new(*BlockedError)):
+	case err != nil && errors.As(err, new(*BlockedError)): // no target allocated without an error
 		x.hostDone(ctx, at, hostlimit.Uncounted)
 	case Retryable(at.res):
 		x.hostDone(ctx, at, hostlimit.Failed)
