@@ -88,11 +88,12 @@ func (d *dispatcher) run(ctx context.Context, stop, done chan struct{}) {
 		// Long-lived workers keep the deep stacks that rendering grows, instead of growing a
 		// new goroutine's stack for every job.
 		workers.Go(func() {
+			var at attempt // reused for each of the worker's attempts
 			for c := range todo {
 				if maxWait > 0 && d.clock.Now().Sub(c.at) > maxWait {
 					d.exec.putBack(ctx, c.job)
 				} else {
-					d.exec.execute(ctx, c.job)
+					d.exec.execute(ctx, c.job, &at)
 				}
 			}
 		})

@@ -55,7 +55,9 @@ type executor struct {
 }
 
 // attempt is one attempt at a job, with what it loaded once: the job's compiled message and
-// its user.
+// its user. A worker makes its attempts in one attempt it reuses (see executor.execute):
+// nothing keeps an attempt once it is reported, and what the completer keeps (the job, the
+// attempt log's record, the profile update, the request) is allocated apart.
 type attempt struct {
 	job    *Job
 	number int        // the attempt's number: one more than the job's Attempts
@@ -74,6 +76,11 @@ type attempt struct {
 	unlock  func()        // releases the user's caps lock once the outcome is recorded
 	next    *Job          // a job parked for this attempt's host, to attempt next
 	profile *UserUpdate   // the profile update the response made (see afterResponse), if any
+
+	// vars and idOnly are where render builds the variables of a rendering and, for
+	// templates that read no more of the user than its ID, the user.
+	vars   vars
+	idOnly User
 }
 
 // verdictKind says how an attempt ends.
@@ -115,10 +122,11 @@ var pass = verdict{kind: -1}
 func (v verdict) passed() bool { return v.kind == pass.kind }
 
 // execute makes one attempt at a claimed job and hands its outcome to the completer; then one
-// at the job parked for its host, if its attempt freed the host.
-func (x *executor) execute(ctx context.Context, j *Job) {
+// at the job parked for its host, if its attempt freed the host. It makes them in at, the
+// calling worker's own.
+func (x *executor) execute(ctx context.Context, j *Job, at *attempt) {
 	for j != nil {
-		at := x.newAttempt(j)
+		x.begin(at, j)
 		at.msg, at.msgErr = x.messages.get(ctx, j.MessageID, j.MessageVersion)
 		if at.msg != nil {
 			at.rec.IgnoreCaps = at.msg.msg.Delivery.IgnoreCaps
@@ -126,11 +134,19 @@ func (x *executor) execute(ctx context.Context, j *Job) {
 		x.report(ctx, at, x.decide(ctx, at))
 		j = at.next
 	}
+	*at = attempt{} // the worker keeps nothing of the attempt, such as its response, while it waits
 }
 
-// newAttempt starts an attempt at j, now.
+// newAttempt starts an attempt at j, now, in an attempt of its own.
 func (x *executor) newAttempt(j *Job) *attempt {
-	at := &attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
+	at := new(attempt)
+	x.begin(at, j)
+	return at
+}
+
+// begin starts an attempt at j, now, in at, clearing what an attempt made in it before held.
+func (x *executor) begin(at *attempt, j *Job) {
+	*at = attempt{job: j, number: j.Attempts + 1, start: x.clock.Now(), unlock: func() {}}
 	at.rec = &Attempt{
 		JobID:          j.ID,
 		MessageID:      j.MessageID,
@@ -141,7 +157,6 @@ func (x *executor) newAttempt(j *Job) *attempt {
 		Time:           at.start,
 		Replay:         j.ReplayFrom > 0,
 	}
-	return at
 }
 
 // sinceReplay is the attempt's number as the RetryPolicy sees it: counted from the job's
@@ -312,10 +327,12 @@ func (x *executor) render(ctx context.Context, at *attempt) verdict {
 				return x.failure(ctx, at, err, false)
 			}
 		} else {
-			u = &User{ID: at.job.UserID} // all the templates read of the user
+			at.idOnly = User{ID: at.job.UserID} // all the templates read of the user
+			u = &at.idOnly
 		}
 		j := at.job
-		v := &vars{user: u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
+		at.vars = vars{user: u, params: j.Params, event: j.Event, message: at.msg.msg, variant: j.Variant, now: at.start}
+		v := &at.vars
 		req, host, err := x.engine.requestTo(at.msg.forVariant(j.Variant), v, j.ID, x.ua)
 		if err != nil {
 			return x.failure(ctx, at, err, isPermanent(err))
@@ -406,7 +423,7 @@ func (x *executor) send(ctx context.Context, at *attempt, req *Request) verdict 
 		a.StatusCode, a.ResponseHeader, a.ResponseBody = resp.StatusCode, x.redact.response(resp), string(body[:min(len(body), x.maxBody)])
 	}
 	switch {
-	case errors.As(err, new(*BlockedError)):
+	case err != nil && errors.As(err, new(*BlockedError)): // no target allocated without an error
 		x.hostDone(ctx, at, hostlimit.Uncounted)
 	case Retryable(at.res):
 		x.hostDone(ctx, at, hostlimit.Failed)

@@ -37,13 +37,19 @@ func (e *engine) request(cm *compiledMessage, v *vars, id, userAgent string) (*R
 func (e *engine) requestTo(cm *compiledMessage, v *vars, id, userAgent string) (*Request, string, error) {
 	v.reads = cm.reads
 	r := jinja.NewScope(v)
-	raw, err := e.render(cm.url, r)
-	if err != nil {
-		return nil, "", err
-	}
-	u, auth, err := parseRenderedURL(raw)
-	if err != nil {
-		return nil, "", &RenderError{Path: "url", Err: err}
+	var u *url.URL
+	var auth string
+	if f := cm.url.fixed; f != nil {
+		fu := f.u // a copy: a GET's query is added to it
+		u, auth = &fu, f.auth
+	} else {
+		raw, err := e.render(cm.url, r)
+		if err != nil {
+			return nil, "", err
+		}
+		if u, auth, err = parseRenderedURL(raw); err != nil {
+			return nil, "", &RenderError{Path: "url", Err: err}
+		}
 	}
 	h := make(http.Header, len(cm.headers)+4)
 	for _, f := range cm.headers {
@@ -84,6 +90,7 @@ func (e *engine) requestTo(cm *compiledMessage, v *vars, id, userAgent string) (
 		}
 		req.Body = []byte(q)
 	default:
+		var err error
 		if req.Body, err = e.jsonBody(cm.data, r); err != nil {
 			return nil, "", err
 		}
@@ -93,6 +100,10 @@ func (e *engine) requestTo(cm *compiledMessage, v *vars, id, userAgent string) (
 	}
 	if len(req.Body) > e.maxSize {
 		return nil, "", &RenderError{Path: "data", Err: fmt.Errorf("body is larger than %d bytes", e.maxSize)}
+	}
+	if f := cm.url.fixed; f != nil && u.RawQuery == f.u.RawQuery {
+		req.URL = f.url
+		return req, f.host, nil
 	}
 	req.URL = u.String()
 	return req, urlHost(u), nil

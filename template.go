@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,17 @@ func newEngine(missingAsEmpty bool) *engine {
 type template struct {
 	path string
 	t    *jinja.Template
+	// fixed is, for a URL template that is only text, the URL it renders to, parsed once;
+	// nil for any other template.
+	fixed *fixedURL
+}
+
+// fixedURL is a URL template's only rendering, parsed (see parseRenderedURL).
+type fixedURL struct {
+	u    url.URL // without user info
+	auth string  // the Authorization value of the user info, or empty
+	url  string  // u as a string
+	host string  // urlHost(&u)
 }
 
 // sources say how the templates of a message are read: the dialect they are written in, and
@@ -105,7 +117,15 @@ func (e *engine) compileURL(path, src string, in *sources, ps *problems) *templa
 	}
 	t, msgs := e.env.CompileURL(src)
 	validateURLHost(path, prefix, whole, ps)
-	return newTemplate(path, t, remapAll(msgs, remap), ps)
+	tmpl := newTemplate(path, t, remapAll(msgs, remap), ps)
+	if tmpl != nil {
+		if raw, ok := t.Literal(); ok {
+			if u, auth, err := parseRenderedURL(raw); err == nil { // else rendering reports it
+				tmpl.fixed = &fixedURL{u: *u, auth: auth, url: u.String(), host: urlHost(u)}
+			}
+		}
+	}
+	return tmpl
 }
 
 // remapAll returns msgs with remap applied to each.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -344,5 +345,45 @@ func TestLaterFieldsSeeAssignments(t *testing.T) {
 		if bodies[0] != bodies[1] {
 			t.Errorf("with the fast path the request is %s; gonja alone renders %s", bodies[0], bodies[1])
 		}
+	}
+}
+
+// TestFixedURL checks that a URL template that is only text, parsed once when compiled, gives
+// the request that rendering it on every send gives: the same URL, host and headers, with a
+// GET's data added to its query.
+func TestFixedURL(t *testing.T) {
+	e := newEngine(false)
+	for _, tt := range []struct {
+		name, url, method string
+		form              bool
+	}{
+		{"plain", "https://example.com/hook", "", false},
+		{"port and case", "HTTP://Example.COM:80/A?b=1&c=%20#frag", "", false},
+		{"user info", "https://ann:s3cret@example.com:8443/hook", "", false},
+		{"get with data", "https://example.com/hook?a=1", "GET", false},
+		{"form", "https://example.com/hook", "", true},
+		{"invalid", "https://exa mple.com/", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			render := func(url string) (*Request, string, error) {
+				m := &Message{ID: "m", URL: url, Method: tt.method, Data: []Field{{Key: "n", Value: "{{ parameter.n }}"}}}
+				if tt.form {
+					m.ContentType = Form
+				}
+				cm, err := e.compile(m, nil)
+				if err != nil {
+					return nil, "", err
+				}
+				if fixed := cm.url.fixed != nil; fixed == strings.Contains(url, "{{") {
+					t.Fatalf("compiled URL %q fixed = %v", url, fixed)
+				}
+				return e.requestTo(cm, fuzzVars(Map{"n": 12}), "job_1", defaultUserAgent)
+			}
+			got, gotHost, gotErr := render(tt.url)
+			want, wantHost, wantErr := render(tt.url + "{{ '' }}") // the same URL, rendered
+			if !reflect.DeepEqual(got, want) || gotHost != wantHost || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("request to %q = %+v, %q, %v; rendered, %+v, %q, %v", tt.url, got, gotHost, gotErr, want, wantHost, wantErr)
+			}
+		})
 	}
 }

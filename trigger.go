@@ -43,18 +43,18 @@ func (s *Sender) TriggerMany(ctx context.Context, events []Event) error {
 	if err := s.made(); err != nil {
 		return err
 	}
-	return s.trigger(ctx, s.store, false, events)
+	return s.trigger(ctx, s.store, false, slices.Clone(events))
 }
 
 // trigger is TriggerMany reading and writing store, the Sender's Store or, inTx, a view of it
 // bound to the app's transaction, whose cancellations are not reported to the hooks: the
-// Sender cannot tell whether they commit.
+// Sender cannot tell whether they commit. It fills in and normalizes the events in place:
+// the caller passes a slice of its own, not the app's.
 func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	now := s.clock.Now()
-	events = slices.Clone(events)
 	var ps problems
 	for i := range events {
 		e := &events[i]
@@ -80,31 +80,31 @@ func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []E
 			e.ID = newID("evt", now)
 		}
 	}
-	what := fmt.Sprintf("event %q", events[0].Name)
-	if len(events) > 1 {
-		what = fmt.Sprintf("%d events", len(events))
-	}
-	if err := ps.err(what); err != nil {
-		return err
+	if len(ps) > 0 {
+		return ps.err(triggered(events))
 	}
 	cat, err := s.catalog.get(ctx)
 	if err != nil {
-		return opErr(err, "trigger %s", what)
+		return opErr(err, "trigger %s", triggered(events))
 	}
-	t := &triggering{s: s, store: store, cat: cat, now: now, users: map[string]*User{}, msgs: map[string]*Message{}, trace: traceOf(ctx)}
+	t := &triggering{s: s, store: store, cat: cat, now: now, trace: traceOf(ctx)}
 	var jobs []*Job
 	for i := range events {
 		js, err := t.jobs(ctx, events[:i+1])
 		if err != nil {
-			return opErr(err, "trigger %s", what)
+			return opErr(err, "trigger %s", triggered(events))
 		}
-		jobs = append(jobs, js...)
+		if jobs == nil {
+			jobs = js // one event's, most often: no copy
+		} else {
+			jobs = append(jobs, js...)
+		}
 	}
-	if jobs, err = assignVariants(ctx, store, jobs, t.msgs); err != nil {
-		return opErr(err, "trigger %s", what)
+	if jobs, err = assignVariants(ctx, store, jobs, t.variants); err != nil {
+		return opErr(err, "trigger %s", triggered(events))
 	}
 	if _, err := store.Enqueue(ctx, EnqueueParams{Events: events, Jobs: jobs}); err != nil {
-		return opErr(err, "trigger %s", what)
+		return opErr(err, "trigger %s", triggered(events))
 	}
 	for _, e := range events {
 		if !cat.unless[e.Name] {
@@ -118,7 +118,7 @@ func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []E
 		}
 		cancelled, err := store.UpdateJobs(ctx, p)
 		if err != nil {
-			return opErr(err, "trigger %s: cancel jobs", what)
+			return opErr(err, "trigger %s: cancel jobs", triggered(events))
 		}
 		for _, j := range cancelled {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "webhook: job cancelled",
@@ -135,15 +135,24 @@ func (s *Sender) trigger(ctx context.Context, store Store, inTx bool, events []E
 	return nil
 }
 
-// triggering is one call of trigger: what it has read from the Store, read once.
+// triggered names the events of one call of trigger in its errors.
+func triggered(events []Event) string {
+	if len(events) > 1 {
+		return fmt.Sprintf("%d events", len(events))
+	}
+	return fmt.Sprintf("event %q", events[0].Name)
+}
+
+// triggering is one call of trigger: what it has read from the Store, read once. Its maps are
+// made when first written to: most calls write none.
 type triggering struct {
-	s     *Sender
-	store Store
-	cat   *catalogSnapshot
-	now   time.Time
-	users map[string]*User    // by ID
-	msgs  map[string]*Message // the messages of the jobs, by ID
-	trace map[string]string   // the trace context of the jobs, from the caller's span
+	s        *Sender
+	store    Store
+	cat      *catalogSnapshot
+	now      time.Time
+	users    map[string]*User    // by ID
+	variants map[string]*Message // the messages of the jobs that have Variants, by ID
+	trace    map[string]string   // the trace context of the jobs, from the caller's span
 }
 
 // jobs returns the jobs that the last of events enqueues: held for a message whose campaign
@@ -171,6 +180,9 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 				return nil, err
 			}
 			u = &loaded
+			if t.users == nil {
+				t.users = map[string]*User{}
+			}
 			t.users[e.UserID] = u
 		}
 		if ok, err := cm.triggeredBy(ctx, t.store, events, u, t.now); err != nil {
@@ -178,36 +190,39 @@ func (t *triggering) jobs(ctx context.Context, events []Event) ([]*Job, error) {
 		} else if !ok {
 			continue
 		}
+		drop, hold := t.cat.campaignRule(m)
+		if drop {
+			continue
+		}
 		j := newJob(m, e.UserID, "event:"+e.ID, t.now, e.Params)
 		j.Event = &Event{ID: e.ID, UserID: e.UserID, Name: e.Name, Time: e.Time}
 		j.Trace = t.trace
-		m.Delivery.onTrigger(j, e, t.now)
-		jobs = append(jobs, j)
-		t.msgs[m.ID] = m
-	}
-	return t.cat.applyCampaigns(msgs, jobs), nil
-}
-
-// applyCampaigns holds the jobs of messages whose campaign is paused (or drops them, with
-// Delivery.DropWhilePaused) and drops those of messages whose campaign is cancelled. msgs are
-// the messages of the jobs.
-func (c *catalogSnapshot) applyCampaigns(msgs []*Message, jobs []*Job) []*Job {
-	drop := map[string]bool{}
-	for _, m := range msgs {
-		state := c.states[m.ID]
-		drop[m.ID] = state == CampaignCancelled || state == CampaignPaused && m.Delivery.DropWhilePaused
-	}
-	kept := jobs[:0]
-	for _, j := range jobs {
-		switch {
-		case drop[j.MessageID]:
-			continue
-		case c.states[j.MessageID] == CampaignPaused:
+		if hold {
 			j.State = JobHeld
 		}
-		kept = append(kept, j)
+		m.Delivery.onTrigger(j, e, t.now)
+		jobs = append(jobs, j)
+		if len(m.Variants) > 0 { // assignVariants looks up no other message
+			if t.variants == nil {
+				t.variants = map[string]*Message{}
+			}
+			t.variants[m.ID] = m
+		}
 	}
-	return kept
+	return jobs, nil
+}
+
+// campaignRule says what the campaign of a Triggered message does to a job that an event
+// triggers: drop it if the campaign is cancelled, or paused with Delivery.DropWhilePaused;
+// hold it if the campaign is paused otherwise.
+func (c *catalogSnapshot) campaignRule(m *Message) (drop, hold bool) {
+	switch c.states[m.ID] {
+	case CampaignCancelled:
+		return true, false
+	case CampaignPaused:
+		return m.Delivery.DropWhilePaused, !m.Delivery.DropWhilePaused
+	}
+	return false, false
 }
 
 // validateTrigger adds the problems of d's trigger rules (Delay, Unless, Once, Cap) to ps.

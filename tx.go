@@ -1,6 +1,9 @@
 package webhook
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Tx records users, events and jobs through a view of the Sender's Store that reads and
 // writes in the host app's own database transaction, so that they are saved if and only if
@@ -63,7 +66,7 @@ func (t *Tx) TriggerMany(ctx context.Context, events []Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	return t.s.trigger(ctx, t.store, true, events)
+	return t.s.trigger(ctx, t.store, true, slices.Clone(events))
 }
 
 // Send is [Sender.Send] in the transaction.

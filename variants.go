@@ -235,7 +235,7 @@ func variantStore(store Store, m *Message) (VariantStore, error) {
 // assignVariants sets the Variant of each of jobs whose message has variants, as the Store
 // holds it for the job's user or, for a user it holds none for, as pickVariant says (which it
 // then records), and drops the jobs of users who wait for the winner. msgs holds the messages
-// of the jobs by ID. It is called just before the jobs are enqueued, with the Store (or the
+// of the jobs by ID; those without Variants may be left out. It is called just before the jobs are enqueued, with the Store (or the
 // transaction's view) they are enqueued in, and a job keeps its variant for good, retries and
 // replays included. The assignments are a Store change of their own, before the Enqueue: if
 // the Enqueue fails, they stay, and the user's next job gets the same variant.

@@ -40,7 +40,7 @@ type config struct {
 	rate                                    float64
 	workers                                 []int
 	shapes, systems                         []string
-	dsn, cpuProfile                         string
+	dsn, cpuProfile, memProfile             string
 	timeout                                 time.Duration
 }
 
@@ -63,6 +63,7 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&c.pgConns, "pgconns", 0, "connections in each Postgres pool, River's and the library's alike; 0 is pgxpool's default")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of each run")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole program, every run of every system, to this file (read it with go tool pprof)")
+	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile of the whole program to this file when it ends (read it with go tool pprof -sample_index alloc_space)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -134,6 +135,13 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if c.memProfile != "" {
+		defer func() {
+			if err := writeAllocs(c.memProfile); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}()
+	}
 
 	var plans []plan
 	needPG := false
@@ -189,6 +197,19 @@ func run() error {
 	}
 	writeTable(os.Stdout, results)
 	return ctx.Err()
+}
+
+// writeAllocs writes the allocation profile of the whole program to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // preamble says what was run, on what.

@@ -21,7 +21,7 @@ type limiter struct {
 	rate     *rate.Limiter // nil if unlimited
 	failures int           // consecutive failed attempts
 	paused   time.Time     // no attempt before this time
-	inFlight []time.Time   // the deadlines of the attempts in flight
+	inFlight []time.Time   // the deadlines of the attempts in flight, earliest first
 	parked   any           // a job waiting for an attempt in flight to end, or nil
 	spread   time.Time     // when the next job turned away from a suspect host comes back
 }
@@ -36,18 +36,32 @@ func (l *limiter) idle(now time.Time) bool {
 // firstDeadline drops the attempts in flight whose deadline has passed at now, which must have
 // ended, and returns the earliest deadline of the others, or the zero time if there are none.
 func (l *limiter) firstDeadline(now time.Time) time.Time {
-	var first time.Time
-	live := l.inFlight[:0]
-	for _, d := range l.inFlight {
-		if d.After(now) {
-			live = append(live, d)
-			if first.IsZero() || d.Before(first) {
-				first = d
-			}
-		}
+	i := 0
+	for i < len(l.inFlight) && !l.inFlight[i].After(now) {
+		i++
 	}
-	l.inFlight = live
-	return first
+	l.inFlight = l.inFlight[i:]
+	if len(l.inFlight) == 0 {
+		return time.Time{}
+	}
+	return l.inFlight[0]
+}
+
+// start adds an attempt in flight until deadline. Deadlines mostly come in order: its place
+// is found from the end.
+func (l *limiter) start(deadline time.Time) {
+	i := len(l.inFlight)
+	for i > 0 && l.inFlight[i-1].After(deadline) {
+		i--
+	}
+	l.inFlight = slices.Insert(l.inFlight, i, deadline)
+}
+
+// end removes an attempt in flight until deadline, if there is one.
+func (l *limiter) end(deadline time.Time) {
+	if i, ok := slices.BinarySearchFunc(l.inFlight, deadline, time.Time.Compare); ok {
+		l.inFlight = slices.Delete(l.inFlight, i, i+1)
+	}
 }
 
 // Limits are the rate limiters and circuit breakers of destination hosts, and the rate
@@ -136,7 +150,7 @@ func (l *Limits) Admit(job any, jobID, host, messageID string, perMinute int, no
 	h, wait, busy := l.admit(jobID, host, messageID, perMinute, now, deadline)
 	switch {
 	case wait == 0:
-		h.inFlight = append(h.inFlight, deadline)
+		h.start(deadline)
 	case !busy:
 	case job != nil && h.parked == nil:
 		h.parked = job
@@ -256,9 +270,7 @@ func (l *Limits) Done(host string, deadline time.Time, o Outcome, end time.Time)
 		return nil, Unchanged
 	}
 	next, h.parked = h.parked, nil
-	if i := slices.IndexFunc(h.inFlight, deadline.Equal); i >= 0 {
-		h.inFlight = slices.Delete(h.inFlight, i, i+1)
-	}
+	h.end(deadline)
 	switch o {
 	case Succeeded:
 		open := l.threshold > 0 && h.failures >= l.threshold

@@ -327,3 +327,36 @@ func TestJobsTurnedAwayComeBackSpread(t *testing.T) {
 		}
 	}
 }
+
+// The attempts in flight are kept in deadline order whatever order they start and end in:
+// the first deadline is always the earliest of those that have not passed.
+func TestInFlightDeadlines(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return now.Add(time.Duration(s) * time.Second) }
+	var l limiter
+	for _, s := range []int{10, 12, 11, 30, 5, 12, 20} {
+		l.start(at(s))
+	}
+	for _, tt := range []struct {
+		end   []int // deadlines of attempts that end
+		now   int
+		first int // 0 for none
+	}{
+		{nil, 0, 5},
+		{[]int{5}, 0, 10},
+		{[]int{12, 99}, 0, 10}, // one of the two at 12 ends; none is at 99
+		{nil, 10, 11},          // the attempt until 10 must have ended
+		{[]int{11}, 10, 12},
+		{[]int{12}, 10, 20},
+		{nil, 25, 30},
+		{[]int{30}, 25, 0},
+	} {
+		for _, s := range tt.end {
+			l.end(at(s))
+		}
+		got := l.firstDeadline(at(tt.now))
+		if want := at(tt.first); tt.first == 0 && !got.IsZero() || tt.first != 0 && !got.Equal(want) {
+			t.Errorf("after ends %v, firstDeadline(%v) = %v, want %v", tt.end, at(tt.now), got, want)
+		}
+	}
+}

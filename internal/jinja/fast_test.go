@@ -251,3 +251,50 @@ func TestPositionsAfterMultilineTags(t *testing.T) {
 		t.Errorf("Render = %v, want line 4: missing variable nothing", err)
 	}
 }
+
+// TestLiteral checks which templates are only text, and that their text is what gonja
+// renders.
+func TestLiteral(t *testing.T) {
+	gonja := New(Options{NoFastPath: true})
+	for _, tt := range []struct {
+		src  string
+		want string
+		ok   bool
+	}{
+		{"https://example.com/hook?a=1&b=%20", "https://example.com/hook?a=1&b=%20", true},
+		{"", "", true},
+		{"https://example.com/{# the path #}hook", "https://example.com/hook", true},
+		{"https://example.com/{{ user.id }}", "", false},
+		{"https://example.com/{{ 'hook' }}", "", false},
+		{"https://{{ 'test.' if user.test }}example.com", "", false},
+	} {
+		for _, asURL := range []bool{false, true} {
+			tmpl, ps := New(Options{}).Compile(tt.src)
+			if asURL {
+				tmpl, ps = New(Options{}).CompileURL(tt.src)
+			}
+			if tmpl == nil {
+				t.Fatalf("Compile(%q): %v", tt.src, ps)
+			}
+			got, ok := tmpl.Literal()
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("Literal() of %q = %q, %v, want %q, %v", tt.src, got, ok, tt.want, tt.ok)
+			}
+			if !ok {
+				continue
+			}
+			g, _ := gonja.Compile(tt.src)
+			if asURL {
+				g, _ = gonja.CompileURL(tt.src)
+			}
+			if rendered, err := g.Render(NewScope(fastVars("Ann", 1))); rendered != got || err != nil {
+				t.Errorf("Literal() of %q = %q; gonja renders %q, %v", tt.src, got, rendered, err)
+			}
+		}
+	}
+	long := strings.Repeat("x", 9)
+	tmpl, _ := New(Options{MaxSize: 8}).Compile(long)
+	if got, ok := tmpl.Literal(); ok {
+		t.Errorf("Literal() of %q with MaxSize 8 = %q, true; want false (it fails to render)", long, got)
+	}
+}

@@ -64,6 +64,26 @@ func (t *Template) Render(s *Scope) (string, error) {
 	return t.execute(s.context())
 }
 
+// Literal returns what t renders to when it is only text, with no expression or statement
+// (comments aside), and reports whether it is: such a template renders the same with any
+// variables.
+func (t *Template) Literal() (string, bool) {
+	if !t.simple {
+		return "", false
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.path != nil {
+			return "", false
+		}
+		b.WriteString(p.text)
+	}
+	if b.Len() > t.env.maxSize {
+		return "", false // it fails to render
+	}
+	return b.String(), true
+}
+
 // execute renders t to a string with gonja.
 func (t *Template) execute(ctx *exec.Context) (out string, err error) {
 	defer func() {

@@ -3,11 +3,9 @@ package memstore
 import (
 	"context"
 	"encoding/binary"
-	"math/bits"
 	"net/http"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hookline/webhook"
@@ -16,12 +14,13 @@ import (
 // attemptChunk is the number of attempts in each chunk of an attemptLog.
 const attemptChunk = 1024
 
-// storedAttempt is an attempt as the log keeps it: its headers packed into strings (see
-// packHeader), which hold no pointers for the garbage collector to follow, and are about a
-// tenth of the size of the maps they were; the embedded Attempt's headers are nil.
+// storedAttempt is an attempt as the log keeps it: its request and response headers packed
+// into one string (see packHeaders), which holds no pointers for the garbage collector to
+// follow and is about a tenth of the size of the maps it was; the embedded Attempt's headers
+// are nil.
 type storedAttempt struct {
 	webhook.Attempt
-	requestHeader, responseHeader string
+	headers string
 }
 
 // attemptLog is the attempt log in the order recorded, in chunks of attemptChunk attempts, so
@@ -34,7 +33,7 @@ type attemptLog struct {
 
 // add appends a and returns its position.
 func (l *attemptLog) add(a *webhook.Attempt) int {
-	st := storedAttempt{Attempt: *a, requestHeader: packHeader(a.RequestHeader), responseHeader: packHeader(a.ResponseHeader)}
+	st := storedAttempt{Attempt: *a, headers: packHeaders(a.RequestHeader, a.ResponseHeader)}
 	st.RequestHeader, st.ResponseHeader = nil, nil
 	return l.addStored(&st)
 }
@@ -65,58 +64,51 @@ func (l *attemptLog) at(p int) *webhook.Attempt {
 func (l *attemptLog) full(p int) webhook.Attempt {
 	st := l.stored(p)
 	a := st.Attempt
-	a.RequestHeader, a.ResponseHeader = unpackHeader(st.requestHeader), unpackHeader(st.responseHeader)
+	a.RequestHeader, a.ResponseHeader = unpackHeaders(st.headers)
 	return a
 }
 
 // len returns the number of attempts in the log.
 func (l *attemptLog) len() int { return l.n }
 
-// packHeader returns h in a string that unpackHeader reads back: "" for a nil header, else
-// the number of keys, then each key, the number of its values plus one (zero for a nil
-// slice) and each value, every string after its length; numbers are uvarints.
-func packHeader(h http.Header) string {
-	if h == nil {
+// packHeaders returns req and resp in a string that unpackHeaders reads back: "" if both
+// are nil, else each in turn as the number of its keys plus one (zero for a nil header), then
+// each key, the number of its values plus one (zero for a nil slice) and each value, every
+// string after its length; numbers are uvarints.
+func packHeaders(req, resp http.Header) string {
+	if req == nil && resp == nil {
 		return ""
 	}
-	size := uvarintLen(len(h))
-	for k, vs := range h {
-		size += uvarintLen(len(k)) + len(k) + uvarintLen(len(vs)+1)
-		for _, v := range vs {
-			size += uvarintLen(len(v)) + len(v)
-		}
-	}
-	var b strings.Builder
-	b.Grow(size)
-	var n [binary.MaxVarintLen64]byte
-	putNumber := func(x int) { b.Write(binary.AppendUvarint(n[:0], uint64(x))) }
-	putNumber(len(h))
-	for k, vs := range h {
-		putNumber(len(k))
-		b.WriteString(k)
-		if vs == nil {
-			putNumber(0)
+	var buf [512]byte // most attempts' headers: the string is the one allocation
+	b := buf[:0]
+	for _, h := range []http.Header{req, resp} {
+		if h == nil {
+			b = append(b, 0)
 			continue
 		}
-		putNumber(len(vs) + 1)
-		for _, v := range vs {
-			putNumber(len(v))
-			b.WriteString(v)
+		b = binary.AppendUvarint(b, uint64(len(h)+1))
+		for k, vs := range h {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+			if vs == nil {
+				b = append(b, 0)
+				continue
+			}
+			b = binary.AppendUvarint(b, uint64(len(vs)+1))
+			for _, v := range vs {
+				b = binary.AppendUvarint(b, uint64(len(v)))
+				b = append(b, v...)
+			}
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
-// uvarintLen returns the length of x as a uvarint.
-func uvarintLen(x int) int {
-	return (bits.Len64(uint64(x)|1) + 6) / 7
-}
-
-// unpackHeader returns the header that packHeader packed into s, as a new map whose keys and
+// unpackHeaders returns the headers that packHeaders packed into s, as new maps whose keys and
 // values are substrings of s.
-func unpackHeader(s string) http.Header {
+func unpackHeaders(s string) (req, resp http.Header) {
 	if s == "" {
-		return nil
+		return nil, nil
 	}
 	number := func() int { // binary.Uvarint on s, without a copy of it into a []byte
 		x, shift := 0, 0
@@ -136,23 +128,30 @@ func unpackHeader(s string) http.Header {
 		s = s[n:]
 		return t
 	}
-	keys := number()
-	h := make(http.Header, keys)
-	values := make([]string, 0, keys) // mostly one array for all the values, as http.Header.Clone makes; never nil
-	for range keys {
-		k := text()
-		count := number()
-		if count == 0 {
-			h[k] = nil
-			continue
+	header := func() http.Header {
+		keys := number() - 1
+		if keys < 0 {
+			return nil
 		}
-		start := len(values)
-		for range count - 1 {
-			values = append(values, text())
+		h := make(http.Header, keys)
+		values := make([]string, 0, keys) // mostly one array for all the values, as http.Header.Clone makes; never nil
+		for range keys {
+			k := text()
+			count := number()
+			if count == 0 {
+				h[k] = nil
+				continue
+			}
+			start := len(values)
+			for range count - 1 {
+				values = append(values, text())
+			}
+			h[k] = values[start:len(values):len(values)]
 		}
-		h[k] = values[start:len(values):len(values)]
+		return h
 	}
-	return h
+	req = header()
+	return req, header()
 }
 
 // addAttempt appends a to the log, and to its user's index of succeeded attempts if it

@@ -1,36 +1,30 @@
 package memstore
 
 import (
-	"encoding/binary"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// A header packed for the attempt log unpacks to an equal one: nil stays nil, an empty
-// header stays empty, and a key with a nil list of values keeps it.
-func TestPackHeader(t *testing.T) {
+// Headers packed for the attempt log unpack to equal ones: nil stays nil, an empty header
+// stays empty, and a key with a nil list of values keeps it.
+func TestPackHeaders(t *testing.T) {
 	long := strings.Repeat("v", 300) // a length of two bytes
-	for _, h := range []http.Header{
+	headers := []http.Header{
 		nil,
 		{},
 		{"Content-Type": {"application/json"}},
 		{"Date": {"Sun, 06 Dec 2026 22:00:00 GMT"}, "Content-Length": {"0"}, "X-Many": {"a", "", long}},
 		{"X-Nil": nil, "X-Empty": {}, "": {""}, "Odd\x00key:": {"é\xff"}},
-	} {
-		got := unpackHeader(packHeader(h))
-		if !reflect.DeepEqual(got, h) {
-			t.Errorf("unpackHeader(packHeader(%#v)) = %#v", h, got)
-		}
+		{"X-Long": {strings.Repeat("x", 600)}}, // more than packHeaders' buffer
 	}
-}
-
-// uvarintLen says how many bytes binary.AppendUvarint writes.
-func TestUvarintLen(t *testing.T) {
-	for _, x := range []int{0, 1, 127, 128, 300, 16383, 16384, 1 << 40} {
-		if got, want := uvarintLen(x), len(binary.AppendUvarint(nil, uint64(x))); got != want {
-			t.Errorf("uvarintLen(%d) = %d, want %d", x, got, want)
+	for _, req := range headers {
+		for _, resp := range headers {
+			gotReq, gotResp := unpackHeaders(packHeaders(req, resp))
+			if !reflect.DeepEqual(gotReq, req) || !reflect.DeepEqual(gotResp, resp) {
+				t.Errorf("unpackHeaders(packHeaders(%#v, %#v)) = %#v, %#v", req, resp, gotReq, gotResp)
+			}
 		}
 	}
 }

@@ -84,13 +84,11 @@ func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]web
 	}
 	var out []webhook.MessageCounts
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
-		c := webhook.MessageCounts{MessageID: id, States: map[webhook.JobState]int64{}}
-		for st, n := range s.counts[id] {
-			if n > 0 {
-				c.States[st] = n
-			}
+		counts := s.counts[id]
+		if counts == nil {
+			continue
 		}
-		if len(c.States) > 0 {
+		if c := (webhook.MessageCounts{MessageID: id, States: counts.positive()}); len(c.States) > 0 {
 			out = append(out, c)
 		}
 	}

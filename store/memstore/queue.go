@@ -16,13 +16,77 @@ func (s *Store) setState(r *record, state webhook.JobState) {
 
 // count adds d to the counts of j's state. The caller holds s.mu.
 func (s *Store) count(j *webhook.Job, d int64) {
-	s.states[j.State] += d
+	s.states.add(j.State, d)
 	c := s.counts[j.MessageID]
 	if c == nil {
-		c = map[webhook.JobState]int64{}
+		c = new(stateCounts)
 		s.counts[j.MessageID] = c
 	}
-	c[j.State] += d
+	c.add(j.State, d)
+}
+
+// stateCounts counts jobs by state: in an array for the states of [webhook.JobStates], which
+// every job change counts twice, and in a map for any other state a caller gives a job.
+type stateCounts struct {
+	known [7]int64 // by stateIndex
+	other map[webhook.JobState]int64
+}
+
+// stateIndex returns the index of st in stateCounts.known, or -1 if it has none.
+func stateIndex(st webhook.JobState) int {
+	switch st {
+	case webhook.JobScheduled:
+		return 0
+	case webhook.JobRunning:
+		return 1
+	case webhook.JobHeld:
+		return 2
+	case webhook.JobSucceeded:
+		return 3
+	case webhook.JobFailed:
+		return 4
+	case webhook.JobSkipped:
+		return 5
+	case webhook.JobCancelled:
+		return 6
+	}
+	return -1
+}
+
+// add adds d to the count of st.
+func (c *stateCounts) add(st webhook.JobState, d int64) {
+	if i := stateIndex(st); i >= 0 {
+		c.known[i] += d
+		return
+	}
+	if c.other == nil {
+		c.other = map[webhook.JobState]int64{}
+	}
+	c.other[st] += d
+}
+
+// get returns the count of st.
+func (c *stateCounts) get(st webhook.JobState) int64 {
+	if i := stateIndex(st); i >= 0 {
+		return c.known[i]
+	}
+	return c.other[st]
+}
+
+// positive returns the states with a count above zero, and their counts.
+func (c *stateCounts) positive() map[webhook.JobState]int64 {
+	out := map[webhook.JobState]int64{}
+	for _, st := range webhook.JobStates() {
+		if n := c.get(st); n > 0 {
+			out[st] = n
+		}
+	}
+	for st, n := range c.other {
+		if n > 0 {
+			out[st] = n
+		}
+	}
+	return out
 }
 
 // QueueStats implements [webhook.QueueReader] from counts kept as jobs change state and the
@@ -33,9 +97,9 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 	}
 	defer s.mu.Unlock()
 	st := webhook.QueueStats{
-		Scheduled: s.states[webhook.JobScheduled],
-		Running:   s.states[webhook.JobRunning],
-		Held:      s.states[webhook.JobHeld],
+		Scheduled: s.states.get(webhook.JobScheduled),
+		Running:   s.states.get(webhook.JobRunning),
+		Held:      s.states.get(webhook.JobHeld),
 	}
 	if s.head() != nil && !s.queue[0].at.After(p.Now) {
 		st.OldestDue = s.queue[0].at

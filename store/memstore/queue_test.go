@@ -3,6 +3,7 @@ package memstore
 import (
 	"cmp"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -38,5 +39,28 @@ func TestQueueOrder(t *testing.T) {
 		if len(q) != len(want) {
 			t.Fatalf("round %d: the queue holds %d entries, want %d", round, len(q), len(want))
 		}
+	}
+}
+
+// Every state of webhook.JobStates has its own element of stateCounts.known, and a state
+// outside them is counted too.
+func TestStateCounts(t *testing.T) {
+	var c stateCounts
+	seen := map[int]bool{}
+	for _, st := range webhook.JobStates() {
+		i := stateIndex(st)
+		if i < 0 || i >= len(c.known) || seen[i] {
+			t.Errorf("stateIndex(%q) = %d; want an element of its own of stateCounts.known", st, i)
+		}
+		seen[i] = true
+	}
+	c.add(webhook.JobRunning, 2)
+	c.add(webhook.JobRunning, -1)
+	c.add("odd", 3)
+	c.add(webhook.JobFailed, 1)
+	c.add(webhook.JobFailed, -1)
+	got, want := c.positive(), map[webhook.JobState]int64{webhook.JobRunning: 1, "odd": 3}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("positive() = %v, want %v", got, want)
 	}
 }
