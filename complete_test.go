@@ -126,23 +126,9 @@ func TestClaimsAskForAtLeast32Jobs(t *testing.T) {
 			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 		})}
 		store := &batchSizes{Store: memstore.New()}
-		s, err := webhook.NewSender(store, &webhook.Config{
-			HTTPClient: client, Workers: 16, HostRate: -1, BreakerThreshold: -1,
-			Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx := t.Context()
-		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://hooks.example/in"}); err != nil {
-			t.Fatal(err)
-		}
 		const n = 300
-		for i := range n {
-			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%03d", i), nil, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
+		s := queued(t, store, client, 16, n)
+		ctx := t.Context()
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -159,6 +145,29 @@ func TestClaimsAskForAtLeast32Jobs(t *testing.T) {
 			t.Errorf("claim limits %v; want each at least 32", claims)
 		}
 	})
+}
+
+// queued returns a Sender on store, not started, with workers workers that send through
+// client, and n jobs of one message, each to a user of its own, in its queue.
+func queued(t *testing.T, store webhook.Store, client *http.Client, workers, n int) *webhook.Sender {
+	t.Helper()
+	s, err := webhook.NewSender(store, &webhook.Config{
+		HTTPClient: client, Workers: workers, HostRate: -1, BreakerThreshold: -1,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://hooks.example/in"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := s.Send(ctx, "m", fmt.Sprintf("u%03d", i), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
 }
 
 func sum(xs []int) int {
@@ -192,24 +201,9 @@ func TestWorkersGoOnWhileOutcomesWaitToBeWritten(t *testing.T) {
 			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 		})}
 		store := &slowFinish{Store: memstore.New(), release: make(chan struct{})}
-		const workers = 16
-		s, err := webhook.NewSender(store, &webhook.Config{
-			HTTPClient: client, Workers: workers, HostRate: -1, BreakerThreshold: -1,
-			Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		const workers, n = 16, 300
+		s := queued(t, store, client, workers, n)
 		ctx := t.Context()
-		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://hooks.example/in"}); err != nil {
-			t.Fatal(err)
-		}
-		const n = 300
-		for i := range n {
-			if _, err := s.Send(ctx, "m", fmt.Sprintf("u%03d", i), nil, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
