@@ -190,7 +190,7 @@ func runOne(ctx context.Context, o *options, p plan) (res result) {
 		}
 	}()
 	if o.pg != nil && usesPostgres(p.spec) {
-		if err := o.pg.checkpoint(ctx); err != nil {
+		if err := o.pg.settle(ctx); err != nil {
 			res.err = err
 			return res
 		}
