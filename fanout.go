@@ -14,6 +14,12 @@ import (
 // all it holds in memory.
 const fanOutPageSize = 1000
 
+// firstPageSize is how many users the first page of a fan-out reads: few, so that its jobs
+// are enqueued, and the workers start on them, soon after the campaign starts. A durable
+// Store takes tens of milliseconds to enqueue a full page, during which nothing of the
+// campaign can be sent.
+const firstPageSize = 100
+
 // What OptimalTime messages learn from: a user's events in the 28 days before the start, if
 // there are at least 3 of them.
 const (
@@ -85,7 +91,11 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 		return fmt.Errorf("campaign %q: %w", c.MessageID, err)
 	}
 	now := f.clock.Now()
-	users, selected, err := f.users(ctx, cm.audience, c.After, now)
+	limit := fanOutPageSize
+	if c.After == "" {
+		limit = firstPageSize
+	}
+	users, selected, err := f.users(ctx, cm.audience, c.After, limit, now)
 	if err != nil {
 		return fmt.Errorf("campaign %q: list users: %w", c.MessageID, err)
 	}
@@ -121,7 +131,7 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 	}
 	f.obs.tel.recordCampaignJobs(ctx, c.MessageID, enqueued(jobs, res))
 	progress := *c
-	if len(users) == fanOutPageSize {
+	if len(users) == limit {
 		progress.After = users[len(users)-1].ID
 	} else {
 		progress.After, progress.NextAt = "", time.Time{}
@@ -156,17 +166,18 @@ func (f *fanOuter) page(ctx context.Context, c *Campaign) error {
 	return err
 }
 
-// users returns the next page of users after after for a fan-out: those in the audience a
-// (nil for everyone) at now, with selected set, if the Store is an [AudienceStore] that can
-// evaluate a; else a page of every user, whose audience the caller must check.
-func (f *fanOuter) users(ctx context.Context, a *audienceNode, after string, now time.Time) (users []User, selected bool, err error) {
+// users returns the next page of up to limit users after after for a fan-out: those in the
+// audience a (nil for everyone) at now, with selected set, if the Store is an
+// [AudienceStore] that can evaluate a; else a page of every user, whose audience the caller
+// must check.
+func (f *fanOuter) users(ctx context.Context, a *audienceNode, after string, limit int, now time.Time) (users []User, selected bool, err error) {
 	if as, ok := f.store.(AudienceStore); ok && a != nil {
-		users, err := as.AudienceUsers(ctx, AudienceQuery{Filter: a.filter(now), After: after, Limit: fanOutPageSize})
+		users, err := as.AudienceUsers(ctx, AudienceQuery{Filter: a.filter(now), After: after, Limit: limit})
 		if !errors.Is(err, ErrUnsupportedFilter) {
 			return users, true, err
 		}
 	}
-	users, err = f.store.Users(ctx, UserQuery{After: after, Limit: fanOutPageSize})
+	users, err = f.store.Users(ctx, UserQuery{After: after, Limit: limit})
 	return users, a == nil, err
 }
 
