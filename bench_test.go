@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -142,4 +143,84 @@ func BenchmarkDelivery(b *testing.B) {
 			b.Fatalf("last attempt = %+v, %v; want a success", as, err)
 		}
 	})
+}
+
+// replier is an in-process http.RoundTripper that answers every request 200 with an empty
+// body, as the bench program's receiver does, and counts the requests.
+type replier struct {
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func (r *replier) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	if r.n.Add(1) == r.want {
+		close(r.done)
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:  http.Header{"Date": {"Mon, 07 Dec 2026 00:00:00 GMT"}, "Content-Length": {"0"}},
+		Body:    http.NoBody,
+		Request: req,
+	}, nil
+}
+
+// BenchmarkSenderCPU measures the Sender's own CPU per delivery in the bench program's
+// steady shape at 100 workers (Send from 16 goroutines while the Sender sends) with no
+// network: the HTTP client's transport answers in process, so that what is left is the
+// Sender's work, memstore's, net/http's Client around the round trip and the garbage
+// collector's, without the loopback exchange and the receiver that dominate
+// BenchmarkDelivery.
+func BenchmarkSenderCPU(b *testing.B) {
+	ctx := context.Background()
+	rt := &replier{want: int64(b.N), done: make(chan struct{})}
+	s, err := webhook.NewSender(memstore.New(), &webhook.Config{
+		Workers:          100,
+		HTTPClient:       &http.Client{Transport: rt},
+		HostRate:         -1,
+		BreakerThreshold: -1,
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = s.SaveMessage(ctx, &webhook.Message{
+		ID: "sent", URL: "http://127.0.0.1:9/hook",
+		Data:     []webhook.Field{{Key: "enqueued_us", Value: "{{ parameter.enqueued_us | default(0) }}"}},
+		Delivery: webhook.Delivery{Kind: webhook.Immediate},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	cpu := cpuTime(b)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				params := map[string]any{"enqueued_us": i}
+				if _, err := s.Send(ctx, "sent", fmt.Sprintf("user-%07d", i), params, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-rt.done
+	stop, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := s.Stop(stop); err != nil { // waits until the last attempts are logged
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/delivery")
 }
