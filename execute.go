@@ -70,6 +70,7 @@ type attempt struct {
 	rec     *Attempt      // the attempt log's record, filled in as the attempt goes
 	request *Request      // the request to send
 	fresh   bool          // request was rendered by this attempt, and is saved for retries
+	inPlace bool          // request is fresh and signed added its headers to it (see saved)
 	host    string        // the destination host (and port), once rendered
 	admit   time.Time     // the deadline the host limits admitted the attempt with, or zero
 	res     AttemptResult // the HTTP outcome, for the retry policy and the breaker
@@ -383,14 +384,22 @@ func (x *executor) hostDone(ctx context.Context, at *attempt, o hostlimit.Outcom
 }
 
 // signed returns the request to send: the job's rendered request with a webhook-timestamp
-// header and, if its message has secrets, a webhook-signature header. The rendered request
-// is not changed, so every attempt sends the same body.
+// header and, if its message has secrets, a webhook-signature header. A request that an
+// earlier attempt rendered is not changed, so every attempt sends the same body; one that
+// this attempt rendered gets the headers itself, unless the trace context goes in its header
+// too, and a retry sends it as [attempt.saved] returns it.
 func (x *executor) signed(at *attempt) (*Request, error) {
 	if at.msg == nil {
 		return nil, at.msgErr // its secrets are unknown: never send it unsigned
 	}
-	r := *at.request
-	r.Header = at.request.Header.Clone()
+	r := at.request
+	if at.fresh && !x.obs.tel.propagate {
+		at.inPlace = true
+	} else {
+		c := *at.request
+		c.Header = at.request.Header.Clone()
+		r = &c
+	}
 	r.Header.Set("Webhook-Timestamp", strconv.FormatInt(at.start.Unix(), 10))
 	if len(at.msg.msg.Secrets) > 0 {
 		sig, err := Sign(at.msg.msg.Secrets, at.job.ID, at.start, r.Body)
@@ -399,7 +408,21 @@ func (x *executor) signed(at *attempt) (*Request, error) {
 		}
 		r.Header.Set("Webhook-Signature", sig)
 	}
-	return &r, nil
+	return r, nil
+}
+
+// saved returns the request that a retry of the job sends: the one this attempt rendered, as
+// it was before signed added its headers to it. A message cannot set those headers itself
+// (see reservedHeaders).
+func (at *attempt) saved() *Request {
+	if !at.inPlace {
+		return at.request
+	}
+	r := *at.request
+	r.Header = at.request.Header.Clone()
+	r.Header.Del("Webhook-Timestamp")
+	r.Header.Del("Webhook-Signature")
+	return &r
 }
 
 // send makes the HTTP request and returns the verdict of its outcome. It feeds the outcome to
@@ -529,7 +552,7 @@ func (x *executor) finished(ctx context.Context, at *attempt, v verdict) Finishe
 	case j.State.Ended():
 		j.Request = nil // nothing will send it again, and it holds credentials
 	case at.fresh && v.kind != putBack:
-		j.Request = at.request // every retry sends the same bytes
+		j.Request = at.saved() // every retry sends the same bytes
 	}
 	f := Finished{Job: j, Attempt: logged}
 	if v.kind == sent {

@@ -123,6 +123,18 @@ func TestSignedDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.idle(t)
+	// The job waiting for its retry keeps its request as rendered: the retry signs it anew.
+	first := h.attempts(t, webhook.AttemptQuery{Limit: 1})
+	if len(first) != 1 {
+		t.Fatalf("got %d attempts, want 1", len(first))
+	}
+	j, err := getJob(h.ctx, h.store, first[0].JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Request == nil || j.Request.Header.Get("Webhook-Id") == "" || j.Request.Header.Get("Webhook-Timestamp") != "" || j.Request.Header.Get("Webhook-Signature") != "" {
+		t.Errorf("job waiting for its retry has request %+v, want its rendered request without webhook-timestamp and webhook-signature", j.Request)
+	}
 	h.clock.Advance(time.Minute)
 	h.idle(t)
 	reqs := h.recv.Requests()
