@@ -65,17 +65,8 @@ func TestOutcomesWaitBrieflyToBeWrittenTogether(t *testing.T) {
 			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 		})}
 		store := &batchSizes{Store: memstore.New()}
-		s, err := webhook.NewSender(store, &webhook.Config{
-			HTTPClient: client, Workers: 3, HostRate: -1, BreakerThreshold: -1,
-			Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := queued(t, store, client, 3, 0)
 		ctx := t.Context()
-		if err := s.SaveMessage(ctx, &webhook.Message{ID: "m", URL: "http://hooks.example/in"}); err != nil {
-			t.Fatal(err)
-		}
 		send := func(user string) {
 			if _, err := s.Send(ctx, "m", user, nil, nil); err != nil {
 				t.Fatal(err)
