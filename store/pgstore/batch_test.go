@@ -146,7 +146,7 @@ func TestFinishBatchFailsOnlyTheBadItem(t *testing.T) {
 	s := newStore(t)
 	jobs := claimAll(t, s, 3)
 	fs := finishAs(jobs, webhook.JobFailed, webhook.Failed)
-	fs[1].Attempt.ResponseHeader = map[string][]string{"X": {"nul\x00"}} // PostgreSQL refuses it in JSONB
+	fs[1].Attempt.Err = "nul\x00" // PostgreSQL refuses it in text
 	errs, err := s.Finish(ctx, webhook.FinishParams{Jobs: fs})
 	if err != nil || errs[0] != nil || errs[1] == nil || errs[2] != nil {
 		t.Fatalf("Finish with a bad middle attempt = %v, %v; want nil, an error, nil", errs, err)
@@ -239,5 +239,23 @@ func TestLookupBatchesFindEachThingAsked(t *testing.T) {
 	if msgs[0] == nil || msgs[0].Version != 2 || msgs[0].URL != "https://example.com/v2" ||
 		msgs[1] == nil || msgs[1].Version != 1 || msgs[1].URL != "https://example.com/v1" || msgs[2] != nil || msgs[3] != nil {
 		t.Errorf("MessageBatch(m@0, m@1, m@3, other@0) = %+v; want version 2 (the current one), version 1, none, none", msgs)
+	}
+}
+
+// A header that JSONB would refuse, with a NUL in it, is logged as the receiver sent it: the
+// attempt log keeps headers as bytes, and a hostile receiver cannot make an attempt fail to
+// be recorded, and so be sent again.
+func TestAttemptHeadersKeepAnyBytes(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	jobs := claimAll(t, s, 1)
+	fs := finishAs(jobs, webhook.JobSucceeded, webhook.Succeeded)
+	fs[0].Attempt.ResponseHeader = map[string][]string{"X": {"nul\x00"}}
+	if errs, err := s.Finish(ctx, webhook.FinishParams{Jobs: fs}); err != nil || errs[0] != nil {
+		t.Fatalf("Finish = %v, %v", errs, err)
+	}
+	as := attemptsOf(t, s, jobs[0].ID)
+	if len(as) != 1 || as[0].ResponseHeader.Get("X") != "nul\x00" {
+		t.Errorf("attempts of %s = %+v; want one with header X: %q", jobs[0].ID, as, "nul\x00")
 	}
 }

@@ -63,4 +63,5 @@ func ExampleMigrations() {
 	// 006_inspector.up.sql
 	// 007_events_by_name.up.sql
 	// 008_lean_enqueue.up.sql
+	// 009_attempt_headers_bytes.up.sql
 }

@@ -420,7 +420,7 @@ SELECT id FROM updated`
 // logAttemptsSQL appends attempts (the arrays $1 to $22, one element per attempt), in order.
 const logAttemptsSQL = `INSERT INTO webhook_attempts (` + attemptColumns + `)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::timestamptz[],
-	$7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::bytea[], $12::int[], $13::jsonb[],
+	$7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bytea[], $12::int[], $13::bytea[],
 	$14::bytea[], $15::text[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::boolean[],
 	$21::text[], $22::boolean[])`
 

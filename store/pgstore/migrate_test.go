@@ -3,6 +3,8 @@ package pgstore_test
 import (
 	"context"
 	"io/fs"
+	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,5 +246,52 @@ func TestMigrations(t *testing.T) {
 	}
 	if len(applied) != len(names) || applied[len(applied)-1] != len(names) {
 		t.Errorf("Migrate applied versions %v, want 1 to %d", applied, len(names))
+	}
+}
+
+// An attempt logged before migration 009, whose headers were jsonb, reads back with the same
+// headers after it, beside one logged after it.
+func TestMigrateFrom008(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	rebuildAt(t, pool, 8,
+		`INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time, duration,
+			method, url, request_header, request_body, status_code, response_header, response_body, error, outcome)
+		VALUES ('old', 'm', 1, 'u1', 1, '2026-11-23T09:00:00Z', 1000, 'POST', 'https://example.com/hook',
+			'{"Content-Type": ["application/json"], "Webhook-Id": ["old"]}', '{}', 200,
+			'{"Content-Length": ["0"]}', '', '', 'succeeded')`)
+	s := pgstore.New(pool)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j := newJob(1, epoch)
+	enqueue(t, s, j)
+	got := claim(t, s, epoch, "a", 1).Jobs
+	if len(got) != 1 {
+		t.Fatalf("claimed %d jobs, want 1", len(got))
+	}
+	got[0].State, got[0].Attempts = webhook.JobSucceeded, 1
+	a := &webhook.Attempt{JobID: j.ID, MessageID: j.MessageID, MessageVersion: 1, UserID: j.UserID, Number: 1,
+		Time: epoch.Add(time.Minute), Method: "POST", URL: "https://example.com/hook",
+		RequestHeader: http.Header{"Webhook-Id": {j.ID}}, StatusCode: 204,
+		ResponseHeader: http.Header{"X-Request-Id": {"r1"}}, Outcome: webhook.Succeeded}
+	if errs, err := s.Finish(ctx, webhook.FinishParams{Jobs: []webhook.Finished{{Job: got[0], Attempt: a}}}); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 {
+		t.Fatalf("Attempts() = %d attempts, want 2", len(as))
+	}
+	want := []struct{ req, resp http.Header }{
+		{http.Header{"Webhook-Id": {j.ID}}, http.Header{"X-Request-Id": {"r1"}}},
+		{http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {"old"}}, http.Header{"Content-Length": {"0"}}},
+	}
+	for i, w := range want { // newest first
+		if !reflect.DeepEqual(as[i].RequestHeader, w.req) || !reflect.DeepEqual(as[i].ResponseHeader, w.resp) {
+			t.Errorf("attempt %d headers = %v, %v; want %v, %v", i, as[i].RequestHeader, as[i].ResponseHeader, w.req, w.resp)
+		}
 	}
 }
