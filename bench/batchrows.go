@@ -60,17 +60,9 @@ type batchJob struct {
 
 // newBatchRows makes the prototype's table in a fresh schema.
 func newBatchRows(ctx context.Context, e *env) (system, error) {
-	schema, err := e.pg.newSchema(ctx, "proto")
+	pool, _, cleanup, err := e.pg.freshPool(ctx, "proto")
 	if err != nil {
 		return nil, err
-	}
-	pool, err := e.pg.pool(ctx, schema)
-	if err != nil {
-		return nil, errors.Join(err, e.pg.dropSchema(ctx, schema))
-	}
-	cleanup := func(ctx context.Context) error {
-		pool.Close()
-		return e.pg.dropSchema(ctx, schema)
 	}
 	if _, err := pool.Exec(ctx, `CREATE TABLE proto_batches (
 			id      bigserial PRIMARY KEY,

@@ -73,17 +73,9 @@ func openStore(ctx context.Context, e *env, kind string) (webhook.Store, func(co
 		}
 		return st, func(context.Context) error { return cleanup() }, nil
 	case "pgstore":
-		schema, err := e.pg.newSchema(ctx, "hookline")
+		pool, _, cleanup, err := e.pg.freshPool(ctx, "hookline")
 		if err != nil {
 			return nil, nil, err
-		}
-		pool, err := e.pg.pool(ctx, schema)
-		if err != nil {
-			return nil, nil, errors.Join(err, e.pg.dropSchema(ctx, schema))
-		}
-		cleanup := func(ctx context.Context) error {
-			pool.Close()
-			return e.pg.dropSchema(ctx, schema)
 		}
 		st := pgstore.New(pool)
 		if err := st.Migrate(ctx); err != nil {

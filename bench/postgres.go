@@ -136,6 +136,24 @@ func (p *postgres) pool(ctx context.Context, schema string) (*pgxpool.Pool, erro
 	return pool, nil
 }
 
+// freshPool makes a fresh schema named after the system's kind and a pool whose search path
+// is it, and returns them with the function that closes the pool and drops the schema.
+func (p *postgres) freshPool(ctx context.Context, kind string) (*pgxpool.Pool, string, func(context.Context) error, error) {
+	schema, err := p.newSchema(ctx, kind)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	pool, err := p.pool(ctx, schema)
+	if err != nil {
+		return nil, "", nil, errors.Join(err, p.dropSchema(ctx, schema))
+	}
+	cleanup := func(ctx context.Context) error {
+		pool.Close()
+		return p.dropSchema(ctx, schema)
+	}
+	return pool, schema, cleanup, nil
+}
+
 // pgSample is the server's state at one moment: the CPU time of each server process of the
 // systems under test, and the end of the write-ahead log.
 type pgSample struct {

@@ -75,17 +75,9 @@ func newRiverClient[TTx any](ctx context.Context, e *env, driver riverdriver.Dri
 
 // newRiverPG is River on a fresh schema of the Postgres server.
 func newRiverPG(ctx context.Context, e *env) (system, error) {
-	schema, err := e.pg.newSchema(ctx, "river")
+	pool, schema, cleanup, err := e.pg.freshPool(ctx, "river")
 	if err != nil {
 		return nil, err
-	}
-	pool, err := e.pg.pool(ctx, schema)
-	if err != nil {
-		return nil, errors.Join(err, e.pg.dropSchema(ctx, schema))
-	}
-	cleanup := func(ctx context.Context) error {
-		pool.Close()
-		return e.pg.dropSchema(ctx, schema)
 	}
 	r, err := newRiverClient(ctx, e, riverpgxv5.New(pool), schema)
 	if err != nil {
