@@ -88,20 +88,23 @@ func packHeaders(req, resp http.Header) string {
 		}
 		b = binary.AppendUvarint(b, uint64(len(h)+1))
 		for k, vs := range h {
-			b = binary.AppendUvarint(b, uint64(len(k)))
-			b = append(b, k...)
+			b = appendText(b, k)
 			if vs == nil {
 				b = append(b, 0)
 				continue
 			}
 			b = binary.AppendUvarint(b, uint64(len(vs)+1))
 			for _, v := range vs {
-				b = binary.AppendUvarint(b, uint64(len(v)))
-				b = append(b, v...)
+				b = appendText(b, v)
 			}
 		}
 	}
 	return string(b)
+}
+
+// appendText appends t to b after its length, as packHeaders writes every string.
+func appendText(b []byte, t string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(t))), t...)
 }
 
 // unpackHeaders returns the headers that packHeaders packed into s, as new maps whose keys and
