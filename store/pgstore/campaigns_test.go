@@ -76,11 +76,11 @@ func leaseAll(t *testing.T, schema string, leasers int, lease func(s *pgstore.St
 
 // TestSendersShareCampaign checks that a campaign started by an app that sends nothing itself
 // is fanned out and sent by three Senders on separate pools, each user once, woken by
-// notifications rather than a poll, across two pages of users.
+// notifications rather than a poll, across pages of 100, 1000 and 100 users.
 func TestSendersShareCampaign(t *testing.T) {
 	ctx, schema, recv, clock := sharedQueue(t)
 	app := newSender(t, pgstore.New(newPool(t, schema)), clock, "app")
-	const users = 1200 // the fan-out reads 1000 users a page
+	const users = 1200 // three pages: the fan-out reads 100 users, then 1000 a page
 	for i := range users {
 		if err := app.Identify(ctx, webhook.User{ID: fmt.Sprintf("u%04d", i)}); err != nil {
 			t.Fatal(err)
