@@ -250,7 +250,7 @@ func TestMigrations(t *testing.T) {
 }
 
 // An attempt logged before migration 009, whose headers were jsonb, reads back with the same
-// headers after it, beside one logged after it.
+// headers after it (quotes, backslashes and non-ASCII among them), beside one logged after it.
 func TestMigrateFrom008(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t, newSchema(t))
@@ -258,7 +258,7 @@ func TestMigrateFrom008(t *testing.T) {
 		`INSERT INTO webhook_attempts (job_id, message_id, message_version, user_id, number, time, duration,
 			method, url, request_header, request_body, status_code, response_header, response_body, error, outcome)
 		VALUES ('old', 'm', 1, 'u1', 1, '2026-11-23T09:00:00Z', 1000, 'POST', 'https://example.com/hook',
-			'{"Content-Type": ["application/json"], "Webhook-Id": ["old"]}', '{}', 200,
+			'{"Content-Type": ["application/json"], "Webhook-Id": ["old"], "Link": ["<a>; rel=\"next\""], "X-Name": ["é\\x"]}', '{}', 200,
 			'{"Content-Length": ["0"]}', '', '', 'succeeded')`)
 	s := pgstore.New(pool)
 	if err := s.Migrate(ctx); err != nil {
@@ -287,7 +287,8 @@ func TestMigrateFrom008(t *testing.T) {
 	}
 	want := []struct{ req, resp http.Header }{
 		{http.Header{"Webhook-Id": {j.ID}}, http.Header{"X-Request-Id": {"r1"}}},
-		{http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {"old"}}, http.Header{"Content-Length": {"0"}}},
+		{http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {"old"}, "Link": {`<a>; rel="next"`}, "X-Name": {`é\x`}},
+			http.Header{"Content-Length": {"0"}}},
 	}
 	for i, w := range want { // newest first
 		if !reflect.DeepEqual(as[i].RequestHeader, w.req) || !reflect.DeepEqual(as[i].ResponseHeader, w.resp) {
