@@ -242,10 +242,10 @@ func TestLookupBatchesFindEachThingAsked(t *testing.T) {
 	}
 }
 
-// A header that JSONB would refuse, with a NUL in it, is logged as the receiver sent it: the
-// attempt log keeps headers as bytes, and a hostile receiver cannot make an attempt fail to
-// be recorded, and so be sent again.
-func TestAttemptHeadersKeepAnyBytes(t *testing.T) {
+// A header with a NUL in it, which jsonb refuses, is logged: the attempt log keeps headers
+// as the JSON bytes the Sender wrote, so a hostile receiver cannot make an attempt fail to be
+// recorded, and so be sent again. (The JSON still replaces bytes that are not UTF-8.)
+func TestAttemptHeaderWithNULIsLogged(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	jobs := claimAll(t, s, 1)
