@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -519,5 +520,24 @@ func TestRetriedTriggerRecordsTheEventOnce(t *testing.T) {
 	jobs, err := h.store.Jobs(h.ctx, webhook.JobQuery{JobFilter: webhook.JobFilter{MessageID: "repeat"}})
 	if err != nil || len(jobs) != 0 {
 		t.Errorf("a repeat-buyer message has %d jobs (%v) for one purchase retried, want none", len(jobs), err)
+	}
+}
+
+// TriggerMany fills in the ID and time of the events it saves, and normalizes their
+// parameters, in a copy: the app's slice is left as it passed it, by the Sender and in a Tx.
+func TestTriggerManyLeavesTheAppsEventsAlone(t *testing.T) {
+	h := newHarness(t, nil)
+	for name, trigger := range map[string]func([]webhook.Event) error{
+		"sender": func(es []webhook.Event) error { return h.sender.TriggerMany(h.ctx, es) },
+		"tx":     func(es []webhook.Event) error { return h.sender.InTx(h.store).TriggerMany(h.ctx, es) },
+	} {
+		events := []webhook.Event{{UserID: "u1", Name: "a", Params: map[string]any{"n": 1}}, {UserID: "u2", Name: "b"}}
+		if err := trigger(events); err != nil {
+			t.Fatal(err)
+		}
+		want := []webhook.Event{{UserID: "u1", Name: "a", Params: map[string]any{"n": 1}}, {UserID: "u2", Name: "b"}}
+		if !reflect.DeepEqual(events, want) {
+			t.Errorf("%s: the app's events after TriggerMany = %+v, want them as passed", name, events)
+		}
 	}
 }
