@@ -152,7 +152,8 @@ func TestAttemptSpanLinksToTheEnqueuingSpan(t *testing.T) {
 
 // TestAttemptSpansOfRetriesAndSkips checks the spans of a failed attempt and its retry, of a
 // job skipped before any request (a span without one, from the start of the attempt), and
-// that PropagateTrace sends the attempt's own trace context.
+// that PropagateTrace sends the attempt's own trace context, which the request saved for the
+// retry does not keep.
 func TestAttemptSpansOfRetriesAndSkips(t *testing.T) {
 	tp, spans := newTracing(t)
 	h := newHarness(t, &webhook.Config{TracerProvider: tp, PropagateTrace: true})
@@ -162,6 +163,11 @@ func TestAttemptSpansOfRetriesAndSkips(t *testing.T) {
 	h.save(t, &webhook.Message{ID: "gold", URL: h.recv.URL + "/gold", Audience: webhook.Attr("plan", webhook.OpEq, "gold")})
 	id := h.sendN(t, "m", 1)[0]
 	h.idle(t)
+	// The request saved for the retry carries no trace context of the first attempt: each
+	// attempt adds its own.
+	if j, err := getJob(h.ctx, h.store, id); err != nil || j.Request == nil || j.Request.Header.Get("Traceparent") != "" {
+		t.Fatalf("job waiting for its retry = %+v, %v; want its request saved without a traceparent", j, err)
+	}
 	h.advance(t, time.Minute)
 	if _, err := h.sender.Send(h.ctx, "gold", "u1", nil, nil); err != nil {
 		t.Fatal(err)
