@@ -184,9 +184,9 @@ func claimBatch(workers int) int {
 	return min(2*workers, max(workers, 32))
 }
 
-// outcomeRoom returns how many jobs more than it sends from a dispatcher of workers workers
-// that claims ahead on the system clock holds for the outcomes that wait to be written: four
-// times workers, but no more than a write of the completer takes. At 16 workers on pgstore,
+// outcomeRoom returns how many more jobs a dispatcher of workers workers that claims ahead on
+// the system clock holds, beyond those it sends, for the outcomes that wait to be written:
+// four times workers, but no more than a write of the completer takes. At 16 workers on pgstore,
 // outcomes wait 2 ms to be written together and then 2 to 5 ms for the write, about 50 at
 // 7,000 a second; without this room, the dispatcher could not claim until they were written,
 // and its workers waited for jobs: a burst on pgstore sent 12 to 20% fewer a second.

@@ -66,9 +66,9 @@ func (t *Template) Render(s *Scope) (string, error) {
 
 // Literal returns what t renders to when it is only text, with no expression or statement
 // (comments aside), and reports whether it is: such a template renders the same with any
-// variables.
+// variables. With Options.NoFastPath it reports none, so that every rendering is gonja's.
 func (t *Template) Literal() (string, bool) {
-	if !t.simple {
+	if !t.simple || !t.env.fast {
 		return "", false
 	}
 	var b strings.Builder

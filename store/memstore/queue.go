@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"slices"
 
 	"github.com/hookline/webhook"
 )
@@ -28,29 +29,16 @@ func (s *Store) count(j *webhook.Job, d int64) {
 // stateCounts counts jobs by state: in an array for the states of [webhook.JobStates], which
 // every job change counts twice, and in a map for any other state a caller gives a job.
 type stateCounts struct {
-	known [7]int64 // by stateIndex
+	known [7]int64 // by the state's index in jobStates
 	other map[webhook.JobState]int64
 }
 
+// jobStates are the states that stateCounts counts in its array, in its order.
+var jobStates = webhook.JobStates()
+
 // stateIndex returns the index of st in stateCounts.known, or -1 if it has none.
 func stateIndex(st webhook.JobState) int {
-	switch st {
-	case webhook.JobScheduled:
-		return 0
-	case webhook.JobRunning:
-		return 1
-	case webhook.JobHeld:
-		return 2
-	case webhook.JobSucceeded:
-		return 3
-	case webhook.JobFailed:
-		return 4
-	case webhook.JobSkipped:
-		return 5
-	case webhook.JobCancelled:
-		return 6
-	}
-	return -1
+	return slices.Index(jobStates, st)
 }
 
 // add adds d to the count of st.
@@ -76,9 +64,9 @@ func (c *stateCounts) get(st webhook.JobState) int64 {
 // positive returns the states with a count above zero, and their counts.
 func (c *stateCounts) positive() map[webhook.JobState]int64 {
 	out := map[webhook.JobState]int64{}
-	for _, st := range webhook.JobStates() {
-		if n := c.get(st); n > 0 {
-			out[st] = n
+	for i, n := range c.known {
+		if n > 0 {
+			out[jobStates[i]] = n
 		}
 	}
 	for st, n := range c.other {
