@@ -196,20 +196,19 @@ func runOne(ctx context.Context, o *options, p plan) (res result) {
 		}
 	}
 	res.load, _ = loadAverage() // 0 where there is no /proc
-	cpu0, err := processCPU()
-	if err != nil {
-		res.err = err
-		return res
-	}
+	var cpu0 time.Duration
 	var pg0 pgSample
-	if o.pg != nil && usesPostgres(p.spec) {
-		if pg0, err = o.pg.sample(ctx); err != nil {
-			res.err = err
-			return res
+	measure := func() (err error) {
+		if cpu0, err = processCPU(); err != nil {
+			return err
 		}
+		if o.pg != nil && usesPostgres(p.spec) {
+			pg0, err = o.pg.sample(ctx)
+		}
+		return err
 	}
 
-	started, err := drive(ctx, o, p.shape, sys, recv, &res)
+	started, err := drive(ctx, o, p.shape, sys, recv, measure, &res)
 	if started {
 		// Stop even after an error or a timeout, within a bound of its own.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -235,15 +234,20 @@ func runOne(ctx context.Context, o *options, p plan) (res result) {
 }
 
 // drive enqueues and sends the run's deliveries as the shape says and waits for the last
-// to arrive, filling in res's times. It reports whether it started the system.
-func drive(ctx context.Context, o *options, shape string, sys system, recv *receiver, res *result) (started bool, err error) {
+// to arrive, filling in res's times. It calls measure where the CPU and WAL it reports start
+// to count: in a burst after the enqueue, so that they cover the drain that the rate times;
+// otherwise before the first enqueue. It reports whether it started the system.
+func drive(ctx context.Context, o *options, shape string, sys system, recv *receiver, measure func() error, res *result) (started bool, err error) {
 	if shape == burst {
 		t0 := time.Now()
 		if err := sys.enqueueBurst(ctx, res.n); err != nil {
 			return false, fmt.Errorf("enqueue: %w", err)
 		}
+		res.enqueue = time.Since(t0)
+		if err := measure(); err != nil {
+			return false, err
+		}
 		t1 := time.Now()
-		res.enqueue = t1.Sub(t0)
 		if err := sys.start(ctx); err != nil {
 			return false, fmt.Errorf("start: %w", err)
 		}
@@ -252,6 +256,9 @@ func drive(ctx context.Context, o *options, shape string, sys system, recv *rece
 			res.elapsed = recv.tally().last.Sub(t1)
 		}
 		return true, err
+	}
+	if err := measure(); err != nil {
+		return false, err
 	}
 	if err := sys.start(ctx); err != nil {
 		return false, fmt.Errorf("start: %w", err)
