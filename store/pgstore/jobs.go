@@ -363,15 +363,14 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 			defer rows.Close()
 			for rows.Next() {
 				var due *time.Time
-				var id *string
-				if err := rows.Scan(append([]any{&due, &id}, make([]any, jobColumnCount-1)...)...); err != nil {
-					return err
-				}
-				if id == nil { // the row of NextDue
+				if rows.RawValues()[1] == nil { // the row of NextDue, whose job columns are NULL
+					if err := rows.Scan(append([]any{&due}, make([]any, jobColumnCount)...)...); err != nil {
+						return err
+					}
 					next = due
 					continue
 				}
-				j, err := scanJob(scanPrefix{rows, []any{new(time.Time)}})
+				j, err := scanJob(scanPrefix{rows, []any{&due}})
 				if err != nil {
 					return err
 				}
@@ -433,14 +432,18 @@ func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 		due                 = make([]time.Time, len(fs))
 		reqs                = make([][]byte, len(fs))
 
-		aJob, aMessage, aUser, aMethod, aURL, aErr, aOutcome []string
-		aVersion, aNumber, aStatus                           []int32
-		aTime                                                []time.Time
-		aDuration                                            []int64
-		aReqHeader, aReqBody, aRespHeader, aRespBody         [][]byte
-		aNext                                                []*time.Time
-		aIgnoreCaps, aTest, aReplay                          []bool
-		aVariant, aHost                                      []string
+		na = attemptCount(fs)
+
+		aJob, aMessage, aUser, aMethod = make([]string, 0, na), make([]string, 0, na), make([]string, 0, na), make([]string, 0, na)
+		aURL, aErr, aOutcome           = make([]string, 0, na), make([]string, 0, na), make([]string, 0, na)
+		aVariant, aHost                = make([]string, 0, na), make([]string, 0, na)
+		aVersion, aNumber, aStatus     = make([]int32, 0, na), make([]int32, 0, na), make([]int32, 0, na)
+		aTime                          = make([]time.Time, 0, na)
+		aDuration                      = make([]int64, 0, na)
+		aReqHeader, aReqBody           = make([][]byte, 0, na), make([][]byte, 0, na)
+		aRespHeader, aRespBody         = make([][]byte, 0, na), make([][]byte, 0, na)
+		aNext                          = make([]*time.Time, 0, na)
+		aIgnoreCaps, aTest, aReplay    = make([]bool, 0, na), make([]bool, 0, na), make([]bool, 0, na)
 	)
 	for i, f := range fs {
 		j := f.Job
@@ -470,11 +473,22 @@ func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 		aHost, aReplay = append(aHost, a.Host), append(aReplay, a.Replay)
 	}
 	jobArgs = []any{ids, owners, states, attempts, due, reqs}
-	if len(aJob) > 0 {
+	if na > 0 {
 		attemptArgs = []any{aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
 			aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest, aHost, aReplay}
 	}
 	return jobArgs, attemptArgs, nil
+}
+
+// attemptCount returns how many of fs have an attempt.
+func attemptCount(fs []webhook.Finished) int {
+	n := 0
+	for _, f := range fs {
+		if f.Attempt != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // finishCall is a Finish call: its items, and their errors.
