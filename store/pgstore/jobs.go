@@ -455,14 +455,7 @@ func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 		if a == nil {
 			continue
 		}
-		reqHeader, err := marshal(a.RequestHeader)
-		if err != nil {
-			return nil, nil, err
-		}
-		respHeader, err := marshal(a.ResponseHeader)
-		if err != nil {
-			return nil, nil, err
-		}
+		reqHeader, respHeader := headerJSON(a.RequestHeader), headerJSON(a.ResponseHeader)
 		aJob, aMessage, aVersion = append(aJob, a.JobID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
 		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
 		aDuration, aMethod, aURL = append(aDuration, int64(a.Duration)), append(aMethod, a.Method), append(aURL, a.URL)

@@ -1,0 +1,88 @@
+package pgstore
+
+import (
+	"net/http"
+	"slices"
+	"unicode/utf8"
+)
+
+// headerJSON returns h as the JSON that json.Marshal writes of it, an object of arrays of
+// strings with its keys in order, or nil for a nil header, which is stored as NULL. It
+// writes what json.Unmarshal reads back into the same header, without json.Marshal's
+// reflection and sorting through interfaces, which cost a finish about 2 µs a header: a
+// finish writes two for every attempt. Like json.Marshal, it writes invalid UTF-8 as
+// U+FFFD, so that the bytes are valid JSON text in UTF-8 for whoever reads the column; unlike
+// it, it leaves <, > and & as they are, which JSON allows.
+func headerJSON(h http.Header) []byte {
+	if h == nil {
+		return nil
+	}
+	var buf [32]string // most headers' keys, without an allocation
+	keys := buf[:0]
+	size := 2
+	for k, vs := range h {
+		keys = append(keys, k)
+		size += len(k) + 6
+		for _, v := range vs {
+			size += len(v) + 3
+		}
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		vs := h[k]
+		if vs == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s to b as a JSON string: quotes, backslashes and control
+// characters escaped, and each byte of invalid UTF-8 written as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			if c == '"' || c == '\\' {
+				b = append(b, '\\', c)
+			} else {
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			start = i + size
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
