@@ -28,29 +28,34 @@ func headerJSON(h http.Header) []byte {
 		}
 	}
 	slices.Sort(keys)
-	b := make([]byte, 0, size)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		vs := h[k]
-		if vs == nil {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(b, '[')
-		for j, v := range vs {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, v)
-		}
-		b = append(b, ']')
+	b := append(make([]byte, 0, size), '{')
+	for _, k := range keys {
+		b = append(appendJSONString(b, k), ':')
+		b = append(appendJSONStrings(b, h[k]), ',')
 	}
-	return append(b, '}')
+	return endJSON(b, '}')
+}
+
+// appendJSONStrings appends vs to b as a JSON array of strings, or null if it is nil.
+func appendJSONStrings(b []byte, vs []string) []byte {
+	if vs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for _, v := range vs {
+		b = append(appendJSONString(b, v), ',')
+	}
+	return endJSON(b, ']')
+}
+
+// endJSON ends the object or array in b with c, in place of the comma after its last
+// member if it has one.
+func endJSON(b []byte, c byte) []byte {
+	if b[len(b)-1] == ',' {
+		b[len(b)-1] = c
+		return b
+	}
+	return append(b, c)
 }
 
 // appendJSONString appends s to b as a JSON string: quotes, backslashes and control
