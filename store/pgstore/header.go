@@ -6,13 +6,14 @@ import (
 	"unicode/utf8"
 )
 
-// headerJSON returns h as the JSON that json.Marshal writes of it, an object of arrays of
-// strings with its keys in order, or nil for a nil header, which is stored as NULL. It
-// writes what json.Unmarshal reads back into the same header, without json.Marshal's
-// reflection and sorting through interfaces, which cost a finish about 2 µs a header: a
-// finish writes two for every attempt. Like json.Marshal, it writes invalid UTF-8 as
-// U+FFFD, so that the bytes are valid JSON text in UTF-8 for whoever reads the column; unlike
-// it, it leaves <, > and & as they are, which JSON allows.
+// headerJSON returns h as JSON that json.Unmarshal reads back into the same header as it
+// reads json.Marshal's JSON of h, an object of arrays of strings with its keys in order, or
+// nil for a nil header, which is stored as NULL. A finish writes two headers for every
+// attempt, and json.Marshal's reflection and sorting through interfaces were a measurable
+// part of its work (docs/performance.md, item 18). Like json.Marshal, it writes invalid
+// UTF-8 as U+FFFD, so that the bytes are valid JSON text in UTF-8 for whoever reads the
+// column; unlike it, it escapes control characters only as \u00XX and leaves <, >, &, U+2028
+// and U+2029 as they are, which JSON allows.
 func headerJSON(h http.Header) []byte {
 	if h == nil {
 		return nil

@@ -362,19 +362,19 @@ func (s *Store) Claim(ctx context.Context, p webhook.ClaimParams) (webhook.Claim
 		func(_ int, rows pgx.Rows) error {
 			defer rows.Close()
 			for rows.Next() {
-				var due *time.Time
-				if rows.RawValues()[1] == nil { // the row of NextDue, whose job columns are NULL
-					if err := rows.Scan(append([]any{&due}, make([]any, jobColumnCount)...)...); err != nil {
+				// The row of NextDue has a NULL ID, the first of jobColumns after the due time.
+				if rows.RawValues()[1] == nil {
+					if err := rows.Scan(append([]any{&next}, make([]any, jobColumnCount)...)...); err != nil {
 						return err
 					}
-					next = due
 					continue
 				}
-				j, err := scanJob(scanPrefix{rows, []any{&due}})
-				if err != nil {
+				var c claimed
+				var err error
+				if c.job, err = scanJob(scanPrefix{rows, []any{&c.due}}); err != nil {
 					return err
 				}
-				got = append(got, claimed{*due, j})
+				got = append(got, c)
 			}
 			return rows.Err()
 		})
