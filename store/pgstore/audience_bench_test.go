@@ -45,7 +45,7 @@ func BenchmarkAudience1M(b *testing.B) {
 	b.Logf("loaded %d users and %d events", len(users), len(events))
 	users, events = nil, nil
 	storetest.BenchAudience(b, pgstore.New(pool), func(b *testing.B) {
-		if _, err := pool.Exec(ctx, "TRUNCATE webhook_jobs, webhook_job_keys, webhook_campaigns, webhook_messages, webhook_message_heads"); err != nil {
+		if _, err := pool.Exec(ctx, "TRUNCATE webhook_jobs, webhook_job_keys, webhook_job_list, webhook_job_counts, webhook_campaigns, webhook_messages, webhook_message_heads"); err != nil {
 			b.Fatal(err)
 		}
 	})
