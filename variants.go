@@ -222,14 +222,9 @@ func pickVariant(m *Message, userID string) string {
 }
 
 // variantStore returns store as a VariantStore, or an error that says that m's variants need
-// one.
+// one (see role).
 func variantStore(store Store, m *Message) (VariantStore, error) {
-	vs, ok := store.(VariantStore)
-	if !ok {
-		return nil, fmt.Errorf("webhook: message %q has variants, and the Store (%T) does not implement webhook.VariantStore: %w",
-			m.ID, store, errors.ErrUnsupported)
-	}
-	return vs, nil
+	return role[VariantStore](store, fmt.Sprintf("message %q has variants", m.ID))
 }
 
 // assignVariants sets the Variant of each of jobs whose message has variants, as the Store

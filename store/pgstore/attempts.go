@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,17 +34,11 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 		conds = append(conds, `variant = `+args.add(q.Variant))
 	}
 	if len(q.Outcomes) > 0 {
-		var known []string
-		for _, o := range q.Outcomes {
-			if knownOutcome(o) {
-				known = append(known, `'`+string(o)+`'`)
-			}
-		}
-		if len(known) == 0 {
+		known := literals(q.Outcomes, knownOutcome)
+		if known == "" {
 			return []webhook.Attempt{}, nil
 		}
-		slices.Sort(known)
-		conds = append(conds, `outcome IN (`+strings.Join(slices.Compact(known), ", ")+`)`)
+		conds = append(conds, `outcome IN `+known)
 	}
 	if !q.Since.IsZero() {
 		conds = append(conds, `time >= `+args.add(ceilMicro(q.Since)))

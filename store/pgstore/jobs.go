@@ -725,17 +725,11 @@ func jobWhere(f *webhook.JobFilter, states []webhook.JobState, args *params) (st
 		conds = append(conds, `created_at < `+args.add(ceilMicro(f.CreatedBefore)))
 	}
 	if len(states) > 0 {
-		var known []string
-		for _, st := range states {
-			if st.Valid() {
-				known = append(known, `'`+string(st)+`'`)
-			}
-		}
-		if len(known) == 0 {
+		known := literals(states, webhook.JobState.Valid)
+		if known == "" {
 			return "", false
 		}
-		slices.Sort(known)
-		conds = append(conds, `state IN (`+strings.Join(slices.Compact(known), ", ")+`)`)
+		conds = append(conds, `state IN `+known)
 	}
 	return strings.Join(conds, " AND "), true
 }
