@@ -61,10 +61,9 @@ type Config struct {
 	// a time (but no more than twice Workers), and holds that many more and four times Workers
 	// more again (at most 256): room for the jobs whose requests went out and whose outcomes
 	// wait a few milliseconds to be written together, so that the workers go on meanwhile. It
-	// holds at most eight times Workers in all. A job held
-	// for longer than half of (Lease - RequestTimeout) is put back unsent, so that it starts
-	// with RequestTimeout and a margin of its lease left; Stop puts back those no worker
-	// started.
+	// holds at most eight times Workers in all. A job held for longer than half of (Lease -
+	// RequestTimeout) is put back unsent, so that it starts with RequestTimeout and a margin
+	// of its lease left; Stop puts back those no worker started.
 	Lease time.Duration
 	// PollInterval is how often an idle Sender checks the Store for jobs that other Senders
 	// enqueued, and how often any Sender checks it for campaigns that other Senders

@@ -189,7 +189,8 @@ func runOne(ctx context.Context, o *options, p plan) (res result) {
 			res.err = fmt.Errorf("close: %w", err)
 		}
 	}()
-	if o.pg != nil && usesPostgres(p.spec) {
+	pg := o.pg != nil && usesPostgres(p.spec)
+	if pg {
 		if err := o.pg.settle(ctx); err != nil {
 			res.err = err
 			return res
@@ -202,7 +203,7 @@ func runOne(ctx context.Context, o *options, p plan) (res result) {
 		if cpu0, err = processCPU(); err != nil {
 			return err
 		}
-		if o.pg != nil && usesPostgres(p.spec) {
+		if pg {
 			pg0, err = o.pg.sample(ctx)
 		}
 		return err

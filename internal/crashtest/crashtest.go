@@ -31,6 +31,11 @@ import (
 	"github.com/hookline/webhook/webhooktest"
 )
 
+// heldPerWorker is how many jobs a Sender on the system clock holds at most per worker:
+// twice Workers, a claim batch of at most twice Workers more, and four times Workers more
+// for outcomes waiting to be written together (see the webhook package's dispatcher).
+const heldPerWorker = 8
+
 // Config describes a crash test.
 type Config struct {
 	// Setup runs once in the parent and returns what the children need to reach the same
@@ -49,10 +54,9 @@ type Config struct {
 	// duplicate fails the test.
 	Kills int
 	// Workers is each child's Config.Workers, which bounds the jobs a child holds when it
-	// is killed: those sent whose outcomes are not yet written may be sent again. On the
-	// system clock a Sender holds at most eight times Workers (twice, a claim batch of at
-	// most twice more, and four times more for outcomes waiting to be written together), so
-	// each kill may duplicate at most that many. Defaults to 4.
+	// is killed: those sent whose outcomes are not yet written may be sent again. A Sender
+	// holds at most heldPerWorker times Workers, so each kill may duplicate at most that
+	// many. Defaults to 4.
 	Workers int
 	// Lease is each child's Config.Lease: how soon a killed child's jobs are sent by
 	// another. A job that takes longer than its lease is sent twice, so a run without
@@ -326,7 +330,7 @@ func (p *parent) run() Result {
 	if len(mixed) > 0 {
 		t.Errorf("%d deliveries arrived with different webhook-ids, such as: %s", len(mixed), mixed[0])
 	}
-	if limit := res.Kills * 8 * p.cfg.Workers; res.Duplicates > limit {
+	if limit := res.Kills * heldPerWorker * p.cfg.Workers; res.Duplicates > limit {
 		t.Errorf("%d duplicates after %d kills of children with %d workers, want at most %d", res.Duplicates, res.Kills, p.cfg.Workers, limit)
 	}
 	t.Logf("%d deliveries, %d processes, %d kills: %d requests, %d duplicates", p.cfg.Deliveries, p.cfg.Processes, res.Kills, res.Requests, res.Duplicates)
