@@ -82,24 +82,25 @@ func packHeaders(req, resp http.Header) string {
 	var buf [512]byte // most attempts' headers: the string is the one allocation
 	b := buf[:0]
 	for _, h := range []http.Header{req, resp} {
-		if h == nil {
-			b = append(b, 0)
-			continue
-		}
-		b = binary.AppendUvarint(b, uint64(len(h)+1))
+		b = appendCount(b, len(h), h == nil)
 		for k, vs := range h {
 			b = appendText(b, k)
-			if vs == nil {
-				b = append(b, 0)
-				continue
-			}
-			b = binary.AppendUvarint(b, uint64(len(vs)+1))
+			b = appendCount(b, len(vs), vs == nil)
 			for _, v := range vs {
 				b = appendText(b, v)
 			}
 		}
 	}
 	return string(b)
+}
+
+// appendCount appends the count n of a header's keys or of a key's values as packHeaders
+// writes it: zero if the header or the values are nil, else n plus one.
+func appendCount(b []byte, n int, isNil bool) []byte {
+	if isNil {
+		return append(b, 0)
+	}
+	return binary.AppendUvarint(b, uint64(n+1))
 }
 
 // appendText appends t to b after its length, as packHeaders writes every string.
