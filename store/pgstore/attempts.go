@@ -1,7 +1,10 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,51 +15,264 @@ import (
 // briefColumns are the columns of an attempt that a Brief query reads, in order.
 const briefColumns = `job_id, message_id, user_id, number, time, outcome, ignore_caps, variant, test`
 
-// Attempts implements [webhook.AttemptStore]. Which fields q sets, and its outcomes, are
-// written into the statement, so that PostgreSQL plans each kind of query apart: the brief
-// query of a user's succeeded attempts since a time, which caps make before a job's first
-// attempt, reads a partial index of succeeded attempts by (user_id, time, seq) that includes
-// the brief columns, newest first, without touching the log itself. Since is rounded up to
-// the microsecond, as stored times are whole microseconds (see ceilMicro).
+// Attempts implements [webhook.AttemptStore], as readLog reads the log. Which fields q sets,
+// and its outcomes, are written into the statements, so that PostgreSQL plans each kind of
+// query apart: the brief query of a user's succeeded attempts since a time, which caps make
+// before a job's first attempt, reads the rows of webhook_successes that hold the user by
+// their GIN index, and those of webhook_attempts by a partial index of succeeded attempts
+// by (user_id, time, seq) that includes the brief columns. Since is rounded up to the
+// microsecond, as stored times are whole microseconds (see ceilMicro).
 func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook.Attempt, error) {
-	var args params
-	conds := []string{"true"}
-	if q.JobID != "" {
-		conds = append(conds, `job_id = `+args.add(q.JobID))
+	var f logFilter
+	f.job(q.JobID)
+	f.message(q.MessageID)
+	f.user(q.UserID)
+	f.variant(q.Variant)
+	if !f.outcomes(q.Outcomes) {
+		return []webhook.Attempt{}, nil
 	}
-	if q.MessageID != "" {
-		conds = append(conds, `message_id = `+args.add(q.MessageID))
-	}
-	if q.UserID != "" {
-		conds = append(conds, `user_id = `+args.add(q.UserID))
-	}
-	if q.Variant != "" {
-		conds = append(conds, `variant = `+args.add(q.Variant))
-	}
-	if len(q.Outcomes) > 0 {
-		known := literals(q.Outcomes, knownOutcome)
-		if known == "" {
-			return []webhook.Attempt{}, nil
-		}
-		conds = append(conds, `outcome IN `+known)
-	}
-	if !q.Since.IsZero() {
-		conds = append(conds, `time >= `+args.add(ceilMicro(q.Since)))
-	}
+	f.since(q.Since)
 	columns, scan := attemptColumns, scanAttempt
 	if q.Brief {
 		columns, scan = briefColumns, scanBrief
 	}
-	sql := `SELECT ` + columns + ` FROM webhook_attempts WHERE ` + strings.Join(conds, " AND ") + ` ORDER BY time DESC, seq DESC`
-	if q.Limit > 0 {
-		sql += ` LIMIT ` + args.add(q.Limit)
+	as, err := s.readLog(ctx, &f, columns, scan, q.Limit)
+	for i := range as {
+		as[i].Seq = 0 // Attempts leaves it out, as before the log had two tables
 	}
+	return as, wrap("attempts", err)
+}
+
+// logFilter selects attempts of the log: conds, on an attempt's columns, which
+// webhook_attempts and the attempts of webhook_successes have alike (see successesSQL), and
+// rows, conditions on a row s of webhook_successes that every attempt of it that conds
+// selects meets, by which a statement finds the rows by their indexes. noSuccesses is set
+// if conds select no succeeded attempt.
+type logFilter struct {
+	conds       conds
+	rows        []string
+	noSuccesses bool
+}
+
+// job, message, user and variant select the attempts of a job, message, user and variant,
+// if not "".
+func (f *logFilter) job(id string)     { f.member("job_id", "job_ids", id) }
+func (f *logFilter) message(id string) { f.member("message_id", "message_ids", id) }
+func (f *logFilter) user(id string)    { f.member("user_id", "user_ids", id) }
+func (f *logFilter) variant(v string) {
+	if v != "" {
+		f.conds.add(`variant = ` + f.conds.args.add(v))
+	}
+}
+
+// member selects the attempts whose column is v, if v is not "": rows that hold one have v
+// in their array of it.
+func (f *logFilter) member(column, array, v string) {
+	if v == "" {
+		return
+	}
+	p := f.conds.args.add(v)
+	f.conds.add(column + ` = ` + p)
+	f.rows = append(f.rows, `s.`+array+` @> ARRAY[`+p+`::text]`)
+}
+
+// outcomes selects the attempts of outcomes, if any; it returns false if none is known.
+func (f *logFilter) outcomes(outcomes []webhook.Outcome) bool {
+	if len(outcomes) == 0 {
+		return true
+	}
+	known := literals(outcomes, knownOutcome)
+	if known == "" {
+		return false
+	}
+	f.conds.add(`outcome IN ` + known)
+	if !slices.Contains(outcomes, webhook.Succeeded) {
+		f.conds.add(`outcome <> 'succeeded'`) // webhook_attempts_outcome's condition
+		f.noSuccesses = true
+	}
+	return true
+}
+
+// since and until select the attempts made at or after t, and before t, if t is not zero.
+func (f *logFilter) since(t time.Time) {
+	if !t.IsZero() {
+		p := f.conds.args.add(ceilMicro(t))
+		f.conds.add(`time >= ` + p)
+		f.rows = append(f.rows, `s.last_time >= `+p)
+	}
+}
+
+func (f *logFilter) until(t time.Time) {
+	if !t.IsZero() {
+		p := f.conds.args.add(ceilMicro(t))
+		f.conds.add(`time < ` + p)
+		f.rows = append(f.rows, `s.first_time < `+p)
+	}
+}
+
+// after selects the attempts that come after the one at t with seq in the log's order,
+// newest first, if seq is not 0.
+func (f *logFilter) after(t time.Time, seq int64) {
+	if seq != 0 {
+		pt := f.conds.args.add(t)
+		f.conds.add(`(time, seq) < (` + pt + `, ` + f.conds.args.add(seq) + `)`)
+		f.rows = append(f.rows, `s.first_time <= `+pt)
+	}
+}
+
+// rowConds returns the conditions of f on a row s of webhook_successes, joined by AND.
+func (f *logFilter) rowConds() string {
+	if len(f.rows) == 0 {
+		return "true"
+	}
+	return strings.Join(f.rows, " AND ")
+}
+
+// successArrays are the arrays of a row of webhook_successes, in order, each with the
+// column of webhook_attempts whose values it holds.
+var successArrays = [][2]string{{"seqs", "seq"}, {"job_ids", "job_id"}, {"message_ids", "message_id"},
+	{"message_versions", "message_version"}, {"user_ids", "user_id"}, {"numbers", "number"}, {"times", "time"},
+	{"durations", "duration"}, {"methods", "method"}, {"urls", "url"}, {"request_headers", "request_header"},
+	{"request_bodies", "request_body"}, {"status_codes", "status_code"}, {"response_headers", "response_header"},
+	{"response_bodies", "response_body"}, {"errors", "error"}, {"ignore_caps", "ignore_caps"}, {"variants", "variant"},
+	{"tests", "test"}, {"hosts", "host"}, {"replays", "replay"}}
+
+// unnestSuccesses is the unnest of the arrays of a row s of webhook_successes as u, one
+// attempt a row, with the columns of webhook_attempts.
+var unnestSuccesses = func() string {
+	arrays, columns := make([]string, len(successArrays)), make([]string, len(successArrays))
+	for i, a := range successArrays {
+		arrays[i], columns[i] = "s."+a[0], a[1]
+	}
+	return `unnest(` + strings.Join(arrays, ", ") + `) AS u(` + strings.Join(columns, ", ") + `)`
+}()
+
+// successesSQL returns a query of the attempts of the rows s of from (webhook_successes or
+// a query of its rows) that rows select, unnested, with the columns seq and attemptColumns.
+func successesSQL(from, rows string) string {
+	return `SELECT u.seq, u.job_id, u.message_id, u.message_version, u.user_id, u.number, u.time,
+		u.duration, u.method, u.url, u.request_header, u.request_body, u.status_code, u.response_header,
+		u.response_body, u.error, 'succeeded'::text AS outcome, NULL::timestamptz AS next_attempt_at,
+		u.ignore_caps, u.variant, u.test, u.host, u.replay
+	FROM ` + from + ` s, ` + unnestSuccesses + `
+	WHERE ` + rows
+}
+
+// successChunk is how many rows of webhook_successes readLog reads at a time, at least,
+// for a query with a limit.
+const successChunk = 16
+
+// readLog returns the attempts that f selects, newest first (by time, then seq), at most
+// limit of them if limit > 0, each read with seq and columns (attemptColumns or
+// briefColumns) by scan, with its Seq set. Without a limit it reads both tables in one
+// statement. With one, it reads the newest attempts of webhook_attempts in one statement,
+// and the rows of webhook_successes newest first by their latest attempt, a chunk at a
+// time, each chunk's newest attempts that f selects, until it holds limit attempts newer
+// than every attempt of the rows not read: a row's attempts span the times of the Finish
+// that wrote it, so the order of the rows is not quite the order of their attempts.
+func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan func(pgx.Row) (webhook.Attempt, error), limit int) ([]webhook.Attempt, error) {
+	where, args := f.conds.String(), f.conds.args
+	table := `SELECT seq, ` + columns + ` FROM webhook_attempts WHERE ` + where
+	if f.noSuccesses || limit <= 0 {
+		sql := table
+		if !f.noSuccesses {
+			sql += ` UNION ALL SELECT seq, ` + columns + ` FROM (` + successesSQL("webhook_successes", f.rowConds()) + `) AS x WHERE ` + where
+		}
+		sql += ` ORDER BY time DESC, seq DESC`
+		if limit > 0 {
+			sql += ` LIMIT ` + args.add(limit)
+		}
+		return s.queryLog(ctx, sql, args, scan)
+	}
+	lim := args.add(limit)
+	got, err := s.queryLog(ctx, table+` ORDER BY time DESC, seq DESC LIMIT `+lim, args, scan)
+	if err != nil {
+		return nil, err
+	}
+	// Each chunk is read with its last row's latest time and seq, as a row of NULL
+	// attempt columns, from which the next chunk goes on.
+	chunk := max(limit, successChunk)
+	var cursorTime time.Time
+	var cursorSeq int64
+	for first := true; ; first = false {
+		rows := f.rowConds()
+		chunkArgs := slices.Clone(args)
+		if !first {
+			rows += ` AND (s.last_time, s.seq) < (` + chunkArgs.add(cursorTime) + `, ` + chunkArgs.add(cursorSeq) + `)`
+		}
+		sql := `WITH chunk AS (
+				SELECT * FROM webhook_successes s WHERE ` + rows + ` ORDER BY s.last_time DESC, s.seq DESC LIMIT ` + strconv.Itoa(chunk) + `
+			)
+			(SELECT seq, ` + columns + `, NULL::timestamptz, NULL::bigint, NULL::bigint FROM (` + successesSQL("chunk", "true") + `) AS x
+				WHERE ` + where + ` ORDER BY time DESC, seq DESC LIMIT ` + lim + `)
+			UNION ALL
+			(SELECT NULL, ` + strings.Repeat("NULL, ", strings.Count(columns, ",")+1) + `last_time, seq, count(*) OVER () FROM chunk
+				ORDER BY last_time, seq LIMIT 1)`
+		var more bool
+		rowsRead, err := s.db.Query(ctx, sql, chunkArgs...)
+		if err != nil {
+			return nil, err
+		}
+		for rowsRead.Next() {
+			if rowsRead.RawValues()[0] == nil { // the chunk's last row
+				var read int
+				vals := make([]any, strings.Count(columns, ",")+2)
+				if err := rowsRead.Scan(append(vals, &cursorTime, &cursorSeq, &read)...); err != nil {
+					rowsRead.Close()
+					return nil, err
+				}
+				more = read == chunk
+				continue
+			}
+			var seq int64
+			a, err := scan(scanSuffix{scanPrefix{rowsRead, []any{&seq}}, 3})
+			if err != nil {
+				rowsRead.Close()
+				return nil, err
+			}
+			a.Seq = seq
+			got = append(got, a)
+		}
+		if err := rowsRead.Err(); err != nil {
+			return nil, err
+		}
+		slices.SortFunc(got, newestFirst)
+		if len(got) > limit {
+			got = got[:limit]
+		}
+		if !more || len(got) == limit && got[limit-1].Time.After(cursorTime) {
+			return got, nil
+		}
+	}
+}
+
+// scanSuffix is a row whose last n columns are skipped.
+type scanSuffix struct {
+	pgx.Row
+	n int
+}
+
+func (r scanSuffix) Scan(dest ...any) error {
+	return r.Row.Scan(append(dest, make([]any, r.n)...)...)
+}
+
+// newestFirst orders attempts newest first by time, then seq.
+func newestFirst(a, b webhook.Attempt) int {
+	return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(b.Seq, a.Seq))
+}
+
+// queryLog runs a query of the log whose rows are seq and the columns scan reads.
+func (s *Store) queryLog(ctx context.Context, sql string, args params, scan func(pgx.Row) (webhook.Attempt, error)) ([]webhook.Attempt, error) {
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, wrap("attempts", err)
+		return nil, err
 	}
-	as, err := collect(rows, scan)
-	return as, wrap("attempts", err)
+	return collect(rows, func(row pgx.Row) (webhook.Attempt, error) {
+		var seq int64
+		a, err := scan(scanPrefix{row, []any{&seq}})
+		a.Seq = seq
+		return a, err
+	})
 }
 
 // scanAttempt reads an attempt from attemptColumns.
@@ -98,25 +314,64 @@ func knownOutcome(o webhook.Outcome) bool {
 // transaction, outside a [Store.WithTx] view), so that its row locks and WAL are bounded.
 const deleteChunk = 1000
 
-// DeleteAttempts implements [webhook.AttemptPruner], deleteChunk attempts per statement,
-// oldest first, through the index on (time, seq). Times are kept to the microsecond, and
-// before is truncated to it, so an attempt in before's microsecond is kept.
+// DeleteAttempts implements [webhook.AttemptPruner]: from webhook_attempts, deleteChunk
+// attempts per statement (each its own transaction, outside a [Store.WithTx] view), oldest
+// first, through the index on (time, seq), so that its row locks and WAL are bounded; from
+// webhook_successes, deleteChunk rows per statement whose attempts are all before, and
+// then the rows that hold attempts on both sides of before, which keep those made at or
+// after it. Times are kept to the microsecond, and before is truncated to it, so an attempt
+// in before's microsecond is kept.
 func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
 	// PostgreSQL's timestamps end in the year 294276: every attempt is before a later time.
 	if last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC); before.After(last) {
 		before = last
 	}
+	op := "delete attempts before " + before.Format(time.RFC3339Nano)
 	total := 0
-	for {
-		tag, err := s.db.Exec(ctx, `DELETE FROM webhook_attempts WHERE seq IN
-			(SELECT seq FROM webhook_attempts WHERE time < $1 ORDER BY time, seq LIMIT $2)`, before, deleteChunk)
-		if err != nil {
-			return total, wrap("delete attempts before "+before.Format(time.RFC3339Nano), err)
-		}
-		n := int(tag.RowsAffected())
-		total += n
-		if n < deleteChunk {
-			return total, nil
+	for _, sql := range []string{
+		`WITH gone AS (DELETE FROM webhook_attempts WHERE seq IN
+			(SELECT seq FROM webhook_attempts WHERE time < $1 ORDER BY time, seq LIMIT $2) RETURNING 1)
+		SELECT count(*), count(*) FROM gone`,
+		`WITH gone AS (DELETE FROM webhook_successes WHERE seq IN
+			(SELECT seq FROM webhook_successes WHERE last_time < $1 ORDER BY last_time, seq LIMIT $2) RETURNING cardinality(seqs) AS n)
+		SELECT coalesce(sum(n), 0), count(*) FROM gone`,
+		trimSuccessesSQL,
+	} {
+		for {
+			var n, rows int
+			if err := s.db.QueryRow(ctx, sql, before, deleteChunk).Scan(&n, &rows); err != nil {
+				return total, wrap(op, err)
+			}
+			total += n
+			if rows < deleteChunk {
+				break
+			}
 		}
 	}
+	return total, nil
 }
+
+// trimSuccessesSQL keeps, of up to $2 rows of webhook_successes that hold attempts made
+// before $1 and at or after it, the attempts made at or after it, and returns how many
+// attempts it deleted and how many rows it changed.
+var trimSuccessesSQL = func() string {
+	kept := make([]string, len(successArrays))
+	set := make([]string, len(successArrays))
+	for i, a := range successArrays {
+		kept[i] = `array_agg(u.` + a[1] + ` ORDER BY u.seq) AS ` + a[0]
+		set[i] = a[0] + ` = k.` + a[0]
+	}
+	return `WITH trimmed AS (
+		UPDATE webhook_successes t SET seq = k.seqs[1], first_time = k.first_time, ` + strings.Join(set, ", ") + `
+		FROM (
+			SELECT s.seq AS old_seq, cardinality(s.seqs) AS had, min(u.time) AS first_time, ` + strings.Join(kept, ", ") + `
+			FROM (SELECT * FROM webhook_successes WHERE first_time < $1 AND last_time >= $1 ORDER BY seq LIMIT $2) s,
+				` + unnestSuccesses + `
+			WHERE u.time >= $1
+			GROUP BY s.seq, s.seqs
+		) AS k
+		WHERE t.seq = k.old_seq
+		RETURNING k.had - cardinality(k.seqs) AS n
+	)
+	SELECT coalesce(sum(n), 0), count(*) FROM trimmed`
+}()

@@ -64,4 +64,5 @@ func ExampleMigrations() {
 	// 007_events_by_name.up.sql
 	// 008_lean_enqueue.up.sql
 	// 009_attempt_headers_bytes.up.sql
+	// 010_successes.up.sql
 }

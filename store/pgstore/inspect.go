@@ -120,62 +120,28 @@ func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webh
 	return jobs, wrap("find jobs", err)
 }
 
-// FindAttempts implements [webhook.Inspector] with one query, which reads the index of the
-// filter's job, message, user, variant or outcome, or of time, newest first.
+// FindAttempts implements [webhook.Inspector], as readLog reads the log: by the index of
+// the filter's job, message, user, variant or outcome, or of time, newest first.
 func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) ([]webhook.Attempt, error) {
 	q := &p.Query
-	var c conds
-	if q.JobID != "" {
-		c.add(`job_id = ` + c.args.add(q.JobID))
-	}
-	if q.MessageID != "" {
-		c.add(`message_id = ` + c.args.add(q.MessageID))
-	}
-	if q.UserID != "" {
-		c.add(`user_id = ` + c.args.add(q.UserID))
-	}
-	if q.Variant != "" {
-		c.add(`variant = ` + c.args.add(q.Variant))
-	}
-	if len(q.Outcomes) > 0 {
-		outcomes := literals(q.Outcomes, knownOutcome)
-		if outcomes == "" {
-			return []webhook.Attempt{}, nil
-		}
-		c.add(`outcome IN ` + outcomes)
-		if !slices.Contains(q.Outcomes, webhook.Succeeded) {
-			c.add(`outcome <> 'succeeded'`) // webhook_attempts_outcome's condition
-		}
+	var f logFilter
+	f.job(q.JobID)
+	f.message(q.MessageID)
+	f.user(q.UserID)
+	f.variant(q.Variant)
+	if !f.outcomes(q.Outcomes) {
+		return []webhook.Attempt{}, nil
 	}
 	switch sc := q.StatusClass; {
 	case sc == -1:
-		c.add(`status_code = 0`)
+		f.conds.add(`status_code = 0`)
 	case sc != 0:
-		c.add(`status_code >= ` + c.args.add(sc*100) + ` AND status_code < ` + c.args.add(sc*100+100))
+		f.conds.add(`status_code >= ` + f.conds.args.add(sc*100) + ` AND status_code < ` + f.conds.args.add(sc*100+100))
 	}
-	if !q.Since.IsZero() {
-		c.add(`time >= ` + c.args.add(ceilMicro(q.Since)))
-	}
-	if !q.Until.IsZero() {
-		c.add(`time < ` + c.args.add(ceilMicro(q.Until)))
-	}
-	if p.AfterSeq != 0 {
-		c.add(`(time, seq) < (` + c.args.add(p.AfterTime) + `, ` + c.args.add(p.AfterSeq) + `)`)
-	}
-	sql := `SELECT seq, ` + attemptColumns + ` FROM webhook_attempts WHERE ` + c.String() + ` ORDER BY time DESC, seq DESC`
-	if p.Limit > 0 {
-		sql += ` LIMIT ` + c.args.add(p.Limit)
-	}
-	rows, err := s.db.Query(ctx, sql, c.args...)
-	if err != nil {
-		return nil, wrap("find attempts", err)
-	}
-	as, err := collect(rows, func(row pgx.Row) (webhook.Attempt, error) {
-		var seq int64
-		a, err := scanAttempt(scanPrefix{row, []any{&seq}})
-		a.Seq = seq
-		return a, err
-	})
+	f.since(q.Since)
+	f.until(q.Until)
+	f.after(p.AfterTime, p.AfterSeq)
+	as, err := s.readLog(ctx, &f, attemptColumns, scanAttempt, p.Limit)
 	return as, wrap("find attempts", err)
 }
 
@@ -210,7 +176,11 @@ func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]web
 // attempt's host and outcome.
 func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]webhook.HostStats, error) {
 	rows, err := s.db.Query(ctx, `SELECT host, count(*), count(*) FILTER (WHERE outcome = 'succeeded'), max(time)
-		FROM webhook_attempts WHERE time >= $1 AND host <> '' GROUP BY host ORDER BY host COLLATE "C"`, ceilMicro(p.Since))
+		FROM (SELECT host, outcome, time FROM webhook_attempts WHERE time >= $1 AND host <> ''
+			UNION ALL
+			SELECT host, outcome, time FROM (`+successesSQL("webhook_successes", "s.last_time >= $1")+`) AS x
+			WHERE time >= $1 AND host <> '') AS log
+		GROUP BY host ORDER BY host COLLATE "C"`, ceilMicro(p.Since))
 	if err != nil {
 		return nil, wrap("count hosts", err)
 	}

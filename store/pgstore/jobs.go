@@ -423,27 +423,100 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $
 	$14::bytea[], $15::text[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::boolean[],
 	$21::text[], $22::boolean[])`
 
-// finishArgs returns the arguments of finishJobsSQL and of logAttemptsSQL for fs; the
-// latter are nil if no item has an attempt.
-func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
+// logSuccessesSQL appends succeeded attempts to the log as one row of webhook_successes (the
+// arrays $1 to $20, one element per attempt, as successArgs orders them; $21 and $22 their
+// earliest and latest times), with a seq each from webhook_attempts' sequence, in order.
+const logSuccessesSQL = `INSERT INTO webhook_successes (seq, first_time, last_time, seqs,
+	job_ids, message_ids, message_versions, user_ids, numbers, times, durations, methods, urls,
+	request_headers, request_bodies, status_codes, response_headers, response_bodies, errors,
+	ignore_caps, variants, tests, hosts, replays)
+SELECT s.seqs[1], $21, $22, s.seqs, $1::text[], $2::text[], $3::int[], $4::text[], $5::int[],
+	$6::timestamptz[], $7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bytea[], $12::int[],
+	$13::bytea[], $14::bytea[], $15::text[], $16::boolean[], $17::text[], $18::boolean[], $19::text[],
+	$20::boolean[]
+FROM (SELECT array_agg(seq ORDER BY seq) AS seqs FROM (
+	SELECT nextval(pg_get_serial_sequence('webhook_attempts', 'seq')) AS seq
+	FROM generate_series(1, cardinality($1::text[]))) AS drawn) AS s`
+
+// attemptArrays are the columns of attempts, one array each, one element per attempt.
+type attemptArrays struct {
+	job, message, user, method, url, err, outcome, variant, host []string
+	version, number, status                                      []int32
+	time                                                         []time.Time
+	duration                                                     []int64
+	reqHeader, reqBody, respHeader, respBody                     [][]byte
+	next                                                         []*time.Time
+	ignoreCaps, test, replay                                     []bool
+}
+
+// newAttemptArrays returns attemptArrays with room for n attempts.
+func newAttemptArrays(n int) *attemptArrays {
+	return &attemptArrays{
+		job: make([]string, 0, n), message: make([]string, 0, n), user: make([]string, 0, n),
+		method: make([]string, 0, n), url: make([]string, 0, n), err: make([]string, 0, n),
+		outcome: make([]string, 0, n), variant: make([]string, 0, n), host: make([]string, 0, n),
+		version: make([]int32, 0, n), number: make([]int32, 0, n), status: make([]int32, 0, n),
+		time: make([]time.Time, 0, n), duration: make([]int64, 0, n),
+		reqHeader: make([][]byte, 0, n), reqBody: make([][]byte, 0, n),
+		respHeader: make([][]byte, 0, n), respBody: make([][]byte, 0, n),
+		next:       make([]*time.Time, 0, n),
+		ignoreCaps: make([]bool, 0, n), test: make([]bool, 0, n), replay: make([]bool, 0, n),
+	}
+}
+
+// add appends a to x.
+func (x *attemptArrays) add(a *webhook.Attempt) {
+	x.job, x.message, x.version = append(x.job, a.JobID), append(x.message, a.MessageID), append(x.version, int32(a.MessageVersion))
+	x.user, x.number, x.time = append(x.user, a.UserID), append(x.number, int32(a.Number)), append(x.time, a.Time)
+	x.duration, x.method, x.url = append(x.duration, int64(a.Duration)), append(x.method, a.Method), append(x.url, a.URL)
+	x.reqHeader, x.reqBody = append(x.reqHeader, headerJSON(a.RequestHeader)), append(x.reqBody, []byte(a.RequestBody))
+	x.status, x.respHeader = append(x.status, int32(a.StatusCode)), append(x.respHeader, headerJSON(a.ResponseHeader))
+	x.respBody, x.err = append(x.respBody, []byte(a.ResponseBody)), append(x.err, a.Err)
+	x.outcome, x.next, x.ignoreCaps = append(x.outcome, string(a.Outcome)), append(x.next, nullTime(a.NextAttemptAt)), append(x.ignoreCaps, a.IgnoreCaps)
+	x.variant, x.test = append(x.variant, a.Variant), append(x.test, a.Test)
+	x.host, x.replay = append(x.host, a.Host), append(x.replay, a.Replay)
+}
+
+// logArgs returns the arguments of logAttemptsSQL.
+func (x *attemptArrays) logArgs() []any {
+	return []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
+		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.outcome, x.next, x.ignoreCaps, x.variant, x.test, x.host, x.replay}
+}
+
+// successArgs returns the arguments of logSuccessesSQL.
+func (x *attemptArrays) successArgs() []any {
+	first, last := x.time[0], x.time[0]
+	for _, t := range x.time[1:] {
+		if t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
+		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.ignoreCaps, x.variant, x.test, x.host, x.replay, first, last}
+}
+
+// compact reports whether an attempt can be logged as a row of webhook_successes, which
+// holds succeeded attempts with no next attempt.
+func compact(a *webhook.Attempt) bool {
+	return a.Outcome == webhook.Succeeded && a.NextAttemptAt.IsZero()
+}
+
+// finishArgs returns the arguments of finishJobsSQL for fs, and the statement that logs
+// their attempts, if any have one: logSuccessesSQL if all of them succeeded (see compact),
+// else logAttemptsSQL for all of them, so that the attempts of one call take their seqs in
+// its order either way.
+func finishArgs(fs []webhook.Finished) (jobArgs []any, log *stmt, err error) {
 	var (
 		ids, owners, states = make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
 		attempts            = make([]int32, len(fs))
 		due                 = make([]time.Time, len(fs))
 		reqs                = make([][]byte, len(fs))
-
-		na = attemptCount(fs)
-
-		aJob, aMessage, aUser, aMethod = make([]string, 0, na), make([]string, 0, na), make([]string, 0, na), make([]string, 0, na)
-		aURL, aErr, aOutcome           = make([]string, 0, na), make([]string, 0, na), make([]string, 0, na)
-		aVariant, aHost                = make([]string, 0, na), make([]string, 0, na)
-		aVersion, aNumber, aStatus     = make([]int32, 0, na), make([]int32, 0, na), make([]int32, 0, na)
-		aTime                          = make([]time.Time, 0, na)
-		aDuration                      = make([]int64, 0, na)
-		aReqHeader, aReqBody           = make([][]byte, 0, na), make([][]byte, 0, na)
-		aRespHeader, aRespBody         = make([][]byte, 0, na), make([][]byte, 0, na)
-		aNext                          = make([]*time.Time, 0, na)
-		aIgnoreCaps, aTest, aReplay    = make([]bool, 0, na), make([]bool, 0, na), make([]bool, 0, na)
+		na                  = attemptCount(fs)
+		logged              = newAttemptArrays(na)
+		allCompact          = true
 	)
 	for i, f := range fs {
 		j := f.Job
@@ -451,26 +524,20 @@ func finishArgs(fs []webhook.Finished) (jobArgs, attemptArgs []any, err error) {
 		if reqs[i], err = marshal(j.Request); err != nil {
 			return nil, nil, err
 		}
-		a := f.Attempt
-		if a == nil {
-			continue
+		if f.Attempt != nil {
+			logged.add(f.Attempt)
+			allCompact = allCompact && compact(f.Attempt)
 		}
-		reqHeader, respHeader := headerJSON(a.RequestHeader), headerJSON(a.ResponseHeader)
-		aJob, aMessage, aVersion = append(aJob, a.JobID), append(aMessage, a.MessageID), append(aVersion, int32(a.MessageVersion))
-		aUser, aNumber, aTime = append(aUser, a.UserID), append(aNumber, int32(a.Number)), append(aTime, a.Time)
-		aDuration, aMethod, aURL = append(aDuration, int64(a.Duration)), append(aMethod, a.Method), append(aURL, a.URL)
-		aReqHeader, aReqBody, aStatus = append(aReqHeader, reqHeader), append(aReqBody, []byte(a.RequestBody)), append(aStatus, int32(a.StatusCode))
-		aRespHeader, aRespBody, aErr = append(aRespHeader, respHeader), append(aRespBody, []byte(a.ResponseBody)), append(aErr, a.Err)
-		aOutcome, aNext, aIgnoreCaps = append(aOutcome, string(a.Outcome)), append(aNext, nullTime(a.NextAttemptAt)), append(aIgnoreCaps, a.IgnoreCaps)
-		aVariant, aTest = append(aVariant, a.Variant), append(aTest, a.Test)
-		aHost, aReplay = append(aHost, a.Host), append(aReplay, a.Replay)
 	}
 	jobArgs = []any{ids, owners, states, attempts, due, reqs}
-	if na > 0 {
-		attemptArgs = []any{aJob, aMessage, aVersion, aUser, aNumber, aTime, aDuration, aMethod, aURL, aReqHeader,
-			aReqBody, aStatus, aRespHeader, aRespBody, aErr, aOutcome, aNext, aIgnoreCaps, aVariant, aTest, aHost, aReplay}
+	switch {
+	case na == 0:
+	case allCompact:
+		log = &stmt{logSuccessesSQL, logged.successArgs()}
+	default:
+		log = &stmt{logAttemptsSQL, logged.logArgs()}
 	}
-	return jobArgs, attemptArgs, nil
+	return jobArgs, log, nil
 }
 
 // attemptCount returns how many of fs have an attempt.
@@ -560,7 +627,7 @@ func (s *Store) finishEach(ctx context.Context, items []webhook.Finished) []erro
 // saved, one more that tells those whose lease was lost from those that do not exist.
 func (s *Store) finishAll(ctx context.Context, items []webhook.Finished) ([]error, error) {
 	errs := make([]error, len(items))
-	jobArgs, attemptArgs, err := finishArgs(items)
+	jobArgs, log, err := finishArgs(items)
 	if err != nil {
 		return errs, unsent{err}
 	}
@@ -577,8 +644,8 @@ func (s *Store) finishAll(ctx context.Context, items []webhook.Finished) ([]erro
 		return errs, unsent{err}
 	}
 	stmts := []stmt{{finishJobsSQL, jobArgs}}
-	if attemptArgs != nil {
-		stmts = append(stmts, stmt{logAttemptsSQL, attemptArgs})
+	if log != nil {
+		stmts = append(stmts, *log)
 	}
 	saved := make(map[string]bool, len(items))
 	err = s.batch(ctx, hotSettings, append(stmts, userStmts...), func(n int, rows pgx.Rows) error {

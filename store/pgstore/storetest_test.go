@@ -10,14 +10,15 @@ import (
 	"github.com/hookline/webhook/store/storetest"
 )
 
-// TestStore runs the conformance suite on one schema, emptied before each rule.
+// TestStore runs the conformance suite on one schema, emptied before each rule: every table
+// but the migrations', and the sequences.
 func TestStore(t *testing.T) {
 	pool := newPool(t, newSchema(t))
 	storetest.Run(t, func(t *testing.T) webhook.Store {
-		if _, err := pool.Exec(context.Background(), `TRUNCATE webhook_users, webhook_events,
-			webhook_message_heads, webhook_messages, webhook_jobs, webhook_attempts, webhook_campaigns,
-			webhook_variants, webhook_template_heads, webhook_templates, webhook_job_list, webhook_job_counts,
-			webhook_job_keys RESTART IDENTITY`); err != nil {
+		if _, err := pool.Exec(context.Background(), `DO $$ BEGIN
+				EXECUTE 'TRUNCATE ' || (SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables
+					WHERE schemaname = current_schema() AND tablename <> 'webhook_migrations') || ' RESTART IDENTITY';
+			END $$`); err != nil {
 			t.Fatal(err)
 		}
 		return pgstore.New(pool)

@@ -1,0 +1,161 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hookline/webhook"
+)
+
+// logOverlapping logs, in 40 Finish calls, 5 attempts each whose times are spread over
+// 20 seconds, so that the rows of webhook_successes that the calls whose attempts all
+// succeeded write hold times that overlap; one call in four has a failed attempt too, and
+// goes to webhook_attempts. Users u0 to u3 take turns; of one row, one attempt is made 17 s
+// after epoch, and one 18 s after it exactly. It returns the attempts' keys (see attemptKey)
+// and times.
+func logOverlapping(t *testing.T, s webhook.Store) map[string]time.Time {
+	t.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	logged := map[string]time.Time{}
+	for call := range 40 {
+		var fs []webhook.Finished
+		for i := range 5 {
+			id := fmt.Sprintf("j%02d-%d", call, i)
+			a := &webhook.Attempt{JobID: id, MessageID: "m", MessageVersion: 1, UserID: fmt.Sprintf("u%d", (call*5+i)%4),
+				Number: 1, Time: epoch.Add(time.Duration(call)*500*time.Millisecond + time.Duration(r.IntN(20000))*time.Millisecond),
+				Method: "POST", URL: "https://example.com/", StatusCode: 200, Host: "example.com", Outcome: webhook.Succeeded}
+			if call == 30 && i < 2 { // a row that TestDeleteAttemptsSplitsSuccessRows splits at 18 s exactly
+				a.Time = epoch.Add(time.Duration(17+i) * time.Second)
+			}
+			if call%4 == 3 && i == 0 {
+				a.Outcome, a.StatusCode, a.Err = webhook.Failed, 500, "500 Internal Server Error"
+			}
+			logged[attemptKey(*a)] = a.Time
+			fs = append(fs, webhook.Finished{Job: &webhook.Job{ID: id, LeaseOwner: "w", State: webhook.JobSucceeded}, Attempt: a})
+		}
+		if _, err := s.Finish(context.Background(), webhook.FinishParams{Jobs: fs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return logged
+}
+
+// attemptKey names an attempt by its job and number.
+func attemptKey(a webhook.Attempt) string { return fmt.Sprintf("%s#%d", a.JobID, a.Number) }
+
+func keys(as []webhook.Attempt) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = attemptKey(a)
+	}
+	return out
+}
+
+// TestAttemptLogNewestFirstAcrossTables checks that the log reads the same attempts in the
+// same order, newest first, whether it reads all of them in one statement or pages of a few
+// at a time, which merge the rows of webhook_successes chunk by chunk with webhook_attempts,
+// and that the order is by time, then Seq.
+func TestAttemptLogNewestFirstAcrossTables(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	logged := logOverlapping(t, s)
+	all, err := s.FindAttempts(ctx, webhook.FindAttemptsParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(logged) {
+		t.Fatalf("FindAttempts of the whole log = %d attempts, want the %d logged", len(all), len(logged))
+	}
+	if !slices.IsSortedFunc(all, func(a, b webhook.Attempt) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return int(b.Seq - a.Seq)
+	}) {
+		t.Errorf("FindAttempts of the whole log is not newest first by time, then Seq: %v", keys(all))
+	}
+	for _, a := range all {
+		if !a.Time.Equal(logged[attemptKey(a)]) {
+			t.Errorf("attempt %s read with time %v, logged with %v", attemptKey(a), a.Time, logged[attemptKey(a)])
+		}
+	}
+	for _, limit := range []int{1, 7, 30} {
+		var paged []webhook.Attempt
+		p := webhook.FindAttemptsParams{Limit: limit}
+		for range len(all) + 1 {
+			page, err := s.FindAttempts(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, page...)
+			if len(page) < limit {
+				break
+			}
+			p.AfterTime, p.AfterSeq = page[len(page)-1].Time, page[len(page)-1].Seq
+		}
+		if diff := cmp.Diff(keys(all), keys(paged)); diff != "" {
+			t.Errorf("FindAttempts in pages of %d differs from the whole log (-whole +paged):\n%s", limit, diff)
+		}
+	}
+	for _, q := range []webhook.AttemptQuery{
+		{Limit: 9},
+		{UserID: "u2", Limit: 4},
+		{JobID: "j17-3"},
+		{Outcomes: []webhook.Outcome{webhook.Failed}, Limit: 3},
+		{Since: epoch.Add(15 * time.Second), Limit: 20},
+	} {
+		var want []string
+		for _, a := range all {
+			if q.Match(&a) && (q.Limit == 0 || len(want) < q.Limit) {
+				want = append(want, attemptKey(a))
+			}
+		}
+		got, err := s.Attempts(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, keys(got)); diff != "" {
+			t.Errorf("Attempts(%+v) (-want +got):\n%s", q, diff)
+		}
+	}
+}
+
+// TestDeleteAttemptsSplitsSuccessRows checks that DeleteAttempts deletes the attempts before
+// a time and keeps the others, also where one row of webhook_successes holds both.
+func TestDeleteAttemptsSplitsSuccessRows(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	logged := logOverlapping(t, s)
+	before := epoch.Add(18 * time.Second)
+	var want []string
+	for key, at := range logged {
+		if !at.Before(before) {
+			want = append(want, key)
+		}
+	}
+	slices.Sort(want)
+	n, err := s.DeleteAttempts(ctx, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(logged)-len(want) {
+		t.Errorf("DeleteAttempts = %d, want the %d attempts before %v", n, len(logged)-len(want), before)
+	}
+	left, err := s.Attempts(ctx, webhook.AttemptQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := keys(left)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("attempts left after DeleteAttempts (-want +got):\n%s", diff)
+	}
+	if n, err := s.DeleteAttempts(ctx, before); err != nil || n != 0 {
+		t.Errorf("DeleteAttempts again = %d, %v; want 0, nil", n, err)
+	}
+}
