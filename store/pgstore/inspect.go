@@ -172,8 +172,9 @@ func (s *Store) CountJobs(ctx context.Context, p webhook.CountJobsParams) ([]web
 	return out, wrap("count jobs", err)
 }
 
-// CountHosts implements [webhook.Inspector] from the index on time, which includes each
-// attempt's host and outcome.
+// CountHosts implements [webhook.Inspector] from webhook_attempts' index on time, which
+// includes each attempt's host and outcome, and the rows of webhook_successes whose latest
+// attempt is at or after the time, read by their index on it.
 func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]webhook.HostStats, error) {
 	rows, err := s.db.Query(ctx, `SELECT host, count(*), count(*) FILTER (WHERE outcome = 'succeeded'), max(time)
 		FROM (SELECT host, outcome, time FROM webhook_attempts WHERE time >= $1 AND host <> ''
