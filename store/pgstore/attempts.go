@@ -23,12 +23,8 @@ const briefColumns = `job_id, message_id, user_id, number, time, outcome, ignore
 // by (user_id, time, seq) that includes the brief columns. Since is rounded up to the
 // microsecond, as stored times are whole microseconds (see ceilMicro).
 func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook.Attempt, error) {
-	var f logFilter
-	f.job(q.JobID)
-	f.message(q.MessageID)
-	f.user(q.UserID)
-	f.variant(q.Variant)
-	if !f.outcomes(q.Outcomes) {
+	f, ok := newLogFilter(q.JobID, q.MessageID, q.UserID, q.Variant, q.Outcomes)
+	if !ok {
 		return []webhook.Attempt{}, nil
 	}
 	f.since(q.Since)
@@ -36,7 +32,7 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 	if q.Brief {
 		columns, scan = briefColumns, scanBrief
 	}
-	as, err := s.readLog(ctx, &f, columns, scan, q.Limit)
+	as, err := s.readLog(ctx, f, columns, scan, q.Limit)
 	for i := range as {
 		as[i].Seq = 0 // Attempts leaves it out, as before the log had two tables
 	}
@@ -52,6 +48,17 @@ type logFilter struct {
 	conds       conds
 	rows        []string
 	noSuccesses bool
+}
+
+// newLogFilter returns a logFilter of the attempts of a job, message, user and variant (each
+// if not "") with one of outcomes (if any), or false if none is known.
+func newLogFilter(job, message, user, variant string, outcomes []webhook.Outcome) (*logFilter, bool) {
+	f := new(logFilter)
+	f.job(job)
+	f.message(message)
+	f.user(user)
+	f.variant(variant)
+	return f, f.outcomes(outcomes)
 }
 
 // job, message, user and variant select the attempts of a job, message, user and variant,

@@ -124,12 +124,8 @@ func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webh
 // the filter's job, message, user, variant or outcome, or of time, newest first.
 func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) ([]webhook.Attempt, error) {
 	q := &p.Query
-	var f logFilter
-	f.job(q.JobID)
-	f.message(q.MessageID)
-	f.user(q.UserID)
-	f.variant(q.Variant)
-	if !f.outcomes(q.Outcomes) {
+	f, ok := newLogFilter(q.JobID, q.MessageID, q.UserID, q.Variant, q.Outcomes)
+	if !ok {
 		return []webhook.Attempt{}, nil
 	}
 	switch sc := q.StatusClass; {
@@ -141,7 +137,7 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 	f.since(q.Since)
 	f.until(q.Until)
 	f.after(p.AfterTime, p.AfterSeq)
-	as, err := s.readLog(ctx, &f, attemptColumns, scanAttempt, p.Limit)
+	as, err := s.readLog(ctx, f, attemptColumns, scanAttempt, p.Limit)
 	return as, wrap("find attempts", err)
 }
 
