@@ -3,6 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ type logFilter struct {
 	conds       conds
 	rows        []string
 	noSuccesses bool
+	// named is whether rows name a user, message or job; narrow, whether conds select within
+	// rows by a variant, which rows cannot, so that many rows may hold no attempt conds select.
+	named, narrow bool
 }
 
 // newLogFilter returns a logFilter of the attempts of a job, message, user and variant (each
@@ -69,6 +73,20 @@ func (f *logFilter) user(id string)    { f.member("user_id", "user_ids", id) }
 func (f *logFilter) variant(v string) {
 	if v != "" {
 		f.conds.add(`variant = ` + f.conds.args.add(v))
+		f.narrow = true
+	}
+}
+
+// statusClass selects the attempts whose status code is of class c (2 for 2xx), or that
+// had none for -1, if c is not 0. The rows of successes hold only 2xx ones (see compact).
+func (f *logFilter) statusClass(c int) {
+	switch {
+	case c == -1:
+		f.conds.add(`status_code = 0`)
+		f.noSuccesses = true
+	case c != 0:
+		f.conds.add(`status_code >= ` + f.conds.args.add(c*100) + ` AND status_code < ` + f.conds.args.add(c*100+100))
+		f.noSuccesses = f.noSuccesses || c != 2
 	}
 }
 
@@ -81,6 +99,7 @@ func (f *logFilter) member(column, array, v string) {
 	p := f.conds.args.add(v)
 	f.conds.add(column + ` = ` + p)
 	f.rows = append(f.rows, `s.`+array+` @> ARRAY[`+p+`::text]`)
+	f.named = true
 }
 
 // outcomes selects the attempts of outcomes, if any; it returns false if none is known.
@@ -101,11 +120,18 @@ func (f *logFilter) outcomes(outcomes []webhook.Outcome) bool {
 }
 
 // since and until select the attempts made at or after t, and before t, if t is not zero.
+// Where the filter names a user, message or job, whose rows their GIN indexes find, since
+// is written so that the index on time cannot serve it: PostgreSQL would otherwise AND the
+// user's rows with every row of the window, and caps' brief query reads a day or more.
 func (f *logFilter) since(t time.Time) {
 	if !t.IsZero() {
 		p := f.conds.args.add(ceilMicro(t))
 		f.conds.add(`time >= ` + p)
-		f.rows = append(f.rows, `s.last_time >= `+p)
+		if f.named {
+			f.rows = append(f.rows, `s.last_time + interval '0' >= `+p)
+		} else {
+			f.rows = append(f.rows, `s.last_time >= `+p)
+		}
 	}
 }
 
@@ -113,7 +139,7 @@ func (f *logFilter) until(t time.Time) {
 	if !t.IsZero() {
 		p := f.conds.args.add(ceilMicro(t))
 		f.conds.add(`time < ` + p)
-		f.rows = append(f.rows, `s.first_time < `+p)
+		f.rows = append(f.rows, `s.first_time < `+p, `s.last_time < `+p+`::timestamptz + `+spanInterval)
 	}
 }
 
@@ -123,7 +149,7 @@ func (f *logFilter) after(t time.Time, seq int64) {
 	if seq != 0 {
 		pt := f.conds.args.add(t)
 		f.conds.add(`(time, seq) < (` + pt + `, ` + f.conds.args.add(seq) + `)`)
-		f.rows = append(f.rows, `s.first_time <= `+pt)
+		f.rows = append(f.rows, `s.first_time <= `+pt, `s.last_time <= `+pt+`::timestamptz + `+spanInterval)
 	}
 }
 
@@ -165,6 +191,14 @@ func successesSQL(from, rows string) string {
 	WHERE ` + rows
 }
 
+// successSpan is the most time that the attempts of a row of webhook_successes span, from
+// the first to start to the last (see compact), by which a read finds the rows that hold
+// attempts before a time through the index on their latest times.
+const successSpan = 5 * time.Minute
+
+// spanInterval is successSpan in SQL.
+var spanInterval = fmt.Sprintf("interval '%d microseconds'", successSpan.Microseconds())
+
 // successChunk is how many rows of webhook_successes readLog reads at a time, at least,
 // for a query with a limit.
 const successChunk = 16
@@ -180,7 +214,7 @@ const successChunk = 16
 func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan func(pgx.Row) (webhook.Attempt, error), limit int) ([]webhook.Attempt, error) {
 	where, args := f.conds.String(), f.conds.args
 	table := `SELECT seq, ` + columns + ` FROM webhook_attempts WHERE ` + where
-	if f.noSuccesses || limit <= 0 {
+	if f.noSuccesses || limit <= 0 || f.narrow && !f.named {
 		sql := table
 		if !f.noSuccesses {
 			sql += ` UNION ALL SELECT seq, ` + columns + ` FROM (` + successesSQL("webhook_successes", f.rowConds()) + `) AS x WHERE ` + where
@@ -317,8 +351,10 @@ func knownOutcome(o webhook.Outcome) bool {
 	return false
 }
 
-// deleteChunk is the number of attempts DeleteAttempts deletes per statement (each its own
-// transaction, outside a [Store.WithTx] view), so that its row locks and WAL are bounded.
+// deleteChunk is the number of rows DeleteAttempts deletes or rewrites per statement (each
+// its own transaction, outside a [Store.WithTx] view), so that its row locks and WAL are
+// bounded: attempts of webhook_attempts, rows of webhook_successes, which hold up to a
+// Finish statement's attempts each.
 const deleteChunk = 1000
 
 // DeleteAttempts implements [webhook.AttemptPruner]: from webhook_attempts, deleteChunk
@@ -330,23 +366,29 @@ const deleteChunk = 1000
 // in before's microsecond is kept.
 func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
 	// PostgreSQL's timestamps end in the year 294276: every attempt is before a later time.
-	if last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC); before.After(last) {
+	last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	if before.After(last) {
 		before = last
+	}
+	spanEnd := before.Add(successSpan)
+	if spanEnd.After(last) {
+		spanEnd = last
 	}
 	op := "delete attempts before " + before.Format(time.RFC3339Nano)
 	total := 0
-	for _, sql := range []string{
-		`WITH gone AS (DELETE FROM webhook_attempts WHERE seq IN
+	for _, st := range []stmt{
+		{`WITH gone AS (DELETE FROM webhook_attempts WHERE seq IN
 			(SELECT seq FROM webhook_attempts WHERE time < $1 ORDER BY time, seq LIMIT $2) RETURNING 1)
-		SELECT count(*), count(*) FROM gone`,
-		`WITH gone AS (DELETE FROM webhook_successes WHERE seq IN
-			(SELECT seq FROM webhook_successes WHERE last_time < $1 ORDER BY last_time, seq LIMIT $2) RETURNING cardinality(seqs) AS n)
-		SELECT coalesce(sum(n), 0), count(*) FROM gone`,
-		trimSuccessesSQL,
+		SELECT count(*), count(*) FROM gone`, []any{before, deleteChunk}},
+		{`WITH gone AS (DELETE FROM webhook_successes WHERE seq IN
+			(SELECT seq FROM webhook_successes WHERE last_time < $1 ORDER BY last_time, seq LIMIT $2 FOR UPDATE)
+			RETURNING cardinality(seqs) AS n)
+		SELECT coalesce(sum(n), 0), count(*) FROM gone`, []any{before, deleteChunk}},
+		{trimSuccessesSQL, []any{before, deleteChunk, spanEnd}},
 	} {
 		for {
 			var n, rows int
-			if err := s.db.QueryRow(ctx, sql, before, deleteChunk).Scan(&n, &rows); err != nil {
+			if err := s.db.QueryRow(ctx, st.sql, st.args...).Scan(&n, &rows); err != nil {
 				return total, wrap(op, err)
 			}
 			total += n
@@ -359,8 +401,11 @@ func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, erro
 }
 
 // trimSuccessesSQL keeps, of up to $2 rows of webhook_successes that hold attempts made
-// before $1 and at or after it, the attempts made at or after it, and returns how many
-// attempts it deleted and how many rows it changed.
+// before $1 and at or after it (so their latest is before $3, $1 plus successSpan or the
+// last time PostgreSQL keeps), the
+// attempts made at or after it, and returns how many attempts it deleted and how many rows
+// it changed. It locks the rows it reads, so that a DeleteAttempts running at once waits
+// and then reads what this one left.
 var trimSuccessesSQL = func() string {
 	kept := make([]string, len(successArrays))
 	set := make([]string, len(successArrays))
@@ -372,7 +417,8 @@ var trimSuccessesSQL = func() string {
 		UPDATE webhook_successes t SET seq = k.seqs[1], first_time = k.first_time, ` + strings.Join(set, ", ") + `
 		FROM (
 			SELECT s.seq AS old_seq, cardinality(s.seqs) AS had, min(u.time) AS first_time, ` + strings.Join(kept, ", ") + `
-			FROM (SELECT * FROM webhook_successes WHERE first_time < $1 AND last_time >= $1 ORDER BY seq LIMIT $2) s,
+			FROM (SELECT * FROM webhook_successes WHERE first_time < $1 AND last_time >= $1 AND last_time < $3
+				ORDER BY seq LIMIT $2 FOR UPDATE) s,
 				` + unnestSuccesses + `
 			WHERE u.time >= $1
 			GROUP BY s.seq, s.seqs

@@ -128,12 +128,7 @@ func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) 
 	if !ok {
 		return []webhook.Attempt{}, nil
 	}
-	switch sc := q.StatusClass; {
-	case sc == -1:
-		f.conds.add(`status_code = 0`)
-	case sc != 0:
-		f.conds.add(`status_code >= ` + f.conds.args.add(sc*100) + ` AND status_code < ` + f.conds.args.add(sc*100+100))
-	}
+	f.statusClass(q.StatusClass)
 	f.since(q.Since)
 	f.until(q.Until)
 	f.after(p.AfterTime, p.AfterSeq)

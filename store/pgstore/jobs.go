@@ -423,7 +423,8 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $
 	$14::bytea[], $15::text[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::boolean[],
 	$21::text[], $22::boolean[])`
 
-// logSuccessesSQL appends succeeded attempts to the log as one row of webhook_successes (the
+// logSuccessesSQL appends the succeeded attempts of a Finish statement (one call's, or
+// those of calls made at once, which share it) to the log as one row of webhook_successes (the
 // arrays $1 to $20, one element per attempt, as successArgs orders them; $21 and $22 their
 // earliest and latest times), with a seq each from webhook_attempts' sequence, in order.
 const logSuccessesSQL = `INSERT INTO webhook_successes (seq, first_time, last_time, seqs,
@@ -485,29 +486,26 @@ func (x *attemptArrays) logArgs() []any {
 
 // successArgs returns the arguments of logSuccessesSQL.
 func (x *attemptArrays) successArgs() []any {
-	first, last := x.time[0], x.time[0]
-	for _, t := range x.time[1:] {
-		if t.Before(first) {
-			first = t
-		}
-		if t.After(last) {
-			last = t
-		}
-	}
 	return []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
-		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.ignoreCaps, x.variant, x.test, x.host, x.replay, first, last}
+		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.ignoreCaps, x.variant, x.test, x.host, x.replay,
+		slices.MinFunc(x.time, time.Time.Compare), slices.MaxFunc(x.time, time.Time.Compare)}
 }
 
-// compact reports whether an attempt can be logged as a row of webhook_successes, which
-// holds succeeded attempts with no next attempt.
+// span returns the time from the earliest start of x's attempts to the latest.
+func (x *attemptArrays) span() time.Duration {
+	return slices.MaxFunc(x.time, time.Time.Compare).Sub(slices.MinFunc(x.time, time.Time.Compare))
+}
+
+// compact reports whether an attempt can be logged in a row of webhook_successes, which
+// holds succeeded attempts with a 2xx status and no next attempt.
 func compact(a *webhook.Attempt) bool {
-	return a.Outcome == webhook.Succeeded && a.NextAttemptAt.IsZero()
+	return a.Outcome == webhook.Succeeded && a.NextAttemptAt.IsZero() && a.StatusCode >= 200 && a.StatusCode < 300
 }
 
 // finishArgs returns the arguments of finishJobsSQL for fs, and the statement that logs
-// their attempts, if any have one: logSuccessesSQL if all of them succeeded (see compact),
-// else logAttemptsSQL for all of them, so that the attempts of one call take their seqs in
-// its order either way.
+// their attempts, if any have one: logSuccessesSQL if all of them can be logged so (see
+// compact) and they started within successSpan of each other, else logAttemptsSQL for all
+// of them, so that the attempts of one statement take their seqs in its order either way.
 func finishArgs(fs []webhook.Finished) (jobArgs []any, log *stmt, err error) {
 	var (
 		ids, owners, states = make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
@@ -532,7 +530,7 @@ func finishArgs(fs []webhook.Finished) (jobArgs []any, log *stmt, err error) {
 	jobArgs = []any{ids, owners, states, attempts, due, reqs}
 	switch {
 	case na == 0:
-	case allCompact:
+	case allCompact && logged.span() <= successSpan:
 		log = &stmt{logSuccessesSQL, logged.successArgs()}
 	default:
 		log = &stmt{logAttemptsSQL, logged.logArgs()}

@@ -2,9 +2,11 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +30,8 @@ func logOverlapping(t *testing.T, s webhook.Store) map[string]time.Time {
 			id := fmt.Sprintf("j%02d-%d", call, i)
 			a := &webhook.Attempt{JobID: id, MessageID: "m", MessageVersion: 1, UserID: fmt.Sprintf("u%d", (call*5+i)%4),
 				Number: 1, Time: epoch.Add(time.Duration(call)*500*time.Millisecond + time.Duration(r.IntN(20000))*time.Millisecond),
-				Method: "POST", URL: "https://example.com/", StatusCode: 200, Host: "example.com", Outcome: webhook.Succeeded}
+				Method: "POST", URL: "https://example.com/", StatusCode: 200, Host: "example.com", Outcome: webhook.Succeeded,
+				Variant: []string{"", "a", "b"}[i%3]}
 			if call == 30 && i < 2 { // a row that TestDeleteAttemptsSplitsSuccessRows splits at 18 s exactly
 				a.Time = epoch.Add(time.Duration(17+i) * time.Second)
 			}
@@ -84,22 +87,44 @@ func TestAttemptLogNewestFirstAcrossTables(t *testing.T) {
 			t.Errorf("attempt %s read with time %v, logged with %v", attemptKey(a), a.Time, logged[attemptKey(a)])
 		}
 	}
-	for _, limit := range []int{1, 7, 30} {
-		var paged []webhook.Attempt
-		p := webhook.FindAttemptsParams{Limit: limit}
-		for range len(all) + 1 {
-			page, err := s.FindAttempts(ctx, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			paged = append(paged, page...)
-			if len(page) < limit {
-				break
-			}
-			p.AfterTime, p.AfterSeq = page[len(page)-1].Time, page[len(page)-1].Seq
+	for _, q := range []webhook.AttemptLogQuery{
+		{},
+		{UserID: "u1"},
+		{Variant: "a"},
+		{StatusClass: 2},
+		{StatusClass: 5},
+		{Since: epoch.Add(12 * time.Second), Until: epoch.Add(30 * time.Second)},
+	} {
+		whole, err := s.FindAttempts(ctx, webhook.FindAttemptsParams{Query: q})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if diff := cmp.Diff(keys(all), keys(paged)); diff != "" {
-			t.Errorf("FindAttempts in pages of %d differs from the whole log (-whole +paged):\n%s", limit, diff)
+		for _, limit := range []int{1, 7, 30} {
+			var paged []webhook.Attempt
+			p := webhook.FindAttemptsParams{Query: q, Limit: limit}
+			for range len(all) + 1 {
+				page, err := s.FindAttempts(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				paged = append(paged, page...)
+				if len(page) < limit {
+					break
+				}
+				p.AfterTime, p.AfterSeq = page[len(page)-1].Time, page[len(page)-1].Seq
+			}
+			if diff := cmp.Diff(keys(whole), keys(paged)); diff != "" {
+				t.Errorf("FindAttempts(%+v) in pages of %d differs from all at once (-whole +paged):\n%s", q, limit, diff)
+			}
+		}
+		var want []string
+		for _, a := range all {
+			if q.Match(&a) {
+				want = append(want, attemptKey(a))
+			}
+		}
+		if diff := cmp.Diff(want, keys(whole)); diff != "" {
+			t.Errorf("FindAttempts(%+v) (-want +got):\n%s", q, diff)
 		}
 	}
 	for _, q := range []webhook.AttemptQuery{
@@ -108,6 +133,7 @@ func TestAttemptLogNewestFirstAcrossTables(t *testing.T) {
 		{JobID: "j17-3"},
 		{Outcomes: []webhook.Outcome{webhook.Failed}, Limit: 3},
 		{Since: epoch.Add(15 * time.Second), Limit: 20},
+		{UserID: "u3", Outcomes: []webhook.Outcome{webhook.Succeeded}, Since: epoch.Add(10 * time.Second), Brief: true, Limit: 5},
 	} {
 		var want []string
 		for _, a := range all {
@@ -121,6 +147,12 @@ func TestAttemptLogNewestFirstAcrossTables(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, keys(got)); diff != "" {
 			t.Errorf("Attempts(%+v) (-want +got):\n%s", q, diff)
+		}
+		for _, a := range got {
+			if a.Seq != 0 {
+				t.Errorf("Attempts(%+v) returned Seq %d for %s; want 0, as before the log had two tables", q, a.Seq, attemptKey(a))
+				break
+			}
 		}
 	}
 }
@@ -157,5 +189,46 @@ func TestDeleteAttemptsSplitsSuccessRows(t *testing.T) {
 	}
 	if n, err := s.DeleteAttempts(ctx, before); err != nil || n != 0 {
 		t.Errorf("DeleteAttempts again = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestDeleteAttemptsAtOnce checks that two DeleteAttempts calls running at once each delete
+// every attempt before their time, between them each attempt once, even where they split the
+// same rows of webhook_successes.
+func TestDeleteAttemptsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	for round := range 5 {
+		s := newStore(t)
+		logged := logOverlapping(t, s)
+		times := []time.Time{epoch.Add(18 * time.Second), epoch.Add(16500 * time.Millisecond)}
+		var deleted [2]int
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, before := range times {
+			wg.Go(func() { deleted[i], errs[i] = s.DeleteAttempts(ctx, before) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs[:]...); err != nil {
+			t.Fatal(err)
+		}
+		var want int
+		for _, at := range logged {
+			if at.Before(times[0]) {
+				want++
+			}
+		}
+		left, err := s.Attempts(ctx, webhook.AttemptQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range left {
+			if a.Time.Before(times[0]) {
+				t.Errorf("round %d: attempt %s at %v left after DeleteAttempts(%v) returned", round, attemptKey(a), a.Time, times[0])
+			}
+		}
+		if got := deleted[0] + deleted[1]; got != want || len(left) != len(logged)-want {
+			t.Errorf("round %d: DeleteAttempts at once deleted %d and %d, %d left; want %d deleted in all, %d left",
+				round, deleted[0], deleted[1], len(left), want, len(logged)-want)
+		}
 	}
 }

@@ -1,11 +1,12 @@
 -- +goose Up
 -- The successes of a finish in one row (#13). A row of webhook_attempts and its seven index
 -- entries cost the server 17–30 µs of CPU per delivery in a burst (docs/performance.md),
--- most of what a delivery costs it beyond the job's own row. The attempts that succeeded
--- and that a Finish statement records are now one row of webhook_successes, their columns
--- as arrays in the order of their seqs, which come from webhook_attempts' sequence, so that
--- every attempt of the log still has a Seq of its own, in the order attempts were recorded.
--- The other attempts, and those recorded before this migration, stay in webhook_attempts.
+-- most of what a delivery costs it beyond the job's own row. When every attempt that a
+-- Finish statement records succeeded with a 2xx status, and they started within 5 minutes
+-- of each other, they are now one row of webhook_successes, their columns as arrays in the
+-- order of their seqs, which come from webhook_attempts' sequence, so that every attempt of
+-- the log still has a Seq of its own, in the order attempts were recorded. The other
+-- attempts, and those recorded before this migration, stay in webhook_attempts.
 -- Readers of the log read both: a row of webhook_successes is found by its time range, and
 -- by the users, messages and jobs it holds (GIN indexes), before its arrays are unnested.
 CREATE TABLE webhook_successes (
