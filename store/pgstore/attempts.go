@@ -49,6 +49,8 @@ type logFilter struct {
 	conds       conds
 	rows        []string
 	noSuccesses bool
+	// read are the columns of attempts that conds read (see columnSet).
+	read string
 	// named is whether rows name a user, message or job; narrow, whether conds select within
 	// rows by a variant, which rows cannot, so that many rows may hold no attempt conds select.
 	named, narrow bool
@@ -73,6 +75,7 @@ func (f *logFilter) user(id string)    { f.member("user_id", "user_ids", id) }
 func (f *logFilter) variant(v string) {
 	if v != "" {
 		f.conds.add(`variant = ` + f.conds.args.add(v))
+		f.read += ", variant"
 		f.narrow = true
 	}
 }
@@ -80,6 +83,7 @@ func (f *logFilter) variant(v string) {
 // statusClass selects the attempts whose status code is of class c (2 for 2xx), or that
 // had none for -1, if c is not 0. The rows of successes hold only 2xx ones (see compact).
 func (f *logFilter) statusClass(c int) {
+	f.read += ", status_code"
 	switch {
 	case c == -1:
 		f.conds.add(`status_code = 0`)
@@ -98,6 +102,7 @@ func (f *logFilter) member(column, array, v string) {
 	}
 	p := f.conds.args.add(v)
 	f.conds.add(column + ` = ` + p)
+	f.read += ", " + column
 	f.rows = append(f.rows, `s.`+array+` @> ARRAY[`+p+`::text]`)
 	f.named = true
 }
@@ -112,6 +117,7 @@ func (f *logFilter) outcomes(outcomes []webhook.Outcome) bool {
 		return false
 	}
 	f.conds.add(`outcome IN ` + known)
+	f.read += ", outcome"
 	if !slices.Contains(outcomes, webhook.Succeeded) {
 		f.conds.add(`outcome <> 'succeeded'`) // webhook_attempts_outcome's condition
 		f.noSuccesses = true
@@ -172,23 +178,49 @@ var successArrays = [][2]string{{"seqs", "seq"}, {"job_ids", "job_id"}, {"messag
 
 // unnestSuccesses is the unnest of the arrays of a row s of webhook_successes as u, one
 // attempt a row, with the columns of webhook_attempts.
-var unnestSuccesses = func() string {
-	arrays, columns := make([]string, len(successArrays)), make([]string, len(successArrays))
-	for i, a := range successArrays {
-		arrays[i], columns[i] = "s."+a[0], a[1]
+var unnestSuccesses = unnestOf(nil)
+
+// unnestOf is unnestSuccesses of the arrays of columns only (all of them if nil), and of
+// seq and time.
+func unnestOf(columns map[string]bool) string {
+	var arrays, names []string
+	for _, a := range successArrays {
+		if columns == nil || columns[a[1]] || a[1] == "seq" || a[1] == "time" {
+			arrays, names = append(arrays, "s."+a[0]), append(names, a[1])
+		}
 	}
-	return `unnest(` + strings.Join(arrays, ", ") + `) AS u(` + strings.Join(columns, ", ") + `)`
-}()
+	return `unnest(` + strings.Join(arrays, ", ") + `) AS u(` + strings.Join(names, ", ") + `)`
+}
 
 // successesSQL returns a query of the attempts of the rows s of from (webhook_successes or
-// a query of its rows) that rows select, unnested, with the columns seq and attemptColumns.
-func successesSQL(from, rows string) string {
-	return `SELECT u.seq, u.job_id, u.message_id, u.message_version, u.user_id, u.number, u.time,
-		u.duration, u.method, u.url, u.request_header, u.request_body, u.status_code, u.response_header,
-		u.response_body, u.error, 'succeeded'::text AS outcome, NULL::timestamptz AS next_attempt_at,
-		u.ignore_caps, u.variant, u.test, u.host, u.replay
-	FROM ` + from + ` s, ` + unnestSuccesses + `
-	WHERE ` + rows
+// a query of its rows) that rows select, unnested, with the columns seq and time and those
+// of columns (names of attemptColumns) only: unnesting an array reads it whole, and the
+// bodies and headers are most of a row.
+func successesSQL(from, rows string, columns map[string]bool) string {
+	list := []string{"u.seq", "u.time"}
+	for _, c := range strings.Split(strings.ReplaceAll(attemptColumns, "\n\t", " "), ", ") {
+		switch {
+		case !columns[c] || c == "time":
+		case c == "outcome":
+			list = append(list, `'succeeded'::text AS outcome`)
+		case c == "next_attempt_at":
+			list = append(list, `NULL::timestamptz AS next_attempt_at`)
+		default:
+			list = append(list, "u."+c)
+		}
+	}
+	return `SELECT ` + strings.Join(list, ", ") + ` FROM ` + from + ` s, ` + unnestOf(columns) + ` WHERE ` + rows
+}
+
+// columnSet returns the set of the names of a list of columns, such as attemptColumns.
+func columnSet(lists ...string) map[string]bool {
+	set := map[string]bool{}
+	for _, l := range lists {
+		for _, c := range strings.Split(l, ",") {
+			set[strings.TrimSpace(c)] = true
+		}
+	}
+	return set
 }
 
 // successSpan is the most time that the attempts of a row of webhook_successes span, from
@@ -217,7 +249,7 @@ func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan 
 	if f.noSuccesses || limit <= 0 || f.narrow && !f.named {
 		sql := table
 		if !f.noSuccesses {
-			sql += ` UNION ALL SELECT seq, ` + columns + ` FROM (` + successesSQL("webhook_successes", f.rowConds()) + `) AS x WHERE ` + where
+			sql += ` UNION ALL SELECT seq, ` + columns + ` FROM (` + successesSQL("webhook_successes", f.rowConds(), columnSet(columns, f.read)) + `) AS x WHERE ` + where
 		}
 		sql += ` ORDER BY time DESC, seq DESC`
 		if limit > 0 {
@@ -244,7 +276,7 @@ func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan 
 		sql := `WITH chunk AS (
 				SELECT * FROM webhook_successes s WHERE ` + rows + ` ORDER BY s.last_time DESC, s.seq DESC LIMIT ` + strconv.Itoa(chunk) + `
 			)
-			(SELECT seq, ` + columns + `, NULL::timestamptz, NULL::bigint, NULL::bigint FROM (` + successesSQL("chunk", "true") + `) AS x
+			(SELECT seq, ` + columns + `, NULL::timestamptz, NULL::bigint, NULL::bigint FROM (` + successesSQL("chunk", "true", columnSet(columns, f.read)) + `) AS x
 				WHERE ` + where + ` ORDER BY time DESC, seq DESC LIMIT ` + lim + `)
 			UNION ALL
 			(SELECT NULL, ` + strings.Repeat("NULL, ", strings.Count(columns, ",")+1) + `last_time, seq, count(*) OVER () FROM chunk
