@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookline/webhook"
+	"github.com/hookline/webhook/store/pgstore"
 )
 
 // logOverlapping logs, in 40 Finish calls, 5 attempts each whose times are spread over
@@ -230,5 +231,61 @@ func TestDeleteAttemptsAtOnce(t *testing.T) {
 			t.Errorf("round %d: DeleteAttempts at once deleted %d and %d, %d left; want %d deleted in all, %d left",
 				round, deleted[0], deleted[1], len(left), want, len(logged)-want)
 		}
+	}
+}
+
+// TestCapsQueryReadsTheUsersRows checks that the brief query of a user's successes since a
+// time, which caps make before a job's first attempt, reads the rows of webhook_successes
+// that hold the user, by their GIN index, and not every row of the window by the index on
+// time: 2,000 rows of ten successes each, one in twenty with one of the user's, 1,800 of
+// them in the window. The connection plans as for a table too large to read whole
+// (enable_seqscan off), which is where the choice between the two indexes matters.
+func TestCapsQueryReadsTheUsersRows(t *testing.T) {
+	ctx := context.Background()
+	pool, err := openPool(ctx, dsn(t), 1, map[string]string{"search_path": newSchema(t), "enable_seqscan": "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := pgstore.New(pool)
+	const rows = 2000
+	for call := range rows {
+		var fs []webhook.Finished
+		for i := range 10 {
+			user := fmt.Sprintf("x%d", call*10+i)
+			if call%20 == 0 && i == 0 {
+				user = "u1"
+			}
+			id := fmt.Sprintf("j%d-%d", call, i)
+			fs = append(fs, webhook.Finished{Job: &webhook.Job{ID: id, LeaseOwner: "w", State: webhook.JobSucceeded},
+				Attempt: &webhook.Attempt{JobID: id, MessageID: "m", UserID: user, Number: 1, StatusCode: 200,
+					Time: epoch.Add(time.Duration(call) * 10 * time.Second), Outcome: webhook.Succeeded}})
+		}
+		if _, err := s.Finish(ctx, webhook.FinishParams{Jobs: fs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE webhook_successes`); err != nil {
+		t.Fatal(err)
+	}
+	read := func() int64 {
+		return count(t, pool, `SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables
+			WHERE schemaname = current_schema() AND relname = 'webhook_successes'`)
+	}
+	before := read()
+	const queries = 5
+	for range queries {
+		got, err := s.Attempts(ctx, webhook.AttemptQuery{UserID: "u1", Outcomes: []webhook.Outcome{webhook.Succeeded},
+			Since: epoch.Add(200 * 10 * time.Second), Brief: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 90 {
+			t.Fatalf("the brief query of u1's successes in the window = %d attempts, want 90", len(got))
+		}
+	}
+	if n := read() - before; n > queries*200 {
+		t.Errorf("%d brief queries of one user's successes read %d rows of webhook_successes, want at most %d: they read the window's rows, not the user's",
+			queries, n, queries*200)
 	}
 }
