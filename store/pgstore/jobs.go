@@ -484,16 +484,12 @@ func (x *attemptArrays) logArgs() []any {
 		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.outcome, x.next, x.ignoreCaps, x.variant, x.test, x.host, x.replay}
 }
 
-// successArgs returns the arguments of logSuccessesSQL.
-func (x *attemptArrays) successArgs() []any {
+// successArgs returns the arguments of logSuccessesSQL, whose attempts started from first
+// to last.
+func (x *attemptArrays) successArgs(first, last time.Time) []any {
 	return []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
 		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.ignoreCaps, x.variant, x.test, x.host, x.replay,
-		slices.MinFunc(x.time, time.Time.Compare), slices.MaxFunc(x.time, time.Time.Compare)}
-}
-
-// span returns the time from the earliest start of x's attempts to the latest.
-func (x *attemptArrays) span() time.Duration {
-	return slices.MaxFunc(x.time, time.Time.Compare).Sub(slices.MinFunc(x.time, time.Time.Compare))
+		first, last}
 }
 
 // compact reports whether an attempt can be logged in a row of webhook_successes, which
@@ -528,14 +524,14 @@ func finishArgs(fs []webhook.Finished) (jobArgs []any, log *stmt, err error) {
 		}
 	}
 	jobArgs = []any{ids, owners, states, attempts, due, reqs}
-	switch {
-	case na == 0:
-	case allCompact && logged.span() <= successSpan:
-		log = &stmt{logSuccessesSQL, logged.successArgs()}
-	default:
-		log = &stmt{logAttemptsSQL, logged.logArgs()}
+	if na == 0 {
+		return jobArgs, nil, nil
 	}
-	return jobArgs, log, nil
+	first, last := slices.MinFunc(logged.time, time.Time.Compare), slices.MaxFunc(logged.time, time.Time.Compare)
+	if allCompact && last.Sub(first) <= successSpan {
+		return jobArgs, &stmt{logSuccessesSQL, logged.successArgs(first, last)}, nil
+	}
+	return jobArgs, &stmt{logAttemptsSQL, logged.logArgs()}, nil
 }
 
 // attemptCount returns how many of fs have an attempt.
