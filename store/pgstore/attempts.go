@@ -49,8 +49,8 @@ type logFilter struct {
 	conds       conds
 	rows        []string
 	noSuccesses bool
-	// read are the columns of attempts that conds read (see columnSet).
-	read string
+	// read are the columns of attempts that conds read, besides seq and time.
+	read []string
 	// named is whether rows name a user, message or job; narrow, whether conds select within
 	// rows by a variant, which rows cannot, so that many rows may hold no attempt conds select.
 	named, narrow bool
@@ -75,7 +75,7 @@ func (f *logFilter) user(id string)    { f.member("user_id", "user_ids", id) }
 func (f *logFilter) variant(v string) {
 	if v != "" {
 		f.conds.add(`variant = ` + f.conds.args.add(v))
-		f.read += ", variant"
+		f.read = append(f.read, "variant")
 		f.narrow = true
 	}
 }
@@ -83,7 +83,7 @@ func (f *logFilter) variant(v string) {
 // statusClass selects the attempts whose status code is of class c (2 for 2xx), or that
 // had none for -1, if c is not 0. The rows of successes hold only 2xx ones (see compact).
 func (f *logFilter) statusClass(c int) {
-	f.read += ", status_code"
+	f.read = append(f.read, "status_code")
 	switch {
 	case c == -1:
 		f.conds.add(`status_code = 0`)
@@ -102,7 +102,7 @@ func (f *logFilter) member(column, array, v string) {
 	}
 	p := f.conds.args.add(v)
 	f.conds.add(column + ` = ` + p)
-	f.read += ", " + column
+	f.read = append(f.read, column)
 	f.rows = append(f.rows, `s.`+array+` @> ARRAY[`+p+`::text]`)
 	f.named = true
 }
@@ -117,7 +117,7 @@ func (f *logFilter) outcomes(outcomes []webhook.Outcome) bool {
 		return false
 	}
 	f.conds.add(`outcome IN ` + known)
-	f.read += ", outcome"
+	f.read = append(f.read, "outcome")
 	if !slices.Contains(outcomes, webhook.Succeeded) {
 		f.conds.add(`outcome <> 'succeeded'`) // webhook_attempts_outcome's condition
 		f.noSuccesses = true
@@ -192,13 +192,35 @@ func unnestOf(columns map[string]bool) string {
 	return `unnest(` + strings.Join(arrays, ", ") + `) AS u(` + strings.Join(names, ", ") + `)`
 }
 
+// attemptColumnNames are the names of attemptColumns, in order.
+var attemptColumnNames = columnNames(attemptColumns)
+
+// columnNames returns the names of a list of columns, such as attemptColumns.
+func columnNames(list string) []string {
+	names := strings.Split(list, ",")
+	for i, n := range names {
+		names[i] = strings.TrimSpace(n)
+	}
+	return names
+}
+
+// columnSet returns the set of the names of columns, a list of columns such as
+// attemptColumns, and of those f reads.
+func (f *logFilter) columnSet(columns string) map[string]bool {
+	set := map[string]bool{}
+	for _, c := range append(columnNames(columns), f.read...) {
+		set[c] = true
+	}
+	return set
+}
+
 // successesSQL returns a query of the attempts of the rows s of from (webhook_successes or
 // a query of its rows) that rows select, unnested, with the columns seq and time and those
 // of columns (names of attemptColumns) only: unnesting an array reads it whole, and the
 // bodies and headers are most of a row.
 func successesSQL(from, rows string, columns map[string]bool) string {
 	list := []string{"u.seq", "u.time"}
-	for _, c := range strings.Split(strings.ReplaceAll(attemptColumns, "\n\t", " "), ", ") {
+	for _, c := range attemptColumnNames {
 		switch {
 		case !columns[c] || c == "time":
 		case c == "outcome":
@@ -210,17 +232,6 @@ func successesSQL(from, rows string, columns map[string]bool) string {
 		}
 	}
 	return `SELECT ` + strings.Join(list, ", ") + ` FROM ` + from + ` s, ` + unnestOf(columns) + ` WHERE ` + rows
-}
-
-// columnSet returns the set of the names of a list of columns, such as attemptColumns.
-func columnSet(lists ...string) map[string]bool {
-	set := map[string]bool{}
-	for _, l := range lists {
-		for _, c := range strings.Split(l, ",") {
-			set[strings.TrimSpace(c)] = true
-		}
-	}
-	return set
 }
 
 // successSpan is the most time that the attempts of a row of webhook_successes span, from
@@ -244,12 +255,12 @@ const successChunk = 16
 // than every attempt of the rows not read: a row's attempts span the times of the Finish
 // that wrote it, so the order of the rows is not quite the order of their attempts.
 func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan func(pgx.Row) (webhook.Attempt, error), limit int) ([]webhook.Attempt, error) {
-	where, args := f.conds.String(), f.conds.args
+	where, args, need := f.conds.String(), f.conds.args, f.columnSet(columns)
 	table := `SELECT seq, ` + columns + ` FROM webhook_attempts WHERE ` + where
 	if f.noSuccesses || limit <= 0 || f.narrow && !f.named {
 		sql := table
 		if !f.noSuccesses {
-			sql += ` UNION ALL SELECT seq, ` + columns + ` FROM (` + successesSQL("webhook_successes", f.rowConds(), columnSet(columns, f.read)) + `) AS x WHERE ` + where
+			sql += ` UNION ALL SELECT seq, ` + columns + ` FROM (` + successesSQL("webhook_successes", f.rowConds(), need) + `) AS x WHERE ` + where
 		}
 		sql += ` ORDER BY time DESC, seq DESC`
 		if limit > 0 {
@@ -263,23 +274,24 @@ func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan 
 		return nil, err
 	}
 	// Each chunk is read with its last row's latest time and seq, as a row of NULL
-	// attempt columns, from which the next chunk goes on.
-	chunk := max(limit, successChunk)
+	// attempt columns, from which the next chunk goes on (seqs start at 1, so a cursorSeq
+	// of 0 is the first chunk).
+	chunk, ncols := max(limit, successChunk), len(columnNames(columns))
 	var cursorTime time.Time
 	var cursorSeq int64
-	for first := true; ; first = false {
+	for {
 		rows := f.rowConds()
 		chunkArgs := slices.Clone(args)
-		if !first {
+		if cursorSeq != 0 {
 			rows += ` AND (s.last_time, s.seq) < (` + chunkArgs.add(cursorTime) + `, ` + chunkArgs.add(cursorSeq) + `)`
 		}
 		sql := `WITH chunk AS (
 				SELECT * FROM webhook_successes s WHERE ` + rows + ` ORDER BY s.last_time DESC, s.seq DESC LIMIT ` + strconv.Itoa(chunk) + `
 			)
-			(SELECT seq, ` + columns + `, NULL::timestamptz, NULL::bigint, NULL::bigint FROM (` + successesSQL("chunk", "true", columnSet(columns, f.read)) + `) AS x
+			(SELECT seq, ` + columns + `, NULL::timestamptz, NULL::bigint, NULL::bigint FROM (` + successesSQL("chunk", "true", need) + `) AS x
 				WHERE ` + where + ` ORDER BY time DESC, seq DESC LIMIT ` + lim + `)
 			UNION ALL
-			(SELECT NULL, ` + strings.Repeat("NULL, ", strings.Count(columns, ",")+1) + `last_time, seq, count(*) OVER () FROM chunk
+			(SELECT NULL, ` + strings.Repeat("NULL, ", ncols) + `last_time, seq, count(*) OVER () FROM chunk
 				ORDER BY last_time, seq LIMIT 1)`
 		var more bool
 		rowsRead, err := s.db.Query(ctx, sql, chunkArgs...)
@@ -289,7 +301,7 @@ func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan 
 		for rowsRead.Next() {
 			if rowsRead.RawValues()[0] == nil { // the chunk's last row
 				var read int
-				vals := make([]any, strings.Count(columns, ",")+2)
+				vals := make([]any, ncols+1) // seq and columns, all NULL
 				if err := rowsRead.Scan(append(vals, &cursorTime, &cursorSeq, &read)...); err != nil {
 					rowsRead.Close()
 					return nil, err
@@ -389,12 +401,10 @@ func knownOutcome(o webhook.Outcome) bool {
 // Finish statement's attempts each.
 const deleteChunk = 1000
 
-// DeleteAttempts implements [webhook.AttemptPruner]: from webhook_attempts, deleteChunk
-// attempts per statement (each its own transaction, outside a [Store.WithTx] view), oldest
-// first, through the index on (time, seq), so that its row locks and WAL are bounded; from
-// webhook_successes, deleteChunk rows per statement whose attempts are all before, and
-// then the rows that hold attempts on both sides of before, which keep those made at or
-// after it. Times are kept to the microsecond, and before is truncated to it, so an attempt
+// DeleteAttempts implements [webhook.AttemptPruner], deleteChunk rows at a time: of
+// webhook_attempts, oldest first, through the index on (time, seq); of webhook_successes,
+// the rows whose attempts are all before, and then those that hold attempts on both sides
+// of before, which keep the ones made at or after it. Times are kept to the microsecond, and before is truncated to it, so an attempt
 // in before's microsecond is kept.
 func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
 	// PostgreSQL's timestamps end in the year 294276: every attempt is before a later time.

@@ -170,7 +170,7 @@ func (s *Store) CountHosts(ctx context.Context, p webhook.CountHostsParams) ([]w
 	rows, err := s.db.Query(ctx, `SELECT host, count(*), count(*) FILTER (WHERE outcome = 'succeeded'), max(time)
 		FROM (SELECT host, outcome, time FROM webhook_attempts WHERE time >= $1 AND host <> ''
 			UNION ALL
-			SELECT host, outcome, time FROM (`+successesSQL("webhook_successes", "s.last_time >= $1", columnSet("host, outcome"))+`) AS x
+			SELECT host, outcome, time FROM (`+successesSQL("webhook_successes", "s.last_time >= $1", map[string]bool{"host": true, "outcome": true})+`) AS x
 			WHERE time >= $1 AND host <> '') AS log
 		GROUP BY host ORDER BY host COLLATE "C"`, ceilMicro(p.Since))
 	if err != nil {
