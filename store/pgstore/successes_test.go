@@ -193,44 +193,70 @@ func TestDeleteAttemptsSplitsSuccessRows(t *testing.T) {
 	}
 }
 
-// TestDeleteAttemptsAtOnce checks that two DeleteAttempts calls running at once each delete
-// every attempt before their time, between them each attempt once, even where they split the
-// same rows of webhook_successes.
+// TestDeleteAttemptsAtOnce checks that two DeleteAttempts calls that split the same row of
+// webhook_successes at once leave what both delete deleted: the row holds attempts 2 min
+// after t, 2 s and 1 s before it and 1 s after it, and a transaction holds it locked while a
+// call to delete before t, then one to delete before t-1.5s, come to it; the first goes on
+// first once it is released. The second must split the row as the first left it, not as it
+// was when the second began, or it writes back the attempt 1 s before t.
 func TestDeleteAttemptsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	for round := range 5 {
-		s := newStore(t)
-		logged := logOverlapping(t, s)
-		times := []time.Time{epoch.Add(18 * time.Second), epoch.Add(16500 * time.Millisecond)}
-		var deleted [2]int
-		var errs [2]error
-		var wg sync.WaitGroup
-		for i, before := range times {
-			wg.Go(func() { deleted[i], errs[i] = s.DeleteAttempts(ctx, before) })
-		}
-		wg.Wait()
-		if err := errors.Join(errs[:]...); err != nil {
-			t.Fatal(err)
-		}
-		var want int
-		for _, at := range logged {
-			if at.Before(times[0]) {
-				want++
+	schema := newSchema(t)
+	pool := newPool(t, schema)
+	s := pgstore.New(pool)
+	at := epoch.Add(time.Hour)
+	var fs []webhook.Finished
+	for i, d := range []time.Duration{2 * time.Minute, -2 * time.Second, -time.Second, time.Second} {
+		id := fmt.Sprintf("j%d", i)
+		fs = append(fs, webhook.Finished{Job: &webhook.Job{ID: id, LeaseOwner: "w", State: webhook.JobSucceeded},
+			Attempt: &webhook.Attempt{JobID: id, MessageID: "m", UserID: "u", Number: 1, StatusCode: 200, Time: at.Add(d), Outcome: webhook.Succeeded}})
+	}
+	if _, err := s.Finish(ctx, webhook.FinishParams{Jobs: fs}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT FROM webhook_successes FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	// waitBlocked returns once n statements of the schema's pool wait for a lock.
+	monitor := newPool(t, schema)
+	waitBlocked := func(n int) {
+		t.Helper()
+		for {
+			var waiting int
+			if err := monitor.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%webhook_successes%'`).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting >= n {
+				return
 			}
 		}
-		left, err := s.Attempts(ctx, webhook.AttemptQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range left {
-			if a.Time.Before(times[0]) {
-				t.Errorf("round %d: attempt %s at %v left after DeleteAttempts(%v) returned", round, attemptKey(a), a.Time, times[0])
-			}
-		}
-		if got := deleted[0] + deleted[1]; got != want || len(left) != len(logged)-want {
-			t.Errorf("round %d: DeleteAttempts at once deleted %d and %d, %d left; want %d deleted in all, %d left",
-				round, deleted[0], deleted[1], len(left), want, len(logged)-want)
-		}
+	}
+	var deleted [2]int
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, before := range []time.Time{at, at.Add(-1500 * time.Millisecond)} {
+		wg.Go(func() { deleted[i], errs[i] = s.DeleteAttempts(ctx, before) })
+		waitBlocked(i + 1)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.Attempts(ctx, webhook.AttemptQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(left), []string{"j0#1", "j3#1"}; !slices.Equal(got, want) || deleted[0]+deleted[1] != 2 {
+		t.Errorf("after DeleteAttempts before t and before t-1.5s at once, attempts %v are left, %d and %d deleted; want %v left, 2 deleted in all",
+			got, deleted[0], deleted[1], want)
 	}
 }
 
