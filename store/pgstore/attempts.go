@@ -35,7 +35,7 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 	}
 	as, err := s.readLog(ctx, f, columns, scan, q.Limit)
 	for i := range as {
-		as[i].Seq = 0 // Attempts leaves it out, as before the log had two tables
+		as[i].Seq = 0 // readLog orders by it; Attempts, unlike FindAttempts, does not return it
 	}
 	return as, wrap("attempts", err)
 }
