@@ -65,4 +65,5 @@ func ExampleMigrations() {
 	// 008_lean_enqueue.up.sql
 	// 009_attempt_headers_bytes.up.sql
 	// 010_successes.up.sql
+	// 011_successes_lz4.up.sql
 }

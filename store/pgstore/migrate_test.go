@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hookline/webhook"
 	"github.com/hookline/webhook/store/pgstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -293,6 +295,70 @@ func TestMigrateFrom008(t *testing.T) {
 	for i, w := range want { // newest first
 		if !reflect.DeepEqual(as[i].RequestHeader, w.req) || !reflect.DeepEqual(as[i].ResponseHeader, w.resp) {
 			t.Errorf("attempt %d headers = %v, %v; want %v, %v", i, as[i].RequestHeader, as[i].ResponseHeader, w.req, w.resp)
+		}
+	}
+}
+
+// TestMigrateFrom010 checks that migration 011 has the successes that Finish logs after it
+// compressed with LZ4, where the server supports it, while the rows logged before it stay
+// as they were written, and that the log reads both.
+func TestMigrateFrom010(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, newSchema(t))
+	rebuildAt(t, pool, 10)
+	s := pgstore.New(pool)
+	body := strings.Repeat(`{"user":"u","event":"signup","plan":"pro"}`, 3)
+	succeed := func(first int) {
+		t.Helper()
+		jobs := make([]*webhook.Job, 200) // enough for a row over PostgreSQL's 2 kB threshold
+		for i := range jobs {
+			jobs[i] = newJob(first+i, epoch)
+		}
+		enqueue(t, s, jobs...)
+		claimed := claim(t, s, epoch, "a", len(jobs)).Jobs
+		fs := finishAs(claimed, webhook.JobSucceeded, webhook.Succeeded)
+		for _, f := range fs {
+			f.Attempt.StatusCode, f.Attempt.RequestBody = 200, body
+		}
+		if errs, err := s.Finish(ctx, webhook.FinishParams{Jobs: fs}); err != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+			t.Fatal(err, errs)
+		}
+	}
+	succeed(0)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	succeed(200)
+
+	var lz4 bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))`).Scan(&lz4); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pglz", "pglz"}
+	if lz4 {
+		want[1] = "lz4"
+	}
+	rows, err := pool.Query(ctx, `SELECT coalesce(pg_column_compression(request_bodies), 'none') FROM webhook_successes ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("compression of the success rows' request bodies, before and after migration 011 = %v, want %v", got, want)
+	}
+	as, err := s.Attempts(ctx, webhook.AttemptQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 400 {
+		t.Fatalf("Attempts() = %d attempts, want 400", len(as))
+	}
+	for _, a := range as {
+		if a.RequestBody != body {
+			t.Fatalf("attempt of job %s: request body %q, want %q", a.JobID, a.RequestBody, body)
 		}
 	}
 }
