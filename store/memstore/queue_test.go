@@ -13,16 +13,25 @@ import (
 )
 
 // The queue gives its entries back by time, then job ID, however they were pushed and
-// popped.
+// popped: IDs that differ only after their first 16 bytes, or in zero bytes, or in length,
+// included.
 func TestQueueOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := []string{"", "\x00", "a", "a\x00", "a\x00b", "ab", "b", "\xff",
+		"job_01HX00000000", "job_01HX00000000A", "job_01HX00000000B", "job_01HX00000001",
+		"job_01HX000000000000AAAA", "job_01HX000000000000AAAB", "job_01HX000000000000AAA", "job_01HX000000000000AAB",
+		"job_01HX000000000001", "job_01HY", "job_01HX000000000000AAAA\x00"}
 	var q queue
 	var want []entry // what q holds, in no order
-	for round := range 2000 {
+	for round := range 4000 {
 		if len(q) == 0 || rng.IntN(3) > 0 {
-			r := &record{job: webhook.Job{ID: strconv.Itoa(rng.IntN(20))}}
-			e := entry{at: base.Add(time.Duration(rng.IntN(50)) * time.Second), gen: uint64(round), r: r}
+			id := ids[rng.IntN(len(ids))]
+			if rng.IntN(4) == 0 {
+				id = strconv.Itoa(rng.IntN(20))
+			}
+			r := &record{job: webhook.Job{ID: id}}
+			e := entry{at: base.Add(time.Duration(rng.IntN(5)) * time.Second), id: idKey(id), gen: uint64(round), r: r}
 			q.push(e)
 			want = append(want, e)
 			continue
