@@ -427,9 +427,9 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $
 // those of calls made at once, which share it) to the log as one row of webhook_successes (the
 // arrays $1 to $20, one element per attempt, as successArgs orders them; $21 and $22 their
 // earliest and latest times), with a seq each from webhook_attempts' sequence, in order.
-// The sequence is named as a constant, which the statement's preparation resolves once:
-// pg_get_serial_sequence would look it up in the catalogs for every attempt (4% of the
-// server's CPU in a burst).
+// The sequence is named as a constant, which PostgreSQL resolves once per statement (once
+// per prepared statement in pgx's default mode): pg_get_serial_sequence looked it up in the
+// catalogs for every attempt (4% of the server's CPU in a burst).
 const logSuccessesSQL = `INSERT INTO webhook_successes (seq, first_time, last_time, seqs,
 	job_ids, message_ids, message_versions, user_ids, numbers, times, durations, methods, urls,
 	request_headers, request_bodies, status_codes, response_headers, response_bodies, errors,

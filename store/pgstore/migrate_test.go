@@ -301,7 +301,8 @@ func TestMigrateFrom008(t *testing.T) {
 
 // TestMigrateFrom010 checks that migration 011 has the successes that Finish logs after it
 // compressed with LZ4, where the server supports it, while the rows logged before it stay
-// as they were written, and that the log reads both.
+// as they were written, and that the log reads both. On a server without LZ4 it checks that
+// the migration applies and changes nothing the log reads.
 func TestMigrateFrom010(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t, newSchema(t))
@@ -331,10 +332,12 @@ func TestMigrateFrom010(t *testing.T) {
 	succeed(200)
 
 	var lz4 bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))`).Scan(&lz4); err != nil {
+	var before string // the server's default, which the rows written before 011 have
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)),
+		current_setting('default_toast_compression')`).Scan(&lz4, &before); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"pglz", "pglz"}
+	want := []string{before, before}
 	if lz4 {
 		want[1] = "lz4"
 	}
