@@ -204,11 +204,10 @@ func columnNames(list string) []string {
 	return names
 }
 
-// columnSet returns the set of the names of columns, a list of columns such as
-// attemptColumns, and of those f reads.
-func (f *logFilter) columnSet(columns string) map[string]bool {
+// columnSet returns the set of names, the columns a read returns, and of those f reads.
+func (f *logFilter) columnSet(names []string) map[string]bool {
 	set := map[string]bool{}
-	for _, c := range append(columnNames(columns), f.read...) {
+	for _, c := range append(slices.Clip(names), f.read...) {
 		set[c] = true
 	}
 	return set
@@ -255,7 +254,8 @@ const successChunk = 16
 // than every attempt of the rows not read: a row's attempts span the times of the Finish
 // that wrote it, so the order of the rows is not quite the order of their attempts.
 func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan func(pgx.Row) (webhook.Attempt, error), limit int) ([]webhook.Attempt, error) {
-	where, args, need := f.conds.String(), f.conds.args, f.columnSet(columns)
+	names := columnNames(columns)
+	where, args, need := f.conds.String(), f.conds.args, f.columnSet(names)
 	table := `SELECT seq, ` + columns + ` FROM webhook_attempts WHERE ` + where
 	if f.noSuccesses || limit <= 0 || f.narrow && !f.named {
 		sql := table
@@ -276,12 +276,11 @@ func (s *Store) readLog(ctx context.Context, f *logFilter, columns string, scan 
 	// Each chunk is read with its last row's latest time and seq, as a row of NULL
 	// attempt columns, from which the next chunk goes on (seqs start at 1, so a cursorSeq
 	// of 0 is the first chunk).
-	chunk, ncols := max(limit, successChunk), len(columnNames(columns))
+	chunk, ncols, selected := max(limit, successChunk), len(names), f.rowConds()
 	var cursorTime time.Time
 	var cursorSeq int64
 	for {
-		rows := f.rowConds()
-		chunkArgs := slices.Clone(args)
+		rows, chunkArgs := selected, slices.Clone(args)
 		if cursorSeq != 0 {
 			rows += ` AND (s.last_time, s.seq) < (` + chunkArgs.add(cursorTime) + `, ` + chunkArgs.add(cursorSeq) + `)`
 		}
@@ -404,8 +403,8 @@ const deleteChunk = 1000
 // DeleteAttempts implements [webhook.AttemptPruner], deleteChunk rows at a time: of
 // webhook_attempts, oldest first, through the index on (time, seq); of webhook_successes,
 // the rows whose attempts are all before, and then those that hold attempts on both sides
-// of before, which keep the ones made at or after it. Times are kept to the microsecond, and before is truncated to it, so an attempt
-// in before's microsecond is kept.
+// of before, which keep the ones made at or after it. Times are kept to the microsecond,
+// and before is truncated to it, so an attempt in before's microsecond is kept.
 func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, error) {
 	// PostgreSQL's timestamps end in the year 294276: every attempt is before a later time.
 	last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC)
@@ -444,9 +443,8 @@ func (s *Store) DeleteAttempts(ctx context.Context, before time.Time) (int, erro
 
 // trimSuccessesSQL keeps, of up to $2 rows of webhook_successes that hold attempts made
 // before $1 and at or after it (so their latest is before $3, $1 plus successSpan or the
-// last time PostgreSQL keeps), the
-// attempts made at or after it, and returns how many attempts it deleted and how many rows
-// it changed. It locks the rows it reads, so that a DeleteAttempts running at once waits
+// last time PostgreSQL keeps), the attempts made at or after it, and returns how many
+// attempts it deleted and how many rows it changed. It locks the rows it reads, so that a DeleteAttempts running at once waits
 // and then reads what this one left.
 var trimSuccessesSQL = func() string {
 	kept := make([]string, len(successArrays))
