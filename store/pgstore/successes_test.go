@@ -52,6 +52,7 @@ func logOverlapping(t *testing.T, s webhook.Store) map[string]time.Time {
 // attemptKey names an attempt by its job and number.
 func attemptKey(a webhook.Attempt) string { return fmt.Sprintf("%s#%d", a.JobID, a.Number) }
 
+// keys returns the keys of as (see attemptKey), in order.
 func keys(as []webhook.Attempt) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
