@@ -21,17 +21,66 @@ type Map map[string]any
 // UnmarshalJSON decodes a JSON object into m in the same model the Sender uses: whole numbers
 // become int64 and other numbers float64. Store adapters that keep maps as JSON rely on it.
 func (m *Map) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
-		return err
+	if floatExact(b) {
+		// The common case, decoded in one pass without a Decoder's buffer: every number is a
+		// float64 that ParseFloat of its json.Number would give too.
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return err
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
 	}
 	if err := normalizeDecodedMap(raw, 0); err != nil {
 		return err
 	}
 	*m = raw // nil for null
 	return nil
+}
+
+// floatExact reports whether decoding the JSON b with float64 numbers gives each number the
+// value that decoding it as a json.Number and normalizing gives: whether no number in b has an
+// exponent (which may overflow, an error the two paths word differently) and no whole number
+// in it is 2^53 or more in magnitude (which ParseInt keeps exact and a float64 may round).
+// Numbers with a fraction are parsed by ParseFloat on both paths.
+func floatExact(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"': // skip the string, and the escaped characters in it
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			j := i
+			if c == '-' {
+				j++
+			}
+			start := j
+			for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+				j++
+			}
+			whole := b[start:j]
+			fraction := j < len(b) && b[j] == '.'
+			for j < len(b) && (b[j] == '.' || '0' <= b[j] && b[j] <= '9') {
+				j++
+			}
+			if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+				return false
+			}
+			// 2^53 = 9007199254740992 has 16 digits; JSON numbers have no leading zeros.
+			if !fraction && (len(whole) > 16 || len(whole) == 16 && string(whole) >= "9007199254740992") {
+				return false
+			}
+			i = j - 1
+		}
+	}
+	return true
 }
 
 // normalizeDecodedMap brings m, decoded by encoding/json with UseNumber, to the JSON data

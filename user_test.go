@@ -65,6 +65,32 @@ func TestMapUnmarshalJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`null`), &m); err != nil || m != nil {
 		t.Errorf("Unmarshal(null) = %v, %v; want a nil Map", m, err)
 	}
+	// Whole numbers of 2^53 and more stay exact, whichever way they are written around them.
+	for _, c := range []struct {
+		in   string
+		want any
+	}{
+		{`1733550000000000`, int64(1733550000000000)},
+		{`9007199254740991`, int64(9007199254740991)},
+		{`9007199254740993`, int64(9007199254740993)},
+		{`-9007199254740993`, int64(-9007199254740993)},
+		{`99999999999999999`, int64(99999999999999999)},
+		{`12345678901234567890`, 1.2345678901234567e19},
+		{`2.5e3`, int64(2500)},
+		{`-0.25`, -0.25},
+		{`{"s": "9007199254740993 \" 1e3", "n": 9007199254740993}`,
+			webhook.Map{"s": `9007199254740993 " 1e3`, "n": int64(9007199254740993)}},
+		{`[1, 9007199254740993.5, 1E2]`, []any{int64(1), 9007199254740994.0, int64(100)}},
+	} {
+		var got webhook.Map
+		if err := got.UnmarshalJSON([]byte(`{"v": ` + c.in + `}`)); err != nil {
+			t.Errorf("UnmarshalJSON(%s): %v", c.in, err)
+			continue
+		}
+		if diff := cmp.Diff(webhook.Map{"v": c.want}, got); diff != "" {
+			t.Errorf("UnmarshalJSON(%s) (-want +got):\n%s", c.in, diff)
+		}
+	}
 }
 
 // Identify merges: a second call with only some attributes keeps the others and the fields

@@ -322,10 +322,15 @@ func marshal[T any](v T) ([]byte, error) {
 	return b, err
 }
 
-// unmarshal decodes JSON b into v, leaving v as it is if b is NULL.
+// unmarshal decodes JSON b into v, leaving v as it is if b is NULL. A column's JSON is one
+// valid value, so a v that decodes itself, such as a [webhook.Map], is given it directly,
+// without json.Unmarshal's pass over it first.
 func unmarshal(b []byte, v any) error {
 	if b == nil {
 		return nil
+	}
+	if u, ok := v.(json.Unmarshaler); ok {
+		return u.UnmarshalJSON(b)
 	}
 	return json.Unmarshal(b, v)
 }
