@@ -83,8 +83,8 @@ func floatExact(b []byte) bool {
 	return true
 }
 
-// normalizeDecodedMap brings m, decoded by encoding/json with UseNumber, to the JSON data
-// model in place: it does what normalizeMap does, without copying what is already in it.
+// normalizeDecodedMap brings m, decoded by encoding/json (numbers as json.Number or
+// float64), to the JSON data model in place: it does what normalizeMap does, without copying what is already in it.
 func normalizeDecodedMap(m map[string]any, depth int) error {
 	for k, v := range m {
 		nv, err := normalizeDecoded(v, depth+1)
