@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net/http"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/hookline/webhook"
@@ -192,33 +191,49 @@ func brief(a *webhook.Attempt) webhook.Attempt {
 }
 
 // Attempts implements [webhook.AttemptStore]. A user's succeeded attempts since a time, which
-// caps ask for, are found by binary search in the user's index; other queries scan the log.
+// caps ask for, are found by binary search in the user's index; other queries scan the log
+// for the positions of the attempts they select, and copy only those they return.
 func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook.Attempt, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var out []webhook.Attempt
+	var found []int // positions in the log, newest first
 	if q.Brief && q.UserID != "" && q.JobID == "" && slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}) {
 		index := s.sent[q.UserID]
 		i, _ := slices.BinarySearchFunc(index, q.Since, func(p int, t time.Time) int { return s.attempts.at(p).Time.Compare(t) })
-		for k := len(index) - 1; k >= i; k-- { // newest first
-			if a := s.attempts.at(index[k]); q.Match(a) {
-				out = append(out, brief(a))
+		for k := len(index) - 1; k >= i && (q.Limit <= 0 || len(found) < q.Limit); k-- {
+			if q.Match(s.attempts.at(index[k])) {
+				found = append(found, index[k])
 			}
 		}
-	} else {
-		for i := s.attempts.len() - 1; i >= 0; i-- { // recorded last first, which breaks ties
-			if q.Match(s.attempts.at(i)) {
-				out = append(out, s.attempts.full(i))
-			}
+		out := make([]webhook.Attempt, len(found))
+		for k, p := range found {
+			out[k] = brief(s.attempts.at(p))
 		}
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+		return out, nil
 	}
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
+	for p := s.attempts.len() - 1; p >= 0; p-- { // recorded last first, which breaks ties
+		if q.Match(s.attempts.at(p)) {
+			found = append(found, p)
+		}
 	}
-	return out, nil
+	return s.attempts.page(found, func(a, b *webhook.Attempt) int { return b.Time.Compare(a.Time) }, q.Limit), nil
+}
+
+// page sorts the positions found by cmp of their attempts, keeping the order of those it
+// finds equal, and returns copies of the first limit of them (all if limit is 0), with their
+// headers: a page of the log costs copies of its own attempts only.
+func (l *attemptLog) page(found []int, cmp func(a, b *webhook.Attempt) int, limit int) []webhook.Attempt {
+	slices.SortStableFunc(found, func(p, q int) int { return cmp(l.at(p), l.at(q)) })
+	if limit > 0 && len(found) > limit {
+		found = found[:limit]
+	}
+	out := make([]webhook.Attempt, len(found))
+	for k, p := range found {
+		out[k] = l.full(p)
+	}
+	return out
 }
 
 // DeleteAttempts implements [webhook.AttemptPruner] with a pass over the log, and when it

@@ -47,20 +47,20 @@ func newestFirst(j *webhook.Job, t time.Time, id string) int {
 	return cmp.Compare(id, j.ID)
 }
 
-// FindAttempts implements [webhook.Inspector] by a scan of the log.
+// FindAttempts implements [webhook.Inspector] by a scan of the log (see attemptLog.page).
 func (s *Store) FindAttempts(ctx context.Context, p webhook.FindAttemptsParams) ([]webhook.Attempt, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var out []webhook.Attempt
+	var found []int
 	for i := range s.attempts.len() {
 		a := s.attempts.at(i)
 		if p.Query.Match(a) && (p.AfterSeq == 0 || attemptOrder(a, p.AfterTime, p.AfterSeq) > 0) {
-			out = append(out, s.attempts.full(i))
+			found = append(found, i)
 		}
 	}
-	return firstPage(out, func(a, b webhook.Attempt) int { return attemptOrder(&a, b.Time, b.Seq) }, p.Limit), nil
+	return s.attempts.page(found, func(a, b *webhook.Attempt) int { return attemptOrder(a, b.Time, b.Seq) }, p.Limit), nil
 }
 
 // attemptOrder compares a with the attempt at t with Seq seq in the order of FindAttempts: it
