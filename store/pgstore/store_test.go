@@ -285,6 +285,9 @@ func TestWithTx(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A failure before the commit or rollback below must not leave the transaction
+		// holding its connection, which the cleanup of the pool and schema would wait for.
+		t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 		view := s.WithTx(tx)
 		if err := view.PutUsers(ctx, webhook.PutUsersParams{Users: []webhook.UserUpdate{{User: webhook.User{ID: user}}}, Now: epoch}); err != nil {
 			t.Fatal(err)

@@ -219,6 +219,7 @@ func TestDeleteAttemptsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failure must not leave the rows locked
 	if _, err := tx.Exec(ctx, `SELECT FROM webhook_successes FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
