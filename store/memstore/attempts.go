@@ -198,22 +198,19 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var found []int // positions in the log, newest first
 	if q.Brief && q.UserID != "" && q.JobID == "" && slices.Equal(q.Outcomes, []webhook.Outcome{webhook.Succeeded}) {
 		index := s.sent[q.UserID]
 		i, _ := slices.BinarySearchFunc(index, q.Since, func(p int, t time.Time) int { return s.attempts.at(p).Time.Compare(t) })
-		for k := len(index) - 1; k >= i && (q.Limit <= 0 || len(found) < q.Limit); k-- {
-			if q.Match(s.attempts.at(index[k])) {
-				found = append(found, index[k])
+		out := []webhook.Attempt{}
+		for k := len(index) - 1; k >= i && (q.Limit <= 0 || len(out) < q.Limit); k-- { // newest first
+			if a := s.attempts.at(index[k]); q.Match(a) {
+				out = append(out, brief(a))
 			}
-		}
-		out := make([]webhook.Attempt, len(found))
-		for k, p := range found {
-			out[k] = brief(s.attempts.at(p))
 		}
 		return out, nil
 	}
-	for p := s.attempts.len() - 1; p >= 0; p-- { // recorded last first, which breaks ties
+	var found []int // positions in the log, recorded last first, which breaks ties
+	for p := s.attempts.len() - 1; p >= 0; p-- {
 		if q.Match(s.attempts.at(p)) {
 			found = append(found, p)
 		}
@@ -225,10 +222,7 @@ func (s *Store) Attempts(ctx context.Context, q webhook.AttemptQuery) ([]webhook
 // finds equal, and returns copies of the first limit of them (all if limit is 0), with their
 // headers: a page of the log costs copies of its own attempts only.
 func (l *attemptLog) page(found []int, cmp func(a, b *webhook.Attempt) int, limit int) []webhook.Attempt {
-	slices.SortStableFunc(found, func(p, q int) int { return cmp(l.at(p), l.at(q)) })
-	if limit > 0 && len(found) > limit {
-		found = found[:limit]
-	}
+	found = firstPage(found, func(p, q int) int { return cmp(l.at(p), l.at(q)) }, limit)
 	out := make([]webhook.Attempt, len(found))
 	for k, p := range found {
 		out[k] = l.full(p)

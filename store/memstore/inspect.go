@@ -28,10 +28,10 @@ func (s *Store) FindJobs(ctx context.Context, p webhook.FindJobsParams) ([]*webh
 	return firstPage(out, func(a, b *webhook.Job) int { return newestFirst(a, b.CreatedAt, b.ID) }, p.Limit), nil
 }
 
-// firstPage sorts rows by cmp and returns the first limit of them, or all if limit is 0 or
-// less.
+// firstPage sorts rows by cmp, keeping the order of rows it finds equal, and returns the
+// first limit of them, or all if limit is 0 or less.
 func firstPage[T any](rows []T, cmp func(a, b T) int, limit int) []T {
-	slices.SortFunc(rows, cmp)
+	slices.SortStableFunc(rows, cmp)
 	if limit > 0 && len(rows) > limit {
 		rows = rows[:limit]
 	}

@@ -424,9 +424,10 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $
 	$21::text[], $22::boolean[])`
 
 // logSuccessesSQL appends the succeeded attempts of a Finish statement (one call's, or
-// those of calls made at once, which share it) to the log as one row of webhook_successes (the
-// arrays $1 to $20, one element per attempt, as successArgs orders them; $21 and $22 their
-// earliest and latest times), with a seq each from webhook_attempts' sequence, in order.
+// those of calls made at once, which share it) to the log as one row of webhook_successes
+// (the arrays $1 to $20, one element per attempt, as attemptArrays.args orders them without
+// outcomes; $21 and $22 their earliest and latest times), with a seq each from
+// webhook_attempts' sequence, in order.
 // The sequence is named as a constant, which PostgreSQL resolves once per statement (once
 // per prepared statement in pgx's default mode): pg_get_serial_sequence looked it up in the
 // catalogs for every attempt (4% of the server's CPU in a burst).
@@ -481,18 +482,15 @@ func (x *attemptArrays) add(a *webhook.Attempt) {
 	x.host, x.replay = append(x.host, a.Host), append(x.replay, a.Replay)
 }
 
-// logArgs returns the arguments of logAttemptsSQL.
-func (x *attemptArrays) logArgs() []any {
-	return []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
-		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.outcome, x.next, x.ignoreCaps, x.variant, x.test, x.host, x.replay}
-}
-
-// successArgs returns the arguments of logSuccessesSQL, whose attempts started from first
-// to last.
-func (x *attemptArrays) successArgs(first, last time.Time) []any {
-	return []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
-		x.reqBody, x.status, x.respHeader, x.respBody, x.err, x.ignoreCaps, x.variant, x.test, x.host, x.replay,
-		first, last}
+// args returns the arrays in the order of attemptColumns, without outcome and next attempt
+// unless outcomes is set: the arguments of logAttemptsSQL, or the first of logSuccessesSQL's.
+func (x *attemptArrays) args(outcomes bool) []any {
+	a := []any{x.job, x.message, x.version, x.user, x.number, x.time, x.duration, x.method, x.url, x.reqHeader,
+		x.reqBody, x.status, x.respHeader, x.respBody, x.err}
+	if outcomes {
+		a = append(a, x.outcome, x.next)
+	}
+	return append(a, x.ignoreCaps, x.variant, x.test, x.host, x.replay)
 }
 
 // compact reports whether an attempt can be logged in a row of webhook_successes, which
@@ -532,9 +530,9 @@ func finishArgs(fs []webhook.Finished) (jobArgs []any, log *stmt, err error) {
 	}
 	first, last := slices.MinFunc(logged.time, time.Time.Compare), slices.MaxFunc(logged.time, time.Time.Compare)
 	if allCompact && last.Sub(first) <= successSpan {
-		return jobArgs, &stmt{logSuccessesSQL, logged.successArgs(first, last)}, nil
+		return jobArgs, &stmt{logSuccessesSQL, append(logged.args(false), first, last)}, nil
 	}
-	return jobArgs, &stmt{logAttemptsSQL, logged.logArgs()}, nil
+	return jobArgs, &stmt{logAttemptsSQL, logged.args(true)}, nil
 }
 
 // attemptCount returns how many of fs have an attempt.
